@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The `aos` command: runs the TypeScript sources through the tsx loader (see README "How it runs").
+import { register } from 'tsx/esm/api';
+register();
+await import('../src/cli.ts');

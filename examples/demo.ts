@@ -1,0 +1,96 @@
+/**
+ * SAMPLE: `aos demo`. Starts the gateway in front of the local sample upstream and makes a few
+ * calls with the official OpenAI and Anthropic SDKs, unchanged except for their base URL, printing
+ * what happened to each. Needs no provider keys and no network.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createGateway } from '../src/main.js';
+import { createLogger } from '../src/log.js';
+import { startSampleUpstream } from './sample-upstream.js';
+
+const PROVIDER_KEY = 'sk-sample-provider-key-held-by-the-gateway';
+
+export async function runDemo(): Promise<number> {
+  const upstream = await startSampleUpstream();
+  const dir = mkdtempSync(join(tmpdir(), 'aos-demo-'));
+  const configFile = join(dir, 'aos.yaml');
+  writeFileSync(configFile, `listen: { host: 127.0.0.1, port: 0 }
+admin: { host: 127.0.0.1, port: 0 }
+dataDir: ${join(dir, 'data')}
+log: { level: warn }
+providers:
+  openai: { dialect: openai, baseUrl: ${upstream.url}/v1, apiKey: ${PROVIDER_KEY} }
+  anthropic: { dialect: anthropic, baseUrl: ${upstream.url}, apiKey: ${PROVIDER_KEY} }
+routes:
+  - { prefix: /v1, provider: openai }
+  - { prefix: /anthropic, provider: anthropic }
+`);
+  const gateway = createGateway({ configFile, log: createLogger('warn'), watchConfig: false });
+  await gateway.start();
+  const base = gateway.addresses.proxy;
+  console.log(`AOS gateway demo: gateway ${base} → sample upstream ${upstream.url} (a local stand-in, not a model)\n`);
+
+  const { default: OpenAI } = await import('openai');
+  const { default: Anthropic } = await import('@anthropic-ai/sdk');
+  const openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'agent-key-the-gateway-strips', maxRetries: 0 });
+  const anthropic = new Anthropic({ baseURL: `${base}/anthropic`, apiKey: 'agent-key-the-gateway-strips', maxRetries: 0 });
+
+  let failures = 0;
+  const step = async (title: string, run: () => Promise<string>, expectError = false) => {
+    const before = upstream.received.length;
+    try {
+      const result = await run();
+      console.log(`${expectError ? '✘' : '✔'} ${title}\n    ${result}`);
+      if (expectError) failures++;
+    } catch (err) {
+      const e = err as { status?: number; code?: string; error?: { code?: string }; message: string };
+      console.log(`${expectError ? '✔' : '✘'} ${title}\n    the SDK raised ${e.status ?? ''} ${e.code ?? e.error?.code ?? ''}: ${e.message}`);
+      if (!expectError) failures++;
+    }
+    const seen = upstream.received.slice(before);
+    for (const r of seen) {
+      const cred = String(r.headers.authorization ?? r.headers['x-api-key'] ?? '');
+      console.log(`    upstream received ${r.method} ${r.path} with the gateway's key ${cred.includes(PROVIDER_KEY) ? '(injected; the agent key was stripped)' : 'MISSING'}`);
+      if (!cred.includes(PROVIDER_KEY)) failures++;
+    }
+    if (seen.length === 0) console.log('    nothing reached the upstream');
+  };
+
+  await step('OpenAI SDK: chat completion', async () => {
+    const r = await openai.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'hello through the gateway' }] });
+    return `"${r.choices[0].message.content}" (${r.usage?.total_tokens} tokens)`;
+  });
+  await step('OpenAI SDK: streamed chat completion', async () => {
+    const s = await openai.chat.completions.create({ model: 'gpt-sample', stream: true, messages: [{ role: 'user', content: 'stream this back' }] });
+    let text = '';
+    let chunks = 0;
+    for await (const c of s) {
+      chunks++;
+      text += c.choices[0]?.delta?.content ?? '';
+    }
+    return `"${text}" in ${chunks} chunks`;
+  });
+  await step('Anthropic SDK: streamed message', async () => {
+    const s = anthropic.messages.stream({ model: 'claude-sample', max_tokens: 64, messages: [{ role: 'user', content: 'hi from an Anthropic agent' }] });
+    const m = await s.finalMessage();
+    return `"${m.content.map((b) => (b.type === 'text' ? b.text : '')).join('')}" (${m.usage.input_tokens} in / ${m.usage.output_tokens} out)`;
+  });
+  await step('OpenAI SDK: the provider answers 429, the agent sees it unchanged', async () => {
+    await openai.chat.completions.create({ model: 'fail-429', messages: [{ role: 'user', content: 'x' }] });
+    return 'unexpected success';
+  }, true);
+  await step('Malformed JSON is refused by the gateway', async () => {
+    const r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ' });
+    return `${r.status} ${await r.text()}`;
+  });
+
+  const metrics = await (await fetch(`${gateway.addresses.admin}/metrics`)).text();
+  const counted = metrics.split('\n').filter((l) => l.startsWith('aos_requests_total'));
+  console.log(`\nPrometheus (${gateway.addresses.admin}/metrics):\n  ${counted.join('\n  ')}`);
+  await gateway.stop(1000);
+  await upstream.close();
+  rmSync(dir, { recursive: true, force: true });
+  return failures === 0 ? 0 : 1;
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: set-up, then every tap test, then `N passed, N failed`.
+# Extra arguments go to tap (e.g. a test file).
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+./scripts/bootstrap.sh || exit 1
+rm -rf .tap/test-results
+npx --no-install tap --reporter="${AOS_TAP_REPORTER:-terse}" "$@"
+tap_status=$?
+node scripts/tap-summary.mjs .tap/test-results
+summary_status=$?
+[ "$tap_status" -eq 0 ] && [ "$summary_status" -eq 0 ]

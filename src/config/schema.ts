@@ -1,0 +1,142 @@
+/** The gateway configuration: its TypeScript shape and the JSON Schema it is validated against. */
+
+export type DialectName = 'openai' | 'anthropic';
+
+export interface ProviderConfig {
+  /** The wire protocol the upstream speaks. */
+  dialect: DialectName;
+  /** What an SDK would be given as its base URL, e.g. https://api.openai.com/v1. */
+  baseUrl: string;
+  /** The credential the gateway injects; whatever the agent sent is stripped. */
+  apiKey?: string;
+  /** Read the credential from this file instead (trailing whitespace trimmed). */
+  apiKeyFile?: string;
+  /** Header that carries the credential; defaults by dialect (authorization / x-api-key). */
+  authHeader?: string;
+  /** Extra headers set on every upstream request. */
+  headers: Record<string, string>;
+}
+
+export interface RouteConfig {
+  /** Path prefix on the gateway, the equivalent of the provider's base URL. */
+  prefix: string;
+  provider: string;
+  /** Forward paths that are not a known operation of the dialect, uninspected. */
+  passthrough: boolean;
+}
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+}
+
+export interface GatewayConfig {
+  listen: ListenConfig;
+  admin: ListenConfig;
+  dataDir: string;
+  limits: {
+    maxBodyBytes: number;
+    maxHeaderBytes: number;
+    maxHeaders: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    shutdownGraceMs: number;
+  };
+  upstream: {
+    connections: number;
+    connectTimeoutMs: number;
+    headersTimeoutMs: number;
+    bodyTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    retries: number;
+  };
+  log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
+  providers: Record<string, ProviderConfig>;
+  routes: RouteConfig[];
+}
+
+const int = (minimum: number, dflt: number, maximum?: number) =>
+  ({ type: 'integer', minimum, ...(maximum === undefined ? {} : { maximum }), default: dflt }) as const;
+
+const listen = (port: number) => ({
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: { host: { type: 'string', minLength: 1, default: '127.0.0.1' }, port: int(0, port, 65535) },
+});
+
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['providers', 'routes'],
+  properties: {
+    listen: listen(8080),
+    admin: listen(9090),
+    dataDir: { type: 'string', minLength: 1, default: 'data' },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxBodyBytes: int(1, 10 * 1024 * 1024),
+        maxHeaderBytes: int(1024, 16 * 1024, 1024 * 1024),
+        maxHeaders: int(1, 100, 1000),
+        headersTimeoutMs: int(1, 10_000),
+        requestTimeoutMs: int(1, 60_000),
+        keepAliveTimeoutMs: int(1, 65_000),
+        shutdownGraceMs: int(0, 30_000),
+      },
+    },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        connections: int(1, 256),
+        connectTimeoutMs: int(1, 5_000),
+        headersTimeoutMs: int(1, 300_000),
+        bodyTimeoutMs: int(1, 120_000),
+        keepAliveTimeoutMs: int(1, 30_000),
+        retries: int(0, 2, 10),
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { level: { enum: ['debug', 'info', 'warn', 'error', 'silent'], default: 'info' } },
+    },
+    providers: {
+      type: 'object',
+      minProperties: 1,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['dialect', 'baseUrl'],
+        properties: {
+          dialect: { enum: ['openai', 'anthropic'] },
+          baseUrl: { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL without query or fragment' },
+          apiKey: { type: 'string' },
+          apiKeyFile: { type: 'string', minLength: 1 },
+          authHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', description: 'a header name' },
+          headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+        },
+      },
+    },
+    routes: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['prefix', 'provider'],
+        properties: {
+          prefix: { type: 'string', pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$', description: 'a path like /v1 or /anthropic (no trailing slash)' },
+          provider: { type: 'string', minLength: 1 },
+          passthrough: { type: 'boolean', default: false },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,22 @@
+import { field, op, type CallInfo, type Operation, type WireDialect } from './dialect.js';
+
+/** The Anthropic Messages wire dialect. */
+export const anthropicDialect: WireDialect = {
+  name: 'anthropic',
+  errors: 'anthropic',
+  authHeader: 'x-api-key',
+  operations: new Map<string, Operation>([
+    ['/v1/messages', op('messages', ['POST'], true)],
+    ['/v1/messages/count_tokens', op('messages.count_tokens', ['POST'], true)],
+    ['/v1/models', op('models.list', ['GET'], false)],
+  ]),
+  describe(operation, body): CallInfo {
+    return {
+      kind: 'model',
+      operation: operation.name,
+      model: field(body, 'model', 'string'),
+      stream: field(body, 'stream', 'boolean') === true,
+      maxTokens: field(body, 'max_tokens', 'number'),
+    };
+  },
+};

@@ -1,0 +1,46 @@
+import type { Dialect as ErrorDialect } from '../errors.js';
+
+/** What the gateway understood of one call; adapters type only the fields they read. */
+export interface CallInfo {
+  /** model | tool | mcp | http (later issues add the others). */
+  kind: 'model' | 'http';
+  operation: string;
+  model: string | null;
+  stream: boolean;
+  maxTokens: number | null;
+}
+
+/** An operation of a dialect, addressed by its path relative to the provider's base URL. */
+export interface Operation {
+  readonly name: string;
+  readonly methods: readonly string[];
+  /** The request body is JSON the gateway reads (and may later rewrite). */
+  readonly inspect: boolean;
+}
+
+/** One wire protocol (not one vendor): OpenAI-compatible, Anthropic. */
+export interface WireDialect {
+  readonly name: 'openai' | 'anthropic';
+  readonly errors: ErrorDialect;
+  /** The header the provider credential goes in (`authorization` carries it as a Bearer token). */
+  readonly authHeader: string;
+  /** Operations by path relative to the base URL, e.g. `/chat/completions`. */
+  readonly operations: ReadonlyMap<string, Operation>;
+  /** Reads the fields the gateway needs from a parsed JSON body. Never throws on odd shapes. */
+  describe(operation: Operation, body: unknown): CallInfo;
+}
+
+export function op(name: string, methods: readonly string[], inspect: boolean): Operation {
+  return { name, methods, inspect };
+}
+
+/** Fields read from a JSON request body, each checked for its type. */
+export function field<T extends 'string' | 'number' | 'boolean'>(
+  body: unknown,
+  key: string,
+  type: T,
+): (T extends 'string' ? string : T extends 'number' ? number : boolean) | null {
+  if (body === null || typeof body !== 'object') return null;
+  const v = (body as Record<string, unknown>)[key];
+  return typeof v === type ? (v as never) : null;
+}

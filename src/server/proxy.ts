@@ -1,0 +1,122 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { GatewayError, renderError, renderStreamError, toGatewayError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readBody, parseJson } from '../pipeline/body.js';
+import { CallContext, type Stage } from '../pipeline/context.js';
+import { requestId } from '../pipeline/request-id.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { forward } from '../upstream/forward.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Router } from './router.js';
+
+/** What one config produces for the request handler; swapped whole on reload. */
+export interface ProxyState {
+  readonly config: GatewayConfig;
+  readonly router: Router;
+  /** Stages for inspected (JSON) routes and for pass-through routes, composed once. */
+  readonly inspected: readonly Stage[];
+  readonly passthrough: readonly Stage[];
+}
+
+export function createProxyState(config: GatewayConfig, router: Router): ProxyState {
+  const body = readBody(config.limits.maxBodyBytes);
+  return { config, router, inspected: [body, parseJson], passthrough: [body] };
+}
+
+export interface ProxyHandlerOptions {
+  state(): ProxyState;
+  metrics: Metrics;
+  log: Logger;
+  /** True once shutdown began: answer, then close the connection. */
+  draining(): boolean;
+  /** Called when a request starts and ends, for graceful shutdown accounting. */
+  track(delta: 1 | -1): void;
+}
+
+/** Dot segments (plain or percent-encoded) and backslashes: a path must not climb out of its mount. */
+const BAD_PATH = /(?:^|\/)\.\.?(?:\/|$)|%2e|%5c|\\/i;
+
+/** The request handler of the proxy listener: route, run the stages, forward, account. */
+export function createProxyHandler(opts: ProxyHandlerOptions) {
+  const { metrics, log } = opts;
+
+  const finished = (ctx: CallContext) => {
+    opts.track(-1);
+    metrics.inflight.dec();
+    const end = performance.now();
+    const upstream = ctx.upstreamStart === 0 ? null : (ctx.upstreamEnd || end) - ctx.upstreamStart;
+    const total = end - ctx.start;
+    const status = ctx.res.headersSent ? ctx.res.statusCode : 499;
+    metrics.observe(ctx.route?.name ?? 'unmatched', status, (total - (upstream ?? 0)) / 1000, upstream === null ? null : upstream / 1000);
+    ctx.finish();
+  };
+
+  return async function handleProxyRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const start = performance.now();
+    opts.track(1);
+    metrics.inflight.inc();
+    const state = opts.state();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const ctx = new CallContext(requestId(), req, res, start, path, q === -1 ? '' : url.slice(q), state.router.dialectFor(path));
+    req.on('error', noop);
+    res.on('error', noop);
+    res.once('close', () => finished(ctx));
+    if (opts.draining()) res.shouldKeepAlive = false;
+    try {
+      if (url.charCodeAt(0) !== 47 /* '/' */) {
+        throw new GatewayError('aos_bad_request', 'only origin-form request targets are accepted (a path starting with /)');
+      }
+      if (BAD_PATH.test(path)) throw new GatewayError('aos_bad_request', 'the path contains dot segments or backslashes');
+      if (req.rawHeaders.length / 2 > state.config.limits.maxHeaders) {
+        throw new GatewayError('aos_header_too_large', `more than ${state.config.limits.maxHeaders} request headers`);
+      }
+      const route = state.router.match(path);
+      if (route === null) throw new GatewayError('aos_route_not_found', `no route for ${path}`);
+      ctx.route = route;
+      ctx.dialect = route.upstream.dialect.errors;
+      const methods = route.operation.methods;
+      if (methods.length > 0 && !methods.includes(req.method!)) {
+        throw new GatewayError('aos_method_not_allowed', `${req.method} is not allowed on ${path} (allowed: ${methods.join(', ')})`, { headers: { allow: methods.join(', ') } });
+      }
+      const stages = route.operation.inspect ? state.inspected : state.passthrough;
+      for (let i = 0; i < stages.length; i++) {
+        const pending = stages[i](ctx);
+        if (pending !== undefined) await pending;
+      }
+      await forward(ctx, { retries: state.config.upstream.retries, log, upstreamError: metrics.upstreamError });
+    } catch (err) {
+      sendError(ctx, toGatewayError(err), log);
+    }
+  };
+}
+
+function noop() {}
+
+/** Answers with an error in the caller's dialect; after headers were sent, ends the stream with it. */
+export function sendError(ctx: CallContext, err: GatewayError, log: Logger): void {
+  const { res } = ctx;
+  ctx.errorCode = err.code;
+  if (err.code === 'aos_internal_error') log.error('request failed', { id: ctx.id, path: ctx.path, err: err.cause });
+  if (res.destroyed) return;
+  if (res.headersSent) {
+    if (ctx.streaming) res.end(renderStreamError(err, ctx.dialect));
+    else res.destroy();
+    return;
+  }
+  writeError(res, err.status, err.code, renderError(err, ctx.dialect), ctx.id, err.headers);
+}
+
+export function writeError(res: ServerResponse, status: number, code: ErrorCode, body: string, id: string, extra: Record<string, string> | null): void {
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': id,
+    'x-aos-error-code': code,
+  };
+  if (extra !== null) Object.assign(headers, extra);
+  res.writeHead(status, headers);
+  res.end(body);
+}

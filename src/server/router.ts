@@ -1,0 +1,61 @@
+import type { Dialect as ErrorDialect } from '../errors.js';
+import type { RouteConfig } from '../config/schema.js';
+import type { Operation } from '../providers/dialect.js';
+import type { Upstream } from '../upstream/upstreams.js';
+
+/** Where one request goes: built once per config, shared by every request it matches. */
+export interface RouteTarget {
+  /** Bounded metric label: `<provider>/<operation>`. */
+  readonly name: string;
+  readonly upstream: Upstream;
+  readonly operation: Operation;
+  /** Path on the upstream, before the query string. */
+  readonly upstreamPath: string;
+}
+
+export interface Router {
+  /** The target for a path (no query string), or null. */
+  match(path: string): RouteTarget | null;
+  /** The error dialect for a path that matched nothing, guessed from its mount. */
+  dialectFor(path: string): ErrorDialect;
+}
+
+const PASSTHROUGH: Operation = { name: 'passthrough', methods: [], inspect: false };
+
+/**
+ * Exact operations of every mount go in one Map, so a request costs one lookup; mounts marked
+ * `passthrough` are then tried longest prefix first. Earlier routes win a path two routes share.
+ */
+export function createRouter(routes: readonly RouteConfig[], upstreams: ReadonlyMap<string, Upstream>): Router {
+  const exact = new Map<string, RouteTarget>();
+  const mounts: { prefix: string; upstream: Upstream; passthrough: boolean }[] = [];
+  for (const route of routes) {
+    const upstream = upstreams.get(route.provider)!;
+    const prefix = route.prefix === '/' ? '' : route.prefix;
+    for (const [path, operation] of upstream.dialect.operations) {
+      if (!exact.has(prefix + path)) {
+        exact.set(prefix + path, { name: `${upstream.name}/${operation.name}`, upstream, operation, upstreamPath: upstream.basePath + path });
+      }
+    }
+    mounts.push({ prefix, upstream, passthrough: route.passthrough });
+  }
+  mounts.sort((a, b) => b.prefix.length - a.prefix.length);
+  const passthrough = mounts.filter((m) => m.passthrough);
+
+  return {
+    match(path) {
+      const hit = exact.get(path);
+      if (hit !== undefined) return hit;
+      for (const m of passthrough) {
+        if (path.startsWith(m.prefix) && (path.length === m.prefix.length || path.charCodeAt(m.prefix.length) === 47)) {
+          return { name: `${m.upstream.name}/passthrough`, upstream: m.upstream, operation: PASSTHROUGH, upstreamPath: m.upstream.basePath + path.slice(m.prefix.length) };
+        }
+      }
+      return null;
+    },
+    dialectFor(path) {
+      for (const m of mounts) if (m.prefix !== '' && path.startsWith(`${m.prefix}/`)) return m.upstream.dialect.errors;
+      return path.includes('/messages') ? 'anthropic' : 'openai';
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import { GatewayError, renderStreamError } from '../errors.js';
+import type { CallContext } from '../pipeline/context.js';
+import type { Logger } from '../log.js';
+
+/** Request headers never forwarded: hop-by-hop, the agent's own credentials, and what we set. */
+const DROP_REQUEST = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'transfer-encoding', 'te', 'trailer', 'upgrade',
+  'host', 'content-length', 'expect', 'accept-encoding',
+  'authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'cookie',
+]);
+/** Response headers never passed back: hop-by-hop ones (Node frames the response itself). */
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
+
+/** Connection failures that happen before any byte of the request was written: safe to retry. */
+const RETRYABLE = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+export interface ForwardOptions {
+  retries: number;
+  log: Logger;
+  upstreamError(provider: string, code: string): void;
+}
+
+/** Builds the upstream request headers as a flat list: the agent's, minus the dropped ones, plus ours. */
+export function upstreamHeaders(ctx: CallContext): string[] {
+  const raw = ctx.req.rawHeaders;
+  const out: string[] = [];
+  const connection = ctx.req.headers.connection;
+  const listed = connection && connection !== 'keep-alive' && connection !== 'close' ? new Set(connection.toLowerCase().split(/\s*,\s*/)) : null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (DROP_REQUEST.has(name) || (listed !== null && listed.has(name))) continue;
+    out.push(name, raw[i + 1]);
+  }
+  const upstream = ctx.route!.upstream;
+  out.push(...upstream.headers);
+  if (upstream.auth !== null) out.push(upstream.auth[0], upstream.auth[1]);
+  out.push('x-request-id', ctx.id);
+  return out;
+}
+
+/**
+ * Sends the request upstream and streams the answer back as it comes, honouring backpressure both
+ * ways. Resolves when the response is over (or was cut and reported in the caller's dialect);
+ * rejects with a GatewayError only while nothing has been sent to the client, so the caller can
+ * answer with a clean error.
+ */
+export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const route = ctx.route!;
+    const upstream = route.upstream;
+    const { res } = ctx;
+    const request: Dispatcher.DispatchOptions = {
+      path: ctx.query === '' ? route.upstreamPath : route.upstreamPath + ctx.query,
+      method: ctx.req.method as Dispatcher.HttpMethod,
+      headers: upstreamHeaders(ctx),
+      body: ctx.body !== null && ctx.body.length > 0 ? ctx.body : null,
+    };
+    let attempts = 0;
+    let controller: Dispatcher.DispatchController | null = null;
+    let started = false;
+    let settled = false;
+    const settle = (err?: GatewayError) => {
+      if (settled) return;
+      settled = true;
+      ctx.upstreamEnd = performance.now();
+      res.off('close', onClientClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onClientClose = () => {
+      if (!res.writableFinished) {
+        ctx.errorCode ??= 'client_aborted';
+        controller?.abort(new Error('client closed the connection'));
+        settle();
+      }
+    };
+    res.on('close', onClientClose);
+    const onDrain = () => controller?.resume();
+
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (res.destroyed) c.abort(new Error('client closed the connection'));
+      },
+      onResponseStart(c, statusCode, headers) {
+        started = true;
+        const out: Record<string, string | string[]> = {};
+        for (const name in headers) {
+          if (!DROP_RESPONSE.has(name)) out[name] = headers[name] as string | string[];
+        }
+        out['x-request-id'] = ctx.id;
+        const type = headers['content-type'];
+        ctx.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
+        if (res.destroyed) return c.abort(new Error('client closed the connection'));
+        res.writeHead(statusCode, out);
+        if (ctx.streaming) res.flushHeaders();
+      },
+      onResponseData(c, chunk) {
+        if (!res.write(chunk)) {
+          c.pause();
+          res.once('drain', onDrain);
+        }
+      },
+      onResponseEnd() {
+        res.end();
+        settle();
+      },
+      onResponseError(_c, err) {
+        if (settled) return;
+        const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+        if (!started && RETRYABLE.has(code) && attempts < opts.retries && !res.destroyed) {
+          attempts += 1;
+          upstream.pool.dispatch(request, handler);
+          return;
+        }
+        opts.upstreamError(upstream.name, code);
+        const timeout = code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+        const failure = timeout
+          ? new GatewayError('aos_upstream_timeout', `upstream ${upstream.name} timed out (${code})`)
+          : new GatewayError('aos_upstream_error', `upstream ${upstream.name} failed (${code})`);
+        if (!started) return settle(failure);
+        // Headers are gone: end the stream with an error event, or cut a plain body short, so the
+        // client never mistakes a failed response for a complete one.
+        ctx.errorCode = failure.code;
+        opts.log.warn('upstream failed mid-response', { id: ctx.id, provider: upstream.name, code });
+        if (ctx.streaming && !res.destroyed) res.end(renderStreamError(failure, ctx.dialect));
+        else res.destroy();
+        settle();
+      },
+    };
+    ctx.upstreamStart = performance.now();
+    upstream.pool.dispatch(request, handler);
+  });
+}
