@@ -1,0 +1,72 @@
+/** Test fixtures: a real gateway on port 0 in front of the real sample upstream, torn down after. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { stringify } from 'yaml';
+import { createLogger } from '../src/log.js';
+import { createGateway, type Gateway } from '../src/main.js';
+import { startSampleUpstream, type SampleUpstream } from '../examples/sample-upstream.js';
+
+export const PROVIDER_KEY = 'sk-test-provider-secret-0123456789';
+
+export interface Harness {
+  gateway: Gateway;
+  upstream: SampleUpstream;
+  /** Gateway proxy base, e.g. http://127.0.0.1:PORT */
+  url: string;
+  admin: string;
+  configFile: string;
+  dir: string;
+  /** Every log line the gateway wrote. */
+  logs: string[];
+  /** Rewrites the config file (same shape as `overrides`). */
+  writeConfig(overrides?: Record<string, unknown>): void;
+}
+
+/** The config a harness starts with: both dialects routed to the sample upstream. */
+export function baseConfig(upstreamUrl: string, dir: string): Record<string, any> {
+  return {
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    dataDir: join(dir, 'data'),
+    log: { level: 'debug' },
+    upstream: { retries: 2 },
+    providers: {
+      openai: { dialect: 'openai', baseUrl: `${upstreamUrl}/v1`, apiKey: PROVIDER_KEY },
+      anthropic: { dialect: 'anthropic', baseUrl: upstreamUrl, apiKey: PROVIDER_KEY },
+    },
+    routes: [
+      { prefix: '/v1', provider: 'openai' },
+      { prefix: '/openai/v1', provider: 'openai' },
+      { prefix: '/anthropic', provider: 'anthropic' },
+      { prefix: '/', provider: 'anthropic' },
+    ],
+  };
+}
+
+function merge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
+  const out = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object' ? merge(base[k], v) : v;
+  }
+  return out;
+}
+
+/** Starts the sample upstream and a gateway in front of it; both stop in t.teardown. */
+export async function startHarness(t: Test, overrides: Record<string, unknown> = {}, opts: { watchConfig?: boolean } = {}): Promise<Harness> {
+  const upstream = await startSampleUpstream();
+  const dir = mkdtempSync(join(tmpdir(), 'aos-test-'));
+  const configFile = join(dir, 'aos.yaml');
+  const writeConfig = (o: Record<string, unknown> = overrides) => writeFileSync(configFile, stringify(merge(baseConfig(upstream.url, dir), o)));
+  writeConfig();
+  const logs: string[] = [];
+  const gateway = createGateway({ configFile, log: createLogger('debug', (l) => logs.push(l)), watchConfig: opts.watchConfig ?? false });
+  await gateway.start();
+  t.teardown(async () => {
+    await gateway.stop(500);
+    await upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { gateway, upstream, url: gateway.addresses.proxy, admin: gateway.addresses.admin, configFile, dir, logs, writeConfig };
+}
