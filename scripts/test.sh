@@ -6,7 +6,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 ./scripts/bootstrap.sh || exit 1
 rm -rf .tap/test-results
-npx --no-install tap --reporter="${AOS_TAP_REPORTER:-terse}" "$@"
+if [ -n "${CI:-}" ]; then reporter=tap; else reporter=terse; fi
+npx --no-install tap --reporter="${AOS_TAP_REPORTER:-$reporter}" "$@"
 tap_status=$?
 node scripts/tap-summary.mjs .tap/test-results
 summary_status=$?

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, isNode } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar } from 'yaml';
 import { configSchema, type GatewayConfig } from './schema.js';
 
 /** A configuration file that cannot be used; `message` names the file, the key path and the fix. */
@@ -38,7 +38,16 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const where = (path: Path): string => {
+  /** `line:col: key.path` of a value, or of the key itself (`atKey`) for unknown keys. */
+  const where = (path: Path, atKey = false): string => {
+    if (atKey && path.length > 0) {
+      const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+      const pair = isMap(parent) ? parent.items.find((i) => isScalar(i.key) && i.key.value === path[path.length - 1]) : undefined;
+      if (pair && isNode(pair.key) && pair.key.range) {
+        const { line, col } = lines.linePos(pair.key.range[0]);
+        return `${line}:${col}: ${formatPath(path)}`;
+      }
+    }
     for (let p = path; ; p = p.slice(0, -1)) {
       const node = p.length === 0 ? doc.contents : doc.getIn(p, true);
       if (isNode(node) && node.range) {
@@ -49,10 +58,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     }
   };
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
-      return `${pos ? `${pos.line}:${pos.col}:` : ''} invalid YAML: ${e.message.split('\n')[0]}`;
-    }));
+    // The first error is the cause; the parser's follow-on errors only repeat it.
+    const e = doc.errors[0];
+    const { line, col } = lines.linePos(e.pos[0]);
+    throw new ConfigError(file, [`${line}:${col}: invalid YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`]);
   }
   const raw = doc.toJS() ?? {};
   const problems: string[] = [];
@@ -120,7 +129,7 @@ function substitute(value: unknown, path: Path, env: NodeJS.ProcessEnv, fail: (p
   return value;
 }
 
-function describe(e: ErrorObject, where: (path: Path) => string): string {
+function describe(e: ErrorObject, where: (path: Path, atKey?: boolean) => string): string {
   const path: Path = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map((s) => {
     const k = s.replace(/~1/g, '/').replace(/~0/g, '~');
     return /^\d+$/.test(k) ? Number(k) : k;
@@ -132,12 +141,15 @@ function describe(e: ErrorObject, where: (path: Path) => string): string {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const known = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
-      return `${where([...path, key])}: unknown key${known.length ? ` (expected one of: ${known.join(', ')})` : ''}`;
+      return `${where([...path, key], true)}: unknown key${known.length ? ` (expected one of: ${known.join(', ')})` : ''}`;
     }
     case 'type':
       return `${where(path)}: expected ${(e.params as { type: string }).type}, got ${got(e.data)}`;
     case 'enum':
       return `${where(path)}: expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}, got ${got(e.data)}`;
+    case 'minItems':
+    case 'minProperties':
+      return `${where(path)}: expected at least ${(e.params as { limit: number }).limit} ${e.keyword === 'minItems' ? 'entry' : 'key'}, got ${got(e.data)}`;
     case 'pattern':
       return `${where(path)}: expected ${(e.parentSchema as { description?: string }).description ?? `to match ${(e.params as { pattern: string }).pattern}`}, got ${got(e.data)}`;
     default:
