@@ -7,16 +7,27 @@
  *   fail-500, fail-429   the provider's own error body and status
  *   slow-first-byte      headers after `x-sample-delay-ms` (default 2000) ms
  *   slow-stream          stream chunks 200 ms apart
- *   reset-mid-stream     a few chunks, then the TCP connection is reset
+ *   reset-mid-stream     a few chunks, then the TCP connection is reset (without `stream`: half of
+ *                        the JSON body, under a Content-Length for all of it, then the reset)
  *   malformed-sse        a stream whose second event is not valid JSON
+ *
+ * Each received request also records how its response ended (`outcome`, `closed`), so a test can
+ * tell a response that was written to the end from one whose connection went away first.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+/** How a response ended: written to the end, or its connection closed first (by either side). */
+export type ResponseOutcome = 'pending' | 'finished' | 'aborted';
 
 export interface ReceivedRequest {
   method: string;
   path: string;
   headers: IncomingMessage['headers'];
   body: string;
+  /** 'pending' while the response is open, then how it ended. */
+  outcome: ResponseOutcome;
+  /** Settles with the outcome once the response is closed. */
+  closed: Promise<Exclude<ResponseOutcome, 'pending'>>;
 }
 
 export interface SampleUpstream {
@@ -38,9 +49,13 @@ function lastUserText(body: Json): string {
   return JSON.stringify(content);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, model = '') {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  if (model === 'reset-mid-stream') {
+    res.write(text.slice(0, text.length >> 1), () => res.socket?.resetAndDestroy());
+    return;
+  }
   res.end(text);
 }
 
@@ -73,7 +88,7 @@ function openaiChat(body: Json, res: ServerResponse) {
       id, object: 'chat.completion', created, model,
       choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: 'stop', logprobs: null }],
       usage,
-    });
+    }, {}, model);
   }
   const chunk = (delta: Json, finish: string | null, extra: Json = {}) =>
     `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }], ...extra })}\n\n`;
@@ -94,7 +109,7 @@ function openaiResponses(body: Json, res: ServerResponse) {
     output: [{ type: 'message', id: 'msg_sample', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }],
     usage,
   };
-  if (!body.stream) return sendJson(res, 200, response);
+  if (!body.stream) return sendJson(res, 200, response, {}, model);
   let seq = 0;
   const ev = (type: string, data: Json) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
   return stream(res, [
@@ -114,7 +129,7 @@ function anthropicMessages(body: Json, res: ServerResponse) {
     return sendJson(res, 200, {
       id, type: 'message', role: 'assistant', model, content: [{ type: 'text', text }],
       stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: input, output_tokens: pieces.length, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
-    });
+    }, {}, model);
   }
   const ev = (type: string, data: Json) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
   return stream(res, [
@@ -179,11 +194,20 @@ export async function startSampleUpstream(port = 0): Promise<SampleUpstream> {
   const received: ReceivedRequest[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
+    let settle!: (outcome: 'finished' | 'aborted') => void;
+    const record: ReceivedRequest = {
+      method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: '',
+      outcome: 'pending', closed: new Promise((r) => (settle = r)),
+    };
+    res.once('close', () => {
+      record.outcome = res.writableFinished ? 'finished' : 'aborted';
+      settle(record.outcome);
+    });
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
-      handle(req, res, body).catch((err) => res.destroy(err));
+      record.body = Buffer.concat(chunks).toString('utf8');
+      received.push(record);
+      handle(req, res, record.body).catch((err) => res.destroy(err));
     });
   });
   server.keepAliveTimeout = 60_000;

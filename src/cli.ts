@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
 import { createGateway } from './main.js';
+import { packageRoot } from './package-root.js';
 
-const DEFAULT_CONFIG = fileURLToPath(new URL('../config/aos.yaml', import.meta.url));
+const DEFAULT_CONFIG = join(packageRoot, 'config', 'aos.yaml');
 
 const HELP = `aos — the AOS gateway: identity, policy, budgets and audit for every call an AI agent makes
 
@@ -31,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const [command, ...rest] = positionals;
   if (values.version) {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
     console.log(pkg.version);
     return 0;
   }

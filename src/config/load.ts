@@ -19,7 +19,8 @@ export interface LoadedConfig {
   readonly credentials: ReadonlyMap<string, string>;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictTypes: false });
+// coerceTypes: values substituted from the environment are strings ("8080" → 8080).
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, verbose: true, strict: true, strictTypes: false });
 const validate = ajv.compile(configSchema);
 
 type Path = (string | number)[];

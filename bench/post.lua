@@ -1,0 +1,45 @@
+-- wrk script for the bench: POSTs one fixed OpenAI chat completion request.
+--
+-- Configured through the environment (so the request stays static and wrk builds it only once):
+--   BENCH_STREAM=1     ask for a server-sent event stream ("stream":true)
+--   BENCH_WARMUP=N     warm-up mode: stop after N responses (per wrk thread) instead of at -d
+-- At the end it prints one line "BENCH_JSON {...}" with the counts and latency percentiles (µs).
+
+local stream = os.getenv("BENCH_STREAM") == "1"
+local warmup = tonumber(os.getenv("BENCH_WARMUP") or "0") or 0
+
+local body = '{"model":"gpt-4o-mini","messages":['
+  .. '{"role":"system","content":"You are a concise assistant for an internal operations team. Answer in one or two sentences, cite no sources, and never include secrets."},'
+  .. '{"role":"user","content":"Summarise the state of the nightly batch jobs: ingestion finished at 02:14, the reconciliation job retried twice and succeeded at 03:05, and the report export is still queued behind the warehouse maintenance window."}'
+  .. '],"temperature":0.2,"max_tokens":256,"user":"bench-agent-01"'
+if stream then
+  body = body .. ',"stream":true,"stream_options":{"include_usage":true}'
+end
+body = body .. '}'
+
+wrk.method = "POST"
+wrk.body = body
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = stream and "text/event-stream" or "application/json"
+wrk.headers["Authorization"] = "Bearer sk-agent-side-key-that-the-gateway-strips"
+wrk.headers["User-Agent"] = "aos-bench/wrk"
+
+if warmup > 0 then
+  local seen = 0
+  function response(status, headers, body)
+    seen = seen + 1
+    if seen >= warmup then wrk.thread:stop() end
+  end
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latency_us":{"min":%d,"mean":%.1f,"stdev":%.1f,"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency.min, latency.mean, latency.stdev,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
+end
