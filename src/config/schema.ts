@@ -30,6 +30,47 @@ export interface ListenConfig {
   port: number;
 }
 
+/** A trusted token issuer. */
+export interface IssuerConfig {
+  /** The `iss` claim value. */
+  issuer: string;
+  /** JWKS endpoint; when absent and `discovery` is on, read from the issuer's OIDC discovery document. */
+  jwksUrl?: string;
+  discovery: boolean;
+  /** Static keys: PEM (SPKI public key or certificate) or JWK / JWKS JSON files. */
+  keyFiles: string[];
+  /** Expected `aud`; defaults to identity.audience. */
+  audience?: string;
+  /** Kubernetes projected ServiceAccount tokens: map the kubernetes.io claims onto the agent. */
+  kubernetes: boolean;
+  requiredClaims: string[];
+  jwksCacheSec: number;
+  /** Least time between two JWKS fetches triggered by an unknown `kid`. */
+  jwksRefreshMinSec: number;
+  jwksTimeoutMs: number;
+}
+
+export interface IdentityConfig {
+  /** `required`: every proxied call needs a valid agent token. `off`: calls are anonymous. */
+  mode: 'required' | 'off';
+  /** `aud` agent tokens must carry. */
+  audience: string;
+  /** `aud` admin tokens must carry (a separate audience, so an agent token is never an admin one). */
+  adminAudience: string;
+  /** Value of the roles claim that grants the admin API. */
+  adminRole: string;
+  algorithms: string[];
+  clockSkewSec: number;
+  maxTokenBytes: number;
+  /** Verified tokens remembered (bounded; an entry never outlives its `exp`). */
+  cacheSize: number;
+  /** A signing key generated in dataDir on first start and trusted, for local development. */
+  localIssuer: { enabled: boolean; issuer: string };
+  issuers: IssuerConfig[];
+  /** The agent registry file, relative to this config file. */
+  registry: string;
+}
+
 export interface GatewayConfig {
   listen: ListenConfig;
   admin: ListenConfig;
@@ -52,6 +93,7 @@ export interface GatewayConfig {
     retries: number;
   };
   log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
+  identity: IdentityConfig;
   providers: Record<string, ProviderConfig>;
   routes: RouteConfig[];
 }
@@ -65,6 +107,8 @@ const listen = (port: number) => ({
   default: {},
   properties: { host: { type: 'string', minLength: 1, default: '127.0.0.1' }, port: int(0, port, 65535) },
 });
+
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 export const configSchema = {
   type: 'object',
@@ -106,6 +150,50 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       properties: { level: { enum: ['debug', 'info', 'warn', 'error', 'silent'], default: 'info' } },
+    },
+    identity: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        mode: { enum: ['required', 'off'], default: 'required' },
+        audience: { type: 'string', minLength: 1, default: 'aos-gateway' },
+        adminAudience: { type: 'string', minLength: 1, default: 'aos-admin' },
+        adminRole: { type: 'string', minLength: 1, default: 'admin' },
+        // Asymmetric algorithms only: never `none`, never an HMAC secret that could be a public key.
+        algorithms: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ASYMMETRIC }, default: ASYMMETRIC },
+        clockSkewSec: int(0, 30, 600),
+        maxTokenBytes: int(256, 8192, 65536),
+        cacheSize: int(0, 10_000),
+        localIssuer: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: { enabled: { type: 'boolean', default: true }, issuer: { type: 'string', minLength: 1, default: 'aos-local' } },
+        },
+        issuers: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['issuer'],
+            properties: {
+              issuer: { type: 'string', minLength: 1 },
+              jwksUrl: { type: 'string', pattern: '^https?://', description: 'an http(s) URL' },
+              discovery: { type: 'boolean', default: false },
+              keyFiles: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+              audience: { type: 'string', minLength: 1 },
+              kubernetes: { type: 'boolean', default: false },
+              requiredClaims: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['sub'] },
+              jwksCacheSec: int(1, 300),
+              jwksRefreshMinSec: int(0, 30),
+              jwksTimeoutMs: int(1, 2_000),
+            },
+          },
+        },
+        registry: { type: 'string', minLength: 1, default: 'agents.yaml' },
+      },
     },
     providers: {
       type: 'object',
