@@ -1,9 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
 import { createGateway } from './main.js';
 import { packageRoot } from './package-root.js';
+import { loadLocalSigner } from './identity/local-key.js';
+import { loadRegistry } from './identity/registry.js';
+import { createSuspensionStore } from './identity/suspensions.js';
+import { openDatabase } from './store/database.js';
 
 const DEFAULT_CONFIG = join(packageRoot, 'config', 'aos.yaml');
 
@@ -13,6 +18,11 @@ Usage:
   aos start [--config FILE]     run the gateway (default config: config/aos.yaml)
   aos demo                      run the gateway in front of a local sample upstream and make a few agent calls
   aos config check [FILE]       validate a config file and print what it routes
+  aos token mint --agent ID [--ttl 1h] [--admin]
+                                print a token signed by the gateway's local development key
+  aos agents list               agents of the registry, with their status
+  aos agents suspend ID [--reason TEXT]
+  aos agents resume ID          suspension takes effect on a running gateway within a second
   aos --help | --version
 
 Environment:
@@ -28,6 +38,10 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
+      agent: { type: 'string' },
+      ttl: { type: 'string', default: '1h' },
+      admin: { type: 'boolean', default: false },
+      reason: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -51,6 +65,12 @@ async function main(argv: string[]): Promise<number> {
     case 'config':
       if (rest[0] !== 'check') break;
       return checkConfig(rest[1] ?? configFile);
+    case 'token':
+      if (rest[0] !== 'mint') break;
+      return mintToken(configFile, values);
+    case 'agents':
+      if (rest[0] === 'list' || rest[0] === 'suspend' || rest[0] === 'resume') return agents(configFile, rest[0], rest[1], values.reason);
+      break;
   }
   process.stderr.write(`aos: unknown command "${[command, ...rest].join(' ')}"\n\n${HELP}`);
   return 2;
@@ -63,9 +83,12 @@ async function start(configFile: string): Promise<number> {
   process.stderr.write(
     `AOS gateway listening on ${proxy} (admin ${admin}, config ${configFile})\n` +
       `  OpenAI SDK agents:    OPENAI_BASE_URL=${proxy}/v1\n` +
-      `  Anthropic SDK agents: ANTHROPIC_BASE_URL=${proxy}/anthropic\n`,
+      `  Anthropic SDK agents: ANTHROPIC_BASE_URL=${proxy}/anthropic\n` +
+      (gateway.current().config.identity.mode === 'required'
+        ? `  Agent identity is on: get a first token with \`./aos token mint --agent demo-agent\` and use it as the SDK's API key\n`
+        : '  Agent identity is OFF: calls are anonymous\n'),
   );
-  process.on('SIGHUP', () => gateway.reload());
+  process.on('SIGHUP', () => void gateway.reload());
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -82,6 +105,66 @@ async function start(configFile: string): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return new Promise<number>(() => {});
+}
+
+/** `1h`, `30m`, `7d`, `90s` or plain seconds. */
+function parseTtl(text: string): number {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (m === null || Number(m[1]) === 0) throw new Error(`--ttl: expected a duration like 90s, 30m, 1h or 7d, got "${text}"`);
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
+async function mintToken(configFile: string, values: { agent?: string; ttl?: string; admin?: boolean }): Promise<number> {
+  const { config } = loadConfig(configFile);
+  const identity = config.identity;
+  if (!identity.localIssuer.enabled) throw new Error('identity.localIssuer is disabled in the config: tokens come from your identity provider');
+  if (values.agent === undefined && !values.admin) throw new Error('token mint: --agent ID is required (or --admin)');
+  const ttlSec = parseTtl(values.ttl ?? '1h');
+  const signer = await loadLocalSigner(resolve(config.dataDir), identity.localIssuer.issuer);
+  const subject = values.agent ?? 'admin';
+  let roles: string[] | undefined;
+  if (values.admin) {
+    roles = [identity.adminRole];
+  } else {
+    const registry = loadRegistry(resolve(dirname(configFile), identity.registry));
+    const agent = registry.agents.get(subject);
+    if (agent === undefined) process.stderr.write(`aos: note: agent "${subject}" is not in ${registry.file}\n`);
+    roles = agent ? [...agent.roles] : undefined;
+  }
+  const token = await signer.mint({ subject, audience: values.admin ? identity.adminAudience : identity.audience, roles, ttlSec });
+  process.stdout.write(`${token}\n`);
+  return 0;
+}
+
+async function agents(configFile: string, action: 'list' | 'suspend' | 'resume', id: string | undefined, reason: string | undefined): Promise<number> {
+  const { config } = loadConfig(configFile);
+  const db = openDatabase(resolve(config.dataDir));
+  const store = createSuspensionStore(db, { pollMs: 0 });
+  try {
+    if (action === 'list') {
+      const registry = loadRegistry(resolve(dirname(configFile), config.identity.registry));
+      const suspended = new Map(store.list().map((s) => [s.agentId, s]));
+      const ids = new Set([...registry.agents.keys(), ...suspended.keys()]);
+      for (const agentId of [...ids].sort()) {
+        const a = registry.agents.get(agentId);
+        const s = suspended.get(agentId);
+        console.log(`${agentId.padEnd(28)} ${(a?.team ?? '-').padEnd(14)} ${a ? `${a.template}@v${a.templateVersion}` : '(not registered)'}  ${s ? `SUSPENDED since ${s.at} by ${s.actor}: ${s.reason}` : 'active'}`);
+      }
+      return 0;
+    }
+    if (id === undefined) throw new Error(`agents ${action}: an agent id is required`);
+    const actor = `cli:${userInfo().username}`;
+    if (action === 'suspend') {
+      store.suspend(id, reason ?? 'suspended from the command line', actor);
+      console.log(`agent ${id} suspended; a running gateway refuses its next request (403 aos_agent_suspended)`);
+    } else {
+      console.log(store.resume(id) ? `agent ${id} resumed` : `agent ${id} was not suspended`);
+    }
+    return 0;
+  } finally {
+    store.close();
+    db.close();
+  }
 }
 
 function checkConfig(file: string): number {

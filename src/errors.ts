@@ -25,6 +25,7 @@ export const ERRORS = {
   aos_bad_request: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32600, retryable: false, summary: 'The request is malformed: invalid JSON, wrong content type, or a body the route cannot read.' },
   aos_unauthenticated: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', jsonrpc: -32001, retryable: false, summary: 'No valid agent credential: missing, expired, wrong audience, unknown key.' },
   aos_policy_denied: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy denied the call; the message carries its reasons.' },
+  aos_agent_unknown: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The token is valid but names no agent in the registry, and unknown agents are denied.' },
   aos_agent_suspended: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The agent is suspended.' },
   aos_approval_required: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The call needs a human approval first.' },
   aos_route_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32601, retryable: false, summary: 'No route serves this path.' },

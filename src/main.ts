@@ -1,12 +1,20 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { loadConfig, type LoadedConfig } from './config/load.js';
+import type { IdentityConfig } from './config/schema.js';
+import { authenticate } from './identity/authenticate.js';
+import { loadLocalSigner } from './identity/local-key.js';
+import { loadRegistry, type AgentRegistry } from './identity/registry.js';
+import { createSuspensionStore, type SuspensionStore } from './identity/suspensions.js';
+import type { LocalSigner, TokenVerifier } from './identity/types.js';
+import { createVerifier } from './identity/verifier.js';
 import { createLogger, type Logger } from './log.js';
 import { createAdminServer } from './server/admin.js';
 import { createProxyServer, listen } from './server/listeners.js';
 import { createProxyHandler, createProxyState, type ProxyState } from './server/proxy.js';
 import { createRouter } from './server/router.js';
+import { openDatabase, type Db } from './store/database.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { closeUpstreams, createUpstreams, type Upstream } from './upstream/upstreams.js';
 
@@ -15,7 +23,7 @@ export interface GatewayOptions {
   configFile: string;
   env?: NodeJS.ProcessEnv;
   log?: Logger;
-  /** Reload when the config file changes on disk (default true). */
+  /** Reload when the config or agent registry file changes on disk (default true). */
   watchConfig?: boolean;
 }
 
@@ -25,32 +33,64 @@ export interface Gateway {
   /** Where the listeners are, once started. */
   readonly addresses: { proxy: string; admin: string };
   start(): Promise<void>;
-  /** Loads the config file again; an invalid file is rejected and the current config keeps serving. */
-  reload(): { ok: true } | { ok: false; error: Error };
+  /** Loads config and registry again; an invalid file is rejected and the current ones keep serving. */
+  reload(): Promise<{ ok: true } | { ok: false; error: Error }>;
   /** Stops accepting, lets in-flight requests finish up to the grace period, then closes. */
   stop(graceMs?: number): Promise<void>;
   current(): LoadedConfig;
+  /** The agent registry in force (null when identity is off and no registry file exists). */
+  registry(): AgentRegistry | null;
+  /** The local development signer (null when the local issuer is disabled). Valid after start(). */
+  signer(): LocalSigner | null;
+  suspensions(): SuspensionStore;
 }
 
-/** The composition root: config → upstreams → router → pipeline → listeners. */
+/** The registry file next to the config; required when identity is on, optional otherwise. */
+function readRegistry(loaded: LoadedConfig, env: NodeJS.ProcessEnv): AgentRegistry | null {
+  const file = resolve(dirname(loaded.file), loaded.config.identity.registry);
+  try {
+    return loadRegistry(file, env);
+  } catch (err) {
+    if (loaded.config.identity.mode === 'off' && /cannot read the agent registry: ENOENT/.test((err as Error).message)) return null;
+    throw err;
+  }
+}
+
+/** The composition root: config → stores → identity → upstreams → router → pipeline → listeners. */
 export function createGateway(options: GatewayOptions): Gateway {
   const env = options.env ?? process.env;
   const configFile = resolve(options.configFile);
   let loaded = loadConfig(configFile, env);
+  let registry = readRegistry(loaded, env);
   const log = options.log ?? createLogger(loaded.config.log.level);
   const metrics = createMetrics();
 
-  const build = (l: LoadedConfig) => {
-    const upstreams = createUpstreams(l.config, l.credentials);
-    return { upstreams, state: createProxyState(l.config, createRouter(l.config.routes, upstreams)) };
-  };
-  let { upstreams, state } = build(loaded);
+  let db: Db | null = null;
+  let suspensions: SuspensionStore | null = null;
+  let signer: LocalSigner | null = null;
+  let verifier: TokenVerifier | null = null;
+  let upstreams = new Map<string, Upstream>();
+  let state: ProxyState | null = null;
   let inflight = 0;
   let draining = false;
   let idle: (() => void) | null = null;
 
+  const makeVerifier = async (identity: IdentityConfig): Promise<TokenVerifier> => {
+    signer = identity.localIssuer.enabled ? await loadLocalSigner(resolve(loaded.config.dataDir), identity.localIssuer.issuer) : null;
+    return createVerifier(identity, { dataDir: resolve(loaded.config.dataDir), configDir: dirname(configFile), log, localSigner: signer });
+  };
+  const build = () => {
+    const next = createUpstreams(loaded.config, loaded.credentials);
+    const identity = loaded.config.identity.mode === 'required' ? authenticate({ verifier: verifier!, registry: registry!, suspensions: suspensions! }) : null;
+    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next), identity);
+    const old = upstreams;
+    upstreams = next;
+    // In-flight requests finish on the pools they started with; close() waits for them.
+    void closeUpstreams(old.values());
+  };
+
   const handler = createProxyHandler({
-    state: (): ProxyState => state,
+    state: (): ProxyState => state!,
     metrics,
     log,
     draining: () => draining,
@@ -62,42 +102,63 @@ export function createGateway(options: GatewayOptions): Gateway {
   const proxy: Server = createProxyServer(loaded.config, handler, log);
   const admin: Server = createAdminServer({
     metrics,
-    notReady: () => (draining ? 'shutting down' : null),
-    status: () => ({ config: loaded.file }),
+    log,
+    notReady: () => (draining ? 'shutting down' : state === null ? 'starting' : null),
+    status: () => ({ config: loaded.file, identity: loaded.config.identity.mode }),
+    verifier: () => verifier,
+    identity: () => loaded.config.identity,
+    registry: () => registry,
+    suspensions: () => suspensions!,
   });
   const addresses = { proxy: '', admin: '' };
-  let watcher: FSWatcher | null = null;
+  let watcher: { close(): void } | null = null;
 
   const gateway: Gateway = {
     metrics,
     log,
     addresses,
     current: () => loaded,
+    registry: () => registry,
+    signer: () => signer,
+    suspensions: () => suspensions!,
     async start() {
+      const dataDir = resolve(loaded.config.dataDir);
+      db = openDatabase(dataDir);
+      suspensions = createSuspensionStore(db);
+      verifier = await makeVerifier(loaded.config.identity);
+      build();
       const p = await listen(proxy, loaded.config.listen.host, loaded.config.listen.port);
       const a = await listen(admin, loaded.config.admin.host, loaded.config.admin.port);
       addresses.proxy = `http://${hostForUrl(p.host)}:${p.port}`;
       addresses.admin = `http://${hostForUrl(a.host)}:${a.port}`;
-      if (options.watchConfig !== false) watcher = watchFile(configFile, () => gateway.reload());
+      if (options.watchConfig !== false) {
+        watcher = watchFiles([configFile, registry?.file ?? resolve(dirname(configFile), loaded.config.identity.registry)], () => void gateway.reload());
+      }
     },
-    reload() {
+    async reload() {
       let next: LoadedConfig;
+      let nextRegistry: AgentRegistry | null;
+      let nextVerifier: TokenVerifier | null = null;
       try {
         next = loadConfig(configFile, env);
+        nextRegistry = readRegistry(next, env);
+        if (JSON.stringify(next.config.identity) !== JSON.stringify(loaded.config.identity)) nextVerifier = await makeVerifier(next.config.identity);
       } catch (err) {
         metrics.configReloads.labels('error').inc();
         log.error('config reload rejected; the last good config keeps serving', { error: (err as Error).message });
         return { ok: false, error: err as Error };
       }
-      const old = upstreams;
-      ({ upstreams, state } = build(next));
       const before = loaded.config;
       loaded = next;
+      registry = nextRegistry;
+      if (nextVerifier !== null) {
+        verifier?.close();
+        verifier = nextVerifier;
+      }
+      build();
       log.setLevel(next.config.log.level);
-      // In-flight requests finish on the pools they started with; close() waits for them.
-      void closeUpstreams(old.values());
-      if (JSON.stringify([before.listen, before.admin, before.limits]) !== JSON.stringify([next.config.listen, next.config.admin, next.config.limits])) {
-        log.warn('listen, admin and limits changes take effect on restart');
+      if (JSON.stringify([before.listen, before.admin, before.limits, before.dataDir]) !== JSON.stringify([next.config.listen, next.config.admin, next.config.limits, next.config.dataDir])) {
+        log.warn('listen, admin, limits and dataDir changes take effect on restart');
       }
       metrics.configReloads.labels('ok').inc();
       log.info('config reloaded', { file: configFile });
@@ -107,7 +168,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (draining) return;
       draining = true;
       watcher?.close();
-      const closed = new Promise<void>((r) => proxy.close(() => r()));
+      const closed = proxy.listening ? new Promise<void>((r) => proxy.close(() => r())) : Promise.resolve();
       proxy.closeIdleConnections();
       if (inflight > 0) {
         await new Promise<void>((r) => {
@@ -122,7 +183,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       await closed;
       await closeUpstreams(upstreams.values());
       admin.closeAllConnections();
-      await new Promise<void>((r) => admin.close(() => r()));
+      if (admin.listening) await new Promise<void>((r) => admin.close(() => r()));
+      verifier?.close();
+      suspensions?.close();
+      db?.close();
     },
   };
   return gateway;
@@ -132,17 +196,19 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-/** Watches the directory, not the file: editors and ConfigMaps replace files by rename. */
-function watchFile(file: string, onChange: () => void): FSWatcher {
+/** Watches the folders, not the files: editors and ConfigMaps replace files by rename. */
+function watchFiles(files: string[], onChange: () => void): { close(): void } {
   let timer: NodeJS.Timeout | null = null;
-  const w = watch(dirname(file), (_event, name) => {
-    if (name !== null && name !== basename(file) && !name.startsWith('..')) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(onChange, 100);
-    timer.unref();
-  });
-  w.unref();
-  return w;
+  const names = new Set(files.map((f) => basename(f)));
+  const watchers = [...new Set(files.map((f) => dirname(f)))].map((dir) =>
+    watch(dir, (_event, name) => {
+      if (name !== null && !names.has(name) && !name.startsWith('..')) return;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(onChange, 100);
+      timer.unref();
+    }).unref(),
+  );
+  return { close: () => watchers.forEach((w) => w.close()) };
 }
 
 export type { Upstream };

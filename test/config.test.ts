@@ -84,13 +84,13 @@ t.test('reload: an invalid file is rejected and the last good config keeps servi
   const call = () => fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }] }) });
   t.equal((await call()).status, 200);
   writeFileSync(h.configFile, 'providers: {}\nroutes: nope\n');
-  const r = h.gateway.reload();
+  const r = await h.gateway.reload();
   t.equal(r.ok, false);
   t.match(h.logs.join(''), /config reload rejected; the last good config keeps serving/);
   t.equal((await call()).status, 200, 'still serving on the last good config');
 
   h.writeConfig({ routes: [{ prefix: '/gw/v1', provider: 'openai' }] });
-  t.same(h.gateway.reload(), { ok: true });
+  t.same(await h.gateway.reload(), { ok: true });
   t.equal((await call()).status, 404, 'the old route is gone');
   const moved = await fetch(`${h.url}/gw/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [] }) });
   t.equal(moved.status, 200, 'the new route serves');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, isMap, isNode, isScalar } from 'yaml';
 import { configSchema, type GatewayConfig } from './schema.js';
 
@@ -20,10 +20,10 @@ export interface LoadedConfig {
 }
 
 // coerceTypes: values substituted from the environment are strings ("8080" → 8080).
-const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, verbose: true, strict: true, strictTypes: false });
+export const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, verbose: true, strict: true, strictTypes: false });
 const validate = ajv.compile(configSchema);
 
-type Path = (string | number)[];
+export type Path = (string | number)[];
 
 /** Reads, substitutes `${ENV}`, validates and resolves a gateway config file. Throws ConfigError. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
@@ -37,41 +37,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  /** `line:col: key.path` of a value, or of the key itself (`atKey`) for unknown keys. */
-  const where = (path: Path, atKey = false): string => {
-    if (atKey && path.length > 0) {
-      const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
-      const pair = isMap(parent) ? parent.items.find((i) => isScalar(i.key) && i.key.value === path[path.length - 1]) : undefined;
-      if (pair && isNode(pair.key) && pair.key.range) {
-        const { line, col } = lines.linePos(pair.key.range[0]);
-        return `${line}:${col}: ${formatPath(path)}`;
-      }
-    }
-    for (let p = path; ; p = p.slice(0, -1)) {
-      const node = p.length === 0 ? doc.contents : doc.getIn(p, true);
-      if (isNode(node) && node.range) {
-        const { line, col } = lines.linePos(node.range[0]);
-        return `${line}:${col}: ${formatPath(path) || '(top level)'}`;
-      }
-      if (p.length === 0) return ` ${formatPath(path) || '(top level)'}`;
-    }
-  };
-  if (doc.errors.length > 0) {
-    // The first error is the cause; the parser's follow-on errors only repeat it.
-    const e = doc.errors[0];
-    const { line, col } = lines.linePos(e.pos[0]);
-    throw new ConfigError(file, [`${line}:${col}: invalid YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`]);
-  }
-  const raw = doc.toJS() ?? {};
+  const { data, where } = parseYaml(text, file, validate, env);
   const problems: string[] = [];
-  const data = substitute(raw, [], env, (path, msg) => problems.push(`${where(path)}: ${msg}`));
-  if (problems.length > 0) throw new ConfigError(file, problems);
-
-  if (!validate(data)) {
-    throw new ConfigError(file, (validate.errors ?? []).map((e) => describe(e, where)));
-  }
   const config = data as unknown as GatewayConfig;
   const credentials = new Map<string, string>();
   for (const [name, provider] of Object.entries(config.providers)) {
@@ -102,6 +69,49 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   return { file, config, credentials };
 }
 
+/** Where a value sits in its file: `line:col: key.path`. */
+export type Locate = (path: Path, atKey?: boolean) => string;
+
+/**
+ * Parses YAML, substitutes `${ENV}` in string values and validates against a compiled schema
+ * (defaults applied). Every problem names the file, the line and column, and the key path.
+ */
+export function parseYaml(text: string, file: string, check: ValidateFunction, env: NodeJS.ProcessEnv): { data: unknown; where: Locate } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  /** `line:col: key.path` of a value, or of the key itself (`atKey`) for unknown keys. */
+  const where: Locate = (path, atKey = false) => {
+    if (atKey && path.length > 0) {
+      const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+      const pair = isMap(parent) ? parent.items.find((i) => isScalar(i.key) && i.key.value === path[path.length - 1]) : undefined;
+      if (pair && isNode(pair.key) && pair.key.range) {
+        const { line, col } = lines.linePos(pair.key.range[0]);
+        return `${line}:${col}: ${formatPath(path)}`;
+      }
+    }
+    for (let p = path; ; p = p.slice(0, -1)) {
+      const node = p.length === 0 ? doc.contents : doc.getIn(p, true);
+      if (isNode(node) && node.range) {
+        const { line, col } = lines.linePos(node.range[0]);
+        return `${line}:${col}: ${formatPath(path) || '(top level)'}`;
+      }
+      if (p.length === 0) return ` ${formatPath(path) || '(top level)'}`;
+    }
+  };
+  if (doc.errors.length > 0) {
+    // The first error is the cause; the parser's follow-on errors only repeat it.
+    const e = doc.errors[0];
+    const { line, col } = lines.linePos(e.pos[0]);
+    throw new ConfigError(file, [`${line}:${col}: invalid YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`]);
+  }
+  const raw = doc.toJS() ?? {};
+  const problems: string[] = [];
+  const data = substitute(raw, [], env, (path, msg) => problems.push(`${where(path)}: ${msg}`));
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  if (!check(data)) throw new ConfigError(file, (check.errors ?? []).map((e) => describe(e, where)));
+  return { data, where };
+}
+
 export function formatPath(path: Path): string {
   let out = '';
   for (const key of path) out += typeof key === 'number' ? `[${key}]` : out === '' ? key : `.${key}`;
@@ -130,7 +140,7 @@ function substitute(value: unknown, path: Path, env: NodeJS.ProcessEnv, fail: (p
   return value;
 }
 
-function describe(e: ErrorObject, where: (path: Path, atKey?: boolean) => string): string {
+function describe(e: ErrorObject, where: Locate): string {
   const path: Path = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map((s) => {
     const k = s.replace(/~1/g, '/').replace(/~0/g, '~');
     return /^\d+$/.test(k) ? Number(k) : k;

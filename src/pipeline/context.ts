@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dialect as ErrorDialect } from '../errors.js';
 import type { CallInfo } from '../providers/dialect.js';
 import type { RouteTarget } from '../server/router.js';
+import type { Agent } from '../identity/registry.js';
 
 /**
  * Per-request state shared by the pipeline stages. Every field is set in the constructor so V8
@@ -18,6 +19,8 @@ export class CallContext {
   readonly query: string;
   dialect: ErrorDialect;
   route: RouteTarget | null;
+  /** The authenticated agent; null when identity is off. */
+  agent: Agent | null;
   body: Buffer | null;
   /** The parsed body on inspected routes. */
   json: unknown;
@@ -40,6 +43,7 @@ export class CallContext {
     this.query = query;
     this.dialect = dialect;
     this.route = null;
+    this.agent = null;
     this.body = null;
     this.json = undefined;
     this.call = null;

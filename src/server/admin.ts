@@ -1,41 +1,144 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IdentityConfig } from '../config/schema.js';
+import { GatewayError, renderError, toGatewayError } from '../errors.js';
+import { extractToken, unauthenticated } from '../identity/authenticate.js';
+import type { AgentRegistry } from '../identity/registry.js';
+import type { SuspensionStore } from '../identity/suspensions.js';
+import type { TokenVerifier } from '../identity/types.js';
+import type { Logger } from '../log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 export interface AdminOptions {
   metrics: Metrics;
-  /** Null when ready, else why not (config not loaded, draining, …). */
+  log: Logger;
+  /** Null when ready, else why not (starting, shutting down, …). */
   notReady(): string | null;
   status(): Record<string, unknown>;
+  verifier(): TokenVerifier | null;
+  identity(): IdentityConfig;
+  registry(): AgentRegistry | null;
+  suspensions(): SuspensionStore;
 }
 
-/** The admin listener: health, readiness, Prometheus metrics. Kept off the proxy port. */
+const AGENT_ACTION = /^\/admin\/agents\/([^/]+)\/(suspend|resume)$/;
+const AGENT = /^\/admin\/agents\/([^/]+)$/;
+const MAX_ADMIN_BODY = 64 * 1024;
+
+/**
+ * The admin listener, kept off the proxy port. `/healthz`, `/readyz` and `/metrics` are open (probes
+ * and scrapers); everything under `/admin/` needs a JWT for the admin audience carrying the admin role.
+ */
 export function createAdminServer(opts: AdminOptions): Server {
-  return createServer({ requireHostHeader: true }, (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const json = (status: number, body: unknown) => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-      res.end(text);
-    };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'method not allowed' });
-    switch (path) {
-      case '/healthz':
-        return json(200, { status: 'ok' });
-      case '/readyz': {
-        const why = opts.notReady();
-        return why === null ? json(200, { status: 'ready', ...opts.status() }) : json(503, { status: 'not ready', reason: why });
-      }
-      case '/metrics':
-        opts.metrics.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { 'content-type': opts.metrics.registry.contentType });
-            res.end(text);
-          },
-          (err: Error) => json(500, { error: err.message }),
-        );
-        return;
-      default:
-        return json(404, { error: `no admin endpoint ${path}` });
+  const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+    res.end(text);
+  };
+  const fail = (res: ServerResponse, err: GatewayError) => {
+    res.writeHead(err.status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-aos-error-code': err.code, ...err.headers });
+    res.end(renderError(err, 'openai'));
+  };
+
+  /** The admin's subject, or a thrown 401/403. */
+  const authorize = async (req: IncomingMessage): Promise<string> => {
+    const verifier = opts.verifier();
+    const token = extractToken(req);
+    if (token === null) throw unauthenticated('missing admin token: send "Authorization: Bearer <admin token>"', false);
+    if (verifier === null) throw unauthenticated('no token issuer is configured');
+    const verified = await verifier.verify(token, 'admin');
+    const role = opts.identity().adminRole;
+    const roles = verified.claims.roles;
+    const has = Array.isArray(roles) ? roles.includes(role) : typeof roles === 'string' && roles.split(' ').includes(role);
+    if (!has) throw new GatewayError('aos_policy_denied', `the admin API needs the "${role}" role`);
+    return verified.subject;
+  };
+
+  const agentView = (id: string) => {
+    const registry = opts.registry();
+    const agent = registry?.agents.get(id) ?? null;
+    const suspension = opts.suspensions().list().find((s) => s.agentId === id) ?? null;
+    return agent === null && suspension === null ? null : { id, ...agent, status: suspension === null ? 'active' : 'suspended', suspension };
+  };
+
+  const routes = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    const actor = await authorize(req);
+    const method = req.method ?? 'GET';
+    if (path === '/admin/agents' && method === 'GET') {
+      const ids = new Set([...(opts.registry()?.agents.keys() ?? []), ...opts.suspensions().list().map((s) => s.agentId)]);
+      return json(res, 200, { agents: [...ids].sort().map(agentView) });
     }
+    if (path === '/admin/identity' && method === 'GET') return json(res, 200, { issuers: opts.verifier()?.status() ?? [] });
+    let m = AGENT.exec(path);
+    if (m !== null && method === 'GET') {
+      const view = agentView(decodeURIComponent(m[1]));
+      return view === null ? json(res, 404, { error: { message: 'no such agent', code: 'aos_route_not_found' } }) : json(res, 200, view);
+    }
+    m = AGENT_ACTION.exec(path);
+    if (m !== null && method === 'POST') {
+      const id = decodeURIComponent(m[1]);
+      if (m[2] === 'suspend') {
+        const body = await readJson(req);
+        const reason = typeof body.reason === 'string' && body.reason !== '' ? body.reason.slice(0, 500) : 'suspended by an administrator';
+        opts.suspensions().suspend(id, reason, actor);
+        opts.log.warn('agent suspended', { agent: id, actor, reason });
+      } else {
+        opts.suspensions().resume(id);
+        opts.log.info('agent resumed', { agent: id, actor });
+      }
+      return json(res, 200, agentView(id) ?? { id, status: 'active', suspension: null });
+    }
+    throw new GatewayError('aos_route_not_found', `no admin endpoint ${method} ${path}`);
+  };
+
+  return createServer({ requireHostHeader: true }, (req, res) => {
+    req.on('error', () => {});
+    res.on('error', () => {});
+    const path = (req.url ?? '/').split('?')[0];
+    const method = req.method ?? 'GET';
+    if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
+      if (method !== 'GET' && method !== 'HEAD') return json(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+      if (path === '/healthz') return json(res, 200, { status: 'ok' });
+      if (path === '/readyz') {
+        const why = opts.notReady();
+        return why === null ? json(res, 200, { status: 'ready', ...opts.status() }) : json(res, 503, { status: 'not ready', reason: why });
+      }
+      opts.metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': opts.metrics.registry.contentType });
+          res.end(text);
+        },
+        (err: Error) => json(res, 500, { error: err.message }),
+      );
+      return;
+    }
+    routes(req, res, path).catch((err) => {
+      const e = toGatewayError(err);
+      if (e.code === 'aos_internal_error') opts.log.error('admin request failed', { path, err: e.cause });
+      if (!res.headersSent) fail(res, e);
+    });
+  });
+}
+
+function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_ADMIN_BODY) {
+        req.destroy();
+        reject(new GatewayError('aos_payload_too_large', 'admin request body too large'));
+      } else chunks.push(c);
+    });
+    req.on('end', () => {
+      if (size === 0) return resolve({});
+      try {
+        const v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        resolve(v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {});
+      } catch {
+        reject(new GatewayError('aos_bad_request', 'the request body is not valid JSON'));
+      }
+    });
+    req.on('error', reject);
   });
 }

@@ -19,9 +19,14 @@ export interface ProxyState {
   readonly passthrough: readonly Stage[];
 }
 
-export function createProxyState(config: GatewayConfig, router: Router): ProxyState {
+/**
+ * Composes the stages once per config. A stage turned off by config is absent, not checked per
+ * request. Identity comes first, so no body of an unauthenticated client is read.
+ */
+export function createProxyState(config: GatewayConfig, router: Router, identity: Stage | null): ProxyState {
   const body = readBody(config.limits.maxBodyBytes);
-  return { config, router, inspected: [body, parseJson], passthrough: [body] };
+  const before = identity === null ? [] : [identity];
+  return { config, router, inspected: [...before, body, parseJson], passthrough: [...before, body] };
 }
 
 export interface ProxyHandlerOptions {
@@ -36,6 +41,13 @@ export interface ProxyHandlerOptions {
 
 /** Dot segments (plain or percent-encoded) and backslashes: a path must not climb out of its mount. */
 const BAD_PATH = /(?:^|\/)\.\.?(?:\/|$)|%2e|%5c|\\/i;
+
+/** How many Host header lines a request carries (RFC 9112 §3.2: exactly one in HTTP/1.1). */
+function hostLines(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') n++;
+  return n;
+}
 
 /** The request handler of the proxy listener: route, run the stages, forward, account. */
 export function createProxyHandler(opts: ProxyHandlerOptions) {
@@ -66,12 +78,21 @@ export function createProxyHandler(opts: ProxyHandlerOptions) {
     res.once('close', () => finished(ctx));
     if (opts.draining()) res.shouldKeepAlive = false;
     try {
+      if (req.httpVersionMajor !== 1) {
+        // llhttp parses HTTP/0.9 (no version) and HTTP/2.0 request lines; only HTTP/1.x is spoken here.
+        res.shouldKeepAlive = false;
+        throw new GatewayError('aos_bad_request', `HTTP/${req.httpVersion} is not supported: use HTTP/1.1`, { headers: { connection: 'close' } });
+      }
       if (url.charCodeAt(0) !== 47 /* '/' */) {
         throw new GatewayError('aos_bad_request', 'only origin-form request targets are accepted (a path starting with /)');
       }
       if (BAD_PATH.test(path)) throw new GatewayError('aos_bad_request', 'the path contains dot segments or backslashes');
       if (req.rawHeaders.length / 2 > state.config.limits.maxHeaders) {
         throw new GatewayError('aos_header_too_large', `more than ${state.config.limits.maxHeaders} request headers`);
+      }
+      const hosts = hostLines(req.rawHeaders);
+      if (hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) {
+        throw new GatewayError('aos_bad_request', hosts > 1 ? 'more than one Host header' : 'an HTTP/1.1 request needs a Host header');
       }
       const route = state.router.match(path);
       if (route === null) throw new GatewayError('aos_route_not_found', `no route for ${path}`);

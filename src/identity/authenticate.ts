@@ -1,0 +1,86 @@
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from '../errors.js';
+import type { Stage } from '../pipeline/context.js';
+import type { Agent, AgentRegistry } from './registry.js';
+import type { SuspensionStore } from './suspensions.js';
+import type { TokenVerifier, VerifiedToken } from './types.js';
+
+const REALM = 'Bearer realm="aos-gateway"';
+
+/** 401 in the caller's dialect, with an RFC 6750 challenge; the message never contains the token. */
+export function unauthenticated(description: string, tokenPresent = true): GatewayError {
+  const challenge = tokenPresent ? `${REALM}, error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"` : REALM;
+  return new GatewayError('aos_unauthenticated', description, { headers: { 'www-authenticate': challenge } });
+}
+
+/**
+ * The agent token of a request: `Authorization: Bearer` (OpenAI SDKs, Anthropic SDK 1.x) or
+ * `x-api-key` (Anthropic SDK 0.x). Both at once must agree; a repeated header is refused, since Node
+ * would keep one and silently drop the other.
+ */
+export function extractToken(req: IncomingMessage): string | null {
+  const raw = req.rawHeaders;
+  let auth: string | null = null;
+  let key: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+      if (auth !== null) throw unauthenticated('more than one Authorization header');
+      auth = raw[i + 1];
+    } else if (name.length === 9 && name.toLowerCase() === 'x-api-key') {
+      if (key !== null) throw unauthenticated('more than one x-api-key header');
+      key = raw[i + 1];
+    }
+  }
+  let bearer: string | null = null;
+  if (auth !== null) {
+    if (auth.length < 8 || auth.slice(0, 7).toLowerCase() !== 'bearer ') throw unauthenticated('Authorization must be "Bearer <agent token>"');
+    bearer = auth.slice(7).trim();
+  }
+  if (key !== null && bearer !== null && key.trim() !== bearer) throw unauthenticated('conflicting credentials: Authorization and x-api-key carry different tokens');
+  const token = bearer ?? (key === null ? null : key.trim());
+  return token === '' ? null : token;
+}
+
+export interface AuthenticateOptions {
+  verifier: TokenVerifier;
+  registry: AgentRegistry;
+  suspensions: SuspensionStore;
+}
+
+/**
+ * Pipeline stage: verifies the agent token, resolves the agent in the registry and refuses
+ * suspended agents. The resolved agent goes on the context for every later stage.
+ */
+export function authenticate(opts: AuthenticateOptions): Stage {
+  const { verifier, registry, suspensions } = opts;
+  // The agent a verified token stands for, remembered per verification (the verifier returns the
+  // same object while its cache holds the token), so a known token costs two lookups.
+  const agents = new WeakMap<VerifiedToken, Agent | null>();
+  const admit = (verified: VerifiedToken): Agent => {
+    let agent = agents.get(verified);
+    if (agent === undefined) {
+      agent = registry.resolve(verified);
+      agents.set(verified, agent);
+    }
+    if (agent === null) {
+      throw new GatewayError('aos_agent_unknown', `the token is valid but its agent (${String(verified.claims.sub ?? verified.subject).slice(0, 200)}) is not in the agent registry`);
+    }
+    if (suspensions.isSuspended(agent.id)) throw new GatewayError('aos_agent_suspended', `agent ${agent.id} is suspended`);
+    return agent;
+  };
+
+  return function authenticateStage(ctx) {
+    const token = extractToken(ctx.req);
+    if (token === null) {
+      throw unauthenticated('missing agent token: send it as "Authorization: Bearer <token>" (or x-api-key)', false);
+    }
+    const verified = verifier.verify(token, 'agent');
+    if (verified instanceof Promise) {
+      return verified.then((v) => {
+        ctx.agent = admit(v);
+      });
+    }
+    ctx.agent = admit(verified);
+  };
+}

@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import { ajv, ConfigError, parseYaml } from '../config/load.js';
+import type { VerifiedToken } from './types.js';
+
+/** A standardized agent blueprint: what agents built on it may use. Versioned. */
+export interface AgentTemplate {
+  name: string;
+  version: number;
+  description: string;
+  /** Provider names (as in aos.yaml) the agent may call; empty = any. */
+  providers: string[];
+  /** Model name patterns (`*` wildcard); empty = any. */
+  models: string[];
+  /** Tool names the agent may call. */
+  tools: string[];
+  budget: Record<string, number>;
+  guardrails: string;
+  maxTokens: number | null;
+}
+
+/** The identity every later stage (policy, budgets, audit) sees. */
+export interface Agent {
+  readonly id: string;
+  readonly team: string;
+  readonly owner: string | null;
+  readonly roles: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly template: string;
+  readonly templateVersion: number;
+  /** True when the agent is not in the registry and was admitted under `unknownAgents`. */
+  readonly unregistered: boolean;
+}
+
+interface RegistryFile {
+  claims: { agent: string; team: string; roles: string };
+  unknownAgents: { action: 'deny' | 'admit'; template?: string; team: string };
+  templates: Record<string, Omit<AgentTemplate, 'name'>>;
+  agents: { id: string; team: string; owner?: string; roles: string[]; labels: Record<string, string>; template: string }[];
+}
+
+const claimName = { type: 'string', minLength: 1 } as const;
+const registrySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['templates'],
+  properties: {
+    claims: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { agent: { ...claimName, default: 'sub' }, team: { ...claimName, default: 'team' }, roles: { ...claimName, default: 'roles' } },
+    },
+    unknownAgents: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        action: { enum: ['deny', 'admit'], default: 'deny' },
+        template: { type: 'string', minLength: 1 },
+        team: { type: 'string', minLength: 1, default: 'unassigned' },
+      },
+    },
+    templates: {
+      type: 'object',
+      minProperties: 1,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['version'],
+        properties: {
+          version: { type: 'integer', minimum: 1 },
+          description: { type: 'string', default: '' },
+          providers: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+          models: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+          tools: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+          budget: { type: 'object', additionalProperties: { type: 'number', minimum: 0 }, default: {} },
+          guardrails: { type: 'string', default: 'standard' },
+          maxTokens: { type: ['integer', 'null'], minimum: 1, default: null },
+        },
+      },
+    },
+    agents: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'team', 'template'],
+        properties: {
+          id: { type: 'string', minLength: 1 },
+          team: { type: 'string', minLength: 1 },
+          owner: { type: 'string' },
+          roles: { type: 'array', items: { type: 'string' }, default: [] },
+          labels: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+          template: { type: 'string', minLength: 1 },
+        },
+      },
+    },
+  },
+} as const;
+const validateRegistry = ajv.compile(registrySchema);
+
+export interface AgentRegistry {
+  readonly file: string;
+  readonly templates: ReadonlyMap<string, AgentTemplate>;
+  readonly agents: ReadonlyMap<string, Agent>;
+  /** The agent a verified token stands for, or null when unknown agents are denied. */
+  resolve(token: VerifiedToken): Agent | null;
+}
+
+/** Loads and validates the agent registry (agents, templates, claim mapping). Throws ConfigError. */
+export function loadRegistry(file: string, env: NodeJS.ProcessEnv = process.env): AgentRegistry {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [` cannot read the agent registry: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  const { data, where } = parseYaml(text, file, validateRegistry, env);
+  const reg = data as RegistryFile;
+  const problems: string[] = [];
+  const templates = new Map<string, AgentTemplate>();
+  for (const [name, t] of Object.entries(reg.templates)) templates.set(name, { name, ...t });
+  const known = [...templates.keys()].join(', ');
+  const agents = new Map<string, Agent>();
+  reg.agents.forEach((a, i) => {
+    const template = templates.get(a.template);
+    if (template === undefined) problems.push(`${where(['agents', i, 'template'])}: expected one of the templates (${known}), got "${a.template}"`);
+    if (agents.has(a.id)) problems.push(`${where(['agents', i, 'id'])}: agent "${a.id}" is listed twice`);
+    agents.set(a.id, freeze({ id: a.id, team: a.team, owner: a.owner ?? null, roles: a.roles, labels: a.labels, template: a.template, templateVersion: template?.version ?? 0, unregistered: false }));
+  });
+  const unknown = reg.unknownAgents;
+  if (unknown.action === 'admit') {
+    if (unknown.template === undefined) problems.push(`${where(['unknownAgents'])}: action admit needs a template`);
+    else if (!templates.has(unknown.template)) problems.push(`${where(['unknownAgents', 'template'])}: expected one of the templates (${known}), got "${unknown.template}"`);
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems);
+
+  const claims = reg.claims;
+  return {
+    file,
+    templates,
+    agents,
+    resolve(token) {
+      const id = stringClaim(token.claims[claims.agent]);
+      if (id === null) return null;
+      const k8s = token.kubernetes;
+      const registered = agents.get(id);
+      if (registered !== undefined) {
+        if (k8s === null) return registered;
+        return freeze({ ...registered, labels: { ...registered.labels, ...kubernetesLabels(k8s) } });
+      }
+      if (unknown.action === 'deny') return null;
+      const template = templates.get(unknown.template!)!;
+      const roles = token.claims[claims.roles];
+      return freeze({
+        id,
+        team: stringClaim(token.claims[claims.team]) ?? (k8s?.namespace ?? unknown.team),
+        owner: null,
+        roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [],
+        labels: k8s === null ? {} : kubernetesLabels(k8s),
+        template: template.name,
+        templateVersion: template.version,
+        unregistered: true,
+      });
+    },
+  };
+}
+
+function kubernetesLabels(k8s: NonNullable<VerifiedToken['kubernetes']>): Record<string, string> {
+  const out: Record<string, string> = { 'kubernetes.namespace': k8s.namespace, 'kubernetes.serviceaccount': k8s.serviceaccount };
+  if (k8s.pod !== null) out['kubernetes.pod'] = k8s.pod;
+  return out;
+}
+
+function stringClaim(v: unknown): string | null {
+  return typeof v === 'string' && v.length > 0 ? v : null;
+}
+
+function freeze(agent: Agent): Agent {
+  Object.freeze(agent.roles);
+  Object.freeze(agent.labels);
+  return Object.freeze(agent);
+}
