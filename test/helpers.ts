@@ -56,9 +56,14 @@ function merge(base: Record<string, any>, over: Record<string, any>): Record<str
 }
 
 /** Starts the sample upstream and a gateway in front of it; both stop in t.teardown. */
-export async function startHarness(t: Test, overrides: Record<string, unknown> = {}, opts: { watchConfig?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  t: Test,
+  overrides: Record<string, unknown> = {},
+  opts: { watchConfig?: boolean; files?: Record<string, string> } = {},
+): Promise<Harness> {
   const upstream = await startSampleUpstream();
   const dir = mkdtempSync(join(tmpdir(), 'aos-test-'));
+  for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);
   const configFile = join(dir, 'aos.yaml');
   const writeConfig = (o: Record<string, unknown> = overrides) => writeFileSync(configFile, stringify(merge(baseConfig(upstream.url, dir), o)));
   writeConfig();

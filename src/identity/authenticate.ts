@@ -1,17 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import type { Stage } from '../pipeline/context.js';
+import { unauthenticated } from './unauthenticated.js';
 import type { Agent, AgentRegistry } from './registry.js';
 import type { SuspensionStore } from './suspensions.js';
 import type { TokenVerifier, VerifiedToken } from './types.js';
-
-const REALM = 'Bearer realm="aos-gateway"';
-
-/** 401 in the caller's dialect, with an RFC 6750 challenge; the message never contains the token. */
-export function unauthenticated(description: string, tokenPresent = true): GatewayError {
-  const challenge = tokenPresent ? `${REALM}, error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"` : REALM;
-  return new GatewayError('aos_unauthenticated', description, { headers: { 'www-authenticate': challenge } });
-}
 
 /**
  * The agent token of a request: `Authorization: Bearer` (OpenAI SDKs, Anthropic SDK 1.x) or

@@ -12,6 +12,7 @@ import { errors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyOptions, ty
 import type { IdentityConfig, IssuerConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { unauthenticated } from './unauthenticated.js';
 import { createKeySource, type KeySource } from './jwks.js';
 import { readKeyFile } from './key-files.js';
 import { loadLocalSigner, type LoadedLocalSigner } from './local-key.js';
@@ -119,9 +120,15 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
     if (trusted === undefined) throw unauthenticated(`unknown issuer (${printable(payload.iss)})`);
 
     const options = trusted.options[audience];
-    const claims = await checkSignatureAndClaims(token, trusted, { ...options, currentDate: new Date(now()) }).catch((err: unknown) => {
-      throw explain(err, header, options.audience);
-    });
+    const checks = { ...options, currentDate: new Date(now()) };
+    let claims: JWTPayload;
+    try {
+      claims = (await jwtVerify(token, trusted.keys.getKey, checks)).payload;
+    } catch (err) {
+      claims = await tryEachKey(err, token, checks).catch((e: unknown) => {
+        throw explain(e, header, options.audience);
+      });
+    }
     const kubernetes = trusted.kubernetes ? kubernetesIdentity(claims) : null;
     const verified: VerifiedToken = Object.freeze({
       issuer: payload.iss,
@@ -163,22 +170,20 @@ async function localSigner(identity: IdentityConfig, opts: VerifierOptions): Pro
   return loadLocalSigner(opts.dataDir, identity.localIssuer.issuer);
 }
 
-/** The claims of a token whose signature checks out against one of the issuer's keys. */
-async function checkSignatureAndClaims(token: string, trusted: TrustedIssuer, options: JWTVerifyOptions): Promise<JWTPayload> {
-  try {
-    return (await jwtVerify(token, trusted.keys.getKey, options)).payload;
-  } catch (err) {
-    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
-    // No `kid` and several keys of the right type: the token must verify with one of them.
-    for await (const key of err) {
-      try {
-        return (await jwtVerify(token, key, options)).payload;
-      } catch (e) {
-        if (!(e instanceof errors.JWSSignatureVerificationFailed)) throw e;
-      }
+/**
+ * A token without `kid` for which several keys of the right type are trusted: it must verify with
+ * one of them. Any other failure is passed on as it is.
+ */
+async function tryEachKey(err: unknown, token: string, options: JWTVerifyOptions): Promise<JWTPayload> {
+  if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+  for await (const key of err) {
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch (e) {
+      if (!(e instanceof errors.JWSSignatureVerificationFailed)) throw e;
     }
-    throw new errors.JWSSignatureVerificationFailed();
   }
+  throw new errors.JWSSignatureVerificationFailed();
 }
 
 /** Header and payload of a compact JWS, decoded only to route it (alg, iss); jose checks them again. */
@@ -238,12 +243,6 @@ function kubernetesIdentity(claims: JWTPayload): KubernetesIdentity {
   }
   const pod = isObject(k8s.pod) && typeof k8s.pod.name === 'string' ? k8s.pod.name : null;
   return Object.freeze({ namespace, serviceaccount, pod });
-}
-
-function unauthenticated(message: string): GatewayError {
-  return new GatewayError('aos_unauthenticated', message, {
-    headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${message.replace(/["\\]/g, '')}"` },
-  });
 }
 
 /** A token-supplied value (alg, kid, iss) made safe to show: printable ASCII, bounded length. */

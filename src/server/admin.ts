@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { IdentityConfig } from '../config/schema.js';
 import { GatewayError, renderError, toGatewayError } from '../errors.js';
-import { extractToken, unauthenticated } from '../identity/authenticate.js';
+import { extractToken } from '../identity/authenticate.js';
+import { unauthenticated } from '../identity/unauthenticated.js';
 import type { AgentRegistry } from '../identity/registry.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { TokenVerifier } from '../identity/types.js';
