@@ -26,16 +26,27 @@ providers:
 routes:
   - { prefix: /v1, provider: openai }
   - { prefix: /anthropic, provider: anthropic }
+identity: { mode: required, registry: agents.yaml }
+`);
+  writeFileSync(join(dir, 'agents.yaml'), `templates:
+  standard: { version: 1, providers: [openai, anthropic], models: ["*"] }
+agents:
+  - { id: research-agent, team: research, template: standard }
+  - { id: support-agent, team: support, template: standard }
 `);
   const gateway = createGateway({ configFile, log: createLogger('warn'), watchConfig: false });
   await gateway.start();
   const base = gateway.addresses.proxy;
   console.log(`AOS gateway demo: gateway ${base} → sample upstream ${upstream.url} (a local stand-in, not a model)\n`);
 
+  // Each agent's "API key" is its identity: a JWT, here signed by the gateway's local dev key.
+  const signer = gateway.signer()!;
+  const research = await signer.mint({ subject: 'research-agent', audience: 'aos-gateway', ttlSec: 600 });
+  const support = await signer.mint({ subject: 'support-agent', audience: 'aos-gateway', ttlSec: 600 });
   const { default: OpenAI } = await import('openai');
   const { default: Anthropic } = await import('@anthropic-ai/sdk');
-  const openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'agent-key-the-gateway-strips', maxRetries: 0 });
-  const anthropic = new Anthropic({ baseURL: `${base}/anthropic`, apiKey: 'agent-key-the-gateway-strips', maxRetries: 0 });
+  const openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: research, maxRetries: 0 });
+  const anthropic = new Anthropic({ baseURL: `${base}/anthropic`, apiKey: support, maxRetries: 0 });
 
   let failures = 0;
   const step = async (title: string, run: () => Promise<string>, expectError = false) => {
@@ -52,17 +63,17 @@ routes:
     const seen = upstream.received.slice(before);
     for (const r of seen) {
       const cred = String(r.headers.authorization ?? r.headers['x-api-key'] ?? '');
-      console.log(`    upstream received ${r.method} ${r.path} with the gateway's key ${cred.includes(PROVIDER_KEY) ? '(injected; the agent key was stripped)' : 'MISSING'}`);
+      console.log(`    upstream received ${r.method} ${r.path} with the gateway's key ${cred.includes(PROVIDER_KEY) ? '(injected; the agent token was stripped)' : 'MISSING'}`);
       if (!cred.includes(PROVIDER_KEY)) failures++;
     }
     if (seen.length === 0) console.log('    nothing reached the upstream');
   };
 
-  await step('OpenAI SDK: chat completion', async () => {
+  await step('research-agent (OpenAI SDK, JWT as API key): chat completion', async () => {
     const r = await openai.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'hello through the gateway' }] });
     return `"${r.choices[0].message.content}" (${r.usage?.total_tokens} tokens)`;
   });
-  await step('OpenAI SDK: streamed chat completion', async () => {
+  await step('research-agent: streamed chat completion', async () => {
     const s = await openai.chat.completions.create({ model: 'gpt-sample', stream: true, messages: [{ role: 'user', content: 'stream this back' }] });
     let text = '';
     let chunks = 0;
@@ -72,19 +83,29 @@ routes:
     }
     return `"${text}" in ${chunks} chunks`;
   });
-  await step('Anthropic SDK: streamed message', async () => {
+  await step('support-agent (Anthropic SDK): streamed message', async () => {
     const s = anthropic.messages.stream({ model: 'claude-sample', max_tokens: 64, messages: [{ role: 'user', content: 'hi from an Anthropic agent' }] });
     const m = await s.finalMessage();
     return `"${m.content.map((b) => (b.type === 'text' ? b.text : '')).join('')}" (${m.usage.input_tokens} in / ${m.usage.output_tokens} out)`;
   });
-  await step('OpenAI SDK: the provider answers 429, the agent sees it unchanged', async () => {
+  await step('research-agent: the provider answers 429, the agent sees it unchanged', async () => {
     await openai.chat.completions.create({ model: 'fail-429', messages: [{ role: 'user', content: 'x' }] });
     return 'unexpected success';
   }, true);
   await step('Malformed JSON is refused by the gateway', async () => {
-    const r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ' });
+    const r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${research}` }, body: '{"model": ' });
     return `${r.status} ${await r.text()}`;
   });
+  await step('An agent without a token is refused (401)', async () => {
+    const anonymous = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'sk-an-old-provider-key', maxRetries: 0 });
+    await anonymous.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'x' }] });
+    return 'unexpected success';
+  }, true);
+  gateway.suspensions().suspend('research-agent', 'demo: runaway loop', 'demo');
+  await step('research-agent is suspended (aos agents suspend research-agent): its next call is refused', async () => {
+    await openai.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'x' }] });
+    return 'unexpected success';
+  }, true);
 
   const metrics = await (await fetch(`${gateway.addresses.admin}/metrics`)).text();
   const counted = metrics.split('\n').filter((l) => l.startsWith('aos_requests_total'));
