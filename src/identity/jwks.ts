@@ -155,12 +155,14 @@ export function createKeySource(options: KeySourceOptions): KeySource {
     await waitAtMost(pending, options.timeoutMs);
   }
 
-  async function getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
-    try {
-      return await current(header, token);
-    } catch (err) {
+  // The common case, a known kid, is one call into the local set: no extra await on the way.
+  const getKey: KeyResolver = (header, token) =>
+    current(header, token).catch((err: unknown) => {
       if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
-    }
+      return unknownKey(header, token);
+    });
+
+  async function unknownKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     if (remote) {
       const before = current;
       await refreshForUnknownKid();
