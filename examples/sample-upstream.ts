@@ -59,7 +59,17 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits `ms`, or less if the response closes first (nothing left to wait for). */
+const delay = (ms: number, res: ServerResponse) =>
+  new Promise<void>((r) => {
+    const done = () => {
+      clearTimeout(timer);
+      res.off('close', done);
+      r();
+    };
+    const timer = setTimeout(done, ms);
+    res.once('close', done);
+  });
 
 async function stream(res: ServerResponse, events: string[], model: string) {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -70,7 +80,7 @@ async function stream(res: ServerResponse, events: string[], model: string) {
       return;
     }
     res.write(model === 'malformed-sse' && i === 1 ? 'data: {"choices": [oops\n\n' : events[i]);
-    if (model === 'slow-stream') await delay(200);
+    if (model === 'slow-stream') await delay(200, res);
     else await new Promise(setImmediate);
   }
   res.end();
@@ -112,9 +122,18 @@ function openaiResponses(body: Json, res: ServerResponse) {
   if (!body.stream) return sendJson(res, 200, response, {}, model);
   let seq = 0;
   const ev = (type: string, data: Json) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+  const item = response.output[0];
+  const part = item.content[0];
+  const at = { item_id: item.id, output_index: 0, content_index: 0 };
+  // The full event sequence a real provider sends; the SDKs' stream helpers rely on it.
   return stream(res, [
     ev('response.created', { response: { ...response, status: 'in_progress', output: [], usage: null } }),
-    ev('response.output_text.delta', { item_id: 'msg_sample', output_index: 0, content_index: 0, delta: text }),
+    ev('response.output_item.added', { output_index: 0, item: { ...item, status: 'in_progress', content: [] } }),
+    ev('response.content_part.added', { ...at, part: { ...part, text: '' } }),
+    ev('response.output_text.delta', { ...at, delta: text }),
+    ev('response.output_text.done', { ...at, text }),
+    ev('response.content_part.done', { ...at, part }),
+    ev('response.output_item.done', { output_index: 0, item }),
     ev('response.completed', { response }),
   ], model);
 }
@@ -167,7 +186,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, raw: string) {
   const model = String(body.model ?? '');
   if (model === 'fail-500') return providerError(res, anthropic, 500);
   if (model === 'fail-429') return providerError(res, anthropic, 429);
-  if (model === 'slow-first-byte') await delay(Number(req.headers['x-sample-delay-ms'] ?? 2000));
+  if (model === 'slow-first-byte') await delay(Number(req.headers['x-sample-delay-ms'] ?? 2000), res);
   if (res.destroyed) return;
   switch (path) {
     case '/v1/chat/completions':

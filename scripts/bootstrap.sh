@@ -36,6 +36,11 @@ if [ -z "${npm_config_nodedir:-}" ]; then
   fi
 fi
 
+# One installer at a time: concurrent runs (parallel test invocations) wait for the first.
+mkdir -p "$root/.tools"
+exec 9>"$root/.tools/bootstrap.lock"
+flock 9
+
 stamp=node_modules/.aos-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
   echo "installing npm dependencies (npm ci)…" >&2

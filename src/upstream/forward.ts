@@ -3,11 +3,12 @@ import type { Dispatcher } from 'undici';
 import { GatewayError, renderStreamError } from '../errors.js';
 import type { CallContext } from '../pipeline/context.js';
 import type { Logger } from '../log.js';
+import type { Upstream } from './upstreams.js';
 
 /** Request headers never forwarded: hop-by-hop, the agent's own credentials, and what we set. */
 const DROP_REQUEST = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'host', 'content-length', 'expect', 'accept-encoding',
+  'host', 'content-length', 'expect', 'accept-encoding', 'x-request-id',
   'authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'cookie',
 ]);
 /** Response headers never passed back: hop-by-hop ones (Node frames the response itself). */
@@ -22,22 +23,33 @@ export interface ForwardOptions {
   upstreamError(provider: string, code: string): void;
 }
 
-/** Builds the upstream request headers as a flat list: the agent's, minus the dropped ones, plus ours. */
+/**
+ * Builds the upstream request headers as a flat list: the agent's, minus the dropped ones and the
+ * ones this provider's config sets (its credential header and extra headers), plus ours.
+ */
 export function upstreamHeaders(ctx: CallContext): string[] {
   const raw = ctx.req.rawHeaders;
   const out: string[] = [];
+  const upstream = ctx.route!.upstream;
   const connection = ctx.req.headers.connection;
   const listed = connection && connection !== 'keep-alive' && connection !== 'close' ? new Set(connection.toLowerCase().split(/\s*,\s*/)) : null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (DROP_REQUEST.has(name) || (listed !== null && listed.has(name))) continue;
+    if (DROP_REQUEST.has(name) || (listed !== null && listed.has(name)) || setByConfig(upstream, name)) continue;
     out.push(name, raw[i + 1]);
   }
-  const upstream = ctx.route!.upstream;
   out.push(...upstream.headers);
   if (upstream.auth !== null) out.push(upstream.auth[0], upstream.auth[1]);
   out.push('x-request-id', ctx.id);
   return out;
+}
+
+/** The header is the provider's credential header (whatever its name) or one of its extra headers. */
+function setByConfig(upstream: Upstream, name: string): boolean {
+  if (upstream.auth !== null && upstream.auth[0] === name) return true;
+  const extra = upstream.headers;
+  for (let i = 0; i < extra.length; i += 2) if (extra[i] === name) return true;
+  return false;
 }
 
 /**
