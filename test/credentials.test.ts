@@ -133,7 +133,7 @@ t.test('the provider key never reaches the client or the logs; the agent key nev
     const where = `${r.method} ${r.path}`;
     t.notOk(JSON.stringify(r.headers).includes(AGENT_SECRET), `${where}: no agent credential reached the provider`);
     for (const name of ['api-key', 'x-goog-api-key', 'proxy-authorization', 'cookie']) t.equal(r.headers[name], undefined, `${where}: no ${name}`);
-    if (r.path.startsWith('/v1/messages')) {
+    if (r.path.startsWith('/v1/messages') || r.headers['anthropic-version'] !== undefined) {
       t.equal(r.headers['x-api-key'], PROVIDER_KEY, `${where}: the provider key as x-api-key`);
       t.equal(r.headers.authorization, undefined, `${where}: no authorization`);
     } else {
@@ -174,7 +174,8 @@ t.test('headers the provider config sets replace the agent\'s, whatever their na
   t.equal(r.headers['x-custom-key'], PROVIDER_KEY, 'only the provider key, in the configured header');
   t.equal(r.headers.authorization, undefined);
   t.equal(r.headers['openai-organization'], 'org-gateway', 'the configured value, once');
-  t.equal(r.headers['x-request-id'], res.headers.get('x-request-id'), "one request id: the gateway's");
+  t.equal(r.headers['x-aos-request-id'], res.headers.get('x-aos-request-id'), "the gateway's request id, upstream and back");
+  t.equal(r.headers['x-request-id'], 'agent-request-id', "the agent's own request id is the agent's business: passed on");
   t.notOk(JSON.stringify(r.headers).includes(AGENT_SECRET));
 });
 

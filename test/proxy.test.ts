@@ -13,5 +13,5 @@ t.test('chat completion passes through with the provider key injected', async (t
   t.equal(body.choices[0].message.content, 'Echo: hi');
   t.equal(h.upstream.received.length, 1);
   t.equal(h.upstream.received[0].headers.authorization, `Bearer ${PROVIDER_KEY}`);
-  t.ok(res.headers.get('x-request-id'));
+  t.ok(res.headers.get('x-aos-request-id'));
 });

@@ -103,24 +103,20 @@ for (const sdk of SDKS) {
         const res = (await client.get('/v1/nowhere').catch((e: unknown) => e)) as ApiError;
         t.type(res, sdk.Client.NotFoundError);
         t.match(res.error, { error: { code: 'aos_route_not_found' } });
-        // At the root an unrouted /v1/... path is guessed to be OpenAI's; see the todo below.
-        if (mount.name !== 'at the root') t.match(res.error, { type: 'error', error: { type: 'not_found_error' } });
+        t.match(res.error, { type: 'error', error: { type: 'not_found_error' } });
       });
 
       t.test('credentials', async (t) => {
-        // At the root, GET /v1/models is also an OpenAI route (the /v1 mount comes first), so
-        // only the Anthropic-only paths are checked there; see the test below.
-        checkCredentials(t, h, mount.name === 'at the root' ? /^\/v1\/messages/ : /./);
+        checkCredentials(t, h, /./);
       });
     });
   }
 }
 
-// With OpenAI mounted at /v1 and Anthropic at the root, the paths both dialects use under /v1
-// belong to the OpenAI mount: an Anthropic SDK's models.list reaches OpenAI with the OpenAI key,
-// and an unrouted /v1/... path answers OpenAI-shaped. The request says which dialect it speaks
-// (anthropic-version); the router does not look yet.
-t.test('root mount: Anthropic requests under /v1 shared with the OpenAI mount', { todo: 'router: disambiguate shared paths by anthropic-version' }, async (t) => {
+// With OpenAI mounted at /v1 and Anthropic at the root, both dialects have GET /v1/models. The
+// request says which dialect it speaks (anthropic-version, sent by every Anthropic SDK), and the
+// router follows it: the Anthropic SDK reaches Anthropic with the Anthropic credential.
+t.test('root mount: Anthropic requests under /v1 shared with the OpenAI mount', async (t) => {
   const h = await startHarness(t);
   const client = new Anthropic({ baseURL: h.url, apiKey: AGENT_KEY, maxRetries: 0 });
   for await (const m of client.models.list()) t.equal(m.id, 'claude-sample');

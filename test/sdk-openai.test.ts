@@ -91,7 +91,7 @@ t.test('openai SDK: the happy paths', async (t) => {
 
   t.test('the request id comes back', async (t) => {
     const { response } = await openai.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'id' }] }).withResponse();
-    t.match(response.headers.get('x-request-id'), /\S/);
+    t.match(response.headers.get('x-aos-request-id'), /\S/);
   });
 
   t.test('credentials', async (t) => checkCredentials(t, h));

@@ -72,7 +72,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions) {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    const ctx = new CallContext(requestId(), req, res, start, path, q === -1 ? '' : url.slice(q), state.router.dialectFor(path));
+    const ctx = new CallContext(requestId(), req, res, start, path, q === -1 ? '' : url.slice(q), state.router.dialectFor(path, req.headers['anthropic-version'] !== undefined));
     req.on('error', noop);
     res.on('error', noop);
     res.once('close', () => finished(ctx));
@@ -94,7 +94,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions) {
       if (hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) {
         throw new GatewayError('aos_bad_request', hosts > 1 ? 'more than one Host header' : 'an HTTP/1.1 request needs a Host header');
       }
-      const route = state.router.match(path);
+      const route = state.router.match(path, req.headers['anthropic-version'] !== undefined);
       if (route === null) throw new GatewayError('aos_route_not_found', `no route for ${path}`);
       ctx.route = route;
       ctx.dialect = route.upstream.dialect.errors;
@@ -134,7 +134,7 @@ export function writeError(res: ServerResponse, status: number, code: ErrorCode,
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
-    'x-request-id': id,
+    'x-aos-request-id': id,
     'x-aos-error-code': code,
   };
   if (extra !== null) Object.assign(headers, extra);

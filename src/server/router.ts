@@ -14,10 +14,14 @@ export interface RouteTarget {
 }
 
 export interface Router {
-  /** The target for a path (no query string), or null. */
-  match(path: string): RouteTarget | null;
+  /**
+   * The target for a path (no query string), or null. `anthropic` says the request carries an
+   * `anthropic-version` header (every Anthropic SDK sends one): it picks the Anthropic route when
+   * two mounts claim the same path, e.g. `GET /v1/models` with OpenAI at /v1 and Anthropic at /.
+   */
+  match(path: string, anthropic: boolean): RouteTarget | null;
   /** The error dialect for a path that matched nothing, guessed from its mount. */
-  dialectFor(path: string): ErrorDialect;
+  dialectFor(path: string, anthropic: boolean): ErrorDialect;
 }
 
 const PASSTHROUGH: Operation = { name: 'passthrough', methods: [], inspect: false };
@@ -28,14 +32,17 @@ const PASSTHROUGH: Operation = { name: 'passthrough', methods: [], inspect: fals
  */
 export function createRouter(routes: readonly RouteConfig[], upstreams: ReadonlyMap<string, Upstream>): Router {
   const exact = new Map<string, RouteTarget>();
+  /** Anthropic targets of paths an earlier route of another dialect took. */
+  const anthropicAlt = new Map<string, RouteTarget>();
   const mounts: { prefix: string; upstream: Upstream; passthrough: boolean }[] = [];
   for (const route of routes) {
     const upstream = upstreams.get(route.provider)!;
     const prefix = route.prefix === '/' ? '' : route.prefix;
     for (const [path, operation] of upstream.dialect.operations) {
-      if (!exact.has(prefix + path)) {
-        exact.set(prefix + path, { name: `${upstream.name}/${operation.name}`, upstream, operation, upstreamPath: upstream.basePath + path });
-      }
+      const target = { name: `${upstream.name}/${operation.name}`, upstream, operation, upstreamPath: upstream.basePath + path };
+      const taken = exact.get(prefix + path);
+      if (taken === undefined) exact.set(prefix + path, target);
+      else if (upstream.dialect.name === 'anthropic' && taken.upstream.dialect.name !== 'anthropic' && !anthropicAlt.has(prefix + path)) anthropicAlt.set(prefix + path, target);
     }
     mounts.push({ prefix, upstream, passthrough: route.passthrough });
   }
@@ -43,9 +50,9 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
   const passthrough = mounts.filter((m) => m.passthrough);
 
   return {
-    match(path) {
+    match(path, anthropic) {
       const hit = exact.get(path);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) return anthropic ? (anthropicAlt.get(path) ?? hit) : hit;
       for (const m of passthrough) {
         if (path.startsWith(m.prefix) && (path.length === m.prefix.length || path.charCodeAt(m.prefix.length) === 47)) {
           return { name: `${m.upstream.name}/passthrough`, upstream: m.upstream, operation: PASSTHROUGH, upstreamPath: m.upstream.basePath + path.slice(m.prefix.length) };
@@ -53,7 +60,8 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
       }
       return null;
     },
-    dialectFor(path) {
+    dialectFor(path, anthropic) {
+      if (anthropic) return 'anthropic';
       for (const m of mounts) if (m.prefix !== '' && path.startsWith(`${m.prefix}/`)) return m.upstream.dialect.errors;
       return path.includes('/messages') ? 'anthropic' : 'openai';
     },

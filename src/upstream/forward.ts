@@ -8,7 +8,7 @@ import type { Upstream } from './upstreams.js';
 /** Request headers never forwarded: hop-by-hop, the agent's own credentials, and what we set. */
 const DROP_REQUEST = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'host', 'content-length', 'expect', 'accept-encoding', 'x-request-id',
+  'host', 'content-length', 'expect', 'accept-encoding', 'x-aos-request-id',
   'authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'cookie',
 ]);
 /** Response headers never passed back: hop-by-hop ones (Node frames the response itself). */
@@ -40,7 +40,7 @@ export function upstreamHeaders(ctx: CallContext): string[] {
   }
   out.push(...upstream.headers);
   if (upstream.auth !== null) out.push(upstream.auth[0], upstream.auth[1]);
-  out.push('x-request-id', ctx.id);
+  out.push('x-aos-request-id', ctx.id);
   return out;
 }
 
@@ -102,7 +102,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         for (const name in headers) {
           if (!DROP_RESPONSE.has(name)) out[name] = headers[name] as string | string[];
         }
-        out['x-request-id'] = ctx.id;
+        out['x-aos-request-id'] = ctx.id;
         const type = headers['content-type'];
         ctx.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
         if (res.destroyed) return c.abort(new Error('client closed the connection'));
