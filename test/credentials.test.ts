@@ -133,7 +133,7 @@ t.test('the provider key never reaches the client or the logs; the agent key nev
     const where = `${r.method} ${r.path}`;
     t.notOk(JSON.stringify(r.headers).includes(AGENT_SECRET), `${where}: no agent credential reached the provider`);
     for (const name of ['api-key', 'x-goog-api-key', 'proxy-authorization', 'cookie']) t.equal(r.headers[name], undefined, `${where}: no ${name}`);
-    if (r.path.startsWith('/v1/messages') || r.headers['anthropic-version'] !== undefined) {
+    if (r.path.startsWith('/v1/messages') || (r.path === '/v1/models' && r.headers['anthropic-version'] !== undefined)) {
       t.equal(r.headers['x-api-key'], PROVIDER_KEY, `${where}: the provider key as x-api-key`);
       t.equal(r.headers.authorization, undefined, `${where}: no authorization`);
     } else {
