@@ -1,0 +1,97 @@
+/**
+ * The policy contract: what Rego sees as `input` and `data.registry`, and what it must return from
+ * the entrypoint `aos/decision`. Kept stable: security teams write Rego against it.
+ */
+
+export interface PolicyInput {
+  agent: {
+    id: string;
+    team: string;
+    roles: string[];
+    template: string;
+    template_version: number;
+    labels: Record<string, string>;
+    status: 'active' | 'suspended';
+  } | null;
+  request: {
+    id: string;
+    method: string;
+    path: string;
+    /** `<provider>/<operation>`, e.g. `openai/chat.completions`. */
+    route: string;
+    /** Request time in epoch nanoseconds: the Wasm SDK has no time builtins, so the gateway supplies the clock here. */
+    time_ns: number;
+  };
+  call: {
+    kind: 'model' | 'tool' | 'mcp' | 'http';
+    provider: string;
+    operation: string;
+    model: string | null;
+    stream: boolean;
+    max_tokens: number | null;
+    est_input_tokens: number | null;
+    tool: { name: string; server: string | null; args: unknown } | null;
+    findings: { detector: string; severity: 'low' | 'medium' | 'high' | 'critical'; path: string }[];
+  };
+  budget: {
+    scope: string;
+    limit_usd: number;
+    spent_usd: number;
+    reserved_usd: number;
+    /** Worst-case cost of this call, reserved if it is allowed. */
+    estimated_usd: number;
+    window: string;
+  } | null;
+}
+
+/**
+ * `data.registry`: supplied by the gateway from the agent registry (config/agents.yaml), merged over
+ * the bundle's own data, so templates are defined once.
+ */
+export interface PolicyRegistryData {
+  templates: Record<string, {
+    version: number;
+    providers: string[];
+    /** Glob patterns (`*`), matched with Rego's glob.match. */
+    models: string[];
+    tools: string[];
+    max_tokens: number | null;
+    guardrails: string;
+  }>;
+}
+
+export interface Obligations {
+  /** Cap on output tokens: the gateway rewrites the upstream request to at most this. */
+  max_tokens?: number;
+  /** Rewrite the model (downgrade). */
+  model?: string;
+  /** Redact guardrail findings before forwarding. */
+  redact?: boolean;
+  /** A human must approve this call first. */
+  require_approval?: boolean;
+}
+
+/** What the entrypoint `aos/decision` returns. Anything else is a policy error, and a denial. */
+export interface PolicyResult {
+  allow: boolean;
+  reasons: string[];
+  obligations: Obligations;
+}
+
+export interface Decision extends PolicyResult {
+  /** The bundle revision that decided. */
+  revision: string;
+  /** Set when the policy failed (no result, bad shape, error, timeout): always a denial. */
+  error: string | null;
+}
+
+/** A policy bundle in memory: the compiled Wasm and its data, validated, ready to load. */
+export interface PolicyBundle {
+  revision: string;
+  wasm: Uint8Array;
+  data: Record<string, unknown>;
+  /** Where it came from: a file path, a directory, or a URL. */
+  source: string;
+  /** Whether its signature was verified. */
+  signed: boolean;
+}
