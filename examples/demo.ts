@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createGateway } from '../src/main.js';
 import { createLogger } from '../src/log.js';
 import { startSampleUpstream } from './sample-upstream.js';
+import { packageRoot } from '../src/package-root.js';
 
 const PROVIDER_KEY = 'sk-sample-provider-key-held-by-the-gateway';
 
@@ -27,9 +28,10 @@ routes:
   - { prefix: /v1, provider: openai }
   - { prefix: /anthropic, provider: anthropic }
 identity: { mode: required, registry: agents.yaml }
+policy: { mode: enforce, bundle: { file: ${join(packageRoot, 'policies', 'bundle.tar.gz')} } }
 `);
   writeFileSync(join(dir, 'agents.yaml'), `templates:
-  standard: { version: 1, providers: [openai, anthropic], models: ["*"] }
+  standard: { version: 1, providers: [openai, anthropic], models: ["gpt-sample", "claude-*", "fail-*"], maxTokens: 512 }
 agents:
   - { id: research-agent, team: research, template: standard }
   - { id: support-agent, team: support, template: standard }
@@ -96,6 +98,10 @@ agents:
     const r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${research}` }, body: '{"model": ' });
     return `${r.status} ${await r.text()}`;
   });
+  await step('research-agent asks for a model its template does not allow: the policy denies it', async () => {
+    await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+    return 'unexpected success';
+  }, true);
   await step('An agent without a token is refused (401)', async () => {
     const anonymous = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'sk-an-old-provider-key', maxRetries: 0 });
     await anonymous.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'x' }] });

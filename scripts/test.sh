@@ -5,6 +5,8 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 ./scripts/bootstrap.sh || exit 1
+# The pinned OPA CLI for the policy tests (they skip without it; the gateway itself never needs it).
+if AOS_OPA="$(./scripts/opa.sh)"; then export AOS_OPA; else echo "warning: no OPA CLI, policy tests that need it will skip" >&2; fi
 rm -rf .tap/test-results
 if [ -n "${CI:-}" ]; then reporter=tap; else reporter=terse; fi
 npx --no-install tap --reporter="${AOS_TAP_REPORTER:-$reporter}" "$@"

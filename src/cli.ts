@@ -23,6 +23,8 @@ Usage:
   aos agents list               agents of the registry, with their status
   aos agents suspend ID [--reason TEXT]
   aos agents resume ID          suspension takes effect on a running gateway within a second
+  aos policy status             the running gateway's policy bundle: revision, source, load time, last error
+  aos policy reload             ask the running gateway to reload its policy bundle now
   aos --help | --version
 
 Environment:
@@ -68,6 +70,9 @@ async function main(argv: string[]): Promise<number> {
     case 'token':
       if (rest[0] !== 'mint') break;
       return mintToken(configFile, values);
+    case 'policy':
+      if (rest[0] === 'status' || rest[0] === 'reload') return policyCommand(configFile, rest[0]);
+      break;
     case 'agents':
       if (rest[0] === 'list' || rest[0] === 'suspend' || rest[0] === 'resume') return agents(configFile, rest[0], rest[1], values.reason);
       break;
@@ -165,6 +170,24 @@ async function agents(configFile: string, action: 'list' | 'suspend' | 'resume',
     store.close();
     db.close();
   }
+}
+
+/** Asks the running gateway's admin API, authenticated with an admin token from the local key. */
+async function policyCommand(configFile: string, action: 'status' | 'reload'): Promise<number> {
+  const { config } = loadConfig(configFile);
+  const identity = config.identity;
+  if (!identity.localIssuer.enabled) throw new Error('policy commands use the local admin key: identity.localIssuer is disabled; call GET /admin/policy with an admin token');
+  const signer = await loadLocalSigner(resolve(config.dataDir), identity.localIssuer.issuer);
+  const token = await signer.mint({ subject: `cli:${userInfo().username}`, audience: identity.adminAudience, roles: [identity.adminRole], ttlSec: 60 });
+  const host = config.admin.host === '0.0.0.0' || config.admin.host === '::' ? '127.0.0.1' : config.admin.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}/admin/policy${action === 'reload' ? '/reload' : ''}`;
+  const res = await fetch(url, { method: action === 'reload' ? 'POST' : 'GET', headers: { authorization: `Bearer ${token}` } }).catch((err: Error) => {
+    throw new Error(`cannot reach the gateway's admin listener at ${url}: ${(err.cause as Error)?.message ?? err.message}`);
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`admin API answered ${res.status}: ${JSON.stringify(body)}`);
+  for (const [k, v] of Object.entries(body)) console.log(`${k.padEnd(12)} ${v ?? '-'}`);
+  return body.mode === 'enforce' && !body.revision ? 1 : 0;
 }
 
 function checkConfig(file: string): number {

@@ -13,6 +13,9 @@ import { createLogger, type Logger } from './log.js';
 import { createAdminServer } from './server/admin.js';
 import { createProxyServer, listen } from './server/listeners.js';
 import { createProxyHandler, createProxyState, type ProxyState } from './server/proxy.js';
+import { decide } from './policy/decide.js';
+import { createPolicyManager, type PolicyManager } from './policy/manager.js';
+import type { PolicyRegistryData } from './policy/types.js';
 import { createRouter } from './server/router.js';
 import { openDatabase, type Db } from './store/database.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
@@ -56,6 +59,15 @@ function readRegistry(loaded: LoadedConfig, env: NodeJS.ProcessEnv): AgentRegist
   }
 }
 
+/** The registry's templates as the policy sees them under `data.registry`. */
+function policyRegistryData(registry: AgentRegistry | null): PolicyRegistryData {
+  const templates: PolicyRegistryData['templates'] = {};
+  for (const t of registry?.templates.values() ?? []) {
+    templates[t.name] = { version: t.version, providers: t.providers, models: t.models, tools: t.tools, max_tokens: t.maxTokens, guardrails: t.guardrails };
+  }
+  return { templates };
+}
+
 /** The composition root: config → stores → identity → upstreams → router → pipeline → listeners. */
 export function createGateway(options: GatewayOptions): Gateway {
   const env = options.env ?? process.env;
@@ -69,6 +81,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let suspensions: SuspensionStore | null = null;
   let signer: LocalSigner | null = null;
   let verifier: TokenVerifier | null = null;
+  let policy: PolicyManager | null = null;
   let upstreams = new Map<string, Upstream>();
   let state: ProxyState | null = null;
   let inflight = 0;
@@ -79,10 +92,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     signer = identity.localIssuer.enabled ? await loadLocalSigner(resolve(loaded.config.dataDir), identity.localIssuer.issuer) : null;
     return createVerifier(identity, { dataDir: resolve(loaded.config.dataDir), configDir: dirname(configFile), log, localSigner: signer });
   };
+  const makePolicy = (l: LoadedConfig, reg: AgentRegistry | null): PolicyManager | null =>
+    l.config.policy.mode === 'off'
+      ? null
+      : createPolicyManager({ config: l.config.policy, configDir: dirname(l.file), log, metrics: metrics.policy, registry: policyRegistryData(reg) });
   const build = () => {
     const next = createUpstreams(loaded.config, loaded.credentials);
     const identity = loaded.config.identity.mode === 'required' ? authenticate({ verifier: verifier!, registry: registry!, suspensions: suspensions! }) : null;
-    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next), identity);
+    const manager = policy;
+    const decision = manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy });
+    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next), { identity, policy: decision });
     const old = upstreams;
     upstreams = next;
     // In-flight requests finish on the pools they started with; close() waits for them.
@@ -103,8 +122,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const admin: Server = createAdminServer({
     metrics,
     log,
-    notReady: () => (draining ? 'shutting down' : state === null ? 'starting' : null),
-    status: () => ({ config: loaded.file, identity: loaded.config.identity.mode }),
+    notReady: () => (draining ? 'shutting down' : state === null ? 'starting' : policy !== null && policy.current() === null ? 'no policy bundle loaded' : null),
+    status: () => ({ config: loaded.file, identity: loaded.config.identity.mode, policy: policy?.status().revision ?? 'off' }),
+    policy: () => policy,
     verifier: () => verifier,
     identity: () => loaded.config.identity,
     registry: () => registry,
@@ -126,6 +146,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       db = openDatabase(dataDir);
       suspensions = createSuspensionStore(db);
       verifier = await makeVerifier(loaded.config.identity);
+      policy = makePolicy(loaded, registry);
+      await policy?.start();
       build();
       const p = await listen(proxy, loaded.config.listen.host, loaded.config.listen.port);
       const a = await listen(admin, loaded.config.admin.host, loaded.config.admin.port);
@@ -139,11 +161,21 @@ export function createGateway(options: GatewayOptions): Gateway {
       let next: LoadedConfig;
       let nextRegistry: AgentRegistry | null;
       let nextVerifier: TokenVerifier | null = null;
+      let nextPolicy: PolicyManager | null | undefined;
       try {
         next = loadConfig(configFile, env);
         nextRegistry = readRegistry(next, env);
         if (JSON.stringify(next.config.identity) !== JSON.stringify(loaded.config.identity)) nextVerifier = await makeVerifier(next.config.identity);
+        if (JSON.stringify(next.config.policy) !== JSON.stringify(loaded.config.policy)) {
+          // A new policy source loads off to the side; a failure keeps the running one.
+          nextPolicy = makePolicy(next, nextRegistry);
+          await nextPolicy?.start();
+        } else if (policy !== null) {
+          await policy.setRegistry(policyRegistryData(nextRegistry));
+        }
       } catch (err) {
+        nextVerifier?.close();
+        nextPolicy?.close();
         metrics.configReloads.labels('error').inc();
         log.error('config reload rejected; the last good config keeps serving', { error: (err as Error).message });
         return { ok: false, error: err as Error };
@@ -154,6 +186,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (nextVerifier !== null) {
         verifier?.close();
         verifier = nextVerifier;
+      }
+      if (nextPolicy !== undefined) {
+        policy?.close();
+        policy = nextPolicy;
       }
       build();
       log.setLevel(next.config.log.level);
@@ -185,6 +221,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       admin.closeAllConnections();
       if (admin.listening) await new Promise<void>((r) => admin.close(() => r()));
       verifier?.close();
+      policy?.close();
       suspensions?.close();
       db?.close();
     },

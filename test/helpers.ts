@@ -34,6 +34,8 @@ export function baseConfig(upstreamUrl: string, dir: string): Record<string, any
     upstream: { retries: 2 },
     // Core proxy tests run without agent identity; identity tests turn it on.
     identity: { mode: 'off' },
+    // ...and without policy; policy tests turn it on.
+    policy: { mode: 'off' },
     providers: {
       openai: { dialect: 'openai', baseUrl: `${upstreamUrl}/v1`, apiKey: PROVIDER_KEY },
       anthropic: { dialect: 'anthropic', baseUrl: upstreamUrl, apiKey: PROVIDER_KEY },

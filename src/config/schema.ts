@@ -71,6 +71,23 @@ export interface IdentityConfig {
   registry: string;
 }
 
+export interface PolicyConfig {
+  /** `enforce`: every call is decided by the policy. `off`: no policy stage at all. */
+  mode: 'enforce' | 'off';
+  /** Exactly one source: a bundle file, a policies directory (development), or an HTTP(S) bundle URL. */
+  bundle: { file?: string; directory?: string; url?: string };
+  /** How often a URL source is polled (ETag / If-None-Match). */
+  pollIntervalSec: number;
+  /** Bearer token sent to the bundle server, if it needs one. */
+  token?: string;
+  /** When set, bundles must carry a valid .signatures.json signed by this key (PEM public key or JWK file). */
+  verification?: { keyFile: string; keyId?: string; scope?: string; algorithm?: string };
+  /** Cap on the Wasm memory (64 KiB pages); exhausting it denies the call. */
+  maxMemoryPages: number;
+  /** Serialized policy input larger than this is denied without evaluation. */
+  maxInputBytes: number;
+}
+
 export interface GatewayConfig {
   listen: ListenConfig;
   admin: ListenConfig;
@@ -94,6 +111,7 @@ export interface GatewayConfig {
   };
   log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
   identity: IdentityConfig;
+  policy: PolicyConfig;
   providers: Record<string, ProviderConfig>;
   routes: RouteConfig[];
 }
@@ -193,6 +211,41 @@ export const configSchema = {
           },
         },
         registry: { type: 'string', minLength: 1, default: 'agents.yaml' },
+      },
+    },
+    policy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        mode: { enum: ['enforce', 'off'], default: 'enforce' },
+        bundle: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          maxProperties: 1,
+          default: { file: '../policies/bundle.tar.gz' },
+          properties: {
+            file: { type: 'string', minLength: 1 },
+            directory: { type: 'string', minLength: 1 },
+            url: { type: 'string', pattern: '^https?://', description: 'an http(s) URL' },
+          },
+        },
+        pollIntervalSec: int(1, 30),
+        token: { type: 'string' },
+        verification: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['keyFile'],
+          properties: {
+            keyFile: { type: 'string', minLength: 1 },
+            keyId: { type: 'string', minLength: 1 },
+            scope: { type: 'string', minLength: 1 },
+            algorithm: { type: 'string', minLength: 1 },
+          },
+        },
+        maxMemoryPages: int(2, 512, 65536),
+        maxInputBytes: int(1024, 262_144),
       },
     },
     providers: {

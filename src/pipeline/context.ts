@@ -3,6 +3,7 @@ import type { Dialect as ErrorDialect } from '../errors.js';
 import type { CallInfo } from '../providers/dialect.js';
 import type { RouteTarget } from '../server/router.js';
 import type { Agent } from '../identity/registry.js';
+import type { Decision } from '../policy/types.js';
 
 /**
  * Per-request state shared by the pipeline stages. Every field is set in the constructor so V8
@@ -25,6 +26,8 @@ export class CallContext {
   /** The parsed body on inspected routes. */
   json: unknown;
   call: CallInfo | null;
+  /** The policy decision, once made. */
+  decision: Decision | null;
   /** performance.now() at upstream dispatch and at its response end (0 when not reached). */
   upstreamStart: number;
   upstreamEnd: number;
@@ -47,6 +50,7 @@ export class CallContext {
     this.body = null;
     this.json = undefined;
     this.call = null;
+    this.decision = null;
     this.upstreamStart = 0;
     this.upstreamEnd = 0;
     this.streaming = false;

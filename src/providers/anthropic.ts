@@ -10,6 +10,9 @@ export const anthropicDialect: WireDialect = {
     ['/v1/messages/count_tokens', op('messages.count_tokens', ['POST'], true)],
     ['/v1/models', op('models.list', ['GET'], false)],
   ]),
+  maxTokensField(operation) {
+    return operation.name === 'messages' ? { set: 'max_tokens', present: ['max_tokens'] } : null;
+  },
   describe(operation, body): CallInfo {
     return {
       kind: 'model',

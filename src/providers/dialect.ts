@@ -28,6 +28,11 @@ export interface WireDialect {
   readonly operations: ReadonlyMap<string, Operation>;
   /** Reads the fields the gateway needs from a parsed JSON body. Never throws on odd shapes. */
   describe(operation: Operation, body: unknown): CallInfo;
+  /**
+   * The body field that caps output tokens for an operation, or null when it has none. `present`
+   * lists fields to honour when the request already uses one of them.
+   */
+  maxTokensField(operation: Operation): { set: string; present: readonly string[] } | null;
 }
 
 export function op(name: string, methods: readonly string[], inspect: boolean): Operation {

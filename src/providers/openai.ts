@@ -15,6 +15,19 @@ export const openaiDialect: WireDialect = {
     ['/completions', op('completions', POST, true)],
     ['/models', op('models.list', GET, false)],
   ]),
+  maxTokensField(operation) {
+    switch (operation.name) {
+      // max_tokens is deprecated for chat and refused by reasoning models; compatible servers accept both.
+      case 'chat.completions':
+        return { set: 'max_completion_tokens', present: ['max_completion_tokens', 'max_tokens'] };
+      case 'responses':
+        return { set: 'max_output_tokens', present: ['max_output_tokens'] };
+      case 'completions':
+        return { set: 'max_tokens', present: ['max_tokens'] };
+      default:
+        return null;
+    }
+  },
   describe(operation, body): CallInfo {
     const maxTokens =
       field(body, 'max_completion_tokens', 'number') ?? field(body, 'max_output_tokens', 'number') ?? field(body, 'max_tokens', 'number');

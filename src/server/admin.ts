@@ -6,6 +6,7 @@ import { unauthenticated } from '../identity/unauthenticated.js';
 import type { AgentRegistry } from '../identity/registry.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { TokenVerifier } from '../identity/types.js';
+import type { PolicyManager } from '../policy/manager.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -19,6 +20,7 @@ export interface AdminOptions {
   identity(): IdentityConfig;
   registry(): AgentRegistry | null;
   suspensions(): SuspensionStore;
+  policy(): PolicyManager | null;
 }
 
 const AGENT_ACTION = /^\/admin\/agents\/([^/]+)\/(suspend|resume)$/;
@@ -69,6 +71,15 @@ export function createAdminServer(opts: AdminOptions): Server {
       return json(res, 200, { agents: [...ids].sort().map(agentView) });
     }
     if (path === '/admin/identity' && method === 'GET') return json(res, 200, { issuers: opts.verifier()?.status() ?? [] });
+    if (path === '/admin/policy' && method === 'GET') {
+      const policy = opts.policy();
+      return json(res, 200, policy === null ? { mode: 'off' } : { mode: 'enforce', ...policy.status() });
+    }
+    if (path === '/admin/policy/reload' && method === 'POST') {
+      const policy = opts.policy();
+      if (policy !== null) await policy.reload();
+      return json(res, 200, policy === null ? { mode: 'off' } : { mode: 'enforce', ...policy.status() });
+    }
     let m = AGENT.exec(path);
     if (m !== null && method === 'GET') {
       const view = agentView(decodeURIComponent(m[1]));

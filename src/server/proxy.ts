@@ -23,10 +23,15 @@ export interface ProxyState {
  * Composes the stages once per config. A stage turned off by config is absent, not checked per
  * request. Identity comes first, so no body of an unauthenticated client is read.
  */
-export function createProxyState(config: GatewayConfig, router: Router, identity: Stage | null): ProxyState {
+export function createProxyState(config: GatewayConfig, router: Router, stages: { identity: Stage | null; policy: Stage | null }): ProxyState {
   const body = readBody(config.limits.maxBodyBytes);
-  const before = identity === null ? [] : [identity];
-  return { config, router, inspected: [...before, body, parseJson], passthrough: [...before, body] };
+  const present = (...list: (Stage | null)[]) => list.filter((s): s is Stage => s !== null);
+  return {
+    config,
+    router,
+    inspected: present(stages.identity, body, parseJson, stages.policy),
+    passthrough: present(stages.identity, body, stages.policy),
+  };
 }
 
 export interface ProxyHandlerOptions {

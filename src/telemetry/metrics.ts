@@ -11,6 +11,15 @@ export interface Metrics {
   upstreamError(provider: string, code: string): void;
   readonly inflight: Gauge;
   readonly configReloads: Counter<'result'>;
+  readonly policy: PolicyMetrics;
+}
+
+export interface PolicyMetrics {
+  /** One decision: its outcome and how long evaluation took (input serialization included). */
+  decided(outcome: 'allow' | 'deny' | 'error', seconds: number): void;
+  /** A bundle went live: its revision (label) and load time. */
+  loaded(revision: string, atMs: number): void;
+  loadFailed(source: 'file' | 'directory' | 'url'): void;
 }
 
 export function createMetrics(): Metrics {
@@ -22,6 +31,34 @@ export function createMetrics(): Metrics {
   const upstreamErrors = new Counter({ name: 'aos_upstream_errors_total', help: 'Upstream failures by provider and error code', labelNames: ['provider', 'code'] as const, registers: [registry] });
   const inflight = new Gauge({ name: 'aos_requests_inflight', help: 'Requests being served now', registers: [registry] });
   const configReloads = new Counter({ name: 'aos_config_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'] as const, registers: [registry] });
+  const policyEval = new Histogram({ name: 'aos_policy_evaluation_seconds', help: 'Policy evaluation time per decision, input serialization included', buckets: [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.01], registers: [registry] });
+  const policyDecisions = new Counter({ name: 'aos_policy_decisions_total', help: 'Policy decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] });
+  const policyRevision = new Gauge({ name: 'aos_policy_bundle_info', help: 'The policy bundle revision in force (value 1)', labelNames: ['revision'] as const, registers: [registry] });
+  let loadedAtMs = 0;
+  new Gauge({
+    name: 'aos_policy_bundle_age_seconds',
+    help: 'Seconds since the policy bundle in force was loaded',
+    registers: [registry],
+    collect() {
+      if (loadedAtMs > 0) this.set((Date.now() - loadedAtMs) / 1000);
+    },
+  });
+  const policyLoadFailures = new Counter({ name: 'aos_policy_load_failures_total', help: 'Policy bundles rejected (invalid, unsigned, tampered, unreachable)', labelNames: ['source'] as const, registers: [registry] });
+  const decisionChildren = { allow: policyDecisions.labels('allow'), deny: policyDecisions.labels('deny'), error: policyDecisions.labels('error') };
+  const policy: PolicyMetrics = {
+    decided(outcome, seconds) {
+      decisionChildren[outcome].inc();
+      policyEval.observe(seconds);
+    },
+    loaded(revision, atMs) {
+      policyRevision.reset();
+      policyRevision.labels(revision).set(1);
+      loadedAtMs = atMs;
+    },
+    loadFailed(source) {
+      policyLoadFailures.labels(source).inc();
+    },
+  };
 
   // Bound children cached per label set: the hot path pays a Map lookup, not label hashing.
   const children = new Map<string, { overhead: Histogram.Internal<'route'>; upstream: Histogram.Internal<'route'>; status: Map<number, Counter.Internal> }>();
@@ -38,6 +75,7 @@ export function createMetrics(): Metrics {
     registry,
     inflight,
     configReloads,
+    policy,
     observe(route, status, overheadSeconds, upstreamSeconds) {
       const c = forRoute(route);
       let s = c.status.get(status);

@@ -90,6 +90,13 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
     };
     res.on('close', onClientClose);
     const onDrain = () => controller?.resume();
+    // A stream's headers go out without waiting for its first event, but only once the chunk of
+    // upstream bytes that carried them has been parsed: an event that came with them then shares
+    // their write (one syscall instead of two), and a slow first event still finds them sent.
+    let bodyWritten = false;
+    const flushStreamHeaders = () => {
+      if (!bodyWritten && !res.destroyed && !res.writableEnded) res.flushHeaders();
+    };
 
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
@@ -107,9 +114,10 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         ctx.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
         if (res.destroyed) return c.abort(new Error('client closed the connection'));
         res.writeHead(statusCode, out);
-        if (ctx.streaming) res.flushHeaders();
+        if (ctx.streaming) queueMicrotask(flushStreamHeaders);
       },
       onResponseData(c, chunk) {
+        bodyWritten = true;
         if (!res.write(chunk)) {
           c.pause();
           res.once('drain', onDrain);

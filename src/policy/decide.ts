@@ -1,0 +1,103 @@
+import { performance } from 'node:perf_hooks';
+import { GatewayError } from '../errors.js';
+import type { CallContext, Stage } from '../pipeline/context.js';
+import type { PolicyMetrics } from '../telemetry/metrics.js';
+import type { PolicyEngine } from './engine.js';
+import type { Obligations, PolicyInput } from './types.js';
+
+export interface DecideOptions {
+  /** The engine in force; null while no bundle has loaded (calls are then denied). */
+  engine(): PolicyEngine | null;
+  metrics: PolicyMetrics;
+}
+
+/** The policy input of DESIGN.md, from what earlier stages put on the context. */
+export function policyInput(ctx: CallContext, suspended: boolean): PolicyInput {
+  const route = ctx.route!;
+  const call = ctx.call;
+  const agent = ctx.agent;
+  return {
+    agent: agent === null ? null : {
+      id: agent.id,
+      team: agent.team,
+      roles: agent.roles as string[],
+      template: agent.template,
+      template_version: agent.templateVersion,
+      labels: agent.labels as Record<string, string>,
+      status: suspended ? 'suspended' : 'active',
+    },
+    request: { id: ctx.id, method: ctx.req.method ?? 'GET', path: ctx.path, route: route.name, time_ns: Date.now() * 1e6 },
+    call: {
+      kind: call?.kind ?? 'http',
+      provider: route.upstream.name,
+      operation: route.operation.name,
+      model: call?.model ?? null,
+      stream: call?.stream ?? false,
+      max_tokens: call?.maxTokens ?? null,
+      est_input_tokens: null,
+      tool: null,
+      findings: [],
+    },
+    budget: null,
+  };
+}
+
+/**
+ * Pipeline stage: decides the call by policy and enforces the decision. Fails closed: no engine, an
+ * evaluation error or a malformed result deny with `aos_policy_error`. Obligations the gateway can
+ * enforce (max_tokens cap, model rewrite) rewrite the upstream request; those it cannot enforce yet
+ * deny with a code that says so.
+ */
+export function decide(opts: DecideOptions): Stage {
+  const { metrics } = opts;
+  return function decideStage(ctx) {
+    const engine = opts.engine();
+    if (engine === null) {
+      metrics.decided('error', 0);
+      throw new GatewayError('aos_policy_error', 'no policy bundle is loaded: calls are denied until one is');
+    }
+    const t0 = performance.now();
+    const decision = engine.evaluate(policyInput(ctx, false));
+    ctx.decision = decision;
+    if (decision.error !== null) {
+      metrics.decided('error', (performance.now() - t0) / 1000);
+      throw new GatewayError('aos_policy_error', `policy error (revision ${decision.revision}): ${decision.error}`);
+    }
+    metrics.decided(decision.allow ? 'allow' : 'deny', (performance.now() - t0) / 1000);
+    if (!decision.allow) {
+      const why = decision.reasons.length > 0 ? decision.reasons.join('; ') : 'no reason given';
+      throw new GatewayError('aos_policy_denied', `denied by policy: ${why}`);
+    }
+    const o = decision.obligations;
+    if (o.require_approval === true) throw new GatewayError('aos_approval_required', 'this call needs a human approval first (the policy requires it)');
+    if (o.redact === true) throw new GatewayError('aos_obligation_unsupported', 'the policy requires redaction of guardrail findings, which this gateway does not enforce yet');
+    if (o.max_tokens !== undefined || o.model !== undefined) enforce(ctx, o);
+  };
+}
+
+/** Rewrites the JSON body for the max_tokens cap and the model; re-serializes only when changed. */
+function enforce(ctx: CallContext, o: Obligations): void {
+  const body = ctx.json as Record<string, unknown> | undefined;
+  const call = ctx.call;
+  if (body === undefined || call === null) return; // uninspected pass-through: nothing to rewrite
+  let changed = false;
+  if (o.model !== undefined && body.model !== o.model) {
+    body.model = o.model;
+    call.model = o.model;
+    changed = true;
+  }
+  const field = o.max_tokens === undefined ? null : ctx.route!.upstream.dialect.maxTokensField(ctx.route!.operation);
+  if (field !== null) {
+    const cap = o.max_tokens!;
+    const used = field.present.find((k) => typeof body[k] === 'number');
+    if (used === undefined) {
+      body[field.set] = cap;
+      changed = true;
+    } else if ((body[used] as number) > cap) {
+      body[used] = cap;
+      changed = true;
+    }
+    if (call.maxTokens === null || call.maxTokens > cap) call.maxTokens = cap;
+  }
+  if (changed) ctx.body = Buffer.from(JSON.stringify(body));
+}
