@@ -1,12 +1,11 @@
 -- wrk script for the bench: POSTs one fixed OpenAI chat completion request.
 --
 -- Configured through the environment (so the request stays static and wrk builds it only once):
---   BENCH_STREAM=1     ask for a server-sent event stream ("stream":true)
---   BENCH_WARMUP=N     warm-up mode: stop after N responses (per wrk thread) instead of at -d
+--   BENCH_STREAM=1          ask for a server-sent event stream ("stream":true)
+--   BENCH_AUTHORIZATION=…   the Authorization header (the agent's token for the gateway)
 -- At the end it prints one line "BENCH_JSON {...}" with the counts and latency percentiles (µs).
 
 local stream = os.getenv("BENCH_STREAM") == "1"
-local warmup = tonumber(os.getenv("BENCH_WARMUP") or "0") or 0
 
 local body = '{"model":"gpt-4o-mini","messages":['
   .. '{"role":"system","content":"You are a concise assistant for an internal operations team. Answer in one or two sentences, cite no sources, and never include secrets."},'
@@ -21,16 +20,9 @@ wrk.method = "POST"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = stream and "text/event-stream" or "application/json"
-wrk.headers["Authorization"] = "Bearer sk-agent-side-key-that-the-gateway-strips"
+local authorization = os.getenv("BENCH_AUTHORIZATION") or ""
+wrk.headers["Authorization"] = authorization ~= "" and authorization or "Bearer sk-agent-side-key-that-the-gateway-strips"
 wrk.headers["User-Agent"] = "aos-bench/wrk"
-
-if warmup > 0 then
-  local seen = 0
-  function response(status, headers, body)
-    seen = seen + 1
-    if seen >= warmup then wrk.thread:stop() end
-  end
-end
 
 function done(summary, latency, requests)
   local e = summary.errors

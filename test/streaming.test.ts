@@ -103,6 +103,10 @@ t.test('a client that goes away cancels the upstream request', async (t) => {
       // Left alone, the upstream would stream for about 6 s and finish.
       t.equal(await within(upstreamReq.closed, 2000, 'still open'), 'aborted', `${d.dialect}: the upstream response was cut`);
     }
+    // A client that left is not an upstream failure.
+    const metrics = await (await fetch(`${h.admin}/metrics`)).text();
+    t.notMatch(metrics, /aos_upstream_errors_total\{/, 'no upstream error counted');
+    t.notOk(h.logs.some((l) => l.includes('upstream failed mid-response')), 'no upstream failure logged');
   });
 
   t.test('openai SDK stream aborted by its signal', async (t) => {

@@ -84,8 +84,10 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
     const onClientClose = () => {
       if (!res.writableFinished) {
         ctx.errorCode ??= 'client_aborted';
-        controller?.abort(new Error('client closed the connection'));
+        // Settle first: the abort calls onResponseError synchronously, and a client that left is
+        // not an upstream failure (no warning, no aos_upstream_errors_total).
         settle();
+        controller?.abort(new Error('client closed the connection'));
       }
     };
     res.on('close', onClientClose);
