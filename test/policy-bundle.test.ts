@@ -71,7 +71,8 @@ const noOpa = opa ? false : 'AOS_OPA is not set (./scripts/test.sh sets it from 
 
 t.test(`opa test passes with coverage >= ${MIN_COVERAGE}%`, { skip: noOpa }, async (t) => {
   const run = spawnSync(opa!, ['test', policiesDir, '--ignore', '*.tar.gz', '--coverage', '--format=json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  t.equal(run.status, 0, `opa test failed:\n${run.stderr}${run.stdout.slice(0, 4000)}`);
+  t.equal(run.status, 0, 'opa test exits 0');
+  if (run.status !== 0) t.comment(`${run.stderr}${run.stdout.slice(0, 4000)}`);
   const report = JSON.parse(run.stdout);
   t.ok(report.coverage >= MIN_COVERAGE, `coverage ${Number(report.coverage).toFixed(1)}% >= ${MIN_COVERAGE}%`);
 });
