@@ -48,6 +48,10 @@ export interface IssuerConfig {
   /** Least time between two JWKS fetches triggered by an unknown `kid`. */
   jwksRefreshMinSec: number;
   jwksTimeoutMs: number;
+  /** Extra CA certificates (PEM) for the issuer's HTTPS, e.g. the in-cluster API server's. */
+  caFile?: string;
+  /** A bearer token file sent with discovery/JWKS fetches, re-read each time (a projected token). */
+  tokenFile?: string;
 }
 
 export interface IdentityConfig {
@@ -207,6 +211,8 @@ export const configSchema = {
               jwksCacheSec: int(1, 300),
               jwksRefreshMinSec: int(0, 30),
               jwksTimeoutMs: int(1, 2_000),
+              caFile: { type: 'string', minLength: 1 },
+              tokenFile: { type: 'string', minLength: 1 },
             },
           },
         },

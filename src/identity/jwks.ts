@@ -10,7 +10,7 @@
  * never consulted, so a token cannot bring its own key.
  */
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JWK, type JWSHeaderParameters } from 'jose';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import { checkedPublicJwk } from './key-files.js';
 
@@ -28,6 +28,14 @@ export interface KeySourceOptions {
   now: () => number;
   /** Called when a fetch drops a key that was trusted before, so verifications made with it can be forgotten. */
   onKeysRemoved?: () => void;
+  /** How to reach the issuer: extra trusted CAs and a bearer token (in-cluster Kubernetes API server). */
+  fetch?: FetchOptions;
+}
+
+export interface FetchOptions {
+  dispatcher?: Dispatcher;
+  /** Read before every fetch: projected tokens rotate on disk. */
+  bearer?: () => string | null;
 }
 
 export interface KeySourceStatus {
@@ -129,14 +137,14 @@ export function createKeySource(options: KeySourceOptions): KeySource {
 
   async function fetchKeys(signal: AbortSignal): Promise<JWK[]> {
     if (jwksUrl === null) {
-      const doc = await getJson(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, signal);
+      const doc = await getJson(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, signal, options.fetch);
       if (!isObject(doc) || typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error('discovery document has no http(s) jwks_uri');
       // OpenID Connect Discovery: the document must name the issuer it was fetched for.
       if (doc.issuer !== issuer) throw new Error('discovery document names a different issuer');
       jwksUrl = doc.jwks_uri;
     }
     try {
-      return parseJwks(await getJson(jwksUrl, signal));
+      return parseJwks(await getJson(jwksUrl, signal, options.fetch));
     } catch (err) {
       // A discovered URL may have moved: look it up again on the next attempt.
       if (options.jwksUrl === null) jwksUrl = null;
@@ -214,8 +222,11 @@ export function parseJwks(doc: unknown): JWK[] {
   return keys;
 }
 
-async function getJson(url: string, signal: AbortSignal): Promise<unknown> {
-  const res = await request(url, { method: 'GET', signal, headers: { accept: 'application/json' } });
+async function getJson(url: string, signal: AbortSignal, via: FetchOptions = {}): Promise<unknown> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const token = via.bearer?.();
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await request(url, { method: 'GET', signal, headers, dispatcher: via.dispatcher });
   if (res.statusCode !== 200) {
     await res.body.dump();
     throw new Error(`${url} answered HTTP ${res.statusCode}`);

@@ -13,11 +13,31 @@ import type { IdentityConfig, IssuerConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { unauthenticated } from './unauthenticated.js';
-import { createKeySource, type KeySource } from './jwks.js';
+import { createKeySource, type FetchOptions, type KeySource } from './jwks.js';
+import { Agent } from 'undici';
+import { readFileSync } from 'node:fs';
 import { readKeyFile } from './key-files.js';
 import { loadLocalSigner, type LoadedLocalSigner } from './local-key.js';
 import { createTokenCache, type TokenCache } from './token-cache.js';
 import type { KubernetesIdentity, LocalSigner, TokenAudience, TokenVerifier, VerifiedToken } from './types.js';
+
+/** In-cluster issuers: the API server's CA and the pod's own ServiceAccount token for discovery. */
+function issuerFetch(cfg: IssuerConfig, configDir: string): FetchOptions {
+  const path = (f: string) => (isAbsolute(f) ? f : resolve(configDir, f));
+  const out: FetchOptions = {};
+  if (cfg.caFile !== undefined) out.dispatcher = new Agent({ connect: { ca: readFileSync(path(cfg.caFile)) } });
+  if (cfg.tokenFile !== undefined) {
+    const file = path(cfg.tokenFile);
+    out.bearer = () => {
+      try {
+        return readFileSync(file, 'utf8').trim();
+      } catch {
+        return null;
+      }
+    };
+  }
+  return out;
+}
 
 export interface VerifierOptions {
   /** Where the local development signing key lives. */
@@ -73,6 +93,7 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
       log,
       now,
       onKeysRemoved: forgetVerified,
+      fetch: issuerFetch(cfg, opts.configDir),
     });
     const base = {
       algorithms: identity.algorithms,
