@@ -206,7 +206,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof ConfigError) process.stderr.write(`aos: invalid configuration\n${err.message}\n`);
-    else process.stderr.write(`aos: ${(err as Error).stack ?? String(err)}\n`);
+    else process.stderr.write(`aos: ${process.env.AOS_DEBUG ? ((err as Error).stack ?? String(err)) : ((err as Error).message ?? String(err))}\n`);
     process.exitCode = 1;
   },
 );
