@@ -1,6 +1,7 @@
 /** The `aos` command as a user runs it: a real child process, signals included. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,15 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   return { child, out: () => out, exited };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 async function until(what: () => boolean, ms = 10_000): Promise<void> {
@@ -95,4 +105,54 @@ t.test('start prints a banner with base URLs; SIGHUP reloads; SIGTERM drains an 
   t.equal(await gw.exited, 0, 'clean exit after draining');
   await t.rejects(fetch(`${gw.url}/reloaded/v1/models`), 'no longer accepting');
   t.notMatch(gw.out(), new RegExp(PROVIDER_KEY), 'the provider key is never logged');
+});
+
+t.test('token mint, agents suspend/list/resume and policy status, as a user runs them', async (t) => {
+  const upstream = await startSampleUpstream();
+  const dir = mkdtempSync(join(tmpdir(), 'aos-cli-'));
+  t.teardown(async () => {
+    await upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const configFile = join(dir, 'aos.yaml');
+  const config = baseConfig(upstream.url, dir);
+  config.identity = { mode: 'required', registry: 'agents.yaml' };
+  config.policy = { mode: 'enforce', bundle: { file: fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url)) } };
+  // `aos policy status` finds the admin listener from the config: give it a real port.
+  config.admin = { host: '127.0.0.1', port: await freePort() };
+  writeFileSync(configFile, stringify(config));
+  writeFileSync(join(dir, 'agents.yaml'), 'templates:\n  standard: { version: 1, models: ["gpt-*"] }\nagents:\n  - { id: cli-agent, team: ops, template: standard }\n');
+
+  const gw = run(['start', '--config', configFile]);
+  t.teardown(() => gw.child.kill('SIGKILL'));
+  await until(() => /listening on (http:\/\/\S+) \(admin (http:\/\/\S+),/.test(gw.out()));
+  const [, url, admin] = /listening on (http:\/\/\S+) \(admin (http:\/\/\S+),/.exec(gw.out())!;
+  t.match(gw.out(), /aos token mint --agent demo-agent/, 'the banner says how to get a first token');
+
+  const mint = run(['token', 'mint', '--agent', 'cli-agent', '--ttl', '10m', '--config', configFile]);
+  t.equal(await mint.exited, 0);
+  const token = mint.out().trim().split('\n').at(-1)!;
+  t.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'prints a compact JWT');
+  const call = () => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ model: 'gpt-sample', messages: [] }) });
+  t.equal((await call()).status, 200, 'the minted token works');
+
+  const suspend = run(['agents', 'suspend', 'cli-agent', '--reason', 'incident 42', '--config', configFile]);
+  t.equal(await suspend.exited, 0);
+  let status = 0;
+  for (let i = 0; i < 50 && status !== 403; i++) {
+    status = (await call()).status;
+    if (status !== 403) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(status, 403, 'the running gateway refuses the suspended agent');
+  const list = run(['agents', 'list', '--config', configFile]);
+  t.equal(await list.exited, 0);
+  t.match(list.out(), /cli-agent\s+ops\s+standard@v1\s+SUSPENDED since \S+ by cli:\S+: incident 42/);
+  const resume = run(['agents', 'resume', 'cli-agent', '--config', configFile]);
+  t.equal(await resume.exited, 0);
+  t.match(resume.out(), /agent cli-agent resumed/);
+
+  t.equal(new URL(admin).port, String(config.admin.port));
+  const policy = run(['policy', 'status', '--config', configFile]);
+  t.equal(await policy.exited, 0, policy.out());
+  t.match(policy.out(), /mode\s+enforce\nrevision\s+sha256:[0-9a-f]{16}/);
 });
