@@ -20,6 +20,9 @@ export interface PolicyEngine {
   evaluate(input: PolicyInput): Decision;
 }
 
+/** Decisions remembered per engine; the map is emptied when full (simple, and bounded). */
+const DECISION_CACHE_SIZE = 10_000;
+
 const OBLIGATION_KEYS = new Set(['max_tokens', 'model', 'redact', 'require_approval']);
 
 /** Why a policy result is not a decision, or null when it is one. */
@@ -59,6 +62,11 @@ export async function loadEngine(bundle: PolicyBundle, registry: PolicyRegistryD
   let policy = instantiate();
   const encoder = new TextEncoder();
   const revision = bundle.revision;
+  // A bundle may declare (data.aos.gateway.cache_decisions) that its decision depends on nothing
+  // but the input less request.id and request.time_ns and the bundle's data. Its decisions are then
+  // remembered per engine (a new bundle or registry is a new engine), bounded in size.
+  const gateway = (bundle.data.aos as { gateway?: { cache_decisions?: unknown } } | undefined)?.gateway;
+  const cache = gateway?.cache_decisions === true ? new Map<string, Decision>() : null;
 
   const deny = (error: string): Decision => ({ allow: false, reasons: [], obligations: {}, revision, error });
 
@@ -66,28 +74,47 @@ export async function loadEngine(bundle: PolicyBundle, registry: PolicyRegistryD
     bundle,
     revision,
     evaluate(input) {
-      const json = encoder.encode(JSON.stringify(input));
-      if (json.byteLength > limits.maxInputBytes) return deny(`policy input too large (${json.byteLength} bytes, limit ${limits.maxInputBytes})`);
-      let rs: unknown;
-      try {
-        rs = policy.evaluate(json.buffer, ENTRYPOINT);
-      } catch (err) {
-        // A trap (memory exhausted, abort) leaves the instance in an unknown state: start a fresh one.
-        try {
-          policy = instantiate();
-        } catch {
-          /* the module loaded before; keep the old instance if a fresh one cannot be made */
-        }
-        return deny(`policy evaluation failed: ${err instanceof Error ? err.message : String(err)}`);
+      let key: string | null = null;
+      if (cache !== null) {
+        const { id, time_ns } = input.request;
+        input.request.id = '';
+        input.request.time_ns = 0;
+        key = JSON.stringify(input);
+        input.request.id = id;
+        input.request.time_ns = time_ns;
+        const hit = cache.get(key);
+        if (hit !== undefined) return hit;
       }
-      if (!Array.isArray(rs) || rs.length === 0) return deny('the policy returned no decision');
-      const result = (rs[0] as { result?: unknown }).result;
-      const problem = checkResult(result);
-      if (problem !== null) return deny(problem);
-      const r = result as PolicyResult;
-      return { allow: r.allow, reasons: r.reasons, obligations: r.obligations as Obligations, revision, error: null };
+      const decision = decideNow(input);
+      if (key !== null && decision.error === null) {
+        if (cache!.size >= DECISION_CACHE_SIZE) cache!.clear();
+        cache!.set(key, decision);
+      }
+      return decision;
     },
   };
+  function decideNow(input: PolicyInput): Decision {
+    const json = encoder.encode(JSON.stringify(input));
+    if (json.byteLength > limits.maxInputBytes) return deny(`policy input too large (${json.byteLength} bytes, limit ${limits.maxInputBytes})`);
+    let rs: unknown;
+    try {
+      rs = policy.evaluate(json.buffer, ENTRYPOINT);
+    } catch (err) {
+      // A trap (memory exhausted, abort) leaves the instance in an unknown state: start a fresh one.
+      try {
+        policy = instantiate();
+      } catch {
+        /* the module loaded before; keep the old instance if a fresh one cannot be made */
+      }
+      return deny(`policy evaluation failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!Array.isArray(rs) || rs.length === 0) return deny('the policy returned no decision');
+    const result = (rs[0] as { result?: unknown }).result;
+    const problem = checkResult(result);
+    if (problem !== null) return deny(problem);
+    const r = result as PolicyResult;
+    return Object.freeze({ allow: r.allow, reasons: r.reasons, obligations: Object.freeze(r.obligations as Obligations), revision, error: null });
+  }
   const probe = engine.evaluate(PROBE_INPUT);
   if (probe.error !== null) throw new Error(`the bundle's decision on a probe input is invalid: ${probe.error}`);
   return engine;
