@@ -1,14 +1,13 @@
 /** The `aos` command as a user runs it: a real child process, signals included. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { stringify } from 'yaml';
 import { startSampleUpstream } from '../examples/sample-upstream.js';
-import { baseConfig, PROVIDER_KEY } from './helpers.js';
+import { baseConfig, PROVIDER_KEY, freePort } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/aos.js', import.meta.url));
 
@@ -21,14 +20,6 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess
   return { child, out: () => out, exited };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(what: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

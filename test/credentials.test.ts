@@ -4,12 +4,12 @@
  * provider.
  */
 import { request as httpRequest } from 'node:http';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import t from 'tap';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import AnthropicV1 from 'anthropic-sdk-v1';
-import { startHarness, PROVIDER_KEY, type Harness } from './helpers.js';
+import { startHarness, PROVIDER_KEY, type Harness, freePort } from './helpers.js';
 
 const AGENT_SECRET = 'agent-secret-9f8e7d6c5b4a';
 /** The agent's credentials in every header an SDK or a browser might carry one in. */
@@ -24,13 +24,6 @@ const AGENT_HEADERS: Record<string, string> = {
 /** The key, and a tail of it, in case something masks or truncates it instead of leaving it out. */
 const LEAKS = [PROVIDER_KEY, PROVIDER_KEY.slice(-12)];
 
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface Seen {
   name: string;
@@ -54,7 +47,7 @@ const chat = (model: string, stream = false) => JSON.stringify({ model, stream, 
 const message = (model: string, stream = false) => JSON.stringify({ model, stream, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
 
 t.test('the provider key never reaches the client or the logs; the agent key never reaches the provider', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const h = await startHarness(t, {
     upstream: { headersTimeoutMs: 300 },
     limits: { maxBodyBytes: 4096 },

@@ -1,5 +1,6 @@
 /** Test fixtures: a real gateway on port 0 in front of the real sample upstream, torn down after. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -78,4 +79,13 @@ export async function startHarness(
     rmSync(dir, { recursive: true, force: true });
   });
   return { gateway, upstream, url: gateway.addresses.proxy, admin: gateway.addresses.admin, configFile, dir, logs, writeConfig };
+}
+
+/** A loopback port nothing listens on right now (bound, then released). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }

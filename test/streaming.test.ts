@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import AnthropicV1 from 'anthropic-sdk-v1';
-import { startHarness, type Harness } from './helpers.js';
+import { startHarness, type Harness, freePort } from './helpers.js';
 
 const KEY = 'agent-key-streaming';
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
@@ -63,13 +63,6 @@ async function listenLocal<S extends NetServer>(t: Test, server: S): Promise<num
   return (server.address() as AddressInfo).port;
 }
 
-async function closedPort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 t.test('chunks reach the client as the upstream sends them', async (t) => {
   const h = await startHarness(t);
@@ -277,7 +270,7 @@ t.test("the provider's SSE passes through byte for byte, malformed or not", asyn
 
 t.test('an unreachable upstream is a 502, after a bounded number of attempts', async (t) => {
   t.test('nothing listens', async (t) => {
-    const port = await closedPort();
+    const port = await freePort();
     const h = await startHarness(t, {
       providers: { openai: { baseUrl: `http://127.0.0.1:${port}/v1` }, anthropic: { baseUrl: `http://127.0.0.1:${port}` } },
     });

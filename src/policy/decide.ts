@@ -11,8 +11,11 @@ export interface DecideOptions {
   metrics: PolicyMetrics;
 }
 
-/** The policy input of DESIGN.md, from what earlier stages put on the context. */
-export function policyInput(ctx: CallContext, suspended: boolean): PolicyInput {
+/**
+ * The policy input of DESIGN.md, from what earlier stages put on the context. A suspended agent
+ * never gets this far (authentication refuses it), so the agent's status here is always active.
+ */
+export function policyInput(ctx: CallContext): PolicyInput {
   const route = ctx.route!;
   const call = ctx.call;
   const agent = ctx.agent;
@@ -24,7 +27,7 @@ export function policyInput(ctx: CallContext, suspended: boolean): PolicyInput {
       template: agent.template,
       template_version: agent.templateVersion,
       labels: agent.labels as Record<string, string>,
-      status: suspended ? 'suspended' : 'active',
+      status: 'active',
     },
     request: { id: ctx.id, method: ctx.req.method ?? 'GET', path: ctx.path, route: route.name, time_ns: Date.now() * 1e6 },
     call: {
@@ -57,7 +60,7 @@ export function decide(opts: DecideOptions): Stage {
       throw new GatewayError('aos_policy_error', 'no policy bundle is loaded: calls are denied until one is');
     }
     const t0 = performance.now();
-    const decision = engine.evaluate(policyInput(ctx, false));
+    const decision = engine.evaluate(policyInput(ctx));
     ctx.decision = decision;
     if (decision.error !== null) {
       metrics.decided('error', (performance.now() - t0) / 1000);
