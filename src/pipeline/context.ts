@@ -3,7 +3,23 @@ import type { Dialect as ErrorDialect } from '../errors.js';
 import type { CallInfo } from '../providers/dialect.js';
 import type { RouteTarget } from '../server/router.js';
 import type { Agent } from '../identity/registry.js';
-import type { Decision } from '../policy/types.js';
+import type { Decision, PolicyInput } from '../policy/types.js';
+import type { ResponseTap } from '../upstream/tap.js';
+
+/** Token usage of one call, normalized across dialects (see src/metering/). */
+export interface Usage {
+  /** All input tokens, cached ones included (OpenAI's prompt_tokens; Anthropic's input + cache read + cache write). */
+  inputTokens: number;
+  /** Of inputTokens, read from the provider's prompt cache. */
+  cachedInputTokens: number;
+  /** Of inputTokens, written to the provider's prompt cache (Anthropic cache_creation_input_tokens). */
+  cacheWriteTokens: number;
+  outputTokens: number;
+  /** Of outputTokens, spent on reasoning. */
+  reasoningTokens: number;
+  /** The provider did not report usage (e.g. a stream cut short): counted with a tokenizer instead. */
+  estimated: boolean;
+}
 
 /**
  * Per-request state shared by the pipeline stages. Every field is set in the constructor so V8
@@ -25,9 +41,23 @@ export class CallContext {
   body: Buffer | null;
   /** The parsed body on inspected routes. */
   json: unknown;
+  /** A stage changed `json`: the forwarder serializes it once into the upstream body. */
+  jsonChanged: boolean;
   call: CallInfo | null;
   /** The policy decision, once made. */
   decision: Decision | null;
+  /** Budget state for the policy input, set by the metering stage before the decision. */
+  budget: PolicyInput['budget'];
+  /** Real token usage once the response (or what came of it) was read; null when unknown. */
+  usage: Usage | null;
+  /** Cost of the call in USD once reconciled; null when not metered. */
+  costUsd: number | null;
+  /** Names of tool calls the model proposed in its response (OpenAI tool_calls, Anthropic tool_use). */
+  toolCalls: string[] | null;
+  /** Notable conditions for the audit record, e.g. `budget_soft_limit`; null when none. */
+  flags: string[] | null;
+  /** Response observers/rewriters, run by the forwarder in order; null when none (the common case). */
+  taps: ResponseTap[] | null;
   /** performance.now() at upstream dispatch and at its response end (0 when not reached). */
   upstreamStart: number;
   upstreamEnd: number;
@@ -49,13 +79,31 @@ export class CallContext {
     this.agent = null;
     this.body = null;
     this.json = undefined;
+    this.jsonChanged = false;
     this.call = null;
     this.decision = null;
+    this.budget = null;
+    this.usage = null;
+    this.costUsd = null;
+    this.toolCalls = null;
+    this.flags = null;
+    this.taps = null;
     this.upstreamStart = 0;
     this.upstreamEnd = 0;
     this.streaming = false;
     this.errorCode = null;
     this.finishers = null;
+  }
+
+  /** Adds a response tap (see upstream/tap.ts); taps run in the order they were added. */
+  tap(t: ResponseTap): void {
+    (this.taps ??= []).push(t);
+  }
+
+  /** Adds a flag for the audit record, once. */
+  flag(name: string): void {
+    const f = (this.flags ??= []);
+    if (!f.includes(name)) f.push(name);
   }
 
   /** Registers work that runs once when the request ends, whatever the outcome (incl. client abort). */

@@ -78,7 +78,7 @@ export function decide(opts: DecideOptions): Stage {
   };
 }
 
-/** Rewrites the JSON body for the max_tokens cap and the model; re-serializes only when changed. */
+/** Rewrites the JSON body for the max_tokens cap and the model; the forwarder re-serializes it when changed. */
 function enforce(ctx: CallContext, o: Obligations): void {
   const body = ctx.json as Record<string, unknown> | undefined;
   const call = ctx.call;
@@ -102,5 +102,5 @@ function enforce(ctx: CallContext, o: Obligations): void {
     }
     if (call.maxTokens === null || call.maxTokens > cap) call.maxTokens = cap;
   }
-  if (changed) ctx.body = Buffer.from(JSON.stringify(body));
+  if (changed) ctx.jsonChanged = true;
 }

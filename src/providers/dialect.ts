@@ -2,12 +2,14 @@ import type { Dialect as ErrorDialect } from '../errors.js';
 
 /** What the gateway understood of one call; adapters type only the fields they read. */
 export interface CallInfo {
-  /** model | tool | mcp | http (later issues add the others). */
-  kind: 'model' | 'http';
+  /** model: an LLM call; tool: an HTTP tool; mcp: an MCP server; http: uninspected pass-through. */
+  kind: 'model' | 'tool' | 'mcp' | 'http';
   operation: string;
   model: string | null;
   stream: boolean;
   maxTokens: number | null;
+  /** The tool called (tool and mcp calls); null for model calls. */
+  tool?: { name: string; server: string | null; args: unknown } | null;
 }
 
 /** An operation of a dialect, addressed by its path relative to the provider's base URL. */

@@ -4,8 +4,11 @@ import Database from 'better-sqlite3';
 
 export type Db = Database.Database;
 
-/** Schema migrations, applied in order; `user_version` records how many ran. Append only. */
-const MIGRATIONS: string[] = [
+/**
+ * Schema migrations of the gateway's main file (aos.db), applied in order; `user_version` records
+ * how many ran. Append only. A feature with a database file of its own passes its own list.
+ */
+export const CORE_MIGRATIONS: readonly string[] = [
   `CREATE TABLE agent_suspensions (
      agent_id TEXT PRIMARY KEY,
      reason   TEXT NOT NULL,
@@ -18,7 +21,7 @@ const MIGRATIONS: string[] = [
  * Opens (creating) the gateway's SQLite file in the data folder: WAL, so the CLI and the gateway
  * can use it at once; synchronous=NORMAL, durable at each checkpoint and safe against corruption.
  */
-export function openDatabase(dataDir: string, name = 'aos.db'): Db {
+export function openDatabase(dataDir: string, name = 'aos.db', migrations: readonly string[] = CORE_MIGRATIONS): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dataDir, name);
   const db = new Database(file);
@@ -28,10 +31,10 @@ export function openDatabase(dataDir: string, name = 'aos.db'): Db {
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   const applied = db.pragma('user_version', { simple: true }) as number;
-  if (applied < MIGRATIONS.length) {
+  if (applied < migrations.length) {
     db.transaction(() => {
-      for (let i = applied; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]);
-      db.pragma(`user_version = ${MIGRATIONS.length}`);
+      for (let i = applied; i < migrations.length; i++) db.exec(migrations[i]);
+      db.pragma(`user_version = ${migrations.length}`);
     })();
   }
   return db;

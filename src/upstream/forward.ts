@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError, renderStreamError } from '../errors.js';
 import type { CallContext } from '../pipeline/context.js';
 import type { Logger } from '../log.js';
+import { tapData, tapEnd } from './tap.js';
 import type { Upstream } from './upstreams.js';
 
 /** Request headers never forwarded: hop-by-hop, the agent's own credentials, and what we set. */
@@ -63,6 +64,9 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
     const route = ctx.route!;
     const upstream = route.upstream;
     const { res } = ctx;
+    const taps = ctx.taps;
+    // Stages that changed the parsed body (policy obligations, metering) mark it; serialize once.
+    if (ctx.jsonChanged) ctx.body = Buffer.from(JSON.stringify(ctx.json));
     const request: Dispatcher.DispatchOptions = {
       path: ctx.query === '' ? route.upstreamPath : route.upstreamPath + ctx.query,
       method: ctx.req.method as Dispatcher.HttpMethod,
@@ -88,6 +92,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         // not an upstream failure (no warning, no aos_upstream_errors_total).
         settle();
         controller?.abort(new Error('client closed the connection'));
+        if (started && taps !== null) for (const t of taps) t.onAbort?.('client');
       }
     };
     res.on('close', onClientClose);
@@ -115,18 +120,22 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         const type = headers['content-type'];
         ctx.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
         if (res.destroyed) return c.abort(new Error('client closed the connection'));
+        if (taps !== null) for (const t of taps) t.onStart?.(statusCode, out);
         res.writeHead(statusCode, out);
         if (ctx.streaming) queueMicrotask(flushStreamHeaders);
       },
       onResponseData(c, chunk) {
         bodyWritten = true;
-        if (!res.write(chunk)) {
+        const data = taps === null ? chunk : tapData(taps, chunk);
+        if (data !== null && data.length > 0 && !res.write(data)) {
           c.pause();
           res.once('drain', onDrain);
         }
       },
       onResponseEnd() {
-        res.end();
+        const tail = taps === null ? null : tapEnd(taps);
+        if (tail !== null && tail.length > 0) res.end(tail);
+        else res.end();
         settle();
       },
       onResponseError(_c, err) {
@@ -146,6 +155,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         // Headers are gone: end the stream with an error event, or cut a plain body short, so the
         // client never mistakes a failed response for a complete one.
         ctx.errorCode = failure.code;
+        if (taps !== null) for (const t of taps) t.onAbort?.('upstream');
         opts.log.warn('upstream failed mid-response', { id: ctx.id, provider: upstream.name, code });
         if (ctx.streaming && !res.destroyed) res.end(renderStreamError(failure, ctx.dialect));
         else res.destroy();

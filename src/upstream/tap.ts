@@ -1,0 +1,44 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+
+/**
+ * A response tap sees the upstream response on its way to the client and may rewrite it: how
+ * metering reads usage from a stream, or the MCP adapter filters a `tools/list` result, without
+ * buffering what it does not need. Stages add taps with `ctx.tap()`; the forwarder runs them in
+ * order, each one's output being the next one's input. No taps is `ctx.taps === null`: a request
+ * without taps pays one null check per chunk.
+ */
+export interface ResponseTap {
+  /**
+   * The upstream's status and the headers about to be sent to the client. `headers` may be
+   * changed: a tap that changes the length of the body deletes `content-length`.
+   */
+  onStart?(status: number, headers: OutgoingHttpHeaders): void;
+  /** A chunk of the body; returns what to pass on: the chunk itself, other bytes, or null (nothing now). */
+  onData?(chunk: Buffer): Buffer | null;
+  /** The body ended normally; returns bytes still to send (what the tap held back), or null. */
+  onEnd?(): Buffer | null;
+  /** The response will not end normally: the client left, or the upstream failed after headers. */
+  onAbort?(reason: 'client' | 'upstream'): void;
+}
+
+/** Passes a chunk through every tap; null when a tap held everything back. */
+export function tapData(taps: readonly ResponseTap[], chunk: Buffer): Buffer | null {
+  let out: Buffer | null = chunk;
+  for (let i = 0; i < taps.length && out !== null; i++) {
+    const t = taps[i];
+    if (t.onData !== undefined) out = t.onData(out);
+  }
+  return out;
+}
+
+/** Ends every tap in order; what one releases at its end flows through the taps after it. */
+export function tapEnd(taps: readonly ResponseTap[]): Buffer | null {
+  let carried: Buffer | null = null;
+  for (let i = 0; i < taps.length; i++) {
+    const t = taps[i];
+    if (carried !== null && t.onData !== undefined) carried = t.onData(carried);
+    const tail = t.onEnd?.() ?? null;
+    if (tail !== null) carried = carried === null ? tail : Buffer.concat([carried, tail]);
+  }
+  return carried;
+}
