@@ -20,6 +20,11 @@ import { createRouter } from './server/router.js';
 import { openDatabase, type Db } from './store/database.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { closeUpstreams, createUpstreams, type Upstream } from './upstream/upstreams.js';
+import { createCallRecorder, type Capture, type CallRecorder } from './audit/recorder.js';
+import { createRedactor, type Redactor } from './audit/redact.js';
+import { createAuditTrail, type AuditTrail } from './audit/trail.js';
+import { createCallMetrics } from './telemetry/call-metrics.js';
+import { createOtel, type Otel } from './telemetry/otel.js';
 
 export interface GatewayOptions {
   /** Path of the YAML config file. */
@@ -46,6 +51,8 @@ export interface Gateway {
   /** The local development signer (null when the local issuer is disabled). Valid after start(). */
   signer(): LocalSigner | null;
   suspensions(): SuspensionStore;
+  /** The audit writer (null when audit is off). Valid after start(). */
+  audit(): AuditTrail | null;
 }
 
 /** The registry file next to the config; required when identity is on, optional otherwise. */
@@ -76,6 +83,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let registry = readRegistry(loaded, env);
   const log = options.log ?? createLogger(loaded.config.log.level);
   const metrics = createMetrics();
+  const callMetrics = createCallMetrics(metrics.registry);
 
   let db: Db | null = null;
   let suspensions: SuspensionStore | null = null;
@@ -87,6 +95,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   let inflight = 0;
   let draining = false;
   let idle: (() => void) | null = null;
+  // Audit and OTel are built once at start (their config applies on restart); what they read per
+  // call (capture opt-ins, credentials to redact) follows reloads.
+  let trail: AuditTrail | null = null;
+  let otel: Otel | null = null;
+  let recorder: CallRecorder | null = null;
+  let captures = new Map<string, Capture>();
+  let redactor: Redactor = createRedactor([]);
 
   const makeVerifier = async (identity: IdentityConfig): Promise<TokenVerifier> => {
     signer = identity.localIssuer.enabled ? await loadLocalSigner(resolve(loaded.config.dataDir), identity.localIssuer.issuer) : null;
@@ -101,7 +116,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     const identity = loaded.config.identity.mode === 'required' ? authenticate({ verifier: verifier!, registry: registry!, suspensions: suspensions! }) : null;
     const manager = policy;
     const decision = manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy });
-    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next), { identity, policy: decision });
+    captures = new Map();
+    for (const t of registry?.templates.values() ?? []) if (t.audit.capture.request || t.audit.capture.response) captures.set(t.name, t.audit.capture);
+    redactor = createRedactor(loaded.credentials.values());
+    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next), { identity, policy: decision, decided: recorder?.decided ?? null });
     const old = upstreams;
     upstreams = next;
     // In-flight requests finish on the pools they started with; close() waits for them.
@@ -117,6 +135,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       inflight += delta;
       if (inflight === 0 && idle !== null) idle();
     },
+    onFinished: (ctx, status, totalMs, upstreamMs) => recorder?.finished(ctx, status, totalMs, upstreamMs),
   });
   const proxy: Server = createProxyServer(loaded.config, handler, log);
   const admin: Server = createAdminServer({
@@ -129,6 +148,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     identity: () => loaded.config.identity,
     registry: () => registry,
     suspensions: () => suspensions!,
+    audit: () => trail?.store ?? null,
   });
   const addresses = { proxy: '', admin: '' };
   let watcher: { close(): void } | null = null;
@@ -141,10 +161,26 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry: () => registry,
     signer: () => signer,
     suspensions: () => suspensions!,
+    audit: () => trail,
     async start() {
       const dataDir = resolve(loaded.config.dataDir);
       db = openDatabase(dataDir);
       suspensions = createSuspensionStore(db);
+      const store = suspensions;
+      callMetrics.setSuspended(() => store.list().length);
+      otel = createOtel(loaded.config.otel, { onDrop: (signal, reason, n) => callMetrics.otelDropped(signal, reason, n) });
+      const sink = otel?.logs ?? null;
+      trail = loaded.config.audit.mode === 'off'
+        ? null
+        : createAuditTrail({ dataDir, config: loaded.config.audit, log, metrics: callMetrics, onCommitted: sink === null ? undefined : (records) => sink.emit(records) });
+      recorder = createCallRecorder({
+        trail,
+        tracer: otel?.tracer ?? null,
+        metrics: callMetrics,
+        hashBodies: loaded.config.audit.hashBodies,
+        capture: (template) => captures.get(template) ?? null,
+        redact: (text) => redactor(text),
+      });
       verifier = await makeVerifier(loaded.config.identity);
       policy = makePolicy(loaded, registry);
       await policy?.start();
@@ -193,8 +229,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       build();
       log.setLevel(next.config.log.level);
-      if (JSON.stringify([before.listen, before.admin, before.limits, before.dataDir]) !== JSON.stringify([next.config.listen, next.config.admin, next.config.limits, next.config.dataDir])) {
-        log.warn('listen, admin, limits and dataDir changes take effect on restart');
+      if (JSON.stringify([before.listen, before.admin, before.limits, before.dataDir, before.audit, before.otel]) !== JSON.stringify([next.config.listen, next.config.admin, next.config.limits, next.config.dataDir, next.config.audit, next.config.otel])) {
+        log.warn('listen, admin, limits, dataDir, audit and otel changes take effect on restart');
       }
       metrics.configReloads.labels('ok').inc();
       log.info('config reloaded', { file: configFile });
@@ -222,6 +258,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (admin.listening) await new Promise<void>((r) => admin.close(() => r()));
       verifier?.close();
       policy?.close();
+      trail?.close();
+      if (otel !== null) {
+        // Bounded: a down or slow collector does not hold the shutdown.
+        await Promise.race([otel.shutdown(), new Promise((r) => setTimeout(r, Math.min(loaded.config.otel.exportTimeoutMs, 2000)).unref())]);
+      }
       suspensions?.close();
       db?.close();
     },

@@ -92,6 +92,39 @@ export interface PolicyConfig {
   maxInputBytes: number;
 }
 
+/** The audit trail (src/audit/): one hash-chained event per call in its own SQLite file. */
+export interface AuditConfig {
+  /** `on`: every call is recorded. `off`: no audit stage, no audit file. */
+  mode: 'on' | 'off';
+  /** The database file, in dataDir. */
+  file: string;
+  /** Group commit: at most this many milliseconds between a call's end and its commit. */
+  flushMs: number;
+  /** Group commit: a batch of this many events commits at once, without waiting for flushMs. */
+  batchSize: number;
+  /** Events waiting for their commit beyond which new ones commit synchronously (back-pressure, never loss). */
+  maxQueue: number;
+  /** SHA-256 of request and response bodies (sizes are always recorded). */
+  hashBodies: boolean;
+  retention: { maxAgeDays: number; maxSizeMb: number; intervalSec: number };
+}
+
+/** OpenTelemetry export (src/telemetry/otel.ts): absent unless an endpoint is configured. */
+export interface OtelConfig {
+  /** OTLP/HTTP base URL, e.g. http://collector:4318 (traces go to /v1/traces, logs to /v1/logs). */
+  endpoint?: string;
+  serviceName: string;
+  headers: Record<string, string>;
+  traces: boolean;
+  /** Audit events as OTel log records. */
+  logs: boolean;
+  /** Spans/log records held for export; beyond it they are dropped and counted. */
+  maxQueue: number;
+  batchSize: number;
+  scheduledDelayMs: number;
+  exportTimeoutMs: number;
+}
+
 export interface GatewayConfig {
   listen: ListenConfig;
   admin: ListenConfig;
@@ -116,6 +149,8 @@ export interface GatewayConfig {
   log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
   identity: IdentityConfig;
   policy: PolicyConfig;
+  audit: AuditConfig;
+  otel: OtelConfig;
   providers: Record<string, ProviderConfig>;
   routes: RouteConfig[];
 }
@@ -252,6 +287,41 @@ export const configSchema = {
         },
         maxMemoryPages: int(2, 512, 65536),
         maxInputBytes: int(1024, 262_144),
+      },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        mode: { enum: ['on', 'off'], default: 'on' },
+        file: { type: 'string', pattern: '^[A-Za-z0-9._-]+$', description: 'a file name (in dataDir)', default: 'audit.db' },
+        flushMs: int(1, 20, 10_000),
+        batchSize: int(1, 512, 100_000),
+        maxQueue: int(1, 100_000),
+        hashBodies: { type: 'boolean', default: true },
+        retention: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: { maxAgeDays: int(0, 90), maxSizeMb: int(0, 0), intervalSec: int(1, 3600) },
+        },
+      },
+    },
+    otel: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        endpoint: { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL, e.g. http://127.0.0.1:4318' },
+        serviceName: { type: 'string', minLength: 1, default: 'aos-gateway' },
+        headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+        traces: { type: 'boolean', default: true },
+        logs: { type: 'boolean', default: true },
+        maxQueue: int(1, 4096),
+        batchSize: int(1, 512),
+        scheduledDelayMs: int(1, 1000),
+        exportTimeoutMs: int(1, 5000),
       },
     },
     providers: {

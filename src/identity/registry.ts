@@ -16,6 +16,8 @@ export interface AgentTemplate {
   budget: Record<string, number>;
   guardrails: string;
   maxTokens: number | null;
+  /** What the audit trail keeps of this template's calls beyond sizes and hashes (opt-in, redacted). */
+  audit: { capture: { request: boolean; response: boolean; maxBytes: number } };
 }
 
 /** The identity every later stage (policy, budgets, audit) sees. */
@@ -76,6 +78,23 @@ const registrySchema = {
           budget: { type: 'object', additionalProperties: { type: 'number', minimum: 0 }, default: {} },
           guardrails: { type: 'string', default: 'standard' },
           maxTokens: { type: ['integer', 'null'], minimum: 1, default: null },
+          audit: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              capture: {
+                type: 'object',
+                additionalProperties: false,
+                default: {},
+                properties: {
+                  request: { type: 'boolean', default: false },
+                  response: { type: 'boolean', default: false },
+                  maxBytes: { type: 'integer', minimum: 1, maximum: 1048576, default: 65536 },
+                },
+              },
+            },
+          },
         },
       },
     },

@@ -65,6 +65,12 @@ export class CallContext {
   streaming: boolean;
   /** A stable error code when the request ended in error (even after headers were sent). */
   errorCode: string | null;
+  /** W3C trace id of the call (the agent's traceparent, or the gateway's span); null when none. */
+  traceId: string | null;
+  /** The traceparent sent upstream in place of the agent's (the gateway's span as parent); null: pass the agent's through. */
+  traceparent: string | null;
+  /** Workflow id from `x-aos-workflow-id` (or baggage `aos.workflow_id`); null when none. */
+  workflowId: string | null;
   private finishers: (() => void)[] | null;
 
   constructor(id: string, req: IncomingMessage, res: ServerResponse, start: number, path: string, query: string, dialect: ErrorDialect) {
@@ -92,6 +98,9 @@ export class CallContext {
     this.upstreamEnd = 0;
     this.streaming = false;
     this.errorCode = null;
+    this.traceId = null;
+    this.traceparent = null;
+    this.workflowId = null;
     this.finishers = null;
   }
 

@@ -9,6 +9,9 @@ import type { TokenVerifier } from '../identity/types.js';
 import type { PolicyManager } from '../policy/manager.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import { auditFilter } from '../audit/query.js';
+import type { AuditStore } from '../audit/store.js';
+import { verifyChain } from '../audit/verify.js';
 
 export interface AdminOptions {
   metrics: Metrics;
@@ -21,6 +24,8 @@ export interface AdminOptions {
   registry(): AgentRegistry | null;
   suspensions(): SuspensionStore;
   policy(): PolicyManager | null;
+  /** The audit store (null when audit is off). */
+  audit?(): AuditStore | null;
 }
 
 const AGENT_ACTION = /^\/admin\/agents\/([^/]+)\/(suspend|resume)$/;
@@ -79,6 +84,24 @@ export function createAdminServer(opts: AdminOptions): Server {
       const policy = opts.policy();
       if (policy !== null) await policy.reload();
       return json(res, 200, policy === null ? { mode: 'off' } : { mode: 'enforce', ...policy.status() });
+    }
+    if ((path === '/admin/audit' || path === '/admin/audit/verify') && method === 'GET') {
+      const store = opts.audit?.() ?? null;
+      if (store === null) return json(res, 200, { mode: 'off' });
+      if (path === '/admin/audit/verify') return json(res, 200, verifyChain(store));
+      const q = new URL(req.url ?? '/', 'http://admin').searchParams;
+      let filter;
+      try {
+        filter = auditFilter({
+          agent: q.get('agent') ?? undefined, team: q.get('team') ?? undefined, decision: q.get('decision') ?? undefined, since: q.get('since') ?? undefined,
+          until: q.get('until') ?? undefined, trace: q.get('trace') ?? undefined, workflow: q.get('workflow') ?? undefined, limit: q.get('limit') ?? '100',
+        });
+      } catch (err) {
+        throw new GatewayError('aos_bad_request', (err as Error).message.replace(/^--/, ''));
+      }
+      filter.limit = Math.min(filter.limit ?? 100, 1000);
+      filter.newestFirst = q.get('order') !== 'asc';
+      return json(res, 200, { events: store.query(filter) });
     }
     let m = AGENT.exec(path);
     if (m !== null && method === 'GET') {

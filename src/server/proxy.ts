@@ -23,14 +23,18 @@ export interface ProxyState {
  * Composes the stages once per config. A stage turned off by config is absent, not checked per
  * request. Identity comes first, so no body of an unauthenticated client is read.
  */
-export function createProxyState(config: GatewayConfig, router: Router, stages: { identity: Stage | null; policy: Stage | null }): ProxyState {
+export function createProxyState(
+  config: GatewayConfig,
+  router: Router,
+  stages: { identity: Stage | null; policy: Stage | null; /** Last before forwarding: the call is recorded as decided (audit, trace). */ decided?: Stage | null },
+): ProxyState {
   const body = readBody(config.limits.maxBodyBytes);
   const present = (...list: (Stage | null)[]) => list.filter((s): s is Stage => s !== null);
   return {
     config,
     router,
-    inspected: present(stages.identity, body, parseJson, stages.policy),
-    passthrough: present(stages.identity, body, stages.policy),
+    inspected: present(stages.identity, body, parseJson, stages.policy, stages.decided ?? null),
+    passthrough: present(stages.identity, body, stages.policy, stages.decided ?? null),
   };
 }
 
@@ -42,6 +46,11 @@ export interface ProxyHandlerOptions {
   draining(): boolean;
   /** Called when a request starts and ends, for graceful shutdown accounting. */
   track(delta: 1 | -1): void;
+  /**
+   * Called once per request after its finishers ran (so e.g. budget reconciliation is done): the
+   * audit event and the trace span are completed here. Milliseconds; upstream null when not reached.
+   */
+  onFinished?(ctx: CallContext, status: number, totalMs: number, upstreamMs: number | null): void;
 }
 
 /** Dot segments (plain or percent-encoded) and backslashes: a path must not climb out of its mount. */
@@ -57,6 +66,7 @@ function hostLines(raw: readonly string[]): number {
 /** The request handler of the proxy listener: route, run the stages, forward, account. */
 export function createProxyHandler(opts: ProxyHandlerOptions) {
   const { metrics, log } = opts;
+  const onFinished = opts.onFinished ?? null;
 
   const finished = (ctx: CallContext) => {
     opts.track(-1);
@@ -67,6 +77,13 @@ export function createProxyHandler(opts: ProxyHandlerOptions) {
     const status = ctx.res.headersSent ? ctx.res.statusCode : 499;
     metrics.observe(ctx.route?.name ?? 'unmatched', status, (total - (upstream ?? 0)) / 1000, upstream === null ? null : upstream / 1000);
     ctx.finish();
+    if (onFinished !== null) {
+      try {
+        onFinished(ctx, status, total, upstream);
+      } catch (err) {
+        log.error('request finish hook failed', { id: ctx.id, err });
+      }
+    }
   };
 
   return async function handleProxyRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {

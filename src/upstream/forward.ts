@@ -34,11 +34,15 @@ export function upstreamHeaders(ctx: CallContext): string[] {
   const upstream = ctx.route!.upstream;
   const connection = ctx.req.headers.connection;
   const listed = connection && connection !== 'keep-alive' && connection !== 'close' ? new Set(connection.toLowerCase().split(/\s*,\s*/)) : null;
+  const traceparent = ctx.traceparent;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
     if (DROP_REQUEST.has(name) || (listed !== null && listed.has(name)) || setByConfig(upstream, name)) continue;
+    // With tracing on, the upstream sees the gateway's span as its parent (tracestate passes as is).
+    if (traceparent !== null && name === 'traceparent') continue;
     out.push(name, raw[i + 1]);
   }
+  if (traceparent !== null) out.push('traceparent', traceparent);
   out.push(...upstream.headers);
   if (upstream.auth !== null) out.push(upstream.auth[0], upstream.auth[1]);
   out.push('x-aos-request-id', ctx.id);

@@ -1,0 +1,71 @@
+/**
+ * The audit event: one per call, allowed or denied. Field names are snake_case, as they appear in
+ * the export (JSON lines for a SIEM) and in OTel log records. Fields another stage fills (tokens,
+ * cost, tool calls, findings) are null when that stage is absent or did not run.
+ */
+export type AuditDecision = 'allow' | 'deny' | 'none';
+
+/**
+ * completed: the upstream answered (whatever its status); denied: the gateway refused the call;
+ * failed: it ended in a gateway or upstream error; aborted: the client went away; interrupted: the
+ * gateway stopped (crash, kill -9) after recording the call as decided and before completing it.
+ */
+export type AuditOutcome = 'completed' | 'denied' | 'failed' | 'aborted' | 'interrupted';
+
+export interface AuditEvent {
+  /** The request id: a UUIDv7, time-ordered. */
+  id: string;
+  /** When the request reached the gateway, ISO 8601 UTC with milliseconds. */
+  time: string;
+  agent_id: string | null;
+  team: string | null;
+  template: string | null;
+  template_version: number | null;
+  trace_id: string | null;
+  /** The gateway's span of this call (when tracing is on). */
+  span_id: string | null;
+  workflow_id: string | null;
+  method: string;
+  path: string;
+  /** `<provider>/<operation>`, or null when no route matched. */
+  route: string | null;
+  provider: string | null;
+  operation: string | null;
+  /** model | tool | mcp | http (uninspected pass-through). */
+  kind: string | null;
+  model: string | null;
+  tool: string | null;
+  tool_server: string | null;
+  stream: boolean;
+  decision: AuditDecision;
+  /** The policy's reasons for a denial, or the error code of a refusal by another stage. */
+  reasons: string[];
+  policy_revision: string | null;
+  outcome: AuditOutcome;
+  /** HTTP status sent to the client (499: the client went away first); null when interrupted. */
+  status: number | null;
+  error_code: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: number | null;
+  flags: string[] | null;
+  tool_calls: string[] | null;
+  total_ms: number | null;
+  upstream_ms: number | null;
+  request_bytes: number;
+  request_sha256: string | null;
+  response_bytes: number | null;
+  response_sha256: string | null;
+  tool_args_sha256: string | null;
+  /** Guardrail findings (detector, severity, path; never the value). Null: no guardrails ran. */
+  findings: { detector: string; severity: string; path: string }[] | null;
+  /** Bodies kept for templates that opt in (`audit.capture`), redacted; null otherwise. */
+  capture: { request?: string; response?: string; truncated?: boolean } | null;
+}
+
+/** A stored event: the event plus its place and links in the hash chain. */
+export interface AuditRecord extends AuditEvent {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+}

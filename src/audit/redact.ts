@@ -1,0 +1,29 @@
+/**
+ * Minimal secret redaction for captured bodies (there is no guardrails module yet; when it lands,
+ * its detectors replace this list). Known credentials (the providers' keys the gateway injects) are
+ * replaced wherever they appear; common secret shapes are replaced by pattern.
+ */
+const PATTERNS: readonly [string, RegExp][] = [
+  ['private_key', /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g],
+  ['jwt', /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g],
+  ['api_key', /\b(?:sk|pk|rk)-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_-]{16,}/g],
+  ['aws_access_key', /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g],
+  ['github_token', /\bgh[pousr]_[A-Za-z0-9]{30,}\b/g],
+  ['slack_token', /\bxox[abprs]-[A-Za-z0-9-]{10,}/g],
+  ['bearer', /\b(Bearer\s+)[A-Za-z0-9._~+/=-]{16,}/gi],
+  ['secret_field', /("(?:api[_-]?key|password|passwd|secret|token|access[_-]?token|client[_-]?secret|authorization)"\s*:\s*")(?:[^"\\]|\\.)*(")/gi],
+];
+
+export type Redactor = (text: string) => string;
+
+export function createRedactor(knownSecrets: Iterable<string>): Redactor {
+  const known = [...new Set(knownSecrets)].filter((s) => s.length >= 8).sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = text;
+    for (const s of known) if (out.includes(s)) out = out.split(s).join('[REDACTED:credential]');
+    for (const [kind, re] of PATTERNS) {
+      out = out.replace(re, (...m: string[]) => (kind === 'bearer' ? `${m[1]}[REDACTED:${kind}]` : kind === 'secret_field' ? `${m[1]}[REDACTED:${kind}]${m[2]}` : `[REDACTED:${kind}]`));
+    }
+    return out;
+  };
+}

@@ -1,0 +1,235 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openDatabase, type Db } from '../store/database.js';
+import { canonicalJson, chainHash, GENESIS_HASH } from './canonical.js';
+import type { AuditEvent, AuditRecord } from './event.js';
+
+/**
+ * audit.db, a file of its own so audit writes never wait on the core database's lock. One row per
+ * event in chain order (`seq`); `body` is the canonical JSON the hash covers; the other columns are
+ * copies for queries (verify checks they match the body). `audit_chain` holds the head (last seq
+ * and hash, updated in the same transaction as each commit) and the retention anchor (the last
+ * pruned event), so the chain stays verifiable after old events are deleted.
+ */
+export const AUDIT_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE audit_events (
+     seq         INTEGER PRIMARY KEY,
+     id          TEXT NOT NULL UNIQUE,
+     time_ms     INTEGER NOT NULL,
+     agent_id    TEXT,
+     team        TEXT,
+     decision    TEXT NOT NULL,
+     trace_id    TEXT,
+     workflow_id TEXT,
+     body        TEXT NOT NULL,
+     prev_hash   TEXT NOT NULL,
+     hash        TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX audit_events_time ON audit_events (time_ms);
+   CREATE INDEX audit_events_agent ON audit_events (agent_id, time_ms);
+   CREATE INDEX audit_events_team ON audit_events (team, time_ms);
+   CREATE INDEX audit_events_trace ON audit_events (trace_id) WHERE trace_id IS NOT NULL;
+   CREATE INDEX audit_events_workflow ON audit_events (workflow_id) WHERE workflow_id IS NOT NULL;
+   CREATE TABLE audit_chain (
+     k           INTEGER PRIMARY KEY CHECK (k = 1),
+     head_seq    INTEGER NOT NULL,
+     head_hash   TEXT NOT NULL,
+     anchor_seq  INTEGER NOT NULL,
+     anchor_hash TEXT NOT NULL
+   ) STRICT;
+   INSERT INTO audit_chain VALUES (1, 0, '${GENESIS_HASH}', 0, '${GENESIS_HASH}')`,
+];
+
+export interface AuditFilter {
+  agent?: string;
+  team?: string;
+  decision?: string;
+  trace?: string;
+  workflow?: string;
+  /** Epoch milliseconds, inclusive. */
+  sinceMs?: number;
+  /** Epoch milliseconds, exclusive. */
+  untilMs?: number;
+  /** Only events after this sequence number (tail -f). */
+  afterSeq?: number;
+  limit?: number;
+  /** Newest first (default: oldest first). */
+  newestFirst?: boolean;
+}
+
+export interface StoredRow {
+  seq: number;
+  id: string;
+  time_ms: number;
+  agent_id: string | null;
+  team: string | null;
+  decision: string;
+  trace_id: string | null;
+  workflow_id: string | null;
+  body: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface ChainState {
+  head_seq: number;
+  head_hash: string;
+  anchor_seq: number;
+  anchor_hash: string;
+}
+
+export interface AuditStore {
+  readonly db: Db;
+  readonly file: string;
+  /** Appends events to the chain in one transaction (a group commit); returns the records. */
+  append(events: readonly AuditEvent[]): AuditRecord[];
+  /** The ids of these that are already stored (recovery). */
+  existing(ids: readonly string[]): Set<string>;
+  query(filter: AuditFilter): AuditRecord[];
+  /** Rows in chain order, for verify and export; iterate inside `snapshot` for a consistent view. */
+  rows(filter?: AuditFilter): IterableIterator<StoredRow>;
+  chain(): ChainState;
+  /** Runs `fn` in one read transaction: a consistent snapshot while the gateway keeps writing. */
+  snapshot<T>(fn: () => T): T;
+  /** Deletes the oldest events older than `beforeMs` and/or until the live data fits `maxBytes`; returns how many. */
+  prune(opts: { beforeMs?: number; maxBytes?: number }): number;
+  sizeBytes(): number;
+  close(): void;
+}
+
+export function toRecord(row: StoredRow): AuditRecord {
+  return { seq: row.seq, ...(JSON.parse(row.body) as AuditEvent), prev_hash: row.prev_hash, hash: row.hash };
+}
+
+/** Opens (creating) the audit store in dataDir. `readonly` for the CLI's verify/query/export. */
+export function openAuditStore(dataDir: string, file = 'audit.db', opts: { readonly?: boolean } = {}): AuditStore {
+  let db: Db;
+  if (opts.readonly) {
+    const path = join(dataDir, file);
+    statSync(path); // a clear ENOENT instead of SQLite's "unable to open database file"
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+  } else {
+    db = openDatabase(dataDir, file, AUDIT_MIGRATIONS);
+  }
+  const insert = opts.readonly ? null : db.prepare(
+    'INSERT INTO audit_events (seq, id, time_ms, agent_id, team, decision, trace_id, workflow_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const setHead = opts.readonly ? null : db.prepare('UPDATE audit_chain SET head_seq = ?, head_hash = ? WHERE k = 1');
+  const getChain = db.prepare('SELECT head_seq, head_hash, anchor_seq, anchor_hash FROM audit_chain WHERE k = 1');
+  const has = db.prepare('SELECT 1 FROM audit_events WHERE id = ?').pluck();
+  let head: ChainState | null = null;
+  const current = () => (head ??= getChain.get() as ChainState);
+
+  const appendTx = db.transaction((events: readonly AuditEvent[]) => {
+    const c = current();
+    let seq = c.head_seq;
+    let prev = c.head_hash;
+    const out: AuditRecord[] = [];
+    for (const e of events) {
+      seq += 1;
+      const body = canonicalJson(e);
+      const hash = chainHash(prev, seq, body);
+      insert!.run(seq, e.id, Date.parse(e.time), e.agent_id, e.team, e.decision, e.trace_id, e.workflow_id, body, prev, hash);
+      out.push({ seq, ...e, prev_hash: prev, hash });
+      prev = hash;
+    }
+    setHead!.run(seq, prev);
+    return { out, seq, prev };
+  });
+
+  const where = (f: AuditFilter): { sql: string; args: unknown[] } => {
+    const parts: string[] = [];
+    const args: unknown[] = [];
+    const eq = (col: string, v: string | undefined) => {
+      if (v !== undefined) {
+        parts.push(`${col} = ?`);
+        args.push(v);
+      }
+    };
+    eq('agent_id', f.agent);
+    eq('team', f.team);
+    eq('decision', f.decision);
+    eq('trace_id', f.trace);
+    eq('workflow_id', f.workflow);
+    if (f.sinceMs !== undefined) parts.push('time_ms >= ?'), args.push(f.sinceMs);
+    if (f.untilMs !== undefined) parts.push('time_ms < ?'), args.push(f.untilMs);
+    if (f.afterSeq !== undefined) parts.push('seq > ?'), args.push(f.afterSeq);
+    let sql = `SELECT * FROM audit_events${parts.length ? ` WHERE ${parts.join(' AND ')}` : ''} ORDER BY seq ${f.newestFirst ? 'DESC' : 'ASC'}`;
+    if (f.limit !== undefined) sql += ` LIMIT ${Math.max(0, Math.floor(f.limit))}`;
+    return { sql, args };
+  };
+
+  const store: AuditStore = {
+    db,
+    file: join(dataDir, file),
+    append(events) {
+      if (events.length === 0) return [];
+      try {
+        const r = appendTx(events);
+        head = { ...current(), head_seq: r.seq, head_hash: r.prev };
+        return r.out;
+      } catch (err) {
+        head = null; // re-read: the transaction rolled back
+        throw err;
+      }
+    },
+    existing(ids) {
+      const out = new Set<string>();
+      for (const id of ids) if (has.get(id) !== undefined) out.add(id);
+      return out;
+    },
+    query(filter) {
+      const { sql, args } = where(filter);
+      const rows = db.prepare(sql).all(...args) as StoredRow[];
+      return rows.map(toRecord);
+    },
+    rows(filter = {}) {
+      const { sql, args } = where(filter);
+      return db.prepare(sql).iterate(...args) as IterableIterator<StoredRow>;
+    },
+    chain: () => getChain.get() as ChainState,
+    snapshot(fn) {
+      return db.transaction(fn)();
+    },
+    prune({ beforeMs, maxBytes }) {
+      let total = 0;
+      const oldest = db.prepare('SELECT seq, hash FROM audit_events WHERE seq <= ? ORDER BY seq DESC LIMIT 1');
+      const cut = (throughSeq: number) => {
+        db.transaction(() => {
+          const last = oldest.get(throughSeq) as { seq: number; hash: string } | undefined;
+          if (last === undefined) return;
+          total += db.prepare('DELETE FROM audit_events WHERE seq <= ?').run(last.seq).changes;
+          db.prepare('UPDATE audit_chain SET anchor_seq = ?, anchor_hash = ? WHERE k = 1').run(last.seq, last.hash);
+        })();
+      };
+      if (beforeMs !== undefined) {
+        const row = db.prepare('SELECT max(seq) FROM audit_events WHERE time_ms < ? AND seq <= (SELECT min(seq) - 1 FROM audit_events WHERE time_ms >= ?)').pluck().get(beforeMs, beforeMs) as number | null;
+        const all = db.prepare('SELECT count(*) FROM audit_events WHERE time_ms >= ?').pluck().get(beforeMs) as number;
+        // Events are in time order but for those recovered after a crash; cut at the first one still young.
+        const through = all === 0 ? (db.prepare('SELECT max(seq) FROM audit_events').pluck().get() as number | null) : row;
+        if (through !== null) cut(through);
+      }
+      if (maxBytes !== undefined && maxBytes > 0) {
+        for (let guard = 0; guard < 10_000 && store.sizeBytes() > maxBytes; guard++) {
+          const first = db.prepare('SELECT min(seq) FROM audit_events').pluck().get() as number | null;
+          const count = db.prepare('SELECT count(*) FROM audit_events').pluck().get() as number;
+          if (first === null || count === 0) break;
+          cut(first + Math.max(1, Math.ceil(count / 20)) - 1);
+        }
+      }
+      head = null;
+      return total;
+    },
+    sizeBytes() {
+      const pages = db.pragma('page_count', { simple: true }) as number;
+      const free = db.pragma('freelist_count', { simple: true }) as number;
+      return (pages - free) * (db.pragma('page_size', { simple: true }) as number);
+    },
+    close() {
+      db.close();
+    },
+  };
+  return store;
+}

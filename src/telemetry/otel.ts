@@ -1,0 +1,228 @@
+/**
+ * OpenTelemetry export: a span per call (GenAI semantic conventions plus `aos.*` attributes) and
+ * every audit event as a log record, over OTLP/HTTP (JSON). Built only when `otel.endpoint` is set:
+ * without it there is no tracing stage at all. A collector that is down or slow never slows or
+ * fails a request: spans and log records wait in bounded queues, exports run in the background with
+ * a timeout, and what cannot be queued or exported is dropped and counted
+ * (`aos_otel_dropped_total{signal,reason}`).
+ */
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, defaultTextMapGetter, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/api-logs';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { core, logs, resources, tracing } from '@opentelemetry/sdk-node';
+import type { OtelConfig } from '../config/schema.js';
+import type { AuditEvent, AuditRecord } from '../audit/event.js';
+import type { CallContext } from '../pipeline/context.js';
+
+export type OtelSignal = 'spans' | 'logs';
+export type DropReason = 'queue_full' | 'export_failed';
+
+export interface CallTracer {
+  /** Starts the call's span before it is forwarded; sets ctx.traceId and the traceparent sent upstream. */
+  start(ctx: CallContext): void;
+  /** Ends the span with the call's outcome (a call refused before `start` gets its whole span here). */
+  end(ctx: CallContext, event: AuditEvent, endMs: number): void;
+}
+
+export interface AuditLogSink {
+  /** Committed audit events, exported as log records. */
+  emit(records: readonly AuditRecord[]): void;
+}
+
+export interface Otel {
+  readonly tracer: CallTracer | null;
+  readonly logs: AuditLogSink | null;
+  /** Exports what is queued (bounded by the export timeout) and stops. */
+  shutdown(): Promise<void>;
+}
+
+const propagator = new core.W3CTraceContextPropagator();
+
+/** gen_ai.operation.name for the gateway's operations (GenAI semantic conventions). */
+const GENAI_OPERATION: Record<string, string> = {
+  'chat.completions': 'chat',
+  responses: 'chat',
+  messages: 'chat',
+  'messages.count_tokens': 'count_tokens',
+  completions: 'text_completion',
+  embeddings: 'embeddings',
+};
+
+/**
+ * Bounded queue accounting around a batch processor's exporter: the processor is handed at most
+ * `max` items not yet taken by an export; more are dropped (queue_full), and an export that fails
+ * drops its batch (export_failed). The processor itself never drops (its own queue is larger).
+ */
+class Bounded<T> {
+  queued = 0;
+  constructor(readonly max: number, readonly drop: (reason: DropReason, n: number) => void) {}
+  admit(): boolean {
+    if (this.queued >= this.max) {
+      this.drop('queue_full', 1);
+      return false;
+    }
+    this.queued += 1;
+    return true;
+  }
+  wrap<E extends { export(items: T[], cb: (r: core.ExportResult) => void): void }>(exporter: E): E {
+    const inner = exporter.export.bind(exporter);
+    exporter.export = (items: T[], cb: (r: core.ExportResult) => void) => {
+      this.queued = Math.max(0, this.queued - items.length);
+      inner(items, (r) => {
+        if (r.code !== core.ExportResultCode.SUCCESS) this.drop('export_failed', items.length);
+        cb(r);
+      });
+    };
+    return exporter;
+  }
+}
+
+export function createOtel(config: OtelConfig, opts: { onDrop(signal: OtelSignal, reason: DropReason, n: number): void; version?: string }): Otel | null {
+  if (config.endpoint === undefined || (!config.traces && !config.logs)) return null;
+  const base = config.endpoint.replace(/\/+$/, '');
+  const resource = resources.resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': opts.version ?? '0.0.0' });
+  const batch = { maxExportBatchSize: config.batchSize, scheduledDelayMillis: config.scheduledDelayMs, exportTimeoutMillis: config.exportTimeoutMs, maxQueueSize: config.maxQueue + config.batchSize };
+  const shutdowns: (() => Promise<void>)[] = [];
+
+  let tracer: CallTracer | null = null;
+  if (config.traces) {
+    const bounded = new Bounded<tracing.ReadableSpan>(config.maxQueue, (r, n) => opts.onDrop('spans', r, n));
+    const exporter = bounded.wrap(new OTLPTraceExporter({ url: `${base}/v1/traces`, headers: config.headers, timeoutMillis: config.exportTimeoutMs }));
+    const processor = new tracing.BatchSpanProcessor(exporter, batch);
+    const admitting: tracing.SpanProcessor = {
+      onStart: () => {},
+      onEnd: (span) => {
+        if (bounded.admit()) processor.onEnd(span);
+      },
+      forceFlush: () => processor.forceFlush(),
+      shutdown: () => processor.shutdown(),
+    };
+    const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [admitting] });
+    shutdowns.push(() => provider.shutdown());
+    tracer = createCallTracer(provider.getTracer('aos-gateway', opts.version));
+  }
+
+  let sink: AuditLogSink | null = null;
+  if (config.logs) {
+    const bounded = new Bounded<logs.SdkLogRecord>(config.maxQueue, (r, n) => opts.onDrop('logs', r, n));
+    const exporter = bounded.wrap(new OTLPLogExporter({ url: `${base}/v1/logs`, headers: config.headers, timeoutMillis: config.exportTimeoutMs }));
+    const processor = new logs.BatchLogRecordProcessor({ exporter, ...batch });
+    const admitting: logs.LogRecordProcessor = {
+      onEmit: (record) => {
+        if (bounded.admit()) processor.onEmit(record);
+      },
+      forceFlush: () => processor.forceFlush(),
+      shutdown: () => processor.shutdown(),
+    };
+    const provider = new logs.LoggerProvider({ resource, processors: [admitting] });
+    shutdowns.push(() => provider.shutdown());
+    sink = createAuditLogSink(provider.getLogger('aos-gateway.audit', opts.version));
+  }
+
+  return {
+    tracer,
+    logs: sink,
+    async shutdown() {
+      await Promise.allSettled(shutdowns.map((s) => s()));
+    },
+  };
+}
+
+function createCallTracer(tracer: Tracer): CallTracer {
+  const spans = new Map<string, Span>();
+  const startSpan = (ctx: CallContext, startMs: number): Span => {
+    const header = ctx.req.headers.traceparent;
+    const parent: Context = header === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, ctx.req.headers, defaultTextMapGetter);
+    const route = ctx.route;
+    const op = route?.operation.name ?? 'request';
+    const model = ctx.call?.model ?? null;
+    const genai = GENAI_OPERATION[op] ?? (ctx.call?.tool ? 'execute_tool' : op);
+    return tracer.startSpan(model === null ? genai : `${genai} ${model}`, {
+      kind: SpanKind.CLIENT,
+      startTime: startMs,
+      attributes: {
+        'gen_ai.operation.name': genai,
+        'gen_ai.provider.name': route?.upstream.name ?? 'none',
+        'aos.request_id': ctx.id,
+        'aos.route': route?.name ?? 'unmatched',
+      },
+    }, parent);
+  };
+  return {
+    start(ctx) {
+      const span = startSpan(ctx, performance.timeOrigin + ctx.start);
+      const sc = span.spanContext();
+      spans.set(ctx.id, span);
+      ctx.traceId = sc.traceId;
+      ctx.traceparent = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & TraceFlags.SAMPLED) === 0 ? '00' : '01'}`;
+    },
+    end(ctx, e, endMs) {
+      let span = spans.get(ctx.id);
+      if (span === undefined) {
+        span = startSpan(ctx, performance.timeOrigin + ctx.start);
+        ctx.traceId ??= span.spanContext().traceId;
+      } else {
+        spans.delete(ctx.id);
+      }
+      if (!span.isRecording()) return span.end(endMs);
+      const a: Record<string, string | number | boolean | string[]> = {
+        'aos.decision': e.decision,
+        'aos.outcome': e.outcome,
+        'aos.stream': e.stream,
+      };
+      if (e.model !== null) a['gen_ai.request.model'] = e.model;
+      if (e.agent_id !== null) a['aos.agent.id'] = e.agent_id;
+      if (e.team !== null) a['aos.team'] = e.team;
+      if (e.template !== null) a['aos.template'] = e.template;
+      if (e.template_version !== null) a['aos.template_version'] = e.template_version;
+      if (e.policy_revision !== null) a['aos.policy.revision'] = e.policy_revision;
+      if (e.reasons.length > 0) a['aos.reasons'] = e.reasons;
+      if (e.workflow_id !== null) a['aos.workflow_id'] = e.workflow_id;
+      if (e.tool !== null) a['gen_ai.tool.name'] = e.tool;
+      if (e.input_tokens !== null) a['gen_ai.usage.input_tokens'] = e.input_tokens;
+      if (e.output_tokens !== null) a['gen_ai.usage.output_tokens'] = e.output_tokens;
+      if (e.cost_usd !== null) a['aos.cost_usd'] = e.cost_usd;
+      if (e.flags !== null) a['aos.flags'] = e.flags;
+      if (e.tool_calls !== null) a['aos.tool_calls'] = e.tool_calls;
+      if (ctx.call?.maxTokens != null) a['gen_ai.request.max_tokens'] = ctx.call.maxTokens;
+      if (e.status !== null) a['http.response.status_code'] = e.status;
+      if (e.upstream_ms !== null) a['aos.upstream_ms'] = e.upstream_ms;
+      if (e.error_code !== null) {
+        a['error.type'] = e.error_code;
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.error_code });
+      } else if (e.status !== null && e.status >= 500) {
+        a['error.type'] = String(e.status);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      span.setAttributes(a);
+      span.end(endMs);
+    },
+  };
+}
+
+function createAuditLogSink(logger: OtelLogger): AuditLogSink {
+  return {
+    emit(records) {
+      for (const r of records) {
+        const attributes: Record<string, string | number | boolean | string[]> = {};
+        for (const [k, v] of Object.entries(r)) {
+          if (v === null || v === undefined || k === 'capture') continue;
+          if (Array.isArray(v)) {
+            if (v.length > 0) attributes[`aos.audit.${k}`] = v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
+          } else attributes[`aos.audit.${k}`] = typeof v === 'object' ? JSON.stringify(v) : (v as string | number | boolean);
+        }
+        const context = r.trace_id === null || r.span_id === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.trace_id, spanId: r.span_id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+        logger.emit({
+          timestamp: Date.parse(r.time),
+          eventName: 'aos.audit',
+          severityNumber: r.decision === 'deny' ? SeverityNumber.WARN : r.outcome === 'completed' ? SeverityNumber.INFO : SeverityNumber.WARN,
+          severityText: r.decision === 'deny' ? 'WARN' : r.outcome === 'completed' ? 'INFO' : 'WARN',
+          body: `${r.decision} ${r.route ?? r.path} ${r.outcome}${r.status === null ? '' : ` ${r.status}`}`,
+          attributes,
+          context,
+        });
+      }
+    },
+  };
+}
