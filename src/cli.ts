@@ -9,6 +9,9 @@ import { loadLocalSigner } from './identity/local-key.js';
 import { loadRegistry } from './identity/registry.js';
 import { createSuspensionStore } from './identity/suspensions.js';
 import { openDatabase } from './store/database.js';
+import { auditFilter, formatLine } from './audit/query.js';
+import { openAuditStore, toRecord, type AuditStore } from './audit/store.js';
+import { verifyChain } from './audit/verify.js';
 
 const DEFAULT_CONFIG = join(packageRoot, 'config', 'aos.yaml');
 
@@ -25,6 +28,14 @@ Usage:
   aos agents resume ID          suspension takes effect on a running gateway within a second
   aos policy status             the running gateway's policy bundle: revision, source, load time, last error
   aos policy reload             ask the running gateway to reload its policy bundle now
+  aos audit verify              check the audit trail's hash chain; names the first broken event
+  aos audit tail [-f] [--limit N] [--json]
+                                the newest audit events (-f: keep printing new ones)
+  aos audit query [--agent ID] [--team T] [--decision allow|deny|none] [--since T] [--until T]
+                  [--trace ID] [--workflow ID] [--limit N] [--json]
+  aos audit export [--since T] [--until T] [filters as query] --format jsonl
+                                every matching event with its hashes, one JSON object a line
+                                (T: ISO 8601, epoch ms, or a duration back from now: 15m, 2h, 7d)
   aos --help | --version
 
 Environment:
@@ -44,6 +55,16 @@ async function main(argv: string[]): Promise<number> {
       ttl: { type: 'string', default: '1h' },
       admin: { type: 'boolean', default: false },
       reason: { type: 'string' },
+      team: { type: 'string' },
+      decision: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      trace: { type: 'string' },
+      workflow: { type: 'string' },
+      limit: { type: 'string' },
+      format: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      follow: { type: 'boolean', short: 'f', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -72,6 +93,9 @@ async function main(argv: string[]): Promise<number> {
       return mintToken(configFile, values);
     case 'policy':
       if (rest[0] === 'status' || rest[0] === 'reload') return policyCommand(configFile, rest[0]);
+      break;
+    case 'audit':
+      if (rest[0] === 'verify' || rest[0] === 'tail' || rest[0] === 'query' || rest[0] === 'export') return audit(configFile, rest[0], values);
       break;
     case 'agents':
       if (rest[0] === 'list' || rest[0] === 'suspend' || rest[0] === 'resume') return agents(configFile, rest[0], rest[1], values.reason);
@@ -188,6 +212,67 @@ async function policyCommand(configFile: string, action: 'status' | 'reload'): P
   if (!res.ok) throw new Error(`admin API answered ${res.status}: ${JSON.stringify(body)}`);
   for (const [k, v] of Object.entries(body)) console.log(`${k.padEnd(12)} ${v ?? '-'}`);
   return body.mode === 'enforce' && !body.revision ? 1 : 0;
+}
+
+function openAudit(configFile: string): AuditStore {
+  const { config } = loadConfig(configFile);
+  if (config.audit.mode === 'off') process.stderr.write('aos: note: audit.mode is off in the config\n');
+  try {
+    return openAuditStore(resolve(config.dataDir), config.audit.file, { readonly: true });
+  } catch (err) {
+    throw new Error(`cannot open the audit trail ${join(resolve(config.dataDir), config.audit.file)}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (has the gateway run with audit on?)' : (err as Error).message}`);
+  }
+}
+
+async function audit(configFile: string, action: 'verify' | 'tail' | 'query' | 'export', values: Record<string, string | boolean | undefined>): Promise<number> {
+  const store = openAudit(configFile);
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  try {
+    if (action === 'verify') {
+      const r = verifyChain(store);
+      if (r.ok) {
+        console.log(`ok: ${r.checked} events verified; chain head seq ${r.headSeq} hash ${r.headHash}`);
+        return 0;
+      }
+      console.log(`BROKEN (${r.broken!.kind}): ${r.broken!.message}`);
+      console.log(`  ${r.checked} events verified before it; last good event seq ${r.headSeq} hash ${r.headHash}`);
+      return 1;
+    }
+    const filter = auditFilter({
+      agent: str('agent'), team: str('team'), decision: str('decision'), since: str('since'), until: str('until'),
+      trace: str('trace'), workflow: str('workflow'), limit: str('limit'),
+    });
+    const print = (line: string) => new Promise<void>((r) => (process.stdout.write(`${line}\n`) ? r() : process.stdout.once('drain', r)));
+    if (action === 'export') {
+      if ((str('format') ?? 'jsonl') !== 'jsonl') throw new Error(`audit export: --format: expected jsonl, got "${str('format')}"`);
+      let n = 0;
+      for (const row of store.rows(filter)) {
+        await print(JSON.stringify(toRecord(row)));
+        n += 1;
+      }
+      process.stderr.write(`aos: exported ${n} events\n`);
+      return 0;
+    }
+    const show = (r: ReturnType<typeof toRecord>) => print(values.json ? JSON.stringify(r) : formatLine(r));
+    if (action === 'query') {
+      for (const r of store.query({ ...filter, limit: filter.limit ?? 1000 })) await show(r);
+      return 0;
+    }
+    // tail: the newest N, oldest first; -f keeps polling for new ones.
+    const newest = store.query({ ...filter, limit: filter.limit ?? 20, newestFirst: true }).reverse();
+    for (const r of newest) await show(r);
+    if (!values.follow) return 0;
+    let after = newest.at(-1)?.seq ?? store.chain().head_seq;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      for (const r of store.query({ ...filter, limit: 1000, afterSeq: after })) {
+        await show(r);
+        after = r.seq;
+      }
+    }
+  } finally {
+    if (!values.follow) store.close();
+  }
 }
 
 function checkConfig(file: string): number {

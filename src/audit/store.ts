@@ -108,7 +108,8 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
   if (opts.readonly) {
     const path = join(dataDir, file);
     statSync(path); // a clear ENOENT instead of SQLite's "unable to open database file"
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    // Read-write handle used read-only: a read-only one cannot open a WAL file whose -shm is gone.
+    db = new Database(path, { fileMustExist: true });
     db.pragma('busy_timeout = 5000');
   } else {
     db = openDatabase(dataDir, file, AUDIT_MIGRATIONS);

@@ -84,7 +84,7 @@ export function verifyChain(store: AuditStore): VerifyResult {
       return fail('inserted', null, chain.head_seq + 1, `events after the chain head (seq ${chain.head_seq}) were added outside the gateway, up to seq ${prevSeq}`);
     }
     if (chain.head_seq > prevSeq) {
-      return fail('truncated', null, prevSeq + 1, `the newest events were deleted: the chain head is seq ${chain.head_seq}, the last event is seq ${prevSeq}`);
+      return fail('truncated', null, prevSeq + 1, `the newest events were deleted: event seq ${prevSeq + 1}${chain.head_seq > prevSeq + 1 ? ` to ${chain.head_seq}` : ''} (the chain head) missing after event seq ${prevSeq}`);
     }
     if (chain.head_seq === prevSeq && chain.head_hash !== prevHash) {
       return fail('modified', null, prevSeq, `the chain head does not match event seq ${prevSeq}`);
