@@ -8,19 +8,7 @@ import type { AuditEvent } from '../src/audit/event.js';
 import { createRedactor } from '../src/audit/redact.js';
 import { openAuditStore, type AuditStore } from '../src/audit/store.js';
 import { verifyChain } from '../src/audit/verify.js';
-import { requestId } from '../src/pipeline/request-id.js';
-
-export function sampleEvent(i: number, at = Date.UTC(2026, 0, 1) + i * 1000): AuditEvent {
-  return {
-    id: requestId(at), time: new Date(at).toISOString(), agent_id: `agent-${i % 3}`, team: i % 2 ? 'red' : 'blue', template: 'standard', template_version: 2,
-    trace_id: null, span_id: null, workflow_id: i % 4 === 0 ? 'wf-1' : null, method: 'POST', path: '/v1/chat/completions', route: 'openai/chat.completions',
-    provider: 'openai', operation: 'chat.completions', kind: 'model', model: 'gpt-4o-mini', tool: null, tool_server: null, stream: false,
-    decision: i % 5 === 0 ? 'deny' : 'allow', reasons: i % 5 === 0 ? ['model not allowed'] : [], policy_revision: 'r1', outcome: i % 5 === 0 ? 'denied' : 'completed',
-    status: i % 5 === 0 ? 403 : 200, error_code: i % 5 === 0 ? 'aos_policy_denied' : null, input_tokens: null, output_tokens: null, cost_usd: null, flags: null,
-    tool_calls: null, total_ms: 1.5, upstream_ms: 1, request_bytes: 100, request_sha256: 'ab'.repeat(32), response_bytes: 200, response_sha256: null,
-    tool_args_sha256: null, findings: null, capture: null,
-  };
-}
+import { sampleEvent } from './audit-events.js';
 
 function storeWith(t: Test, n: number): { store: AuditStore; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'aos-chain-'));
@@ -98,9 +86,9 @@ t.test('tampering is detected and the first broken event named', async (t) => {
       c.edit(store);
       const r = verifyChain(store);
       t.notOk(r.ok, 'verify fails');
-      t.equal(r.broken?.kind, c.kind, r.broken?.message);
+      t.equal(r.broken?.kind, c.kind, r.broken?.message ?? "");
       t.equal(r.broken?.seq, c.seq, 'names the first broken event');
-      if (c.kind !== 'truncated' && c.kind !== 'inserted') t.equal(r.broken?.id, store.query({}).find((x) => x.seq === c.seq)?.id ?? ids.get(c.seq));
+      if (c.kind !== 'truncated' && c.kind !== 'inserted') t.equal(r.broken?.id, store.query({}).find((x) => x.seq === c.seq)?.id ?? ids.get(c.seq!));
       t.match(r.broken?.message, new RegExp(`seq ${c.seq}`));
     });
   }

@@ -177,8 +177,9 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
     decided,
     finished(ctx, status, totalMs, upstreamMs) {
       const p = trail === null ? undefined : pending.get(ctx.id);
-      const code = ctx.errorCode;
-      const aborted = code === 'client_aborted' || status === 499;
+      // The client can leave before the forwarder saw it (this hook runs first on 'close').
+      const code = ctx.errorCode ?? (status === 499 ? 'client_aborted' : null);
+      const aborted = code === 'client_aborted';
       let event: AuditEvent | null = null;
       let decision: AuditDecision;
       if (p !== undefined) {
