@@ -1,4 +1,5 @@
 /** Sample audit events for tests (not a test file). */
+import { createRequire } from 'node:module';
 import type { AuditEvent } from '../src/audit/event.js';
 import { requestId } from '../src/pipeline/request-id.js';
 
@@ -13,3 +14,12 @@ export function sampleEvent(i: number, at = Date.UTC(2026, 0, 1) + i * 1000): Au
     tool_args_sha256: null, findings: null, capture: null,
   };
 }
+
+export interface MetricFamily {
+  name: string;
+  type: string;
+  metrics: { labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string; sum?: string }[];
+}
+
+/** The Prometheus exposition-format parser (an untyped CommonJS package). */
+export const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => MetricFamily[];

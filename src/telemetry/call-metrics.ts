@@ -29,7 +29,7 @@ export function createCallMetrics(registry: Registry): CallMetrics {
   const writeErrors = new Counter({ name: 'aos_audit_write_errors_total', help: 'Failed audit group commits (retried; the intent journal keeps the calls)', registers: [registry] });
   const recovered = new Counter({ name: 'aos_audit_recovered_events_total', help: 'Events recovered from the intent journal at start (calls interrupted by a crash)', registers: [registry] });
   const dropped = new Counter({ name: 'aos_otel_dropped_total', help: 'Spans and log records not exported: queue full or export failed', labelNames: ['signal', 'reason'] as const, registers: [registry] });
-  for (const s of ['spans', 'logs']) for (const r of ['queue_full', 'export_failed']) dropped.labels(s, r);
+  for (const s of ['spans', 'logs']) for (const r of ['queue_full', 'export_failed']) dropped.labels(s, r).inc(0);
   let depth = () => 0;
   new Gauge({ name: 'aos_audit_queue_depth', help: 'Audit events waiting for their group commit', registers: [registry], collect() { this.set(depth()); } });
   let suspended = () => 0;
