@@ -168,11 +168,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       suspensions = createSuspensionStore(db);
       const store = suspensions;
       callMetrics.setSuspended(() => store.list().length);
-      otel = createOtel(loaded.config.otel, { onDrop: (signal, reason, n) => callMetrics.otelDropped(signal, reason, n) });
-      const sink = otel?.logs ?? null;
+      // Spans on the request thread; audit log records from the audit writer thread.
+      otel = createOtel({ ...loaded.config.otel, logs: false }, { onDrop: (signal, reason, n) => callMetrics.otelDropped(signal, reason, n) });
       trail = loaded.config.audit.mode === 'off'
         ? null
-        : createAuditTrail({ dataDir, config: loaded.config.audit, log, metrics: callMetrics, onCommitted: sink === null ? undefined : (records) => sink.emit(records) });
+        : createAuditTrail({ dataDir, config: loaded.config.audit, log, metrics: callMetrics, otel: loaded.config.otel.logs && loaded.config.otel.endpoint !== undefined ? loaded.config.otel : null });
       recorder = createCallRecorder({
         trail,
         tracer: otel?.tracer ?? null,
@@ -258,7 +258,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (admin.listening) await new Promise<void>((r) => admin.close(() => r()));
       verifier?.close();
       policy?.close();
-      trail?.close();
+      await trail?.close();
       if (otel !== null) {
         // Bounded: a down or slow collector does not hold the shutdown.
         await Promise.race([otel.shutdown(), new Promise((r) => setTimeout(r, Math.min(loaded.config.otel.exportTimeoutMs, 2000)).unref())]);

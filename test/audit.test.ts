@@ -43,7 +43,7 @@ async function events(h: Harness, n: number): Promise<AuditRecord[]> {
   const trail = h.gateway.audit()!;
   const deadline = Date.now() + 5000;
   for (;;) {
-    trail.flush();
+    await trail.flush();
     const all = trail.store.query({});
     if (all.length >= n || Date.now() > deadline) return all;
     await new Promise((r) => setTimeout(r, 20));
@@ -134,7 +134,7 @@ t.test('privacy: bodies not stored by default; opt-in capture is redacted; keys 
   t.match(cap.request, /\[REDACTED:credential\]/);
   t.match(cap.response, /Echo: my key is \[REDACTED:api_key\]/);
   t.notMatch(JSON.stringify(cap), /sk-proj-ABCDEF|sk-test-provider/);
-  h.gateway.audit()!.flush();
+  await h.gateway.audit()!.flush();
   const files = readdirSync(join(h.dir, 'data'));
   t.ok(files.includes('audit.db'), `files: ${files.join(', ')}`);
   for (const f of files) {
@@ -190,13 +190,14 @@ t.test('trace and workflow ids: recorded, propagated, queried from the CLI; expo
 t.test('journal recovery: a decided call without a committed event comes back as interrupted, a refused one as it was', async (t) => {
   const h = await startHarness(t, { audit: { mode: 'off' } });
   const dir = join(h.dir, 'audit-data');
-  const config = { ...h.gateway.current().config.audit, mode: 'on' as const, retention: { maxAgeDays: 0, maxSizeMb: 0, intervalSec: 3600 } };
+  // A long commit interval: nothing commits unless flushed.
+  const config = { ...h.gateway.current().config.audit, mode: 'on' as const, flushMs: 10_000, retention: { maxAgeDays: 0, maxSizeMb: 0, intervalSec: 3600 } };
   const metrics = createCallMetrics(createMetrics().registry);
   const log = createLogger('silent');
   const first = createAuditTrail({ dataDir: dir, config, log, metrics });
   const done = sampleEvent(1);
   first.complete(done, first.intent(done));
-  first.flush();
+  await first.flush();
   const intent = sampleEvent(2);
   first.intent(intent);
   const refused = sampleEvent(5);
@@ -205,6 +206,7 @@ t.test('journal recovery: a decided call without a committed event comes back as
   first.store.close();
   const second = createAuditTrail({ dataDir: dir, config, log, metrics });
   t.teardown(() => second.close());
+  await second.flush();
   const all = second.store.query({});
   t.same(all.map((e) => e.id), [done.id, intent.id, refused.id].sort());
   t.match(all.find((e) => e.id === intent.id), { outcome: 'interrupted', status: null, decision: 'allow' });

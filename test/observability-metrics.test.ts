@@ -28,7 +28,7 @@ t.test('call, denial and audit metrics; label cardinality stays bounded under ho
   for (let i = 0; i < 30; i++) statuses.push(await call(await mint(`stranger-${i}`), '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [] }));
   for (let i = 0; i < 10; i++) statuses.push(await call(null, '/v1/chat/completions', { model: `m-${i}` }));
   h.gateway.suspensions().suspend('idle', 'test', 'test');
-  h.gateway.audit()!.flush();
+  await h.gateway.audit()!.flush();
 
   const families = parsePrometheus(await (await fetch(`${h.admin}/metrics`)).text());
   const fam = (name: string): MetricFamily => {

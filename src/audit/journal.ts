@@ -19,7 +19,8 @@ export interface Journal {
   committed(segments: readonly number[]): void;
   /** Lines not yet committed. */
   outstanding(): number;
-  close(): void;
+  /** Closes the segment; `clean`: every line was committed, so no segment is needed by the next start. */
+  close(clean: boolean): void;
 }
 
 export interface RecoveredLine {
@@ -111,10 +112,9 @@ export function openJournal(dir: string, base: string, opts: { segmentBytes?: nu
       }
     },
     outstanding: () => total,
-    close() {
+    close(clean) {
       closeSync(fd);
-      // Everything committed: no segment is needed by the next start.
-      if (total === 0) for (const seg of [...open.keys()]) unlinkSync(path(seg));
+      if (clean && total === 0) for (const seg of [...open.keys()]) unlinkSync(path(seg));
     },
   };
 }

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openDatabase, type Db } from '../store/database.js';
-import { canonicalJson, chainHash, GENESIS_HASH } from './canonical.js';
+import { chainHash, encodeEvent, GENESIS_HASH } from './canonical.js';
 import type { AuditEvent, AuditRecord } from './event.js';
 
 /**
@@ -26,9 +26,8 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
      prev_hash   TEXT NOT NULL,
      hash        TEXT NOT NULL
    ) STRICT;
-   CREATE INDEX audit_events_time ON audit_events (time_ms);
-   CREATE INDEX audit_events_agent ON audit_events (agent_id, time_ms);
-   CREATE INDEX audit_events_team ON audit_events (team, time_ms);
+   CREATE INDEX audit_events_agent ON audit_events (agent_id);
+   CREATE INDEX audit_events_team ON audit_events (team);
    CREATE INDEX audit_events_trace ON audit_events (trace_id) WHERE trace_id IS NOT NULL;
    CREATE INDEX audit_events_workflow ON audit_events (workflow_id) WHERE workflow_id IS NOT NULL;
    CREATE TABLE audit_chain (
@@ -84,6 +83,8 @@ export interface AuditStore {
   readonly file: string;
   /** Appends events to the chain in one transaction (a group commit); returns the records. */
   append(events: readonly AuditEvent[]): AuditRecord[];
+  /** The same for events already in canonical encoding (`encodeEvent`), e.g. sent by another thread. */
+  appendEncoded(bodies: readonly string[], parsed?: readonly AuditEvent[]): AuditRecord[];
   /** The ids of these that are already stored (recovery). */
   existing(ids: readonly string[]): Set<string>;
   query(filter: AuditFilter): AuditRecord[];
@@ -96,6 +97,12 @@ export interface AuditStore {
   prune(opts: { beforeMs?: number; maxBytes?: number }): number;
   sizeBytes(): number;
   close(): void;
+}
+
+/** The smallest UUIDv7 of a millisecond: ids compare as times. */
+export function idAt(ms: number): string {
+  const h = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-0000-0000-000000000000`;
 }
 
 export function toRecord(row: StoredRow): AuditRecord {
@@ -123,14 +130,15 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
   let head: ChainState | null = null;
   const current = () => (head ??= getChain.get() as ChainState);
 
-  const appendTx = db.transaction((events: readonly AuditEvent[]) => {
+  const appendTx = db.transaction((events: readonly AuditEvent[], bodies: readonly string[]) => {
     const c = current();
     let seq = c.head_seq;
     let prev = c.head_hash;
     const out: AuditRecord[] = [];
-    for (const e of events) {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      const body = bodies[i];
       seq += 1;
-      const body = canonicalJson(e);
       const hash = chainHash(prev, seq, body);
       insert!.run(seq, e.id, Date.parse(e.time), e.agent_id, e.team, e.decision, e.trace_id, e.workflow_id, body, prev, hash);
       out.push({ seq, ...e, prev_hash: prev, hash });
@@ -154,8 +162,8 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
     eq('decision', f.decision);
     eq('trace_id', f.trace);
     eq('workflow_id', f.workflow);
-    if (f.sinceMs !== undefined) parts.push('time_ms >= ?'), args.push(f.sinceMs);
-    if (f.untilMs !== undefined) parts.push('time_ms < ?'), args.push(f.untilMs);
+    if (f.sinceMs !== undefined) parts.push('id >= ?'), args.push(idAt(f.sinceMs));
+    if (f.untilMs !== undefined) parts.push('id < ?'), args.push(idAt(f.untilMs));
     if (f.afterSeq !== undefined) parts.push('seq > ?'), args.push(f.afterSeq);
     let sql = `SELECT * FROM audit_events${parts.length ? ` WHERE ${parts.join(' AND ')}` : ''} ORDER BY seq ${f.newestFirst ? 'DESC' : 'ASC'}`;
     if (f.limit !== undefined) sql += ` LIMIT ${Math.max(0, Math.floor(f.limit))}`;
@@ -166,9 +174,13 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
     db,
     file: join(dataDir, file),
     append(events) {
-      if (events.length === 0) return [];
+      return store.appendEncoded(events.map(encodeEvent), events);
+    },
+    appendEncoded(bodies: readonly string[], parsed?: readonly AuditEvent[]) {
+      if (bodies.length === 0) return [];
+      const events = parsed ?? bodies.map((b) => JSON.parse(b) as AuditEvent);
       try {
-        const r = appendTx(events);
+        const r = appendTx(events, bodies);
         head = { ...current(), head_seq: r.seq, head_hash: r.prev };
         return r.out;
       } catch (err) {
@@ -206,8 +218,9 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
         })();
       };
       if (beforeMs !== undefined) {
-        const row = db.prepare('SELECT max(seq) FROM audit_events WHERE time_ms < ? AND seq <= (SELECT min(seq) - 1 FROM audit_events WHERE time_ms >= ?)').pluck().get(beforeMs, beforeMs) as number | null;
-        const all = db.prepare('SELECT count(*) FROM audit_events WHERE time_ms >= ?').pluck().get(beforeMs) as number;
+        const bound = idAt(beforeMs);
+        const row = db.prepare('SELECT max(seq) FROM audit_events WHERE id < ? AND seq <= (SELECT min(seq) - 1 FROM audit_events WHERE id >= ?)').pluck().get(bound, bound) as number | null;
+        const all = db.prepare('SELECT count(*) FROM audit_events WHERE id >= ?').pluck().get(bound) as number;
         // Events are in time order but for those recovered after a crash; cut at the first one still young.
         const through = all === 0 ? (db.prepare('SELECT max(seq) FROM audit_events').pluck().get() as number | null) : row;
         if (through !== null) cut(through);

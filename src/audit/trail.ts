@@ -1,23 +1,27 @@
 import { performance } from 'node:perf_hooks';
-import type { AuditConfig } from '../config/schema.js';
+import { Worker } from 'node:worker_threads';
+import type { AuditConfig, OtelConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { CallMetrics } from '../telemetry/call-metrics.js';
-import type { AuditEvent, AuditRecord } from './event.js';
+import { encodeEvent } from './canonical.js';
+import type { AuditEvent } from './event.js';
 import { openJournal, recoverJournal, type Journal, type RecoveredLine } from './journal.js';
 import { openAuditStore, type AuditStore } from './store.js';
+import type { FromWriter, ToWriter, WriterInit } from './writer-worker.js';
 
 /**
  * The audit writer. Durability in two steps, with one event row per call in the hash chain:
  * 1. before a call is forwarded, `intent()` appends its event (as decided) to the intent journal
  *    with one write(2): once that returns the record survives the process being killed;
- * 2. when the call ends, `complete()` queues the finished event, and group commits (every
- *    `flushMs`, or at once when `batchSize` are waiting) append the queue to the SQLite chain in one
- *    transaction, after which the journal lines are released.
+ * 2. when the call ends, `complete()` queues the finished event (encoded canonically), and group
+ *    commits (every `flushMs`, or at once when `batchSize` are waiting) go to the writer thread,
+ *    which chains and inserts them in one transaction; its acknowledgement releases the journal lines.
  * At start, journal lines of a previous run without a stored event become events: an intent as
  * `interrupted` (the call may have reached its upstream; its outcome is unknown), a final event
  * (a refused call) as it was.
  */
 export interface AuditTrail {
+  /** The request thread's connection to audit.db: reads (query, verify, admin API). */
   readonly store: AuditStore;
   /** Journals a decided call before it is forwarded; returns its journal segment. */
   intent(event: AuditEvent): number;
@@ -25,13 +29,14 @@ export interface AuditTrail {
   complete(event: AuditEvent, segment: number): void;
   /** Journals and queues the event of a call that was never forwarded (refused, aborted). */
   final(event: AuditEvent): void;
-  /** Commits what is queued now. */
-  flush(): void;
+  /** Sends what is queued to the writer; resolves once everything queued so far is committed. */
+  flush(): Promise<void>;
+  /** Events queued or being committed. */
   depth(): number;
-  /** Runs retention now; returns how many events were deleted. */
-  prune(): number;
-  /** Flushes and closes (journal segments are deleted when everything was committed). */
-  close(): void;
+  /** Runs retention now; resolves with how many events were deleted. */
+  prune(): Promise<number>;
+  /** Commits what is queued and stops the writer (journal segments go once all is committed). */
+  close(): Promise<void>;
 }
 
 export interface AuditTrailOptions {
@@ -39,9 +44,30 @@ export interface AuditTrailOptions {
   config: AuditConfig;
   log: Logger;
   metrics: CallMetrics;
-  /** Committed records, e.g. for export as OTel log records. */
-  onCommitted?: (records: readonly AuditRecord[]) => void;
+  /** Audit events are also exported as OTel log records (by the writer thread). */
+  otel?: OtelConfig | null;
   now?: () => number;
+}
+
+interface Batch {
+  bodies: string[];
+  segments: number[];
+  since: number;
+}
+
+/**
+ * Starts the writer thread. From the sources (tsx) the thread registers the tsx loader itself
+ * (loader hooks of the main thread do not reach workers); compiled, it imports the .js module.
+ */
+function startWriter(init: WriterInit): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const module = new URL(fromSource ? './writer-worker.ts' : './writer-worker.js', import.meta.url).href;
+  const boot = `const { workerData } = require('node:worker_threads');
+(async () => {
+  if (workerData.tsx !== null) (await import(workerData.tsx)).register();
+  await import(workerData.module);
+})().catch((err) => { setImmediate(() => { throw err; }); });`;
+  return new Worker(boot, { eval: true, workerData: { ...init, module, tsx: fromSource ? import.meta.resolve('tsx/esm/api') : null } });
 }
 
 export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
@@ -50,84 +76,114 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const store = openAuditStore(opts.dataDir, config.file);
   const base = config.file;
 
+  // A previous run's journal is replayed here, before the writer starts: the chain stays in order.
   const recovered = recoverJournal(opts.dataDir, base, (lines) => recover(store, lines, log, metrics));
   if (recovered > 0) log.info('audit journal replayed', { lines: recovered });
   const journal: Journal = openJournal(opts.dataDir, base);
+  const worker = startWriter({ dataDir: opts.dataDir, config, otel: opts.otel ?? null });
 
-  let events: AuditEvent[] = [];
+  let bodies: string[] = [];
   let segments: number[] = [];
   let oldest = 0;
   let timer: NodeJS.Timeout | null = null;
-  let immediate: NodeJS.Immediate | null = null;
+  let nextId = 1;
   let closed = false;
+  let writerDead: Error | null = null;
+  /** Batches sent and not yet acknowledged, in order. */
+  const inflight = new Map<number, Batch>();
+  let inflightEvents = 0;
+  let idle: (() => void)[] = [];
+  const prunes = new Map<number, (n: number) => void>();
+  let closing: (() => void) | null = null;
 
-  const flush = () => {
-    if (timer !== null) clearTimeout(timer), (timer = null);
-    if (immediate !== null) clearImmediate(immediate), (immediate = null);
-    if (events.length === 0) return;
-    const batch = events;
-    const segs = segments;
-    const since = oldest;
-    events = [];
-    segments = [];
-    let records: AuditRecord[];
-    try {
-      records = store.append(batch);
-    } catch (err) {
+  const send = (id: number, batch: Batch) => {
+    inflight.set(id, batch);
+    inflightEvents += batch.bodies.length;
+    worker.postMessage({ t: 'commit', id, bodies: batch.bodies } satisfies ToWriter);
+  };
+  const settleIdle = () => {
+    if (inflight.size === 0 && bodies.length === 0) {
+      const waiting = idle;
+      idle = [];
+      for (const w of waiting) w();
+    }
+  };
+  worker.on('message', (m: FromWriter) => {
+    if (m.t === 'committed') {
+      const b = inflight.get(m.id)!;
+      inflight.delete(m.id);
+      inflightEvents -= b.bodies.length;
+      journal.committed(b.segments);
+      metrics.committed(m.n, (performance.now() - b.since) / 1000);
+      settleIdle();
+    } else if (m.t === 'failed') {
       metrics.writeFailed();
-      log.error('audit commit failed; retrying (the intent journal keeps the calls)', { err, events: batch.length });
-      // Put them back in front; they stay in the journal until committed.
-      events = batch.concat(events);
-      segments = segs.concat(segments);
-      oldest = since;
-      if (!closed) {
-        timer = setTimeout(flush, Math.max(config.flushMs, 250));
-        timer.unref();
-      }
-      return;
+      log.error('audit commit failed; retrying (the intent journal keeps the calls)', { error: m.error });
+      const b = inflight.get(m.id)!;
+      inflight.delete(m.id);
+      inflightEvents -= b.bodies.length;
+      const retry = setTimeout(() => send(m.id, b), 250);
+      if (closed) retry.unref();
+    } else if (m.t === 'pruned') {
+      if (m.error !== undefined) log.error('audit retention failed', { error: m.error });
+      else if (m.n > 0) log.info('audit retention deleted old events', { events: m.n });
+      prunes.get(m.id)?.(m.n);
+      prunes.delete(m.id);
+    } else if (m.t === 'dropped') {
+      metrics.otelDropped(m.signal, m.reason, m.n);
+    } else if (m.t === 'closed') {
+      closing?.();
     }
-    journal.committed(segs);
-    metrics.committed(records.length, (performance.now() - since) / 1000);
-    if (opts.onCommitted !== undefined) {
-      try {
-        opts.onCommitted(records);
-      } catch (err) {
-        log.error('audit export hook failed', { err });
-      }
-    }
+  });
+  worker.on('error', (err) => {
+    writerDead = err;
+    log.error('audit writer thread failed; calls stay in the intent journal and are recovered at the next start', { err });
+  });
+  worker.on('exit', () => {
+    closing?.();
+    for (const w of idle) w();
+    idle = [];
+  });
+
+  // The writer never keeps the process alive: close() commits what is left.
+  worker.unref();
+
+  const flushNow = () => {
+    if (timer !== null) clearTimeout(timer), (timer = null);
+    if (bodies.length === 0 || writerDead !== null) return;
+    const batch: Batch = { bodies, segments, since: oldest };
+    bodies = [];
+    segments = [];
+    send(nextId++, batch);
   };
 
   const enqueue = (event: AuditEvent, segment: number) => {
-    if (events.length === 0) oldest = performance.now();
-    events.push(event);
+    if (closed) return;
+    if (bodies.length === 0) oldest = performance.now();
+    bodies.push(encodeEvent(event));
     segments.push(segment);
-    if (events.length >= config.maxQueue) return flush();
-    if (events.length >= config.batchSize) {
-      immediate ??= setImmediate(flush);
-    } else if (timer === null) {
-      timer = setTimeout(flush, config.flushMs);
+    if (bodies.length >= config.batchSize) flushNow();
+    else if (timer === null) {
+      timer = setTimeout(flushNow, config.flushMs);
+      timer.unref();
     }
   };
 
-  const prune = () => {
+  const prune = (): Promise<number> => {
     const r = config.retention;
-    if (r.maxAgeDays === 0 && r.maxSizeMb === 0) return 0;
-    try {
-      const n = store.prune({
-        beforeMs: r.maxAgeDays > 0 ? now() - r.maxAgeDays * 86_400_000 : undefined,
-        maxBytes: r.maxSizeMb > 0 ? r.maxSizeMb * 1024 * 1024 : undefined,
-      });
-      if (n > 0) log.info('audit retention deleted old events', { events: n });
-      return n;
-    } catch (err) {
-      log.error('audit retention failed', { err });
-      return 0;
-    }
+    if ((r.maxAgeDays === 0 && r.maxSizeMb === 0) || writerDead !== null) return Promise.resolve(0);
+    const id = nextId++;
+    worker.postMessage({
+      t: 'prune', id,
+      beforeMs: r.maxAgeDays > 0 ? now() - r.maxAgeDays * 86_400_000 : undefined,
+      maxBytes: r.maxSizeMb > 0 ? r.maxSizeMb * 1024 * 1024 : undefined,
+    } satisfies ToWriter);
+    return new Promise((resolve) => prunes.set(id, resolve));
   };
-  prune();
-  const retention = setInterval(prune, config.retention.intervalSec * 1000);
+  void prune();
+  const retention = setInterval(() => void prune(), config.retention.intervalSec * 1000);
   retention.unref();
-  metrics.setQueueDepth(() => events.length);
+  metrics.setQueueDepth(() => bodies.length + inflightEvents);
 
   return {
     store,
@@ -136,15 +192,23 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
     final(event) {
       enqueue(event, journal.append('F', event));
     },
-    flush,
-    depth: () => events.length,
+    flush() {
+      flushNow();
+      if (inflight.size === 0 || writerDead !== null) return Promise.resolve();
+      return new Promise((r) => idle.push(r));
+    },
+    depth: () => bodies.length + inflightEvents,
     prune,
-    close() {
+    async close() {
       if (closed) return;
       clearInterval(retention);
-      flush();
+      await this.flush();
       closed = true;
-      journal.close();
+      const exited = new Promise<void>((r) => (closing = r));
+      worker.postMessage({ t: 'close' } satisfies ToWriter);
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+      await worker.terminate();
+      journal.close(inflightEvents + bodies.length === 0);
       store.close();
     },
   };

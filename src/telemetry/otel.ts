@@ -26,8 +26,8 @@ export interface CallTracer {
 }
 
 export interface AuditLogSink {
-  /** Committed audit events, exported as log records. */
-  emit(records: readonly AuditRecord[]): void;
+  /** Committed audit events, exported as log records (body: the event's canonical JSON, `bodies[i]`). */
+  emit(records: readonly AuditRecord[], bodies: readonly string[]): void;
 }
 
 export interface Otel {
@@ -203,22 +203,28 @@ function createCallTracer(tracer: Tracer): CallTracer {
 
 function createAuditLogSink(logger: OtelLogger): AuditLogSink {
   return {
-    emit(records) {
-      for (const r of records) {
-        const attributes: Record<string, string | number | boolean | string[]> = {};
-        for (const [k, v] of Object.entries(r)) {
-          if (v === null || v === undefined || k === 'capture') continue;
-          if (Array.isArray(v)) {
-            if (v.length > 0) attributes[`aos.audit.${k}`] = v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
-          } else attributes[`aos.audit.${k}`] = typeof v === 'object' ? JSON.stringify(v) : (v as string | number | boolean);
-        }
+    emit(records, bodies) {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i];
+        // The whole event is the body (its canonical JSON, as hashed); the attributes are what a
+        // collector routes and indexes on, plus the chain links so a SIEM can check them.
+        const attributes: Record<string, string | number | boolean> = {
+          'aos.audit.id': r.id, 'aos.audit.seq': r.seq, 'aos.audit.hash': r.hash, 'aos.audit.prev_hash': r.prev_hash,
+          'aos.audit.decision': r.decision, 'aos.audit.outcome': r.outcome,
+        };
+        if (r.agent_id !== null) attributes['aos.audit.agent_id'] = r.agent_id;
+        if (r.team !== null) attributes['aos.audit.team'] = r.team;
+        if (r.route !== null) attributes['aos.audit.route'] = r.route;
+        if (r.status !== null) attributes['aos.audit.status'] = r.status;
+        if (r.workflow_id !== null) attributes['aos.audit.workflow_id'] = r.workflow_id;
         const context = r.trace_id === null || r.span_id === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.trace_id, spanId: r.span_id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+        const warn = r.decision === 'deny' || r.outcome !== 'completed';
         logger.emit({
           timestamp: Date.parse(r.time),
           eventName: 'aos.audit',
-          severityNumber: r.decision === 'deny' ? SeverityNumber.WARN : r.outcome === 'completed' ? SeverityNumber.INFO : SeverityNumber.WARN,
-          severityText: r.decision === 'deny' ? 'WARN' : r.outcome === 'completed' ? 'INFO' : 'WARN',
-          body: `${r.decision} ${r.route ?? r.path} ${r.outcome}${r.status === null ? '' : ` ${r.status}`}`,
+          severityNumber: warn ? SeverityNumber.WARN : SeverityNumber.INFO,
+          severityText: warn ? 'WARN' : 'INFO',
+          body: bodies[i],
           attributes,
           context,
         });

@@ -1,0 +1,56 @@
+/**
+ * The audit writer thread: receives group commits of canonically encoded events from the request
+ * thread, chains (SHA-256) and inserts them into audit.db in one transaction each, exports them as
+ * OTel log records, and runs retention. Keeps SQLite's CPU and I/O off the request thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { AuditConfig, OtelConfig } from '../config/schema.js';
+import { createOtel } from '../telemetry/otel.js';
+import { openAuditStore } from './store.js';
+
+export interface WriterInit {
+  dataDir: string;
+  config: AuditConfig;
+  /** OTel export of audit events as log records (traces are the request thread's). */
+  otel: OtelConfig | null;
+}
+
+export type ToWriter = { t: 'commit'; id: number; bodies: string[] } | { t: 'prune'; id: number; beforeMs?: number; maxBytes?: number } | { t: 'close' };
+export type FromWriter =
+  | { t: 'committed'; id: number; n: number }
+  | { t: 'failed'; id: number; error: string }
+  | { t: 'pruned'; id: number; n: number; error?: string }
+  | { t: 'dropped'; signal: 'spans' | 'logs'; reason: 'queue_full' | 'export_failed'; n: number }
+  | { t: 'closed' };
+
+const init = workerData as WriterInit;
+const port = parentPort!;
+const send = (m: FromWriter) => port.postMessage(m);
+const store = openAuditStore(init.dataDir, init.config.file);
+const otel = init.otel === null ? null : createOtel({ ...init.otel, traces: false }, { onDrop: (signal, reason, n) => send({ t: 'dropped', signal, reason, n }) });
+
+port.on('message', (m: ToWriter) => {
+  if (m.t === 'commit') {
+    try {
+      const records = store.appendEncoded(m.bodies);
+      send({ t: 'committed', id: m.id, n: records.length });
+      otel?.logs?.emit(records, m.bodies);
+    } catch (err) {
+      send({ t: 'failed', id: m.id, error: (err as Error).message });
+    }
+  } else if (m.t === 'prune') {
+    try {
+      send({ t: 'pruned', id: m.id, n: store.prune({ beforeMs: m.beforeMs, maxBytes: m.maxBytes }) });
+    } catch (err) {
+      send({ t: 'pruned', id: m.id, n: 0, error: (err as Error).message });
+    }
+  } else if (m.t === 'close') {
+    store.close();
+    const done = () => {
+      send({ t: 'closed' });
+      port.close();
+    };
+    if (otel === null) done();
+    else void Promise.race([otel.shutdown(), new Promise((r) => setTimeout(r, Math.min(init.otel!.exportTimeoutMs, 2000)))]).then(done);
+  }
+});
