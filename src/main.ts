@@ -168,14 +168,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       suspensions = createSuspensionStore(db);
       const store = suspensions;
       callMetrics.setSuspended(() => store.list().length);
-      // Spans on the request thread; audit log records from the audit writer thread.
-      otel = createOtel({ ...loaded.config.otel, logs: false }, { onDrop: (signal, reason, n) => callMetrics.otelDropped(signal, reason, n) });
-      trail = loaded.config.audit.mode === 'off'
-        ? null
-        : createAuditTrail({ dataDir, config: loaded.config.audit, log, metrics: callMetrics, otel: loaded.config.otel.logs && loaded.config.otel.endpoint !== undefined ? loaded.config.otel : null });
+      // With audit on, spans and audit log records are made from committed events by the audit
+      // writer thread (the request thread only assigns span ids); without it, spans are made here.
+      const auditOn = loaded.config.audit.mode !== 'off';
+      const otelConfig = loaded.config.otel;
+      const exporting = otelConfig.endpoint !== undefined && (otelConfig.traces || otelConfig.logs);
+      otel = auditOn ? null : createOtel({ ...otelConfig, logs: false }, { onDrop: (signal, reason, n) => callMetrics.otelDropped(signal, reason, n) });
+      trail = auditOn ? createAuditTrail({ dataDir, config: loaded.config.audit, log, metrics: callMetrics, otel: exporting ? otelConfig : null }) : null;
       recorder = createCallRecorder({
         trail,
         tracer: otel?.tracer ?? null,
+        spansFromEvents: auditOn && exporting && otelConfig.traces,
         metrics: callMetrics,
         hashBodies: loaded.config.audit.hashBodies,
         capture: (template) => captures.get(template) ?? null,

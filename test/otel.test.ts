@@ -190,3 +190,19 @@ t.test('no endpoint: no tracing at all; the agent\'s traceparent passes unchange
   await h.gateway.audit()!.flush();
   t.match(h.gateway.audit()!.store.query({})[0], { trace_id: '0af7651916cd43dd8448eb211c80319c', span_id: null });
 });
+
+t.test('audit off: spans are made on the request thread, same contract', async (t) => {
+  const rx = await startReceiver(t);
+  const h = await startHarness(t, { audit: { mode: 'off' }, otel: { endpoint: rx.url, scheduledDelayMs: 20 } });
+  const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', traceparent: tp }, body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 9, messages: [] }) });
+  await fetch(`${h.url}/v1/nope`, { method: 'POST' });
+  await until(() => rx.spans.length >= 2);
+  const sent = String(h.upstream.received[0].headers.traceparent);
+  const span = rx.spans.find((s) => s.spanId === sent.slice(36, 52))!;
+  t.match(span, { traceId: '0af7651916cd43dd8448eb211c80319c', parentSpanId: 'b7ad6b7169203331', name: 'chat gpt-4o-mini' });
+  t.match(span.attributes, { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.max_tokens': 9, 'aos.decision': 'allow' });
+  t.match(rx.spans.find((s) => s !== span)!.attributes, { 'aos.decision': 'deny', 'error.type': 'aos_route_not_found' });
+  t.equal(rx.logs.length, 0, 'no audit, no audit log records');
+  t.equal(h.gateway.audit(), null);
+});

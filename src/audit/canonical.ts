@@ -36,7 +36,7 @@ export function canonicalJson(value: unknown): string {
  * The `satisfies` makes the compiler fail when AuditEvent gains a field this list lacks.
  */
 const EVENT_KEYS = Object.keys({
-  id: 1, time: 1, agent_id: 1, team: 1, template: 1, template_version: 1, trace_id: 1, span_id: 1, workflow_id: 1, method: 1, path: 1, route: 1,
+  id: 1, time: 1, agent_id: 1, team: 1, template: 1, template_version: 1, trace_id: 1, span_id: 1, parent_span_id: 1, workflow_id: 1, max_tokens: 1, method: 1, path: 1, route: 1,
   provider: 1, operation: 1, kind: 1, model: 1, tool: 1, tool_server: 1, stream: 1, decision: 1, reasons: 1, policy_revision: 1, outcome: 1, status: 1,
   error_code: 1, input_tokens: 1, output_tokens: 1, cost_usd: 1, flags: 1, tool_calls: 1, total_ms: 1, upstream_ms: 1, request_bytes: 1, request_sha256: 1,
   response_bytes: 1, response_sha256: 1, tool_args_sha256: 1, findings: 1, capture: 1,

@@ -24,6 +24,8 @@ export interface AuditEvent {
   trace_id: string | null;
   /** The gateway's span of this call (when tracing is on). */
   span_id: string | null;
+  /** The agent's span that made the call (from its traceparent), when it sent one. */
+  parent_span_id: string | null;
   workflow_id: string | null;
   method: string;
   path: string;
@@ -37,6 +39,8 @@ export interface AuditEvent {
   tool: string | null;
   tool_server: string | null;
   stream: boolean;
+  /** Output token cap of the request as forwarded (after policy obligations). */
+  max_tokens: number | null;
   decision: AuditDecision;
   /** The policy's reasons for a denial, or the error code of a refusal by another stage. */
   reasons: string[];

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { CallContext, Stage } from '../pipeline/context.js';
 import type { CallMetrics } from '../telemetry/call-metrics.js';
 import type { CallTracer } from '../telemetry/otel.js';
+import { randomHexId } from '../telemetry/trace-ids.js';
 import type { ResponseTap } from '../upstream/tap.js';
 import { sha256Hex } from './canonical.js';
 import type { AuditDecision, AuditEvent } from './event.js';
@@ -17,7 +18,10 @@ export interface Capture {
 export interface CallRecorderOptions {
   /** The audit writer; null when audit is off (metrics and tracing still run). */
   trail: AuditTrail | null;
+  /** Spans made on the request thread (when audit is off). */
   tracer: CallTracer | null;
+  /** Spans made from audit events by the writer thread: the request thread only assigns their ids. */
+  spansFromEvents: boolean;
   metrics: CallMetrics;
   /** SHA-256 of request and response bodies. */
   hashBodies: boolean;
@@ -63,6 +67,21 @@ export function readTraceHeaders(ctx: CallContext): void {
   }
 }
 
+/** The agent's span id, when its traceparent is the trace this call is in. */
+function parentSpan(ctx: CallContext): string | null {
+  const tp = ctx.req.headers.traceparent;
+  if (typeof tp !== 'string' || ctx.traceId === null) return null;
+  const m = TRACEPARENT.exec(tp);
+  return m !== null && m[1] === ctx.traceId ? m[2] : null;
+}
+
+/** Ids for the call's span, exported later from its audit event: the agent's trace (or a new one), a new span. */
+function assignSpan(ctx: CallContext): void {
+  if (ctx.traceparent !== null) return;
+  const traceId = (ctx.traceId ??= randomHexId(16));
+  ctx.traceparent = `00-${traceId}-${randomHexId(8)}-01`;
+}
+
 function clean(v: string): string | null {
   // eslint-disable-next-line no-control-regex
   const s = v.trim().replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX_WORKFLOW_ID);
@@ -99,6 +118,7 @@ interface Pending {
 
 export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
   const { trail, tracer, metrics, hashBodies, redact } = opts;
+  const spanIds = trail !== null && opts.spansFromEvents;
   const pending = new Map<string, Pending>();
 
   const captureOf = (ctx: CallContext): Capture | null => (ctx.agent === null ? null : opts.capture(ctx.agent.template));
@@ -128,11 +148,13 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
       id: ctx.id,
       input_tokens: null,
       kind: call?.kind ?? (route === null ? null : 'http'),
+      max_tokens: call?.maxTokens ?? null,
       method: ctx.req.method ?? 'GET',
       model: call?.model ?? null,
       operation: route?.operation.name ?? null,
       outcome: decision === 'allow' ? 'interrupted' : 'denied',
       output_tokens: null,
+      parent_span_id: parentSpan(ctx),
       path: ctx.path,
       policy_revision: d?.revision ?? null,
       provider: route?.upstream.name ?? null,
@@ -163,6 +185,7 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
   const decided: Stage | null = trail === null && tracer === null ? null : function decidedStage(ctx) {
     readTraceHeaders(ctx);
     if (tracer !== null) tracer.start(ctx);
+    else if (spanIds) assignSpan(ctx);
     if (trail === null) return;
     const capture = captureOf(ctx);
     const event = eventOf(ctx, 'allow', capture);
@@ -200,19 +223,20 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
       } else {
         decision = ctx.upstreamStart !== 0 ? 'allow' : aborted ? 'none' : status >= 400 && status < 500 && code !== null ? 'deny' : ctx.decision !== null && ctx.decision.allow && code === null ? 'allow' : 'none';
         if (trail !== null || tracer !== null) {
-          readTraceHeaders(ctx);
-          if (tracer !== null) tracer.start(ctx);
+          // A call refused before the decided stage: its trace ids and span start here.
+          if (ctx.traceparent === null) {
+            readTraceHeaders(ctx);
+            if (tracer !== null) tracer.start(ctx);
+            else if (spanIds) assignSpan(ctx);
+          }
         }
-        if (trail !== null) {
-          event = eventOf(ctx, decision, captureOf(ctx));
+        if (trail !== null || tracer !== null) {
+          event = eventOf(ctx, decision, trail === null ? null : captureOf(ctx));
           event.outcome = decision === 'deny' ? 'denied' : aborted ? 'aborted' : code !== null ? 'failed' : 'completed';
         }
       }
       metrics.call(ctx.route?.name ?? 'unmatched', decision, status, code);
-      if (event === null) {
-        if (tracer !== null) tracer.end(ctx, eventOf(ctx, decision, null), performance.timeOrigin + ctx.start + totalMs);
-        return;
-      }
+      if (event === null) return;
       const usage = ctx.usage;
       event.status = status;
       event.error_code = code;
@@ -224,8 +248,9 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
       event.total_ms = Math.round(totalMs * 1000) / 1000;
       event.upstream_ms = upstreamMs === null ? null : Math.round(upstreamMs * 1000) / 1000;
       if (tracer !== null) tracer.end(ctx, event, performance.timeOrigin + ctx.start + totalMs);
-      if (p !== undefined) trail!.complete(event, p.segment);
-      else trail!.final(event);
+      if (trail === null) return;
+      if (p !== undefined) trail.complete(event, p.segment);
+      else trail.final(event);
     },
   };
 }

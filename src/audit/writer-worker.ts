@@ -1,7 +1,7 @@
 /**
  * The audit writer thread: receives group commits of canonically encoded events from the request
  * thread, chains (SHA-256) and inserts them into audit.db in one transaction each, exports them as
- * OTel log records, and runs retention. Keeps SQLite's CPU and I/O off the request thread.
+ * OTel spans (with the ids the request thread sent upstream) and log records, and runs retention. Keeps SQLite's CPU and I/O off the request thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AuditConfig, OtelConfig } from '../config/schema.js';
@@ -11,7 +11,7 @@ import { openAuditStore } from './store.js';
 export interface WriterInit {
   dataDir: string;
   config: AuditConfig;
-  /** OTel export of audit events as log records (traces are the request thread's). */
+  /** OTel export from audit events: a span per call, and the event as a log record. */
   otel: OtelConfig | null;
 }
 
@@ -27,13 +27,14 @@ const init = workerData as WriterInit;
 const port = parentPort!;
 const send = (m: FromWriter) => port.postMessage(m);
 const store = openAuditStore(init.dataDir, init.config.file);
-const otel = init.otel === null ? null : createOtel({ ...init.otel, traces: false }, { onDrop: (signal, reason, n) => send({ t: 'dropped', signal, reason, n }) });
+const otel = init.otel === null ? null : createOtel(init.otel, { spansFromEvents: true, onDrop: (signal, reason, n) => send({ t: 'dropped', signal, reason, n }) });
 
 port.on('message', (m: ToWriter) => {
   if (m.t === 'commit') {
     try {
       const records = store.appendEncoded(m.bodies);
       send({ t: 'committed', id: m.id, n: records.length });
+      otel?.spans?.emit(records);
       otel?.logs?.emit(records, m.bodies);
     } catch (err) {
       send({ t: 'failed', id: m.id, error: (err as Error).message });

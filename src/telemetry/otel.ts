@@ -25,13 +25,21 @@ export interface CallTracer {
   end(ctx: CallContext, event: AuditEvent, endMs: number): void;
 }
 
+/** Spans built from committed audit events (on the audit writer thread), with the ids the request thread assigned. */
+export interface EventSpans {
+  emit(records: readonly AuditRecord[]): void;
+}
+
 export interface AuditLogSink {
   /** Committed audit events, exported as log records (body: the event's canonical JSON, `bodies[i]`). */
   emit(records: readonly AuditRecord[], bodies: readonly string[]): void;
 }
 
 export interface Otel {
+  /** Request-thread spans (`spansFromEvents` off). */
   readonly tracer: CallTracer | null;
+  /** Spans from audit events (`spansFromEvents` on). */
+  readonly spans: EventSpans | null;
   readonly logs: AuditLogSink | null;
   /** Exports what is queued (bounded by the export timeout) and stops. */
   shutdown(): Promise<void>;
@@ -78,7 +86,10 @@ class Bounded<T> {
   }
 }
 
-export function createOtel(config: OtelConfig, opts: { onDrop(signal: OtelSignal, reason: DropReason, n: number): void; version?: string }): Otel | null {
+export function createOtel(
+  config: OtelConfig,
+  opts: { onDrop(signal: OtelSignal, reason: DropReason, n: number): void; version?: string; /** Build spans from audit events instead of on the request thread. */ spansFromEvents?: boolean },
+): Otel | null {
   if (config.endpoint === undefined || (!config.traces && !config.logs)) return null;
   const base = config.endpoint.replace(/\/+$/, '');
   const resource = resources.resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': opts.version ?? '0.0.0' });
@@ -86,6 +97,7 @@ export function createOtel(config: OtelConfig, opts: { onDrop(signal: OtelSignal
   const shutdowns: (() => Promise<void>)[] = [];
 
   let tracer: CallTracer | null = null;
+  let spans: EventSpans | null = null;
   if (config.traces) {
     const bounded = new Bounded<tracing.ReadableSpan>(config.maxQueue, (r, n) => opts.onDrop('spans', r, n));
     const exporter = bounded.wrap(new OTLPTraceExporter({ url: `${base}/v1/traces`, headers: config.headers, timeoutMillis: config.exportTimeoutMs }));
@@ -98,9 +110,13 @@ export function createOtel(config: OtelConfig, opts: { onDrop(signal: OtelSignal
       forceFlush: () => processor.forceFlush(),
       shutdown: () => processor.shutdown(),
     };
-    const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [admitting] });
+    // Event spans carry the ids the request thread already sent upstream: the id generator hands them over.
+    const ids = { traceId: '', spanId: '' };
+    const idGenerator = { generateTraceId: () => ids.traceId, generateSpanId: () => ids.spanId };
+    const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [admitting], ...(opts.spansFromEvents ? { idGenerator } : {}) });
     shutdowns.push(() => provider.shutdown());
-    tracer = createCallTracer(provider.getTracer('aos-gateway', opts.version));
+    if (opts.spansFromEvents) spans = createEventSpans(provider.getTracer('aos-gateway', opts.version), ids);
+    else tracer = createCallTracer(provider.getTracer('aos-gateway', opts.version));
   }
 
   let sink: AuditLogSink | null = null;
@@ -122,6 +138,7 @@ export function createOtel(config: OtelConfig, opts: { onDrop(signal: OtelSignal
 
   return {
     tracer,
+    spans,
     logs: sink,
     async shutdown() {
       await Promise.allSettled(shutdowns.map((s) => s()));
@@ -137,7 +154,7 @@ function createCallTracer(tracer: Tracer): CallTracer {
     const route = ctx.route;
     const op = route?.operation.name ?? 'request';
     const model = ctx.call?.model ?? null;
-    const genai = GENAI_OPERATION[op] ?? (ctx.call?.tool ? 'execute_tool' : op);
+    const genai = genaiOperation(op, ctx.call?.tool?.name ?? null);
     return tracer.startSpan(model === null ? genai : `${genai} ${model}`, {
       kind: SpanKind.CLIENT,
       startTime: startMs,
@@ -166,40 +183,74 @@ function createCallTracer(tracer: Tracer): CallTracer {
         spans.delete(ctx.id);
       }
       if (!span.isRecording()) return span.end(endMs);
-      const a: Record<string, string | number | boolean | string[]> = {
-        'aos.decision': e.decision,
-        'aos.outcome': e.outcome,
-        'aos.stream': e.stream,
-      };
-      if (e.model !== null) a['gen_ai.request.model'] = e.model;
-      if (e.agent_id !== null) a['aos.agent.id'] = e.agent_id;
-      if (e.team !== null) a['aos.team'] = e.team;
-      if (e.template !== null) a['aos.template'] = e.template;
-      if (e.template_version !== null) a['aos.template_version'] = e.template_version;
-      if (e.policy_revision !== null) a['aos.policy.revision'] = e.policy_revision;
-      if (e.reasons.length > 0) a['aos.reasons'] = e.reasons;
-      if (e.workflow_id !== null) a['aos.workflow_id'] = e.workflow_id;
-      if (e.tool !== null) a['gen_ai.tool.name'] = e.tool;
-      if (e.input_tokens !== null) a['gen_ai.usage.input_tokens'] = e.input_tokens;
-      if (e.output_tokens !== null) a['gen_ai.usage.output_tokens'] = e.output_tokens;
-      if (e.cost_usd !== null) a['aos.cost_usd'] = e.cost_usd;
-      if (e.flags !== null) a['aos.flags'] = e.flags;
-      if (e.tool_calls !== null) a['aos.tool_calls'] = e.tool_calls;
-      if (ctx.call?.maxTokens != null) a['gen_ai.request.max_tokens'] = ctx.call.maxTokens;
-      if (e.status !== null) a['http.response.status_code'] = e.status;
-      if (e.upstream_ms !== null) a['aos.upstream_ms'] = e.upstream_ms;
-      if (e.error_code !== null) {
-        a['error.type'] = e.error_code;
-        span.setStatus({ code: SpanStatusCode.ERROR, message: e.error_code });
-      } else if (e.status !== null && e.status >= 500) {
-        a['error.type'] = String(e.status);
-        span.setStatus({ code: SpanStatusCode.ERROR });
-      }
-      span.setAttributes(a);
+      setOutcome(span, e);
+      if (ctx.call?.maxTokens != null) span.setAttribute('gen_ai.request.max_tokens', ctx.call.maxTokens);
       span.end(endMs);
     },
   };
 }
+
+/** gen_ai.operation.name of an event's operation. */
+function genaiOperation(operation: string | null, tool: string | null): string {
+  return (operation === null ? undefined : GENAI_OPERATION[operation]) ?? (tool !== null ? 'execute_tool' : operation ?? 'request');
+}
+
+/** The call's outcome as span attributes and status (GenAI conventions plus aos.*). */
+function setOutcome(span: Span, e: AuditEvent): void {
+  const a: Record<string, string | number | boolean | string[]> = {
+    'aos.decision': e.decision,
+    'aos.outcome': e.outcome,
+    'aos.stream': e.stream,
+  };
+  if (e.model !== null) a['gen_ai.request.model'] = e.model;
+  if (e.max_tokens !== null) a['gen_ai.request.max_tokens'] = e.max_tokens;
+  if (e.agent_id !== null) a['aos.agent.id'] = e.agent_id;
+  if (e.team !== null) a['aos.team'] = e.team;
+  if (e.template !== null) a['aos.template'] = e.template;
+  if (e.template_version !== null) a['aos.template_version'] = e.template_version;
+  if (e.policy_revision !== null) a['aos.policy.revision'] = e.policy_revision;
+  if (e.reasons.length > 0) a['aos.reasons'] = e.reasons;
+  if (e.workflow_id !== null) a['aos.workflow_id'] = e.workflow_id;
+  if (e.tool !== null) a['gen_ai.tool.name'] = e.tool;
+  if (e.input_tokens !== null) a['gen_ai.usage.input_tokens'] = e.input_tokens;
+  if (e.output_tokens !== null) a['gen_ai.usage.output_tokens'] = e.output_tokens;
+  if (e.cost_usd !== null) a['aos.cost_usd'] = e.cost_usd;
+  if (e.flags !== null) a['aos.flags'] = e.flags;
+  if (e.tool_calls !== null) a['aos.tool_calls'] = e.tool_calls;
+  if (e.status !== null) a['http.response.status_code'] = e.status;
+  if (e.upstream_ms !== null) a['aos.upstream_ms'] = e.upstream_ms;
+  if (e.error_code !== null) {
+    a['error.type'] = e.error_code;
+    span.setStatus({ code: SpanStatusCode.ERROR, message: e.error_code });
+  } else if (e.status !== null && e.status >= 500) {
+    a['error.type'] = String(e.status);
+    span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  span.setAttributes(a);
+}
+
+function createEventSpans(tracer: Tracer, ids: { traceId: string; spanId: string }): EventSpans {
+  return {
+    emit(records) {
+      for (const r of records) {
+        if (r.trace_id === null || r.span_id === null) continue;
+        const parent = r.parent_span_id === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.trace_id, spanId: r.parent_span_id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+        ids.traceId = r.trace_id;
+        ids.spanId = r.span_id;
+        const start = Date.parse(r.time);
+        const op = genaiOperation(r.operation, r.tool);
+        const span = tracer.startSpan(r.model === null ? op : `${op} ${r.model}`, {
+          kind: SpanKind.CLIENT,
+          startTime: start,
+          attributes: { 'gen_ai.operation.name': op, 'gen_ai.provider.name': r.provider ?? 'none', 'aos.request_id': r.id, 'aos.route': r.route ?? 'unmatched' },
+        }, parent);
+        setOutcome(span, r);
+        span.end(start + (r.total_ms ?? 0));
+      }
+    },
+  };
+}
+
 
 function createAuditLogSink(logger: OtelLogger): AuditLogSink {
   return {
