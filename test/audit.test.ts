@@ -214,3 +214,23 @@ t.test('journal recovery: a decided call without a committed event comes back as
   t.equal(readdirSync(dir).filter((f) => f.includes('.journal.') && readFileSync(join(dir, f), 'utf8') !== '').length, 0, 'old journal segments are gone');
   t.match(h.gateway.audit(), null, 'audit off: no trail');
 });
+
+t.test('sizes and hashes describe the bodies exactly (one chunk and streamed)', async (t) => {
+  const h = await startHarness(t);
+  const { createHash } = await import('node:crypto');
+  const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+  const bodies: string[] = [];
+  const answers: Buffer[] = [];
+  for (const stream of [false, true]) {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', stream, messages: [{ role: 'user', content: 'count the bytes' }] });
+    bodies.push(body);
+    answers.push(Buffer.from(await (await post(h, '/v1/chat/completions', body)).arrayBuffer()));
+  }
+  const all = await events(h, 2);
+  all.forEach((e, i) => {
+    t.equal(e.request_bytes, Buffer.byteLength(bodies[i]));
+    t.equal(e.request_sha256, sha(bodies[i]));
+    t.equal(e.response_bytes, answers[i].length, `${e.stream ? 'stream' : 'json'}: response size`);
+    t.equal(e.response_sha256, sha(answers[i]), `${e.stream ? 'stream' : 'json'}: response hash`);
+  });
+});

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { AuditEvent } from './event.js';
 
 /** The prev_hash of the first event of a chain. */
@@ -67,5 +67,5 @@ export function chainHash(prevHash: string, seq: number, body: string): string {
 }
 
 export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }

@@ -88,25 +88,41 @@ function clean(v: string): string | null {
   return s === '' ? null : s;
 }
 
-/** Counts (and hashes, and for opted-in templates keeps the head of) the response on its way to the client. */
+/**
+ * Counts (and hashes, and for opted-in templates keeps the head of) the response on its way to the
+ * client. A one-chunk response (the common non-streaming case) is hashed once at the end; from the
+ * second chunk on, incrementally.
+ */
 class ResponseRecorder implements ResponseTap {
   bytes = 0;
-  hash: Hash | null;
+  first: Buffer | null = null;
+  hasher: Hash | null = null;
   kept: Buffer[] | null;
   keptBytes = 0;
-  constructor(hash: boolean, readonly max: number) {
-    this.hash = hash ? createHash('sha256') : null;
+  constructor(readonly hash: boolean, readonly max: number) {
     this.kept = max > 0 ? [] : null;
   }
   onData(chunk: Buffer): Buffer {
     this.bytes += chunk.length;
-    if (this.hash !== null) this.hash.update(chunk);
+    if (this.hash) {
+      if (this.hasher !== null) this.hasher.update(chunk);
+      else if (this.first === null) this.first = chunk;
+      else {
+        this.hasher = createHash('sha256').update(this.first).update(chunk);
+        this.first = null;
+      }
+    }
     if (this.kept !== null && this.keptBytes < this.max) {
       const part = chunk.length <= this.max - this.keptBytes ? chunk : chunk.subarray(0, this.max - this.keptBytes);
       this.kept.push(part);
       this.keptBytes += part.length;
     }
     return chunk;
+  }
+  digest(): string | null {
+    if (!this.hash) return null;
+    if (this.hasher !== null) return this.hasher.digest('hex');
+    return sha256Hex(this.first ?? Buffer.alloc(0));
   }
 }
 
@@ -214,7 +230,7 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
         const r = p.response;
         if (r !== null) {
           event.response_bytes = r.bytes;
-          if (r.hash !== null && ctx.upstreamStart !== 0) event.response_sha256 = r.hash.digest('hex');
+          if (ctx.upstreamStart !== 0) event.response_sha256 = r.digest();
           if (r.kept !== null && r.kept.length > 0) {
             (event.capture ??= {}).response = redact(Buffer.concat(r.kept).toString('utf8'));
             if (r.bytes > r.keptBytes) event.capture.truncated = true;
