@@ -226,6 +226,11 @@ function openAudit(configFile: string): AuditStore {
 
 async function audit(configFile: string, action: 'verify' | 'tail' | 'query' | 'export', values: Record<string, string | boolean | undefined>): Promise<number> {
   const store = openAudit(configFile);
+  // `aos audit export | head`: a closed pipe ends the command quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
   try {
     if (action === 'verify') {
