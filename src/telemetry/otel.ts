@@ -65,6 +65,12 @@ const GENAI_OPERATION: Record<string, string> = {
 class Bounded<T> {
   queued = 0;
   constructor(readonly max: number, readonly drop: (reason: DropReason, n: number) => void) {}
+  /** Whether another item would be admitted; when not, it is counted as dropped (so callers skip building it). */
+  room(): boolean {
+    if (this.queued < this.max) return true;
+    this.drop('queue_full', 1);
+    return false;
+  }
   admit(): boolean {
     if (this.queued >= this.max) {
       this.drop('queue_full', 1);
@@ -115,7 +121,7 @@ export function createOtel(
     const idGenerator = { generateTraceId: () => ids.traceId, generateSpanId: () => ids.spanId };
     const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [admitting], ...(opts.spansFromEvents ? { idGenerator } : {}) });
     shutdowns.push(() => provider.shutdown());
-    if (opts.spansFromEvents) spans = createEventSpans(provider.getTracer('aos-gateway', opts.version), ids);
+    if (opts.spansFromEvents) spans = createEventSpans(provider.getTracer('aos-gateway', opts.version), ids, () => bounded.room());
     else tracer = createCallTracer(provider.getTracer('aos-gateway', opts.version));
   }
 
@@ -133,7 +139,7 @@ export function createOtel(
     };
     const provider = new logs.LoggerProvider({ resource, processors: [admitting] });
     shutdowns.push(() => provider.shutdown());
-    sink = createAuditLogSink(provider.getLogger('aos-gateway.audit', opts.version));
+    sink = createAuditLogSink(provider.getLogger('aos-gateway.audit', opts.version), () => bounded.room());
   }
 
   return {
@@ -229,11 +235,12 @@ function setOutcome(span: Span, e: AuditEvent): void {
   span.setAttributes(a);
 }
 
-function createEventSpans(tracer: Tracer, ids: { traceId: string; spanId: string }): EventSpans {
+/** `room`: whether the export queue has room; a full one (a slow or down collector) skips building the span. */
+function createEventSpans(tracer: Tracer, ids: { traceId: string; spanId: string }, room: () => boolean): EventSpans {
   return {
     emit(records) {
       for (const r of records) {
-        if (r.trace_id === null || r.span_id === null) continue;
+        if (r.trace_id === null || r.span_id === null || !room()) continue;
         const parent = r.parent_span_id === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.trace_id, spanId: r.parent_span_id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
         ids.traceId = r.trace_id;
         ids.spanId = r.span_id;
@@ -252,10 +259,11 @@ function createEventSpans(tracer: Tracer, ids: { traceId: string; spanId: string
 }
 
 
-function createAuditLogSink(logger: OtelLogger): AuditLogSink {
+function createAuditLogSink(logger: OtelLogger, room: () => boolean): AuditLogSink {
   return {
     emit(records, bodies) {
       for (let i = 0; i < records.length; i++) {
+        if (!room()) continue;
         const r = records[i];
         // The whole event is the body (its canonical JSON, as hashed); the attributes are what a
         // collector routes and indexes on, plus the chain links so a SIEM can check them.
