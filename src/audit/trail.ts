@@ -157,8 +157,18 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
     send(nextId++, batch);
   };
 
+  let warnedAt = 0;
   const enqueue = (event: AuditEvent, segment: number) => {
     if (closed) return;
+    // A writer that is gone or far behind: the event stays in the intent journal (never lost) and
+    // is recovered at the next start; memory stays bounded.
+    if (writerDead !== null || bodies.length + inflightEvents >= config.maxQueue) {
+      if (Date.now() - warnedAt > 10_000) {
+        warnedAt = Date.now();
+        log.warn('audit writer behind: events kept in the intent journal until the next start', { queued: bodies.length + inflightEvents, writerFailed: writerDead !== null });
+      }
+      return;
+    }
     if (bodies.length === 0) oldest = performance.now();
     bodies.push(encodeEvent(event));
     segments.push(segment);

@@ -102,7 +102,7 @@ export interface AuditConfig {
   flushMs: number;
   /** Group commit: a batch of this many events commits at once, without waiting for flushMs. */
   batchSize: number;
-  /** Events waiting for their commit beyond which new ones commit synchronously (back-pressure, never loss). */
+  /** Events waiting for their commit beyond which new ones stay in the intent journal only (recovered at the next start). */
   maxQueue: number;
   /** SHA-256 of request and response bodies (sizes are always recorded). */
   hashBodies: boolean;
