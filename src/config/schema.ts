@@ -296,7 +296,7 @@ export const configSchema = {
       properties: {
         mode: { enum: ['on', 'off'], default: 'on' },
         file: { type: 'string', pattern: '^[A-Za-z0-9._-]+$', description: 'a file name (in dataDir)', default: 'audit.db' },
-        flushMs: int(1, 20, 10_000),
+        flushMs: int(1, 50, 10_000),
         batchSize: int(1, 512, 100_000),
         maxQueue: int(1, 100_000),
         hashBodies: { type: 'boolean', default: true },
