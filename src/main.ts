@@ -20,6 +20,8 @@ import { createRouter } from './server/router.js';
 import { openDatabase, type Db } from './store/database.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { closeUpstreams, createUpstreams, type Upstream } from './upstream/upstreams.js';
+import { closeToolRegistry, createToolRegistry, type ToolRegistry } from './tools/registry.js';
+import { createToolStages } from './tools/stages.js';
 
 export interface GatewayOptions {
   /** Path of the YAML config file. */
@@ -83,6 +85,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let verifier: TokenVerifier | null = null;
   let policy: PolicyManager | null = null;
   let upstreams = new Map<string, Upstream>();
+  let tools: ToolRegistry | null = null;
   let state: ProxyState | null = null;
   let inflight = 0;
   let draining = false;
@@ -101,11 +104,21 @@ export function createGateway(options: GatewayOptions): Gateway {
     const identity = loaded.config.identity.mode === 'required' ? authenticate({ verifier: verifier!, registry: registry!, suspensions: suspensions! }) : null;
     const manager = policy;
     const decision = manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy });
-    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next), { identity, policy: decision });
+    // The tool registry (absent without a `tools:` section): its own pools, patterns and schemas.
+    const nextTools = Object.keys(loaded.config.tools).length === 0 ? null : createToolRegistry(loaded.config, loaded.toolCredentials);
+    const toolStages = nextTools === null ? null : createToolStages({
+      decide: decision,
+      evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,
+      maxListBytes: loaded.config.limits.maxBodyBytes,
+    });
+    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next, nextTools), { identity, policy: decision, tools: toolStages });
     const old = upstreams;
+    const oldTools = tools;
     upstreams = next;
+    tools = nextTools;
     // In-flight requests finish on the pools they started with; close() waits for them.
     void closeUpstreams(old.values());
+    void closeToolRegistry(oldTools);
   };
 
   const handler = createProxyHandler({
@@ -218,6 +231,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       proxy.closeAllConnections();
       await closed;
       await closeUpstreams(upstreams.values());
+      await closeToolRegistry(tools);
       admin.closeAllConnections();
       if (admin.listening) await new Promise<void>((r) => admin.close(() => r()));
       verifier?.close();

@@ -65,6 +65,8 @@ export class CallContext {
   streaming: boolean;
   /** A stable error code when the request ended in error (even after headers were sent). */
   errorCode: string | null;
+  /** The JSON-RPC id of an MCP request: its errors answer with it. null otherwise. */
+  rpcId: string | number | null;
   private finishers: (() => void)[] | null;
 
   constructor(id: string, req: IncomingMessage, res: ServerResponse, start: number, path: string, query: string, dialect: ErrorDialect) {
@@ -92,6 +94,7 @@ export class CallContext {
     this.upstreamEnd = 0;
     this.streaming = false;
     this.errorCode = null;
+    this.rpcId = null;
     this.finishers = null;
   }
 

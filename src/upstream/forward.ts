@@ -157,7 +157,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         ctx.errorCode = failure.code;
         if (taps !== null) for (const t of taps) t.onAbort?.('upstream');
         opts.log.warn('upstream failed mid-response', { id: ctx.id, provider: upstream.name, code });
-        if (ctx.streaming && !res.destroyed) res.end(renderStreamError(failure, ctx.dialect));
+        if (ctx.streaming && !res.destroyed) res.end(renderStreamError(failure, ctx.dialect, ctx.rpcId));
         else res.destroy();
         settle();
       },

@@ -1,0 +1,116 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import { GatewayError, renderError } from '../errors.js';
+import type { RpcId } from '../providers/mcp.js';
+import { SseSplitter, type SseEvent } from '../upstream/sse.js';
+import type { ResponseTap } from '../upstream/tap.js';
+
+export interface ToolsListTapOptions {
+  /** The id of the tools/list request; null: any response whose result carries a `tools` array (a resumed stream). */
+  id: RpcId | null;
+  /** Sees every tool of the page as the server sent it (the schema cache learns from it). */
+  learn(tools: readonly unknown[]): void;
+  /** Whether the agent may see this tool. */
+  keep(tool: { name: string }): boolean;
+  /** A JSON answer larger than this cannot be filtered: it is replaced by an error. */
+  maxBytes: number;
+}
+
+/**
+ * Rewrites tools/list results on their way to the agent, keeping only the tools it may use. A JSON
+ * answer is held whole (its length changes, so `content-length` goes); an SSE answer passes event
+ * by event, and only the event carrying the result is rewritten (its `id:`/`event:` lines kept).
+ * Anything else (an error status, another content type) passes unchanged.
+ */
+export function createToolsListTap(opts: ToolsListTapOptions): ResponseTap {
+  let mode: 'json' | 'sse' | 'pass' = 'pass';
+  let held: Buffer[] = [];
+  let size = 0;
+  let splitter: SseSplitter | null = null;
+
+  /** The message rewritten, or null when it is not the answer to filter. */
+  const rewrite = (text: string): string | null => {
+    let msg: { id?: unknown; result?: { tools?: unknown } };
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return null;
+    }
+    if (msg === null || typeof msg !== 'object' || msg.result === null || typeof msg.result !== 'object') return null;
+    if (opts.id !== null ? msg.id !== opts.id : !Array.isArray(msg.result.tools)) return null;
+    const tools = msg.result.tools;
+    if (!Array.isArray(tools)) return null;
+    opts.learn(tools);
+    msg.result.tools = tools.filter((t) => t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && opts.keep(t as { name: string }));
+    return JSON.stringify(msg);
+  };
+
+  const event = (e: SseEvent): string => {
+    if (e.data === '' || !e.data.includes('"tools"')) return e.raw;
+    const out = rewrite(e.data);
+    if (out === null) return e.raw;
+    const kept = e.raw.split(/\r\n|\r|\n/).filter((line) => line !== '' && line !== 'data' && !line.startsWith('data:'));
+    kept.push(`data: ${out}`);
+    return `${kept.join('\n')}\n\n`;
+  };
+  const events = (list: SseEvent[]): Buffer | null => {
+    if (list.length === 0) return null;
+    let text = '';
+    for (const e of list) text += event(e);
+    return Buffer.from(text);
+  };
+
+  return {
+    onStart(status: number, headers: OutgoingHttpHeaders) {
+      const type = String(headers['content-type'] ?? '');
+      if (status !== 200) return;
+      if (type.startsWith('text/event-stream')) {
+        mode = 'sse';
+        splitter = new SseSplitter();
+      } else if (type.startsWith('application/json')) {
+        mode = 'json';
+      } else {
+        return;
+      }
+      delete headers['content-length'];
+    },
+    onData(chunk) {
+      if (mode === 'pass') return chunk;
+      if (mode === 'sse') return events(splitter!.push(chunk));
+      size += chunk.length;
+      if (size <= opts.maxBytes) held.push(chunk);
+      else held = [];
+      return null;
+    },
+    onEnd() {
+      if (mode === 'sse') return events(splitter!.end());
+      if (mode !== 'json') return null;
+      if (size > opts.maxBytes) {
+        // Passing it unfiltered would show the agent tools it may not use.
+        const err = new GatewayError('aos_upstream_error', `the tools/list answer is over ${opts.maxBytes} bytes and cannot be filtered`);
+        return Buffer.from(renderError(err, 'jsonrpc', opts.id));
+      }
+      const body = Buffer.concat(held, size);
+      held = [];
+      const out = rewrite(body.toString('utf8'));
+      return out === null ? body : Buffer.from(out);
+    },
+  };
+}
+
+/** Counts the response bytes passed to the agent into `target.resultBytes` when the response ends or is cut. */
+export function createResultSizeTap(target: { resultBytes?: number }): ResponseTap {
+  let n = 0;
+  return {
+    onData(chunk) {
+      n += chunk.length;
+      return chunk;
+    },
+    onEnd() {
+      target.resultBytes = n;
+      return null;
+    },
+    onAbort() {
+      target.resultBytes = n;
+    },
+  };
+}
