@@ -14,6 +14,8 @@ export interface RouteTarget {
   readonly upstreamPath: string;
   /** Tool registry routes (`/tools/<name>/…`, `/mcp/<name>`): what was matched; they run the tool stages. */
   readonly tool?: ToolMatch;
+  /** Overrides upstream.bodyTimeoutMs for this route (0: none), e.g. an MCP GET stream, idle by nature. */
+  readonly bodyTimeoutMs?: number;
 }
 
 export interface Router {

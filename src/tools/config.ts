@@ -14,6 +14,11 @@ type Where = (path: (string | number)[]) => string;
 export function resolveTools(config: GatewayConfig, file: string, where: Where): { credentials: Map<string, string>; problems: string[] } {
   const credentials = new Map<string, string>();
   const problems: string[] = [];
+  if (Object.keys(config.tools).length > 0) {
+    config.routes.forEach((route, i) => {
+      if (/^\/(?:tools|mcp)(?:\/|$)/.test(route.prefix)) problems.push(`${where(['routes', i, 'prefix'])}: /tools and /mcp are the tool registry's mounts: choose another prefix`);
+    });
+  }
   for (const [name, tool] of Object.entries(config.tools)) {
     if (tool.apiKey !== undefined && tool.apiKeyFile !== undefined) {
       problems.push(`${where(['tools', name, 'apiKeyFile'])}: set apiKey or apiKeyFile, not both`);

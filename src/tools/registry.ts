@@ -200,6 +200,8 @@ function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream
       operation: { name: label, methods: MCP_METHODS, inspect: false },
       upstreamPath: upstream.basePath,
       tool: { kind: 'mcp', server },
+      // The GET stream carries server-initiated messages: silence is normal, not a failure.
+      ...(label === 'stream' ? { bodyTimeoutMs: 0 } : {}),
     });
   }
   return server;

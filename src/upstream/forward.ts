@@ -73,6 +73,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
       headers: upstreamHeaders(ctx),
       body: ctx.body !== null && ctx.body.length > 0 ? ctx.body : null,
     };
+    if (route.bodyTimeoutMs !== undefined) request.bodyTimeout = route.bodyTimeoutMs;
     let attempts = 0;
     let controller: Dispatcher.DispatchController | null = null;
     let started = false;
