@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
@@ -21,7 +21,7 @@ agents:
   - { id: demo-agent, team: platform, template: demo }
 `;
 
-async function startEverything(t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<string> {
+async function startEverything(t: Test): Promise<string> {
   const port = await freePort();
   // A bare environment: the server has a tool that prints its environment.
   const child = spawn(process.execPath, [ENTRY, 'streamableHttp'], { env: { PORT: String(port), PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] });
