@@ -49,7 +49,7 @@ export function splitPath(path: string): string[] {
 
 /**
  * Matches split path segments; returns the parameters (percent-decoded) or null. A segment that
- * does not decode (bad percent-encoding) does not match.
+ * does not decode (bad percent-encoding), or a `{param}` holding an encoded slash, does not match.
  */
 export function matchPathPattern(pattern: PathPattern, parts: readonly string[]): Record<string, string> | null {
   const segs = pattern.segments;
@@ -63,7 +63,8 @@ export function matchPathPattern(pattern: PathPattern, parts: readonly string[])
     if ('literal' in s) {
       if (part !== s.literal) return null;
     } else if ('param' in s) {
-      if (part === '') return null;
+      // An encoded slash would be one segment here and two on an upstream that decodes it: another endpoint.
+      if (part === '' || hasEncodedSlash(part)) return null;
       const v = decode(part);
       if (v === null) return null;
       (params ??= {})[s.param] = v;
@@ -76,6 +77,11 @@ export function matchPathPattern(pattern: PathPattern, parts: readonly string[])
     }
   }
   return params ?? {};
+}
+
+function hasEncodedSlash(s: string): boolean {
+  const i = s.indexOf('%');
+  return i !== -1 && /%2f/i.test(s.slice(i));
 }
 
 function decode(s: string): string | null {
