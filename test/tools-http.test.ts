@@ -173,3 +173,17 @@ t.test('without identity and policy, tools still only expose their operations', 
   t.equal((await call(null, 'GET', '/tools/tickets/secret')).status, 404);
   t.equal((await call(null, 'POST', '/tools/tickets/tickets', { nope: 1 })).code, 'aos_invalid_arguments');
 });
+
+t.test('a config reload swaps the registry: new tools and operations apply, removed ones are gone', async (t) => {
+  const { h, api, call } = await setup(t, { identity: { mode: 'off' }, policy: { mode: 'off' } });
+  t.equal((await call(null, 'GET', '/tools/weather/forecast/rome')).status, 200);
+  h.writeConfig({
+    identity: { mode: 'off' },
+    policy: { mode: 'off' },
+    tools: { maps: { kind: 'http', baseUrl: `${api.url}/maps`, operations: { route: { method: 'GET', path: '/route/{from}/{to}' } } } },
+  });
+  t.same(await h.gateway.reload(), { ok: true });
+  t.equal((await call(null, 'GET', '/tools/maps/route/a/b')).status, 200);
+  t.equal(api.seen.at(-1)!.url, '/maps/route/a/b');
+  t.equal((await call(null, 'GET', '/tools/weather/forecast/rome')).status, 404, 'the removed tool is gone');
+});
