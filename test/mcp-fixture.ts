@@ -62,6 +62,14 @@ function buildServer(fixture: McpFixture, pageSize: number | undefined, live: Ma
     live.get(extra.requestId)?.socket?.destroy();
     return await new Promise<never>(() => {});
   });
+  server.registerTool('add_tool', { description: 'Registers the tool `extra` (the server then announces tools/list_changed)', inputSchema: {} }, async () => {
+    ran('add_tool');
+    server.registerTool('extra', { description: 'Added at run time', inputSchema: { n: z.number() } }, async ({ n }) => {
+      ran('extra');
+      return { content: [{ type: 'text', text: `extra ${n}` }] };
+    });
+    return { content: [{ type: 'text', text: 'added' }] };
+  });
   server.registerPrompt('review', { description: 'A review prompt', argsSchema: { code: z.string() } }, ({ code }) => ({
     messages: [{ role: 'user', content: { type: 'text', text: `Review: ${code}` } }],
   }));

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startHarness } from './helpers.js';
 import { startMcpServer, type McpFixture, type McpFixtureOptions } from './mcp-fixture.js';
 
@@ -59,7 +59,7 @@ t.test('tools/list is filtered by policy to what the agent may use; the server s
   const { client } = await connect('helper-agent');
   t.same(names((await client.listTools()).tools), ['add', 'count', 'delete_repo', 'die', 'echo'], 'secret_dump is hidden; delete_repo (needs approval) stays listed');
   const root = await connect('root-agent');
-  t.same(names((await root.client.listTools()).tools), ['add', 'count', 'delete_repo', 'die', 'echo', 'secret_dump'], 'another template sees all');
+  t.same(names((await root.client.listTools()).tools), ['add', 'add_tool', 'count', 'delete_repo', 'die', 'echo', 'secret_dump'], 'another template sees all');
   const jwt = await token('helper-agent');
   for (const r of server.requests) {
     t.equal(r.headers.authorization, `Bearer ${TOOL_KEY}`, `${r.method} ${r.rpc ?? ''}: the tool credential`);
@@ -80,7 +80,7 @@ t.test('tools/list filtering covers every page (nextCursor kept)', async (t) => 
     cursor = page.nextCursor;
     pages++;
   } while (cursor !== undefined && pages < 10);
-  t.equal(pages, 3, 'six tools, two per page');
+  t.equal(pages, 4, 'seven tools, two per page');
   t.same(seen.sort(), ['add', 'count', 'delete_repo', 'die', 'echo']);
 });
 
@@ -125,6 +125,17 @@ t.test('a call before any tools/list: the gateway learns the schemas itself; unk
   t.match(unknown.data, { code: 'aos_tool_not_found' });
   t.equal(server.requests.filter((r) => r.rpc === 'tools/list').length, 1, 'a fresh complete list is not fetched again for an unknown name');
   t.equal(calls(server).length, 1, 'only the valid call reached the server');
+});
+
+t.test('tools/list_changed from the server makes the gateway learn the tools again', async (t) => {
+  const { connect } = await setup(t);
+  const { client } = await connect('root-agent');
+  t.same((await client.callTool({ name: 'add', arguments: { a: 1, b: 1 } })).content, [{ type: 'text', text: '2' }], 'the gateway read the whole list');
+  const changed = new Promise<void>((resolve) => client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve()));
+  await client.callTool({ name: 'add_tool', arguments: {} });
+  await changed;
+  t.same((await client.callTool({ name: 'extra', arguments: { n: 4 } })).content, [{ type: 'text', text: 'extra 4' }], 'the new tool is known, its schema applied');
+  t.equal((await rpcError(client.callTool({ name: 'extra', arguments: { n: 'four' } }))).code, -32602);
 });
 
 t.test('an SSE-streamed result with progress notifications passes through as it comes', async (t) => {

@@ -114,3 +114,31 @@ export function createResultSizeTap(target: { resultBytes?: number }): ResponseT
     },
   };
 }
+
+const LIST_CHANGED = Buffer.from('"notifications/tools/list_changed"');
+
+/**
+ * Watches an SSE answer for `notifications/tools/list_changed` (the server's tools changed) and
+ * calls `onChanged` once per occurrence; the bytes pass untouched. A match split across two
+ * chunks is found: the tail of each chunk is kept.
+ */
+export function createListChangedTap(onChanged: () => void): ResponseTap {
+  let sse = false;
+  let tail: Buffer | null = null;
+  return {
+    onStart(status, headers) {
+      sse = status === 200 && String(headers['content-type'] ?? '').startsWith('text/event-stream');
+    },
+    onData(chunk) {
+      if (!sse) return chunk;
+      const hay = tail === null ? chunk : Buffer.concat([tail, chunk]);
+      if (hay.indexOf(LIST_CHANGED) !== -1) {
+        onChanged();
+        tail = null;
+      } else {
+        tail = hay.subarray(Math.max(0, hay.length - LIST_CHANGED.length + 1));
+      }
+      return chunk;
+    },
+  };
+}

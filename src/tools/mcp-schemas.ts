@@ -28,6 +28,8 @@ export interface FetchContext {
 export interface SchemaCache {
   learn(tools: readonly unknown[]): void;
   lookup(name: string, ctx: FetchContext): Promise<ToolSchema | null>;
+  /** The server said its tools changed (notifications/tools/list_changed): learn them again. */
+  invalidate(): void;
   /** How many tools are known (for tests and status). */
   size(): number;
 }
@@ -102,6 +104,11 @@ export function createSchemaCache(opts: { server: string; upstream: Upstream; tt
       });
       await inflight;
       return tools.get(name) ?? null;
+    },
+    invalidate() {
+      // A fetch in flight may have read the old list: its result is kept, but no longer complete.
+      tools = new Map();
+      completeAt = -Infinity;
     },
     size: () => tools.size,
   };

@@ -6,7 +6,7 @@ import type { CallInfo, ToolCall } from '../providers/dialect.js';
 import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type McpMessage, type RpcId } from '../providers/mcp.js';
 import { describeErrors } from './json-schema.js';
-import { createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
+import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
 import type { HttpToolOperation, McpServer, ToolMatch } from './registry.js';
 
 /** The stages of tool registry routes, composed once per config (see server/proxy.ts). */
@@ -116,8 +116,11 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       // The GET stream (server → agent messages) and DELETE (end of session) carry no message.
       ctx.call = call('mcp', method === 'GET' ? 'stream' : 'session.delete', null);
       if (decide !== null) await decide(ctx);
-      // A resumed stream may replay answers, tools/list results among them: filter those too.
-      if (method === 'GET' && ctx.req.headers['last-event-id'] !== undefined) addListTap(ctx, server, null);
+      if (method === 'GET') {
+        // A resumed stream may replay answers, tools/list results among them: filter those too.
+        if (ctx.req.headers['last-event-id'] !== undefined) addListTap(ctx, server, null);
+        ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
+      }
       return;
     }
     const msg = parseMcpMessage(readJson(ctx, 'an MCP POST', true));
@@ -140,6 +143,8 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       tool.readOnly = isCall ? traits.readOnly : true;
     }
     if (decide !== null) await decide(ctx);
+    // The server may announce changed tools in any streamed answer: the schemas are then learned again.
+    ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
     if (msg.method === 'tools/list') {
       addListTap(ctx, server, msg.id);
     } else if (msg.method === 'tools/call') {
