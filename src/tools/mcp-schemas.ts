@@ -48,6 +48,8 @@ export function createSchemaCache(opts: { server: string; upstream: Upstream; tt
   let completeAt = -Infinity;
   let inflight: Promise<void> | null = null;
   let seq = 0;
+  /** Bumped by invalidate(): a fetch that began before it cannot make the cache fresh. */
+  let generation = 0;
   const fresh = (at: number) => now() - at < opts.ttlMs;
 
   const entry = (tool: unknown, at: number): [string, ToolSchema] | null => {
@@ -71,6 +73,7 @@ export function createSchemaCache(opts: { server: string; upstream: Upstream; tt
   const refresh = async (ctx: FetchContext) => {
     const next = new Map<string, ToolSchema>();
     const at = now();
+    const gen = generation;
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const params: Record<string, unknown> = {};
@@ -82,8 +85,13 @@ export function createSchemaCache(opts: { server: string; upstream: Upstream; tt
       add(next, list, at);
       const nc = (result as { nextCursor?: unknown }).nextCursor;
       if (typeof nc !== 'string' || nc === '') {
-        tools = next;
-        completeAt = at;
+        if (gen === generation) {
+          tools = next;
+          completeAt = at;
+        } else {
+          // The tools changed while this list was read: use it, but as already stale.
+          tools = new Map([...next].map(([k, v]) => [k, { ...v, at: -Infinity }]));
+        }
         return;
       }
       cursor = nc;
@@ -106,7 +114,7 @@ export function createSchemaCache(opts: { server: string; upstream: Upstream; tt
       return tools.get(name) ?? null;
     },
     invalidate() {
-      // A fetch in flight may have read the old list: its result is kept, but no longer complete.
+      generation++;
       tools = new Map();
       completeAt = -Infinity;
     },
