@@ -27,11 +27,7 @@ export interface ProxyState {
  * Composes the stages once per config. A stage turned off by config is absent, not checked per
  * request. Identity comes first, so no body of an unauthenticated client is read.
  */
-export function createProxyState(
-  config: GatewayConfig,
-  router: Router,
-  stages: { identity: Stage | null; policy: Stage | null; tools?: ToolStages | null },
-): ProxyState {
+export function createProxyState(config: GatewayConfig, router: Router, stages: { identity: Stage | null; policy: Stage | null; tools?: ToolStages | null }): ProxyState {
   const body = readBody(config.limits.maxBodyBytes);
   const present = (...list: (Stage | null)[]) => list.filter((s): s is Stage => s !== null);
   const tools = stages.tools ?? null;
