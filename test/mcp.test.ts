@@ -201,9 +201,13 @@ t.test('stateless servers work the same', async (t) => {
   t.equal((await rpcError(client.callTool({ name: 'add', arguments: {} }))).code, -32602);
 });
 
-t.test('resources/read and prompts/get are decided by policy', async (t) => {
+t.test('resources/read and prompts/get are decided by policy; their lists are filtered', async (t) => {
   const { server, connect } = await setup(t);
   const { client } = await connect('helper-agent');
+  t.same((await client.listResources()).resources.map((r) => r.uri), ['docs://readme'], 'secret://keys hidden');
+  t.same((await client.listPrompts()).prompts.map((p) => p.name), ['review']);
+  const root = await connect('root-agent');
+  t.same((await root.client.listResources()).resources.map((r) => r.uri).sort(), ['docs://readme', 'secret://keys']);
   t.same((await client.readResource({ uri: 'docs://readme' })).contents, [{ uri: 'docs://readme', text: 'read me' }]);
   const denied = await rpcError(client.readResource({ uri: 'secret://keys' }));
   t.equal(denied.code, -32003);

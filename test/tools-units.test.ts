@@ -75,6 +75,10 @@ t.test('tools/list tap: JSON and SSE answers filtered, other events and fields u
   const big = run(make(7, 10), 200, { 'content-type': 'application/json' }, [json]);
   t.match(JSON.parse(big.body), { id: 7, error: { data: { code: 'aos_upstream_error' } } }, 'too large to filter: an error, never the unfiltered list');
 
+  const resources = JSON.stringify({ jsonrpc: '2.0', id: 3, result: { resources: [{ uri: 'docs://a', name: 'a' }, { uri: 'secret://k', name: 'k' }] } });
+  const rtap = createToolsListTap({ id: 3, list: 'resources', learn: () => {}, keep: (x) => !x.name.startsWith('secret'), maxBytes: 1 << 20 });
+  t.same(JSON.parse(run(rtap, 200, { 'content-type': 'application/json' }, [resources]).body).result.resources, [{ uri: 'docs://a', name: 'a' }], 'resources/list filtered by URI');
+
   const target: { resultBytes?: number } = {};
   const size = createResultSizeTap(target);
   tapData([size], Buffer.from('12345'));

@@ -5,23 +5,29 @@ import { SseSplitter, type SseEvent } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
 
 export interface ToolsListTapOptions {
-  /** The id of the tools/list request; null: any response whose result carries a `tools` array (a resumed stream). */
+  /** The id of the list request; null: any response whose result carries the list (a resumed stream). */
   id: RpcId | null;
-  /** Sees every tool of the page as the server sent it (the schema cache learns from it). */
-  learn(tools: readonly unknown[]): void;
-  /** Whether the agent may see this tool. */
-  keep(tool: { name: string }): boolean;
+  /** The result's list: `tools` (tools/list, the default), `prompts` (prompts/list), `resources` (resources/list). */
+  list?: 'tools' | 'prompts' | 'resources';
+  /** Sees every entry of the page as the server sent it (the schema cache learns tools from it). */
+  learn(entries: readonly unknown[]): void;
+  /** Whether the agent may see this entry, by its name (tools, prompts) or URI (resources). */
+  keep(entry: { name: string }): boolean;
   /** A JSON answer larger than this cannot be filtered: it is replaced by an error. */
   maxBytes: number;
 }
 
 /**
- * Rewrites tools/list results on their way to the agent, keeping only the tools it may use. A JSON
+ * Rewrites tools/list (prompts/list, resources/list) results on their way to the agent, keeping only
+ * what it may use. A JSON
  * answer is held whole (its length changes, so `content-length` goes); an SSE answer passes event
  * by event, and only the event carrying the result is rewritten (its `id:`/`event:` lines kept).
  * Anything else (an error status, another content type) passes unchanged.
  */
 export function createToolsListTap(opts: ToolsListTapOptions): ResponseTap {
+  const list = opts.list ?? 'tools';
+  const key = list === 'resources' ? 'uri' : 'name';
+  const marker = `"${list}"`;
   let mode: 'json' | 'sse' | 'pass' = 'pass';
   let held: Buffer[] = [];
   let size = 0;
@@ -29,23 +35,26 @@ export function createToolsListTap(opts: ToolsListTapOptions): ResponseTap {
 
   /** The message rewritten, or null when it is not the answer to filter. */
   const rewrite = (text: string): string | null => {
-    let msg: { id?: unknown; result?: { tools?: unknown } };
+    let msg: { id?: unknown; result?: Record<string, unknown> };
     try {
       msg = JSON.parse(text);
     } catch {
       return null;
     }
     if (msg === null || typeof msg !== 'object' || msg.result === null || typeof msg.result !== 'object') return null;
-    if (opts.id !== null ? msg.id !== opts.id : !Array.isArray(msg.result.tools)) return null;
-    const tools = msg.result.tools;
-    if (!Array.isArray(tools)) return null;
-    opts.learn(tools);
-    msg.result.tools = tools.filter((t) => t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && opts.keep(t as { name: string }));
+    const entries = msg.result[list];
+    if (opts.id !== null ? msg.id !== opts.id : !Array.isArray(entries)) return null;
+    if (!Array.isArray(entries)) return null;
+    opts.learn(entries);
+    msg.result[list] = entries.filter((e) => {
+      const name = e !== null && typeof e === 'object' ? (e as Record<string, unknown>)[key] : undefined;
+      return typeof name === 'string' && opts.keep({ name });
+    });
     return JSON.stringify(msg);
   };
 
   const event = (e: SseEvent): string => {
-    if (e.data === '' || !e.data.includes('"tools"')) return e.raw;
+    if (e.data === '' || !e.data.includes(marker)) return e.raw;
     const out = rewrite(e.data);
     if (out === null) return e.raw;
     const kept = e.raw.split(/\r\n|\r|\n/).filter((line) => line !== '' && line !== 'data' && !line.startsWith('data:'));
@@ -86,7 +95,7 @@ export function createToolsListTap(opts: ToolsListTapOptions): ResponseTap {
       if (mode !== 'json') return null;
       if (size > opts.maxBytes) {
         // Passing it unfiltered would show the agent tools it may not use.
-        const err = new GatewayError('aos_upstream_error', `the tools/list answer is over ${opts.maxBytes} bytes and cannot be filtered`);
+        const err = new GatewayError('aos_upstream_error', `the ${list}/list answer is over ${opts.maxBytes} bytes and cannot be filtered`);
         return Buffer.from(renderError(err, 'jsonrpc', opts.id));
       }
       const body = Buffer.concat(held, size);

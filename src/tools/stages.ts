@@ -97,13 +97,17 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     }
   };
 
-  /** Whether the policy lets this agent call the tool (any arguments): what tools/list keeps. */
-  const mayUse = (ctx: CallContext, server: McpServer, name: string): boolean => {
+  /**
+   * Whether the policy lets this agent use the tool (any arguments), get the prompt or read the
+   * resource: what a list keeps.
+   */
+  const mayUse = (ctx: CallContext, server: McpServer, operation: 'tools/call' | 'prompts/get' | 'resources/read', name: string): boolean => {
     if (evaluate === null) return true;
     const input = policyInput(ctx);
-    const traits = server.toolTraits(name);
-    input.call.operation = 'tools/call';
-    input.call.tool = policyTool({ name, server: server.name, args: null, labels: traits.labels as Record<string, string>, sensitive: traits.sensitive, readOnly: traits.readOnly });
+    const isCall = operation === 'tools/call';
+    const traits = isCall ? server.toolTraits(name) : server.traits;
+    input.call.operation = operation;
+    input.call.tool = policyTool({ name, server: server.name, args: null, labels: traits.labels as Record<string, string>, sensitive: traits.sensitive, readOnly: isCall ? traits.readOnly : true });
     const d = evaluate(input);
     // A tool that needs an approval stays listed: the agent may use it, once approved.
     return d !== null && d.error === null && d.allow;
@@ -147,20 +151,24 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
     if (msg.method === 'tools/list') {
       addListTap(ctx, server, msg.id);
+    } else if (msg.method === 'prompts/list' || msg.method === 'resources/list') {
+      addListTap(ctx, server, msg.id, msg.method === 'prompts/list' ? 'prompts' : 'resources');
     } else if (msg.method === 'tools/call') {
       await checkArguments(ctx, server, msg, tool!);
       ctx.tap(createResultSizeTap(tool!));
     }
   };
 
-  const addListTap = (ctx: CallContext, server: McpServer, id: RpcId | null) => {
+  const addListTap = (ctx: CallContext, server: McpServer, id: RpcId | null, list: 'tools' | 'prompts' | 'resources' = 'tools') => {
     const seen = new Map<string, boolean>();
+    const operation = list === 'tools' ? 'tools/call' : list === 'prompts' ? 'prompts/get' : 'resources/read';
     ctx.tap(createToolsListTap({
       id,
-      learn: (tools) => server.schemas.learn(tools),
+      list,
+      learn: list === 'tools' ? (tools) => server.schemas.learn(tools) : () => {},
       keep: (t) => {
         let ok = seen.get(t.name);
-        if (ok === undefined) seen.set(t.name, (ok = mayUse(ctx, server, t.name)));
+        if (ok === undefined) seen.set(t.name, (ok = mayUse(ctx, server, operation, t.name)));
         return ok;
       },
       maxBytes: opts.maxListBytes,
