@@ -22,17 +22,27 @@ interface Seen { method: string; url: string; headers: IncomingHttpHeaders; body
 async function startApi(t: Test) {
   const seen: Seen[] = [];
   const server = createServer((req, res) => {
+    res.on('error', () => {});
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      if (req.url === '/slow/stall') return; // never answers
+      if (req.url === '/slow/cut') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+        res.write('{"partial":');
+        return; // the rest never comes
+      }
       const body = JSON.stringify({ ok: true, method: req.method, url: req.url });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
@@ -186,4 +196,19 @@ t.test('a config reload swaps the registry: new tools and operations apply, remo
   t.equal((await call(null, 'GET', '/tools/maps/route/a/b')).status, 200);
   t.equal(api.seen.at(-1)!.url, '/maps/route/a/b');
   t.equal((await call(null, 'GET', '/tools/weather/forecast/rome')).status, 404, 'the removed tool is gone');
+});
+
+t.test('per-tool upstream timeouts: no headers in time is a 504, a body that stalls is cut', async (t) => {
+  const api = await startApi(t);
+  const h = await startHarness(t, {
+    tools: { slow: { kind: 'http', baseUrl: `${api.url}/slow`, headersTimeoutMs: 300, bodyTimeoutMs: 300, operations: { stall: { method: 'GET', path: '/stall' }, cut: { method: 'GET', path: '/cut' } } } },
+  });
+  const started = Date.now();
+  const stall = await fetch(`${h.url}/tools/slow/stall`);
+  t.equal(stall.status, 504);
+  t.equal(stall.headers.get('x-aos-error-code'), 'aos_upstream_timeout');
+  t.ok(Date.now() - started < 3000, 'the tool timeout applied, not the default 300 s');
+  const cut = await fetch(`${h.url}/tools/slow/cut`);
+  t.equal(cut.status, 200);
+  await t.rejects(cut.text(), 'the body is cut short, never passed off as complete');
 });

@@ -119,6 +119,9 @@ interface ToolCredential {
   authHeader?: string;
   /** Extra headers set on every upstream request. */
   headers: Record<string, string>;
+  /** Override upstream.headersTimeoutMs / bodyTimeoutMs for this tool (slow APIs, long-running tools). */
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
 }
 
 /** A REST API agents reach at `/tools/<name>/…`, only through its declared operations. */
@@ -192,6 +195,8 @@ const toolCredential = {
   apiKeyFile: { type: 'string', minLength: 1 },
   authHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', description: 'a header name' },
   headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+  headersTimeoutMs: { type: 'integer', minimum: 1 },
+  bodyTimeoutMs: { type: 'integer', minimum: 1 },
 } as const;
 
 const HTTP_URL = { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL without query or fragment' } as const;

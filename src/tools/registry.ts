@@ -73,12 +73,12 @@ function traitsOf(own: ToolTraits | undefined, parent: Traits | null): Traits {
   };
 }
 
-function createPool(url: URL, u: GatewayConfig['upstream']): Pool {
+function createPool(url: URL, u: GatewayConfig['upstream'], tool: ToolConfig): Pool {
   return new Pool(url.origin, {
     connections: u.connections,
     connectTimeout: u.connectTimeoutMs,
-    headersTimeout: u.headersTimeoutMs,
-    bodyTimeout: u.bodyTimeoutMs,
+    headersTimeout: tool.headersTimeoutMs ?? u.headersTimeoutMs,
+    bodyTimeout: tool.bodyTimeoutMs ?? u.bodyTimeoutMs,
     keepAliveTimeout: u.keepAliveTimeoutMs,
     pipelining: 1,
   });
@@ -92,7 +92,7 @@ function toolUpstream(name: string, tool: ToolConfig, base: string, key: string 
     dialect: tool.kind === 'http' ? httpToolDialect : mcpDialect,
     origin: url.origin,
     basePath: tool.kind === 'http' ? url.pathname.replace(/\/+$/, '') : url.pathname,
-    pool: createPool(url, u),
+    pool: createPool(url, u, tool),
     auth: key ? [authHeader, authHeader === 'authorization' ? `Bearer ${key}` : key] : null,
     headers: Object.entries(tool.headers).flatMap(([k, v]) => [k.toLowerCase(), v]),
   };
