@@ -32,6 +32,7 @@ export const ERRORS = {
   aos_agent_suspended: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The agent is suspended.' },
   aos_approval_required: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The call needs a human approval first.' },
   aos_route_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32601, retryable: false, summary: 'No route serves this path.' },
+  aos_session_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32001, retryable: false, summary: 'The MCP session named by MCP-Session-Id was opened by another agent: start a new session.' },
   aos_tool_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32602, retryable: false, summary: "The MCP server's tools/list does not offer this tool, so its call cannot be checked and is refused." },
   aos_method_not_allowed: { status: 405, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32600, retryable: false, summary: 'The route exists but not for this HTTP method.' },
   aos_request_timeout: { status: 408, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32000, retryable: true, summary: 'The client did not send the request in time.' },

@@ -105,7 +105,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const manager = policy;
     const decision = manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy });
     // The tool registry (absent without a `tools:` section): its own pools, patterns and schemas.
-    const nextTools = Object.keys(loaded.config.tools).length === 0 ? null : createToolRegistry(loaded.config, loaded.toolCredentials);
+    const nextTools = Object.keys(loaded.config.tools).length === 0 ? null : createToolRegistry(loaded.config, loaded.toolCredentials, tools);
     const toolStages = nextTools === null ? null : createToolStages({
       decide: decision,
       evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,

@@ -171,6 +171,31 @@ t.test('session lifecycle: initialize gives a session id, requests carry it and 
   t.match(String(after), /No valid session ID|Session not found/, 'the ended session is refused by the server, through the gateway');
 });
 
+t.test('a session belongs to the agent that opened it: another agent naming it is refused, before and after a reload', async (t) => {
+  const { server, connect, token, h } = await setup(t);
+  const { client, transport } = await connect('helper-agent');
+  const sid = transport.sessionId!;
+  const stranger = { authorization: `Bearer ${await token('root-agent')}`, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25', accept: 'application/json, text/event-stream' };
+  // The client opens its GET stream on its own after initialization: let it, then count.
+  for (let i = 0; i < 50 && !server.requests.some((r) => r.method === 'GET'); i++) await new Promise((r) => setTimeout(r, 10));
+  const seen = server.requests.length;
+  const attempt = async () => {
+    for (const [method, body] of [['POST', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } })], ['GET', undefined], ['DELETE', undefined]] as const) {
+      const res = await fetch(`${h.url}/mcp/fixture`, { method, headers: { ...stranger, ...(body ? { 'content-type': 'application/json' } : {}) }, body });
+      t.equal(res.status, 404, `${method}: 404, as for an unknown session`);
+      t.equal(res.headers.get('x-aos-error-code'), 'aos_session_not_found');
+      t.match(await res.json(), { jsonrpc: '2.0', id: null, error: { code: -32001, message: /no MCP session .* for this agent/ } });
+    }
+  };
+  await attempt();
+  t.same(await h.gateway.reload(), { ok: true });
+  await attempt();
+  t.equal(server.requests.length, seen, 'none reached the server');
+  t.same((await client.callTool({ name: 'echo', arguments: { text: 'mine' } })).content, [{ type: 'text', text: 'mine' }], 'the owner goes on');
+  await transport.terminateSession();
+  t.equal(server.sessions(), 0);
+});
+
 for (const json of [false, true]) {
   t.test(`a server that dies mid-call (${json ? 'JSON' : 'SSE'} answers): a JSON-RPC error for that request, no hang`, async (t) => {
     const { connect } = await setup(t, { json });

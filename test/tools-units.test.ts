@@ -5,6 +5,7 @@ import { createResultSizeTap, createToolsListTap } from '../src/tools/mcp-list-t
 import { checkMcpHeaders, parseMcpMessage } from '../src/providers/mcp.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';
 import { parseConfig } from '../src/config/load.js';
+import { createSessionOwners } from '../src/tools/mcp-sessions.js';
 
 t.test('path patterns: literal and parameter segments, a final catch-all', async (t) => {
   const cases: [string, string, Record<string, string> | null][] = [
@@ -127,4 +128,18 @@ t.test('tools config errors name the key and the fix', async (t) => {
   const ok = parseConfig(`${base}tools: { gh: { kind: mcp, url: "http://x/mcp", apiKey: k, tools: { delete_repo: { sensitive: true } } } }`, 'aos.yaml', {});
   t.match(ok.config.tools.gh, { kind: 'mcp', schemaCacheSec: 300, headers: {}, tools: { delete_repo: { sensitive: true } } });
   t.equal(ok.toolCredentials.get('gh'), 'k');
+});
+
+t.test('session owners: claimed, ended, bounded (oldest forgotten)', async (t) => {
+  const s = createSessionOwners(2);
+  s.claim('a', 'agent-1');
+  s.claim('b', '');
+  t.equal(s.owner('a'), 'agent-1');
+  t.equal(s.owner('b'), '', 'anonymous is an owner too');
+  t.equal(s.owner('x'), undefined);
+  s.claim('c', 'agent-2');
+  t.equal(s.owner('a'), undefined, 'the oldest forgotten past the bound');
+  t.equal(s.size(), 2);
+  s.end('b');
+  t.equal(s.owner('b'), undefined);
 });

@@ -8,6 +8,7 @@ import type { Upstream } from '../upstream/upstreams.js';
 import { compileSchema, type CompiledSchema } from './json-schema.js';
 import { compilePathPattern, matchPathPattern, splitPath, type PathPattern } from './path-pattern.js';
 import { createSchemaCache, type SchemaCache } from './mcp-schemas.js';
+import { createSessionOwners, type SessionOwners } from './mcp-sessions.js';
 
 /** Traits with their defaults filled in, as the policy sees them. */
 export interface Traits {
@@ -39,11 +40,14 @@ export interface HttpTool {
 export interface McpServer {
   readonly kind: 'mcp';
   readonly name: string;
+  readonly url: string;
   readonly upstream: Upstream;
   readonly traits: Traits;
   /** Traits of one of the server's tools: its own (from config) over the server's. */
   toolTraits(tool: string): Traits;
   readonly schemas: SchemaCache;
+  /** Who opened each session; kept across config reloads while the server's URL stays the same. */
+  readonly sessions: SessionOwners;
   /** Route targets by method label (`<server>/tools/call`, …), built once. */
   readonly targets: ReadonlyMap<string, RouteTarget>;
 }
@@ -99,7 +103,7 @@ function toolUpstream(name: string, tool: ToolConfig, base: string, key: string 
 }
 
 /** Builds the registry once per config (patterns and schemas compiled, one pool per tool). */
-export function createToolRegistry(config: GatewayConfig, credentials: ReadonlyMap<string, string>): ToolRegistry {
+export function createToolRegistry(config: GatewayConfig, credentials: ReadonlyMap<string, string>, previous: ToolRegistry | null = null): ToolRegistry {
   const http = new Map<string, HttpTool>();
   const mcp = new Map<string, McpServer>();
   const upstreams: Upstream[] = [];
@@ -121,7 +125,9 @@ export function createToolRegistry(config: GatewayConfig, credentials: ReadonlyM
       http.set(name, { kind: 'http', name, upstream, operations, literal, patterned: operations.filter((o) => !o.pattern.literal) });
       upstreams.push(upstream);
     } else {
-      mcp.set(name, createMcpServer(name, tool, toolUpstream(name, tool, tool.url, key, config.upstream)));
+      const before = previous?.mcp.get(name);
+      const sessions = before !== undefined && before.url === tool.url ? before.sessions : createSessionOwners();
+      mcp.set(name, createMcpServer(name, tool, toolUpstream(name, tool, tool.url, key, config.upstream), sessions));
       upstreams.push(mcp.get(name)!.upstream);
     }
   }
@@ -180,7 +186,7 @@ function matchHttpTool(tool: HttpTool, rest: string, method: string): RouteTarge
   };
 }
 
-function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream): McpServer {
+function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream, sessions: SessionOwners): McpServer {
   const traits = traitsOf(config, null);
   const own = new Map(Object.entries(config.tools).map(([tool, t]) => [tool, traitsOf(t, traits)]));
   const targets = new Map<string, RouteTarget>();
@@ -191,6 +197,8 @@ function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream
     traits,
     toolTraits: (tool) => own.get(tool) ?? traits,
     schemas: createSchemaCache({ server: name, upstream, ttlMs: config.schemaCacheSec * 1000 }),
+    sessions,
+    url: config.url,
     targets,
   };
   for (const label of MCP_LABELS) {

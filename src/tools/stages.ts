@@ -116,6 +116,14 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
   const mcp: Stage = async function mcpStage(ctx) {
     const server = (ctx.route!.tool as ToolMatch & { kind: 'mcp' }).server;
     const method = ctx.req.method;
+    const agent = ctx.agent?.id ?? '';
+    const sid = ctx.req.headers['mcp-session-id'];
+    if (typeof sid === 'string') {
+      const owner = server.sessions.owner(sid);
+      // Answered as the server answers an unknown session (404): the client starts a new one.
+      if (owner !== undefined && owner !== agent) throw new GatewayError('aos_session_not_found', `no MCP session ${JSON.stringify(sid.slice(0, 64))} for this agent on ${server.name}: initialize a new one`);
+      if (method === 'DELETE') ctx.tap({ onStart: (status) => void (status < 300 && server.sessions.end(sid)) });
+    }
     if (method !== 'POST') {
       // The GET stream (server → agent messages) and DELETE (end of session) carry no message.
       ctx.call = call('mcp', method === 'GET' ? 'stream' : 'session.delete', null);
@@ -149,7 +157,13 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     if (decide !== null) await decide(ctx);
     // The server may announce changed tools in any streamed answer: the schemas are then learned again.
     ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
-    if (msg.method === 'tools/list') {
+    if (msg.method === 'initialize') {
+      // The session the server opens belongs to this agent.
+      ctx.tap({ onStart: (_status, headers) => {
+        const opened = headers['mcp-session-id'];
+        if (typeof opened === 'string') server.sessions.claim(opened, agent);
+      } });
+    } else if (msg.method === 'tools/list') {
       addListTap(ctx, server, msg.id);
     } else if (msg.method === 'prompts/list' || msg.method === 'resources/list') {
       addListTap(ctx, server, msg.id, msg.method === 'prompts/list' ? 'prompts' : 'resources');
