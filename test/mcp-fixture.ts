@@ -4,7 +4,8 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ListToolsRequestSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 
 export interface McpFixture {
@@ -25,6 +26,26 @@ export interface McpFixtureOptions {
   pageSize?: number;
   /** No sessions (sessionIdGenerator undefined). */
   stateless?: boolean;
+  /** Keep every SSE event for resumption (GET with Last-Event-ID replays a stream's later events). */
+  resumable?: boolean;
+}
+
+/** The smallest event store: events in order, replayed after the one named, within its stream. */
+function createEventStore(): EventStore {
+  const events: { id: string; stream: string; message: JSONRPCMessage }[] = [];
+  return {
+    async storeEvent(stream, message) {
+      const id = `${stream}_${events.length}`;
+      events.push({ id, stream, message });
+      return id;
+    },
+    async replayEventsAfter(lastEventId, { send }) {
+      const at = events.findIndex((e) => e.id === lastEventId);
+      const stream = events[at]?.stream ?? '';
+      for (const e of events.slice(at + 1)) if (e.stream === stream && Object.keys(e.message).length > 0) await send(e.id, e.message);
+      return stream;
+    },
+  };
 }
 
 function buildServer(fixture: McpFixture, pageSize: number | undefined, live: Map<string | number, ServerResponse>): McpServer {
@@ -127,6 +148,7 @@ export async function startMcpServer(opts: McpFixtureOptions = {}): Promise<McpF
       const t: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         enableJsonResponse: opts.json,
+        eventStore: opts.resumable ? createEventStore() : undefined,
         onsessioninitialized: (id) => void transports.set(id, t),
         onsessionclosed: (id) => void transports.delete(id),
       });

@@ -84,6 +84,29 @@ t.test('tools/list filtering covers every page (nextCursor kept)', async (t) => 
   t.same(seen.sort(), ['add', 'count', 'delete_repo', 'die', 'echo']);
 });
 
+t.test('a resumed stream (GET with Last-Event-ID) replaying a tools/list answer is filtered too', async (t) => {
+  const { connect, h, token } = await setup(t, { resumable: true });
+  const { transport } = await connect('helper-agent');
+  const headers = { authorization: `Bearer ${await token('helper-agent')}`, 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-11-25', accept: 'application/json, text/event-stream' };
+  const listed = await fetch(`${h.url}/mcp/fixture`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 'L', method: 'tools/list' }) });
+  const text = await listed.text();
+  const priming = /^id: (\S+)\n(?:retry: \d+\n)?data: \n\n/.exec(text);
+  t.ok(priming, 'the server primes the stream with an event id');
+  const ac = new AbortController();
+  const replay = await fetch(`${h.url}/mcp/fixture`, { method: 'GET', headers: { ...headers, 'last-event-id': priming![1] }, signal: ac.signal });
+  t.equal(replay.status, 200);
+  const reader = replay.body!.getReader();
+  let got = '';
+  while (!got.includes('"tools"')) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    got += Buffer.from(value).toString('utf8');
+  }
+  ac.abort();
+  const answer = JSON.parse(/data: (\{.*"id":"L".*\})/.exec(got)![1]) as { result: { tools: { name: string }[] } };
+  t.same(names(answer.result.tools), ['add', 'count', 'delete_repo', 'die', 'echo'], 'the replayed answer is filtered like the live one');
+});
+
 t.test('allowed, denied, approval-needing and schema-invalid tools/call', async (t) => {
   const { server, connect } = await setup(t);
   const { client } = await connect('helper-agent');

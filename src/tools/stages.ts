@@ -30,6 +30,7 @@ export interface ToolStageOptions {
   maxListBytes: number;
 }
 
+const LISTS = ['tools', 'prompts', 'resources'] as const;
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 
 function httpMatch(ctx: CallContext): ToolMatch & { kind: 'tool' } {
@@ -129,8 +130,8 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       ctx.call = call('mcp', method === 'GET' ? 'stream' : 'session.delete', null);
       if (decide !== null) await decide(ctx);
       if (method === 'GET') {
-        // A resumed stream may replay answers, tools/list results among them: filter those too.
-        if (ctx.req.headers['last-event-id'] !== undefined) addListTap(ctx, server, null);
+        // A resumed stream may replay answers, list results among them: filter those too.
+        if (ctx.req.headers['last-event-id'] !== undefined) for (const list of LISTS) addListTap(ctx, server, null, list);
         ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
       }
       return;
