@@ -1,7 +1,7 @@
 /** Unit tables for the tool registry's pieces: path patterns, the tools/list tap, MCP message checks. */
 import t from 'tap';
 import { compilePathPattern, matchPathPattern, splitPath } from '../src/tools/path-pattern.js';
-import { createResultSizeTap, createToolsListTap } from '../src/tools/mcp-list-tap.js';
+import { createListChangedTap, createResultSizeTap, createToolsListTap } from '../src/tools/mcp-list-tap.js';
 import { checkMcpHeaders, parseMcpMessage } from '../src/providers/mcp.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';
 import { parseConfig } from '../src/config/load.js';
@@ -142,4 +142,24 @@ t.test('session owners: claimed, ended, bounded (oldest forgotten)', async (t) =
   t.equal(s.size(), 2);
   s.end('b');
   t.equal(s.owner('b'), undefined);
+});
+
+t.test('list_changed tap: found within a chunk and across chunk boundaries, bytes untouched', async (t) => {
+  const event = 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n\n';
+  const cases: [string, string[], string, number][] = [
+    ['one chunk', [event], 'text/event-stream', 1],
+    ...[5, 40, 50, 60, 75].map((cut): [string, string[], string, number] => [`split at ${cut}`, [event.slice(0, cut), event.slice(cut)], 'text/event-stream', 1]),
+    ['byte by byte', [...event], 'text/event-stream', 1],
+    ['another notification', ['data: {"method":"notifications/progress"}\n\n'], 'text/event-stream', 0],
+    ['a JSON answer is not watched', [event], 'application/json', 0],
+  ];
+  for (const [name, chunks, type, want] of cases) {
+    let n = 0;
+    const tap = createListChangedTap(() => n++);
+    tap.onStart!(200, { 'content-type': type });
+    let out = '';
+    for (const c of chunks) out += tapData([tap], Buffer.from(c))!.toString();
+    t.equal(n, want, name);
+    t.equal(out, chunks.join(''), `${name}: passed unchanged`);
+  }
 });

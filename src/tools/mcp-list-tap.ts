@@ -140,13 +140,11 @@ export function createListChangedTap(onChanged: () => void): ResponseTap {
     },
     onData(chunk) {
       if (!sse) return chunk;
-      const hay = tail === null ? chunk : Buffer.concat([tail, chunk]);
-      if (hay.indexOf(LIST_CHANGED) !== -1) {
-        onChanged();
-        tail = null;
-      } else {
-        tail = hay.subarray(Math.max(0, hay.length - LIST_CHANGED.length + 1));
-      }
+      const n = LIST_CHANGED.length;
+      // Across the boundary only the last n-1 bytes of the previous chunk can matter: no copy of the chunk.
+      const across = tail !== null && Buffer.concat([tail, chunk.subarray(0, n - 1)]).indexOf(LIST_CHANGED) !== -1;
+      if (across || chunk.indexOf(LIST_CHANGED) !== -1) onChanged();
+      tail = Buffer.from(chunk.length >= n - 1 ? chunk.subarray(chunk.length - (n - 1)) : Buffer.concat([tail ?? Buffer.alloc(0), chunk]).subarray(-(n - 1)));
       return chunk;
     },
   };
