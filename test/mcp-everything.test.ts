@@ -21,7 +21,18 @@ agents:
   - { id: demo-agent, team: platform, template: demo }
 `;
 
+/** Starts the server on a free port; another process may take the port first, so up to three tries. */
 async function startEverything(t: Test): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(t);
+    } catch (err) {
+      if (attempt === 3 || !/already in use|EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOnce(t: Test): Promise<string> {
   const port = await freePort();
   // A bare environment: the server has a tool that prints its environment.
   const child = spawn(process.execPath, [ENTRY, 'streamableHttp'], { env: { PORT: String(port), PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] });
