@@ -23,7 +23,7 @@ export interface ErrorSpec {
 
 export const ERRORS = {
   aos_bad_request: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32600, retryable: false, summary: 'The request is malformed: invalid JSON, wrong content type, or a body the route cannot read.' },
-  aos_invalid_arguments: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32602, retryable: false, summary: "A tool call's body or arguments do not match the tool's JSON Schema (HTTP operation bodySchema, MCP inputSchema)." },
+  aos_invalid_arguments: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32602, retryable: false, summary: "A tool call's query, body or arguments do not match the tool's JSON Schema (HTTP querySchema/bodySchema, MCP inputSchema)." },
   aos_unauthenticated: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', jsonrpc: -32001, retryable: false, summary: 'No valid agent credential: missing, expired, wrong audience, unknown key.' },
   aos_policy_denied: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy denied the call; the message carries its reasons.' },
   aos_policy_error: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy could not decide (no bundle, an evaluation error, a malformed result): the call is denied.' },

@@ -62,7 +62,12 @@ async function setup(t: Test, overrides: Record<string, unknown> = {}) {
       apiKey: TICKETS_KEY,
       labels: { system: 'helpdesk' },
       operations: {
-        list: { method: 'GET', path: '/tickets', readOnly: true },
+        list: {
+          method: 'GET',
+          path: '/tickets',
+          readOnly: true,
+          querySchema: { type: 'object', additionalProperties: false, properties: { status: { enum: ['open', 'closed'] }, tag: { type: 'array', items: { type: 'string' } }, limit: { type: 'integer', maximum: 100 } } },
+        },
         get: { method: 'GET', path: '/tickets/{id}', readOnly: true },
         create: { method: 'POST', path: '/tickets', bodySchema: CREATE_SCHEMA },
         remove: { method: 'DELETE', path: '/tickets/{id}', sensitive: true },
@@ -153,6 +158,23 @@ t.test('bodies are checked against the operation JSON Schema after the policy al
   const plain = await call('desk', 'POST', '/tools/tickets/tickets', 'title=x', { 'content-type': 'text/plain' });
   t.equal(plain.status, 415, 'a schema means a JSON body');
   t.equal(plain.code, 'aos_unsupported_media_type');
+  const queries: [string, number, RegExp | null][] = [
+    ['?status=open&limit=100&tag=a', 200, null],
+    ['?limit=101', 400, /the query of tickets\/list does not match its schema: \/limit must be <= 100/],
+    ['?limit=ten', 400, /\/limit must be integer/],
+    ['?status=lost', 400, /\/status must be equal to one of the allowed values/],
+    ['?debug=1', 400, /must NOT have additional properties/],
+  ];
+  for (const [q, status, message] of queries) {
+    const r = await call('desk', 'GET', `/tools/tickets/tickets${q}`);
+    t.equal(r.status, status, `query ${q}`);
+    if (message !== null) {
+      t.equal(r.code, 'aos_invalid_arguments');
+      t.match(r.json.error.message, message);
+    }
+  }
+  t.same(api.seen.map((s) => s.url), ['/api/tickets?status=open&limit=100&tag=a'], 'only the valid query reached the API, unchanged');
+  api.seen.length = 0;
   const denied = await call('lister', 'POST', '/tools/tickets/tickets', { title: '' });
   t.equal(denied.code, 'aos_policy_denied', 'the policy decides before the schema: an agent not allowed learns nothing of it');
   t.equal(api.seen.length, 0, 'nothing reached the API');

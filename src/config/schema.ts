@@ -109,6 +109,8 @@ export interface HttpOperationConfig extends ToolTraits {
   path: string;
   /** JSON Schema the request body must satisfy (the body is then required to be JSON). */
   bodySchema?: Record<string, unknown>;
+  /** JSON Schema of the query parameters as an object (values coerced from strings: `?limit=5` is an integer). */
+  querySchema?: Record<string, unknown>;
 }
 
 interface ToolCredential {
@@ -390,6 +392,7 @@ export const configSchema = {
                   method: { enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] },
                   path: { type: 'string', pattern: '^/[^?#]*$', description: 'a path pattern like /repos/{owner}/{repo}/issues' },
                   bodySchema: { type: 'object' },
+                  querySchema: { type: 'object' },
                   ...traits,
                 },
               },

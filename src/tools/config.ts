@@ -45,11 +45,12 @@ export function resolveTools(config: GatewayConfig, file: string, where: Where):
       } catch (err) {
         problems.push(`${where(['tools', name, 'operations', opName, 'path'])}: ${(err as Error).message}`);
       }
-      if (op.bodySchema !== undefined) {
+      for (const [key, kind] of [['bodySchema', 'json'], ['querySchema', 'query']] as const) {
+        if (op[key] === undefined) continue;
         try {
-          compileSchema(op.bodySchema);
+          compileSchema(op[key], kind);
         } catch (err) {
-          problems.push(`${where(['tools', name, 'operations', opName, 'bodySchema'])}: not a valid JSON Schema: ${(err as Error).message}`);
+          problems.push(`${where(['tools', name, 'operations', opName, key])}: not a valid JSON Schema: ${(err as Error).message}`);
         }
       }
     }

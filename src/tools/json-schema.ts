@@ -16,18 +16,23 @@ export interface CompiledSchema {
 const options = { allErrors: true, strict: false, validateFormats: false, addUsedSchema: false } as const;
 const draft07 = new Ajv(options);
 const draft2020 = new Ajv2020(options);
+// Query strings carry only strings: `?limit=5` must satisfy `{type: integer}`, `?tag=a` an array of strings.
+const queries = new Ajv2020({ ...options, coerceTypes: 'array' });
 const compiled = new Map<string, CompiledSchema>();
 /** Distinct schemas kept compiled; past this the cache starts over. */
 const MAX_SCHEMAS = 5_000;
 
-/** Compiles (or reuses) a schema; throws an Error with ajv's message when it is not a valid schema. */
-export function compileSchema(schema: unknown): CompiledSchema {
-  const key = JSON.stringify(schema);
+/**
+ * Compiles (or reuses) a schema; throws an Error with ajv's message when it is not a valid schema.
+ * `query`: for query parameters, whose string values are coerced to the types the schema asks for.
+ */
+export function compileSchema(schema: unknown, kind: 'json' | 'query' = 'json'): CompiledSchema {
+  const key = kind === 'query' ? `?${JSON.stringify(schema)}` : JSON.stringify(schema);
   const hit = compiled.get(key);
   if (hit !== undefined) return hit;
   if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) throw new Error('a JSON Schema must be an object');
   const dialect = (schema as { $schema?: unknown }).$schema;
-  const ajv = typeof dialect === 'string' && /draft-0[67]/.test(dialect) ? draft07 : draft2020;
+  const ajv = kind === 'query' ? queries : typeof dialect === 'string' && /draft-0[67]/.test(dialect) ? draft07 : draft2020;
   const validate = ajv.compile(schema as object);
   if (compiled.size >= MAX_SCHEMAS) compiled.clear();
   const out = { validate };

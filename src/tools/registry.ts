@@ -22,6 +22,7 @@ export interface HttpToolOperation {
   readonly method: string;
   readonly pattern: PathPattern;
   readonly schema: CompiledSchema | null;
+  readonly querySchema: CompiledSchema | null;
   readonly traits: Traits;
   /** Bounded metric label: `<tool>/<operation>`. */
   readonly routeName: string;
@@ -117,6 +118,7 @@ export function createToolRegistry(config: GatewayConfig, credentials: ReadonlyM
         method: op.method,
         pattern: compilePathPattern(op.path),
         schema: op.bodySchema === undefined ? null : compileSchema(op.bodySchema),
+        querySchema: op.querySchema === undefined ? null : compileSchema(op.querySchema, 'query'),
         traits: traitsOf(op, traits),
         routeName: `${name}/${opName}`,
       }));

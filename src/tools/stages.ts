@@ -91,9 +91,12 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
 
   const validate: Stage = function toolValidateStage(ctx) {
     const op = httpMatch(ctx).operation!;
-    if (op.schema === null) return;
-    const body = (ctx.call!.tool!.args as { body: unknown }).body;
-    if (!op.schema.validate(body)) {
+    const args = ctx.call!.tool!.args as { query: Record<string, unknown>; body: unknown };
+    // A copy: coercion rewrites values, and what the policy saw (and the audit reads) stays as sent.
+    if (op.querySchema !== null && !op.querySchema.validate({ ...args.query })) {
+      throw new GatewayError('aos_invalid_arguments', `the query of ${op.routeName} does not match its schema: ${describeErrors(op.querySchema.validate.errors)}`);
+    }
+    if (op.schema !== null && !op.schema.validate(args.body)) {
       throw new GatewayError('aos_invalid_arguments', `the body of ${op.routeName} does not match its schema: ${describeErrors(op.schema.validate.errors)}`);
     }
   };
