@@ -110,6 +110,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       decide: decision,
       evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,
       maxListBytes: loaded.config.limits.maxBodyBytes,
+      log,
     });
     state = createProxyState(loaded.config, createRouter(loaded.config.routes, next, nextTools), { identity, policy: decision, tools: toolStages });
     const old = upstreams;

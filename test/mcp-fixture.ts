@@ -26,6 +26,8 @@ export interface McpFixtureOptions {
   pageSize?: number;
   /** No sessions (sessionIdGenerator undefined). */
   stateless?: boolean;
+  /** tools/list fails (a JSON-RPC error): the gateway cannot learn the schemas. */
+  listFails?: boolean;
   /** Keep every SSE event for resumption (GET with Last-Event-ID replays a stream's later events). */
   resumable?: boolean;
 }
@@ -48,7 +50,8 @@ function createEventStore(): EventStore {
   };
 }
 
-function buildServer(fixture: McpFixture, pageSize: number | undefined, live: Map<string | number, ServerResponse>): McpServer {
+function buildServer(fixture: McpFixture, opts: McpFixtureOptions, live: Map<string | number, ServerResponse>): McpServer {
+  const pageSize = opts.pageSize;
   const server = new McpServer({ name: 'fixture', version: '1.0.0' }, { capabilities: { logging: {} } });
   const ran = (name: string) => fixture.called.push(name);
   server.registerTool('echo', { description: 'Echoes text', inputSchema: { text: z.string() } }, async ({ text }) => {
@@ -107,6 +110,11 @@ function buildServer(fixture: McpFixture, pageSize: number | undefined, live: Ma
       return { tools: all.slice(from, next) as never, ...(next < all.length ? { nextCursor: String(next) } : {}) };
     });
   }
+  if (opts.listFails) {
+    server.server.setRequestHandler(ListToolsRequestSchema, async () => {
+      throw new Error('the tool catalogue is down');
+    });
+  }
   return server;
 }
 
@@ -131,7 +139,7 @@ export async function startMcpServer(opts: McpFixtureOptions = {}): Promise<McpF
     }
     if (opts.stateless) {
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: opts.json });
-      const server = buildServer(fixture, opts.pageSize, live);
+      const server = buildServer(fixture, opts, live);
       res.once('close', () => void transport.close().then(() => server.close()));
       await server.connect(transport);
       await transport.handleRequest(req, res, body);
@@ -153,7 +161,7 @@ export async function startMcpServer(opts: McpFixtureOptions = {}): Promise<McpF
         onsessionclosed: (id) => void transports.delete(id),
       });
       transport = t;
-      await buildServer(fixture, opts.pageSize, live).connect(t);
+      await buildServer(fixture, opts, live).connect(t);
     }
     await transport.handleRequest(req, res, body);
   };

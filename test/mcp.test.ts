@@ -161,6 +161,16 @@ t.test('tools/list_changed from the server makes the gateway learn the tools aga
   t.equal((await rpcError(client.callTool({ name: 'extra', arguments: { n: 'four' } }))).code, -32602);
 });
 
+t.test('the server cannot list its tools: calls are refused with a JSON-RPC error (fail closed), logged', async (t) => {
+  const { server, connect, h } = await setup(t, { listFails: true });
+  const { client } = await connect('root-agent');
+  const err = await rpcError(client.callTool({ name: 'add', arguments: { a: 1, b: 2 } }));
+  t.equal(err.code, -32002);
+  t.match(err.message, /could not read the tools of MCP server fixture to check the call: tools\/list failed: .*catalogue is down/);
+  t.equal(calls(server).length, 0, 'the unchecked call never reached the server');
+  t.ok(h.logs.some((l) => l.includes('could not read the tools of an MCP server')), 'logged');
+});
+
 t.test('an SSE-streamed result with progress notifications passes through as it comes', async (t) => {
   const { connect } = await setup(t);
   const { client } = await connect('helper-agent');

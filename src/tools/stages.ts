@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
 import { policyInput, policyTool } from '../policy/decide.js';
 import type { Decision, PolicyInput } from '../policy/types.js';
@@ -28,6 +29,7 @@ export interface ToolStageOptions {
   evaluate: ((input: PolicyInput) => Decision | null) | null;
   /** Largest JSON tools/list answer that can be filtered. */
   maxListBytes: number;
+  log: Logger;
 }
 
 const LISTS = ['tools', 'prompts', 'resources'] as const;
@@ -172,7 +174,7 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     } else if (msg.method === 'prompts/list' || msg.method === 'resources/list') {
       addListTap(ctx, server, msg.id, msg.method === 'prompts/list' ? 'prompts' : 'resources');
     } else if (msg.method === 'tools/call') {
-      await checkArguments(ctx, server, msg, tool!);
+      await checkArguments(ctx, server, msg, tool!, opts.log);
       ctx.tap(createResultSizeTap(tool!));
     }
   };
@@ -197,11 +199,12 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
 }
 
 /** Validates a tools/call's arguments against the tool's inputSchema, learning it first if needed. */
-async function checkArguments(ctx: CallContext, server: McpServer, msg: McpMessage & { type: 'request' }, tool: ToolCall): Promise<void> {
+async function checkArguments(ctx: CallContext, server: McpServer, msg: McpMessage & { type: 'request' }, tool: ToolCall, log: Logger): Promise<void> {
   let known;
   try {
     known = await server.schemas.lookup(tool.name, { headers: ctx.req.headers, meta: protocolMeta(msg), requestId: ctx.id });
   } catch (err) {
+    log.warn('could not read the tools of an MCP server to check a call', { id: ctx.id, server: server.name, error: (err as Error).message });
     throw new GatewayError('aos_upstream_error', `could not read the tools of MCP server ${server.name} to check the call: ${(err as Error).message}`, { cause: err });
   }
   if (known === null) throw new GatewayError('aos_tool_not_found', `MCP server ${server.name} offers no tool ${tool.name}`);
