@@ -23,6 +23,7 @@ export interface ErrorSpec {
 
 export const ERRORS = {
   aos_bad_request: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32600, retryable: false, summary: 'The request is malformed: invalid JSON, wrong content type, or a body the route cannot read.' },
+  aos_invalid_arguments: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32602, retryable: false, summary: "A tool call's query, body or arguments do not match the tool's JSON Schema (HTTP querySchema/bodySchema, MCP inputSchema)." },
   aos_unauthenticated: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', jsonrpc: -32001, retryable: false, summary: 'No valid agent credential: missing, expired, wrong audience, unknown key.' },
   aos_policy_denied: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy denied the call; the message carries its reasons.' },
   aos_policy_error: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy could not decide (no bundle, an evaluation error, a malformed result): the call is denied.' },
@@ -31,6 +32,8 @@ export const ERRORS = {
   aos_agent_suspended: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The agent is suspended.' },
   aos_approval_required: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The call needs a human approval first.' },
   aos_route_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32601, retryable: false, summary: 'No route serves this path.' },
+  aos_session_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32001, retryable: false, summary: 'The MCP session named by MCP-Session-Id was opened by another agent: start a new session.' },
+  aos_tool_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32602, retryable: false, summary: "The MCP server's tools/list does not offer this tool, so its call cannot be checked and is refused." },
   aos_method_not_allowed: { status: 405, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32600, retryable: false, summary: 'The route exists but not for this HTTP method.' },
   aos_request_timeout: { status: 408, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32000, retryable: true, summary: 'The client did not send the request in time.' },
   aos_payload_too_large: { status: 413, openai: 'invalid_request_error', anthropic: 'request_too_large', jsonrpc: -32600, retryable: false, summary: 'The request body is over the configured limit.' },
@@ -85,7 +88,7 @@ export function renderError(err: GatewayError, dialect: Dialect, id: string | nu
  * The server-sent event that ends a stream which failed after its headers were sent, in the
  * caller's dialect: the SDKs raise it as an error instead of treating the stream as complete.
  */
-export function renderStreamError(err: GatewayError, dialect: Dialect): string {
+export function renderStreamError(err: GatewayError, dialect: Dialect, id: string | number | null = null): string {
   switch (dialect) {
     case 'openai':
       // OpenAI sends stream errors as a data event carrying `error`; its SDK raises it.
@@ -93,6 +96,7 @@ export function renderStreamError(err: GatewayError, dialect: Dialect): string {
     case 'anthropic':
       return `event: error\ndata: ${renderError(err, 'anthropic')}\n\n`;
     case 'jsonrpc':
-      return `event: message\ndata: ${renderError(err, 'jsonrpc')}\n\n`;
+      // With the request's id, the MCP client settles that request instead of waiting for it.
+      return `event: message\ndata: ${renderError(err, 'jsonrpc', id)}\n\n`;
   }
 }

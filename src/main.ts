@@ -25,6 +25,8 @@ import { createRedactor, type Redactor } from './audit/redact.js';
 import { createAuditTrail, type AuditTrail } from './audit/trail.js';
 import { createCallMetrics } from './telemetry/call-metrics.js';
 import { createOtel, type Otel } from './telemetry/otel.js';
+import { closeToolRegistry, createToolRegistry, type ToolRegistry } from './tools/registry.js';
+import { createToolStages } from './tools/stages.js';
 
 export interface GatewayOptions {
   /** Path of the YAML config file. */
@@ -91,6 +93,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let verifier: TokenVerifier | null = null;
   let policy: PolicyManager | null = null;
   let upstreams = new Map<string, Upstream>();
+  let tools: ToolRegistry | null = null;
   let state: ProxyState | null = null;
   let inflight = 0;
   let draining = false;
@@ -119,11 +122,22 @@ export function createGateway(options: GatewayOptions): Gateway {
     captures = new Map();
     for (const t of registry?.templates.values() ?? []) if (t.audit.capture.request || t.audit.capture.response) captures.set(t.name, t.audit.capture);
     redactor = createRedactor(loaded.credentials.values());
-    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next), { identity, policy: decision, decided: recorder?.decided ?? null });
+    // The tool registry (absent without a `tools:` section): its own pools, patterns and schemas.
+    const nextTools = Object.keys(loaded.config.tools).length === 0 ? null : createToolRegistry(loaded.config, loaded.toolCredentials, tools);
+    const toolStages = nextTools === null ? null : createToolStages({
+      decide: decision,
+      evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,
+      maxListBytes: loaded.config.limits.maxBodyBytes,
+      log,
+    });
+    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next, nextTools), { identity, policy: decision, tools: toolStages, decided: recorder?.decided ?? null });
     const old = upstreams;
+    const oldTools = tools;
     upstreams = next;
+    tools = nextTools;
     // In-flight requests finish on the pools they started with; close() waits for them.
     void closeUpstreams(old.values());
+    void closeToolRegistry(oldTools);
   };
 
   const handler = createProxyHandler({
@@ -257,6 +271,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       proxy.closeAllConnections();
       await closed;
       await closeUpstreams(upstreams.values());
+      await closeToolRegistry(tools);
       admin.closeAllConnections();
       if (admin.listening) await new Promise<void>((r) => admin.close(() => r()));
       verifier?.close();

@@ -9,7 +9,10 @@
 #   data.registry.templates[name]   agent templates (providers, models, tools, max_tokens, guardrails),
 #                                   supplied by the gateway from config/agents.yaml at run time
 #   data.aos.settings               policies/data.json: anonymous calls, guardrail severities,
-#                                   sensitive tools, model downgrades (policies/README.md)
+#                                   sensitive tools, read-only templates, model downgrades
+#                                   (policies/README.md)
+#
+# Tool calls carry the tool registry's traits: input.call.tool.{labels, sensitive, read_only}.
 #
 # A call is allowed when no deny rule fires; `reasons` lists every deny reason, sorted, as stable
 # human-readable strings. Obligations are computed whether or not the call is allowed; the gateway
@@ -41,6 +44,11 @@ deny_severities := global_deny_severities if not profile_deny_severities
 default sensitive_tools := []
 
 sensitive_tools := data.aos.settings.sensitive_tools
+
+# Templates whose agents may only use tools marked read-only (readOnly in the tool registry).
+default read_only_templates := []
+
+read_only_templates := data.aos.settings.read_only_templates
 
 # Call kinds whose `call.tool` is checked against the template's `tools`.
 default tool_kinds := ["tool", "mcp", "http"]
@@ -74,6 +82,12 @@ tool_names contains input.call.tool.name if input.call.tool != null
 tool_names contains concat("/", [input.call.tool.server, input.call.tool.name]) if {
 	input.call.tool != null
 	is_string(input.call.tool.server)
+}
+
+# An HTTP tool's operation: "<tool>/<operation>", so a template may allow some operations only.
+tool_names contains concat("/", [input.call.tool.name, input.call.operation]) if {
+	input.call.tool != null
+	input.call.kind == "tool"
 }
 
 # Glob patterns match with no delimiters: `*` spans any characters, dots and slashes included.
@@ -192,6 +206,13 @@ deny contains concat("", ["tool ", input.call.tool.name, " is not allowed for te
 	not matches_any(object.get(template, "tools", []), tool_names)
 }
 
+# Read-only templates: every tool call must be to a tool (or operation) marked read-only.
+deny contains concat("", ["tool ", input.call.tool.name, " is not read-only (template ", template_name, " may use read-only tools only)"]) if {
+	tool_checked
+	template_name in read_only_templates
+	not input.call.tool.read_only == true
+}
+
 # Budget: this call's worst-case cost on top of what is spent and reserved must fit the limit.
 deny contains concat("", ["budget would be exceeded: scope ", input.budget.scope, ", window ", input.budget.window]) if {
 	input.budget != null
@@ -231,6 +252,12 @@ obligations["redact"] if {
 obligations["require_approval"] if {
 	tool_checked
 	matches_any(sensitive_tools, tool_names)
+}
+
+# A tool (or operation) the registry marks sensitive needs an approval too.
+obligations["require_approval"] if {
+	tool_checked
+	input.call.tool.sensitive == true
 }
 
 # --- the decision --------------------------------------------------------------------------------

@@ -509,3 +509,60 @@ test_glob_other_syntax_uses_glob_match if {
 	not aos.matches_any(["llama*70b*instruct"], {"llama-3.1-8b-instruct"})
 	aos.matches_any(["*a*b"], {"xaxb"})
 }
+
+# --- tool registry traits: sensitive, read-only, HTTP operations -----------------------------------
+
+traited_call(kind, name, server, traits) := object.union(tooling_call(kind, name, server), {"call": {"tool": traits}})
+
+test_sensitive_flag_requires_approval if {
+	d := decide(traited_call("mcp", "files.read", "fs", {"sensitive": true}))
+	d == {"allow": true, "reasons": [], "obligations": {"require_approval": true}}
+}
+
+test_not_sensitive_flag_no_approval if {
+	decide(traited_call("mcp", "files.read", "fs", {"sensitive": false})).obligations == {}
+}
+
+test_http_operation_allowed_by_tool_name if {
+	req := object.union(tooling_call("tool", "search", null), {"call": {"operation": "query"}})
+	decide(req) == {"allow": true, "reasons": [], "obligations": {}}
+}
+
+ops_registry := {"templates": {"ops": {"version": 1, "tools": ["weather/fore*"]}}}
+
+ops_call(operation) := object.union(tool_call("tool", "weather", null), {"agent": {"template": "ops"}, "call": {"operation": operation}})
+
+test_http_operation_allowed_by_operation_pattern if {
+	d := aos.decision with input as ops_call("forecast") with data.registry as ops_registry
+	d == {"allow": true, "reasons": [], "obligations": {}}
+}
+
+test_http_operation_denied_by_operation_pattern if {
+	d := aos.decision with input as ops_call("delete_station") with data.registry as ops_registry
+	d.reasons == ["tool weather is not allowed for template ops"]
+	d.obligations == {"require_approval": true}
+}
+
+test_read_only_template_allows_read_only_tool if {
+	d := decide(traited_call("mcp", "files.read", "fs", {"read_only": true})) with data.aos.settings.read_only_templates as ["tooling"]
+	d == {"allow": true, "reasons": [], "obligations": {}}
+}
+
+test_read_only_template_denies_writing_tool if {
+	d := decide(traited_call("mcp", "files.write", "fs", {"read_only": false})) with data.aos.settings.read_only_templates as ["tooling"]
+	d == deny_only("tool files.write is not read-only (template tooling may use read-only tools only)")
+}
+
+test_read_only_template_denies_unflagged_tool if {
+	d := decide(tooling_call("mcp", "files.write", "fs")) with data.aos.settings.read_only_templates as ["tooling"]
+	d.reasons == ["tool files.write is not read-only (template tooling may use read-only tools only)"]
+}
+
+test_read_only_not_required_of_other_templates if {
+	decide(traited_call("mcp", "files.write", "fs", {"read_only": false})).allow
+}
+
+test_read_only_default_without_settings if {
+	d := decide(traited_call("mcp", "files.write", "fs", {"read_only": false})) with data.aos.settings as {}
+	d.allow
+}

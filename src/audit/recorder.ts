@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { ERRORS } from '../errors.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
 import type { CallMetrics } from '../telemetry/call-metrics.js';
 import type { CallTracer } from '../telemetry/otel.js';
@@ -167,7 +168,7 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
       max_tokens: call?.maxTokens ?? null,
       method: ctx.req.method ?? 'GET',
       model: call?.model ?? null,
-      operation: route?.operation.name ?? null,
+      operation: call?.operation ?? route?.operation.name ?? null,
       outcome: decision === 'allow' ? 'interrupted' : 'denied',
       output_tokens: null,
       parent_span_id: parentSpan(ctx),
@@ -237,7 +238,9 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
           }
         }
       } else {
-        decision = ctx.upstreamStart !== 0 ? 'allow' : aborted ? 'none' : status >= 400 && status < 500 && code !== null ? 'deny' : ctx.decision !== null && ctx.decision.allow && code === null ? 'allow' : 'none';
+        // A refusal is a 4xx code even where the wire status is 200 (JSON-RPC errors on MCP routes).
+        const refusal = code !== null && (code in ERRORS ? ERRORS[code as keyof typeof ERRORS].status : status);
+        decision = ctx.upstreamStart !== 0 ? 'allow' : aborted ? 'none' : refusal !== false && refusal >= 400 && refusal < 500 ? 'deny' : ctx.decision !== null && ctx.decision.allow && code === null ? 'allow' : 'none';
         if (trail !== null || tracer !== null) {
           // A call refused before the decided stage: its trace ids and span start here.
           if (ctx.traceparent === null) {

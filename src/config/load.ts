@@ -3,6 +3,7 @@ import { resolve, dirname, isAbsolute } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, isMap, isNode, isScalar } from 'yaml';
 import { configSchema, type GatewayConfig } from './schema.js';
+import { resolveTools } from '../tools/config.js';
 
 /** A configuration file that cannot be used; `message` names the file, the key path and the fix. */
 export class ConfigError extends Error {
@@ -17,6 +18,8 @@ export interface LoadedConfig {
   readonly config: GatewayConfig;
   /** Provider credentials, resolved from apiKey or apiKeyFile. */
   readonly credentials: ReadonlyMap<string, string>;
+  /** Tool credentials (the `tools:` section), by tool name. */
+  readonly toolCredentials: ReadonlyMap<string, string>;
 }
 
 // coerceTypes: values substituted from the environment are strings ("8080" → 8080).
@@ -65,8 +68,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     if (prefixes.has(route.prefix)) problems.push(`${where(['routes', i, 'prefix'])}: prefix "${route.prefix}" is routed twice`);
     prefixes.add(route.prefix);
   });
+  const tools = resolveTools(config, file, where);
+  problems.push(...tools.problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
-  return { file, config, credentials };
+  return { file, config, credentials, toolCredentials: tools.credentials };
 }
 
 /** Where a value sits in its file: `line:col: key.path`. */
@@ -108,7 +113,8 @@ export function parseYaml(text: string, file: string, check: ValidateFunction, e
   const problems: string[] = [];
   const data = substitute(raw, [], env, (path, msg) => problems.push(`${where(path)}: ${msg}`));
   if (problems.length > 0) throw new ConfigError(file, problems);
-  if (!check(data)) throw new ConfigError(file, (check.errors ?? []).map((e) => describe(e, where)));
+  // An `if` error only says "must match then": the branch's own errors follow it.
+  if (!check(data)) throw new ConfigError(file, (check.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => describe(e, where)));
   return { data, where };
 }
 

@@ -125,6 +125,60 @@ export interface OtelConfig {
   exportTimeoutMs: number;
 }
 
+/** Policy-visible traits of a tool, an HTTP tool's operation or an MCP server's tool. */
+export interface ToolTraits {
+  /** Calls need a human approval (the default policy obliges `require_approval`). */
+  sensitive?: boolean;
+  /** Calls only read: templates limited to read-only tools may use it. */
+  readOnly?: boolean;
+  /** Free-form labels the policy reads as `input.call.tool.labels`. */
+  labels?: Record<string, string>;
+}
+
+/** An operation of an HTTP tool: a method and a path pattern under the tool's base URL. */
+export interface HttpOperationConfig extends ToolTraits {
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** `/repos/{owner}/{repo}/issues`: `{name}` is one path segment, a final `{name*}` the rest of the path. */
+  path: string;
+  /** JSON Schema the request body must satisfy (the body is then required to be JSON). */
+  bodySchema?: Record<string, unknown>;
+  /** JSON Schema of the query parameters as an object (values coerced from strings: `?limit=5` is an integer). */
+  querySchema?: Record<string, unknown>;
+}
+
+interface ToolCredential {
+  /** The credential the gateway injects; whatever the agent sent is stripped. */
+  apiKey?: string;
+  apiKeyFile?: string;
+  /** Header that carries it (default `authorization`, as a Bearer token). */
+  authHeader?: string;
+  /** Extra headers set on every upstream request. */
+  headers: Record<string, string>;
+  /** Override upstream.headersTimeoutMs / bodyTimeoutMs for this tool (slow APIs, long-running tools). */
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+}
+
+/** A REST API agents reach at `/tools/<name>/…`, only through its declared operations. */
+export interface HttpToolConfig extends ToolTraits, ToolCredential {
+  kind: 'http';
+  baseUrl: string;
+  operations: Record<string, HttpOperationConfig>;
+}
+
+/** An MCP server (Streamable HTTP) agents reach at `/mcp/<name>`. */
+export interface McpToolConfig extends ToolTraits, ToolCredential {
+  kind: 'mcp';
+  /** The server's MCP endpoint, e.g. http://github-mcp:3000/mcp. */
+  url: string;
+  /** Traits of single tools of the server, by tool name (they override the server's). */
+  tools: Record<string, ToolTraits>;
+  /** How long input schemas learned from the server's tools/list are trusted. */
+  schemaCacheSec: number;
+}
+
+export type ToolConfig = HttpToolConfig | McpToolConfig;
+
 export interface GatewayConfig {
   listen: ListenConfig;
   admin: ListenConfig;
@@ -153,6 +207,8 @@ export interface GatewayConfig {
   otel: OtelConfig;
   providers: Record<string, ProviderConfig>;
   routes: RouteConfig[];
+  /** The tool registry: HTTP APIs and MCP servers, by name. */
+  tools: Record<string, ToolConfig>;
 }
 
 const int = (minimum: number, dflt: number, maximum?: number) =>
@@ -164,6 +220,26 @@ const listen = (port: number) => ({
   default: {},
   properties: { host: { type: 'string', minLength: 1, default: '127.0.0.1' }, port: int(0, port, 65535) },
 });
+
+const traits = {
+  sensitive: { type: 'boolean' },
+  readOnly: { type: 'boolean' },
+  labels: { type: 'object', additionalProperties: { type: 'string' } },
+} as const;
+
+const toolCredential = {
+  apiKey: { type: 'string' },
+  apiKeyFile: { type: 'string', minLength: 1 },
+  authHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', description: 'a header name' },
+  headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+  headersTimeoutMs: { type: 'integer', minimum: 1 },
+  bodyTimeoutMs: { type: 'integer', minimum: 1 },
+} as const;
+
+const HTTP_URL = { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL without query or fragment' } as const;
+
+/** Names that are one path segment: `/tools/<name>`, `/mcp/<name>`. */
+const TOOL_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
@@ -352,6 +428,63 @@ export const configSchema = {
           prefix: { type: 'string', pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$', description: 'a path like /v1 or /anthropic (no trailing slash)' },
           provider: { type: 'string', minLength: 1 },
           passthrough: { type: 'boolean', default: false },
+        },
+      },
+    },
+    tools: {
+      type: 'object',
+      default: {},
+      propertyNames: { pattern: TOOL_NAME },
+      additionalProperties: {
+        type: 'object',
+        required: ['kind'],
+        properties: { kind: { enum: ['http', 'mcp'] } },
+        // Discriminated by kind: each branch lists its own keys, so a typo is an unknown key.
+        if: { properties: { kind: { const: 'http' } } },
+        then: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind', 'baseUrl', 'operations'],
+          properties: {
+            kind: { const: 'http' },
+            baseUrl: HTTP_URL,
+            ...toolCredential,
+            ...traits,
+            operations: {
+              type: 'object',
+              minProperties: 1,
+              propertyNames: { pattern: TOOL_NAME },
+              additionalProperties: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['method', 'path'],
+                properties: {
+                  method: { enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] },
+                  path: { type: 'string', pattern: '^/[^?#]*$', description: 'a path pattern like /repos/{owner}/{repo}/issues' },
+                  bodySchema: { type: 'object' },
+                  querySchema: { type: 'object' },
+                  ...traits,
+                },
+              },
+            },
+          },
+        },
+        else: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind', 'url'],
+          properties: {
+            kind: { const: 'mcp' },
+            url: HTTP_URL,
+            ...toolCredential,
+            ...traits,
+            tools: {
+              type: 'object',
+              default: {},
+              additionalProperties: { type: 'object', additionalProperties: false, properties: traits },
+            },
+            schemaCacheSec: int(0, 300),
+          },
         },
       },
     },

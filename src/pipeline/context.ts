@@ -71,6 +71,8 @@ export class CallContext {
   traceparent: string | null;
   /** Workflow id from `x-aos-workflow-id` (or baggage `aos.workflow_id`); null when none. */
   workflowId: string | null;
+  /** The JSON-RPC id of an MCP request: its errors answer with it. null otherwise. */
+  rpcId: string | number | null;
   private finishers: (() => void)[] | null;
 
   constructor(id: string, req: IncomingMessage, res: ServerResponse, start: number, path: string, query: string, dialect: ErrorDialect) {
@@ -101,6 +103,7 @@ export class CallContext {
     this.traceId = null;
     this.traceparent = null;
     this.workflowId = null;
+    this.rpcId = null;
     this.finishers = null;
   }
 

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
+import type { ToolCall } from '../providers/dialect.js';
 import type { PolicyMetrics } from '../telemetry/metrics.js';
 import type { PolicyEngine } from './engine.js';
 import type { Obligations, PolicyInput } from './types.js';
@@ -33,16 +34,21 @@ export function policyInput(ctx: CallContext): PolicyInput {
     call: {
       kind: call?.kind ?? 'http',
       provider: route.upstream.name,
-      operation: route.operation.name,
+      operation: call?.operation ?? route.operation.name,
       model: call?.model ?? null,
       stream: call?.stream ?? false,
       max_tokens: call?.maxTokens ?? null,
       est_input_tokens: null,
-      tool: null,
+      tool: call?.tool == null ? null : policyTool(call.tool),
       findings: [],
     },
     budget: null,
   };
+}
+
+/** A tool call as the policy sees it: traits default to unlabelled, not sensitive, not read-only. */
+export function policyTool(t: ToolCall): Required<NonNullable<PolicyInput['call']['tool']>> {
+  return { name: t.name, server: t.server, args: t.args, labels: t.labels ?? {}, sensitive: t.sensitive ?? false, read_only: t.readOnly ?? false };
 }
 
 /**

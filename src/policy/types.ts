@@ -30,7 +30,11 @@ export interface PolicyInput {
     stream: boolean;
     max_tokens: number | null;
     est_input_tokens: number | null;
-    tool: { name: string; server: string | null; args: unknown } | null;
+    /**
+     * The tool of a tool/MCP call (see ToolCall in providers/dialect.ts), with its registry traits:
+     * `labels`, `sensitive`, `read_only` (always set by the gateway).
+     */
+    tool: { name: string; server: string | null; args: unknown; labels?: Record<string, string>; sensitive?: boolean; read_only?: boolean } | null;
     findings: { detector: string; severity: 'low' | 'medium' | 'high' | 'critical'; path: string }[];
   };
   budget: {

@@ -9,7 +9,24 @@ export interface CallInfo {
   stream: boolean;
   maxTokens: number | null;
   /** The tool called (tool and mcp calls); null for model calls. */
-  tool?: { name: string; server: string | null; args: unknown } | null;
+  tool?: ToolCall | null;
+}
+
+/**
+ * The tool of a tool or MCP call. HTTP tools: `name` is the registry name, `server` null, `args`
+ * {params, query, body}. MCP: `name` is the server's tool (tools/call), prompt (prompts/get) or
+ * resource URI (resources/read), `server` the registry name, `args` its arguments.
+ */
+export interface ToolCall {
+  name: string;
+  server: string | null;
+  args: unknown;
+  /** Traits from the tool registry, for the policy. */
+  labels?: Record<string, string>;
+  sensitive?: boolean;
+  readOnly?: boolean;
+  /** Bytes of the response body passed back to the agent, once it ended (audit: result size). */
+  resultBytes?: number;
 }
 
 /** An operation of a dialect, addressed by its path relative to the provider's base URL. */
@@ -20,9 +37,9 @@ export interface Operation {
   readonly inspect: boolean;
 }
 
-/** One wire protocol (not one vendor): OpenAI-compatible, Anthropic. */
+/** One wire protocol (not one vendor): OpenAI-compatible, Anthropic; HTTP tools and MCP for the tool registry. */
 export interface WireDialect {
-  readonly name: 'openai' | 'anthropic';
+  readonly name: 'openai' | 'anthropic' | 'http-tool' | 'mcp';
   readonly errors: ErrorDialect;
   /** The header the provider credential goes in (`authorization` carries it as a Bearer token). */
   readonly authHeader: string;

@@ -9,6 +9,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { forward } from '../upstream/forward.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Router } from './router.js';
+import type { ToolStages } from '../tools/stages.js';
 
 /** What one config produces for the request handler; swapped whole on reload. */
 export interface ProxyState {
@@ -17,6 +18,9 @@ export interface ProxyState {
   /** Stages for inspected (JSON) routes and for pass-through routes, composed once. */
   readonly inspected: readonly Stage[];
   readonly passthrough: readonly Stage[];
+  /** Stages for HTTP tools (`/tools/<name>/…`) and MCP servers (`/mcp/<name>`). */
+  readonly tool: readonly Stage[];
+  readonly mcp: readonly Stage[];
 }
 
 /**
@@ -26,15 +30,27 @@ export interface ProxyState {
 export function createProxyState(
   config: GatewayConfig,
   router: Router,
-  stages: { identity: Stage | null; policy: Stage | null; /** Last before forwarding: the call is recorded as decided (audit, trace). */ decided?: Stage | null },
+  stages: {
+    identity: Stage | null;
+    policy: Stage | null;
+    tools?: ToolStages | null;
+    /** Last before forwarding: the call is recorded as decided (audit, trace). */
+    decided?: Stage | null;
+  },
 ): ProxyState {
   const body = readBody(config.limits.maxBodyBytes);
   const present = (...list: (Stage | null)[]) => list.filter((s): s is Stage => s !== null);
+  const tools = stages.tools ?? null;
+  const decided = stages.decided ?? null;
   return {
     config,
     router,
-    inspected: present(stages.identity, body, parseJson, stages.policy, stages.decided ?? null),
-    passthrough: present(stages.identity, body, stages.policy, stages.decided ?? null),
+    inspected: present(stages.identity, body, parseJson, stages.policy, decided),
+    passthrough: present(stages.identity, body, stages.policy, decided),
+    // An undeclared operation is refused before the body is read; the MCP stage runs the policy itself
+    // (for requests: notifications and answers pass through undecided).
+    tool: tools === null ? [] : present(stages.identity, tools.operation, body, tools.describe, stages.policy, tools.validate, decided),
+    mcp: tools === null ? [] : present(stages.identity, body, tools.mcp, decided),
   };
 }
 
@@ -116,7 +132,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions) {
       if (hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) {
         throw new GatewayError('aos_bad_request', hosts > 1 ? 'more than one Host header' : 'an HTTP/1.1 request needs a Host header');
       }
-      const route = state.router.match(path, req.headers['anthropic-version'] !== undefined);
+      const route = state.router.match(path, req.headers['anthropic-version'] !== undefined, req.method);
       if (route === null) throw new GatewayError('aos_route_not_found', `no route for ${path}`);
       ctx.route = route;
       ctx.dialect = route.upstream.dialect.errors;
@@ -124,7 +140,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions) {
       if (methods.length > 0 && !methods.includes(req.method!)) {
         throw new GatewayError('aos_method_not_allowed', `${req.method} is not allowed on ${path} (allowed: ${methods.join(', ')})`, { headers: { allow: methods.join(', ') } });
       }
-      const stages = route.operation.inspect ? state.inspected : state.passthrough;
+      const stages = route.tool === undefined ? (route.operation.inspect ? state.inspected : state.passthrough) : route.tool.kind === 'tool' ? state.tool : state.mcp;
       for (let i = 0; i < stages.length; i++) {
         const pending = stages[i](ctx);
         if (pending !== undefined) await pending;
@@ -145,11 +161,14 @@ export function sendError(ctx: CallContext, err: GatewayError, log: Logger): voi
   if (err.code === 'aos_internal_error') log.error('request failed', { id: ctx.id, path: ctx.path, err: err.cause });
   if (res.destroyed) return;
   if (res.headersSent) {
-    if (ctx.streaming) res.end(renderStreamError(err, ctx.dialect));
+    if (ctx.streaming) res.end(renderStreamError(err, ctx.dialect, ctx.rpcId));
     else res.destroy();
     return;
   }
-  writeError(res, err.status, err.code, renderError(err, ctx.dialect), ctx.id, err.headers);
+  // An MCP request's error is a JSON-RPC response to it (HTTP 200), which the MCP SDKs raise as
+  // that request's error; a status would fail the transport instead. Without an id, the status.
+  const status = ctx.rpcId !== null && ctx.dialect === 'jsonrpc' ? 200 : err.status;
+  writeError(res, status, err.code, renderError(err, ctx.dialect, ctx.rpcId), ctx.id, err.headers);
 }
 
 export function writeError(res: ServerResponse, status: number, code: ErrorCode, body: string, id: string, extra: Record<string, string> | null): void {

@@ -2,6 +2,7 @@ import type { Dialect as ErrorDialect } from '../errors.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { Operation } from '../providers/dialect.js';
 import type { Upstream } from '../upstream/upstreams.js';
+import type { ToolMatch, ToolRegistry } from '../tools/registry.js';
 
 /** Where one request goes: built once per config, shared by every request it matches. */
 export interface RouteTarget {
@@ -11,6 +12,10 @@ export interface RouteTarget {
   readonly operation: Operation;
   /** Path on the upstream, before the query string. */
   readonly upstreamPath: string;
+  /** Tool registry routes (`/tools/<name>/…`, `/mcp/<name>`): what was matched; they run the tool stages. */
+  readonly tool?: ToolMatch;
+  /** Overrides upstream.bodyTimeoutMs for this route (0: none), e.g. an MCP GET stream, idle by nature. */
+  readonly bodyTimeoutMs?: number;
 }
 
 export interface Router {
@@ -19,7 +24,7 @@ export interface Router {
    * `anthropic-version` header (every Anthropic SDK sends one): it picks the Anthropic route when
    * two mounts claim the same path, e.g. `GET /v1/models` with OpenAI at /v1 and Anthropic at /.
    */
-  match(path: string, anthropic: boolean): RouteTarget | null;
+  match(path: string, anthropic: boolean, method?: string): RouteTarget | null;
   /** The error dialect for a path that matched nothing, guessed from its mount. */
   dialectFor(path: string, anthropic: boolean): ErrorDialect;
 }
@@ -30,7 +35,7 @@ const PASSTHROUGH: Operation = { name: 'passthrough', methods: [], inspect: fals
  * Exact operations of every mount go in one Map, so a request costs one lookup; mounts marked
  * `passthrough` are then tried longest prefix first. Earlier routes win a path two routes share.
  */
-export function createRouter(routes: readonly RouteConfig[], upstreams: ReadonlyMap<string, Upstream>): Router {
+export function createRouter(routes: readonly RouteConfig[], upstreams: ReadonlyMap<string, Upstream>, tools: ToolRegistry | null = null): Router {
   const exact = new Map<string, RouteTarget>();
   /** Anthropic targets of paths an earlier route of another dialect took. */
   const anthropicAlt = new Map<string, RouteTarget>();
@@ -50,9 +55,14 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
   const passthrough = mounts.filter((m) => m.passthrough);
 
   return {
-    match(path, anthropic) {
+    match(path, anthropic, method = 'GET') {
       const hit = exact.get(path);
       if (hit !== undefined) return anthropic ? (anthropicAlt.get(path) ?? hit) : hit;
+      // The tool registry's mounts come before pass-through mounts (a passthrough `/` would take them).
+      if (tools !== null) {
+        const target = tools.match(path, method);
+        if (target !== null) return target;
+      }
       for (const m of passthrough) {
         if (path.startsWith(m.prefix) && (path.length === m.prefix.length || path.charCodeAt(m.prefix.length) === 47)) {
           return { name: `${m.upstream.name}/passthrough`, upstream: m.upstream, operation: PASSTHROUGH, upstreamPath: m.upstream.basePath + path.slice(m.prefix.length) };
@@ -61,6 +71,7 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
       return null;
     },
     dialectFor(path, anthropic) {
+      if (path.startsWith('/mcp/')) return 'jsonrpc';
       if (anthropic) return 'anthropic';
       for (const m of mounts) if (m.prefix !== '' && path.startsWith(`${m.prefix}/`)) return m.upstream.dialect.errors;
       return path.includes('/messages') ? 'anthropic' : 'openai';

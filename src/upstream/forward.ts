@@ -77,6 +77,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
       headers: upstreamHeaders(ctx),
       body: ctx.body !== null && ctx.body.length > 0 ? ctx.body : null,
     };
+    if (route.bodyTimeoutMs !== undefined) request.bodyTimeout = route.bodyTimeoutMs;
     let attempts = 0;
     let controller: Dispatcher.DispatchController | null = null;
     let started = false;
@@ -161,7 +162,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         ctx.errorCode = failure.code;
         if (taps !== null) for (const t of taps) t.onAbort?.('upstream');
         opts.log.warn('upstream failed mid-response', { id: ctx.id, provider: upstream.name, code });
-        if (ctx.streaming && !res.destroyed) res.end(renderStreamError(failure, ctx.dialect));
+        if (ctx.streaming && !res.destroyed) res.end(renderStreamError(failure, ctx.dialect, ctx.rpcId));
         else res.destroy();
         settle();
       },

@@ -1,0 +1,216 @@
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CallContext, Stage } from '../pipeline/context.js';
+import { policyInput, policyTool } from '../policy/decide.js';
+import type { Decision, PolicyInput } from '../policy/types.js';
+import type { CallInfo, ToolCall } from '../providers/dialect.js';
+import { queryObject } from '../providers/http-tool.js';
+import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type McpMessage, type RpcId } from '../providers/mcp.js';
+import { describeErrors } from './json-schema.js';
+import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
+import type { HttpToolOperation, McpServer, ToolMatch } from './registry.js';
+
+/** The stages of tool registry routes, composed once per config (see server/proxy.ts). */
+export interface ToolStages {
+  /** HTTP tools: refuses a path no operation declares (404), after identity and before the body. */
+  operation: Stage;
+  /** HTTP tools: reads the JSON body (when there is one) and describes the call for the policy. */
+  describe: Stage;
+  /** HTTP tools: after the policy allowed it, checks the body against the operation's JSON Schema. */
+  validate: Stage;
+  /** MCP: parses the JSON-RPC message, decides it by policy, validates tool arguments, filters tools/list. */
+  mcp: Stage;
+}
+
+export interface ToolStageOptions {
+  /** The policy stage (null when policy is off): the MCP stage runs it for requests only. */
+  decide: Stage | null;
+  /** Evaluates one policy input (null when policy is off): tools/list filtering. */
+  evaluate: ((input: PolicyInput) => Decision | null) | null;
+  /** Largest JSON tools/list answer that can be filtered. */
+  maxListBytes: number;
+  log: Logger;
+}
+
+const LISTS = ['tools', 'prompts', 'resources'] as const;
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
+
+function httpMatch(ctx: CallContext): ToolMatch & { kind: 'tool' } {
+  return ctx.route!.tool as ToolMatch & { kind: 'tool' };
+}
+
+function describeOperations(ops: readonly HttpToolOperation[]): string {
+  return ops.map((o) => `${o.name} ${o.method} ${o.pattern.source}`).join(', ');
+}
+
+/** Parses a JSON body; `required` says the route cannot do without one. */
+function readJson(ctx: CallContext, what: string, required: boolean): unknown {
+  const body = ctx.body;
+  const type = ctx.req.headers['content-type'];
+  if (body === null || body.length === 0) {
+    if (required) throw new GatewayError('aos_bad_request', `${what} needs a JSON request body`);
+    return undefined;
+  }
+  if (type !== undefined && !JSON_TYPE.test(type)) {
+    if (!required) return undefined;
+    throw new GatewayError('aos_unsupported_media_type', `expected content-type application/json, got ${JSON.stringify(type.slice(0, 100))}`);
+  }
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new GatewayError('aos_bad_request', `the request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const call = (kind: CallInfo['kind'], operation: string, tool: ToolCall | null): CallInfo => ({ kind, operation, model: null, stream: false, maxTokens: null, tool });
+
+export function createToolStages(opts: ToolStageOptions): ToolStages {
+  const { decide, evaluate } = opts;
+
+  const operation: Stage = function toolOperationStage(ctx) {
+    const m = httpMatch(ctx);
+    if (m.operation === null) {
+      const rest = ctx.path.slice(`/tools/${m.tool.name}`.length) || '/';
+      throw new GatewayError('aos_route_not_found', `tool ${m.tool.name} has no operation for ${ctx.req.method} ${rest} (operations: ${describeOperations(m.tool.operations)})`);
+    }
+  };
+
+  const describe: Stage = function toolDescribeStage(ctx) {
+    const m = httpMatch(ctx);
+    const op = m.operation!;
+    const body = readJson(ctx, `operation ${op.name} of tool ${m.tool.name}`, op.schema !== null);
+    const tool: ToolCall = {
+      name: m.tool.name,
+      server: null,
+      args: { params: m.params, query: queryObject(ctx.query), body: body ?? null },
+      labels: op.traits.labels as Record<string, string>,
+      sensitive: op.traits.sensitive,
+      readOnly: op.traits.readOnly,
+    };
+    ctx.call = call('tool', op.name, tool);
+    ctx.tap(createResultSizeTap(tool));
+  };
+
+  const validate: Stage = function toolValidateStage(ctx) {
+    const op = httpMatch(ctx).operation!;
+    const args = ctx.call!.tool!.args as { query: Record<string, unknown>; body: unknown };
+    // A copy: coercion rewrites values, and what the policy saw (and the audit reads) stays as sent.
+    if (op.querySchema !== null && !op.querySchema.validate({ ...args.query })) {
+      throw new GatewayError('aos_invalid_arguments', `the query of ${op.routeName} does not match its schema: ${describeErrors(op.querySchema.validate.errors)}`);
+    }
+    if (op.schema !== null && !op.schema.validate(args.body)) {
+      throw new GatewayError('aos_invalid_arguments', `the body of ${op.routeName} does not match its schema: ${describeErrors(op.schema.validate.errors)}`);
+    }
+  };
+
+  /**
+   * Whether the policy lets this agent use the tool (any arguments), get the prompt or read the
+   * resource: what a list keeps.
+   */
+  const mayUse = (ctx: CallContext, server: McpServer, operation: 'tools/call' | 'prompts/get' | 'resources/read', name: string): boolean => {
+    if (evaluate === null) return true;
+    const input = policyInput(ctx);
+    const isCall = operation === 'tools/call';
+    const traits = isCall ? server.toolTraits(name) : server.traits;
+    input.call.operation = operation;
+    input.call.tool = policyTool({ name, server: server.name, args: null, labels: traits.labels as Record<string, string>, sensitive: traits.sensitive, readOnly: isCall ? traits.readOnly : true });
+    const d = evaluate(input);
+    // A tool that needs an approval stays listed: the agent may use it, once approved.
+    return d !== null && d.error === null && d.allow;
+  };
+
+  const mcp: Stage = async function mcpStage(ctx) {
+    const server = (ctx.route!.tool as ToolMatch & { kind: 'mcp' }).server;
+    const method = ctx.req.method;
+    const agent = ctx.agent?.id ?? '';
+    const sid = ctx.req.headers['mcp-session-id'];
+    if (typeof sid === 'string') {
+      const owner = server.sessions.owner(sid);
+      // Answered as the server answers an unknown session (404): the client starts a new one.
+      if (owner !== undefined && owner !== agent) throw new GatewayError('aos_session_not_found', `no MCP session ${JSON.stringify(sid.slice(0, 64))} for this agent on ${server.name}: initialize a new one`);
+      if (method === 'DELETE') ctx.tap({ onStart: (status) => void (status < 300 && server.sessions.end(sid)) });
+    }
+    if (method !== 'POST') {
+      // The GET stream (server → agent messages) and DELETE (end of session) carry no message.
+      ctx.call = call('mcp', method === 'GET' ? 'stream' : 'session.delete', null);
+      if (decide !== null) await decide(ctx);
+      if (method === 'GET') {
+        // A resumed stream may replay answers, list results among them: filter those too.
+        if (ctx.req.headers['last-event-id'] !== undefined) for (const list of LISTS) addListTap(ctx, server, null, list);
+        ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
+      }
+      return;
+    }
+    const msg = parseMcpMessage(readJson(ctx, 'an MCP POST', true));
+    if (msg.type === 'request') ctx.rpcId = msg.id;
+    ctx.route = server.targets.get(methodLabel(msg))!;
+    checkMcpHeaders(ctx.req.headers, msg);
+    if (msg.type !== 'request') {
+      // Notifications and the agent's answers to server requests pass through undecided.
+      ctx.call = call('mcp', msg.type === 'notification' ? msg.method : 'response', null);
+      return;
+    }
+    ctx.call = describeMcp(server.name, msg);
+    const tool = ctx.call.tool ?? null;
+    if (tool !== null) {
+      const isCall = msg.method === 'tools/call';
+      const traits = isCall ? server.toolTraits(tool.name) : server.traits;
+      tool.labels = traits.labels as Record<string, string>;
+      tool.sensitive = traits.sensitive;
+      // Reading a resource or getting a prompt changes nothing on the server.
+      tool.readOnly = isCall ? traits.readOnly : true;
+    }
+    if (decide !== null) await decide(ctx);
+    // The server may announce changed tools in any streamed answer: the schemas are then learned again.
+    ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
+    if (msg.method === 'initialize') {
+      // The session the server opens belongs to this agent.
+      ctx.tap({ onStart: (_status, headers) => {
+        const opened = headers['mcp-session-id'];
+        if (typeof opened === 'string') server.sessions.claim(opened, agent);
+      } });
+    } else if (msg.method === 'tools/list') {
+      addListTap(ctx, server, msg.id);
+    } else if (msg.method === 'prompts/list' || msg.method === 'resources/list') {
+      addListTap(ctx, server, msg.id, msg.method === 'prompts/list' ? 'prompts' : 'resources');
+    } else if (msg.method === 'tools/call') {
+      await checkArguments(ctx, server, msg, tool!, opts.log);
+      ctx.tap(createResultSizeTap(tool!));
+    }
+  };
+
+  const addListTap = (ctx: CallContext, server: McpServer, id: RpcId | null, list: 'tools' | 'prompts' | 'resources' = 'tools') => {
+    const seen = new Map<string, boolean>();
+    const operation = list === 'tools' ? 'tools/call' : list === 'prompts' ? 'prompts/get' : 'resources/read';
+    ctx.tap(createToolsListTap({
+      id,
+      list,
+      learn: list === 'tools' ? (tools) => server.schemas.learn(tools) : () => {},
+      keep: (t) => {
+        let ok = seen.get(t.name);
+        if (ok === undefined) seen.set(t.name, (ok = mayUse(ctx, server, operation, t.name)));
+        return ok;
+      },
+      maxBytes: opts.maxListBytes,
+    }));
+  };
+
+  return { operation, describe, validate, mcp };
+}
+
+/** Validates a tools/call's arguments against the tool's inputSchema, learning it first if needed. */
+async function checkArguments(ctx: CallContext, server: McpServer, msg: McpMessage & { type: 'request' }, tool: ToolCall, log: Logger): Promise<void> {
+  let known;
+  try {
+    known = await server.schemas.lookup(tool.name, { headers: ctx.req.headers, meta: protocolMeta(msg), requestId: ctx.id });
+  } catch (err) {
+    log.warn('could not read the tools of an MCP server to check a call', { id: ctx.id, server: server.name, error: (err as Error).message });
+    throw new GatewayError('aos_upstream_error', `could not read the tools of MCP server ${server.name} to check the call: ${(err as Error).message}`, { cause: err });
+  }
+  if (known === null) throw new GatewayError('aos_tool_not_found', `MCP server ${server.name} offers no tool ${tool.name}`);
+  if (known.schema === null) throw new GatewayError('aos_invalid_arguments', `${known.error}: calls to it are refused`);
+  const args = tool.args ?? {};
+  if (!known.schema.validate(args)) {
+    throw new GatewayError('aos_invalid_arguments', `invalid arguments for tool ${tool.name}: ${describeErrors(known.schema.validate.errors)}`);
+  }
+}
