@@ -14,6 +14,14 @@ import { createAdminServer } from './server/admin.js';
 import { createProxyServer, listen } from './server/listeners.js';
 import { createProxyHandler, createProxyState, type ProxyState } from './server/proxy.js';
 import { decide } from './policy/decide.js';
+import { createBudgetAdmin, type BudgetAdmin } from './metering/admin.js';
+import { createBudgetRules, lineOf, periodOf, type BudgetRules } from './metering/budgets.js';
+import { loadPrices, type PriceTable } from './metering/prices.js';
+import { createRedisStore } from './metering/redis-store.js';
+import { createSqliteStore } from './metering/sqlite-store.js';
+import { createMeteringStages } from './metering/stages.js';
+import { NANO, type BudgetStore } from './metering/store.js';
+import { packageRoot } from './package-root.js';
 import { createPolicyManager, type PolicyManager } from './policy/manager.js';
 import type { PolicyRegistryData } from './policy/types.js';
 import { createRouter } from './server/router.js';
@@ -46,6 +54,15 @@ export interface Gateway {
   /** The local development signer (null when the local issuer is disabled). Valid after start(). */
   signer(): LocalSigner | null;
   suspensions(): SuspensionStore;
+  /** Budgets: show, set, reset (null when metering is off). Valid after start(). */
+  budgets(): BudgetAdmin | null;
+}
+
+/** The price table: `metering.prices` relative to the config file, else the packaged one. */
+function readPrices(loaded: LoadedConfig, env: NodeJS.ProcessEnv): PriceTable | null {
+  const m = loaded.config.metering;
+  if (m.mode === 'off') return null;
+  return loadPrices(m.prices === undefined ? resolve(packageRoot, 'config', 'prices.yaml') : resolve(dirname(loaded.file), m.prices), env);
 }
 
 /** The registry file next to the config; required when identity is on, optional otherwise. */
@@ -74,6 +91,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const configFile = resolve(options.configFile);
   let loaded = loadConfig(configFile, env);
   let registry = readRegistry(loaded, env);
+  let prices = readPrices(loaded, env);
   const log = options.log ?? createLogger(loaded.config.log.level);
   const metrics = createMetrics();
 
@@ -84,6 +102,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   let policy: PolicyManager | null = null;
   let upstreams = new Map<string, Upstream>();
   let state: ProxyState | null = null;
+  let budgetStore: BudgetStore | null = null;
+  let budgetRules: BudgetRules | null = null;
+  let budgetAdmin: BudgetAdmin | null = null;
+  let overrides = new Map<string, number>();
+  let overridesTimer: NodeJS.Timeout | null = null;
   let inflight = 0;
   let draining = false;
   let idle: (() => void) | null = null;
@@ -101,7 +124,24 @@ export function createGateway(options: GatewayOptions): Gateway {
     const identity = loaded.config.identity.mode === 'required' ? authenticate({ verifier: verifier!, registry: registry!, suspensions: suspensions! }) : null;
     const manager = policy;
     const decision = manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy });
-    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next), { identity, policy: decision });
+    const m = loaded.config.metering;
+    let meter = null;
+    if (m.mode === 'enforce' && budgetStore !== null && prices !== null) {
+      const rules = createBudgetRules(registry, m.softThreshold, overrides);
+      budgetRules = rules;
+      meter = createMeteringStages({ config: m, store: budgetStore, prices, rules, registry, metrics: metrics.metering, log });
+      const store = budgetStore;
+      metrics.metering.remaining(() => {
+        const t = Date.now();
+        return rules.all().filter((r) => r.kind === 'usd').map((r) => {
+          const s = store.peek(lineOf(r, periodOf(r.window, t), 0));
+          return { scope: r.scope, window: r.window, remainingUsd: s.limit < 0 ? 0 : Math.max(0, s.limit - s.spent - s.reserved) / NANO, limitUsd: s.limit / NANO };
+        });
+      });
+    } else if (m.mode === 'enforce') {
+      log.warn('metering was turned on by a reload: it takes effect on restart');
+    }
+    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next), { identity, policy: decision, meterEstimate: meter?.estimate ?? null, meterReserve: meter?.reserve ?? null });
     const old = upstreams;
     upstreams = next;
     // In-flight requests finish on the pools they started with; close() waits for them.
@@ -129,6 +169,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     identity: () => loaded.config.identity,
     registry: () => registry,
     suspensions: () => suspensions!,
+    budgets: () => budgetAdmin,
   });
   const addresses = { proxy: '', admin: '' };
   let watcher: { close(): void } | null = null;
@@ -141,10 +182,31 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry: () => registry,
     signer: () => signer,
     suspensions: () => suspensions!,
+    budgets: () => budgetAdmin,
     async start() {
       const dataDir = resolve(loaded.config.dataDir);
       db = openDatabase(dataDir);
       suspensions = createSuspensionStore(db);
+      const m = loaded.config.metering;
+      if (m.mode === 'enforce') {
+        budgetStore = m.store === 'redis'
+          ? await createRedisStore({ ...m.redis, log, onHealth: (up) => metrics.metering.storeUp('redis', up), onFallback: () => metrics.metering.fallback() })
+          : createSqliteStore({ dataDir, snapshotIntervalMs: m.snapshotIntervalMs });
+        if (m.store === 'sqlite') metrics.metering.storeUp('sqlite', true);
+        const store = budgetStore;
+        // Overrides set on any gateway of the fleet (or by the CLI) are picked up within seconds.
+        const refresh = async () => {
+          const next = await store.limits().catch(() => overrides);
+          if (JSON.stringify([...next]) !== JSON.stringify([...overrides])) {
+            overrides = next;
+            if (state !== null) build();
+          }
+        };
+        await refresh();
+        overridesTimer = setInterval(() => void refresh(), 5_000);
+        overridesTimer.unref();
+        budgetAdmin = createBudgetAdmin(store, () => budgetRules!, () => refresh());
+      }
       verifier = await makeVerifier(loaded.config.identity);
       policy = makePolicy(loaded, registry);
       await policy?.start();
@@ -162,9 +224,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       let nextRegistry: AgentRegistry | null;
       let nextVerifier: TokenVerifier | null = null;
       let nextPolicy: PolicyManager | null | undefined;
+      let nextPrices: PriceTable | null;
       try {
         next = loadConfig(configFile, env);
         nextRegistry = readRegistry(next, env);
+        nextPrices = readPrices(next, env);
         if (JSON.stringify(next.config.identity) !== JSON.stringify(loaded.config.identity)) nextVerifier = await makeVerifier(next.config.identity);
         if (JSON.stringify(next.config.policy) !== JSON.stringify(loaded.config.policy)) {
           // A new policy source loads off to the side; a failure keeps the running one.
@@ -183,6 +247,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const before = loaded.config;
       loaded = next;
       registry = nextRegistry;
+      prices = nextPrices;
       if (nextVerifier !== null) {
         verifier?.close();
         verifier = nextVerifier;
@@ -223,6 +288,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       verifier?.close();
       policy?.close();
       suspensions?.close();
+      if (overridesTimer !== null) clearInterval(overridesTimer);
+      await budgetStore?.close();
       db?.close();
     },
   };

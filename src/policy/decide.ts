@@ -37,11 +37,11 @@ export function policyInput(ctx: CallContext): PolicyInput {
       model: call?.model ?? null,
       stream: call?.stream ?? false,
       max_tokens: call?.maxTokens ?? null,
-      est_input_tokens: null,
+      est_input_tokens: ctx.estInputTokens,
       tool: null,
       findings: [],
     },
-    budget: null,
+    budget: ctx.budget,
   };
 }
 

@@ -23,14 +23,20 @@ export interface ProxyState {
  * Composes the stages once per config. A stage turned off by config is absent, not checked per
  * request. Identity comes first, so no body of an unauthenticated client is read.
  */
-export function createProxyState(config: GatewayConfig, router: Router, stages: { identity: Stage | null; policy: Stage | null }): ProxyState {
+export function createProxyState(
+  config: GatewayConfig,
+  router: Router,
+  stages: { identity: Stage | null; policy: Stage | null; meterEstimate?: Stage | null; meterReserve?: Stage | null },
+): ProxyState {
+  const estimate = stages.meterEstimate ?? null;
+  const reserve = stages.meterReserve ?? null;
   const body = readBody(config.limits.maxBodyBytes);
   const present = (...list: (Stage | null)[]) => list.filter((s): s is Stage => s !== null);
   return {
     config,
     router,
-    inspected: present(stages.identity, body, parseJson, stages.policy),
-    passthrough: present(stages.identity, body, stages.policy),
+    inspected: present(stages.identity, body, parseJson, estimate, stages.policy, reserve),
+    passthrough: present(stages.identity, body, estimate, stages.policy, reserve),
   };
 }
 
