@@ -146,7 +146,6 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
   redis.on('error', () => {});
   redis.on('close', () => setUp(false));
   options.onHealth?.(false);
-  await redis.connect().catch((err: Error) => options.log.error('budget store: cannot connect to Redis', { url: redact(options.url), error: err.message }));
 
   const keysOf = (lines: readonly Pick<ReserveLine, 'key'>[]) => {
     const keys: string[] = [limitsKey];
@@ -184,6 +183,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
       flushing = false;
     }
   };
+
+  await redis.connect().catch((err: Error) => options.log.error('budget store: cannot connect to Redis', { url: redact(options.url), error: err.message }));
 
   return {
     kind: 'redis',
