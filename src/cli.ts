@@ -25,6 +25,12 @@ Usage:
   aos agents resume ID          suspension takes effect on a running gateway within a second
   aos policy status             the running gateway's policy bundle: revision, source, load time, last error
   aos policy reload             ask the running gateway to reload its policy bundle now
+  aos budget show [SCOPE]       budgets of the running gateway: limit, spent, reserved, remaining (SCOPE: org, team:NAME, agent:ID)
+  aos budget set SCOPE KEY=VALUE...
+                                override limits, persisted (KEY as in agents.yaml: daily_usd, monthly_usd, hourly_usd,
+                                requests_per_minute, tokens_per_minute, tool_calls_daily, …; VALUE none removes the override)
+  aos budget reset SCOPE [--window hourly|daily|monthly]
+                                set the spend of the current period back to zero
   aos --help | --version
 
 Environment:
@@ -44,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
       ttl: { type: 'string', default: '1h' },
       admin: { type: 'boolean', default: false },
       reason: { type: 'string' },
+      window: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -72,6 +79,9 @@ async function main(argv: string[]): Promise<number> {
       return mintToken(configFile, values);
     case 'policy':
       if (rest[0] === 'status' || rest[0] === 'reload') return policyCommand(configFile, rest[0]);
+      break;
+    case 'budget':
+      if (rest[0] === 'show' || rest[0] === 'set' || rest[0] === 'reset') return budgetCommand(configFile, rest[0], rest.slice(1), values.window);
       break;
     case 'agents':
       if (rest[0] === 'list' || rest[0] === 'suspend' || rest[0] === 'resume') return agents(configFile, rest[0], rest[1], values.reason);
@@ -188,6 +198,64 @@ async function policyCommand(configFile: string, action: 'status' | 'reload'): P
   if (!res.ok) throw new Error(`admin API answered ${res.status}: ${JSON.stringify(body)}`);
   for (const [k, v] of Object.entries(body)) console.log(`${k.padEnd(12)} ${v ?? '-'}`);
   return body.mode === 'enforce' && !body.revision ? 1 : 0;
+}
+
+/** A request to the running gateway's admin API, with an admin token minted from the local key. */
+async function adminRequest(configFile: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const { config } = loadConfig(configFile);
+  const identity = config.identity;
+  if (!identity.localIssuer.enabled) throw new Error(`this command uses the local admin key: identity.localIssuer is disabled; call ${method} ${path} with an admin token`);
+  const signer = await loadLocalSigner(resolve(config.dataDir), identity.localIssuer.issuer);
+  const token = await signer.mint({ subject: `cli:${userInfo().username}`, audience: identity.adminAudience, roles: [identity.adminRole], ttlSec: 60 });
+  const host = config.admin.host === '0.0.0.0' || config.admin.host === '::' ? '127.0.0.1' : config.admin.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}${path}`;
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  }).catch((err: Error) => {
+    throw new Error(`cannot reach the gateway's admin listener at ${url}: ${(err.cause as Error)?.message ?? err.message}`);
+  });
+  const out = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`admin API answered ${res.status}: ${(out.error as { message?: string } | undefined)?.message ?? JSON.stringify(out)}`);
+  return out;
+}
+
+async function budgetCommand(configFile: string, action: 'show' | 'set' | 'reset', args: string[], window: string | undefined): Promise<number> {
+  const scope = args[0];
+  let out: Record<string, unknown>;
+  if (action === 'show') {
+    out = await adminRequest(configFile, 'GET', `/admin/budgets${scope === undefined ? '' : `/${encodeURIComponent(scope)}`}`);
+  } else {
+    if (scope === undefined) throw new Error(`budget ${action}: a scope is required (org, team:NAME or agent:ID)`);
+    if (action === 'set') {
+      if (args.length < 2) throw new Error('budget set: give one or more KEY=VALUE, e.g. daily_usd=50');
+      const values: Record<string, number | null> = {};
+      for (const a of args.slice(1)) {
+        const m = /^([a-z_]+)=(.+)$/.exec(a);
+        if (m === null) throw new Error(`budget set: expected KEY=VALUE, got "${a}"`);
+        const v = m[2] === 'none' ? null : Number(m[2]);
+        if (v !== null && !Number.isFinite(v)) throw new Error(`budget set: ${m[1]}: expected a number or none, got "${m[2]}"`);
+        values[m[1]] = v;
+      }
+      out = await adminRequest(configFile, 'PUT', `/admin/budgets/${encodeURIComponent(scope)}`, values);
+    } else {
+      out = await adminRequest(configFile, 'POST', `/admin/budgets/${encodeURIComponent(scope)}/reset`, window === undefined ? {} : { window });
+    }
+  }
+  if (out.mode === 'off') {
+    console.log('metering is off on this gateway (metering.mode: off)');
+    return 0;
+  }
+  const rows = out.budgets as { scope: string; key: string; period: string; limit: number; override: number | null; spent: number; reserved: number; remaining: number; kind: string }[];
+  const fmt = (kind: string, v: number) => (v < 0 ? 'none' : kind === 'usd' ? `$${v.toFixed(4)}` : String(v));
+  console.log(`store ${out.store}${out.healthy ? '' : ' (UNREACHABLE)'}`);
+  console.log(`${'scope'.padEnd(28)} ${'limit'.padEnd(22)} ${'period'.padEnd(14)} ${'limit'.padStart(12)} ${'spent'.padStart(12)} ${'reserved'.padStart(12)} ${'remaining'.padStart(12)}`);
+  for (const r of rows) {
+    console.log(`${r.scope.padEnd(28)} ${(r.key + (r.override === null ? '' : ' (set)')).padEnd(22)} ${r.period.padEnd(14)} ${fmt(r.kind, r.limit).padStart(12)} ${fmt(r.kind, r.spent).padStart(12)} ${fmt(r.kind, r.reserved).padStart(12)} ${fmt(r.kind, r.remaining).padStart(12)}`);
+  }
+  if (rows.length === 0) console.log(scope === undefined ? '(no budgets configured)' : `(no budgets for ${scope})`);
+  return 0;
 }
 
 function checkConfig(file: string): number {
