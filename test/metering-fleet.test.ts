@@ -155,3 +155,35 @@ t.test('Redis unreachable: fail closed (503 aos_budget_unavailable), or a local 
   }
   t.equal(shown, ok * COST, 'the spend made during the outage is pushed once Redis is back (the old data went with the old server)');
 });
+
+t.test('aos budget show | set | reset against a running gateway', async (t) => {
+  const upstream = await startSampleUpstream();
+  t.teardown(() => upstream.close());
+  const metering = { store: 'sqlite' };
+  const dir = await setup(t, upstream, metering, 1000);
+  const g = await startGateway(t, dir, upstream, metering);
+  t.equal(await call(g), 200);
+  const aos = (...args: string[]) => new Promise<{ code: number | null; out: string }>((resolve) => {
+    const p = spawn(process.execPath, [BIN, 'budget', ...args, '--config', join(dir, 'aos.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (out += d));
+    p.on('exit', (code) => resolve({ code, out }));
+  });
+  const show = await aos('show');
+  t.equal(show.code, 0, show.out);
+  t.match(show.out, /store sqlite/);
+  t.match(show.out, /org\s+daily_usd\s+\d{4}-\d\d-\d\d\s+\$1000\.0000\s+\$0\.0000/);
+  const set = await aos('set', 'org', 'daily_usd=0.000001', 'requests_per_minute=100');
+  t.equal(set.code, 0, set.out);
+  t.match(set.out, /org\s+daily_usd \(set\)\s+\S+\s+\$0\.0000/);
+  t.equal(await call(g), 429, 'the override is enforced at once');
+  const bad = await aos('set', 'org', 'daily_usd=lots');
+  t.equal(bad.code, 1);
+  t.match(bad.out, /expected a number or none/);
+  const reset = await aos('reset', 'org', '--window', 'daily');
+  t.equal(reset.code, 0, reset.out);
+  t.match(reset.out, /org\s+daily_usd \(set\)\s+\S+\s+\$0\.0000\s+\$0\.0000/);
+  t.equal((await aos('set', 'org', 'daily_usd=none')).code, 0);
+  t.equal(await call(g), 200, 'the override removed: the configured limit again');
+});
