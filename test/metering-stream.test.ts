@@ -4,7 +4,7 @@
  * the gateway's request (compared raw and through the official SDK), while the call is charged
  * from the provider's own usage.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startHarness, type Harness } from './helpers.js';
@@ -17,7 +17,7 @@ agents:
 `;
 const normalize = (s: string) => s.replace(/chatcmpl-sample\d+/g, 'ID').replace(/msg_sample\d+/g, 'ID').replace(/"created":\d+/g, '"created":0');
 
-async function pair(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function pair(t: Test) {
   const files = { files: { 'agents.yaml': REGISTRY } };
   const on = await startHarness(t, { identity: { mode: 'required', registry: 'agents.yaml' } }, files);
   const off = await startHarness(t, { identity: { mode: 'required', registry: 'agents.yaml' }, metering: { mode: 'off' } }, files);

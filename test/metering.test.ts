@@ -191,8 +191,8 @@ t.test('the soft threshold flags calls and counts them', async (t) => {
   t.match(metrics, /aos_budget_soft_limit_total\{kind="usd"\} 1/);
 });
 
-t.test('the policy sees the budget (and the estimate) in its input', async (t) => {
-  const h = await meteredHarness(t, '{ daily_usd: 1 }', { config: { policy: { mode: 'enforce', bundle: { file: BUNDLE } } } });
+for (const policyBudget of ['always', 'nearLimit']) t.test(`the policy sees the budget (and the estimate) in its input (policyBudget ${policyBudget})`, async (t) => {
+  const h = await meteredHarness(t, '{ daily_usd: 1 }', { config: { policy: { mode: 'enforce', bundle: { file: BUNDLE } }, metering: { policyBudget } } });
   const client = await h.openai('writer');
   await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
   // Finance lowers the limit below what is spent: the policy's budget rule denies before the store is asked.

@@ -119,6 +119,12 @@ export interface MeteringConfig {
   snapshotIntervalMs: number;
   /** Add an `agent` label to the spend and token metrics (registered agents only, so it stays bounded). */
   agentMetrics: boolean;
+  /**
+   * When the policy input carries the budget: `always`, or `nearLimit` (only once this call would
+   * take a budget past its soft threshold). Budget figures change with every call, so `always`
+   * defeats the policy's decision cache; the store enforces hard limits either way.
+   */
+  policyBudget: 'always' | 'nearLimit';
 }
 
 export interface GatewayConfig {
@@ -309,6 +315,7 @@ export const configSchema = {
         defaultMaxOutputTokens: int(1, 4096),
         snapshotIntervalMs: int(10, 1000),
         agentMetrics: { type: 'boolean', default: false },
+        policyBudget: { enum: ['always', 'nearLimit'], default: 'always' },
       },
     },
     providers: {

@@ -37,6 +37,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   const now = opts.now ?? Date.now;
   const periods = createPeriods(now);
   const ttlMs = config.reservationTtlSec * 1000;
+  const nearLimitOnly = config.policyBudget === 'nearLimit';
 
   const meteredOp = (ctx: CallContext) => {
     const route = ctx.route!;
@@ -78,7 +79,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
         best = { rule, ...s };
       }
     }
-    if (best !== null) {
+    if (best !== null && (!nearLimitOnly || best.spent + best.reserved + est >= best.rule.soft * best.limit)) {
       ctx.budget = {
         scope: best.rule.scope,
         limit_usd: best.limit / NANO,
@@ -129,15 +130,23 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
           }
         }
       }
+      const id = out === null ? null : out.id;
+      let done = false;
+      // Once: when the response ended or was cut (so usage, cost and the settlement are in place
+      // before the client sees the end), else when the request finishes (errors, aborts).
+      const complete = () => {
+        if (done) return;
+        done = true;
+        finish(ctx, tap, price, worst, id, lines, used);
+      };
       let tap: UsageTap | null = null;
       if (m !== null) {
         const injected = m.requestUsage(ctx.route!.operation, ctx.json as Record<string, unknown>);
         if (injected) ctx.jsonChanged = true;
-        tap = new UsageTap(m, ctx.route!.operation, injected);
+        tap = new UsageTap(m, ctx.route!.operation, injected, complete);
         ctx.tap(tap);
       }
-      const id = out === null ? null : out.id;
-      ctx.onFinish(() => finish(ctx, tap, price, worst, id, lines, used));
+      ctx.onFinish(complete);
     };
     if (lines.length === 0) return proceed(null);
     const out = store.reserve(lines, ttlMs);

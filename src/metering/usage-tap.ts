@@ -28,6 +28,8 @@ export class UsageTap implements ResponseTap {
     private readonly metering: DialectMetering,
     private readonly operation: Operation,
     private readonly injected: boolean,
+    /** Called once the response is over (ended or cut), after the tap read all of it. */
+    private readonly onDone: (() => void) | null = null,
   ) {}
 
   onStart(status: number, headers: OutgoingHttpHeaders): void {
@@ -61,6 +63,18 @@ export class UsageTap implements ResponseTap {
 
   onEnd(): Buffer | null {
     this.ended = true;
+    const out = this.end();
+    this.onDone?.();
+    return out;
+  }
+
+  onAbort(reason: 'client' | 'upstream'): void {
+    this.aborted = reason;
+    this.chunks = null;
+    this.onDone?.();
+  }
+
+  private end(): Buffer | null {
     const splitter = this.splitter;
     if (splitter !== null) {
       const events = splitter.end();
@@ -79,11 +93,6 @@ export class UsageTap implements ResponseTap {
       this.chunks = null;
     }
     return null;
-  }
-
-  onAbort(reason: 'client' | 'upstream'): void {
-    this.aborted = reason;
-    this.chunks = null;
   }
 
   private read(event: SseEvent): string | null {

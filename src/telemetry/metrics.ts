@@ -78,13 +78,21 @@ export function createMetrics(): Metrics {
       if (remainingSource !== null) for (const r of remainingSource()) this.labels(r.scope, r.window).set(r.remainingUsd);
     },
   });
+  // Bound children per team (and agent): the hot path pays a Map lookup, not label hashing.
+  const chargeChildren = new Map<string, { spend: Counter.Internal; input: Counter.Internal; cached: Counter.Internal; output: Counter.Internal; estimated: Counter.Internal }>();
   const metering: MeteringMetrics = {
     charged(team, agent, costUsd, input, cachedInput, output, estimated) {
-      spend.labels(team, agent ?? '').inc(costUsd);
-      tokens.labels(team, 'input').inc(input);
-      if (cachedInput > 0) tokens.labels(team, 'cached_input').inc(cachedInput);
-      tokens.labels(team, 'output').inc(output);
-      if (estimated) tokens.labels(team, 'estimated').inc(input + output);
+      const key = agent === null ? team : `${team}\u0000${agent}`;
+      let c = chargeChildren.get(key);
+      if (c === undefined) {
+        c = { spend: spend.labels(team, agent ?? ''), input: tokens.labels(team, 'input'), cached: tokens.labels(team, 'cached_input'), output: tokens.labels(team, 'output'), estimated: tokens.labels(team, 'estimated') };
+        chargeChildren.set(key, c);
+      }
+      c.spend.inc(costUsd);
+      c.input.inc(input);
+      if (cachedInput > 0) c.cached.inc(cachedInput);
+      c.output.inc(output);
+      if (estimated) c.estimated.inc(input + output);
     },
     denied: (reason) => budgetDenials.labels(reason).inc(),
     softLimit: (kind) => softLimits.labels(kind).inc(),

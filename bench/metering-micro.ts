@@ -1,0 +1,128 @@
+/**
+ * Per-call costs of metering, in-process: budget reservation + settlement on the SQLite store
+ * (in-memory counters + append log) and on the Redis store (a real local redis-server; one Lua
+ * script round trip each, counted), and the pre-flight token estimate of a ~1 KB prompt.
+ * Run: `node --import tsx bench/metering-micro.ts` (writes bench/.out/metering-micro.json and prints
+ * a Markdown table for bench/RESULTS-metering.md).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
+import { createLogger } from '../src/log.js';
+import { createPeriods, lineOf, rulesOf } from '../src/metering/budgets.js';
+import { createRedisStore } from '../src/metering/redis-store.js';
+import { createSqliteStore } from '../src/metering/sqlite-store.js';
+import type { BudgetStore } from '../src/metering/store.js';
+import { countTokens, MESSAGE_OVERHEAD } from '../src/metering/tokens.js';
+import { openaiDialect } from '../src/providers/openai.js';
+
+type Stats = { p50: number; p99: number; mean: number; n: number };
+const stats = (times: number[]): Stats => {
+  const s = [...times].sort((a, b) => a - b);
+  return { p50: s[Math.floor(s.length * 0.5)], p99: s[Math.floor(s.length * 0.99)], mean: s.reduce((a, b) => a + b, 0) / s.length, n: s.length };
+};
+
+/** The lines of a typical call: agent, team and org daily USD budgets and the agent's requests per minute. */
+const periods = createPeriods(Date.now);
+const rules = [
+  ...rulesOf('agent:bench-agent', { daily_usd: 1e6, requests_per_minute: 1e9 }, 0.8),
+  ...rulesOf('team:bench', { daily_usd: 1e6 }, 0.8),
+  ...rulesOf('org', { monthly_usd: 1e7 }, 0.8),
+];
+const linesFor = () => {
+  const p = periods();
+  return rules.map((r) => lineOf(r, p[r.window], r.kind === 'usd' ? 250_000 : 1));
+};
+const actual = rules.map((r) => (r.kind === 'usd' ? 120_000 : 1));
+
+const cpu: Record<string, number> = {};
+
+async function storeBench(store: BudgetStore, n: number, name = ''): Promise<Stats> {
+  const times: number[] = [];
+  let c0 = process.cpuUsage();
+  for (let i = 0; i < n + 2000; i++) {
+    const t0 = performance.now();
+    const lines = linesFor();
+    let out = store.reserve(lines, 900_000);
+    if (out instanceof Promise) out = await out;
+    if (!out.ok) throw new Error('bench budget exhausted');
+    const s = store.settle(out.id, lines, actual);
+    if (s instanceof Promise) await s;
+    if (i === 1999) c0 = process.cpuUsage();
+    if (i >= 2000) times.push((performance.now() - t0) * 1000);
+  }
+  const c = process.cpuUsage(c0);
+  if (name !== '') cpu[name] = (c.user + c.system) / n;
+  return stats(times);
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+const results: Record<string, Stats | number | string> = {};
+const dir = mkdtempSync(join(tmpdir(), 'aos-metering-bench-'));
+try {
+  const sqlite = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 1000 });
+  results.sqlite = await storeBench(sqlite, 50_000, 'sqlite');
+  await sqlite.close();
+
+  // The 1 KB prompt: a chat body's message text, through the dialect's prompt reader and the tokenizer.
+  const text = 'Please summarise the quarterly report below and list the three main risks, with a sentence on each. '.repeat(11).slice(0, 1024);
+  const op = openaiDialect.operations.get('/chat/completions')!;
+  const times: number[] = [];
+  for (let i = 0; i < 12_000; i++) {
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are helpful.' }, { role: 'user', content: `${text.slice(0, 1000)} #${i}` }] };
+    const t0 = performance.now();
+    countTokens(openaiDialect.metering!.promptText(op, body)) + MESSAGE_OVERHEAD * 2;
+    if (i >= 2000) times.push((performance.now() - t0) * 1000);
+  }
+  results.tokenizer1k = stats(times);
+
+  if (spawnSync('redis-server', ['--version']).status === 0) {
+    const port = await freePort();
+    const server = spawn('redis-server', ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100; i++) {
+        const up = await new Promise<boolean>((r) => { const s = connect(port, '127.0.0.1', () => (s.end(), r(true))); s.on('error', () => r(false)); });
+        if (up) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const redis = await createRedisStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'bench', failMode: 'closed', localFraction: 0.1, commandTimeoutMs: 1000, log: createLogger('silent') });
+      const probe = new Redis(`redis://127.0.0.1:${port}`);
+      const processed = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await probe.info('commandstats'))?.[1] ?? 0);
+      await storeBench(redis, 100); // load the scripts (EVALSHA from here on)
+      const before = await processed();
+      const n = 20_000;
+      results.redis = await storeBench(redis, n - 2000, 'redis');
+      // Each call: one EVALSHA to reserve, one to settle, and no other command.
+      results.redisCommandsPerCall = ((await processed()) - before) / n;
+      probe.disconnect();
+      await redis.close();
+    } finally {
+      server.kill('SIGKILL');
+    }
+  } else results.redis = 'redis-server not installed';
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+mkdirSync(new URL('./.out/', import.meta.url), { recursive: true });
+writeFileSync(new URL('./.out/metering-micro.json', import.meta.url), JSON.stringify(results, null, 2));
+const row = (name: string, s: Stats | number | string | undefined) =>
+  typeof s === 'object' ? `| ${name} | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.mean.toFixed(1)} | ${s.n} |` : `| ${name} | ${s} | | | |`;
+console.log(['| per call | p50 µs | p99 µs | mean µs | calls |', '|---|---|---|---|---|',
+  row('SQLite store: reserve + settle (4 lines: agent/team/org USD + agent requests/min)', results.sqlite as Stats),
+  row('Redis store (local redis-server): reserve + settle, wall time incl. 2 round trips', results.redis as Stats),
+  row('pre-flight token estimate, ~1 KB chat prompt (prompt text + o200k tokenizer)', results.tokenizer1k as Stats),
+].join('\n'));
+console.log(`Redis EVALSHA round trips per call (reserve + settle): ${results.redisCommandsPerCall}`);
+console.log(`gateway CPU per call (reserve + settle): sqlite ${cpu.sqlite?.toFixed(1)} µs, redis ${cpu.redis?.toFixed(1)} µs`);
+results.cpu = JSON.stringify(cpu);
