@@ -7,7 +7,7 @@ import type { MeteringMetrics } from '../telemetry/metrics.js';
 import { createPeriods, lineOf, type BudgetRule, type BudgetRules } from './budgets.js';
 import { costOf, worstCase, type Price, type PriceTable } from './prices.js';
 import { NANO, toNano, type BudgetStore, type ReserveLine, type ReserveOutcome } from './store.js';
-import { countTokens, MESSAGE_OVERHEAD } from './tokens.js';
+import { countTokens, createPromptCounter, MESSAGE_OVERHEAD } from './tokens.js';
 import { UsageTap } from './usage-tap.js';
 
 export interface MeteringStageOptions {
@@ -38,6 +38,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   const periods = createPeriods(now);
   const ttlMs = config.reservationTtlSec * 1000;
   const nearLimitOnly = config.policyBudget === 'nearLimit';
+  const countTexts = createPromptCounter();
 
   const meteredOp = (ctx: CallContext) => {
     const route = ctx.route!;
@@ -56,7 +57,9 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     if (m === null) return 0;
     const body = ctx.json as Record<string, unknown>;
     const messages = Array.isArray(body.messages) ? body.messages.length : 1;
-    return countTokens(m.promptText(ctx.route!.operation, body)) + MESSAGE_OVERHEAD * messages;
+    const texts: string[] = [];
+    m.promptText(ctx.route!.operation, body, texts);
+    return countTexts(texts) + MESSAGE_OVERHEAD * messages;
   };
 
   const estimate: Stage = function meteringEstimateStage(ctx) {

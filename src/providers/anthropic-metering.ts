@@ -46,12 +46,10 @@ function contentText(content: unknown, out: string[]): void {
 
 export const anthropicMetering: DialectMetering = {
   metered: (operation) => operation.name === 'messages',
-  promptText(_operation, body) {
-    const out: string[] = [];
+  promptText(_operation, body, out) {
     contentText(body.system, out);
     if (Array.isArray(body.messages)) for (const m of body.messages) contentText(obj(m)?.content, out);
     if (Array.isArray(body.tools) && body.tools.length > 0) out.push(JSON.stringify(body.tools));
-    return out.join('\n');
   },
   // Anthropic streams always report usage (message_start, message_delta).
   requestUsage: () => false,

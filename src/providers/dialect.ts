@@ -58,8 +58,8 @@ export interface MeterState {
 export interface DialectMetering {
   /** Whether responses of the operation carry token usage (and so are metered). */
   metered(operation: Operation): boolean;
-  /** The text of the request a tokenizer should count (messages, system, tool definitions), '' when none. */
-  promptText(operation: Operation, body: Record<string, unknown>): string;
+  /** The texts of the request a tokenizer should count (message contents, system, tool definitions), pushed to `out`. */
+  promptText(operation: Operation, body: Record<string, unknown>, out: string[]): void;
   /** Asks the upstream for usage where the client did not (e.g. OpenAI `stream_options.include_usage`); true when it changed the body. */
   requestUsage(operation: Operation, body: Record<string, unknown>): boolean;
   /** Reads usage and tool calls from a whole JSON response body. */

@@ -79,8 +79,7 @@ export const openaiMetering: DialectMetering = {
     const n = operation.name;
     return n === 'chat.completions' || n === 'responses' || n === 'embeddings' || n === 'completions';
   },
-  promptText(operation, body) {
-    const out: string[] = [];
+  promptText(operation, body, out) {
     switch (operation.name) {
       case 'chat.completions':
         messagesText(body.messages, out);
@@ -99,7 +98,6 @@ export const openaiMetering: DialectMetering = {
     }
     // Tool definitions are sent to the model as tokens too.
     if (Array.isArray(body.tools) && body.tools.length > 0) out.push(JSON.stringify(body.tools));
-    return out.join('\n');
   },
   requestUsage(operation, body) {
     if ((operation.name !== 'chat.completions' && operation.name !== 'completions') || body.stream !== true) return false;
