@@ -19,6 +19,16 @@ import { createSqliteStore } from '../src/metering/sqlite-store.js';
 import type { BudgetStore } from '../src/metering/store.js';
 import { countTokens } from '../src/metering/tokens.js';
 import { openaiDialect } from '../src/providers/openai.js';
+import { loadRegistry } from '../src/identity/registry.js';
+import { createBudgetRules } from '../src/metering/budgets.js';
+import { loadPrices } from '../src/metering/prices.js';
+import { createMeteringStages } from '../src/metering/stages.js';
+import { CallContext } from '../src/pipeline/context.js';
+import { createMetrics } from '../src/telemetry/metrics.js';
+import { parseConfig } from '../src/config/load.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteTarget } from '../src/server/router.js';
+import { tapData, tapEnd } from '../src/upstream/tap.js';
 
 type Stats = { p50: number; p99: number; mean: number; n: number };
 const stats = (times: number[]): Stats => {
@@ -75,6 +85,45 @@ try {
   results.sqlite = await storeBench(sqlite, 50_000, 'sqlite');
   await sqlite.close();
 
+  // The whole metering path of one non-streaming call, in-process: estimate (tokenizer; the
+  // prompt repeats, as system prompts do), reserve (4 lines), the response tap over a chat
+  // completion JSON body, and the settlement. Everything but the network.
+  {
+    const stageDir = mkdtempSync(join(tmpdir(), 'aos-metering-stage-'));
+    writeFileSync(join(stageDir, 'agents.yaml'), 'templates:\n  bench: { version: 1, maxTokens: 256, budget: { daily_usd: 1000000000, requests_per_minute: 1000000000000 } }\nbudgets:\n  teams: { bench: { daily_usd: 1000000000 } }\n  org: { monthly_usd: 1000000000 }\nagents:\n  - { id: bench-agent, team: bench, template: bench }\n');
+    const registry = loadRegistry(join(stageDir, 'agents.yaml'));
+    const { config } = parseConfig('providers: { openai: { dialect: openai, baseUrl: "http://127.0.0.1:1/v1" } }\nroutes: [{ prefix: /v1, provider: openai }]\n', join(stageDir, 'aos.yaml'), {});
+    const store = createSqliteStore({ dataDir: stageDir, snapshotIntervalMs: 1000 });
+    const stages = createMeteringStages({
+      config: config.metering, store, prices: loadPrices(new URL('../config/prices.yaml', import.meta.url).pathname),
+      rules: createBudgetRules(registry, 0.8), registry, metrics: createMetrics().metering, log: createLogger('silent'),
+    });
+    const route = { name: 'openai/chat.completions', upstream: { name: 'openai', dialect: openaiDialect }, operation: openaiDialect.operations.get('/chat/completions')!, upstreamPath: '/v1/chat/completions' } as unknown as RouteTarget;
+    const agent = registry.agents.get('bench-agent')!;
+    const request = { model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a concise assistant for an internal operations team. Answer in one or two sentences, cite no sources, and never include secrets.' }, { role: 'user', content: 'Summarise the state of the nightly batch jobs: ingestion finished at 02:14, the reconciliation job retried twice and succeeded at 03:05, and the report export is still queued behind the warehouse maintenance window.' }], max_tokens: 256 };
+    const response = Buffer.from(JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'All jobs done but the export, which waits for maintenance.' }, finish_reason: 'stop' }], usage: { prompt_tokens: 57, completion_tokens: 18, total_tokens: 75 } }));
+    const pathTimes: number[] = [];
+    for (let i = 0; i < 22_000; i++) {
+      const ctx = new CallContext(`r${i}`, {} as IncomingMessage, {} as ServerResponse, 0, '/v1/chat/completions', '', 'openai');
+      ctx.route = route;
+      ctx.agent = agent;
+      ctx.json = structuredClone(request);
+      ctx.call = openaiDialect.describe(route.operation, ctx.json);
+      const t0 = performance.now();
+      stages.estimate(ctx);
+      stages.reserve(ctx);
+      const taps = ctx.taps!;
+      for (const tap of taps) tap.onStart?.(200, { 'content-type': 'application/json' });
+      tapData(taps, response);
+      tapEnd(taps);
+      ctx.finish();
+      if (i >= 2000) pathTimes.push((performance.now() - t0) * 1000);
+    }
+    results.stagePath = stats(pathTimes);
+    await store.close();
+    rmSync(stageDir, { recursive: true, force: true });
+  }
+
   // The 1 KB prompt: a chat body's message text, through the dialect's prompt reader and the tokenizer.
   const text = 'Please summarise the quarterly report below and list the three main risks, with a sentence on each. '.repeat(11).slice(0, 1024);
   const op = openaiDialect.operations.get('/chat/completions')!;
@@ -124,6 +173,7 @@ console.log(['| per call | p50 µs | p99 µs | mean µs | calls |', '|---|---|--
   row('SQLite store: reserve + settle (4 lines: agent/team/org USD + agent requests/min)', results.sqlite as Stats),
   row('Redis store (local redis-server): reserve + settle, wall time incl. 2 round trips', results.redis as Stats),
   row('pre-flight token estimate, ~1 KB chat prompt (prompt text + o200k tokenizer)', results.tokenizer1k as Stats),
+  row('whole metering path of a call in-process (estimate + reserve + tap over the JSON response + settle), repeated prompt', results.stagePath as Stats),
 ].join('\n'));
 console.log(`Redis EVALSHA round trips per call (reserve + settle): ${results.redisCommandsPerCall}`);
 console.log(`gateway CPU per call (reserve + settle): sqlite ${cpu.sqlite?.toFixed(1)} µs, redis ${cpu.redis?.toFixed(1)} µs`);
