@@ -216,7 +216,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       addresses.proxy = `http://${hostForUrl(p.host)}:${p.port}`;
       addresses.admin = `http://${hostForUrl(a.host)}:${a.port}`;
       if (options.watchConfig !== false) {
-        watcher = watchFiles([configFile, registry?.file ?? resolve(dirname(configFile), loaded.config.identity.registry)], () => void gateway.reload());
+        const watched = [configFile, registry?.file ?? resolve(dirname(configFile), loaded.config.identity.registry)];
+        if (prices !== null) watched.push(prices.file);
+        watcher = watchFiles(watched, () => void gateway.reload());
       }
     },
     async reload() {

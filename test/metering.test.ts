@@ -252,4 +252,11 @@ t.test('an unknown model is denied when the price table says so', async (t) => {
   t.equal((err as InstanceType<typeof OpenAI.APIError>).status, 403);
   t.equal((err as InstanceType<typeof OpenAI.APIError>).code, 'aos_model_unpriced');
   t.ok(await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }));
+  // A broken price table is rejected on reload, with where and why; the last good one keeps serving.
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(`${h.dir}/prices.yaml`, 'models:\n  "gpt-4o-mini*": { input: cheap, output: 0.6 }\n');
+  const reload = await h.gateway.reload();
+  t.notOk(reload.ok);
+  t.match(!reload.ok && reload.error.message, /prices\.yaml:2:\d+: models\.gpt-4o-mini\*\.input: expected number, got "cheap"/);
+  t.ok(await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }));
 });

@@ -315,7 +315,7 @@ export const configSchema = {
         defaultMaxOutputTokens: int(1, 4096),
         snapshotIntervalMs: int(10, 1000),
         agentMetrics: { type: 'boolean', default: false },
-        policyBudget: { enum: ['always', 'nearLimit'], default: 'always' },
+        policyBudget: { enum: ['always', 'nearLimit'], default: 'nearLimit' },
       },
     },
     providers: {
