@@ -9,6 +9,11 @@ import { loadLocalSigner } from './identity/local-key.js';
 import { loadRegistry } from './identity/registry.js';
 import { createSuspensionStore } from './identity/suspensions.js';
 import { openDatabase } from './store/database.js';
+import { createLogger } from './log.js';
+import { createBudgetAdmin } from './metering/admin.js';
+import { createBudgetRules } from './metering/budgets.js';
+import { createRedisStore } from './metering/redis-store.js';
+import { createSqliteStore } from './metering/sqlite-store.js';
 
 const DEFAULT_CONFIG = join(packageRoot, 'config', 'aos.yaml');
 
@@ -221,16 +226,14 @@ async function adminRequest(configFile: string, method: string, path: string, bo
   return out;
 }
 
+/** Budgets through the running gateway's admin API; with no gateway running, in its store directly. */
 async function budgetCommand(configFile: string, action: 'show' | 'set' | 'reset', args: string[], window: string | undefined): Promise<number> {
   const scope = args[0];
-  let out: Record<string, unknown>;
-  if (action === 'show') {
-    out = await adminRequest(configFile, 'GET', `/admin/budgets${scope === undefined ? '' : `/${encodeURIComponent(scope)}`}`);
-  } else {
+  const values: Record<string, number | null> = {};
+  if (action !== 'show') {
     if (scope === undefined) throw new Error(`budget ${action}: a scope is required (org, team:NAME or agent:ID)`);
     if (action === 'set') {
       if (args.length < 2) throw new Error('budget set: give one or more KEY=VALUE, e.g. daily_usd=50');
-      const values: Record<string, number | null> = {};
       for (const a of args.slice(1)) {
         const m = /^([a-z_]+)=(.+)$/.exec(a);
         if (m === null) throw new Error(`budget set: expected KEY=VALUE, got "${a}"`);
@@ -238,10 +241,18 @@ async function budgetCommand(configFile: string, action: 'show' | 'set' | 'reset
         if (v !== null && !Number.isFinite(v)) throw new Error(`budget set: ${m[1]}: expected a number or none, got "${m[2]}"`);
         values[m[1]] = v;
       }
-      out = await adminRequest(configFile, 'PUT', `/admin/budgets/${encodeURIComponent(scope)}`, values);
-    } else {
-      out = await adminRequest(configFile, 'POST', `/admin/budgets/${encodeURIComponent(scope)}/reset`, window === undefined ? {} : { window });
     }
+  }
+  const path = `/admin/budgets${scope === undefined ? '' : `/${encodeURIComponent(scope)}`}`;
+  let out: Record<string, unknown>;
+  try {
+    out = action === 'show' ? await adminRequest(configFile, 'GET', path)
+      : action === 'set' ? await adminRequest(configFile, 'PUT', path, values)
+      : await adminRequest(configFile, 'POST', `${path}/reset`, window === undefined ? {} : { window });
+  } catch (err) {
+    if (!/^cannot reach the gateway/.test((err as Error).message)) throw err;
+    out = await budgetOffline(configFile, action, scope, values, window);
+    process.stderr.write(`aos: no gateway answers at the configured admin address: ${action === 'show' ? 'read' : 'changed'} the budget store directly\n`);
   }
   if (out.mode === 'off') {
     console.log('metering is off on this gateway (metering.mode: off)');
@@ -250,12 +261,39 @@ async function budgetCommand(configFile: string, action: 'show' | 'set' | 'reset
   const rows = out.budgets as { scope: string; key: string; period: string; limit: number; override: number | null; spent: number; reserved: number; remaining: number; kind: string }[];
   const fmt = (kind: string, v: number) => (v < 0 ? 'none' : kind === 'usd' ? `$${v.toFixed(4)}` : String(v));
   console.log(`store ${out.store}${out.healthy ? '' : ' (UNREACHABLE)'}`);
-  console.log(`${'scope'.padEnd(28)} ${'limit'.padEnd(22)} ${'period'.padEnd(14)} ${'limit'.padStart(12)} ${'spent'.padStart(12)} ${'reserved'.padStart(12)} ${'remaining'.padStart(12)}`);
+  console.log(`${'scope'.padEnd(28)} ${'budget'.padEnd(22)} ${'period'.padEnd(14)} ${'limit'.padStart(12)} ${'spent'.padStart(12)} ${'reserved'.padStart(12)} ${'remaining'.padStart(12)}`);
   for (const r of rows) {
     console.log(`${r.scope.padEnd(28)} ${(r.key + (r.override === null ? '' : ' (set)')).padEnd(22)} ${r.period.padEnd(14)} ${fmt(r.kind, r.limit).padStart(12)} ${fmt(r.kind, r.spent).padStart(12)} ${fmt(r.kind, r.reserved).padStart(12)} ${fmt(r.kind, r.remaining).padStart(12)}`);
   }
   if (rows.length === 0) console.log(scope === undefined ? '(no budgets configured)' : `(no budgets for ${scope})`);
   return 0;
+}
+
+/** The budget store opened by the CLI itself (no gateway running): the same operations as the admin API. */
+async function budgetOffline(configFile: string, action: 'show' | 'set' | 'reset', scope: string | undefined, values: Record<string, number | null>, window: string | undefined): Promise<Record<string, unknown>> {
+  const { config } = loadConfig(configFile);
+  const m = config.metering;
+  if (m.mode === 'off') return { mode: 'off' };
+  const log = createLogger('silent');
+  const store = m.store === 'redis'
+    ? await createRedisStore({ ...m.redis, log })
+    : createSqliteStore({ dataDir: resolve(config.dataDir), snapshotIntervalMs: m.snapshotIntervalMs });
+  try {
+    if (!store.healthy()) throw new Error(`cannot reach the budget store (${m.store})`);
+    let registry = null;
+    try {
+      registry = loadRegistry(resolve(dirname(configFile), config.identity.registry));
+    } catch (err) {
+      if (config.identity.mode !== 'off') throw err;
+    }
+    const rules = createBudgetRules(registry, m.softThreshold, await store.limits());
+    const admin = createBudgetAdmin(store, () => rules, () => {});
+    if (action === 'set') await admin.set(scope!, values);
+    const reset = action === 'reset' ? await admin.reset(scope!, window) : undefined;
+    return { mode: 'enforce', ...(reset === undefined ? {} : { reset }), ...(await admin.show(scope)) };
+  } finally {
+    await store.close();
+  }
 }
 
 function checkConfig(file: string): number {

@@ -186,4 +186,13 @@ t.test('aos budget show | set | reset against a running gateway', async (t) => {
   t.match(reset.out, /org\s+daily_usd \(set\)\s+\S+\s+\$0\.0000\s+\$0\.0000/);
   t.equal((await aos('set', 'org', 'daily_usd=none')).code, 0);
   t.equal(await call(g), 200, 'the override removed: the configured limit again');
+  // No gateway running: the CLI changes the store itself, and the gateway finds it on start.
+  g.proc.kill('SIGKILL');
+  await g.exited;
+  const offline = await aos('set', 'org', 'daily_usd=0.000001');
+  t.equal(offline.code, 0, offline.out);
+  t.match(offline.out, /changed the budget store directly/);
+  t.match(offline.out, /org\s+daily_usd \(set\)/);
+  const again = await startGateway(t, dir, upstream, metering);
+  t.equal(await call(again), 429, 'the override set offline is in force');
 });
