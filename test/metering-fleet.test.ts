@@ -128,6 +128,10 @@ t.test('Redis unreachable: fail closed (503 aos_budget_unavailable), or a local 
   const post = (url: string) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
   t.equal((await post(closed.url)).status, 200, 'Redis up: served');
   t.equal((await post(local.url)).status, 200);
+  // Both settlements reached Redis (they are one round trip after the response) before it goes.
+  for (const h of [closed, local]) {
+    for (let i = 0; i < 100 && Math.round((await h.gateway.budgets()!.show('org')).budgets[0].spent * 1e9) !== COST; i++) await new Promise((r) => setTimeout(r, 10));
+  }
   await redis.stop();
   await new Promise((r) => setTimeout(r, 200));
   const refused = await post(closed.url);

@@ -49,6 +49,12 @@ const settled = async (h: Harness & { budget: (s: string) => Promise<{ reserved:
   }
 };
 
+/** Rate limits count per UTC minute: a test that needs several calls in one minute starts away from its end. */
+const awayFromMinuteEnd = async () => {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < 5_000) await new Promise((r) => setTimeout(r, left + 50));
+};
+
 t.test('a call is charged its real cost, from the usage the provider reported', async (t) => {
   const h = await meteredHarness(t);
   const client = await h.openai('writer');
@@ -107,6 +113,7 @@ t.test('200 parallel calls against a budget that fits 50: never overspent, every
 });
 
 t.test('rate limits: requests and tokens per minute, 429 aos_rate_limited with Retry-After', async (t) => {
+  await awayFromMinuteEnd();
   const h = await meteredHarness(t, '{ requests_per_minute: 3 }');
   const key = await h.token('writer');
   const call = () => fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }) });
@@ -216,6 +223,7 @@ t.test('admin API: show, set (persisted, also for limits the registry does not c
   t.equal(team.limit, 500);
   t.equal(typeof team.resets_at, 'string');
 
+  await awayFromMinuteEnd();
   const set = await h.adminApi('PUT', '/admin/budgets/org', { requests_per_minute: 1 });
   t.equal(set.status, 200);
   t.same(set.body.budgets.map((b: any) => [b.key, b.limit, b.override]), [['requests_per_minute', 1, 1]]);
