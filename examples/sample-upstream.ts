@@ -100,8 +100,10 @@ function openaiChat(body: Json, res: ServerResponse) {
       usage,
     }, {}, model);
   }
+  // As OpenAI does: with include_usage every chunk carries `"usage":null`, then one usage-only chunk.
+  const usageNull = body.stream_options?.include_usage ? { usage: null } : {};
   const chunk = (delta: Json, finish: string | null, extra: Json = {}) =>
-    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }], ...extra })}\n\n`;
+    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }], ...usageNull, ...extra })}\n\n`;
   const events = [chunk({ role: 'assistant', content: '' }, null), ...pieces.map((p) => chunk({ content: p }, null)), chunk({}, 'stop')];
   if (body.stream_options?.include_usage) {
     events.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`);

@@ -7,6 +7,15 @@ cd "$root"
 ./scripts/bootstrap.sh || exit 1
 # The pinned OPA CLI for the policy tests (they skip without it; the gateway itself never needs it).
 if AOS_OPA="$(./scripts/opa.sh)"; then export AOS_OPA; else echo "warning: no OPA CLI, policy tests that need it will skip" >&2; fi
+# A real redis-server for the fleet budget tests (Debian package; CI is a fresh machine, as root).
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing redis-server (apt-get)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >&2 || echo "warning: could not install redis-server, Redis tests will skip" >&2
+  else
+    echo "warning: no redis-server (apt-get install redis-server), Redis tests will skip" >&2
+  fi
+fi
 rm -rf .tap/test-results
 if [ -n "${CI:-}" ]; then reporter=tap; else reporter=terse; fi
 npx --no-install tap --reporter="${AOS_TAP_REPORTER:-$reporter}" "$@"

@@ -12,6 +12,11 @@ import { openDatabase } from './store/database.js';
 import { auditFilter, formatLine } from './audit/query.js';
 import { openAuditStore, toRecord, type AuditStore } from './audit/store.js';
 import { verifyChain } from './audit/verify.js';
+import { createLogger } from './log.js';
+import { createBudgetAdmin } from './metering/admin.js';
+import { createBudgetRules } from './metering/budgets.js';
+import { createRedisStore } from './metering/redis-store.js';
+import { createSqliteStore } from './metering/sqlite-store.js';
 
 const DEFAULT_CONFIG = join(packageRoot, 'config', 'aos.yaml');
 
@@ -36,6 +41,12 @@ Usage:
   aos audit export [--since T] [--until T] [filters as query] --format jsonl
                                 every matching event with its hashes, one JSON object a line
                                 (T: ISO 8601, epoch ms, or a duration back from now: 15m, 2h, 7d)
+  aos budget show [SCOPE]       budgets of the running gateway: limit, spent, reserved, remaining (SCOPE: org, team:NAME, agent:ID)
+  aos budget set SCOPE KEY=VALUE...
+                                override limits, persisted (KEY as in agents.yaml: daily_usd, monthly_usd, hourly_usd,
+                                requests_per_minute, tokens_per_minute, tool_calls_daily, …; VALUE none removes the override)
+  aos budget reset SCOPE [--window hourly|daily|monthly]
+                                set the spend of the current period back to zero
   aos --help | --version
 
 Environment:
@@ -65,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
       format: { type: 'string' },
       json: { type: 'boolean', default: false },
       follow: { type: 'boolean', short: 'f', default: false },
+      window: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -96,6 +108,9 @@ async function main(argv: string[]): Promise<number> {
       break;
     case 'audit':
       if (rest[0] === 'verify' || rest[0] === 'tail' || rest[0] === 'query' || rest[0] === 'export') return audit(configFile, rest[0], values);
+      break;
+    case 'budget':
+      if (rest[0] === 'show' || rest[0] === 'set' || rest[0] === 'reset') return budgetCommand(configFile, rest[0], rest.slice(1), values.window);
       break;
     case 'agents':
       if (rest[0] === 'list' || rest[0] === 'suspend' || rest[0] === 'resume') return agents(configFile, rest[0], rest[1], values.reason);
@@ -277,6 +292,97 @@ async function audit(configFile: string, action: 'verify' | 'tail' | 'query' | '
     }
   } finally {
     if (!values.follow) store.close();
+  }
+}
+
+/** A request to the running gateway's admin API, with an admin token minted from the local key. */
+async function adminRequest(configFile: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const { config } = loadConfig(configFile);
+  const identity = config.identity;
+  if (!identity.localIssuer.enabled) throw new Error(`this command uses the local admin key: identity.localIssuer is disabled; call ${method} ${path} with an admin token`);
+  const signer = await loadLocalSigner(resolve(config.dataDir), identity.localIssuer.issuer);
+  const token = await signer.mint({ subject: `cli:${userInfo().username}`, audience: identity.adminAudience, roles: [identity.adminRole], ttlSec: 60 });
+  const host = config.admin.host === '0.0.0.0' || config.admin.host === '::' ? '127.0.0.1' : config.admin.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}${path}`;
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  }).catch((err: Error) => {
+    throw new Error(`cannot reach the gateway's admin listener at ${url}: ${(err.cause as Error)?.message ?? err.message}`);
+  });
+  const out = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`admin API answered ${res.status}: ${(out.error as { message?: string } | undefined)?.message ?? JSON.stringify(out)}`);
+  return out;
+}
+
+/** Budgets through the running gateway's admin API; with no gateway running, in its store directly. */
+async function budgetCommand(configFile: string, action: 'show' | 'set' | 'reset', args: string[], window: string | undefined): Promise<number> {
+  const scope = args[0];
+  const values: Record<string, number | null> = {};
+  if (action !== 'show') {
+    if (scope === undefined) throw new Error(`budget ${action}: a scope is required (org, team:NAME or agent:ID)`);
+    if (action === 'set') {
+      if (args.length < 2) throw new Error('budget set: give one or more KEY=VALUE, e.g. daily_usd=50');
+      for (const a of args.slice(1)) {
+        const m = /^([a-z_]+)=(.+)$/.exec(a);
+        if (m === null) throw new Error(`budget set: expected KEY=VALUE, got "${a}"`);
+        const v = m[2] === 'none' ? null : Number(m[2]);
+        if (v !== null && !Number.isFinite(v)) throw new Error(`budget set: ${m[1]}: expected a number or none, got "${m[2]}"`);
+        values[m[1]] = v;
+      }
+    }
+  }
+  const path = `/admin/budgets${scope === undefined ? '' : `/${encodeURIComponent(scope)}`}`;
+  let out: Record<string, unknown>;
+  try {
+    out = action === 'show' ? await adminRequest(configFile, 'GET', path)
+      : action === 'set' ? await adminRequest(configFile, 'PUT', path, values)
+      : await adminRequest(configFile, 'POST', `${path}/reset`, window === undefined ? {} : { window });
+  } catch (err) {
+    if (!/^cannot reach the gateway/.test((err as Error).message)) throw err;
+    out = await budgetOffline(configFile, action, scope, values, window);
+    process.stderr.write(`aos: no gateway answers at the configured admin address: ${action === 'show' ? 'read' : 'changed'} the budget store directly\n`);
+  }
+  if (out.mode === 'off') {
+    console.log('metering is off on this gateway (metering.mode: off)');
+    return 0;
+  }
+  const rows = out.budgets as { scope: string; key: string; period: string; limit: number; override: number | null; spent: number; reserved: number; remaining: number; kind: string }[];
+  const fmt = (kind: string, v: number) => (v < 0 ? 'none' : kind === 'usd' ? `$${v.toFixed(4)}` : String(v));
+  console.log(`store ${out.store}${out.healthy ? '' : ' (UNREACHABLE)'}`);
+  console.log(`${'scope'.padEnd(28)} ${'budget'.padEnd(22)} ${'period'.padEnd(14)} ${'limit'.padStart(12)} ${'spent'.padStart(12)} ${'reserved'.padStart(12)} ${'remaining'.padStart(12)}`);
+  for (const r of rows) {
+    console.log(`${r.scope.padEnd(28)} ${(r.key + (r.override === null ? '' : ' (set)')).padEnd(22)} ${r.period.padEnd(14)} ${fmt(r.kind, r.limit).padStart(12)} ${fmt(r.kind, r.spent).padStart(12)} ${fmt(r.kind, r.reserved).padStart(12)} ${fmt(r.kind, r.remaining).padStart(12)}`);
+  }
+  if (rows.length === 0) console.log(scope === undefined ? '(no budgets configured)' : `(no budgets for ${scope})`);
+  return 0;
+}
+
+/** The budget store opened by the CLI itself (no gateway running): the same operations as the admin API. */
+async function budgetOffline(configFile: string, action: 'show' | 'set' | 'reset', scope: string | undefined, values: Record<string, number | null>, window: string | undefined): Promise<Record<string, unknown>> {
+  const { config } = loadConfig(configFile);
+  const m = config.metering;
+  if (m.mode === 'off') return { mode: 'off' };
+  const log = createLogger('silent');
+  const store = m.store === 'redis'
+    ? await createRedisStore({ ...m.redis, log })
+    : createSqliteStore({ dataDir: resolve(config.dataDir), snapshotIntervalMs: m.snapshotIntervalMs });
+  try {
+    if (!store.healthy()) throw new Error(`cannot reach the budget store (${m.store})`);
+    let registry = null;
+    try {
+      registry = loadRegistry(resolve(dirname(configFile), config.identity.registry));
+    } catch (err) {
+      if (config.identity.mode !== 'off') throw err;
+    }
+    const rules = createBudgetRules(registry, m.softThreshold, await store.limits());
+    const admin = createBudgetAdmin(store, () => rules, () => {});
+    if (action === 'set') await admin.set(scope!, values);
+    const reset = action === 'reset' ? await admin.reset(scope!, window) : undefined;
+    return { mode: 'enforce', ...(reset === undefined ? {} : { reset }), ...(await admin.show(scope)) };
+  } finally {
+    await store.close();
   }
 }
 

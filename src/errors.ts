@@ -29,6 +29,7 @@ export const ERRORS = {
   aos_policy_error: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy could not decide (no bundle, an evaluation error, a malformed result): the call is denied.' },
   aos_obligation_unsupported: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy attached an obligation this gateway cannot enforce yet (redaction): the call is denied.' },
   aos_agent_unknown: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The token is valid but names no agent in the registry, and unknown agents are denied.' },
+  aos_model_unpriced: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The model has no price in the price table and unknown models are denied, so its cost could not be budgeted.' },
   aos_agent_suspended: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The agent is suspended.' },
   aos_approval_required: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The call needs a human approval first.' },
   aos_route_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32601, retryable: false, summary: 'No route serves this path.' },
@@ -44,6 +45,7 @@ export const ERRORS = {
   aos_internal_error: { status: 500, openai: 'server_error', anthropic: 'api_error', jsonrpc: -32603, retryable: true, summary: 'A gateway bug; the log has the details.' },
   aos_upstream_error: { status: 502, openai: 'server_error', anthropic: 'api_error', jsonrpc: -32002, retryable: true, summary: 'The upstream could not be reached or failed mid-response.' },
   aos_unavailable: { status: 503, openai: 'server_error', anthropic: 'overloaded_error', jsonrpc: -32002, retryable: true, summary: 'The gateway is not ready or is shutting down.' },
+  aos_budget_unavailable: { status: 503, openai: 'server_error', anthropic: 'overloaded_error', jsonrpc: -32002, retryable: true, summary: 'The shared budget store (Redis) is unreachable and the gateway is configured to fail closed.' },
   aos_upstream_timeout: { status: 504, openai: 'server_error', anthropic: 'api_error', jsonrpc: -32002, retryable: true, summary: 'The upstream did not connect, answer or continue in time.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -14,6 +14,14 @@ import { createAdminServer } from './server/admin.js';
 import { createProxyServer, listen } from './server/listeners.js';
 import { createProxyHandler, createProxyState, type ProxyState } from './server/proxy.js';
 import { decide } from './policy/decide.js';
+import { createBudgetAdmin, type BudgetAdmin } from './metering/admin.js';
+import { createBudgetRules, lineOf, periodOf, type BudgetRules } from './metering/budgets.js';
+import { loadPrices, type PriceTable } from './metering/prices.js';
+import { createRedisStore } from './metering/redis-store.js';
+import { createSqliteStore } from './metering/sqlite-store.js';
+import { createMeteringStages } from './metering/stages.js';
+import { NANO, type BudgetStore } from './metering/store.js';
+import { packageRoot } from './package-root.js';
 import { createPolicyManager, type PolicyManager } from './policy/manager.js';
 import type { PolicyRegistryData } from './policy/types.js';
 import { createRouter } from './server/router.js';
@@ -55,6 +63,15 @@ export interface Gateway {
   suspensions(): SuspensionStore;
   /** The audit writer (null when audit is off). Valid after start(). */
   audit(): AuditTrail | null;
+  /** Budgets: show, set, reset (null when metering is off). Valid after start(). */
+  budgets(): BudgetAdmin | null;
+}
+
+/** The price table: `metering.prices` relative to the config file, else the packaged one. */
+function readPrices(loaded: LoadedConfig, env: NodeJS.ProcessEnv): PriceTable | null {
+  const m = loaded.config.metering;
+  if (m.mode === 'off') return null;
+  return loadPrices(m.prices === undefined ? resolve(packageRoot, 'config', 'prices.yaml') : resolve(dirname(loaded.file), m.prices), env);
 }
 
 /** The registry file next to the config; required when identity is on, optional otherwise. */
@@ -83,6 +100,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const configFile = resolve(options.configFile);
   let loaded = loadConfig(configFile, env);
   let registry = readRegistry(loaded, env);
+  let prices = readPrices(loaded, env);
   const log = options.log ?? createLogger(loaded.config.log.level);
   const metrics = createMetrics();
   const callMetrics = createCallMetrics(metrics.registry);
@@ -95,6 +113,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   let upstreams = new Map<string, Upstream>();
   let tools: ToolRegistry | null = null;
   let state: ProxyState | null = null;
+  let budgetStore: BudgetStore | null = null;
+  let budgetRules: BudgetRules | null = null;
+  let budgetAdmin: BudgetAdmin | null = null;
+  let overrides = new Map<string, number>();
+  let overridesTimer: NodeJS.Timeout | null = null;
   let inflight = 0;
   let draining = false;
   let idle: (() => void) | null = null;
@@ -119,6 +142,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     const identity = loaded.config.identity.mode === 'required' ? authenticate({ verifier: verifier!, registry: registry!, suspensions: suspensions! }) : null;
     const manager = policy;
     const decision = manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy });
+    const m = loaded.config.metering;
+    let meter = null;
+    if (m.mode === 'enforce' && budgetStore !== null && prices !== null) {
+      const rules = createBudgetRules(registry, m.softThreshold, overrides);
+      budgetRules = rules;
+      meter = createMeteringStages({ config: m, store: budgetStore, prices, rules, registry, metrics: metrics.metering, log });
+      const store = budgetStore;
+      metrics.metering.remaining(() => {
+        const t = Date.now();
+        return rules.all().filter((r) => r.kind === 'usd').map((r) => {
+          const s = store.peek(lineOf(r, periodOf(r.window, t), 0));
+          return { scope: r.scope, window: r.window, remainingUsd: s.limit < 0 ? 0 : Math.max(0, s.limit - s.spent - s.reserved) / NANO, limitUsd: s.limit / NANO };
+        });
+      });
+    } else if (m.mode === 'enforce') {
+      log.warn('metering was turned on by a reload: it takes effect on restart');
+    }
     captures = new Map();
     for (const t of registry?.templates.values() ?? []) if (t.audit.capture.request || t.audit.capture.response) captures.set(t.name, t.audit.capture);
     redactor = createRedactor(loaded.credentials.values());
@@ -130,7 +170,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       maxListBytes: loaded.config.limits.maxBodyBytes,
       log,
     });
-    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next, nextTools), { identity, policy: decision, tools: toolStages, decided: recorder?.decided ?? null });
+    state = createProxyState(loaded.config, createRouter(loaded.config.routes, next, nextTools), {
+      identity,
+      policy: decision,
+      meterEstimate: meter?.estimate ?? null,
+      meterReserve: meter?.reserve ?? null,
+      tools: toolStages,
+      decided: recorder?.decided ?? null,
+    });
     const old = upstreams;
     const oldTools = tools;
     upstreams = next;
@@ -163,6 +210,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry: () => registry,
     suspensions: () => suspensions!,
     audit: () => trail?.store ?? null,
+    budgets: () => budgetAdmin,
   });
   const addresses = { proxy: '', admin: '' };
   let watcher: { close(): void } | null = null;
@@ -176,6 +224,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     signer: () => signer,
     suspensions: () => suspensions!,
     audit: () => trail,
+    budgets: () => budgetAdmin,
     async start() {
       const dataDir = resolve(loaded.config.dataDir);
       db = openDatabase(dataDir);
@@ -198,6 +247,26 @@ export function createGateway(options: GatewayOptions): Gateway {
         capture: (template) => captures.get(template) ?? null,
         redact: (text) => redactor(text),
       });
+      const m = loaded.config.metering;
+      if (m.mode === 'enforce') {
+        budgetStore = m.store === 'redis'
+          ? await createRedisStore({ ...m.redis, log, onHealth: (up) => metrics.metering.storeUp('redis', up), onFallback: () => metrics.metering.fallback() })
+          : createSqliteStore({ dataDir, snapshotIntervalMs: m.snapshotIntervalMs });
+        if (m.store === 'sqlite') metrics.metering.storeUp('sqlite', true);
+        const store = budgetStore;
+        // Overrides set on any gateway of the fleet (or by the CLI) are picked up within seconds.
+        const refresh = async () => {
+          const next = await store.limits().catch(() => overrides);
+          if (JSON.stringify([...next]) !== JSON.stringify([...overrides])) {
+            overrides = next;
+            if (state !== null) build();
+          }
+        };
+        await refresh();
+        overridesTimer = setInterval(() => void refresh(), 5_000);
+        overridesTimer.unref();
+        budgetAdmin = createBudgetAdmin(store, () => budgetRules!, () => refresh());
+      }
       verifier = await makeVerifier(loaded.config.identity);
       policy = makePolicy(loaded, registry);
       await policy?.start();
@@ -207,7 +276,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       addresses.proxy = `http://${hostForUrl(p.host)}:${p.port}`;
       addresses.admin = `http://${hostForUrl(a.host)}:${a.port}`;
       if (options.watchConfig !== false) {
-        watcher = watchFiles([configFile, registry?.file ?? resolve(dirname(configFile), loaded.config.identity.registry)], () => void gateway.reload());
+        const watched = [configFile, registry?.file ?? resolve(dirname(configFile), loaded.config.identity.registry)];
+        if (prices !== null) watched.push(prices.file);
+        watcher = watchFiles(watched, () => void gateway.reload());
       }
     },
     async reload() {
@@ -215,9 +286,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       let nextRegistry: AgentRegistry | null;
       let nextVerifier: TokenVerifier | null = null;
       let nextPolicy: PolicyManager | null | undefined;
+      let nextPrices: PriceTable | null;
       try {
         next = loadConfig(configFile, env);
         nextRegistry = readRegistry(next, env);
+        nextPrices = readPrices(next, env);
         if (JSON.stringify(next.config.identity) !== JSON.stringify(loaded.config.identity)) nextVerifier = await makeVerifier(next.config.identity);
         if (JSON.stringify(next.config.policy) !== JSON.stringify(loaded.config.policy)) {
           // A new policy source loads off to the side; a failure keeps the running one.
@@ -236,6 +309,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const before = loaded.config;
       loaded = next;
       registry = nextRegistry;
+      prices = nextPrices;
       if (nextVerifier !== null) {
         verifier?.close();
         verifier = nextVerifier;
@@ -282,6 +356,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         await Promise.race([otel.shutdown(), new Promise((r) => setTimeout(r, Math.min(loaded.config.otel.exportTimeoutMs, 2000)).unref())]);
       }
       suspensions?.close();
+      if (overridesTimer !== null) clearInterval(overridesTimer);
+      await budgetStore?.close();
       db?.close();
     },
   };

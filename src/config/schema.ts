@@ -179,6 +179,41 @@ export interface McpToolConfig extends ToolTraits, ToolCredential {
 
 export type ToolConfig = HttpToolConfig | McpToolConfig;
 
+export interface MeteringConfig {
+  /** `enforce`: usage and cost of every call, budgets and rate limits. `off`: no metering stage at all. */
+  mode: 'enforce' | 'off';
+  /** The price table, relative to this config file (default: the packaged config/prices.yaml). */
+  prices?: string;
+  /** Where budget counters live: `sqlite` (embedded, one gateway) or `redis` (a fleet shares them). */
+  store: 'sqlite' | 'redis';
+  redis: {
+    url: string;
+    /** Prefix of every key (one hash tag, so the scripts also run on Redis Cluster). */
+    keyPrefix: string;
+    /** Redis unreachable: `closed` denies (503 aos_budget_unavailable); `local` keeps a conservative local limit. */
+    failMode: 'closed' | 'local';
+    /** In `local` mode, the share of each limit this gateway may spend on its own while Redis is away. */
+    localFraction: number;
+    commandTimeoutMs: number;
+  };
+  /** Share of a limit past which a call is flagged `budget_soft_limit` (a budget's soft_ratio wins). */
+  softThreshold: number;
+  /** A reservation not settled by then (a crashed or hung call) expires. */
+  reservationTtlSec: number;
+  /** Output cap assumed for the worst case when neither the request nor the template sets one. */
+  defaultMaxOutputTokens: number;
+  /** SQLite store: how often the in-memory counters are snapshotted into budgets.db (the append log covers the rest). */
+  snapshotIntervalMs: number;
+  /** Add an `agent` label to the spend and token metrics (registered agents only, so it stays bounded). */
+  agentMetrics: boolean;
+  /**
+   * When the policy input carries the budget: `always`, or `nearLimit` (only once this call would
+   * take a budget past its soft threshold). Budget figures change with every call, so `always`
+   * defeats the policy's decision cache; the store enforces hard limits either way.
+   */
+  policyBudget: 'always' | 'nearLimit';
+}
+
 export interface GatewayConfig {
   listen: ListenConfig;
   admin: ListenConfig;
@@ -205,6 +240,7 @@ export interface GatewayConfig {
   policy: PolicyConfig;
   audit: AuditConfig;
   otel: OtelConfig;
+  metering: MeteringConfig;
   providers: Record<string, ProviderConfig>;
   routes: RouteConfig[];
   /** The tool registry: HTTP APIs and MCP servers, by name. */
@@ -398,6 +434,34 @@ export const configSchema = {
         batchSize: int(1, 512),
         scheduledDelayMs: int(1, 1000),
         exportTimeoutMs: int(1, 5000),
+      },
+    },
+    metering: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        mode: { enum: ['enforce', 'off'], default: 'enforce' },
+        prices: { type: 'string', minLength: 1 },
+        store: { enum: ['sqlite', 'redis'], default: 'sqlite' },
+        redis: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            url: { type: 'string', pattern: '^rediss?://', description: 'a redis:// or rediss:// URL', default: 'redis://127.0.0.1:6379' },
+            keyPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', description: 'letters, digits, _ . : -', default: 'aos' },
+            failMode: { enum: ['closed', 'local'], default: 'closed' },
+            localFraction: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
+            commandTimeoutMs: int(1, 250),
+          },
+        },
+        softThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0.8 },
+        reservationTtlSec: int(1, 900),
+        defaultMaxOutputTokens: int(1, 4096),
+        snapshotIntervalMs: int(10, 1000),
+        agentMetrics: { type: 'boolean', default: false },
+        policyBudget: { enum: ['always', 'nearLimit'], default: 'nearLimit' },
       },
     },
     providers: {

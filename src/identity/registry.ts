@@ -37,10 +37,30 @@ interface RegistryFile {
   claims: { agent: string; team: string; roles: string };
   unknownAgents: { action: 'deny' | 'admit'; template?: string; team: string };
   templates: Record<string, Omit<AgentTemplate, 'name'>>;
+  budgets: { org?: Record<string, number>; teams: Record<string, Record<string, number>> };
   agents: { id: string; team: string; owner?: string; roles: string[]; labels: Record<string, string>; template: string }[];
 }
 
 const claimName = { type: 'string', minLength: 1 } as const;
+const usd = { type: 'number', minimum: 0 } as const;
+const count = { type: 'integer', minimum: 0 } as const;
+/** A budget (src/metering/budgets.ts): USD per window, tool calls per window, rate limits, soft threshold. */
+export const budgetSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    hourly_usd: usd,
+    daily_usd: usd,
+    monthly_usd: usd,
+    soft_ratio: { type: 'number', minimum: 0, maximum: 1 },
+    tool_calls_hourly: count,
+    tool_calls_daily: count,
+    tool_calls_monthly: count,
+    requests_per_minute: count,
+    tokens_per_minute: count,
+  },
+} as const;
 const registrySchema = {
   type: 'object',
   additionalProperties: false,
@@ -75,7 +95,7 @@ const registrySchema = {
           providers: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
           models: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
           tools: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
-          budget: { type: 'object', additionalProperties: { type: 'number', minimum: 0 }, default: {} },
+          budget: budgetSchema,
           guardrails: { type: 'string', default: 'standard' },
           maxTokens: { type: ['integer', 'null'], minimum: 1, default: null },
           audit: {
@@ -96,6 +116,15 @@ const registrySchema = {
             },
           },
         },
+      },
+    },
+    budgets: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        org: budgetSchema,
+        teams: { type: 'object', additionalProperties: budgetSchema, default: {} },
       },
     },
     agents: {
@@ -123,6 +152,8 @@ export interface AgentRegistry {
   readonly file: string;
   readonly templates: ReadonlyMap<string, AgentTemplate>;
   readonly agents: ReadonlyMap<string, Agent>;
+  /** Organization and team budgets (agent budgets are on their templates). */
+  readonly budgets: { readonly org: Readonly<Record<string, number>>; readonly teams: ReadonlyMap<string, Readonly<Record<string, number>>> };
   /** The agent a verified token stands for, or null when unknown agents are denied. */
   resolve(token: VerifiedToken): Agent | null;
 }
@@ -160,6 +191,7 @@ export function loadRegistry(file: string, env: NodeJS.ProcessEnv = process.env)
     file,
     templates,
     agents,
+    budgets: { org: reg.budgets.org ?? {}, teams: new Map(Object.entries(reg.budgets.teams)) },
     resolve(token) {
       const id = stringClaim(token.claims[claims.agent]);
       if (id === null) return null;

@@ -48,6 +48,8 @@ export class CallContext {
   decision: Decision | null;
   /** Budget state for the policy input, set by the metering stage before the decision. */
   budget: PolicyInput['budget'];
+  /** Input tokens of the request counted with a tokenizer (metering), null when not counted. */
+  estInputTokens: number | null;
   /** Real token usage once the response (or what came of it) was read; null when unknown. */
   usage: Usage | null;
   /** Cost of the call in USD once reconciled; null when not metered. */
@@ -91,6 +93,7 @@ export class CallContext {
     this.call = null;
     this.decision = null;
     this.budget = null;
+    this.estInputTokens = null;
     this.usage = null;
     this.costUsd = null;
     this.toolCalls = null;

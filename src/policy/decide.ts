@@ -38,11 +38,11 @@ export function policyInput(ctx: CallContext): PolicyInput {
       model: call?.model ?? null,
       stream: call?.stream ?? false,
       max_tokens: call?.maxTokens ?? null,
-      est_input_tokens: null,
+      est_input_tokens: ctx.estInputTokens,
       tool: call?.tool == null ? null : policyTool(call.tool),
       findings: [],
     },
-    budget: null,
+    budget: ctx.budget,
   };
 }
 

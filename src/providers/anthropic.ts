@@ -1,9 +1,11 @@
 import { field, op, type CallInfo, type Operation, type WireDialect } from './dialect.js';
+import { anthropicMetering } from './anthropic-metering.js';
 
 /** The Anthropic Messages wire dialect. */
 export const anthropicDialect: WireDialect = {
   name: 'anthropic',
   errors: 'anthropic',
+  metering: anthropicMetering,
   authHeader: 'x-api-key',
   operations: new Map<string, Operation>([
     ['/v1/messages', op('messages', ['POST'], true)],

@@ -1,4 +1,6 @@
 import type { Dialect as ErrorDialect } from '../errors.js';
+import type { Usage } from '../pipeline/context.js';
+import type { SseEvent } from '../upstream/sse.js';
 
 /** What the gateway understood of one call; adapters type only the fields they read. */
 export interface CallInfo {
@@ -52,6 +54,38 @@ export interface WireDialect {
    * lists fields to honour when the request already uses one of them.
    */
   maxTokensField(operation: Operation): { set: string; present: readonly string[] } | null;
+  /** How this dialect's calls are metered (src/metering/); absent when it carries no token usage. */
+  readonly metering?: DialectMetering;
+}
+
+/** What a response reader gathers while the response goes by. */
+export interface MeterState {
+  /** Usage as reported by the provider (normalized), null until it came. */
+  usage: Usage | null;
+  /** Names of tool calls the model proposed. */
+  toolCalls: string[] | null;
+  /** Text the model streamed (content and tool-argument deltas): counted with the tokenizer when usage never came. */
+  text: string[];
+}
+
+/**
+ * The provider side of metering: where the prompt text is, how to ask for usage, how to read it
+ * from a JSON body or from a stream's events. Never throws on odd shapes.
+ */
+export interface DialectMetering {
+  /** Whether responses of the operation carry token usage (and so are metered). */
+  metered(operation: Operation): boolean;
+  /** The texts of the request a tokenizer should count (message contents, system, tool definitions), pushed to `out`. */
+  promptText(operation: Operation, body: Record<string, unknown>, out: string[]): void;
+  /** Asks the upstream for usage where the client did not (e.g. OpenAI `stream_options.include_usage`); true when it changed the body. */
+  requestUsage(operation: Operation, body: Record<string, unknown>): boolean;
+  /** Reads usage and tool calls from a whole JSON response body. */
+  readJson(operation: Operation, body: unknown, into: MeterState): void;
+  /**
+   * Reads one event of a stream. Returns what to pass on to the client: `event.raw`, a rewritten
+   * raw event, or null to drop it (only when `injected`: what the gateway itself asked for).
+   */
+  readEvent(operation: Operation, event: SseEvent, data: unknown, into: MeterState, injected: boolean): string | null;
 }
 
 export function op(name: string, methods: readonly string[], inspect: boolean): Operation {

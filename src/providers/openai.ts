@@ -1,4 +1,5 @@
 import { field, op, type CallInfo, type Operation, type WireDialect } from './dialect.js';
+import { openaiMetering } from './openai-metering.js';
 
 const POST = ['POST'] as const;
 const GET = ['GET'] as const;
@@ -7,6 +8,7 @@ const GET = ['GET'] as const;
 export const openaiDialect: WireDialect = {
   name: 'openai',
   errors: 'openai',
+  metering: openaiMetering,
   authHeader: 'authorization',
   operations: new Map<string, Operation>([
     ['/chat/completions', op('chat.completions', POST, true)],

@@ -7,6 +7,7 @@ import type { AgentRegistry } from '../identity/registry.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { TokenVerifier } from '../identity/types.js';
 import type { PolicyManager } from '../policy/manager.js';
+import type { BudgetAdmin } from '../metering/admin.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { auditFilter } from '../audit/query.js';
@@ -26,10 +27,14 @@ export interface AdminOptions {
   policy(): PolicyManager | null;
   /** The audit store (null when audit is off). */
   audit?(): AuditStore | null;
+  /** Budgets (null when metering is off). */
+  budgets?(): BudgetAdmin | null;
 }
 
 const AGENT_ACTION = /^\/admin\/agents\/([^/]+)\/(suspend|resume)$/;
 const AGENT = /^\/admin\/agents\/([^/]+)$/;
+const BUDGET = /^\/admin\/budgets\/([^/]+)$/;
+const BUDGET_RESET = /^\/admin\/budgets\/([^/]+)\/reset$/;
 const MAX_ADMIN_BODY = 64 * 1024;
 
 /**
@@ -102,6 +107,31 @@ export function createAdminServer(opts: AdminOptions): Server {
       filter.limit = Math.min(filter.limit ?? 100, 1000);
       filter.newestFirst = q.get('order') !== 'asc';
       return json(res, 200, { events: store.query(filter) });
+    }
+    if (path === '/admin/budgets' || path.startsWith('/admin/budgets/')) {
+      const budgets = opts.budgets?.() ?? null;
+      if (budgets === null) return json(res, 200, { mode: 'off', budgets: [] });
+      if (path === '/admin/budgets' && method === 'GET') {
+        const scope = new URL(req.url ?? '/', 'http://admin').searchParams.get('scope');
+        return json(res, 200, { mode: 'enforce', ...(await budgets.show(scope ?? undefined)) });
+      }
+      let b = BUDGET.exec(path);
+      if (b !== null && method === 'GET') return json(res, 200, { mode: 'enforce', ...(await budgets.show(decodeURIComponent(b[1]))) });
+      if (b !== null && (method === 'PUT' || method === 'POST')) {
+        const scope = decodeURIComponent(b[1]);
+        const body = await readJson(req);
+        await budgets.set(scope, body);
+        opts.log.warn('budget limits set', { scope, actor, limits: body });
+        return json(res, 200, { mode: 'enforce', ...(await budgets.show(scope)) });
+      }
+      b = BUDGET_RESET.exec(path);
+      if (b !== null && method === 'POST') {
+        const scope = decodeURIComponent(b[1]);
+        const body = await readJson(req);
+        const n = await budgets.reset(scope, typeof body.window === 'string' ? body.window : undefined);
+        opts.log.warn('budget reset', { scope, actor, window: body.window ?? 'all', counters: n });
+        return json(res, 200, { mode: 'enforce', reset: n, ...(await budgets.show(scope)) });
+      }
     }
     let m = AGENT.exec(path);
     if (m !== null && method === 'GET') {

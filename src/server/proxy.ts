@@ -33,11 +33,17 @@ export function createProxyState(
   stages: {
     identity: Stage | null;
     policy: Stage | null;
+    /** Before the policy: the pre-flight estimate and budget state for the policy input. */
+    meterEstimate?: Stage | null;
+    /** After the policy: the atomic budget and rate-limit reservation. */
+    meterReserve?: Stage | null;
     tools?: ToolStages | null;
     /** Last before forwarding: the call is recorded as decided (audit, trace). */
     decided?: Stage | null;
   },
 ): ProxyState {
+  const estimate = stages.meterEstimate ?? null;
+  const reserve = stages.meterReserve ?? null;
   const body = readBody(config.limits.maxBodyBytes);
   const present = (...list: (Stage | null)[]) => list.filter((s): s is Stage => s !== null);
   const tools = stages.tools ?? null;
@@ -45,12 +51,13 @@ export function createProxyState(
   return {
     config,
     router,
-    inspected: present(stages.identity, body, parseJson, stages.policy, decided),
-    passthrough: present(stages.identity, body, stages.policy, decided),
+    inspected: present(stages.identity, body, parseJson, estimate, stages.policy, reserve, decided),
+    passthrough: present(stages.identity, body, estimate, stages.policy, reserve, decided),
     // An undeclared operation is refused before the body is read; the MCP stage runs the policy itself
-    // (for requests: notifications and answers pass through undecided).
-    tool: tools === null ? [] : present(stages.identity, tools.operation, body, tools.describe, stages.policy, tools.validate, decided),
-    mcp: tools === null ? [] : present(stages.identity, body, tools.mcp, decided),
+    // (for requests: notifications and answers pass through undecided). Tool calls count against
+    // tool-call budgets and rate limits.
+    tool: tools === null ? [] : present(stages.identity, tools.operation, body, tools.describe, stages.policy, tools.validate, reserve, decided),
+    mcp: tools === null ? [] : present(stages.identity, body, tools.mcp, reserve, decided),
   };
 }
 

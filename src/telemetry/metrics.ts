@@ -12,6 +12,23 @@ export interface Metrics {
   readonly inflight: Gauge;
   readonly configReloads: Counter<'result'>;
   readonly policy: PolicyMetrics;
+  readonly metering: MeteringMetrics;
+}
+
+/** Metering and budgets (src/metering/). Labels: team and scope come from the registry, so they stay bounded. */
+export interface MeteringMetrics {
+  /** A call was charged: its cost and tokens, by team (and agent, when configured). */
+  charged(team: string, agent: string | null, costUsd: number, input: number, cachedInput: number, output: number, estimated: boolean): void;
+  /** A call was refused: budget, rate, unpriced or unavailable. */
+  denied(reason: 'budget' | 'rate' | 'unpriced' | 'unavailable'): void;
+  /** A call crossed a soft threshold. */
+  softLimit(kind: string): void;
+  /** The budget store's reachability (the alarm: 0 while Redis is away). */
+  storeUp(store: string, up: boolean): void;
+  /** A call decided by the local fallback limit while Redis was away. */
+  fallback(): void;
+  /** Sets where `aos_budget_remaining_usd` reads from (called on every build). */
+  remaining(source: (() => { scope: string; window: string; remainingUsd: number; limitUsd: number }[]) | null): void;
 }
 
 export interface PolicyMetrics {
@@ -44,6 +61,47 @@ export function createMetrics(): Metrics {
     },
   });
   const policyLoadFailures = new Counter({ name: 'aos_policy_load_failures_total', help: 'Policy bundles rejected (invalid, unsigned, tampered, unreachable)', labelNames: ['source'] as const, registers: [registry] });
+  const spend = new Counter({ name: 'aos_budget_spend_usd_total', help: 'Cost of metered calls in USD, by team (and agent when metering.agentMetrics is on)', labelNames: ['team', 'agent'] as const, registers: [registry] });
+  const tokens = new Counter({ name: 'aos_tokens_total', help: 'Tokens of metered calls by team and type (input includes cached_input; estimated: counted by the gateway, the provider reported none)', labelNames: ['team', 'type'] as const, registers: [registry] });
+  const budgetDenials = new Counter({ name: 'aos_budget_denials_total', help: 'Calls refused by metering: budget, rate, unpriced, unavailable', labelNames: ['reason'] as const, registers: [registry] });
+  const softLimits = new Counter({ name: 'aos_budget_soft_limit_total', help: 'Calls that crossed a soft budget threshold, by kind of limit', labelNames: ['kind'] as const, registers: [registry] });
+  const storeUp = new Gauge({ name: 'aos_budget_store_up', help: 'Whether the budget store is reachable (1) or not (0: alarm; calls fail closed or use the local fallback)', labelNames: ['store'] as const, registers: [registry] });
+  const fallbacks = new Counter({ name: 'aos_budget_fallback_total', help: 'Calls decided against the local fallback limit while Redis was unreachable', registers: [registry] });
+  let remainingSource: (() => { scope: string; window: string; remainingUsd: number; limitUsd: number }[]) | null = null;
+  new Gauge({
+    name: 'aos_budget_remaining_usd',
+    help: 'USD left in each configured budget for its current window (limit minus spent and reserved)',
+    labelNames: ['scope', 'window'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (remainingSource !== null) for (const r of remainingSource()) this.labels(r.scope, r.window).set(r.remainingUsd);
+    },
+  });
+  // Bound children per team (and agent): the hot path pays a Map lookup, not label hashing.
+  const chargeChildren = new Map<string, { spend: Counter.Internal; input: Counter.Internal; cached: Counter.Internal; output: Counter.Internal; estimated: Counter.Internal }>();
+  const metering: MeteringMetrics = {
+    charged(team, agent, costUsd, input, cachedInput, output, estimated) {
+      const key = agent === null ? team : `${team}\u0000${agent}`;
+      let c = chargeChildren.get(key);
+      if (c === undefined) {
+        c = { spend: spend.labels(team, agent ?? ''), input: tokens.labels(team, 'input'), cached: tokens.labels(team, 'cached_input'), output: tokens.labels(team, 'output'), estimated: tokens.labels(team, 'estimated') };
+        chargeChildren.set(key, c);
+      }
+      c.spend.inc(costUsd);
+      c.input.inc(input);
+      if (cachedInput > 0) c.cached.inc(cachedInput);
+      c.output.inc(output);
+      if (estimated) c.estimated.inc(input + output);
+    },
+    denied: (reason) => budgetDenials.labels(reason).inc(),
+    softLimit: (kind) => softLimits.labels(kind).inc(),
+    storeUp: (store, up) => storeUp.labels(store).set(up ? 1 : 0),
+    fallback: () => fallbacks.inc(),
+    remaining(source) {
+      remainingSource = source;
+    },
+  };
   const decisionChildren = { allow: policyDecisions.labels('allow'), deny: policyDecisions.labels('deny'), error: policyDecisions.labels('error') };
   const policy: PolicyMetrics = {
     decided(outcome, seconds) {
@@ -76,6 +134,7 @@ export function createMetrics(): Metrics {
     inflight,
     configReloads,
     policy,
+    metering,
     observe(route, status, overheadSeconds, upstreamSeconds) {
       const c = forRoute(route);
       let s = c.status.get(status);

@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { ajv, ConfigError, parseYaml } from '../config/load.js';
+import type { Usage } from '../pipeline/context.js';
+
+/** USD per 1M tokens. */
+export interface Price {
+  input: number;
+  cachedInput: number;
+  cacheWrite: number;
+  output: number;
+}
+
+export interface PriceTable {
+  readonly file: string;
+  /** The price of a model, or null when it is not listed and unknown models are denied. */
+  price(model: string | null): Price | null;
+  /** True when the model is listed (not priced by the `unknown` default). */
+  listed(model: string | null): boolean;
+}
+
+const rate = { type: 'number', minimum: 0 } as const;
+const priceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['input', 'output'],
+  properties: { input: rate, cached_input: rate, cache_write: rate, output: rate },
+} as const;
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['models'],
+  properties: {
+    currency: { enum: ['USD'], default: 'USD' },
+    models: { type: 'object', additionalProperties: priceSchema, default: {} },
+    unknown: {
+      type: 'object',
+      additionalProperties: false,
+      default: { action: 'deny' },
+      properties: { action: { enum: ['price', 'deny'], default: 'deny' }, input: rate, cached_input: rate, cache_write: rate, output: rate },
+    },
+  },
+} as const;
+const validate = ajv.compile(schema);
+
+type RawPrice = { input: number; cached_input?: number; cache_write?: number; output: number };
+
+const toPrice = (p: RawPrice): Price => ({ input: p.input, cachedInput: p.cached_input ?? p.input, cacheWrite: p.cache_write ?? p.input, output: p.output });
+
+/** Loads and validates the price table (config/prices.yaml). Throws ConfigError. */
+export function loadPrices(file: string, env: NodeJS.ProcessEnv = process.env): PriceTable {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [` cannot read the price table: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  const { data, where } = parseYaml(text, file, validate, env);
+  const raw = data as { models: Record<string, RawPrice>; unknown: { action: 'price' | 'deny' } & Partial<RawPrice> };
+  if (raw.unknown.action === 'price' && (raw.unknown.input === undefined || raw.unknown.output === undefined)) {
+    throw new ConfigError(file, [`${where(['unknown'])}: action price needs input and output rates`]);
+  }
+  const exact = new Map<string, Price>();
+  const prefixes: [string, Price][] = [];
+  for (const [name, p] of Object.entries(raw.models)) {
+    if (name.endsWith('*')) prefixes.push([name.slice(0, -1), toPrice(p)]);
+    else exact.set(name, toPrice(p));
+  }
+  prefixes.sort((a, b) => b[0].length - a[0].length);
+  const fallback = raw.unknown.action === 'price' ? toPrice(raw.unknown as RawPrice) : null;
+  // Lookups are memoized: a handful of models are called over and over (bounded by the table's size + 1000).
+  const memo = new Map<string, Price | undefined>();
+  const lookup = (model: string): Price | undefined => {
+    if (memo.has(model)) return memo.get(model);
+    let p = exact.get(model);
+    if (p === undefined) for (const [prefix, price] of prefixes) if (model.startsWith(prefix)) { p = price; break; }
+    if (memo.size < 1000) memo.set(model, p);
+    return p;
+  };
+  return {
+    file,
+    price: (model) => (model === null ? fallback : lookup(model) ?? fallback),
+    listed: (model) => model !== null && lookup(model) !== undefined,
+  };
+}
+
+/** The cost of a usage in USD: uncached input, cache reads, cache writes and output at their rates. */
+export function costOf(usage: Usage, price: Price): number {
+  const plain = Math.max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteTokens);
+  return (plain * price.input + usage.cachedInputTokens * price.cachedInput + usage.cacheWriteTokens * price.cacheWrite + usage.outputTokens * price.output) / 1e6;
+}
+
+/** Worst-case cost before the call: every input token uncached, every allowed output token used. */
+export function worstCase(inputTokens: number, maxOutputTokens: number, price: Price): number {
+  return (inputTokens * Math.max(price.input, price.cacheWrite) + maxOutputTokens * price.output) / 1e6;
+}

@@ -1,0 +1,260 @@
+import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { openDatabase, type Db } from '../store/database.js';
+import { Ledger } from './ledger.js';
+import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
+
+/** Migrations of budgets.db (its own file: budget writes never contend with other features' locks). */
+export const BUDGET_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE budget_counters (key TEXT PRIMARY KEY, spent INTEGER NOT NULL, until INTEGER NOT NULL) STRICT;
+   CREATE TABLE budget_reservations (id TEXT PRIMARY KEY, keys TEXT NOT NULL, amounts TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT;
+   CREATE TABLE budget_limits (limit_id TEXT PRIMARY KEY, value INTEGER NOT NULL, at TEXT NOT NULL) STRICT;
+   CREATE TABLE budget_log (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL) STRICT;
+   INSERT INTO budget_log (id, seq) VALUES (1, 1);`,
+];
+
+export interface SqliteStoreOptions {
+  dataDir: string;
+  /** How often the counters are snapshotted into budgets.db and the append log rotated. */
+  snapshotIntervalMs: number;
+  now?: () => number;
+}
+
+const LOG = /^budgets-log\.(\d+)$/;
+
+/**
+ * The embedded budget store: counters in memory (a reservation and its settlement cost a few
+ * microseconds), made durable by an append-only log written before the call goes on (a reservation)
+ * and before its cost is counted as spent (a settlement): a `write(2)` each, which survives the
+ * process being killed. Every `snapshotIntervalMs` the counters are written to budgets.db (WAL) in
+ * one transaction and the log starts a new file. On start: the snapshot, then the logs after it;
+ * a reservation left open by a process that died is charged in full (it may have been served),
+ * so no spend is ever forgotten. One gateway process owns the store (a lock file names it).
+ */
+export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
+  const now = options.now ?? Date.now;
+  const dir = options.dataDir;
+  const db: Db = openDatabase(dir, 'budgets.db', BUDGET_MIGRATIONS);
+  takeLock(dir);
+  const ledger = new Ledger();
+
+  // --- recovery: snapshot, then every log after it, then orphans charged ---
+  for (const r of db.prepare<[], { key: string; spent: number; until: number }>('SELECT key, spent, until FROM budget_counters').all()) {
+    ledger.counters.set(r.key, { spent: r.spent, reserved: 0, until: r.until });
+  }
+  for (const r of db.prepare<[], { id: string; keys: string; amounts: string; expires_at: number }>('SELECT id, keys, amounts, expires_at FROM budget_reservations').all()) {
+    const keys = JSON.parse(r.keys) as string[];
+    ledger.apply(r.id, keys, JSON.parse(r.amounts) as number[], keys.map((k) => ledger.counters.get(k)?.until ?? now() + 86_400_000 * 32), r.expires_at);
+  }
+  for (const r of db.prepare<[], { limit_id: string; value: number }>('SELECT limit_id, value FROM budget_limits').all()) ledger.overrides.set(r.limit_id, r.value);
+  const fromSeq = (db.prepare('SELECT seq FROM budget_log WHERE id = 1').get() as { seq: number }).seq;
+  const logs = readdirSync(dir).map((f) => LOG.exec(f)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
+  for (const seq of logs) if (seq >= fromSeq) replay(ledger, readFileSync(join(dir, `budgets-log.${seq}`), 'utf8'));
+  const orphans = [...ledger.held.keys()];
+  for (const id of orphans) {
+    const h = ledger.held.get(id)!;
+    ledger.settle(id, h.keys, h.amounts, h.keys.map((k) => ledger.counters.get(k)?.until ?? 0));
+  }
+
+  let seq = Math.max(fromSeq, ...logs, 0) + 1;
+  let fd = openSync(join(dir, `budgets-log.${seq}`), 'a', 0o600);
+  const dirty = new Set<string>(ledger.counters.keys());
+  let changed = true;
+  let nextId = 0;
+  const boot = `${now().toString(36)}.${process.pid.toString(36)}`;
+
+  const append = (record: unknown[]) => {
+    writeSync(fd, `${JSON.stringify(record)}\n`);
+  };
+
+  const upsertCounter = db.prepare('INSERT INTO budget_counters (key, spent, until) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET spent = excluded.spent, until = excluded.until');
+  const deleteCounter = db.prepare('DELETE FROM budget_counters WHERE key = ?');
+  const clearHeld = db.prepare('DELETE FROM budget_reservations');
+  const insertHeld = db.prepare('INSERT INTO budget_reservations (id, keys, amounts, expires_at) VALUES (?, ?, ?, ?)');
+  const setSeq = db.prepare('UPDATE budget_log SET seq = ? WHERE id = 1');
+  const upsertLimit = db.prepare('INSERT INTO budget_limits (limit_id, value, at) VALUES (?, ?, ?) ON CONFLICT (limit_id) DO UPDATE SET value = excluded.value, at = excluded.at');
+  const deleteLimit = db.prepare('DELETE FROM budget_limits WHERE limit_id = ?');
+
+  /** Writes the state into budgets.db and starts a new log file; the old ones go once it committed. */
+  const snapshot = () => {
+    const t = now();
+    for (const id of ledger.expired(t)) {
+      const h = ledger.held.get(id)!;
+      append(['X', id]);
+      for (const k of h.keys) dirty.add(k);
+      ledger.release(id);
+      changed = true;
+    }
+    if (!changed) return;
+    const gone = ledger.prune(t - 3_600_000);
+    closeSync(fd);
+    const old = seq;
+    seq += 1;
+    fd = openSync(join(dir, `budgets-log.${seq}`), 'a', 0o600);
+    db.transaction(() => {
+      for (const key of dirty) {
+        const c = ledger.counters.get(key);
+        if (c !== undefined) upsertCounter.run(key, c.spent, c.until);
+      }
+      for (const key of gone) deleteCounter.run(key);
+      clearHeld.run();
+      for (const [id, h] of ledger.held) insertHeld.run(id, JSON.stringify(h.keys), JSON.stringify(h.amounts), h.expiresAt);
+      setSeq.run(seq);
+    })();
+    dirty.clear();
+    changed = false;
+    for (const f of readdirSync(dir)) {
+      const m = LOG.exec(f);
+      if (m !== null && Number(m[1]) <= old) unlinkSync(join(dir, f));
+    }
+  };
+  snapshot();
+  const timer = setInterval(snapshot, options.snapshotIntervalMs);
+  timer.unref();
+
+  const touched = (lines: readonly ReserveLine[]) => {
+    for (let i = 0; i < lines.length; i++) {
+      dirty.add(lines[i].key);
+    }
+    changed = true;
+  };
+
+  return {
+    kind: 'sqlite',
+    reserve(lines, ttlMs): ReserveOutcome {
+      const id = `${boot}.${(nextId++).toString(36)}`;
+      const expiresAt = now() + ttlMs;
+      const out = ledger.reserve(id, lines, expiresAt);
+      if (!out.ok) return out;
+      const rec: unknown[] = ['R', id, expiresAt];
+      for (let i = 0; i < lines.length; i++) rec.push(lines[i].key, lines[i].amount, lines[i].until);
+      append(rec);
+      touched(lines);
+      return out;
+    },
+    settle(id, lines, actual) {
+      const rec: unknown[] = ['S', id];
+      for (let i = 0; i < lines.length; i++) rec.push(lines[i].key, actual[i], lines[i].until);
+      // Logged before it is counted: once this returns, a crash cannot forget the spend.
+      append(rec);
+      const keys = new Array<string>(lines.length);
+      const until = new Array<number>(lines.length);
+      for (let i = 0; i < lines.length; i++) {
+        keys[i] = lines[i].key;
+        until[i] = lines[i].until;
+      }
+      ledger.settle(id, keys, actual, until);
+      touched(lines);
+    },
+    peek: (line): LineState => ledger.state(line),
+    read: async (lines) => lines.map((l) => ledger.state(l)),
+    async setLimit(limitId, limit) {
+      if (limit === null) {
+        deleteLimit.run(limitId);
+        ledger.overrides.delete(limitId);
+      } else {
+        upsertLimit.run(limitId, limit, new Date(now()).toISOString());
+        ledger.overrides.set(limitId, limit);
+      }
+    },
+    limits: async () => new Map(ledger.overrides),
+    async reset(keys) {
+      append(['Z', ...keys]);
+      for (const k of keys) {
+        const c = ledger.counters.get(k);
+        if (c !== undefined) c.spent = 0;
+        dirty.add(k);
+      }
+      changed = true;
+    },
+    openReservations: async () => ledger.held.size,
+    healthy: () => true,
+    async close() {
+      clearInterval(timer);
+      snapshot();
+      closeSync(fd);
+      db.close();
+      releaseLock(dir);
+    },
+  };
+}
+
+/** Applies one log file's records; a torn last line (the process died mid-write) is skipped. */
+function replay(ledger: Ledger, text: string): void {
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    let rec: unknown[];
+    try {
+      rec = JSON.parse(line) as unknown[];
+    } catch {
+      continue;
+    }
+    const id = rec[1] as string;
+    switch (rec[0]) {
+      case 'R': {
+        const keys: string[] = [];
+        const amounts: number[] = [];
+        const until: number[] = [];
+        for (let i = 3; i + 2 < rec.length; i += 3) {
+          keys.push(rec[i] as string);
+          amounts.push(rec[i + 1] as number);
+          until.push(rec[i + 2] as number);
+        }
+        ledger.apply(id, keys, amounts, until, rec[2] as number);
+        break;
+      }
+      case 'S': {
+        const keys: string[] = [];
+        const actual: number[] = [];
+        const until: number[] = [];
+        for (let i = 2; i + 2 < rec.length; i += 3) {
+          keys.push(rec[i] as string);
+          actual.push(rec[i + 1] as number);
+          until.push(rec[i + 2] as number);
+        }
+        ledger.settle(id, keys, actual, until);
+        break;
+      }
+      case 'X':
+        ledger.release(id);
+        break;
+      case 'Z':
+        for (const k of rec.slice(1) as string[]) {
+          const c = ledger.counters.get(k);
+          if (c !== undefined) c.spent = 0;
+        }
+        break;
+    }
+  }
+}
+
+function takeLock(dir: string): void {
+  const file = join(dir, 'budgets.lock');
+  let holder = 0;
+  try {
+    holder = Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    // no lock
+  }
+  if (holder > 0 && holder !== process.pid && alive(holder)) {
+    throw new Error(`the budget store in ${dir} is in use by process ${holder} (one gateway owns budgets.db; use metering.store: redis to share budgets between gateways)`);
+  }
+  writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
+}
+
+function releaseLock(dir: string): void {
+  try {
+    if (Number(readFileSync(join(dir, 'budgets.lock'), 'utf8').trim()) === process.pid) unlinkSync(join(dir, 'budgets.lock'));
+  } catch {
+    // already gone
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

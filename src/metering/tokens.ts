@@ -1,0 +1,43 @@
+import { countTokens as count } from 'gpt-tokenizer/encoding/o200k_base';
+
+/** Tokens per message the chat formats add around each message's text (role, separators). */
+export const MESSAGE_OVERHEAD = 4;
+
+/**
+ * Counts tokens with a real BPE tokenizer (o200k_base, what current OpenAI models use; other
+ * providers' tokenizers differ by a few percent, which the reconciliation to real usage absorbs).
+ */
+export function countTokens(text: string): number {
+  return text.length === 0 ? 0 : count(text);
+}
+
+/** Texts shorter than this are counted every time (cheaper than remembering them). */
+const CACHE_MIN = 64;
+const CACHE_MAX = 4096;
+
+/**
+ * Counts the tokens of a prompt's texts. Agents resend the same system prompt and the earlier
+ * turns of a conversation with every call, so the counts of longer texts are remembered (bounded;
+ * a Map lookup hashes the string, far cheaper than tokenizing it).
+ */
+export function createPromptCounter() {
+  const cache = new Map<string, number>();
+  return (texts: readonly string[]): number => {
+    let n = 0;
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i];
+      if (text.length < CACHE_MIN) {
+        n += countTokens(text);
+        continue;
+      }
+      let c = cache.get(text);
+      if (c === undefined) {
+        c = countTokens(text);
+        if (cache.size >= CACHE_MAX) cache.clear();
+        cache.set(text, c);
+      }
+      n += c;
+    }
+    return n;
+  };
+}

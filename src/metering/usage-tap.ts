@@ -1,0 +1,120 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { DialectMetering, MeterState, Operation } from '../providers/dialect.js';
+import { SseSplitter, type SseEvent } from '../upstream/sse.js';
+import type { ResponseTap } from '../upstream/tap.js';
+
+/** Largest JSON response body kept to read its usage; a larger one is passed on unread. */
+const MAX_JSON = 8 * 1024 * 1024;
+
+/**
+ * Reads usage and tool calls from a response on its way to the client, through the dialect's
+ * reader: a JSON body is copied (bounded) and parsed at its end; a stream is split into events as
+ * they pass. When the gateway asked for usage the client did not (`injected`), the events are
+ * passed on one by one and the reader drops what the client would not have received; otherwise
+ * the bytes pass unchanged.
+ */
+export class UsageTap implements ResponseTap {
+  readonly state: MeterState = { usage: null, toolCalls: null, text: [] };
+  status = 0;
+  streaming = false;
+  /** The body ended normally. */
+  ended = false;
+  aborted: 'client' | 'upstream' | null = null;
+  private chunks: Buffer[] | null = null;
+  private size = 0;
+  private splitter: SseSplitter | null = null;
+
+  constructor(
+    private readonly metering: DialectMetering,
+    private readonly operation: Operation,
+    private readonly injected: boolean,
+    /** Called once the response is over (ended or cut), after the tap read all of it. */
+    private readonly onDone: (() => void) | null = null,
+  ) {}
+
+  onStart(status: number, headers: OutgoingHttpHeaders): void {
+    this.status = status;
+    const type = headers['content-type'];
+    this.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
+    if (status >= 300) return; // provider errors carry no usage and are passed on untouched
+    if (this.streaming) {
+      this.splitter = new SseSplitter();
+      if (this.injected) delete headers['content-length'];
+    } else this.chunks = [];
+  }
+
+  onData(chunk: Buffer): Buffer | null {
+    const splitter = this.splitter;
+    if (splitter !== null) {
+      const events = splitter.push(chunk);
+      if (!this.injected) {
+        for (let i = 0; i < events.length; i++) this.read(events[i]);
+        return chunk;
+      }
+      return this.pass(events);
+    }
+    if (this.chunks !== null) {
+      this.size += chunk.length;
+      if (this.size > MAX_JSON) this.chunks = null;
+      else this.chunks.push(chunk);
+    }
+    return chunk;
+  }
+
+  onEnd(): Buffer | null {
+    this.ended = true;
+    const out = this.end();
+    this.onDone?.();
+    return out;
+  }
+
+  onAbort(reason: 'client' | 'upstream'): void {
+    this.aborted = reason;
+    this.chunks = null;
+    this.onDone?.();
+  }
+
+  private end(): Buffer | null {
+    const splitter = this.splitter;
+    if (splitter !== null) {
+      const events = splitter.end();
+      if (!this.injected) {
+        for (const e of events) this.read(e);
+        return null;
+      }
+      return this.pass(events);
+    }
+    if (this.chunks !== null && this.size > 0) {
+      try {
+        this.metering.readJson(this.operation, JSON.parse(Buffer.concat(this.chunks, this.size).toString('utf8')), this.state);
+      } catch {
+        // not JSON: no usage to read
+      }
+      this.chunks = null;
+    }
+    return null;
+  }
+
+  private read(event: SseEvent): string | null {
+    let data: unknown = null;
+    const d = event.data;
+    if (d.charCodeAt(0) === 123 /* { */) {
+      try {
+        data = JSON.parse(d);
+      } catch {
+        data = null;
+      }
+    }
+    return this.metering.readEvent(this.operation, event, data, this.state, this.injected);
+  }
+
+  private pass(events: SseEvent[]): Buffer | null {
+    if (events.length === 0) return null;
+    let out = '';
+    for (let i = 0; i < events.length; i++) {
+      const raw = this.read(events[i]);
+      if (raw !== null) out += raw;
+    }
+    return out === '' ? null : Buffer.from(out, 'utf8');
+  }
+}

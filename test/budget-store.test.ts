@@ -1,0 +1,129 @@
+/**
+ * One suite, two stores: the embedded SQLite store and the Redis fleet store (a real redis-server
+ * on loopback) keep the same contract: all-or-nothing reservations, settlement to the real amount,
+ * overrides, resets, expiry of a crashed process's reservations, and no overspend under concurrency.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { createLogger } from '../src/log.js';
+import { createRedisStore } from '../src/metering/redis-store.js';
+import { createSqliteStore } from '../src/metering/sqlite-store.js';
+import type { BudgetStore, ReserveLine } from '../src/metering/store.js';
+import { HAVE_REDIS, startRedis } from './redis-server.js';
+
+type Factory = (t: Test, clock: { now: number }) => Promise<BudgetStore>;
+
+const STORES: [string, Factory][] = [
+  ['sqlite', async (t, clock) => {
+    const dir = mkdtempSync(join(tmpdir(), 'aos-budget-'));
+    const store = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 50, now: () => clock.now });
+    t.teardown(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return store;
+  }],
+  ['redis', async (t, clock) => {
+    const redis = await startRedis(t);
+    const store = await createRedisStore({ url: redis.url, keyPrefix: `t${Math.random().toString(36).slice(2)}`, failMode: 'closed', localFraction: 0.1, commandTimeoutMs: 1000, log: createLogger('silent'), now: () => clock.now });
+    t.teardown(() => store.close());
+    return store;
+  }],
+];
+
+const line = (key: string, limit: number, amount: number, clock: { now: number }): ReserveLine => ({ key: `${key}|p`, limitId: key, limit, amount, until: clock.now + 3_600_000 });
+
+for (const [name, make] of STORES) {
+  t.test(`${name} store`, { skip: name === 'redis' && !HAVE_REDIS ? 'redis-server is not installed' : false }, async (t) => {
+    t.test('reserve is all or nothing; settle moves reserved to the real amount', async (t) => {
+      const clock = { now: 1_800_000_000_000 };
+      const s = await make(t, clock);
+      const a = line('agent:a|usd|daily', 100, 60, clock);
+      const team = line('team:x|usd|daily', 1000, 60, clock);
+      const r1 = await s.reserve([a, team], 60_000);
+      t.ok(r1.ok);
+      t.same(r1.ok && r1.states, [{ spent: 0, reserved: 60, limit: 100 }, { spent: 0, reserved: 60, limit: 1000 }]);
+      const r2 = await s.reserve([team, a], 60_000);
+      t.notOk(r2.ok, 'the agent line would go over');
+      t.same(!r2.ok && [r2.index, r2.state, r2.reason], [1, { spent: 0, reserved: 60, limit: 100 }, 'limit']);
+      t.same((await s.read([team]))[0], { spent: 0, reserved: 60, limit: 1000 }, 'nothing reserved on the team line either');
+      await s.settle(r1.ok ? r1.id : '', [a, team], [25, 25]);
+      t.same(await s.read([a, team]), [{ spent: 25, reserved: 0, limit: 100 }, { spent: 25, reserved: 0, limit: 1000 }]);
+      t.same(s.peek(a), { spent: 25, reserved: 0, limit: 100 }, 'the local view follows');
+      t.equal(await s.openReservations(), 0);
+      const exact = await s.reserve([{ ...a, amount: 75 }], 60_000);
+      t.ok(exact.ok, 'exactly at the limit is allowed');
+      t.notOk((await s.reserve([{ ...a, amount: 1 }], 60_000)).ok, 'one more is not');
+    });
+
+    t.test('no limit (-1) counts without refusing; overrides win over the configured limit and persist', async (t) => {
+      const clock = { now: 1_800_000_000_000 };
+      const s = await make(t, clock);
+      const free = line('org|usd|monthly', -1, 1e12, clock);
+      t.ok((await s.reserve([free], 1000)).ok);
+      const a = line('agent:b|usd|daily', 10, 5, clock);
+      await s.setLimit('agent:b|usd|daily', 4);
+      t.same(await s.limits(), new Map([['agent:b|usd|daily', 4]]));
+      const r = await s.reserve([a], 1000);
+      t.notOk(r.ok);
+      t.equal(!r.ok && r.state.limit, 4);
+      await s.setLimit('agent:b|usd|daily', null);
+      t.ok((await s.reserve([a], 1000)).ok, 'override removed: the configured limit again');
+    });
+
+    t.test('reset sets spent back to zero; reservations in flight stay', async (t) => {
+      const clock = { now: 1_800_000_000_000 };
+      const s = await make(t, clock);
+      const a = line('agent:c|usd|daily', 100, 40, clock);
+      const r = await s.reserve([a], 60_000);
+      await s.settle(r.ok ? r.id : '', [a], [40]);
+      const held = await s.reserve([a], 60_000);
+      t.ok(held.ok);
+      await s.reset([a.key]);
+      t.same((await s.read([a]))[0], { spent: 0, reserved: 40, limit: 100 });
+    });
+
+    t.test('an unsettled reservation expires after its TTL; a late settlement still counts', async (t) => {
+      const clock = { now: 1_800_000_000_000 };
+      const s = await make(t, clock);
+      const a = line('agent:d|usd|daily', 100, 80, clock);
+      const r = await s.reserve([a], 1_000);
+      t.ok(r.ok);
+      t.notOk((await s.reserve([{ ...a, amount: 30 }], 1_000)).ok, 'held');
+      clock.now += 2_000;
+      if (name === 'sqlite') await new Promise((r) => setTimeout(r, 120)); // the sweep runs with the snapshot
+      const again = await s.reserve([{ ...a, amount: 30 }], 1_000);
+      t.ok(again.ok, 'the expired reservation no longer counts');
+      await s.settle(r.ok ? r.id : '', [a], [10]);
+      t.same((await s.read([a]))[0], { spent: 10, reserved: 30, limit: 100 }, 'late settlement: spent counted, nothing double-released');
+    });
+
+    t.test('200 concurrent reservations against a limit that fits 50: exactly 50 allowed, never over', async (t) => {
+      const clock = { now: 1_800_000_000_000 };
+      const s = await make(t, clock);
+      const a = line('agent:e|usd|daily', 50 * 1000, 1000, clock);
+      const results = await Promise.all(Array.from({ length: 200 }, () => Promise.resolve(s.reserve([a], 60_000))));
+      const ok = results.filter((r) => r.ok);
+      t.equal(ok.length, 50);
+      await Promise.all(ok.map((r) => Promise.resolve(s.settle(r.ok ? r.id : '', [a], [700]))));
+      t.same((await s.read([a]))[0], { spent: 50 * 700, reserved: 0, limit: 50 * 1000 }, 'every allowed call accounted');
+    });
+  });
+}
+
+t.test('sqlite store: state survives a restart; a reservation left open by a dead process is charged in full', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aos-budget-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const clock = { now: 1_800_000_000_000 };
+  const a = line('agent:f|usd|daily', 1000, 100, clock);
+  const s1 = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 60_000, now: () => clock.now });
+  const r1 = s1.reserve([a], 60_000) as { ok: true; id: string };
+  s1.settle(r1.id, [a], [30]);
+  s1.reserve([a], 60_000); // left open: the process "dies" without closing (no snapshot after this)
+  // Simulate the crash: no close(); open the same directory as the next process would.
+  const s2 = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 60_000, now: () => clock.now });
+  t.same(s2.peek(a), { spent: 130, reserved: 0, limit: 1000 }, 'settled spend from the log, the orphan charged at its reservation');
+  await s2.close();
+});
