@@ -11,6 +11,10 @@
  *                        the JSON body, under a Content-Length for all of it, then the reset)
  *   malformed-sse        a stream whose second event is not valid JSON
  *
+ * A non-streaming request that declares `tools` and whose last user message reads `call NAME`
+ * gets a tool call of NAME back (OpenAI `tool_calls`, Anthropic `tool_use`), as a model asking
+ * the agent to run that tool would answer.
+ *
  * Each received request also records how its response ended (`outcome`, `closed`), so a test can
  * tell a response that was written to the end from one whose connection went away first.
  */
@@ -86,8 +90,25 @@ async function stream(res: ServerResponse, events: string[], model: string) {
   res.end();
 }
 
+/** The tool a request asks the "model" to call: `call NAME` as the last user message, NAME declared in `tools`. */
+function requestedTool(body: Json): string | null {
+  const m = /^call (\S+)/.exec(lastUserText(body));
+  if (m === null || !Array.isArray(body.tools)) return null;
+  const declared = body.tools.some((t: Json) => (t.function?.name ?? t.name) === m[1]);
+  return declared ? m[1] : null;
+}
+
 function openaiChat(body: Json, res: ServerResponse) {
   const model = String(body.model ?? 'sample-model');
+  const tool = body.stream ? null : requestedTool(body);
+  if (tool !== null) {
+    const call = { id: `call_sample${Date.now()}`, type: 'function', function: { name: tool, arguments: '{}' } };
+    return sendJson(res, 200, {
+      id: `chatcmpl-sample${Date.now()}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model,
+      choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [call], refusal: null }, finish_reason: 'tool_calls', logprobs: null }],
+      usage: { prompt_tokens: words(lastUserText(body)) + 3, completion_tokens: 7, total_tokens: words(lastUserText(body)) + 10 },
+    });
+  }
   const text = `Echo: ${lastUserText(body)}`;
   const pieces = text.split(/(?<= )/);
   const usage = { prompt_tokens: words(lastUserText(body)) + 3, completion_tokens: pieces.length, total_tokens: words(lastUserText(body)) + 3 + pieces.length };
@@ -146,6 +167,13 @@ function anthropicMessages(body: Json, res: ServerResponse) {
   const pieces = text.split(/(?<= )/);
   const input = words(lastUserText(body)) + 3;
   const id = `msg_sample${Date.now()}`;
+  const tool = body.stream ? null : requestedTool(body);
+  if (tool !== null) {
+    return sendJson(res, 200, {
+      id, type: 'message', role: 'assistant', model, content: [{ type: 'tool_use', id: `toolu_sample${Date.now()}`, name: tool, input: {} }],
+      stop_reason: 'tool_use', stop_sequence: null, usage: { input_tokens: input, output_tokens: 7, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    });
+  }
   if (!body.stream) {
     return sendJson(res, 200, {
       id, type: 'message', role: 'assistant', model, content: [{ type: 'text', text }],

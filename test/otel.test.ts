@@ -94,7 +94,7 @@ t.test('a span per call with GenAI attributes; the upstream gets our span as par
   const agentTrace = '0af7651916cd43dd8448eb211c80319c';
   const agentSpan = 'b7ad6b7169203331';
   const openai = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: h.token, maxRetries: 0, defaultHeaders: { traceparent: `00-${agentTrace}-${agentSpan}-01`, tracestate: 'vendor=x', 'x-aos-workflow-id': 'wf-7' } });
-  await openai.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] });
+  const first = await openai.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] });
   await openai.chat.completions.create({ model: 'o3', messages: [{ role: 'user', content: 'x' }] }).catch(() => null);
   await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }) });
   await until(() => rx.spans.length >= 3 && rx.logs.length >= 3);
@@ -115,7 +115,8 @@ t.test('a span per call with GenAI attributes; the upstream gets our span as par
     'aos.agent.id': 'writer', 'aos.team': 'content', 'aos.template': 'standard', 'aos.template_version': 4, 'aos.decision': 'allow', 'aos.outcome': 'completed',
     'aos.policy.revision': /\S+/, 'aos.workflow_id': 'wf-7', 'aos.route': 'openai/chat.completions', 'http.response.status_code': 200, 'aos.request_id': /^[0-9a-f-]{36}$/,
   });
-  t.notOk('gen_ai.usage.input_tokens' in ok.attributes, 'no usage attributes while no metering stage reports usage');
+  t.match(ok.attributes, { 'gen_ai.usage.input_tokens': first.usage!.prompt_tokens, 'gen_ai.usage.output_tokens': first.usage!.completion_tokens }, 'usage as the metering stage read it');
+  t.ok((ok.attributes['aos.cost_usd'] as number) > 0, 'and its cost');
   t.ok(BigInt(ok.endTimeUnixNano) > BigInt(ok.startTimeUnixNano));
   const denied = rx.spans.find((s) => s.attributes['aos.decision'] === 'deny')!;
   t.match(denied, { traceId: agentTrace, parentSpanId: agentSpan, status: { code: 2 } });
