@@ -15,6 +15,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
   else
     echo "warning: no redis-server (apt-get install redis-server), Redis tests will skip" >&2
   fi
+  # CI runs everything: a skipped fleet test there would hide a broken install step.
+  if [ -n "${CI:-}" ] && ! command -v redis-server >/dev/null 2>&1; then echo "CI: redis-server is required" >&2; exit 1; fi
 fi
 rm -rf .tap/test-results
 if [ -n "${CI:-}" ]; then reporter=tap; else reporter=terse; fi
