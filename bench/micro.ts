@@ -8,7 +8,6 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { SignJWT } from 'jose';
 import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
@@ -17,32 +16,7 @@ import { loadLocalSigner } from '../src/identity/local-key.js';
 import { parseBundle } from '../src/policy/bundle.js';
 import { loadEngine } from '../src/policy/engine.js';
 import type { PolicyInput } from '../src/policy/types.js';
-
-type Stats = { p50: number; p99: number; mean: number; n: number };
-
-function measure(n: number, fn: (i: number) => unknown): Stats {
-  for (let i = 0; i < Math.min(2000, n); i++) fn(i); // warm-up
-  const times = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    fn(i);
-    times[i] = (performance.now() - t0) * 1000;
-  }
-  const sorted = [...times].sort((a, b) => a - b);
-  return { p50: sorted[Math.floor(n * 0.5)], p99: sorted[Math.floor(n * 0.99)], mean: sorted.reduce((a, b) => a + b, 0) / n, n };
-}
-
-async function measureAsync(n: number, fn: (i: number) => Promise<unknown>): Promise<Stats> {
-  for (let i = 0; i < Math.min(200, n); i++) await fn(i);
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await fn(i);
-    times.push((performance.now() - t0) * 1000);
-  }
-  times.sort((a, b) => a - b);
-  return { p50: times[Math.floor(n * 0.5)], p99: times[Math.floor(n * 0.99)], mean: times.reduce((a, b) => a + b, 0) / n, n };
-}
+import { measure, measureAsync, type Stats } from './measure.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'aos-micro-'));
 try {

@@ -5,7 +5,6 @@
  * `node --import tsx bench/tools-micro.ts` (prints a Markdown table). End-to-end numbers: bench/tools.ts.
  */
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { parseBundle } from '../src/policy/bundle.js';
 import { loadEngine } from '../src/policy/engine.js';
 import { policyTool } from '../src/policy/decide.js';
@@ -14,18 +13,7 @@ import { checkMcpHeaders, describeMcp, parseMcpMessage } from '../src/providers/
 import { compileSchema } from '../src/tools/json-schema.js';
 import { createToolsListTap } from '../src/tools/mcp-list-tap.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';
-
-function measure(n: number, fn: (i: number) => unknown): { p50: number; p99: number; mean: number } {
-  for (let i = 0; i < Math.min(2000, n); i++) fn(i);
-  const times = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    fn(i);
-    times[i] = (performance.now() - t0) * 1000;
-  }
-  const sorted = [...times].sort((a, b) => a - b);
-  return { p50: sorted[Math.floor(n * 0.5)], p99: sorted[Math.floor(n * 0.99)], mean: sorted.reduce((a, b) => a + b, 0) / n };
-}
+import { measure } from './measure.js';
 
 const inputSchema = { type: 'object', properties: { text: { type: 'string', maxLength: 1000 }, times: { type: 'integer', minimum: 1, maximum: 3 } }, required: ['text'], additionalProperties: false, $schema: 'http://json-schema.org/draft-07/schema#' };
 const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 42, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello world', times: 2 }, _meta: { progressToken: 42 } } }));

@@ -14,7 +14,7 @@ import { verifyChain } from '../src/audit/verify.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
 import { createCallMetrics } from '../src/telemetry/call-metrics.js';
-import { PROVIDER_KEY, startHarness, type Harness } from './helpers.js';
+import { PROVIDER_KEY, auditEvents, startHarness, type Harness } from './helpers.js';
 import { sampleEvent } from './audit-events.js';
 
 const BIN = fileURLToPath(new URL('../bin/aos.js', import.meta.url));
@@ -36,18 +36,6 @@ async function governed(t: Test) {
   const h = await startHarness(t, { identity: { mode: 'required', registry: 'agents.yaml' }, policy: { mode: 'enforce', bundle: { file: BUNDLE } } }, { files: { 'agents.yaml': REGISTRY } });
   const token = (agent: string) => h.gateway.signer()!.mint({ subject: agent, audience: 'aos-gateway', ttlSec: 600 });
   return Object.assign(h, { token });
-}
-
-/** Commits what is queued and reads the events, waiting (bounded) until `n` are there. */
-async function events(h: Harness, n: number): Promise<AuditRecord[]> {
-  const trail = h.gateway.audit()!;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    await trail.flush();
-    const all = trail.store.query({});
-    if (all.length >= n || Date.now() > deadline) return all;
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const post = (h: Harness, path: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -73,7 +61,7 @@ t.test('exactly one audit event per request, whatever its outcome', async (t) =>
     }), expect: { decision: 'allow', outcome: 'aborted', status: 499, error_code: 'client_aborted' } },
   ];
   for (const c of cases) ids.push((await c.send()) ?? '');
-  const all = await events(h, cases.length);
+  const all = await auditEvents(h, cases.length);
   t.equal(all.length, cases.length, 'one event per request');
   t.equal(new Set(all.map((e) => e.id)).size, all.length, 'ids are unique');
   cases.forEach((c, i) => {
@@ -99,7 +87,7 @@ t.test('governed calls: agent, template version, policy revision and reasons; re
   await new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'not-a-token', maxRetries: 0 }).models.list().catch(() => null);
   const anthropic = new Anthropic({ baseURL: `${h.url}/anthropic`, apiKey: await h.token('writer'), maxRetries: 0 });
   await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] });
-  const all = await events(h, 4);
+  const all = await auditEvents(h, 4);
   t.equal(all.length, 4);
   const revision = h.gateway.current() && all[0].policy_revision;
   t.match(all[0], { agent_id: 'writer', team: 'content', template: 'standard', template_version: 3, decision: 'allow', outcome: 'completed', provider: 'openai', operation: 'chat.completions', kind: 'model', policy_revision: /\S+/ });
@@ -126,7 +114,7 @@ t.test('privacy: bodies not stored by default; opt-in capture is redacted; keys 
   const c = await new OpenAI({ baseURL: `${h.url}/v1`, apiKey: recordedToken, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: secretPrompt }] });
   t.match(c.choices[0].message.content, /sk-proj-ABCDEF/, 'the sample upstream echoes the secret back (so the response capture must redact it)');
   await post(h, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [] }, { authorization: `Bearer ${agentToken}`, 'x-api-key': agentToken }).catch(() => null);
-  const all = await events(h, 3);
+  const all = await auditEvents(h, 3);
   t.equal(all[0].capture, null, 'default: no body kept');
   t.notMatch(JSON.stringify(all[0]), /plain prompt text/);
   const cap = all[1].capture!;
@@ -154,7 +142,7 @@ t.test('trace and workflow ids: recorded, propagated, queried from the CLI; expo
   await post(h, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [] }, { traceparent, 'x-aos-workflow-id': 'wf-invoice-42' });
   await post(h, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [] }, { baggage: 'aos.workflow_id=wf%2Fbaggage, other=1' });
   await post(h, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [] });
-  const all = await events(h, 3);
+  const all = await auditEvents(h, 3);
   t.match(all[0], { trace_id: traceId, workflow_id: 'wf-invoice-42' });
   t.match(all[1], { trace_id: null, workflow_id: 'wf/baggage' });
   t.match(all[2], { trace_id: null, workflow_id: null });
@@ -226,7 +214,7 @@ t.test('sizes and hashes describe the bodies exactly (one chunk and streamed)', 
     bodies.push(body);
     answers.push(Buffer.from(await (await post(h, '/v1/chat/completions', body)).arrayBuffer()));
   }
-  const all = await events(h, 2);
+  const all = await auditEvents(h, 2);
   all.forEach((e, i) => {
     t.equal(e.request_bytes, Buffer.byteLength(bodies[i]));
     t.equal(e.request_sha256, sha(bodies[i]));

@@ -12,9 +12,8 @@ import OpenAI from 'openai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpError } from '@modelcontextprotocol/sdk/types.js';
-import type { AuditRecord } from '../src/audit/store.js';
 import { verifyChain } from '../src/audit/verify.js';
-import { startHarness, type Harness } from './helpers.js';
+import { auditEvents, startHarness, type Harness } from './helpers.js';
 import { startMcpServer } from './mcp-fixture.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
@@ -52,18 +51,6 @@ async function setup(t: Test) {
   return { h, server, token, mcp };
 }
 
-/** Commits what is queued and reads the events, waiting (bounded) until `n` are there. */
-async function events(h: Harness, n: number): Promise<AuditRecord[]> {
-  const trail = h.gateway.audit()!;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    await trail.flush();
-    const all = trail.store.query({});
-    if (all.length >= n || Date.now() > deadline) return all;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const rpcError = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as McpError);
 
 t.test('a model proposes a tool, the agent calls it: both are decided, metered and audited, and the record connects them', async (t) => {
@@ -85,7 +72,7 @@ t.test('a model proposes a tool, the agent calls it: both are decided, metered a
   t.match(denied?.message, /denied by policy/, 'a tool outside the template is refused with a JSON-RPC error');
   t.notOk(server.called.includes('secret_dump'), 'and never reached the server');
 
-  const all = await events(h, 2 + 4);
+  const all = await auditEvents(h, 2 + 4);
   const byOp = (op: string) => all.filter((e) => e.operation === op);
   const [openaiCall] = all.filter((e) => e.route === 'openai/chat.completions');
   t.match(openaiCall, {
@@ -117,7 +104,7 @@ t.test('tool-call budgets count MCP tools/call (not the rest of the protocol) an
   t.match(over?.message, /budget/i, `with a budget message: ${over?.message}`);
   t.equal(server.called.length, before, 'the server never saw it');
   t.ok((await mcp.listTools()).tools.length > 0, 'listing tools is not a tool call: still allowed');
-  const all = await events(h, 9);
+  const all = await auditEvents(h, 9);
   t.match(all.filter((e) => e.operation === 'tools/call').map((e) => e.error_code), [null, null, null, 'aos_budget_exceeded'], 'audited: three allowed, one refused for budget');
   const metrics = await (await fetch(`${h.admin}/metrics`)).text();
   t.match(metrics, /aos_denials_total\{reason="aos_budget_exceeded"\} 1/, 'counted as a denial by reason');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
+import type { AuditRecord } from '../src/audit/event.js';
 import { createLogger } from '../src/log.js';
 import { createGateway, type Gateway } from '../src/main.js';
 import { startSampleUpstream, type SampleUpstream } from '../examples/sample-upstream.js';
@@ -88,4 +89,16 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/** Commits what the gateway's audit trail has queued and reads its events, waiting (bounded) until `n` are there. */
+export async function auditEvents(h: Harness, n: number): Promise<AuditRecord[]> {
+  const trail = h.gateway.audit()!;
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    await trail.flush();
+    const all = trail.store.query({});
+    if (all.length >= n || Date.now() > deadline) return all;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
