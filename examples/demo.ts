@@ -6,6 +6,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatLine } from '../src/audit/query.js';
+import { verifyChain } from '../src/audit/verify.js';
 import { createGateway } from '../src/main.js';
 import { createLogger } from '../src/log.js';
 import { startSampleUpstream } from './sample-upstream.js';
@@ -32,9 +34,11 @@ policy: { mode: enforce, bundle: { file: ${join(packageRoot, 'policies', 'bundle
 `);
   writeFileSync(join(dir, 'agents.yaml'), `templates:
   standard: { version: 1, providers: [openai, anthropic], models: ["gpt-sample", "claude-*", "fail-*"], maxTokens: 512 }
+  trial: { version: 1, providers: [openai], models: ["gpt-sample"], maxTokens: 512, budget: { daily_usd: 0.01 } }
 agents:
   - { id: research-agent, team: research, template: standard }
   - { id: support-agent, team: support, template: standard }
+  - { id: trial-agent, team: research, template: trial }
 `);
   const gateway = createGateway({ configFile, log: createLogger('warn'), watchConfig: false });
   await gateway.start();
@@ -45,6 +49,7 @@ agents:
   const signer = gateway.signer()!;
   const research = await signer.mint({ subject: 'research-agent', audience: 'aos-gateway', ttlSec: 600 });
   const support = await signer.mint({ subject: 'support-agent', audience: 'aos-gateway', ttlSec: 600 });
+  const trial = await signer.mint({ subject: 'trial-agent', audience: 'aos-gateway', ttlSec: 600 });
   const { default: OpenAI } = await import('openai');
   const { default: Anthropic } = await import('@anthropic-ai/sdk');
   const openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: research, maxRetries: 0 });
@@ -107,6 +112,19 @@ agents:
     await anonymous.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'x' }] });
     return 'unexpected success';
   }, true);
+  // Unknown models are priced conservatively (config/prices.yaml: $75 per 1M output tokens), and the
+  // worst case is reserved before forwarding: up to the template's 512 output tokens ≈ $0.04.
+  const frugal = new OpenAI({ baseURL: `${base}/v1`, apiKey: trial, maxRetries: 0 });
+  await step('trial-agent has $0.01 a day: a call whose worst case ($0.04 for 512 output tokens) does not fit is refused', async () => {
+    await frugal.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'write me a novel' }] });
+    return 'unexpected success';
+  }, true);
+  await step('trial-agent asks for at most 50 tokens: the worst case fits, the call goes through and is charged what it used', async () => {
+    const r = await frugal.chat.completions.create({ model: 'gpt-sample', max_tokens: 50, messages: [{ role: 'user', content: 'a haiku' }] });
+    const spent = await gateway.budgets()!.show('agent:trial-agent');
+    const daily = (spent.budgets as { key: string; spent: number }[]).find((b) => b.key === 'daily_usd');
+    return `"${r.choices[0].message.content}": ${r.usage?.prompt_tokens} in / ${r.usage?.completion_tokens} out; spent today $${daily?.spent.toFixed(6)} (aos budget show agent:trial-agent)`;
+  });
   gateway.suspensions().suspend('research-agent', 'demo: runaway loop', 'demo');
   await step('research-agent is suspended (aos agents suspend research-agent): its next call is refused', async () => {
     await openai.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'x' }] });
@@ -116,6 +134,15 @@ agents:
   const metrics = await (await fetch(`${gateway.addresses.admin}/metrics`)).text();
   const counted = metrics.split('\n').filter((l) => l.startsWith('aos_requests_total'));
   console.log(`\nPrometheus (${gateway.addresses.admin}/metrics):\n  ${counted.join('\n  ')}`);
+  const trail = gateway.audit();
+  if (trail !== null) {
+    await trail.flush();
+    const events = trail.store.query({});
+    console.log(`\nAudit trail (aos audit tail): one event per call, refused ones included\n  ${events.map(formatLine).join('\n  ')}`);
+    const check = verifyChain(trail.store);
+    console.log(`aos audit verify: ${check.ok ? `ok, ${check.checked} events, hash chain intact` : `BROKEN: ${check.broken?.message}`}`);
+    if (!check.ok || events.length === 0) failures++;
+  }
   await gateway.stop(1000);
   await upstream.close();
   rmSync(dir, { recursive: true, force: true });
