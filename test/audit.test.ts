@@ -1,6 +1,6 @@
 /** The audit trail end to end: one event per request, its fields, privacy, trace/workflow ids, CLI and admin API. */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -201,6 +201,37 @@ t.test('journal recovery: a decided call without a committed event comes back as
   t.match(all.find((e) => e.id === refused.id), { outcome: 'denied', decision: 'deny', status: 403 });
   t.equal(readdirSync(dir).filter((f) => f.includes('.journal.') && readFileSync(join(dir, f), 'utf8') !== '').length, 0, 'old journal segments are gone');
   t.match(h.gateway.audit(), null, 'audit off: no trail');
+});
+
+t.test('journal: an intent line holds the decided fields only; recovered, it is the decided event with its outcome unknown; whole-event lines of earlier versions recover too', async (t) => {
+  const h = await startHarness(t, { audit: { mode: 'off' } });
+  const dir = join(h.dir, 'audit-intent');
+  const config = { ...h.gateway.current().config.audit, mode: 'on' as const, flushMs: 10_000, retention: { maxAgeDays: 0, maxSizeMb: 0, intervalSec: 3600 } };
+  const metrics = createCallMetrics(createMetrics().registry);
+  const log = createLogger('silent');
+  const first = createAuditTrail({ dataDir: dir, config, log, metrics });
+  // As the recorder journals it: decided, completion fields not known yet.
+  const decided = { ...sampleEvent(1), trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), capture: { request: 'the prompt', truncated: true }, outcome: 'interrupted' as const, status: null, total_ms: null, upstream_ms: null, response_bytes: null };
+  first.intent(decided);
+  first.store.close();
+  const segment = readdirSync(dir).find((f) => f.includes('.journal.'))!;
+  const line = readFileSync(join(dir, segment), 'utf8');
+  t.match(line, /^I \[/, 'an intent line is a JSON array');
+  t.notMatch(line, /outcome|status|total_ms|"allow"/, 'no key names, no completion fields');
+  t.ok(line.length < JSON.stringify(decided).length * 0.75, `the line (${line.length} bytes) is well under the whole event (${JSON.stringify(decided).length})`);
+  // A line as earlier versions wrote it: the whole event.
+  const older = { ...sampleEvent(2), outcome: 'interrupted' as const };
+  writeFileSync(join(dir, segment), `${line}I ${JSON.stringify(older)}\n`);
+  const second = createAuditTrail({ dataDir: dir, config, log, metrics });
+  t.teardown(() => second.close());
+  await second.flush();
+  const all = second.store.query({});
+  t.equal(all.length, 2);
+  const recovered = all.find((e) => e.id === decided.id)!;
+  const { seq: _seq, prev_hash: _prev, hash: _hash, ...event } = recovered;
+  t.same(event, decided, 'the recovered event is the decided one, field for field');
+  t.match(all.find((e) => e.id === older.id), { outcome: 'interrupted', status: null, team: older.team, route: older.route });
+  t.ok(verifyChain(second.store).ok);
 });
 
 t.test('sizes and hashes describe the bodies exactly (one chunk and streamed)', async (t) => {

@@ -1,4 +1,4 @@
-import { createHash, hash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AuditEvent } from './event.js';
 
 /** The prev_hash of the first event of a chain. */
@@ -63,7 +63,7 @@ export function encodeEvent(event: AuditEvent): string {
 
 /** hash = SHA-256(prev_hash "\n" seq "\n" canonical body), hex. The sequence number is covered, so rows cannot be renumbered. */
 export function chainHash(prevHash: string, seq: number, body: string): string {
-  return createHash('sha256').update(`${prevHash}\n${seq}\n`).update(body).digest('hex');
+  return hash('sha256', `${prevHash}\n${seq}\n${body}`, 'hex');
 }
 
 export function sha256Hex(data: Buffer | string): string {

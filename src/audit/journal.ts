@@ -8,9 +8,11 @@ import type { AuditEvent } from './event.js';
  * SQLite, the line is no longer needed. A write(2) that returned is in the kernel's page cache: it
  * survives the gateway being killed (kill -9, OOM, a crash), not the machine losing power.
  *
- * Lines: `I <json>` an intent (a call decided and about to be forwarded), `F <json>` a final event
- * (a refused call: it was never forwarded, so it is journaled once, complete). Segments rotate at
- * `segmentBytes`; a closed segment whose lines are all committed is deleted.
+ * Lines: `I <json array>` an intent (a call decided and about to be forwarded): the fields known at
+ * decision time (`DECIDED_KEYS`, in that order), all a recovery needs to make it an `interrupted`
+ * event; `F <json>` a final event (a refused call: it was never forwarded, so it is journaled once,
+ * complete). An `I <json object>` line (a whole event, as earlier versions wrote) is read too.
+ * Segments rotate at `segmentBytes`; a closed segment whose lines are all committed is deleted.
  */
 export interface Journal {
   /** Appends a line; returns its segment number, to hand back to `committed`. */
@@ -26,6 +28,35 @@ export interface Journal {
 export interface RecoveredLine {
   kind: 'I' | 'F';
   event: AuditEvent;
+}
+
+/** An intent's fields unknown until the call ends: a recovered intent has these values. */
+const UNDECIDED = {
+  cost_usd: null, decision: 'allow', error_code: null, findings: null, flags: null, input_tokens: null, outcome: 'interrupted', output_tokens: null,
+  response_bytes: null, response_sha256: null, status: null, tool_calls: null, total_ms: null, upstream_ms: null,
+} satisfies Partial<AuditEvent>;
+type DecidedKey = Exclude<keyof AuditEvent, keyof typeof UNDECIDED>;
+/** The fields of an intent line, in order. The `satisfies` fails the build when AuditEvent gains a field neither list has. */
+const DECIDED_KEYS = Object.keys({
+  agent_id: 1, capture: 1, id: 1, kind: 1, max_tokens: 1, method: 1, model: 1, operation: 1, parent_span_id: 1, path: 1, policy_revision: 1, provider: 1, reasons: 1,
+  request_bytes: 1, request_sha256: 1, route: 1, span_id: 1, stream: 1, team: 1, template: 1, template_version: 1, time: 1, tool: 1, tool_args_sha256: 1, tool_server: 1,
+  trace_id: 1, workflow_id: 1,
+} satisfies Record<DecidedKey, 1>) as DecidedKey[];
+
+/** An intent line's JSON: the decided fields as an array (no key names, none of the completion fields). */
+function encodeIntent(event: AuditEvent): string {
+  const values = new Array<unknown>(DECIDED_KEYS.length);
+  for (let i = 0; i < DECIDED_KEYS.length; i++) values[i] = event[DECIDED_KEYS[i]];
+  return JSON.stringify(values);
+}
+
+function decodeIntent(json: string): AuditEvent {
+  const parsed = JSON.parse(json) as unknown;
+  if (!Array.isArray(parsed)) return parsed as AuditEvent; // a whole event (earlier versions)
+  if (parsed.length !== DECIDED_KEYS.length) throw new Error('intent line of another shape');
+  const event: Record<string, unknown> = { ...UNDECIDED };
+  for (let i = 0; i < DECIDED_KEYS.length; i++) event[DECIDED_KEYS[i]] = parsed[i];
+  return event as unknown as AuditEvent;
 }
 
 const NAME = /^(.+)\.journal\.(\d+)$/;
@@ -55,7 +86,8 @@ export function recoverJournal(dir: string, base: string, consume: (lines: Recov
     for (const line of readFileSync(s.file, 'utf8').split('\n')) {
       if (line.length < 3 || (line[0] !== 'I' && line[0] !== 'F') || line[1] !== ' ') continue;
       try {
-        lines.push({ kind: line[0] as 'I' | 'F', event: JSON.parse(line.slice(2)) as AuditEvent });
+        const kind = line[0] as 'I' | 'F';
+        lines.push({ kind, event: kind === 'I' ? decodeIntent(line.slice(2)) : (JSON.parse(line.slice(2)) as AuditEvent) });
       } catch {
         // torn write of the last line
       }
@@ -88,7 +120,7 @@ export function openJournal(dir: string, base: string, opts: { segmentBytes?: nu
   };
   return {
     append(kind, event) {
-      const line = `${kind} ${JSON.stringify(event)}\n`;
+      const line = `${kind} ${kind === 'I' ? encodeIntent(event) : JSON.stringify(event)}\n`;
       bytes += writeSync(fd, line);
       open.set(n, open.get(n)! + 1);
       total += 1;

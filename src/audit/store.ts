@@ -83,8 +83,11 @@ export interface AuditStore {
   readonly file: string;
   /** Appends events to the chain in one transaction (a group commit); returns the records. */
   append(events: readonly AuditEvent[]): AuditRecord[];
-  /** The same for events already in canonical encoding (`encodeEvent`), e.g. sent by another thread. */
-  appendEncoded(bodies: readonly string[], parsed?: readonly AuditEvent[]): AuditRecord[];
+  /**
+   * The same for events already in canonical encoding (`encodeEvent`) with their query columns
+   * (`columnsOf`), e.g. sent by another thread: nothing is parsed. Returns where they landed.
+   */
+  appendEncoded(bodies: readonly string[], columns: readonly EventColumns[]): ChainLinks;
   /** The ids of these that are already stored (recovery). */
   existing(ids: readonly string[]): Set<string>;
   query(filter: AuditFilter): AuditRecord[];
@@ -97,6 +100,25 @@ export interface AuditStore {
   prune(opts: { beforeMs?: number; maxBytes?: number }): number;
   sizeBytes(): number;
   close(): void;
+}
+
+/** The query columns of an event, copies of its fields: id, time_ms, agent_id, team, decision, trace_id, workflow_id. */
+export type EventColumns = [string, number, string | null, string | null, string, string | null, string | null];
+
+export function columnsOf(e: AuditEvent): EventColumns {
+  return [e.id, Date.parse(e.time), e.agent_id, e.team, e.decision, e.trace_id, e.workflow_id];
+}
+
+/** Where a group commit landed: the first event's seq and prev_hash, and each event's hash. */
+export interface ChainLinks {
+  firstSeq: number;
+  prevHash: string;
+  hashes: string[];
+}
+
+/** The records of a group commit, from its events and where they landed. */
+export function recordsOf(events: readonly AuditEvent[], links: ChainLinks): AuditRecord[] {
+  return events.map((e, i) => ({ seq: links.firstSeq + i, ...e, prev_hash: i === 0 ? links.prevHash : links.hashes[i - 1], hash: links.hashes[i] }));
 }
 
 /** The smallest UUIDv7 of a millisecond: ids compare as times. */
@@ -130,22 +152,22 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
   let head: ChainState | null = null;
   const current = () => (head ??= getChain.get() as ChainState);
 
-  const appendTx = db.transaction((events: readonly AuditEvent[], bodies: readonly string[]) => {
+  const appendTx = db.transaction((bodies: readonly string[], columns: readonly EventColumns[]): ChainLinks => {
     const c = current();
     let seq = c.head_seq;
     let prev = c.head_hash;
-    const out: AuditRecord[] = [];
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i];
+    const links: ChainLinks = { firstSeq: seq + 1, prevHash: prev, hashes: new Array<string>(bodies.length) };
+    for (let i = 0; i < bodies.length; i++) {
       const body = bodies[i];
+      const col = columns[i];
       seq += 1;
       const hash = chainHash(prev, seq, body);
-      insert!.run(seq, e.id, Date.parse(e.time), e.agent_id, e.team, e.decision, e.trace_id, e.workflow_id, body, prev, hash);
-      out.push({ seq, ...e, prev_hash: prev, hash });
+      insert!.run(seq, col[0], col[1], col[2], col[3], col[4], col[5], col[6], body, prev, hash);
+      links.hashes[i] = hash;
       prev = hash;
     }
     setHead!.run(seq, prev);
-    return { out, seq, prev };
+    return links;
   });
 
   const where = (f: AuditFilter): { sql: string; args: unknown[] } => {
@@ -174,15 +196,15 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
     db,
     file: join(dataDir, file),
     append(events) {
-      return store.appendEncoded(events.map(encodeEvent), events);
+      return recordsOf(events, store.appendEncoded(events.map(encodeEvent), events.map(columnsOf)));
     },
-    appendEncoded(bodies: readonly string[], parsed?: readonly AuditEvent[]) {
-      if (bodies.length === 0) return [];
-      const events = parsed ?? bodies.map((b) => JSON.parse(b) as AuditEvent);
+    appendEncoded(bodies, columns) {
+      if (bodies.length === 0) return { firstSeq: current().head_seq + 1, prevHash: current().head_hash, hashes: [] };
       try {
-        const r = appendTx(events, bodies);
-        head = { ...current(), head_seq: r.seq, head_hash: r.prev };
-        return r.out;
+        const links = appendTx(bodies, columns);
+        const n = links.hashes.length;
+        head = { ...current(), head_seq: links.firstSeq + n - 1, head_hash: links.hashes[n - 1] };
+        return links;
       } catch (err) {
         head = null; // re-read: the transaction rolled back
         throw err;

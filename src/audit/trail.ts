@@ -6,7 +6,7 @@ import type { CallMetrics } from '../telemetry/call-metrics.js';
 import { encodeEvent } from './canonical.js';
 import type { AuditEvent } from './event.js';
 import { openJournal, recoverJournal, type Journal, type RecoveredLine } from './journal.js';
-import { openAuditStore, type AuditStore } from './store.js';
+import { columnsOf, openAuditStore, type AuditStore, type EventColumns } from './store.js';
 import type { FromWriter, ToWriter, WriterInit } from './writer-worker.js';
 
 /**
@@ -51,6 +51,7 @@ export interface AuditTrailOptions {
 
 interface Batch {
   bodies: string[];
+  columns: EventColumns[];
   segments: number[];
   since: number;
 }
@@ -83,6 +84,7 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const worker = startWriter({ dataDir: opts.dataDir, config, otel: opts.otel ?? null });
 
   let bodies: string[] = [];
+  let columns: EventColumns[] = [];
   let segments: number[] = [];
   let oldest = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -99,7 +101,7 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const send = (id: number, batch: Batch) => {
     inflight.set(id, batch);
     inflightEvents += batch.bodies.length;
-    worker.postMessage({ t: 'commit', id, bodies: batch.bodies } satisfies ToWriter);
+    worker.postMessage({ t: 'commit', id, bodies: batch.bodies, columns: batch.columns } satisfies ToWriter);
   };
   const settleIdle = () => {
     if (inflight.size === 0 && bodies.length === 0) {
@@ -151,8 +153,9 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const flushNow = () => {
     if (timer !== null) clearTimeout(timer), (timer = null);
     if (bodies.length === 0 || writerDead !== null) return;
-    const batch: Batch = { bodies, segments, since: oldest };
+    const batch: Batch = { bodies, columns, segments, since: oldest };
     bodies = [];
+    columns = [];
     segments = [];
     send(nextId++, batch);
   };
@@ -171,6 +174,7 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
     }
     if (bodies.length === 0) oldest = performance.now();
     bodies.push(encodeEvent(event));
+    columns.push(columnsOf(event));
     segments.push(segment);
     if (bodies.length >= config.batchSize) flushNow();
     else if (timer === null) {

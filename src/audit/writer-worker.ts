@@ -6,7 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AuditConfig, OtelConfig } from '../config/schema.js';
 import { createOtel } from '../telemetry/otel.js';
-import { openAuditStore } from './store.js';
+import type { AuditEvent } from './event.js';
+import { openAuditStore, recordsOf, type EventColumns } from './store.js';
 
 export interface WriterInit {
   dataDir: string;
@@ -15,7 +16,7 @@ export interface WriterInit {
   otel: OtelConfig | null;
 }
 
-export type ToWriter = { t: 'commit'; id: number; bodies: string[] } | { t: 'prune'; id: number; beforeMs?: number; maxBytes?: number } | { t: 'close' };
+export type ToWriter = { t: 'commit'; id: number; bodies: string[]; columns: EventColumns[] } | { t: 'prune'; id: number; beforeMs?: number; maxBytes?: number } | { t: 'close' };
 export type FromWriter =
   | { t: 'committed'; id: number; n: number }
   | { t: 'failed'; id: number; error: string }
@@ -32,10 +33,14 @@ const otel = init.otel === null ? null : createOtel(init.otel, { spansFromEvents
 port.on('message', (m: ToWriter) => {
   if (m.t === 'commit') {
     try {
-      const records = store.appendEncoded(m.bodies);
-      send({ t: 'committed', id: m.id, n: records.length });
-      otel?.spans?.emit(records);
-      otel?.logs?.emit(records, m.bodies);
+      const links = store.appendEncoded(m.bodies, m.columns);
+      send({ t: 'committed', id: m.id, n: m.bodies.length });
+      if (otel !== null) {
+        // Parsed only for export: the commit itself needs the bodies and their columns alone.
+        const records = recordsOf(m.bodies.map((b) => JSON.parse(b) as AuditEvent), links);
+        otel.spans?.emit(records);
+        otel.logs?.emit(records, m.bodies);
+      }
     } catch (err) {
       send({ t: 'failed', id: m.id, error: (err as Error).message });
     }
