@@ -12,7 +12,7 @@ import OpenAI from 'openai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpError } from '@modelcontextprotocol/sdk/types.js';
-import type { AuditRecord } from '../src/audit/store.js';
+import type { AuditRecord } from '../src/audit/event.js';
 import { verifyChain } from '../src/audit/verify.js';
 import { startHarness, type Harness } from './helpers.js';
 import { startMcpServer } from './mcp-fixture.js';
