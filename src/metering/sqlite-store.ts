@@ -25,8 +25,10 @@ const LOG = /^budgets-log\.(\d+)$/;
 /**
  * The embedded budget store: counters in memory (a reservation and its settlement cost a few
  * microseconds), made durable by an append-only log written before the call goes on (a reservation)
- * and before its cost is counted as spent (a settlement): a `write(2)` each, which survives the
- * process being killed. Every `snapshotIntervalMs` the counters are written to budgets.db (WAL) in
+ * and before its cost is counted as spent (a settlement), with `write(2)`, which survives the
+ * process being killed. A settlement within its reservation is written with the next record (or at
+ * the end of the tick): until then a crash charges the reservation in full, never less than the
+ * real cost; so under load a call costs one write. Every `snapshotIntervalMs` the counters are written to budgets.db (WAL) in
  * one transaction and the log starts a new file. On start: the snapshot, then the logs after it;
  * a reservation left open by a process that died is charged in full (it may have been served),
  * so no spend is ever forgotten. One gateway process owns the store (a lock file names it).
