@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { CallContext, Stage, Usage } from '../pipeline/context.js';
 import type { MeteringMetrics } from '../telemetry/metrics.js';
 import type { DialectMetering } from '../providers/dialect.js';
-import { createPeriods, lineOf, type BudgetRule, type BudgetRules, type Period, type ScopeRules, type Window } from './budgets.js';
+import { createPeriods, keyOf, lineOf, type BudgetRule, type BudgetRules, type Period, type ScopeRules, type Window } from './budgets.js';
 import { costOf, worstCase, type Price, type PriceTable } from './prices.js';
 import { NANO, toNano, type BudgetStore, type LineState, type ReserveLine, type ReserveOutcome } from './store.js';
 import { countTokens, createPromptCounter, MESSAGE_OVERHEAD } from './tokens.js';
@@ -77,7 +77,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     let headroom = Infinity;
     for (let i = 0; i < usdRules.length; i++) {
       const r = usdRules[i];
-      const s = store.peek(line(r, keys[i], p[r.window], 0));
+      const s = store.peek(lineOf(r, p[r.window], 0, keys[i]));
       if (s.limit < 0) continue;
       const h = s.limit - s.spent - s.reserved - est;
       if (h < headroom) {
@@ -128,7 +128,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     }
     return p;
   };
-  const keysIn = (list: readonly BudgetRule[], p: Record<Window, Period>) => list.map((r) => lineOf(r, p[r.window], 0).key);
+  const keysIn = (list: readonly BudgetRule[], p: Record<Window, Period>) => list.map((r) => keyOf(r, p[r.window]));
   const keysOf = (ap: AgentPlan, p: Record<Window, Period>) => {
     if (ap.period !== p) {
       ap.keys = { usd: keysIn(ap.scope.usd, p), tools: keysIn(ap.scope.tools, p), rate: keysIn(ap.scope.rate, p) };
@@ -136,7 +136,6 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     }
     return ap.keys;
   };
-  const line = (rule: BudgetRule, key: string, period: Period, amount: number): ReserveLine => ({ key, limitId: rule.limitId, limit: rule.limit, amount, until: period.end + 3_600_000 });
 
   const reserve: Stage = function meteringReserveStage(ctx) {
     const m = meteredOp(ctx);
@@ -163,7 +162,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       const amount = toNano(worst);
       for (let i = 0; i < scope.usd.length; i++) {
         const r = scope.usd[i];
-        lines.push(line(r, keys.usd[i], p[r.window], amount));
+        lines.push(lineOf(r, p[r.window], amount, keys.usd[i]));
         used.push(r);
       }
     }
@@ -172,14 +171,14 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     if (call !== null && (call.kind === 'tool' || (call.kind === 'mcp' && call.operation === 'tools/call'))) {
       for (let i = 0; i < scope.tools.length; i++) {
         const r = scope.tools[i];
-        lines.push(line(r, keys.tools[i], p[r.window], 1));
+        lines.push(lineOf(r, p[r.window], 1, keys.tools[i]));
         used.push(r);
       }
     }
     for (let i = 0; i < scope.rate.length; i++) {
       const r = scope.rate[i];
       if (r.kind === 'tokens' && m === null) continue;
-      lines.push(line(r, keys.rate[i], p[r.window], r.kind === 'requests' ? 1 : (ctx.estInputTokens ?? 0) + maxOut));
+      lines.push(lineOf(r, p[r.window], r.kind === 'requests' ? 1 : (ctx.estInputTokens ?? 0) + maxOut, keys.rate[i]));
       used.push(r);
     }
     if (lines.length === 0 && m === null) return;
