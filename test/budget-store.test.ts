@@ -127,3 +127,31 @@ t.test('sqlite store: state survives a restart; a reservation left open by a dea
   t.same(s2.peek(a), { spent: 130, reserved: 0, limit: 1000 }, 'settled spend from the log, the orphan charged at its reservation');
   await s2.close();
 });
+
+t.test('sqlite store: a settlement within its reservation may reach the log after the call, never to the budget\'s loss', async (t) => {
+  // A settlement the reservation covers is written with the next log write or at the end of the
+  // tick; a crash before that charges the open reservation in full (more than the real cost, never
+  // less). A settlement above its reservation, and any reset, is written before it returns.
+  const cases: { name: string; actual: number; tick: boolean; reset?: boolean; spent: number }[] = [
+    { name: 'covered, crash in the same tick: the reservation is charged in full', actual: 30, tick: false, spent: 100 },
+    { name: 'covered, crash after the tick: the real cost', actual: 30, tick: true, spent: 30 },
+    { name: 'above the reservation, crash in the same tick: the real cost', actual: 150, tick: false, spent: 150 },
+    { name: 'covered, then a reset in the same tick: the reset stays last', actual: 30, tick: false, reset: true, spent: 0 },
+  ];
+  for (const c of cases) {
+    const dir = mkdtempSync(join(tmpdir(), 'aos-budget-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const clock = { now: 1_800_000_000_000 };
+    const a = line('agent:f|usd|daily', 1000, 100, clock);
+    const s1 = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 60_000, now: () => clock.now });
+    const r = s1.reserve([a], 60_000) as { ok: true; id: string };
+    s1.settle(r.id, [a], [c.actual]);
+    if (c.reset) await s1.reset([a.key]);
+    t.same(s1.peek(a), { spent: c.reset ? 0 : c.actual, reserved: 0, limit: 1000 }, `${c.name}: counted at once in memory`);
+    if (c.tick) await new Promise((resolve) => setImmediate(resolve));
+    // The crash: s1 is never closed; the next process opens the same directory.
+    const s2 = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 60_000, now: () => clock.now });
+    t.same(s2.peek(a), { spent: c.spent, reserved: 0, limit: 1000 }, c.name);
+    await s2.close();
+  }
+});

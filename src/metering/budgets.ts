@@ -158,7 +158,10 @@ export function createPeriods(now: () => number) {
   };
 }
 
-/** The store line of a rule in its current period. */
-export function lineOf(rule: BudgetRule, period: Period, amount: number): ReserveLine {
-  return { key: `${rule.limitId}|${period.id}`, limitId: rule.limitId, limit: rule.limit, amount, until: period.end + 3_600_000 };
+/** The counter of a rule in a period. */
+export const keyOf = (rule: BudgetRule, period: Period): string => `${rule.limitId}|${period.id}`;
+
+/** The store line of a rule in its current period (`key`: its counter, when already known). */
+export function lineOf(rule: BudgetRule, period: Period, amount: number, key = keyOf(rule, period)): ReserveLine {
+  return { key, limitId: rule.limitId, limit: rule.limit, amount, until: period.end + 3_600_000 };
 }

@@ -53,8 +53,19 @@ export class Ledger {
       const reserved = c?.reserved ?? 0;
       if (spent + reserved + line.amount > limit) return { ok: false, index: i, state: { spent, reserved, limit }, reason: 'limit' };
     }
-    this.apply(id, lines.map((l) => l.key), lines.map((l) => l.amount), lines.map((l) => l.until), expiresAt);
-    return { ok: true, id, states: lines.map((l) => this.state(l)) };
+    const keys = new Array<string>(lines.length);
+    const amounts = new Array<number>(lines.length);
+    const states = new Array<LineState>(lines.length);
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i];
+      const c = this.counter(line.key, line.until);
+      c.reserved += line.amount;
+      keys[i] = line.key;
+      amounts[i] = line.amount;
+      states[i] = { spent: c.spent, reserved: c.reserved, limit: this.limitOf(line) };
+    }
+    this.held.set(id, { keys, amounts, expiresAt });
+    return { ok: true, id, states };
   }
 
   /** Records a reservation without checking (log replay, and reserve() once checked). */
@@ -64,15 +75,24 @@ export class Ledger {
   }
 
   settle(id: string, keys: readonly string[], actual: readonly number[], until: readonly number[]): void {
-    const h = this.held.get(id);
-    if (h !== undefined) {
-      this.held.delete(id);
-      for (let i = 0; i < h.keys.length; i++) {
-        const c = this.counters.get(h.keys[i]);
-        if (c !== undefined) c.reserved = Math.max(0, c.reserved - h.amounts[i]);
-      }
-    }
+    this.unhold(id);
     for (let i = 0; i < keys.length; i++) if (actual[i] !== 0) this.counter(keys[i], until[i]).spent += actual[i];
+  }
+
+  /** settle() with the reservation's own lines (what the stores do per call). */
+  settleLines(id: string, lines: readonly ReserveLine[], actual: readonly number[]): void {
+    this.unhold(id);
+    for (let i = 0; i < lines.length; i++) if (actual[i] !== 0) this.counter(lines[i].key, lines[i].until).spent += actual[i];
+  }
+
+  private unhold(id: string): void {
+    const h = this.held.get(id);
+    if (h === undefined) return;
+    this.held.delete(id);
+    for (let i = 0; i < h.keys.length; i++) {
+      const c = this.counters.get(h.keys[i]);
+      if (c !== undefined) c.reserved = Math.max(0, c.reserved - h.amounts[i]);
+    }
   }
 
   /** Releases one reservation without spending (it expired). */

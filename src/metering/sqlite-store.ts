@@ -25,8 +25,10 @@ const LOG = /^budgets-log\.(\d+)$/;
 /**
  * The embedded budget store: counters in memory (a reservation and its settlement cost a few
  * microseconds), made durable by an append-only log written before the call goes on (a reservation)
- * and before its cost is counted as spent (a settlement): a `write(2)` each, which survives the
- * process being killed. Every `snapshotIntervalMs` the counters are written to budgets.db (WAL) in
+ * and before its cost is counted as spent (a settlement), with `write(2)`, which survives the
+ * process being killed. A settlement within its reservation is written with the next record (or at
+ * the end of the tick): until then a crash charges the reservation in full, never less than the
+ * real cost; so under load a call costs one write. Every `snapshotIntervalMs` the counters are written to budgets.db (WAL) in
  * one transaction and the log starts a new file. On start: the snapshot, then the logs after it;
  * a reservation left open by a process that died is charged in full (it may have been served),
  * so no spend is ever forgotten. One gateway process owns the store (a lock file names it).
@@ -63,8 +65,33 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
   let nextId = 0;
   const boot = `${now().toString(36)}.${process.pid.toString(36)}`;
 
-  const append = (record: unknown[]) => {
-    writeSync(fd, `${JSON.stringify(record)}\n`);
+  /**
+   * Settlement lines not yet written. A settlement whose every amount is within what its
+   * reservation holds needs no write of its own: until its line is written, a crash charges the
+   * open reservation in full, which covers it. Such lines ride along with the next write (one
+   * `write(2)` per call under load) or are written at the end of the tick, and always before a
+   * record that depends on the order (a reset, an expiry) or a snapshot.
+   */
+  let pending = '';
+  let flushScheduled = false;
+  const append = (line: string) => {
+    if (pending === '') writeSync(fd, line);
+    else {
+      const out = pending + line;
+      pending = '';
+      writeSync(fd, out);
+    }
+  };
+  const flush = () => {
+    flushScheduled = false;
+    if (pending !== '') append('');
+  };
+  const defer = (line: string) => {
+    pending += line;
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
   };
 
   const upsertCounter = db.prepare('INSERT INTO budget_counters (key, spent, until) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET spent = excluded.spent, until = excluded.until');
@@ -80,13 +107,14 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
     const t = now();
     for (const id of ledger.expired(t)) {
       const h = ledger.held.get(id)!;
-      append(['X', id]);
+      append(`${JSON.stringify(['X', id])}\n`);
       for (const k of h.keys) dirty.add(k);
       ledger.release(id);
       changed = true;
     }
     if (!changed) return;
     const gone = ledger.prune(t - 3_600_000);
+    flush(); // the old log holds every settlement the snapshot covers
     closeSync(fd);
     const old = seq;
     seq += 1;
@@ -126,24 +154,26 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
       const expiresAt = now() + ttlMs;
       const out = ledger.reserve(id, lines, expiresAt);
       if (!out.ok) return out;
-      const rec: unknown[] = ['R', id, expiresAt];
-      for (let i = 0; i < lines.length; i++) rec.push(lines[i].key, lines[i].amount, lines[i].until);
-      append(rec);
+      let rec = `["R","${id}",${expiresAt}`;
+      for (let i = 0; i < lines.length; i++) rec += `,${JSON.stringify(lines[i].key)},${lines[i].amount},${lines[i].until}`;
+      // Logged before the call goes on: a crash from here on charges the reservation in full.
+      append(`${rec}]\n`);
       touched(lines);
       return out;
     },
     settle(id, lines, actual) {
-      const rec: unknown[] = ['S', id];
-      for (let i = 0; i < lines.length; i++) rec.push(lines[i].key, actual[i], lines[i].until);
-      // Logged before it is counted: once this returns, a crash cannot forget the spend.
-      append(rec);
-      const keys = new Array<string>(lines.length);
-      const until = new Array<number>(lines.length);
+      let rec = `["S","${id}"`;
+      let covered = ledger.held.has(id);
       for (let i = 0; i < lines.length; i++) {
-        keys[i] = lines[i].key;
-        until[i] = lines[i].until;
+        rec += `,${JSON.stringify(lines[i].key)},${actual[i]},${lines[i].until}`;
+        if (actual[i] > lines[i].amount) covered = false;
       }
-      ledger.settle(id, keys, actual, until);
+      rec += ']\n';
+      // Logged before it is counted, unless the open reservation already covers it (see defer):
+      // once this returns, a crash cannot forget the spend.
+      if (covered) defer(rec);
+      else append(rec);
+      ledger.settleLines(id, lines, actual);
       touched(lines);
     },
     peek: (line): LineState => ledger.state(line),
@@ -159,7 +189,7 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
     },
     limits: async () => new Map(ledger.overrides),
     async reset(keys) {
-      append(['Z', ...keys]);
+      append(`${JSON.stringify(['Z', ...keys])}\n`);
       for (const k of keys) {
         const c = ledger.counters.get(k);
         if (c !== undefined) c.spent = 0;
@@ -172,6 +202,7 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
     async close() {
       clearInterval(timer);
       snapshot();
+      flush();
       closeSync(fd);
       db.close();
       releaseLock(dir);

@@ -1,12 +1,13 @@
 import type { MeteringConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
-import type { AgentRegistry } from '../identity/registry.js';
+import type { Agent, AgentRegistry } from '../identity/registry.js';
 import type { Logger } from '../log.js';
 import type { CallContext, Stage, Usage } from '../pipeline/context.js';
 import type { MeteringMetrics } from '../telemetry/metrics.js';
-import { createPeriods, lineOf, type BudgetRule, type BudgetRules } from './budgets.js';
+import type { DialectMetering } from '../providers/dialect.js';
+import { createPeriods, keyOf, lineOf, type BudgetRule, type BudgetRules, type Period, type ScopeRules, type Window } from './budgets.js';
 import { costOf, worstCase, type Price, type PriceTable } from './prices.js';
-import { NANO, toNano, type BudgetStore, type ReserveLine, type ReserveOutcome } from './store.js';
+import { NANO, toNano, type BudgetStore, type LineState, type ReserveLine, type ReserveOutcome } from './store.js';
 import { countTokens, createPromptCounter, MESSAGE_OVERHEAD } from './tokens.js';
 import { UsageTap } from './usage-tap.js';
 
@@ -46,15 +47,12 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     return m !== undefined && ctx.call !== null && ctx.call.kind === 'model' && m.metered(route.operation) ? m : null;
   };
   /** The output tokens a call may produce at most: the request's cap, else the template's, else the default. */
-  const maxOutput = (ctx: CallContext): number => {
+  const outputCap = (ctx: CallContext, templateMax: number | null | undefined): number => {
     const route = ctx.route!;
     if (route.upstream.dialect.maxTokensField(route.operation) === null) return 0; // embeddings: no output
-    const template = ctx.agent === null ? undefined : registry?.templates.get(ctx.agent.template);
-    return ctx.call?.maxTokens ?? template?.maxTokens ?? config.defaultMaxOutputTokens;
+    return ctx.call?.maxTokens ?? templateMax ?? config.defaultMaxOutputTokens;
   };
-  const countPrompt = (ctx: CallContext): number => {
-    const m = meteredOp(ctx);
-    if (m === null) return 0;
+  const countPrompt = (ctx: CallContext, m: DialectMetering): number => {
     const body = ctx.json as Record<string, unknown>;
     const messages = Array.isArray(body.messages) ? body.messages.length : 1;
     const texts: string[] = [];
@@ -63,42 +61,89 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   };
 
   const estimate: Stage = function meteringEstimateStage(ctx) {
-    const input = countPrompt(ctx);
-    ctx.estInputTokens = meteredOp(ctx) === null ? null : input;
-    const usdRules = rules.forAgent(ctx.agent).usd;
+    const m = meteredOp(ctx);
+    const input = m === null ? 0 : countPrompt(ctx, m);
+    ctx.estInputTokens = m === null ? null : input;
+    const ap = plan(ctx.agent);
+    const usdRules = ap.scope.usd;
     if (usdRules.length === 0) return;
     const price = ctx.call === null ? null : prices.price(ctx.call.model);
-    const est = price === null || ctx.estInputTokens === null ? 0 : toNano(worstCase(input, maxOutput(ctx), price));
+    const est = price === null || ctx.estInputTokens === null ? 0 : toNano(worstCase(input, outputCap(ctx, ap.maxTokens), price));
     // The budget with the least headroom once this call's worst case is added: what the policy sees.
     const p = periods();
-    let best: { rule: BudgetRule; spent: number; reserved: number; limit: number } | null = null;
+    const keys = keysOf(ap, p).usd;
+    let rule: BudgetRule | null = null;
+    let best: LineState | null = null;
     let headroom = Infinity;
-    for (const rule of usdRules) {
-      const s = store.peek(lineOf(rule, p[rule.window], 0));
+    for (let i = 0; i < usdRules.length; i++) {
+      const r = usdRules[i];
+      const s = store.peek(lineOf(r, p[r.window], 0, keys[i]));
       if (s.limit < 0) continue;
       const h = s.limit - s.spent - s.reserved - est;
       if (h < headroom) {
         headroom = h;
-        best = { rule, ...s };
+        best = s;
+        rule = r;
       }
     }
-    if (best !== null && (!nearLimitOnly || best.spent + best.reserved + est >= best.rule.soft * best.limit)) {
+    if (best !== null && rule !== null && (!nearLimitOnly || best.spent + best.reserved + est >= rule.soft * best.limit)) {
       ctx.budget = {
-        scope: best.rule.scope,
+        scope: rule.scope,
         limit_usd: best.limit / NANO,
         spent_usd: best.spent / NANO,
         reserved_usd: best.reserved / NANO,
         estimated_usd: est / NANO,
-        window: best.rule.window,
+        window: rule.window,
       };
     }
   };
 
+  /** What a call of this agent needs, resolved once per agent (the rules, the template's output cap, metric labels). */
+  interface AgentPlan {
+    readonly scope: ScopeRules;
+    readonly maxTokens: number | null | undefined;
+    readonly team: string;
+    readonly metricAgent: string | null;
+    /** The counter keys of `scope`'s rules in `period` (usd, tools, rate), rebuilt when the second turns. */
+    period: Record<Window, Period> | null;
+    keys: { usd: string[]; tools: string[]; rate: string[] };
+  }
+  const planOf = (agent: Agent | null): AgentPlan => ({
+    scope: rules.forAgent(agent),
+    maxTokens: agent === null ? undefined : registry?.templates.get(agent.template)?.maxTokens,
+    team: agent?.team ?? 'anonymous',
+    metricAgent: config.agentMetrics && agent !== null && registry?.agents.has(agent.id) ? agent.id : null,
+    period: null,
+    keys: { usd: [], tools: [], rate: [] },
+  });
+  const anonymousPlan = planOf(null);
+  // Agents are resolved once per token (identity caches them), so the agent object is the key.
+  const plans = new WeakMap<Agent, AgentPlan>();
+  const plan = (agent: Agent | null): AgentPlan => {
+    if (agent === null) return anonymousPlan;
+    let p = plans.get(agent);
+    if (p === undefined) {
+      p = planOf(agent);
+      plans.set(agent, p);
+    }
+    return p;
+  };
+  const keysIn = (list: readonly BudgetRule[], p: Record<Window, Period>) => list.map((r) => keyOf(r, p[r.window]));
+  const keysOf = (ap: AgentPlan, p: Record<Window, Period>) => {
+    if (ap.period !== p) {
+      ap.keys = { usd: keysIn(ap.scope.usd, p), tools: keysIn(ap.scope.tools, p), rate: keysIn(ap.scope.rate, p) };
+      ap.period = p;
+    }
+    return ap.keys;
+  };
+
   const reserve: Stage = function meteringReserveStage(ctx) {
     const m = meteredOp(ctx);
-    const scope = rules.forAgent(ctx.agent);
+    const ap = plan(ctx.agent);
+    const scope = ap.scope;
     let price: Price | null = null;
     let worst = 0;
+    let maxOut = 0;
     if (m !== null) {
       price = prices.price(ctx.call!.model);
       if (price === null) {
@@ -106,57 +151,90 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
         throw new GatewayError('aos_model_unpriced', `model "${ctx.call!.model}" has no price in ${prices.file} and unknown models are denied`, { param: 'model' });
       }
       // The model and the output cap are as the policy left them (obligations applied).
-      worst = worstCase(ctx.estInputTokens ?? 0, maxOutput(ctx), price);
+      maxOut = outputCap(ctx, ap.maxTokens);
+      worst = worstCase(ctx.estInputTokens ?? 0, maxOut, price);
     }
     const p = periods();
+    const keys = keysOf(ap, p);
     const lines: ReserveLine[] = [];
     const used: BudgetRule[] = [];
-    if (m !== null) for (const r of scope.usd) { lines.push(lineOf(r, p[r.window], toNano(worst))); used.push(r); }
+    if (m !== null) {
+      const amount = toNano(worst);
+      for (let i = 0; i < scope.usd.length; i++) {
+        const r = scope.usd[i];
+        lines.push(lineOf(r, p[r.window], amount, keys.usd[i]));
+        used.push(r);
+      }
+    }
     // Tool-call budgets count HTTP tool calls and MCP tools/call requests (not the rest of the protocol).
     const call = ctx.call;
-    if (call !== null && (call.kind === 'tool' || (call.kind === 'mcp' && call.operation === 'tools/call'))) for (const r of scope.tools) { lines.push(lineOf(r, p[r.window], 1)); used.push(r); }
-    for (const r of scope.rate) {
+    if (call !== null && (call.kind === 'tool' || (call.kind === 'mcp' && call.operation === 'tools/call'))) {
+      for (let i = 0; i < scope.tools.length; i++) {
+        const r = scope.tools[i];
+        lines.push(lineOf(r, p[r.window], 1, keys.tools[i]));
+        used.push(r);
+      }
+    }
+    for (let i = 0; i < scope.rate.length; i++) {
+      const r = scope.rate[i];
       if (r.kind === 'tokens' && m === null) continue;
-      lines.push(lineOf(r, p[r.window], r.kind === 'requests' ? 1 : (ctx.estInputTokens ?? 0) + maxOutput(ctx)));
+      lines.push(lineOf(r, p[r.window], r.kind === 'requests' ? 1 : (ctx.estInputTokens ?? 0) + maxOut, keys.rate[i]));
       used.push(r);
     }
     if (lines.length === 0 && m === null) return;
-    const proceed = (out: ReserveOutcome | null) => {
-      if (out !== null && !out.ok) throw refusal(ctx, out, used, lines, p.minute.end);
-      if (out !== null) {
-        for (let i = 0; i < lines.length; i++) {
-          const s = out.states[i];
-          const r = used[i];
-          if (r.kind !== 'usd' && r.kind !== 'tool_calls') continue;
-          if (s.limit > 0 && s.spent + s.reserved >= r.soft * s.limit) {
-            ctx.flag('budget_soft_limit');
-            metrics.softLimit(r.kind);
-          }
+    if (lines.length === 0) return proceed(ctx, ap, m, price, worst, null, lines, used, p.minute.end);
+    const out = store.reserve(lines, ttlMs);
+    if (out instanceof Promise) return out.then((o) => proceed(ctx, ap, m, price, worst, o, lines, used, p.minute.end));
+    proceed(ctx, ap, m, price, worst, out, lines, used, p.minute.end);
+  };
+
+  const proceed = (ctx: CallContext, ap: AgentPlan, m: DialectMetering | null, price: Price | null, worst: number, out: ReserveOutcome | null, lines: ReserveLine[], used: BudgetRule[], minuteEnd: number) => {
+    if (out !== null && !out.ok) throw refusal(ctx, out, used, lines, minuteEnd);
+    if (out !== null) {
+      for (let i = 0; i < lines.length; i++) {
+        const s = out.states[i];
+        const r = used[i];
+        if (r.kind !== 'usd' && r.kind !== 'tool_calls') continue;
+        if (s.limit > 0 && s.spent + s.reserved >= r.soft * s.limit) {
+          ctx.flag('budget_soft_limit');
+          metrics.softLimit(r.kind);
         }
       }
-      const id = out === null ? null : out.id;
-      let done = false;
-      // Once: when the response ended or was cut (so usage, cost and the settlement are in place
-      // before the client sees the end), else when the request finishes (errors, aborts).
-      const complete = () => {
-        if (done) return;
-        done = true;
-        finish(ctx, tap, price, worst, id, lines, used);
-      };
-      let tap: UsageTap | null = null;
-      if (m !== null) {
-        const injected = m.requestUsage(ctx.route!.operation, ctx.json as Record<string, unknown>);
-        if (injected) ctx.jsonChanged = true;
-        tap = new UsageTap(m, ctx.route!.operation, injected, complete);
-        ctx.tap(tap);
-      }
-      ctx.onFinish(complete);
-    };
-    if (lines.length === 0) return proceed(null);
-    const out = store.reserve(lines, ttlMs);
-    if (out instanceof Promise) return out.then(proceed);
-    proceed(out);
+    }
+    const settlement = new Settlement(ctx, ap, price, worst, out === null ? null : out.id, lines, used);
+    if (m !== null) {
+      const injected = m.requestUsage(ctx.route!.operation, ctx.json as Record<string, unknown>);
+      if (injected) ctx.jsonChanged = true;
+      settlement.tap = new UsageTap(m, ctx.route!.operation, injected, settlement.complete);
+      ctx.tap(settlement.tap);
+    }
+    ctx.onFinish(settlement.complete);
   };
+
+  /**
+   * One call's settlement, done once: when the response ended or was cut (so usage, cost and the
+   * settlement are in place before the client sees the end), else when the request finishes
+   * (errors, aborts).
+   */
+  class Settlement {
+    tap: UsageTap | null = null;
+    private done = false;
+    constructor(
+      private readonly ctx: CallContext,
+      private readonly ap: AgentPlan,
+      private readonly price: Price | null,
+      private readonly worst: number,
+      private readonly id: string | null,
+      private readonly lines: ReserveLine[],
+      private readonly used: BudgetRule[],
+    ) {}
+
+    readonly complete = (): void => {
+      if (this.done) return;
+      this.done = true;
+      finish(this.ctx, this.ap, this.tap, this.price, this.worst, this.id, this.lines, this.used);
+    };
+  }
 
   const refusal = (ctx: CallContext, out: Extract<ReserveOutcome, { ok: false }>, used: BudgetRule[], lines: ReserveLine[], minuteEnd: number): GatewayError => {
     if (out.reason === 'unavailable') {
@@ -178,7 +256,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     return new GatewayError('aos_budget_exceeded', `${WINDOW_NAME[r.window]} budget of ${r.scope} would be exceeded (${what})`);
   };
 
-  const finish = (ctx: CallContext, tap: UsageTap | null, price: Price | null, worst: number, id: string | null, lines: ReserveLine[], used: BudgetRule[]) => {
+  const finish = (ctx: CallContext, ap: AgentPlan, tap: UsageTap | null, price: Price | null, worst: number, id: string | null, lines: ReserveLine[], used: BudgetRule[]) => {
     let usage: Usage | null = null;
     let cost = 0;
     if (tap !== null) {
@@ -189,16 +267,16 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       }
       ctx.usage = usage;
       ctx.costUsd = cost;
-      const agent = ctx.agent;
       if (usage !== null || cost > 0) {
-        metrics.charged(agent?.team ?? 'anonymous', config.agentMetrics && agent !== null && registry?.agents.has(agent.id) ? agent.id : null, cost, usage?.inputTokens ?? 0, usage?.cachedInputTokens ?? 0, usage?.outputTokens ?? 0, usage?.estimated ?? true);
+        metrics.charged(ap.team, ap.metricAgent, cost, usage?.inputTokens ?? 0, usage?.cachedInputTokens ?? 0, usage?.outputTokens ?? 0, usage?.estimated ?? true);
       }
     }
     if (id === null) return;
     const actual = new Array<number>(lines.length);
+    const costNano = toNano(cost);
     for (let i = 0; i < lines.length; i++) {
       const k = used[i].kind;
-      actual[i] = k === 'usd' ? toNano(cost) : k === 'tokens' ? (usage === null ? (tap !== null && tap.status > 0 && tap.status < 300 ? lines[i].amount : 0) : usage.inputTokens + usage.outputTokens) : 1;
+      actual[i] = k === 'usd' ? costNano : k === 'tokens' ? (usage === null ? (tap !== null && tap.status > 0 && tap.status < 300 ? lines[i].amount : 0) : usage.inputTokens + usage.outputTokens) : 1;
     }
     const done = store.settle(id, lines, actual);
     if (done instanceof Promise) done.catch((err: Error) => log.error('budget settlement failed', { id: ctx.id, error: err.message }));

@@ -84,9 +84,12 @@ export class UsageTap implements ResponseTap {
       }
       return this.pass(events);
     }
-    if (this.chunks !== null && this.size > 0) {
+    const chunks = this.chunks;
+    if (chunks !== null && this.size > 0) {
+      // Most bodies arrive in one chunk: read it where it is, no copy.
+      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.size);
       try {
-        this.metering.readJson(this.operation, JSON.parse(Buffer.concat(this.chunks, this.size).toString('utf8')), this.state);
+        this.metering.readJson(this.operation, JSON.parse(body.toString('utf8')), this.state);
       } catch {
         // not JSON: no usage to read
       }

@@ -39,6 +39,17 @@ export interface PolicyMetrics {
   loadFailed(source: 'file' | 'directory' | 'url'): void;
 }
 
+/** Charges of one team (and agent) not yet added to the counters. */
+interface Charges {
+  readonly team: string;
+  readonly agent: string;
+  spend: number;
+  input: number;
+  output: number;
+  cached: number | undefined;
+  estimated: number | undefined;
+}
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -61,8 +72,33 @@ export function createMetrics(): Metrics {
     },
   });
   const policyLoadFailures = new Counter({ name: 'aos_policy_load_failures_total', help: 'Policy bundles rejected (invalid, unsigned, tampered, unreachable)', labelNames: ['source'] as const, registers: [registry] });
-  const spend = new Counter({ name: 'aos_budget_spend_usd_total', help: 'Cost of metered calls in USD, by team (and agent when metering.agentMetrics is on)', labelNames: ['team', 'agent'] as const, registers: [registry] });
-  const tokens = new Counter({ name: 'aos_tokens_total', help: 'Tokens of metered calls by team and type (input includes cached_input; estimated: counted by the gateway, the provider reported none)', labelNames: ['team', 'type'] as const, registers: [registry] });
+  // Charges are summed in plain numbers per call (a prom-client inc hashes its labels every time)
+  // and added to the two counters when they are collected: a scrape sees every charge.
+  const charges = new Map<string, Charges>();
+  const spend = new Counter({
+    name: 'aos_budget_spend_usd_total', help: 'Cost of metered calls in USD, by team (and agent when metering.agentMetrics is on)', labelNames: ['team', 'agent'] as const, registers: [registry],
+    collect() {
+      for (const c of charges.values()) {
+        this.inc({ team: c.team, agent: c.agent }, c.spend);
+        c.spend = 0;
+      }
+    },
+  });
+  const tokens = new Counter({
+    name: 'aos_tokens_total', help: 'Tokens of metered calls by team and type (input includes cached_input; estimated: counted by the gateway, the provider reported none)', labelNames: ['team', 'type'] as const, registers: [registry],
+    collect() {
+      for (const c of charges.values()) {
+        this.inc({ team: c.team, type: 'input' }, c.input);
+        this.inc({ team: c.team, type: 'output' }, c.output);
+        // cached_input and estimated appear once a call had some (as when counted one by one).
+        if (c.cached !== undefined) this.inc({ team: c.team, type: 'cached_input' }, c.cached);
+        if (c.estimated !== undefined) this.inc({ team: c.team, type: 'estimated' }, c.estimated);
+        c.input = c.output = 0;
+        if (c.cached !== undefined) c.cached = 0;
+        if (c.estimated !== undefined) c.estimated = 0;
+      }
+    },
+  });
   const budgetDenials = new Counter({ name: 'aos_budget_denials_total', help: 'Calls refused by metering: budget, rate, unpriced, unavailable', labelNames: ['reason'] as const, registers: [registry] });
   const softLimits = new Counter({ name: 'aos_budget_soft_limit_total', help: 'Calls that crossed a soft budget threshold, by kind of limit', labelNames: ['kind'] as const, registers: [registry] });
   const storeUp = new Gauge({ name: 'aos_budget_store_up', help: 'Whether the budget store is reachable (1) or not (0: alarm; calls fail closed or use the local fallback)', labelNames: ['store'] as const, registers: [registry] });
@@ -79,20 +115,19 @@ export function createMetrics(): Metrics {
     },
   });
   // Bound children per team (and agent): the hot path pays a Map lookup, not label hashing.
-  const chargeChildren = new Map<string, { spend: Counter.Internal; input: Counter.Internal; cached: Counter.Internal; output: Counter.Internal; estimated: Counter.Internal }>();
   const metering: MeteringMetrics = {
     charged(team, agent, costUsd, input, cachedInput, output, estimated) {
       const key = agent === null ? team : `${team}\u0000${agent}`;
-      let c = chargeChildren.get(key);
+      let c = charges.get(key);
       if (c === undefined) {
-        c = { spend: spend.labels(team, agent ?? ''), input: tokens.labels(team, 'input'), cached: tokens.labels(team, 'cached_input'), output: tokens.labels(team, 'output'), estimated: tokens.labels(team, 'estimated') };
-        chargeChildren.set(key, c);
+        c = { team, agent: agent ?? '', spend: 0, input: 0, output: 0, cached: undefined, estimated: undefined };
+        charges.set(key, c);
       }
-      c.spend.inc(costUsd);
-      c.input.inc(input);
-      if (cachedInput > 0) c.cached.inc(cachedInput);
-      c.output.inc(output);
-      if (estimated) c.estimated.inc(input + output);
+      c.spend += costUsd;
+      c.input += input;
+      if (cachedInput > 0) c.cached = (c.cached ?? 0) + cachedInput;
+      c.output += output;
+      if (estimated) c.estimated = (c.estimated ?? 0) + input + output;
     },
     denied: (reason) => budgetDenials.labels(reason).inc(),
     softLimit: (kind) => softLimits.labels(kind).inc(),
