@@ -115,7 +115,7 @@ agents:
   // Unknown models are priced conservatively (config/prices.yaml: $75 per 1M output tokens), and the
   // worst case is reserved before forwarding: up to the template's 512 output tokens ≈ $0.04.
   const frugal = new OpenAI({ baseURL: `${base}/v1`, apiKey: trial, maxRetries: 0 });
-  await step('trial-agent has $0.01 a day: a call whose worst case ($0.04 for 512 output tokens) does not fit is refused', async () => {
+  await step('trial-agent has $0.01 a day: a call whose worst case ($0.04 for 512 output tokens) does not fit is refused (429 insufficient_quota)', async () => {
     await frugal.chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'write me a novel' }] });
     return 'unexpected success';
   }, true);

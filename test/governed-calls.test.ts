@@ -109,3 +109,24 @@ t.test('tool-call budgets count MCP tools/call (not the rest of the protocol) an
   const metrics = await (await fetch(`${h.admin}/metrics`)).text();
   t.match(metrics, /aos_denials_total\{reason="aos_budget_exceeded"\} 1/, 'counted as a denial by reason');
 });
+
+t.test('a hard budget a call cannot fit is a 429 insufficient_quota the SDK raises, with the policy enforcing too', async (t) => {
+  const server = await startMcpServer({});
+  t.teardown(() => server.close());
+  const h = await startHarness(
+    t,
+    { identity: { mode: 'required', registry: 'agents.yaml' }, policy: { mode: 'enforce', bundle: { file: BUNDLE } } },
+    { files: { 'agents.yaml': 'templates:\n  tiny: { version: 1, models: ["gpt-4o-mini"], maxTokens: 1000, budget: { daily_usd: 0.0005 } }\nagents:\n  - { id: tiny-1, team: ops, template: tiny }\n' } },
+  );
+  const token = await h.gateway.signer()!.mint({ subject: 'tiny-1', audience: 'aos-gateway', ttlSec: 600 });
+  const openai = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: token, maxRetries: 0 });
+  // gpt-4o-mini output is $0.60 per 1M: 1000 tokens is $0.0006, over the $0.0005 a day.
+  const err = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+  t.equal(err?.status, 429);
+  t.equal(err?.code, 'aos_budget_exceeded');
+  t.equal(err?.type, 'insufficient_quota', 'the quota error type SDKs surface');
+  t.match(err?.message, /daily budget of agent:tiny-1 would be exceeded/);
+  const ok = await openai.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+  t.ok(ok.choices[0].message.content, 'a call whose worst case fits goes through');
+  t.equal(h.upstream.received.length, 1, 'only that one reached the upstream');
+});

@@ -68,7 +68,9 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     const usdRules = ap.scope.usd;
     if (usdRules.length === 0) return;
     const price = ctx.call === null ? null : prices.price(ctx.call.model);
-    const est = price === null || ctx.estInputTokens === null ? 0 : toNano(worstCase(input, outputCap(ctx, ap.maxTokens), price));
+    // The template's cap bounds the output (the policy obliges it), so it bounds the worst case too.
+    const cap = Math.min(outputCap(ctx, ap.maxTokens), ap.maxTokens ?? Infinity);
+    const est = price === null || ctx.estInputTokens === null ? 0 : toNano(worstCase(input, cap, price));
     // The budget with the least headroom once this call's worst case is added: what the policy sees.
     const p = periods();
     const keys = keysOf(ap, p).usd;
@@ -85,6 +87,12 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
         best = s;
         rule = r;
       }
+    }
+    // A worst case that cannot fit is refused here, as the reservation would refuse it (which still
+    // decides atomically what concurrent calls leave): 429 whatever the policy says of budgets.
+    if (best !== null && rule !== null && headroom < 0) {
+      metrics.denied('budget');
+      throw new GatewayError('aos_budget_exceeded', `${WINDOW_NAME[rule.window]} budget of ${rule.scope} would be exceeded (limit ${usd(best.limit)}, spent ${usd(best.spent)}, reserved ${usd(best.reserved)}, this call up to ${usd(est)})`);
     }
     if (best !== null && rule !== null && (!nearLimitOnly || best.spent + best.reserved + est >= rule.soft * best.limit)) {
       ctx.budget = {
