@@ -198,17 +198,20 @@ t.test('the soft threshold flags calls and counts them', async (t) => {
   t.match(metrics, /aos_budget_soft_limit_total\{kind="usd"\} 1/);
 });
 
-for (const policyBudget of ['always', 'nearLimit']) t.test(`the policy sees the budget (and the estimate) in its input (policyBudget ${policyBudget})`, async (t) => {
+for (const policyBudget of ['always', 'nearLimit']) t.test(`over a hard limit: 429 aos_budget_exceeded before the policy is asked, with the policy enforcing (policyBudget ${policyBudget})`, async (t) => {
   const h = await meteredHarness(t, '{ daily_usd: 1 }', { config: { policy: { mode: 'enforce', bundle: { file: BUNDLE } }, metering: { policyBudget } } });
   const client = await h.openai('writer');
   await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
-  // Finance lowers the limit below what is spent: the policy's budget rule denies before the store is asked.
+  // Finance lowers the limit below what is spent: the next call cannot fit, whatever the policy says.
   const spent = (await h.budget('agent:writer')).spent;
   const set = await h.adminApi('PUT', `/admin/budgets/${encodeURIComponent('agent:writer')}`, { daily_usd: spent / 2 });
   t.equal(set.status, 200);
+  const received = h.upstream.received.length;
   const err = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
-  t.equal((err as InstanceType<typeof OpenAI.APIError>).code, 'aos_policy_denied');
-  t.match((err as Error).message, /budget would be exceeded: scope agent:writer, window daily/);
+  t.equal((err as InstanceType<typeof OpenAI.APIError>).status, 429);
+  t.equal((err as InstanceType<typeof OpenAI.APIError>).code, 'aos_budget_exceeded');
+  t.match((err as Error).message, /daily budget of agent:writer would be exceeded/);
+  t.equal(h.upstream.received.length, received, 'nothing reached the upstream');
 });
 
 t.test('admin API: show, set (persisted, also for limits the registry does not configure), reset; bad input refused', async (t) => {
