@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { resolve, dirname, isAbsolute } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, isMap, isNode, isScalar } from 'yaml';
+import { readCredential } from './credential.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 import { resolveTools } from '../tools/config.js';
 
@@ -45,20 +45,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const config = data as unknown as GatewayConfig;
   const credentials = new Map<string, string>();
   for (const [name, provider] of Object.entries(config.providers)) {
-    if (provider.apiKey !== undefined && provider.apiKeyFile !== undefined) {
-      problems.push(`${where(['providers', name, 'apiKeyFile'])}: set apiKey or apiKeyFile, not both`);
-      continue;
-    }
-    if (provider.apiKeyFile !== undefined) {
-      const keyFile = isAbsolute(provider.apiKeyFile) ? provider.apiKeyFile : resolve(dirname(file), provider.apiKeyFile);
-      try {
-        credentials.set(name, readFileSync(keyFile, 'utf8').trim());
-      } catch (err) {
-        problems.push(`${where(['providers', name, 'apiKeyFile'])}: cannot read the key file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-      }
-    } else if (provider.apiKey) {
-      credentials.set(name, provider.apiKey);
-    }
+    const key = readCredential(provider, file, where(['providers', name, 'apiKeyFile']), problems);
+    if (key !== null) credentials.set(name, key);
   }
   const prefixes = new Set<string>();
   config.routes.forEach((route, i) => {

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { readCredential } from '../config/credential.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { compileSchema } from './json-schema.js';
 import { compilePathPattern } from './path-pattern.js';
@@ -20,18 +19,8 @@ export function resolveTools(config: GatewayConfig, file: string, where: Where):
     });
   }
   for (const [name, tool] of Object.entries(config.tools)) {
-    if (tool.apiKey !== undefined && tool.apiKeyFile !== undefined) {
-      problems.push(`${where(['tools', name, 'apiKeyFile'])}: set apiKey or apiKeyFile, not both`);
-    } else if (tool.apiKeyFile !== undefined) {
-      const keyFile = isAbsolute(tool.apiKeyFile) ? tool.apiKeyFile : resolve(dirname(file), tool.apiKeyFile);
-      try {
-        credentials.set(name, readFileSync(keyFile, 'utf8').trim());
-      } catch (err) {
-        problems.push(`${where(['tools', name, 'apiKeyFile'])}: cannot read the key file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-      }
-    } else if (tool.apiKey) {
-      credentials.set(name, tool.apiKey);
-    }
+    const key = readCredential(tool, file, where(['tools', name, 'apiKeyFile']), problems);
+    if (key !== null) credentials.set(name, key);
     if (tool.kind !== 'http') continue;
     const seen = new Map<string, string>();
     for (const [opName, op] of Object.entries(tool.operations)) {
