@@ -100,14 +100,15 @@ async function main() {
       // As the gateway composes it: with audit on, spans and log records come from the writer thread.
       const otel = v.audit ? null : createOtel({ ...otelConfig, logs: false }, { onDrop: (s, r, n) => metrics.otelDropped(s, r, n) });
       const trail = v.audit ? createAuditTrail({ dataDir: vdir, config: { ...config.audit, hashBodies: v.hash }, log: createLogger('silent'), metrics, otel: v.traces || v.logs ? otelConfig : null }) : null;
-      const recorder = createCallRecorder({ trail, tracer: otel?.tracer ?? null, spansFromEvents: v.audit && v.traces, metrics, hashBodies: v.hash, capture: () => null, redact: createRedactor([]) });
+      const recorder = createCallRecorder({ trail, tracer: otel?.tracer ?? null, spansFromEvents: v.audit && v.traces, hashBodies: v.hash, capture: () => null, redact: createRedactor([]) });
       const one = () => {
         const ctx = makeCtx();
-        recorder.decided?.(ctx);
+        recorder?.(ctx);
+        ctx.forwarding();
         if (ctx.taps !== null) for (const tap of ctx.taps) tap.onData?.(chunk);
         ctx.upstreamStart = ctx.start;
         ctx.res.statusCode = 200;
-        recorder.finished(ctx, 200, 1.2, 0.9);
+        ctx.finish({ status: 200, totalMs: 1.2, upstreamMs: 0.9 });
       };
       const ctxOnly = () => makeCtx();
       // Warm-up, then the measured run: calls in bursts of 256 with the event loop turning between

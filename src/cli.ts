@@ -6,17 +6,13 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { createGateway } from './main.js';
 import { packageRoot } from './package-root.js';
 import { loadLocalSigner } from './identity/local-key.js';
-import { loadRegistry } from './identity/registry.js';
-import { createSuspensionStore } from './identity/suspensions.js';
-import { openDatabase } from './store/database.js';
+import { loadSnapshot } from './gateway/snapshot.js';
+import { budgetRulesOf, openAuditReader, openBudgetStore, openLocalStore } from './gateway/services.js';
 import { auditFilter, formatLine } from './audit/query.js';
-import { openAuditStore, toRecord, type AuditStore } from './audit/store.js';
+import { toRecord, type AuditStore } from './audit/store.js';
 import { verifyChain } from './audit/verify.js';
 import { createLogger } from './log.js';
 import { createBudgetAdmin } from './metering/admin.js';
-import { createBudgetRules } from './metering/budgets.js';
-import { createRedisStore } from './metering/redis-store.js';
-import { createSqliteStore } from './metering/sqlite-store.js';
 
 const DEFAULT_CONFIG = join(packageRoot, 'config', 'aos.yaml');
 
@@ -159,7 +155,8 @@ function parseTtl(text: string): number {
 }
 
 async function mintToken(configFile: string, values: { agent?: string; ttl?: string; admin?: boolean }): Promise<number> {
-  const { config } = loadConfig(configFile);
+  const snapshot = loadSnapshot(configFile);
+  const { config } = snapshot;
   const identity = config.identity;
   if (!identity.localIssuer.enabled) throw new Error('identity.localIssuer is disabled in the config: tokens come from your identity provider');
   if (values.agent === undefined && !values.admin) throw new Error('token mint: --agent ID is required (or --admin)');
@@ -170,9 +167,8 @@ async function mintToken(configFile: string, values: { agent?: string; ttl?: str
   if (values.admin) {
     roles = [identity.adminRole];
   } else {
-    const registry = loadRegistry(resolve(dirname(configFile), identity.registry));
-    const agent = registry.agents.get(subject);
-    if (agent === undefined) process.stderr.write(`aos: note: agent "${subject}" is not in ${registry.file}\n`);
+    const agent = snapshot.registry?.agents.get(subject);
+    if (agent === undefined) process.stderr.write(`aos: note: agent "${subject}" is not in ${snapshot.registry?.file ?? 'the agent registry'}\n`);
     roles = agent ? [...agent.roles] : undefined;
   }
   const token = await signer.mint({ subject, audience: values.admin ? identity.adminAudience : identity.audience, roles, ttlSec });
@@ -181,12 +177,11 @@ async function mintToken(configFile: string, values: { agent?: string; ttl?: str
 }
 
 async function agents(configFile: string, action: 'list' | 'suspend' | 'resume', id: string | undefined, reason: string | undefined): Promise<number> {
-  const { config } = loadConfig(configFile);
-  const db = openDatabase(resolve(config.dataDir));
-  const store = createSuspensionStore(db, { pollMs: 0 });
+  const snapshot = loadSnapshot(configFile);
+  const { db, suspensions: store } = openLocalStore(snapshot, { pollMs: 0 });
   try {
     if (action === 'list') {
-      const registry = loadRegistry(resolve(dirname(configFile), config.identity.registry));
+      const registry = snapshot.registry ?? { agents: new Map<string, never>() };
       const suspended = new Map(store.list().map((s) => [s.agentId, s]));
       const ids = new Set([...registry.agents.keys(), ...suspended.keys()]);
       for (const agentId of [...ids].sort()) {
@@ -213,7 +208,8 @@ async function agents(configFile: string, action: 'list' | 'suspend' | 'resume',
 
 /** Asks the running gateway's admin API, authenticated with an admin token from the local key. */
 async function policyCommand(configFile: string, action: 'status' | 'reload'): Promise<number> {
-  const { config } = loadConfig(configFile);
+  const snapshot = loadSnapshot(configFile);
+  const { config } = snapshot;
   const identity = config.identity;
   if (!identity.localIssuer.enabled) throw new Error('policy commands use the local admin key: identity.localIssuer is disabled; call GET /admin/policy with an admin token');
   const signer = await loadLocalSigner(resolve(config.dataDir), identity.localIssuer.issuer);
@@ -230,10 +226,11 @@ async function policyCommand(configFile: string, action: 'status' | 'reload'): P
 }
 
 function openAudit(configFile: string): AuditStore {
-  const { config } = loadConfig(configFile);
+  const snapshot = loadSnapshot(configFile);
+  const { config } = snapshot;
   if (config.audit.mode === 'off') process.stderr.write('aos: note: audit.mode is off in the config\n');
   try {
-    return openAuditStore(resolve(config.dataDir), config.audit.file, { readonly: true });
+    return openAuditReader(snapshot);
   } catch (err) {
     throw new Error(`cannot open the audit trail ${join(resolve(config.dataDir), config.audit.file)}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (has the gateway run with audit on?)' : (err as Error).message}`);
   }
@@ -297,7 +294,8 @@ async function audit(configFile: string, action: 'verify' | 'tail' | 'query' | '
 
 /** A request to the running gateway's admin API, with an admin token minted from the local key. */
 async function adminRequest(configFile: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const { config } = loadConfig(configFile);
+  const snapshot = loadSnapshot(configFile);
+  const { config } = snapshot;
   const identity = config.identity;
   if (!identity.localIssuer.enabled) throw new Error(`this command uses the local admin key: identity.localIssuer is disabled; call ${method} ${path} with an admin token`);
   const signer = await loadLocalSigner(resolve(config.dataDir), identity.localIssuer.issuer);
@@ -361,22 +359,13 @@ async function budgetCommand(configFile: string, action: 'show' | 'set' | 'reset
 
 /** The budget store opened by the CLI itself (no gateway running): the same operations as the admin API. */
 async function budgetOffline(configFile: string, action: 'show' | 'set' | 'reset', scope: string | undefined, values: Record<string, number | null>, window: string | undefined): Promise<Record<string, unknown>> {
-  const { config } = loadConfig(configFile);
-  const m = config.metering;
+  const snapshot = loadSnapshot(configFile);
+  const m = snapshot.config.metering;
   if (m.mode === 'off') return { mode: 'off' };
-  const log = createLogger('silent');
-  const store = m.store === 'redis'
-    ? await createRedisStore({ ...m.redis, log })
-    : createSqliteStore({ dataDir: resolve(config.dataDir), snapshotIntervalMs: m.snapshotIntervalMs });
+  const store = await openBudgetStore(snapshot, createLogger('silent'));
   try {
     if (!store.healthy()) throw new Error(`cannot reach the budget store (${m.store})`);
-    let registry = null;
-    try {
-      registry = loadRegistry(resolve(dirname(configFile), config.identity.registry));
-    } catch (err) {
-      if (config.identity.mode !== 'off') throw err;
-    }
-    const rules = createBudgetRules(registry, m.softThreshold, await store.limits());
+    const rules = budgetRulesOf(snapshot, await store.limits());
     const admin = createBudgetAdmin(store, () => rules, () => {});
     if (action === 'set') await admin.set(scope!, values);
     const reset = action === 'reset' ? await admin.reset(scope!, window) : undefined;

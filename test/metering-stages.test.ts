@@ -64,7 +64,7 @@ t.test('usage, cost, tool calls and the soft-limit flag are on the context when 
   t.same(c.usage, { inputTokens: 12, cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: 7, reasoningTokens: 0, estimated: false });
   t.equal(c.costUsd, costOf(c.usage!, PRICES.price('gpt-4o-mini')!));
   t.same(c.toolCalls, ['get_weather']);
-  c.finish();
+  c.finish({ status: 200, totalMs: 1, upstreamMs: 1 });
   t.equal(c.costUsd, costOf(c.usage!, PRICES.price('gpt-4o-mini')!), 'finishing does not charge twice');
 });
 
@@ -77,7 +77,7 @@ t.test('tool and MCP calls count against tool-call budgets (1 each), model budge
     t.equal(c.budget, null, 'far from every threshold (policyBudget nearLimit): no budget in the policy input');
     await stages.reserve(c);
     t.equal(c.taps, null, `${kind}: no usage to read`);
-    c.finish();
+    c.finish({ status: 200, totalMs: 1, upstreamMs: 1 });
   }
   const third = tool('tool');
   stages.estimate(third);
@@ -90,5 +90,5 @@ t.test('tool and MCP calls count against tool-call budgets (1 each), model budge
   stages.estimate(m);
   await stages.reserve(m);
   t.ok(m.taps !== null, 'model calls still pass: the USD budget is untouched by tool calls');
-  m.finish();
+  m.finish({ status: 200, totalMs: 1, upstreamMs: 1 });
 });

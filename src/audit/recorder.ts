@@ -1,9 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
-import { ERRORS } from '../errors.js';
-import type { CallContext, Stage } from '../pipeline/context.js';
-import type { CallMetrics } from '../telemetry/call-metrics.js';
+import type { Span } from '@opentelemetry/api';
+import { callDecision, type CallContext, type Outcome, type Stage } from '../pipeline/context.js';
 import type { CallTracer } from '../telemetry/otel.js';
-import { randomHexId } from '../telemetry/trace-ids.js';
+import { assignSpanIds, parentSpanId, readTraceHeaders } from '../telemetry/trace-context.js';
 import type { ResponseTap } from '../upstream/tap.js';
 import { sha256Hex } from './canonical.js';
 import type { AuditDecision, AuditEvent } from './event.js';
@@ -17,13 +16,12 @@ export interface Capture {
 }
 
 export interface CallRecorderOptions {
-  /** The audit writer; null when audit is off (metrics and tracing still run). */
+  /** The audit writer; null when audit is off (tracing may still run). */
   trail: AuditTrail | null;
   /** Spans made on the request thread (when audit is off). */
   tracer: CallTracer | null;
   /** Spans made from audit events by the writer thread: the request thread only assigns their ids. */
   spansFromEvents: boolean;
-  metrics: CallMetrics;
   /** SHA-256 of request and response bodies. */
   hashBodies: boolean;
   /** What a template opted into capturing; null: sizes and hashes only. */
@@ -31,62 +29,21 @@ export interface CallRecorderOptions {
   redact: Redactor;
 }
 
-export interface CallRecorder {
-  /** The last stage before forwarding (null when neither audit nor tracing is on). */
-  readonly decided: Stage | null;
-  /** The proxy handler's finish hook: one audit event, one span and the call metrics per request. */
-  finished(ctx: CallContext, status: number, totalMs: number, upstreamMs: number | null): void;
-}
-
-const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}/;
-const ZERO_TRACE = '0'.repeat(32);
-const MAX_WORKFLOW_ID = 128;
-
-/** The trace id of the agent's traceparent and the workflow id (`x-aos-workflow-id`, or baggage `aos.workflow_id`). */
-export function readTraceHeaders(ctx: CallContext): void {
-  const h = ctx.req.headers;
-  const tp = h.traceparent;
-  if (ctx.traceId === null && typeof tp === 'string') {
-    const m = TRACEPARENT.exec(tp);
-    if (m !== null && m[1] !== ZERO_TRACE) ctx.traceId = m[1];
-  }
-  const wf = h['x-aos-workflow-id'];
-  if (typeof wf === 'string' && wf !== '') {
-    ctx.workflowId = clean(wf);
-  } else if (typeof h.baggage === 'string') {
-    for (const member of h.baggage.split(',')) {
-      const eq = member.indexOf('=');
-      if (eq !== -1 && member.slice(0, eq).trim() === 'aos.workflow_id') {
-        const v = member.slice(eq + 1).split(';')[0].trim();
-        try {
-          ctx.workflowId = clean(decodeURIComponent(v));
-        } catch {
-          ctx.workflowId = clean(v);
-        }
-      }
-    }
-  }
-}
-
-/** The agent's span id, when its traceparent is the trace this call is in. */
-function parentSpan(ctx: CallContext): string | null {
-  const tp = ctx.req.headers.traceparent;
-  if (typeof tp !== 'string' || ctx.traceId === null) return null;
-  const m = TRACEPARENT.exec(tp);
-  return m !== null && m[1] === ctx.traceId ? m[2] : null;
-}
-
-/** Ids for the call's span, exported later from its audit event: the agent's trace (or a new one), a new span. */
-function assignSpan(ctx: CallContext): void {
-  if (ctx.traceparent !== null) return;
-  const traceId = (ctx.traceId ??= randomHexId(16));
-  ctx.traceparent = `00-${traceId}-${randomHexId(8)}-01`;
-}
-
-function clean(v: string): string | null {
-  // eslint-disable-next-line no-control-regex
-  const s = v.trim().replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX_WORKFLOW_ID);
-  return s === '' ? null : s;
+/**
+ * The record stage, first on every request (null when neither audit nor tracing is on). It
+ * registers two hooks on the request: when the call is decided, last before forwarding, the event
+ * is written to the intent journal and the span starts; when the request finishes, after every
+ * later stage's finisher (so the budget is settled), exactly one audit event is completed and the
+ * span ends. A call refused before it was decided gets its whole event at the finish.
+ */
+export function createCallRecorder(opts: CallRecorderOptions): Stage | null {
+  if (opts.trail === null && opts.tracer === null) return null;
+  const recorder = new Recorder(opts);
+  return function recordStage(ctx) {
+    const call = new RecordedCall(recorder, ctx);
+    ctx.onForward(call.decided);
+    ctx.onFinish(call.finished);
+  };
 }
 
 /**
@@ -127,20 +84,32 @@ class ResponseRecorder implements ResponseTap {
   }
 }
 
-interface Pending {
-  event: AuditEvent;
-  segment: number;
-  response: ResponseRecorder | null;
-}
+/** What every call's record shares: options and the event builder. */
+class Recorder {
+  readonly trail: AuditTrail | null;
+  readonly tracer: CallTracer | null;
+  readonly spanIds: boolean;
+  readonly hashBodies: boolean;
+  constructor(readonly opts: CallRecorderOptions) {
+    this.trail = opts.trail;
+    this.tracer = opts.tracer;
+    this.spanIds = opts.trail !== null && opts.spansFromEvents;
+    this.hashBodies = opts.hashBodies;
+  }
 
-export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
-  const { trail, tracer, metrics, hashBodies, redact } = opts;
-  const spanIds = trail !== null && opts.spansFromEvents;
-  const pending = new Map<string, Pending>();
+  captureOf(ctx: CallContext): Capture | null {
+    return ctx.agent === null || this.trail === null ? null : this.opts.capture(ctx.agent.template);
+  }
 
-  const captureOf = (ctx: CallContext): Capture | null => (ctx.agent === null ? null : opts.capture(ctx.agent.template));
+  /** Trace ids read, the span started (or its ids assigned for the writer thread). */
+  trace(ctx: CallContext): Span | null {
+    readTraceHeaders(ctx);
+    if (this.tracer !== null) return this.tracer.start(ctx);
+    if (this.spanIds) assignSpanIds(ctx);
+    return null;
+  }
 
-  const eventOf = (ctx: CallContext, decision: AuditDecision, capture: Capture | null): AuditEvent => {
+  eventOf(ctx: CallContext, decision: AuditDecision, capture: Capture | null): AuditEvent {
     const agent = ctx.agent;
     const route = ctx.route;
     const call = ctx.call;
@@ -150,7 +119,7 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
     const tp = ctx.traceparent;
     let captured: AuditEvent['capture'] = null;
     if (capture !== null && capture.request && body !== null && body.length > 0) {
-      captured = { request: redact(body.subarray(0, capture.maxBytes).toString('utf8')) };
+      captured = { request: this.opts.redact(body.subarray(0, capture.maxBytes).toString('utf8')) };
       if (body.length > capture.maxBytes) captured.truncated = true;
     }
     // Keys in sorted order: JSON.stringify of the event is then its canonical encoding (canonical.ts).
@@ -171,13 +140,13 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
       operation: call?.operation ?? route?.operation.name ?? null,
       outcome: decision === 'allow' ? 'interrupted' : 'denied',
       output_tokens: null,
-      parent_span_id: parentSpan(ctx),
+      parent_span_id: parentSpanId(ctx),
       path: ctx.path,
       policy_revision: d?.revision ?? null,
       provider: route?.upstream.name ?? null,
       reasons: d !== null && !d.allow ? d.reasons.slice() : decision === 'deny' && ctx.errorCode !== null ? [ctx.errorCode] : [],
       request_bytes: body?.length ?? 0,
-      request_sha256: hashBodies && body !== null && body.length > 0 ? sha256Hex(body) : null,
+      request_sha256: this.hashBodies && body !== null && body.length > 0 ? sha256Hex(body) : null,
       response_bytes: null,
       response_sha256: null,
       route: route?.name ?? null,
@@ -197,79 +166,74 @@ export function createCallRecorder(opts: CallRecorderOptions): CallRecorder {
       upstream_ms: null,
       workflow_id: ctx.workflowId,
     };
-  };
+  }
+}
 
-  const decided: Stage | null = trail === null && tracer === null ? null : function decidedStage(ctx) {
-    readTraceHeaders(ctx);
-    if (tracer !== null) tracer.start(ctx);
-    else if (spanIds) assignSpan(ctx);
-    if (trail === null) return;
-    const capture = captureOf(ctx);
-    const event = eventOf(ctx, 'allow', capture);
+/** One request's record: its decided event (written to the intent journal), its span, its response tap. */
+class RecordedCall {
+  private event: AuditEvent | null = null;
+  private segment = 0;
+  private response: ResponseRecorder | null = null;
+  private span: Span | null = null;
+  private traced = false;
+  constructor(
+    private readonly r: Recorder,
+    private readonly ctx: CallContext,
+  ) {}
+
+  readonly decided = (): void => {
+    const { r, ctx } = this;
+    this.span = r.trace(ctx);
+    this.traced = true;
+    if (r.trail === null) return;
+    const capture = r.captureOf(ctx);
+    const event = r.eventOf(ctx, 'allow', capture);
     // The call is recorded as decided before it is forwarded: this write(2) has returned.
-    const segment = trail.intent(event);
+    this.segment = r.trail.intent(event);
+    this.event = event;
     const keep = capture !== null && capture.response ? capture.maxBytes : 0;
-    const response = hashBodies || keep > 0 ? new ResponseRecorder(hashBodies, keep) : null;
-    if (response !== null) ctx.tap(response);
-    pending.set(ctx.id, { event, segment, response });
+    if (r.hashBodies || keep > 0) ctx.tap((this.response = new ResponseRecorder(r.hashBodies, keep)));
   };
 
-  return {
-    decided,
-    finished(ctx, status, totalMs, upstreamMs) {
-      const p = trail === null ? undefined : pending.get(ctx.id);
-      // The client can leave before the forwarder saw it (this hook runs first on 'close').
-      const code = ctx.errorCode ?? (status === 499 ? 'client_aborted' : null);
-      const aborted = code === 'client_aborted';
-      let event: AuditEvent | null = null;
-      let decision: AuditDecision;
-      if (p !== undefined) {
-        pending.delete(ctx.id);
-        event = p.event;
-        decision = 'allow';
-        event.outcome = aborted ? 'aborted' : code !== null ? 'failed' : 'completed';
-        const r = p.response;
-        if (r !== null) {
-          event.response_bytes = r.bytes;
-          if (ctx.upstreamStart !== 0) event.response_sha256 = r.digest();
-          if (r.kept !== null && r.kept.length > 0) {
-            (event.capture ??= {}).response = redact(Buffer.concat(r.kept).toString('utf8'));
-            if (r.bytes > r.keptBytes) event.capture.truncated = true;
-          }
-        }
-      } else {
-        // A refusal is a 4xx code even where the wire status is 200 (JSON-RPC errors on MCP routes).
-        const refusal = code !== null && (code in ERRORS ? ERRORS[code as keyof typeof ERRORS].status : status);
-        decision = ctx.upstreamStart !== 0 ? 'allow' : aborted ? 'none' : refusal !== false && refusal >= 400 && refusal < 500 ? 'deny' : ctx.decision !== null && ctx.decision.allow && code === null ? 'allow' : 'none';
-        if (trail !== null || tracer !== null) {
-          // A call refused before the decided stage: its trace ids and span start here.
-          if (ctx.traceparent === null) {
-            readTraceHeaders(ctx);
-            if (tracer !== null) tracer.start(ctx);
-            else if (spanIds) assignSpan(ctx);
-          }
-        }
-        if (trail !== null || tracer !== null) {
-          event = eventOf(ctx, decision, trail === null ? null : captureOf(ctx));
-          event.outcome = decision === 'deny' ? 'denied' : aborted ? 'aborted' : code !== null ? 'failed' : 'completed';
-        }
-      }
-      metrics.call(ctx.route?.name ?? 'unmatched', decision, status, code);
-      if (event === null) return;
-      const usage = ctx.usage;
-      event.status = status;
-      event.error_code = code;
-      event.input_tokens = usage?.inputTokens ?? null;
-      event.output_tokens = usage?.outputTokens ?? null;
-      event.cost_usd = ctx.costUsd;
-      event.flags = ctx.flags === null ? null : ctx.flags.slice();
-      event.tool_calls = ctx.toolCalls === null ? null : ctx.toolCalls.slice();
-      event.total_ms = Math.round(totalMs * 1000) / 1000;
-      event.upstream_ms = upstreamMs === null ? null : Math.round(upstreamMs * 1000) / 1000;
-      if (tracer !== null) tracer.end(ctx, event, performance.timeOrigin + ctx.start + totalMs);
-      if (trail === null) return;
-      if (p !== undefined) trail.complete(event, p.segment);
-      else trail.final(event);
-    },
+  readonly finished = (outcome: Outcome): void => {
+    const { r, ctx } = this;
+    const code = ctx.errorCode;
+    const aborted = code === 'client_aborted';
+    let event = this.event;
+    if (event !== null) {
+      event.outcome = aborted ? 'aborted' : code !== null ? 'failed' : 'completed';
+      this.completeResponse(event);
+    } else {
+      // A call refused (or abandoned) before it was decided: its trace ids and span start here.
+      if (!this.traced) this.span = r.trace(ctx);
+      const decision = callDecision(ctx);
+      event = r.eventOf(ctx, decision, r.captureOf(ctx));
+      event.outcome = decision === 'deny' ? 'denied' : aborted ? 'aborted' : code !== null ? 'failed' : 'completed';
+    }
+    const usage = ctx.usage;
+    event.status = outcome.status;
+    event.error_code = code;
+    event.input_tokens = usage?.inputTokens ?? null;
+    event.output_tokens = usage?.outputTokens ?? null;
+    event.cost_usd = ctx.costUsd;
+    event.flags = ctx.flags === null ? null : ctx.flags.slice();
+    event.tool_calls = ctx.toolCalls === null ? null : ctx.toolCalls.slice();
+    event.total_ms = Math.round(outcome.totalMs * 1000) / 1000;
+    event.upstream_ms = outcome.upstreamMs === null ? null : Math.round(outcome.upstreamMs * 1000) / 1000;
+    if (r.tracer !== null) r.tracer.end(this.span, ctx, event, performance.timeOrigin + ctx.start + outcome.totalMs);
+    if (r.trail === null) return;
+    if (this.event !== null) r.trail.complete(event, this.segment);
+    else r.trail.final(event);
   };
+
+  private completeResponse(event: AuditEvent): void {
+    const res = this.response;
+    if (res === null) return;
+    event.response_bytes = res.bytes;
+    if (this.ctx.upstreamStart !== 0) event.response_sha256 = res.digest();
+    if (res.kept !== null && res.kept.length > 0) {
+      (event.capture ??= {}).response = this.r.opts.redact(Buffer.concat(res.kept).toString('utf8'));
+      if (res.bytes > res.keptBytes) event.capture.truncated = true;
+    }
+  }
 }

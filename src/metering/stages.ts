@@ -275,6 +275,8 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       }
       ctx.usage = usage;
       ctx.costUsd = cost;
+      // The audit event says when tokens were counted by the gateway, not reported by the provider.
+      if (usage !== null && usage.estimated) ctx.flag('usage_estimated');
       if (usage !== null || cost > 0) {
         metrics.charged(ap.team, ap.metricAgent, cost, usage?.inputTokens ?? 0, usage?.cachedInputTokens ?? 0, usage?.outputTokens ?? 0, usage?.estimated ?? true);
       }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dialect as ErrorDialect } from '../errors.js';
+import { ERRORS, type ErrorCode, type Dialect as ErrorDialect } from '../errors.js';
 import type { CallInfo } from '../providers/dialect.js';
 import type { RouteTarget } from '../server/router.js';
 import type { Agent } from '../identity/registry.js';
@@ -75,7 +75,8 @@ export class CallContext {
   workflowId: string | null;
   /** The JSON-RPC id of an MCP request: its errors answer with it. null otherwise. */
   rpcId: string | number | null;
-  private finishers: (() => void)[] | null;
+  private finishers: Finisher[] | null;
+  private forwarders: (() => void)[] | null;
 
   constructor(id: string, req: IncomingMessage, res: ServerResponse, start: number, path: string, query: string, dialect: ErrorDialect) {
     this.id = id;
@@ -108,6 +109,7 @@ export class CallContext {
     this.workflowId = null;
     this.rpcId = null;
     this.finishers = null;
+    this.forwarders = null;
   }
 
   /** Adds a response tap (see upstream/tap.ts); taps run in the order they were added. */
@@ -121,19 +123,65 @@ export class CallContext {
     if (!f.includes(name)) f.push(name);
   }
 
-  /** Registers work that runs once when the request ends, whatever the outcome (incl. client abort). */
-  onFinish(fn: () => void): void {
+  /**
+   * Registers work that runs once when the request ends, whatever the outcome (success, error,
+   * client abort). Finishers run in reverse order of registration, like deferred calls: a stage
+   * that came first (the audit record) finishes last, after later stages settled (the budget).
+   */
+  onFinish(fn: Finisher): void {
     (this.finishers ??= []).push(fn);
   }
 
-  /** Runs the finishers; called once by the listener when the response closes. */
-  finish(): void {
+  /** Registers work that runs once the call is decided, last before it is forwarded. */
+  onForward(fn: () => void): void {
+    (this.forwarders ??= []).push(fn);
+  }
+
+  /** Runs the forward hooks; called once by the pipeline right before forwarding. */
+  forwarding(): void {
+    const fns = this.forwarders;
+    if (fns === null) return;
+    this.forwarders = null;
+    for (const fn of fns) fn();
+  }
+
+  /** Runs the finishers; called once by the pipeline when the response closes. */
+  finish(outcome: Outcome): void {
     const fns = this.finishers;
     if (fns === null) return;
     this.finishers = null;
-    for (const fn of fns) fn();
+    for (let i = fns.length - 1; i >= 0; i--) fns[i](outcome);
   }
 }
 
+/** How a request ended, as its finishers see it. */
+export interface Outcome {
+  /** The status the client got; 499 when it went away before the whole response was sent. */
+  readonly status: number;
+  /** Milliseconds from the request's arrival to its end. */
+  readonly totalMs: number;
+  /** Milliseconds from upstream dispatch to its response end; null when the upstream was not reached. */
+  readonly upstreamMs: number | null;
+}
+
+export type Finisher = (outcome: Outcome) => void;
+
 /** One step of the pipeline: continues by returning, answers early by throwing a GatewayError. */
 export type Stage = (ctx: CallContext) => void | Promise<void>;
+
+/**
+ * What the gateway decided about a call, as the audit event and the call metrics record it:
+ * `allow` when it was forwarded (or allowed and answered without an error), `deny` when it was
+ * refused (a 4xx code, even where the wire status is 200: JSON-RPC errors on MCP routes), `none`
+ * when no decision was made (the client left, or the gateway failed).
+ */
+export function callDecision(ctx: CallContext): 'allow' | 'deny' | 'none' {
+  if (ctx.upstreamStart !== 0) return 'allow';
+  const code = ctx.errorCode;
+  if (code === 'client_aborted') return 'none';
+  if (code !== null) {
+    const status = code in ERRORS ? ERRORS[code as ErrorCode].status : 0;
+    return status >= 400 && status < 500 ? 'deny' : 'none';
+  }
+  return ctx.decision !== null && ctx.decision.allow ? 'allow' : 'none';
+}

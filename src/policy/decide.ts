@@ -60,6 +60,7 @@ export function policyTool(t: ToolCall): Required<NonNullable<PolicyInput['call'
 export function decide(opts: DecideOptions): Stage {
   const { metrics } = opts;
   return function decideStage(ctx) {
+    if (ctx.call?.undecided === true) return;
     const engine = opts.engine();
     if (engine === null) {
       metrics.decided('error', 0);

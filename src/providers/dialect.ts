@@ -12,6 +12,10 @@ export interface CallInfo {
   maxTokens: number | null;
   /** The tool called (tool and mcp calls); null for model calls. */
   tool?: ToolCall | null;
+  /** MCP: the request's protocol `_meta` fields, repeated on the gateway's own requests to the server; null when none. */
+  meta?: Record<string, unknown> | null;
+  /** Not a call to decide (an MCP notification, an answer to a server request): the policy lets it pass. */
+  undecided?: true;
 }
 
 /**

@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DropReason, OtelSignal } from './otel.js';
+import { callDecision, type CallContext, type Outcome, type Stage } from '../pipeline/context.js';
+import type { Metrics } from './metrics.js';
 
 /**
  * Metrics of the audit trail and of call outcomes, on the gateway's registry (served by the admin
@@ -71,5 +73,21 @@ export function createCallMetrics(registry: Registry): CallMetrics {
     setSuspended(read) {
       suspended = read;
     },
+  };
+}
+
+/**
+ * The call-metrics stage, first on every request: its finisher, the last to run, counts the call
+ * (`aos_calls_total`, `aos_denials_total`) and observes its latency split.
+ */
+export function createCallMetricsStage(metrics: Metrics, calls: CallMetrics): Stage {
+  const finished = (ctx: CallContext, outcome: Outcome) => {
+    const route = ctx.route?.name ?? 'unmatched';
+    const upstream = outcome.upstreamMs;
+    metrics.observe(route, (outcome.totalMs - (upstream ?? 0)) / 1000, upstream === null ? null : upstream / 1000);
+    calls.call(route, callDecision(ctx), outcome.status, ctx.errorCode);
+  };
+  return function callMetricsStage(ctx) {
+    ctx.onFinish((outcome) => finished(ctx, outcome));
   };
 }

@@ -6,8 +6,8 @@ const UPSTREAM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 export interface Metrics {
   readonly registry: Registry;
-  /** Count one finished request and observe its latency split. Labels are bounded by config. */
-  observe(route: string, status: number, overheadSeconds: number, upstreamSeconds: number | null): void;
+  /** Observes one finished request's latency split (it is counted by aos_calls_total). Labels are bounded by config. */
+  observe(route: string, overheadSeconds: number, upstreamSeconds: number | null): void;
   upstreamError(provider: string, code: string): void;
   readonly inflight: Gauge;
   readonly configReloads: Counter<'result'>;
@@ -53,7 +53,6 @@ interface Charges {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: 'aos_requests_total', help: 'Requests by route and HTTP status', labelNames: ['route', 'status'] as const, registers: [registry] });
   const overhead = new Histogram({ name: 'aos_gateway_overhead_seconds', help: 'Time the gateway itself adds to a request (total minus upstream)', labelNames: ['route'] as const, buckets: OVERHEAD_BUCKETS, registers: [registry] });
   const upstream = new Histogram({ name: 'aos_upstream_duration_seconds', help: 'Upstream time from dispatch to the end of its response', labelNames: ['route'] as const, buckets: UPSTREAM_BUCKETS, registers: [registry] });
   const upstreamErrors = new Counter({ name: 'aos_upstream_errors_total', help: 'Upstream failures by provider and error code', labelNames: ['provider', 'code'] as const, registers: [registry] });
@@ -154,11 +153,11 @@ export function createMetrics(): Metrics {
   };
 
   // Bound children cached per label set: the hot path pays a Map lookup, not label hashing.
-  const children = new Map<string, { overhead: Histogram.Internal<'route'>; upstream: Histogram.Internal<'route'>; status: Map<number, Counter.Internal> }>();
+  const children = new Map<string, { overhead: Histogram.Internal<'route'>; upstream: Histogram.Internal<'route'> }>();
   const forRoute = (route: string) => {
     let c = children.get(route);
     if (c === undefined) {
-      c = { overhead: overhead.labels(route), upstream: upstream.labels(route), status: new Map() };
+      c = { overhead: overhead.labels(route), upstream: upstream.labels(route) };
       children.set(route, c);
     }
     return c;
@@ -170,14 +169,8 @@ export function createMetrics(): Metrics {
     configReloads,
     policy,
     metering,
-    observe(route, status, overheadSeconds, upstreamSeconds) {
+    observe(route, overheadSeconds, upstreamSeconds) {
       const c = forRoute(route);
-      let s = c.status.get(status);
-      if (s === undefined) {
-        s = requests.labels(route, String(status));
-        c.status.set(status, s);
-      }
-      s.inc();
       c.overhead.observe(overheadSeconds);
       if (upstreamSeconds !== null) c.upstream.observe(upstreamSeconds);
     },

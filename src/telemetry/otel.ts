@@ -20,9 +20,9 @@ export type DropReason = 'queue_full' | 'export_failed';
 
 export interface CallTracer {
   /** Starts the call's span before it is forwarded; sets ctx.traceId and the traceparent sent upstream. */
-  start(ctx: CallContext): void;
-  /** Ends the span with the call's outcome (a call refused before `start` gets its whole span here). */
-  end(ctx: CallContext, event: AuditEvent, endMs: number): void;
+  start(ctx: CallContext): Span;
+  /** Ends the span `start` returned with the call's outcome (null: refused before `start`; its whole span is made here). */
+  end(span: Span | null, ctx: CallContext, event: AuditEvent, endMs: number): void;
 }
 
 /** Spans built from committed audit events (on the audit writer thread), with the ids the request thread assigned. */
@@ -153,7 +153,6 @@ export function createOtel(
 }
 
 function createCallTracer(tracer: Tracer): CallTracer {
-  const spans = new Map<string, Span>();
   const startSpan = (ctx: CallContext, startMs: number): Span => {
     const header = ctx.req.headers.traceparent;
     const parent: Context = header === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, ctx.req.headers, defaultTextMapGetter);
@@ -176,17 +175,15 @@ function createCallTracer(tracer: Tracer): CallTracer {
     start(ctx) {
       const span = startSpan(ctx, performance.timeOrigin + ctx.start);
       const sc = span.spanContext();
-      spans.set(ctx.id, span);
       ctx.traceId = sc.traceId;
       ctx.traceparent = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & TraceFlags.SAMPLED) === 0 ? '00' : '01'}`;
+      return span;
     },
-    end(ctx, e, endMs) {
-      let span = spans.get(ctx.id);
-      if (span === undefined) {
+    end(started, ctx, e, endMs) {
+      let span = started;
+      if (span === null) {
         span = startSpan(ctx, performance.timeOrigin + ctx.start);
         ctx.traceId ??= span.spanContext().traceId;
-      } else {
-        spans.delete(ctx.id);
       }
       if (!span.isRecording()) return span.end(endMs);
       setOutcome(span, e);

@@ -5,7 +5,7 @@ import { policyInput, policyTool } from '../policy/decide.js';
 import type { Decision, PolicyInput } from '../policy/types.js';
 import type { CallInfo, ToolCall } from '../providers/dialect.js';
 import { queryObject } from '../providers/http-tool.js';
-import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type McpMessage, type RpcId } from '../providers/mcp.js';
+import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
 import { describeErrors } from './json-schema.js';
 import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
 import type { HttpToolOperation, McpServer, ToolMatch } from './registry.js';
@@ -18,13 +18,13 @@ export interface ToolStages {
   describe: Stage;
   /** HTTP tools: after the policy allowed it, checks the body against the operation's JSON Schema. */
   validate: Stage;
-  /** MCP: parses the JSON-RPC message, decides it by policy, validates tool arguments, filters tools/list. */
+  /** MCP: parses and describes the JSON-RPC message (before the policy), adds the session and list taps. */
   mcp: Stage;
+  /** MCP: after the policy allowed a tools/call, checks its arguments against the tool's inputSchema. */
+  mcpValidate: Stage;
 }
 
 export interface ToolStageOptions {
-  /** The policy stage (null when policy is off): the MCP stage runs it for requests only. */
-  decide: Stage | null;
   /** Evaluates one policy input (null when policy is off): tools/list filtering. */
   evaluate: ((input: PolicyInput) => Decision | null) | null;
   /** Largest JSON tools/list answer that can be filtered. */
@@ -34,6 +34,10 @@ export interface ToolStageOptions {
 
 const LISTS = ['tools', 'prompts', 'resources'] as const;
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
+
+function mcpServer(ctx: CallContext): McpServer {
+  return (ctx.route!.tool as ToolMatch & { kind: 'mcp' }).server;
+}
 
 function httpMatch(ctx: CallContext): ToolMatch & { kind: 'tool' } {
   return ctx.route!.tool as ToolMatch & { kind: 'tool' };
@@ -65,7 +69,7 @@ function readJson(ctx: CallContext, what: string, required: boolean): unknown {
 const call = (kind: CallInfo['kind'], operation: string, tool: ToolCall | null): CallInfo => ({ kind, operation, model: null, stream: false, maxTokens: null, tool });
 
 export function createToolStages(opts: ToolStageOptions): ToolStages {
-  const { decide, evaluate } = opts;
+  const { evaluate } = opts;
 
   const operation: Stage = function toolOperationStage(ctx) {
     const m = httpMatch(ctx);
@@ -119,8 +123,8 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     return d !== null && d.error === null && d.allow;
   };
 
-  const mcp: Stage = async function mcpStage(ctx) {
-    const server = (ctx.route!.tool as ToolMatch & { kind: 'mcp' }).server;
+  const mcp: Stage = function mcpStage(ctx) {
+    const server = mcpServer(ctx);
     const method = ctx.req.method;
     const agent = ctx.agent?.id ?? '';
     const sid = ctx.req.headers['mcp-session-id'];
@@ -133,7 +137,6 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     if (method !== 'POST') {
       // The GET stream (server → agent messages) and DELETE (end of session) carry no message.
       ctx.call = call('mcp', method === 'GET' ? 'stream' : 'session.delete', null);
-      if (decide !== null) await decide(ctx);
       if (method === 'GET') {
         // A resumed stream may replay answers, list results among them: filter those too.
         if (ctx.req.headers['last-event-id'] !== undefined) for (const list of LISTS) addListTap(ctx, server, null, list);
@@ -146,8 +149,8 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     ctx.route = server.targets.get(methodLabel(msg))!;
     checkMcpHeaders(ctx.req.headers, msg);
     if (msg.type !== 'request') {
-      // Notifications and the agent's answers to server requests pass through undecided.
-      ctx.call = call('mcp', msg.type === 'notification' ? msg.method : 'response', null);
+      // Notifications and the agent's answers to server requests are not calls: they pass undecided.
+      ctx.call = { ...call('mcp', msg.type === 'notification' ? msg.method : 'response', null), undecided: true };
       return;
     }
     ctx.call = describeMcp(server.name, msg);
@@ -160,7 +163,6 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       // Reading a resource or getting a prompt changes nothing on the server.
       tool.readOnly = isCall ? traits.readOnly : true;
     }
-    if (decide !== null) await decide(ctx);
     // The server may announce changed tools in any streamed answer: the schemas are then learned again.
     ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
     if (msg.method === 'initialize') {
@@ -174,9 +176,15 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     } else if (msg.method === 'prompts/list' || msg.method === 'resources/list') {
       addListTap(ctx, server, msg.id, msg.method === 'prompts/list' ? 'prompts' : 'resources');
     } else if (msg.method === 'tools/call') {
-      await checkArguments(ctx, server, msg, tool!, opts.log);
+      ctx.call.meta = protocolMeta(msg);
       ctx.tap(createResultSizeTap(tool!));
     }
+  };
+
+  const mcpValidate: Stage = function mcpValidateStage(ctx) {
+    const c = ctx.call;
+    if (c === null || c.operation !== 'tools/call' || c.undecided === true) return;
+    return checkArguments(ctx, mcpServer(ctx), c.tool!, opts.log);
   };
 
   const addListTap = (ctx: CallContext, server: McpServer, id: RpcId | null, list: 'tools' | 'prompts' | 'resources' = 'tools') => {
@@ -195,14 +203,14 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     }));
   };
 
-  return { operation, describe, validate, mcp };
+  return { operation, describe, validate, mcp, mcpValidate };
 }
 
 /** Validates a tools/call's arguments against the tool's inputSchema, learning it first if needed. */
-async function checkArguments(ctx: CallContext, server: McpServer, msg: McpMessage & { type: 'request' }, tool: ToolCall, log: Logger): Promise<void> {
+async function checkArguments(ctx: CallContext, server: McpServer, tool: ToolCall, log: Logger): Promise<void> {
   let known;
   try {
-    known = await server.schemas.lookup(tool.name, { headers: ctx.req.headers, meta: protocolMeta(msg), requestId: ctx.id });
+    known = await server.schemas.lookup(tool.name, { headers: ctx.req.headers, meta: ctx.call!.meta ?? null, requestId: ctx.id });
   } catch (err) {
     log.warn('could not read the tools of an MCP server to check a call', { id: ctx.id, server: server.name, error: (err as Error).message });
     throw new GatewayError('aos_upstream_error', `could not read the tools of MCP server ${server.name} to check the call: ${(err as Error).message}`, { cause: err });

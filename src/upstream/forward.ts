@@ -100,7 +100,9 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         if (started && taps !== null) for (const t of taps) t.onAbort?.('client');
       }
     };
-    res.on('close', onClientClose);
+    // Before the request's finish (registered earlier): the upstream is cut and the taps told first,
+    // so the finishers (budget settlement, audit) see a client abort as one.
+    res.prependListener('close', onClientClose);
     const onDrain = () => controller?.resume();
     // A stream's headers go out without waiting for its first event, but only once the chunk of
     // upstream bytes that carried them has been parsed: an event that came with them then shares

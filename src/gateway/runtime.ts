@@ -1,0 +1,145 @@
+import type { AuditTrail } from '../audit/trail.js';
+import type { SuspensionStore } from '../identity/suspensions.js';
+import type { LocalSigner, TokenVerifier } from '../identity/types.js';
+import type { BudgetAdmin } from '../metering/admin.js';
+import type { Pipeline } from '../pipeline/compose.js';
+import type { PolicyManager } from '../policy/manager.js';
+import type { Db } from '../store/database.js';
+import {
+  buildPipeline,
+  closeRouting,
+  createBudgets,
+  createIdentity,
+  createPolicy,
+  createRecording,
+  createRouting,
+  openLocalStore,
+  policyRegistryData,
+  type Budgets,
+  type Recording,
+  type Routing,
+  type ServiceDeps,
+} from './services.js';
+import { changedParts, type Part, type Snapshot } from './snapshot.js';
+
+/**
+ * The services of the snapshot in force and the pipeline composed from them. A new snapshot
+ * rebuilds the services whose parts changed (off to the side: a failure keeps the running ones),
+ * then swaps them and the pipeline at once.
+ */
+export interface Runtime {
+  start(): Promise<void>;
+  apply(next: Snapshot): Promise<{ ok: true } | { ok: false; error: Error }>;
+  /** Counts and logs a snapshot that could not be loaded; the running one keeps serving. */
+  rejected(error: Error): { ok: false; error: Error };
+  close(): Promise<void>;
+  pipeline(): Pipeline;
+  snapshot(): Snapshot;
+  notReady(): string | null;
+  policy(): PolicyManager | null;
+  verifier(): TokenVerifier | null;
+  signer(): LocalSigner | null;
+  suspensions(): SuspensionStore;
+  audit(): AuditTrail | null;
+  budgets(): BudgetAdmin | null;
+}
+
+/** Parts whose change takes effect on restart only (listeners, stores, audit and export). */
+const ON_RESTART: readonly Part[] = ['listen', 'audit', 'otel'];
+
+export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
+  const { log, metrics } = deps;
+  let snapshot = first;
+  let store: { db: Db; suspensions: SuspensionStore } | null = null;
+  let identity: Awaited<ReturnType<typeof createIdentity>> | null = null;
+  let policy: PolicyManager | null = null;
+  let routing: Routing | null = null;
+  let budgets: Budgets | null = null;
+  let recording: Recording | null = null;
+  let pipeline: Pipeline | null = null;
+
+  const compose = () => {
+    pipeline = buildPipeline({ snapshot, verifier: identity!.verifier, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording! }, deps);
+  };
+
+  /** Builds what the next snapshot changes; nothing running is touched until all of it is built. */
+  const prepare = async (next: Snapshot, parts: Set<Part>) => {
+    const built: { identity?: typeof identity; policy?: PolicyManager | null } = {};
+    try {
+      if (parts.has('identity')) built.identity = await createIdentity(next, log);
+      if (parts.has('policy')) built.policy = await createPolicy(next, deps);
+      else if (parts.has('registry')) await policy?.setRegistry(policyRegistryData(next.registry));
+      return built;
+    } catch (err) {
+      built.identity?.verifier.close();
+      built.policy?.close();
+      throw err;
+    }
+  };
+
+  return {
+    async start() {
+      store = openLocalStore(snapshot);
+      const suspensions = store.suspensions;
+      deps.calls.setSuspended(() => suspensions.list().length);
+      recording = createRecording(snapshot, deps, () => snapshot);
+      if (snapshot.config.metering.mode === 'enforce') budgets = await createBudgets(snapshot, deps, () => snapshot, () => pipeline !== null && compose());
+      identity = await createIdentity(snapshot, log);
+      policy = await createPolicy(snapshot, deps);
+      routing = createRouting(snapshot, null);
+      compose();
+    },
+    async apply(next) {
+      const parts = changedParts(snapshot, next);
+      let built: Awaited<ReturnType<typeof prepare>>;
+      try {
+        built = await prepare(next, parts);
+      } catch (err) {
+        return this.rejected(err as Error);
+      }
+      snapshot = next;
+      if (built.identity !== undefined) {
+        identity?.verifier.close();
+        identity = built.identity;
+      }
+      if (built.policy !== undefined) {
+        policy?.close();
+        policy = built.policy;
+      }
+      if (parts.has('routing')) {
+        const old = routing;
+        routing = createRouting(next, old);
+        void closeRouting(old);
+      }
+      compose();
+      log.setLevel(next.config.log.level);
+      if (ON_RESTART.some((p) => parts.has(p))) log.warn('listen, admin, limits, dataDir, audit and otel changes take effect on restart');
+      metrics.configReloads.labels('ok').inc();
+      log.info('config reloaded', { file: next.file });
+      return { ok: true };
+    },
+    rejected(error) {
+      metrics.configReloads.labels('error').inc();
+      log.error('config reload rejected; the last good config keeps serving', { error: error.message });
+      return { ok: false, error };
+    },
+    async close() {
+      await closeRouting(routing);
+      identity?.verifier.close();
+      policy?.close();
+      await recording?.close(Math.min(snapshot.config.otel.exportTimeoutMs, 2000));
+      store?.suspensions.close();
+      await budgets?.close();
+      store?.db.close();
+    },
+    pipeline: () => pipeline!,
+    snapshot: () => snapshot,
+    notReady: () => (pipeline === null ? 'starting' : policy !== null && policy.current() === null ? 'no policy bundle loaded' : null),
+    policy: () => policy,
+    verifier: () => identity?.verifier ?? null,
+    signer: () => identity?.signer ?? null,
+    suspensions: () => store!.suspensions,
+    audit: () => recording?.trail ?? null,
+    budgets: () => budgets?.admin ?? null,
+  };
+}

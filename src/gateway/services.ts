@@ -1,0 +1,258 @@
+import { resolve } from 'node:path';
+import { createCallRecorder, type Capture } from '../audit/recorder.js';
+import { createRedactor, type Redactor } from '../audit/redact.js';
+import { openAuditStore, type AuditStore } from '../audit/store.js';
+import { createAuditTrail, type AuditTrail } from '../audit/trail.js';
+import { authenticate } from '../identity/authenticate.js';
+import { loadLocalSigner } from '../identity/local-key.js';
+import type { AgentRegistry } from '../identity/registry.js';
+import { createSuspensionStore, type SuspensionStore } from '../identity/suspensions.js';
+import type { LocalSigner, TokenVerifier } from '../identity/types.js';
+import { createVerifier } from '../identity/verifier.js';
+import type { Logger } from '../log.js';
+import { createBudgetAdmin, type BudgetAdmin } from '../metering/admin.js';
+import { createBudgetRules, lineOf, periodOf, type BudgetRules } from '../metering/budgets.js';
+import { createRedisStore } from '../metering/redis-store.js';
+import { createSqliteStore } from '../metering/sqlite-store.js';
+import { createMeteringStages } from '../metering/stages.js';
+import { NANO, type BudgetStore } from '../metering/store.js';
+import { composePipeline, type Pipeline } from '../pipeline/compose.js';
+import type { Stage } from '../pipeline/context.js';
+import { decide } from '../policy/decide.js';
+import { createPolicyManager, type PolicyManager } from '../policy/manager.js';
+import type { PolicyRegistryData } from '../policy/types.js';
+import { createRouter } from '../server/router.js';
+import { openDatabase, type Db } from '../store/database.js';
+import { createCallMetricsStage, type CallMetrics } from '../telemetry/call-metrics.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { createOtel, type Otel } from '../telemetry/otel.js';
+import { closeToolRegistry, createToolRegistry, type ToolRegistry } from '../tools/registry.js';
+import { createToolStages } from '../tools/stages.js';
+import { closeUpstreams, createUpstreams, type Upstream } from '../upstream/upstreams.js';
+import type { Snapshot } from './snapshot.js';
+
+/** What every service is built with, besides a snapshot. */
+export interface ServiceDeps {
+  log: Logger;
+  metrics: Metrics;
+  calls: CallMetrics;
+}
+
+/** The budget store a metering config names: Redis for a fleet, else SQLite in the data folder. */
+export async function openBudgetStore(s: Snapshot, log: Logger, metrics: Metrics | null = null): Promise<BudgetStore> {
+  const m = s.config.metering;
+  if (m.store === 'redis') {
+    return createRedisStore({ ...m.redis, log, onHealth: (up) => metrics?.metering.storeUp('redis', up), onFallback: () => metrics?.metering.fallback() });
+  }
+  metrics?.metering.storeUp('sqlite', true);
+  return createSqliteStore({ dataDir: resolve(s.config.dataDir), snapshotIntervalMs: m.snapshotIntervalMs });
+}
+
+/** The audit store of a snapshot's data folder, for reading (the CLI and the admin API). */
+export function openAuditReader(s: Snapshot): AuditStore {
+  return openAuditStore(resolve(s.config.dataDir), s.config.audit.file, { readonly: true });
+}
+
+/** Budget rules as the registry and the persisted overrides set them. */
+export function budgetRulesOf(s: Snapshot, overrides: ReadonlyMap<string, number>): BudgetRules {
+  return createBudgetRules(s.registry, s.config.metering.softThreshold, overrides as Map<string, number>);
+}
+
+/** The registry's templates as the policy sees them under `data.registry`. */
+export function policyRegistryData(registry: AgentRegistry | null): PolicyRegistryData {
+  const templates: PolicyRegistryData['templates'] = {};
+  for (const t of registry?.templates.values() ?? []) {
+    templates[t.name] = { version: t.version, providers: t.providers, models: t.models, tools: t.tools, max_tokens: t.maxTokens, guardrails: t.guardrails };
+  }
+  return { templates };
+}
+
+export async function createIdentity(s: Snapshot, log: Logger): Promise<{ signer: LocalSigner | null; verifier: TokenVerifier }> {
+  const { identity, dataDir } = s.config;
+  const signer = identity.localIssuer.enabled ? await loadLocalSigner(resolve(dataDir), identity.localIssuer.issuer) : null;
+  return { signer, verifier: await createVerifier(identity, { dataDir: resolve(dataDir), configDir: s.dir, log, localSigner: signer }) };
+}
+
+/** The policy manager (null when policy is off), started: a new source loads off to the side. */
+export async function createPolicy(s: Snapshot, deps: ServiceDeps): Promise<PolicyManager | null> {
+  if (s.config.policy.mode === 'off') return null;
+  const manager = createPolicyManager({ config: s.config.policy, configDir: s.dir, log: deps.log, metrics: deps.metrics.policy, registry: policyRegistryData(s.registry) });
+  try {
+    await manager.start();
+  } catch (err) {
+    manager.close();
+    throw err;
+  }
+  return manager;
+}
+
+/** Upstream pools of the providers, and the tool registry (null without a `tools:` section). */
+export interface Routing {
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly tools: ToolRegistry | null;
+}
+
+export function createRouting(s: Snapshot, previous: Routing | null): Routing {
+  const tools = Object.keys(s.config.tools).length === 0 ? null : createToolRegistry(s.config, s.toolCredentials, previous?.tools ?? null);
+  return { upstreams: createUpstreams(s.config, s.credentials), tools };
+}
+
+/** In-flight requests finish on the pools they started with: close() waits for them. */
+export async function closeRouting(r: Routing | null): Promise<void> {
+  if (r === null) return;
+  await Promise.all([closeUpstreams(r.upstreams.values()), closeToolRegistry(r.tools)]);
+}
+
+/**
+ * The audit trail and OTel export, built once at start (their config applies on restart). What they
+ * read per call (a template's capture opt-in, the credentials to redact) follows the snapshot in force.
+ */
+export interface Recording {
+  readonly trail: AuditTrail | null;
+  readonly otel: Otel | null;
+  readonly stage: Stage | null;
+  close(timeoutMs: number): Promise<void>;
+}
+
+export function createRecording(s: Snapshot, deps: ServiceDeps, current: () => Snapshot): Recording {
+  const { audit, otel: otelConfig, dataDir } = s.config;
+  // With audit on, spans and audit log records are made from committed events by the audit writer
+  // thread (the request thread only assigns span ids); without it, spans are made here.
+  const auditOn = audit.mode !== 'off';
+  const exporting = otelConfig.endpoint !== undefined && (otelConfig.traces || otelConfig.logs);
+  const otel = auditOn ? null : createOtel({ ...otelConfig, logs: false }, { onDrop: (signal, reason, n) => deps.calls.otelDropped(signal, reason, n) });
+  const trail = auditOn ? createAuditTrail({ dataDir: resolve(dataDir), config: audit, log: deps.log, metrics: deps.calls, otel: exporting ? otelConfig : null }) : null;
+  let seen: Snapshot | null = null;
+  let captures = new Map<string, Capture>();
+  let redactor: Redactor = createRedactor([]);
+  const follow = () => {
+    const now = current();
+    if (now === seen) return;
+    seen = now;
+    captures = new Map();
+    for (const t of now.registry?.templates.values() ?? []) if (t.audit.capture.request || t.audit.capture.response) captures.set(t.name, t.audit.capture);
+    redactor = createRedactor(now.credentials.values());
+  };
+  const stage = createCallRecorder({
+    trail,
+    tracer: otel?.tracer ?? null,
+    spansFromEvents: auditOn && exporting && otelConfig.traces,
+    hashBodies: audit.hashBodies,
+    capture: (template) => (follow(), captures.get(template) ?? null),
+    redact: (text) => (follow(), redactor(text)),
+  });
+  return {
+    trail,
+    otel,
+    stage,
+    async close(timeoutMs) {
+      await trail?.close();
+      // Bounded: a down or slow collector does not hold the shutdown.
+      if (otel !== null) await Promise.race([otel.shutdown(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    },
+  };
+}
+
+/**
+ * Budgets: the store (opened once), the persisted overrides (set on any gateway of the fleet or by
+ * the CLI, picked up within seconds) and the rules they make with the snapshot's registry.
+ */
+export interface Budgets {
+  readonly store: BudgetStore;
+  readonly admin: BudgetAdmin;
+  rules(): BudgetRules;
+  close(): Promise<void>;
+}
+
+export async function createBudgets(s: Snapshot, deps: ServiceDeps, current: () => Snapshot, onChange: () => void): Promise<Budgets> {
+  const store = await openBudgetStore(s, deps.log, deps.metrics);
+  let overrides = new Map<string, number>();
+  let rules = budgetRulesOf(s, overrides);
+  let rulesOf: Snapshot = s;
+  const refresh = async () => {
+    const next = await store.limits().catch(() => overrides);
+    if (sameEntries(next, overrides)) return;
+    overrides = next;
+    rules = budgetRulesOf(current(), overrides);
+    onChange();
+  };
+  await refresh();
+  const timer = setInterval(() => void refresh(), 5_000);
+  timer.unref();
+  const budgets: Budgets = {
+    store,
+    admin: createBudgetAdmin(store, () => budgets.rules(), () => refresh()),
+    rules() {
+      const now = current();
+      if (now !== rulesOf) {
+        rulesOf = now;
+        rules = budgetRulesOf(now, overrides);
+      }
+      return rules;
+    },
+    async close() {
+      clearInterval(timer);
+      await store.close();
+    },
+  };
+  deps.metrics.metering.remaining(() => remainingUsd(budgets));
+  return budgets;
+}
+
+function sameEntries(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+/** `aos_budget_remaining_usd`: what is left of every USD budget in its current period. */
+function remainingUsd(b: Budgets) {
+  const t = Date.now();
+  return b.rules().all().filter((r) => r.kind === 'usd').map((r) => {
+    const s = b.store.peek(lineOf(r, periodOf(r.window, t), 0));
+    return { scope: r.scope, window: r.window, remainingUsd: s.limit < 0 ? 0 : Math.max(0, s.limit - s.spent - s.reserved) / NANO, limitUsd: s.limit / NANO };
+  });
+}
+
+/** The local store (suspensions) in the data folder. */
+export function openLocalStore(s: Snapshot, options?: Parameters<typeof createSuspensionStore>[1]): { db: Db; suspensions: SuspensionStore } {
+  const db = openDatabase(resolve(s.config.dataDir));
+  return { db, suspensions: createSuspensionStore(db, options) };
+}
+
+/** Everything a pipeline is composed from. */
+export interface PipelineServices {
+  snapshot: Snapshot;
+  verifier: TokenVerifier;
+  suspensions: SuspensionStore;
+  policy: PolicyManager | null;
+  routing: Routing;
+  budgets: Budgets | null;
+  recording: Recording;
+}
+
+/** The pipeline of one snapshot with the services in force: stages turned off by config are absent. */
+export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline {
+  const { config, registry, prices } = p.snapshot;
+  const { log, metrics } = deps;
+  const manager = p.policy;
+  const m = config.metering;
+  const meter = m.mode === 'enforce' && p.budgets !== null && prices !== null
+    ? createMeteringStages({ config: m, store: p.budgets.store, prices, rules: p.budgets.rules(), registry, metrics: metrics.metering, log })
+    : null;
+  if (m.mode === 'enforce' && meter === null) log.warn('metering was turned on by a reload: it takes effect on restart');
+  const tools = p.routing.tools === null ? null : createToolStages({
+    evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,
+    maxListBytes: config.limits.maxBodyBytes,
+    log,
+  });
+  return composePipeline(config, createRouter(config.routes, p.routing.upstreams, p.routing.tools), {
+    metrics: createCallMetricsStage(metrics, deps.calls),
+    record: p.recording.stage,
+    identity: config.identity.mode === 'required' ? authenticate({ verifier: p.verifier, registry: registry!, suspensions: p.suspensions }) : null,
+    policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy }),
+    meterEstimate: meter?.estimate ?? null,
+    meterReserve: meter?.reserve ?? null,
+    tools,
+  }, { retries: config.upstream.retries, log, upstreamError: metrics.upstreamError });
+}
