@@ -132,7 +132,6 @@ export const INTERNAL_ERRORS = {
   AOS_ERR_REGISTRY_UNREADABLE: 'The agent registry file exists and cannot be read.',
   AOS_ERR_BUDGET_STORE_LOCKED: "The SQLite budget store is held by another gateway process.",
   AOS_ERR_AUDIT_QUERY: 'An audit query filter (time, decision, limit) is malformed.',
-  AOS_ERR_AUDIT_JOURNAL_LINE: 'An intent journal line has a shape this version does not read.',
   AOS_ERR_MCP_TOOLS_LIST: "An MCP server's tools/list could not be read to check a call against it.",
   AOS_ERR_TOOL_PATH_PATTERN: "A tool operation's path pattern is malformed.",
   AOS_ERR_TOOL_SCHEMA: "A tool operation's JSON Schema is not a schema.",
@@ -224,19 +223,14 @@ export class BudgetStoreLockedError extends AosError<'AOS_ERR_BUDGET_STORE_LOCKE
   }
 }
 
-/** An audit query filter that cannot be read. */
+/**
+ * An audit query filter that cannot be read. `param` names the filter (`decision`, `limit`), null
+ * for a time bound; the message is worded for the CLI (`--limit: …`), `detail` is without the flag.
+ */
 export class AuditQueryError extends AosError<'AOS_ERR_AUDIT_QUERY'> {
-  constructor(message: string) {
-    super('AOS_ERR_AUDIT_QUERY', message);
+  constructor(readonly param: string | null, readonly detail: string) {
+    super('AOS_ERR_AUDIT_QUERY', param === null ? detail : `--${param}: ${detail}`);
     this.name = 'AuditQueryError';
-  }
-}
-
-/** An intent journal line this version cannot decode; recovery skips it. */
-export class AuditJournalError extends AosError<'AOS_ERR_AUDIT_JOURNAL_LINE'> {
-  constructor(message: string) {
-    super('AOS_ERR_AUDIT_JOURNAL_LINE', message);
-    this.name = 'AuditJournalError';
   }
 }
 
@@ -252,8 +246,8 @@ export type ToolDefinitionErrorCode = 'AOS_ERR_TOOL_PATH_PATTERN' | 'AOS_ERR_TOO
 
 /** A tool definition in the config that cannot be compiled; the config loader reports it with its key path. */
 export class ToolDefinitionError extends AosError<ToolDefinitionErrorCode> {
-  constructor(code: ToolDefinitionErrorCode, message: string) {
-    super(code, message);
+  constructor(code: ToolDefinitionErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
     this.name = 'ToolDefinitionError';
   }
 }
