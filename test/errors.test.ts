@@ -96,6 +96,12 @@ t.test('every internal code is used by a class in the table, and is not an HTTP 
   }
 });
 
+t.test('docs/errors.md lists exactly the internal codes', async (t) => {
+  const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
+  const rows = [...doc.matchAll(/^\| `(AOS_ERR_[A-Z_]+)` \| /gm)].map((r) => r[1]);
+  t.same(rows.sort(), Object.keys(INTERNAL_ERRORS).sort());
+});
+
 t.test('an internal error is never answered as such: it becomes an internal error without its message', async (t) => {
   const e = toGatewayError(new KeyError('AOS_ERR_KEY_INVALID', 'key file /secret/path: a private key'));
   t.equal(e.code, 'aos_internal_error');
