@@ -102,3 +102,161 @@ export function renderStreamError(err: GatewayError, dialect: Dialect, id: strin
       return `event: message\ndata: ${renderError(err, 'jsonrpc', id)}\n\n`;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Internal errors
+
+/**
+ * The registry of internal error codes: errors the gateway's own code tells apart (a caller catches
+ * them and branches, logs them with a reason, or turns them into an answer), never sent to a client
+ * as such. As in undici (`UND_ERR_*`), each kind is a class with a stable `code`; callers test
+ * `instanceof` and `code`, never the message, which is free to change. test/errors.test.ts checks
+ * every class against this table.
+ */
+export const INTERNAL_ERRORS = {
+  AOS_ERR_BUNDLE_INVALID: 'A policy bundle is not a readable archive, or its contents are not a usable Wasm bundle.',
+  AOS_ERR_BUNDLE_UNSIGNED: 'A verification key is configured and the policy bundle carries no signature.',
+  AOS_ERR_BUNDLE_BAD_SIGNATURE: "A policy bundle's signature does not verify, names another key or scope, or is malformed.",
+  AOS_ERR_BUNDLE_FILES_MISMATCH: "A policy bundle's signed file list and its archive disagree: a file not listed, missing, or changed.",
+  AOS_ERR_BUNDLE_UNLOADABLE: "A valid policy bundle's Wasm module does not load: no aos/decision entrypoint, or an invalid decision.",
+  AOS_ERR_TAR_READ: 'An archive is not valid gzip or tar, or holds what a bundle reader refuses (links, "..", duplicates, too much).',
+  AOS_ERR_POLICY_FETCH: 'The policy bundle could not be read from its file or fetched from its URL.',
+  AOS_ERR_POLICY_BUILD: 'Development mode could not build a bundle from the policies directory (no opa CLI, no directory, opa build failed).',
+  AOS_ERR_POLICY_CONFIG: 'The policy configuration cannot be used (no bundle source, an unusable verification key or algorithm).',
+  AOS_ERR_KEY_UNREADABLE: 'A key file (issuer public keys, the local signing key) cannot be read.',
+  AOS_ERR_KEY_INVALID: 'A key is not usable: not PEM or JWK, a private key where a public one is expected, an unsupported type.',
+  AOS_ERR_JWKS_FETCH: "An issuer's JWKS or discovery document could not be fetched: no answer, an HTTP error, too large, not JSON.",
+  AOS_ERR_JWKS_INVALID: "An issuer's JWKS or discovery document was fetched but is unusable: no keys, no jwks_uri, another issuer.",
+  AOS_ERR_IDENTITY_CONFIG: 'The identity configuration cannot be used (a symmetric algorithm, an issuer twice or without keys).',
+  AOS_ERR_REGISTRY_MISSING: 'The agent registry file does not exist.',
+  AOS_ERR_REGISTRY_UNREADABLE: 'The agent registry file exists and cannot be read.',
+  AOS_ERR_BUDGET_STORE_LOCKED: "The SQLite budget store is held by another gateway process.",
+  AOS_ERR_AUDIT_QUERY: 'An audit query filter (time, decision, limit) is malformed.',
+  AOS_ERR_MCP_TOOLS_LIST: "An MCP server's tools/list could not be read to check a call against it.",
+  AOS_ERR_TOOL_PATH_PATTERN: "A tool operation's path pattern is malformed.",
+  AOS_ERR_TOOL_SCHEMA: "A tool operation's JSON Schema is not a schema.",
+  AOS_ERR_ADMIN_UNREACHABLE: "The CLI cannot reach the gateway's admin listener (no gateway running there).",
+} as const satisfies Record<string, string>;
+
+export type InternalErrorCode = keyof typeof INTERNAL_ERRORS;
+
+/** The base of internal errors: a stable `code` from INTERNAL_ERRORS and a message for people. */
+export class AosError<C extends InternalErrorCode = InternalErrorCode> extends Error {
+  readonly code: C;
+
+  constructor(code: C, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AosError';
+    this.code = code;
+  }
+}
+
+export type BundleErrorCode = 'AOS_ERR_BUNDLE_INVALID' | 'AOS_ERR_BUNDLE_UNSIGNED' | 'AOS_ERR_BUNDLE_BAD_SIGNATURE' | 'AOS_ERR_BUNDLE_FILES_MISMATCH' | 'AOS_ERR_BUNDLE_UNLOADABLE';
+
+/** Why a policy bundle was refused. `message` says it in words an operator can act on. */
+export class BundleError extends AosError<BundleErrorCode> {
+  constructor(code: BundleErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+    this.name = 'BundleError';
+  }
+}
+
+/** An archive the tar reader refuses. */
+export class TarReadError extends AosError<'AOS_ERR_TAR_READ'> {
+  constructor(message: string) {
+    super('AOS_ERR_TAR_READ', message);
+    this.name = 'TarReadError';
+  }
+}
+
+export type PolicySourceErrorCode = 'AOS_ERR_POLICY_FETCH' | 'AOS_ERR_POLICY_BUILD';
+
+/** A bundle source that could not deliver a bundle (the bundle itself was not looked at). */
+export class PolicySourceError extends AosError<PolicySourceErrorCode> {
+  constructor(code: PolicySourceErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+    this.name = 'PolicySourceError';
+  }
+}
+
+/** A policy configuration that cannot be used; found at start or at a config reload. */
+export class PolicyConfigError extends AosError<'AOS_ERR_POLICY_CONFIG'> {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('AOS_ERR_POLICY_CONFIG', message, options);
+    this.name = 'PolicyConfigError';
+  }
+}
+
+export type KeyErrorCode = 'AOS_ERR_KEY_UNREADABLE' | 'AOS_ERR_KEY_INVALID';
+
+/** A key file that cannot be read, or a key that cannot be used for what it is configured for. */
+export class KeyError extends AosError<KeyErrorCode> {
+  constructor(code: KeyErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+    this.name = 'KeyError';
+  }
+}
+
+export type JwksErrorCode = 'AOS_ERR_JWKS_FETCH' | 'AOS_ERR_JWKS_INVALID';
+
+/** An issuer's keys could not be refreshed; the last good keys stay in use. */
+export class JwksError extends AosError<JwksErrorCode> {
+  constructor(code: JwksErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+    this.name = 'JwksError';
+  }
+}
+
+/** An identity configuration that cannot be used. */
+export class IdentityConfigError extends AosError<'AOS_ERR_IDENTITY_CONFIG'> {
+  constructor(message: string) {
+    super('AOS_ERR_IDENTITY_CONFIG', message);
+    this.name = 'IdentityConfigError';
+  }
+}
+
+/** The SQLite budget store is in use by another process. */
+export class BudgetStoreLockedError extends AosError<'AOS_ERR_BUDGET_STORE_LOCKED'> {
+  constructor(message: string, readonly holder: number) {
+    super('AOS_ERR_BUDGET_STORE_LOCKED', message);
+    this.name = 'BudgetStoreLockedError';
+  }
+}
+
+/**
+ * An audit query filter that cannot be read. `param` names the filter (`decision`, `limit`), null
+ * for a time bound; the message is worded for the CLI (`--limit: …`), `detail` is without the flag.
+ */
+export class AuditQueryError extends AosError<'AOS_ERR_AUDIT_QUERY'> {
+  constructor(readonly param: string | null, readonly detail: string) {
+    super('AOS_ERR_AUDIT_QUERY', param === null ? detail : `--${param}: ${detail}`);
+    this.name = 'AuditQueryError';
+  }
+}
+
+/** An MCP server's tools/list that could not be read. */
+export class McpToolsListError extends AosError<'AOS_ERR_MCP_TOOLS_LIST'> {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('AOS_ERR_MCP_TOOLS_LIST', message, options);
+    this.name = 'McpToolsListError';
+  }
+}
+
+export type ToolDefinitionErrorCode = 'AOS_ERR_TOOL_PATH_PATTERN' | 'AOS_ERR_TOOL_SCHEMA';
+
+/** A tool definition in the config that cannot be compiled; the config loader reports it with its key path. */
+export class ToolDefinitionError extends AosError<ToolDefinitionErrorCode> {
+  constructor(code: ToolDefinitionErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+    this.name = 'ToolDefinitionError';
+  }
+}
+
+/** The CLI found no gateway answering at the configured admin address. */
+export class AdminUnreachableError extends AosError<'AOS_ERR_ADMIN_UNREACHABLE'> {
+  constructor(readonly url: string, options: { cause?: unknown } = {}) {
+    const cause = options.cause as { message?: string; cause?: { message?: string } } | undefined;
+    super('AOS_ERR_ADMIN_UNREACHABLE', `cannot reach the gateway's admin listener at ${url}: ${cause?.cause?.message ?? cause?.message ?? 'no answer'}`, options);
+    this.name = 'AdminUnreachableError';
+  }
+}

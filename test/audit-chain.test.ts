@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { canonicalJson, chainHash, GENESIS_HASH } from '../src/audit/canonical.js';
+import { canonicalEventJson, chainHash, GENESIS_HASH } from '../src/audit/canonical.js';
 import type { AuditEvent } from '../src/audit/event.js';
 import { createRedactor } from '../src/audit/redact.js';
 import { openAuditStore, type AuditStore } from '../src/audit/store.js';
@@ -22,8 +22,8 @@ function storeWith(t: Test, n: number): { store: AuditStore; dir: string } {
 }
 
 t.test('canonical encoding: sorted keys, no whitespace, undefined left out, stable across key order', async (t) => {
-  t.equal(canonicalJson({ b: 1, a: [3, { d: null, c: 'x' }], e: undefined }), '{"a":[3,{"c":"x","d":null}],"b":1}');
-  t.equal(canonicalJson({ x: 1, y: 2 }), canonicalJson({ y: 2, x: 1 }));
+  t.equal(canonicalEventJson({ b: 1, a: [3, { d: null, c: 'x' }], e: undefined }), '{"a":[3,{"c":"x","d":null}],"b":1}');
+  t.equal(canonicalEventJson({ x: 1, y: 2 }), canonicalEventJson({ y: 2, x: 1 }));
   t.equal(chainHash(GENESIS_HASH, 1, '{}'), chainHash(GENESIS_HASH, 1, '{}'));
   t.not(chainHash(GENESIS_HASH, 1, '{}'), chainHash(GENESIS_HASH, 2, '{}'), 'the sequence number is covered');
 });
@@ -45,12 +45,12 @@ const TAMPERS: Tamper[] = [
   { name: 'body edited (decision flipped)', kind: 'modified', seq: 11, edit: (s) => s.db.prepare(`UPDATE audit_events SET body = replace(body, '"decision":"deny"', '"decision":"allow"') WHERE seq = 11`).run() },
   { name: 'body edited with re-encoded JSON (cost added)', kind: 'modified', seq: 17, edit: (s) => {
     const row = s.db.prepare('SELECT body FROM audit_events WHERE seq = 17').get() as { body: string };
-    s.db.prepare('UPDATE audit_events SET body = ? WHERE seq = 17').run(canonicalJson({ ...JSON.parse(row.body), cost_usd: 0 }));
+    s.db.prepare('UPDATE audit_events SET body = ? WHERE seq = 17').run(canonicalEventJson({ ...JSON.parse(row.body), cost_usd: 0 }));
   } },
   { name: 'query column edited (agent)', kind: 'modified', seq: 21, edit: (s) => s.db.prepare(`UPDATE audit_events SET agent_id = 'someone-else' WHERE seq = 21`).run() },
   { name: 'hash recomputed for an edited body (next event no longer links)', kind: 'deleted', seq: 31, edit: (s) => {
     const row = s.db.prepare('SELECT body, prev_hash FROM audit_events WHERE seq = 30').get() as { body: string; prev_hash: string };
-    const body = canonicalJson({ ...JSON.parse(row.body), status: 201 });
+    const body = canonicalEventJson({ ...JSON.parse(row.body), status: 201 });
     s.db.prepare('UPDATE audit_events SET body = ?, hash = ? WHERE seq = 30').run(body, chainHash(row.prev_hash, 30, body));
   } },
   { name: 'an event deleted in the middle', kind: 'deleted', seq: 26, edit: (s) => s.db.prepare('DELETE FROM audit_events WHERE seq = 25').run() },
@@ -60,7 +60,7 @@ const TAMPERS: Tamper[] = [
     s.db.prepare('UPDATE audit_events SET seq = -seq WHERE seq >= 12').run();
     s.db.prepare('UPDATE audit_events SET seq = -seq + 1 WHERE seq < 0').run();
     const prev = s.db.prepare('SELECT hash FROM audit_events WHERE seq = 11').get() as { hash: string };
-    const body = canonicalJson(sampleEvent(999));
+    const body = canonicalEventJson(sampleEvent(999));
     const e = sampleEvent(999);
     s.db.prepare('INSERT INTO audit_events VALUES (12, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)').run(e.id + 'x', Date.parse(e.time), e.agent_id, e.team, e.decision, body, 'f'.repeat(64), chainHash('f'.repeat(64), 12, body));
     void prev;
@@ -68,7 +68,7 @@ const TAMPERS: Tamper[] = [
   { name: 'an event appended behind the gateway', kind: 'inserted', seq: 51, edit: (s) => {
     const last = s.db.prepare('SELECT hash FROM audit_events WHERE seq = 50').get() as { hash: string };
     const e = sampleEvent(1000);
-    const body = canonicalJson(e);
+    const body = canonicalEventJson(e);
     s.db.prepare('INSERT INTO audit_events VALUES (51, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)').run(e.id, Date.parse(e.time), e.agent_id, e.team, e.decision, e.workflow_id, body, last.hash, chainHash(last.hash, 51, body));
   } },
   { name: 'two events swapped', kind: 'reordered', seq: 40, edit: (s) => {

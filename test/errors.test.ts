@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { ERRORS, GatewayError, renderError, renderStreamError, toGatewayError, type ErrorCode } from '../src/errors.js';
+import { ConfigError } from '../src/config/load.js';
+import {
+  AdminUnreachableError, AosError, AuditQueryError, BudgetStoreLockedError, BundleError, ERRORS, GatewayError, IdentityConfigError, INTERNAL_ERRORS, JwksError, KeyError,
+  McpToolsListError, PolicyConfigError, PolicySourceError, renderError, renderStreamError, TarReadError, toGatewayError, ToolDefinitionError, type ErrorCode, type InternalErrorCode,
+} from '../src/errors.js';
+import { RegistryReadError } from '../src/identity/registry.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];
 
@@ -37,4 +42,68 @@ t.test('anything that is not a GatewayError becomes an internal error without le
   const e = toGatewayError(new Error('secret detail sk-123'));
   t.equal(e.code, 'aos_internal_error');
   t.notMatch(renderError(e, 'openai'), /sk-123/);
+});
+
+// Internal errors: one row per class and code, as undici's test/errors.js does.
+const internal: [ctor: new (...args: never[]) => AosError, args: unknown[], name: string, code: InternalErrorCode, message: string][] = [
+  [AosError, ['AOS_ERR_TAR_READ', 'plain'], 'AosError', 'AOS_ERR_TAR_READ', 'plain'],
+  [BundleError, ['AOS_ERR_BUNDLE_INVALID', 'no wasm'], 'BundleError', 'AOS_ERR_BUNDLE_INVALID', 'no wasm'],
+  [BundleError, ['AOS_ERR_BUNDLE_UNSIGNED', 'unsigned'], 'BundleError', 'AOS_ERR_BUNDLE_UNSIGNED', 'unsigned'],
+  [BundleError, ['AOS_ERR_BUNDLE_BAD_SIGNATURE', 'bad'], 'BundleError', 'AOS_ERR_BUNDLE_BAD_SIGNATURE', 'bad'],
+  [BundleError, ['AOS_ERR_BUNDLE_FILES_MISMATCH', 'changed'], 'BundleError', 'AOS_ERR_BUNDLE_FILES_MISMATCH', 'changed'],
+  [BundleError, ['AOS_ERR_BUNDLE_UNLOADABLE', 'no entrypoint'], 'BundleError', 'AOS_ERR_BUNDLE_UNLOADABLE', 'no entrypoint'],
+  [TarReadError, ['not gzip'], 'TarReadError', 'AOS_ERR_TAR_READ', 'not gzip'],
+  [PolicySourceError, ['AOS_ERR_POLICY_FETCH', 'HTTP 500'], 'PolicySourceError', 'AOS_ERR_POLICY_FETCH', 'HTTP 500'],
+  [PolicySourceError, ['AOS_ERR_POLICY_BUILD', 'opa build failed'], 'PolicySourceError', 'AOS_ERR_POLICY_BUILD', 'opa build failed'],
+  [PolicyConfigError, ['no source'], 'PolicyConfigError', 'AOS_ERR_POLICY_CONFIG', 'no source'],
+  [KeyError, ['AOS_ERR_KEY_UNREADABLE', 'EACCES'], 'KeyError', 'AOS_ERR_KEY_UNREADABLE', 'EACCES'],
+  [KeyError, ['AOS_ERR_KEY_INVALID', 'a private key'], 'KeyError', 'AOS_ERR_KEY_INVALID', 'a private key'],
+  [JwksError, ['AOS_ERR_JWKS_FETCH', 'HTTP 404'], 'JwksError', 'AOS_ERR_JWKS_FETCH', 'HTTP 404'],
+  [JwksError, ['AOS_ERR_JWKS_INVALID', 'no keys'], 'JwksError', 'AOS_ERR_JWKS_INVALID', 'no keys'],
+  [IdentityConfigError, ['HS256 is not allowed'], 'IdentityConfigError', 'AOS_ERR_IDENTITY_CONFIG', 'HS256 is not allowed'],
+  [RegistryReadError, ['/x/agents.yaml', Object.assign(new Error('gone'), { code: 'ENOENT' })], 'RegistryReadError', 'AOS_ERR_REGISTRY_MISSING', '/x/agents.yaml: cannot read the agent registry: ENOENT'],
+  [RegistryReadError, ['/x/agents.yaml', Object.assign(new Error('denied'), { code: 'EACCES' })], 'RegistryReadError', 'AOS_ERR_REGISTRY_UNREADABLE', '/x/agents.yaml: cannot read the agent registry: EACCES'],
+  [BudgetStoreLockedError, ['in use by process 7', 7], 'BudgetStoreLockedError', 'AOS_ERR_BUDGET_STORE_LOCKED', 'in use by process 7'],
+  [AuditQueryError, ['limit', 'expected a positive integer, got "0"'], 'AuditQueryError', 'AOS_ERR_AUDIT_QUERY', '--limit: expected a positive integer, got "0"'],
+  [AuditQueryError, [null, 'expected a time'], 'AuditQueryError', 'AOS_ERR_AUDIT_QUERY', 'expected a time'],
+  [McpToolsListError, ['tools/list answered HTTP 500'], 'McpToolsListError', 'AOS_ERR_MCP_TOOLS_LIST', 'tools/list answered HTTP 500'],
+  [ToolDefinitionError, ['AOS_ERR_TOOL_PATH_PATTERN', 'dot segments are not allowed'], 'ToolDefinitionError', 'AOS_ERR_TOOL_PATH_PATTERN', 'dot segments are not allowed'],
+  [ToolDefinitionError, ['AOS_ERR_TOOL_SCHEMA', 'a JSON Schema must be an object'], 'ToolDefinitionError', 'AOS_ERR_TOOL_SCHEMA', 'a JSON Schema must be an object'],
+  [AdminUnreachableError, ['http://127.0.0.1:9901/admin/budgets', { cause: Object.assign(new TypeError('fetch failed'), { cause: new Error('connect ECONNREFUSED 127.0.0.1:9901') }) }], 'AdminUnreachableError', 'AOS_ERR_ADMIN_UNREACHABLE', "cannot reach the gateway's admin listener at http://127.0.0.1:9901/admin/budgets: connect ECONNREFUSED 127.0.0.1:9901"],
+];
+
+t.test('internal errors: each class has its name and a stable code from the registry', async (t) => {
+  for (const [Ctor, args, name, code, message] of internal) {
+    const err = new Ctor(...(args as never[]));
+    t.ok(err instanceof Error, `${name} is an Error`);
+    t.ok(err instanceof Ctor, `${name} is a ${Ctor.name}`);
+    t.equal(err.name, name, `${name}: name`);
+    t.equal(err.code, code, `${name}: code`);
+    t.equal(err.message, message, `${name}: message`);
+    t.ok(Object.hasOwn(INTERNAL_ERRORS, err.code), `${code} is in the registry`);
+    t.match(err.stack, new RegExp(`^${name}: `), `${name}: stack names the class`);
+  }
+  // ConfigError's subclass is a ConfigError, so it is reported as an invalid configuration.
+  t.ok(new RegistryReadError('/x', new Error('x')) instanceof ConfigError);
+  t.ok(new BundleError('AOS_ERR_BUNDLE_INVALID', 'x') instanceof AosError);
+});
+
+t.test('every internal code is used by a class in the table, and is not an HTTP code', async (t) => {
+  t.same([...new Set(internal.map((row) => row[3]))].sort(), Object.keys(INTERNAL_ERRORS).sort());
+  for (const code of Object.keys(INTERNAL_ERRORS)) {
+    t.match(code, /^AOS_ERR_[A-Z_]+$/, code);
+    t.notOk(Object.hasOwn(ERRORS, code), `${code} is not a GatewayError code`);
+  }
+});
+
+t.test('docs/errors.md lists exactly the internal codes', async (t) => {
+  const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
+  const rows = [...doc.matchAll(/^\| `(AOS_ERR_[A-Z_]+)` \| /gm)].map((r) => r[1]);
+  t.same(rows.sort(), Object.keys(INTERNAL_ERRORS).sort());
+});
+
+t.test('an internal error is never answered as such: it becomes an internal error without its message', async (t) => {
+  const e = toGatewayError(new KeyError('AOS_ERR_KEY_INVALID', 'key file /secret/path: a private key'));
+  t.equal(e.code, 'aos_internal_error');
+  t.notMatch(renderError(e, 'anthropic'), /secret/);
 });

@@ -12,7 +12,8 @@ import { gzipSync } from 'node:zlib';
 import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import t from 'tap';
 import { pack, type Header } from 'tar-stream';
-import { readTarGz, TarReadError } from '../src/policy/tar.js';
+import { TarReadError } from '../src/errors.js';
+import { readTarGz } from '../src/policy/tar.js';
 import type { PolicyInput, PolicyRegistryData, PolicyResult } from '../src/policy/types.js';
 import { packageRoot } from '../src/package-root.js';
 

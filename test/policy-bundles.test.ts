@@ -17,7 +17,8 @@ import { pack } from 'tar-stream';
 import type { PolicyConfig } from '../src/config/schema.js';
 import { createLogger } from '../src/log.js';
 import { packageRoot } from '../src/package-root.js';
-import { BundleError, canonicalJsonText, parseBundle } from '../src/policy/bundle.js';
+import { BundleError } from '../src/errors.js';
+import { opaDigestJsonText, parseBundle } from '../src/policy/bundle.js';
 import { createPolicyManager, type PolicyManager, type PolicyManagerOptions } from '../src/policy/manager.js';
 import { readTarGz } from '../src/policy/tar.js';
 import type { PolicyInput, PolicyRegistryData } from '../src/policy/types.js';
@@ -251,7 +252,7 @@ t.test('key id, scope and algorithm are checked when configured; ES256 bundles v
   t.match(bundle, { revision: 'k2', signed: false, source: 'mem', data: { tag: 'k2', numbers: [1, 2500] } });
   const err = await parseBundle(buildBundle(dir, { revision: 'k3' }), { source: 'mem', verification: { key: keys.rsaPublicKey } }).catch((e: unknown) => e);
   t.ok(err instanceof BundleError);
-  t.equal((err as BundleError).code, 'unsigned');
+  t.equal((err as BundleError).code, 'AOS_ERR_BUNDLE_UNSIGNED');
 });
 
 t.test('the normal form OPA hashes JSON in', async (t) => {
@@ -261,9 +262,9 @@ t.test('the normal form OPA hashes JSON in', async (t) => {
     ['{"\\uffff": 1, "😀": 2, "Z": 3, "é": 4}', '{"Z":3,"é":4,"\uffff":1,"😀":2}'],
     ['"\\ud800x"', '"\ufffdx"'],
   ];
-  for (const [input, want] of table) t.equal(canonicalJsonText(input), want, input);
-  t.throws(() => canonicalJsonText('{"a":1,}'), /not valid JSON/);
-  t.throws(() => canonicalJsonText('01'), /not valid JSON/);
+  for (const [input, want] of table) t.equal(opaDigestJsonText(input), want, input);
+  t.throws(() => opaDigestJsonText('{"a":1,}'), /not valid JSON/);
+  t.throws(() => opaDigestJsonText('01'), /not valid JSON/);
 });
 
 interface BundleServer {

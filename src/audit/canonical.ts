@@ -7,13 +7,16 @@ export const GENESIS_HASH = '0'.repeat(64);
 /**
  * The canonical encoding an event's hash covers: JSON with object keys sorted (code-unit order),
  * no whitespace, arrays in order, `undefined` members left out. Two encoders that agree on this
- * agree on every hash, so a verifier in another language can check the chain.
+ * agree on every hash, so a verifier in another language can check the chain. Strings and numbers
+ * are written as JSON.stringify writes them. This is the audit chain's contract only: OPA's normal
+ * form for bundle digests (policy/bundle.ts `opaDigestJson`) differs in string escapes, key order
+ * and numbers, and neither may change to match the other without breaking what it verifies.
  */
-export function canonicalJson(value: unknown): string {
+export function canonicalEventJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
     let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i] === undefined ? null : value[i]);
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalEventJson(value[i] === undefined ? null : value[i]);
     return `${out}]`;
   }
   const obj = value as Record<string, unknown>;
@@ -23,7 +26,7 @@ export function canonicalJson(value: unknown): string {
   for (const k of keys) {
     const v = obj[k];
     if (v === undefined) continue;
-    out += `${first ? '' : ','}${JSON.stringify(k)}:${canonicalJson(v)}`;
+    out += `${first ? '' : ','}${JSON.stringify(k)}:${canonicalEventJson(v)}`;
     first = false;
   }
   return `${out}}`;
@@ -32,7 +35,7 @@ export function canonicalJson(value: unknown): string {
 /**
  * Every key an audit event can hold, at any depth (the event's own, those of `capture` and of a
  * finding), sorted. `JSON.stringify` with this list as its replacer writes every object's keys in
- * this order, which is the canonical encoding of an event at a fraction of `canonicalJson`'s cost.
+ * this order, which is the canonical encoding of an event at a fraction of `canonicalEventJson`'s cost.
  * The `satisfies` makes the compiler fail when AuditEvent gains a field this list lacks.
  */
 const EVENT_KEYS = Object.keys({
@@ -47,7 +50,7 @@ const ALL_KEYS = [...new Set([...EVENT_KEYS, ...NESTED_KEYS])].sort();
 const SORTED_EVENT_KEYS = [...EVENT_KEYS].sort();
 
 /**
- * The canonical encoding of an audit event, equal to `canonicalJson(event)`. The recorder builds
+ * The canonical encoding of an audit event, equal to `canonicalEventJson(event)`. The recorder builds
  * events with their keys in sorted order, so plain JSON.stringify is canonical for them; anything
  * else (or with nested objects, whose order is not checked here) takes the general path.
  */

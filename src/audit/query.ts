@@ -1,3 +1,4 @@
+import { AuditQueryError } from '../errors.js';
 import type { AuditRecord } from './event.js';
 import type { AuditFilter } from './store.js';
 
@@ -8,7 +9,7 @@ export function parseTime(text: string, now: number = Date.now()): number {
   if (rel !== null) return now - Number(rel[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[rel[2] as 's' | 'm' | 'h' | 'd' | 'w'];
   if (/^\d{10,}$/.test(t)) return Number(t);
   const ms = Date.parse(t);
-  if (Number.isNaN(ms)) throw new Error(`expected a time (ISO 8601 like 2026-01-31T12:00:00Z, or a duration back from now like 15m, 2h, 7d), got "${text}"`);
+  if (Number.isNaN(ms)) throw new AuditQueryError(null, `expected a time (ISO 8601 like 2026-01-31T12:00:00Z, or a duration back from now like 15m, 2h, 7d), got "${text}"`);
   return ms;
 }
 
@@ -20,7 +21,7 @@ export function auditFilter(o: { agent?: string; team?: string; decision?: strin
   if (o.agent) f.agent = o.agent;
   if (o.team) f.team = o.team;
   if (o.decision) {
-    if (!DECISIONS.has(o.decision)) throw new Error(`--decision: expected allow, deny or none, got "${o.decision}"`);
+    if (!DECISIONS.has(o.decision)) throw new AuditQueryError('decision', `expected allow, deny or none, got "${o.decision}"`);
     f.decision = o.decision;
   }
   if (o.trace) f.trace = o.trace.toLowerCase();
@@ -29,7 +30,7 @@ export function auditFilter(o: { agent?: string; team?: string; decision?: strin
   if (o.until) f.untilMs = parseTime(o.until, now);
   if (o.limit !== undefined) {
     const n = Number(o.limit);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--limit: expected a positive integer, got "${o.limit}"`);
+    if (!Number.isInteger(n) || n < 1) throw new AuditQueryError('limit', `expected a positive integer, got "${o.limit}"`);
     f.limit = n;
   }
   return f;

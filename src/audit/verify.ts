@@ -1,4 +1,4 @@
-import { canonicalJson, chainHash } from './canonical.js';
+import { canonicalEventJson, chainHash } from './canonical.js';
 import type { AuditEvent } from './event.js';
 import type { AuditStore, StoredRow } from './store.js';
 
@@ -101,7 +101,7 @@ function columnMismatch(row: StoredRow): string | null {
   } catch {
     return 'body';
   }
-  if (canonicalJson(e) !== row.body) return 'body';
+  if (canonicalEventJson(e) !== row.body) return 'body';
   if (e.id !== row.id) return 'id';
   if (Date.parse(e.time) !== row.time_ms) return 'time_ms';
   if (e.agent_id !== row.agent_id) return 'agent_id';

@@ -11,6 +11,7 @@
  */
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JWK, type JWSHeaderParameters } from 'jose';
 import { request, type Dispatcher } from 'undici';
+import { AosError, JwksError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkedPublicJwk } from './key-files.js';
 
@@ -98,7 +99,7 @@ export function createKeySource(options: KeySourceOptions): KeySource {
     lastFetchStart = now();
     const abort = new AbortController();
     aborts.add(abort);
-    const deadline = setTimeout(() => abort.abort(new Error(`no answer within ${FETCH_TIMEOUT_MS} ms`)), FETCH_TIMEOUT_MS).unref();
+    const deadline = setTimeout(() => abort.abort(new JwksError('AOS_ERR_JWKS_FETCH', `no answer within ${FETCH_TIMEOUT_MS} ms`)), FETCH_TIMEOUT_MS).unref();
     inflight = fetchKeys(abort.signal)
       .then((keys) => {
         install(keys);
@@ -138,9 +139,9 @@ export function createKeySource(options: KeySourceOptions): KeySource {
   async function fetchKeys(signal: AbortSignal): Promise<JWK[]> {
     if (jwksUrl === null) {
       const doc = await getJson(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, signal, options.fetch);
-      if (!isObject(doc) || typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error('discovery document has no http(s) jwks_uri');
+      if (!isObject(doc) || typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new JwksError('AOS_ERR_JWKS_INVALID', 'discovery document has no http(s) jwks_uri');
       // OpenID Connect Discovery: the document must name the issuer it was fetched for.
-      if (doc.issuer !== issuer) throw new Error('discovery document names a different issuer');
+      if (doc.issuer !== issuer) throw new JwksError('AOS_ERR_JWKS_INVALID', 'discovery document names a different issuer');
       jwksUrl = doc.jwks_uri;
     }
     try {
@@ -206,9 +207,9 @@ export function createKeySource(options: KeySourceOptions): KeySource {
   };
 }
 
-/** The usable public signing keys of a JWKS document; throws when there are none. */
+/** The usable public signing keys of a JWKS document; throws a JwksError when there are none. */
 export function parseJwks(doc: unknown): JWK[] {
-  if (!isObject(doc) || !Array.isArray(doc.keys)) throw new Error('not a JWKS document (no "keys" array)');
+  if (!isObject(doc) || !Array.isArray(doc.keys)) throw new JwksError('AOS_ERR_JWKS_INVALID', 'not a JWKS document (no "keys" array)');
   const keys: JWK[] = [];
   for (const key of doc.keys) {
     if (!isObject(key) || (key.use !== undefined && key.use !== 'sig')) continue;
@@ -218,7 +219,7 @@ export function parseJwks(doc: unknown): JWK[] {
       // One bad member (an encryption key, a symmetric key, a typo) does not spoil the others.
     }
   }
-  if (keys.length === 0) throw new Error('the JWKS has no usable public signing key');
+  if (keys.length === 0) throw new JwksError('AOS_ERR_JWKS_INVALID', 'the JWKS has no usable public signing key');
   return keys;
 }
 
@@ -229,7 +230,7 @@ async function getJson(url: string, signal: AbortSignal, via: FetchOptions = {})
   const res = await request(url, { method: 'GET', signal, headers, dispatcher: via.dispatcher });
   if (res.statusCode !== 200) {
     await res.body.dump();
-    throw new Error(`${url} answered HTTP ${res.statusCode}`);
+    throw new JwksError('AOS_ERR_JWKS_FETCH', `${url} answered HTTP ${res.statusCode}`);
   }
   let size = 0;
   const chunks: Buffer[] = [];
@@ -237,14 +238,14 @@ async function getJson(url: string, signal: AbortSignal, via: FetchOptions = {})
     size += chunk.length;
     if (size > MAX_DOCUMENT_BYTES) {
       res.body.destroy();
-      throw new Error(`${url} answered more than ${MAX_DOCUMENT_BYTES} bytes`);
+      throw new JwksError('AOS_ERR_JWKS_FETCH', `${url} answered more than ${MAX_DOCUMENT_BYTES} bytes`);
     }
     chunks.push(chunk as Buffer);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new Error(`${url} did not answer JSON`);
+    throw new JwksError('AOS_ERR_JWKS_FETCH', `${url} did not answer JSON`);
   }
 }
 
@@ -256,7 +257,9 @@ function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** The error's message, with a network error's code (ECONNREFUSED, UND_ERR_*) when it does not name it; our own codes are for code, not for people. */
 function describe(err: unknown): string {
+  if (err instanceof AosError) return err.message;
   const e = err as { message?: string; code?: string; cause?: { message?: string } };
   const message = e?.message ?? String(err);
   return e?.code && !message.includes(e.code) ? `${message} (${e.code})` : message;

@@ -6,6 +6,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, importJWK, SignJWT, type JWK } from 'jose';
+import { KeyError } from '../errors.js';
 import type { LocalSigner } from './types.js';
 
 export const LOCAL_KEY_FILE = 'local-signing-key.json';
@@ -44,16 +45,16 @@ async function readKey(file: string): Promise<JWK | null> {
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`local signing key ${file}: cannot read it (${(err as NodeJS.ErrnoException).code})`);
+    throw new KeyError('AOS_ERR_KEY_UNREADABLE', `local signing key ${file}: cannot read it (${(err as NodeJS.ErrnoException).code})`, { cause: err });
   }
   let jwk: JWK;
   try {
     jwk = JSON.parse(text) as JWK;
   } catch {
-    throw new Error(`local signing key ${file}: not valid JSON; delete it to generate a new key`);
+    throw new KeyError('AOS_ERR_KEY_INVALID', `local signing key ${file}: not valid JSON; delete it to generate a new key`);
   }
   if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string' || typeof jwk.d !== 'string' || typeof jwk.kid !== 'string') {
-    throw new Error(`local signing key ${file}: not an Ed25519 private JWK; delete it to generate a new key`);
+    throw new KeyError('AOS_ERR_KEY_INVALID', `local signing key ${file}: not an Ed25519 private JWK; delete it to generate a new key`);
   }
   // A private key readable by others is a leak waiting to happen; it is our file, so tighten it.
   if (((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600);

@@ -10,7 +10,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { errors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters } from 'jose';
 import type { IdentityConfig, IssuerConfig } from '../config/schema.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, IdentityConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { unauthenticated } from './unauthenticated.js';
 import { createKeySource, type FetchOptions, type KeySource } from './jwks.js';
@@ -66,7 +66,7 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
   const now = opts.now ?? Date.now;
   const { log } = opts;
   for (const alg of identity.algorithms) {
-    if (!ASYMMETRIC.has(alg)) throw new Error(`identity.algorithms: ${alg} is not allowed (asymmetric algorithms only)`);
+    if (!ASYMMETRIC.has(alg)) throw new IdentityConfigError(`identity.algorithms: ${alg} is not allowed (asymmetric algorithms only)`);
   }
   const algorithms = new Set(identity.algorithms);
   const maxBytes = identity.maxTokenBytes;
@@ -81,7 +81,7 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
 
   const issuers = new Map<string, TrustedIssuer>();
   const trust = (cfg: IssuerConfig, staticKeys: JWK[]) => {
-    if (issuers.has(cfg.issuer)) throw new Error(`identity.issuers: issuer ${cfg.issuer} is configured twice`);
+    if (issuers.has(cfg.issuer)) throw new IdentityConfigError(`identity.issuers: issuer ${cfg.issuer} is configured twice`);
     const keys = createKeySource({
       issuer: cfg.issuer,
       staticKeys,
@@ -111,7 +111,7 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
   try {
     for (const cfg of identity.issuers) {
       if (cfg.keyFiles.length === 0 && cfg.jwksUrl === undefined && !cfg.discovery) {
-        throw new Error(`identity.issuers: issuer ${cfg.issuer} has no keys; set jwksUrl, discovery: true or keyFiles`);
+        throw new IdentityConfigError(`identity.issuers: issuer ${cfg.issuer} has no keys; set jwksUrl, discovery: true or keyFiles`);
       }
       trust(cfg, cfg.keyFiles.flatMap((f) => readKeyFile(isAbsolute(f) ? f : resolve(opts.configDir, f))));
     }
@@ -185,7 +185,7 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
 async function localSigner(identity: IdentityConfig, opts: VerifierOptions): Promise<LoadedLocalSigner> {
   const given = opts.localSigner;
   if (given && given.issuer !== identity.localIssuer.issuer) {
-    throw new Error(`the local signer issues as ${given.issuer} but identity.localIssuer.issuer is ${identity.localIssuer.issuer}`);
+    throw new IdentityConfigError(`the local signer issues as ${given.issuer} but identity.localIssuer.issuer is ${identity.localIssuer.issuer}`);
   }
   if (given && 'publicJwk' in given) return given as LoadedLocalSigner;
   return loadLocalSigner(opts.dataDir, identity.localIssuer.issuer);

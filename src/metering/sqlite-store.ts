@@ -1,5 +1,6 @@
 import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { BudgetStoreLockedError } from '../errors.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { Ledger } from './ledger.js';
 import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
@@ -268,7 +269,7 @@ function takeLock(dir: string): void {
     // no lock
   }
   if (holder > 0 && holder !== process.pid && alive(holder)) {
-    throw new Error(`the budget store in ${dir} is in use by process ${holder} (one gateway owns budgets.db; use metering.store: redis to share budgets between gateways)`);
+    throw new BudgetStoreLockedError(`the budget store in ${dir} is in use by process ${holder} (one gateway owns budgets.db; use metering.store: redis to share budgets between gateways)`, holder);
   }
   writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
 }

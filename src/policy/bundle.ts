@@ -20,26 +20,9 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { compactVerify, type JWK } from 'jose';
-import { readTarGz, TarReadError } from './tar.js';
+import { BundleError, type BundleErrorCode, TarReadError } from '../errors.js';
+import { readTarGz } from './tar.js';
 import type { PolicyBundle } from './types.js';
-
-export type BundleErrorCode =
-  /** Not a readable archive, or its contents are not a usable Wasm bundle. */
-  | 'invalid'
-  /** A key is configured and the bundle carries no signature. */
-  | 'unsigned'
-  /** The signature does not verify, names another key or scope, or is malformed. */
-  | 'bad_signature'
-  /** The signed file list and the archive disagree: a file not listed, missing, or changed. */
-  | 'files_mismatch';
-
-/** Why a bundle was refused. `message` says it in words an operator can act on. */
-export class BundleError extends Error {
-  override name = 'BundleError';
-  constructor(readonly code: BundleErrorCode, message: string) {
-    super(message);
-  }
-}
 
 export interface BundleVerification {
   /** The public key the signature must verify with. */
@@ -88,13 +71,13 @@ export async function parseBundle(targz: Buffer, opts: ParseBundleOptions): Prom
   try {
     files = await readTarGz(targz, opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes });
   } catch (err) {
-    throw new BundleError('invalid', `bundle is not a readable .tar.gz: ${err instanceof TarReadError ? err.message : String(err)}`);
+    throw new BundleError('AOS_ERR_BUNDLE_INVALID', `bundle is not a readable .tar.gz: ${err instanceof TarReadError ? err.message : String(err)}`);
   }
 
   for (const path of files.keys()) {
     const base = path.slice(path.lastIndexOf('/') + 1);
-    if (base === 'data.yaml' || base === 'data.yml') throw new BundleError('invalid', `bundle file ${path}: YAML data files are not supported; use data.json`);
-    if (base === 'patch.json') throw new BundleError('invalid', 'delta bundles (patch.json) are not supported; serve a full (snapshot) bundle');
+    if (base === 'data.yaml' || base === 'data.yml') throw new BundleError('AOS_ERR_BUNDLE_INVALID', `bundle file ${path}: YAML data files are not supported; use data.json`);
+    if (base === 'patch.json') throw new BundleError('AOS_ERR_BUNDLE_INVALID', 'delta bundles (patch.json) are not supported; serve a full (snapshot) bundle');
   }
 
   let signed = false;
@@ -105,9 +88,9 @@ export async function parseBundle(targz: Buffer, opts: ParseBundleOptions): Prom
 
   const wasmFiles = [...files.keys()].filter((p) => p.endsWith('/policy.wasm'));
   if (!files.has('/policy.wasm')) {
-    throw new BundleError('invalid', 'bundle has no /policy.wasm: build it with `opa build -t wasm -e aos/decision`');
+    throw new BundleError('AOS_ERR_BUNDLE_INVALID', 'bundle has no /policy.wasm: build it with `opa build -t wasm -e aos/decision`');
   }
-  if (wasmFiles.length > 1) throw new BundleError('invalid', `bundle holds more than one policy.wasm (${wasmFiles.join(', ')}); one Wasm module is supported`);
+  if (wasmFiles.length > 1) throw new BundleError('AOS_ERR_BUNDLE_INVALID', `bundle holds more than one policy.wasm (${wasmFiles.join(', ')}); one Wasm module is supported`);
 
   const data = mergeData(files);
   const manifest = readManifest(files.get('/.manifest'));
@@ -127,18 +110,18 @@ function contentRevision(wasm: Buffer, data: Record<string, unknown>): string {
 async function verifySignature(files: Map<string, Buffer>, v: BundleVerification): Promise<void> {
   const raw = files.get(SIGNATURES_FILE);
   if (raw === undefined) {
-    throw new BundleError('unsigned', 'bundle is not signed (no /.signatures.json) and policy.verification requires a signature');
+    throw new BundleError('AOS_ERR_BUNDLE_UNSIGNED', 'bundle is not signed (no /.signatures.json) and policy.verification requires a signature');
   }
-  const doc = parseJsonValue(raw, SIGNATURES_FILE, 'bad_signature');
+  const doc = parseJsonValue(raw, SIGNATURES_FILE, 'AOS_ERR_BUNDLE_BAD_SIGNATURE');
   if (!isObject(doc) || (doc.signatures !== undefined && !Array.isArray(doc.signatures))) {
-    throw new BundleError('bad_signature', '/.signatures.json is not an object with a "signatures" array');
+    throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', '/.signatures.json is not an object with a "signatures" array');
   }
   if (doc.plugin !== undefined && doc.plugin !== '' && doc.plugin !== '_default') {
-    throw new BundleError('bad_signature', `bundle is signed with the signing plugin "${String(doc.plugin)}", which the gateway does not support`);
+    throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', `bundle is signed with the signing plugin "${String(doc.plugin)}", which the gateway does not support`);
   }
   const tokens = (doc.signatures ?? []) as unknown[];
   if (tokens.length !== 1 || typeof tokens[0] !== 'string') {
-    throw new BundleError('bad_signature', `/.signatures.json must hold exactly one JWS (holds ${tokens.length})`);
+    throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', `/.signatures.json must hold exactly one JWS (holds ${tokens.length})`);
   }
 
   let payloadBytes: Uint8Array;
@@ -148,36 +131,36 @@ async function verifySignature(files: Map<string, Buffer>, v: BundleVerification
     payloadBytes = result.payload;
     header = result.protectedHeader as Record<string, unknown>;
   } catch (err) {
-    throw new BundleError('bad_signature', `bundle signature does not verify with the configured key: ${(err as Error).message}`);
+    throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', `bundle signature does not verify with the configured key: ${(err as Error).message}`);
   }
 
   let payload: unknown;
   try {
     payload = JSON.parse(utf8.decode(payloadBytes));
   } catch {
-    throw new BundleError('bad_signature', 'bundle signature payload is not JSON');
+    throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', 'bundle signature payload is not JSON');
   }
-  if (!isObject(payload)) throw new BundleError('bad_signature', 'bundle signature payload is not a JSON object');
+  if (!isObject(payload)) throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', 'bundle signature payload is not a JSON object');
 
   const kid = typeof header.kid === 'string' && header.kid !== '' ? header.kid : typeof payload.keyid === 'string' && payload.keyid !== '' ? payload.keyid : null;
   if (v.keyId !== undefined && kid !== v.keyId) {
-    throw new BundleError('bad_signature', kid === null ? `bundle signature names no key id; policy.verification.keyId is "${v.keyId}"` : `bundle signature names key "${kid}", not the configured "${v.keyId}"`);
+    throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', kid === null ? `bundle signature names no key id; policy.verification.keyId is "${v.keyId}"` : `bundle signature names key "${kid}", not the configured "${v.keyId}"`);
   }
   const scope = payload.scope === undefined || payload.scope === null ? '' : payload.scope;
   if (scope !== (v.scope ?? '')) {
     throw new BundleError(
-      'bad_signature',
+      'AOS_ERR_BUNDLE_BAD_SIGNATURE',
       v.scope === undefined ? `bundle signature carries the scope ${JSON.stringify(scope)} and no policy.verification.scope is configured` : `bundle signature scope ${JSON.stringify(scope)} is not the configured "${v.scope}"`,
     );
   }
 
-  if (!Array.isArray(payload.files)) throw new BundleError('bad_signature', 'bundle signature payload has no "files" list');
+  if (!Array.isArray(payload.files)) throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', 'bundle signature payload has no "files" list');
   const listed = new Map<string, { hash: string; algorithm: string }>();
   for (const f of payload.files as unknown[]) {
     if (!isObject(f) || typeof f.name !== 'string' || typeof f.hash !== 'string' || typeof f.algorithm !== 'string') {
-      throw new BundleError('bad_signature', 'bundle signature lists a file without a string name, hash and algorithm');
+      throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', 'bundle signature lists a file without a string name, hash and algorithm');
     }
-    if (listed.has(f.name)) throw new BundleError('bad_signature', `bundle signature lists ${f.name} twice`);
+    if (listed.has(f.name)) throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', `bundle signature lists ${f.name} twice`);
     listed.set(f.name, { hash: f.hash.toLowerCase(), algorithm: f.algorithm });
   }
 
@@ -193,24 +176,24 @@ async function verifySignature(files: Map<string, Buffer>, v: BundleVerification
     listed.delete(name);
     const algorithm = DIGESTS[entry.algorithm];
     if (algorithm === undefined) {
-      throw new BundleError('bad_signature', `bundle signature uses the digest algorithm "${entry.algorithm}" for ${name}; accepted: ${Object.keys(DIGESTS).join(', ')}`);
+      throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', `bundle signature uses the digest algorithm "${entry.algorithm}" for ${name}; accepted: ${Object.keys(DIGESTS).join(', ')}`);
     }
     if (!digestMatches(name, content, algorithm, entry.hash)) problems.push(`${name} does not match its signed ${entry.algorithm} digest (changed after signing)`);
   }
   for (const name of listed.keys()) problems.push(`${name} is listed in the signature but missing from the bundle`);
   if (problems.length > 0) {
     const shown = problems.slice(0, 3).join('; ') + (problems.length > 3 ? `; and ${problems.length - 3} more` : '');
-    throw new BundleError('files_mismatch', `bundle contents do not match its signature: ${shown}`);
+    throw new BundleError('AOS_ERR_BUNDLE_FILES_MISMATCH', `bundle contents do not match its signature: ${shown}`);
   }
 }
 
 function digestMatches(name: string, content: Buffer, algorithm: string, want: string): boolean {
   const base = name.slice(name.lastIndexOf('/') + 1);
   if (!STRUCTURED.has(base)) return createHash(algorithm).update(content).digest('hex') === want;
-  const node = parseJson(content, '/' + name, 'invalid', true);
-  if (createHash(algorithm).update(canonicalJson(node, false)).digest('hex') === want) return true;
+  const node = parseJson(content, '/' + name, 'AOS_ERR_BUNDLE_INVALID', true);
+  if (createHash(algorithm).update(opaDigestJson(node, false)).digest('hex') === want) return true;
   // OPA built with Go before 1.22 escaped \b and \f as \u0008 and \u000c: accept that form too.
-  return hasBackspaceOrFormFeed(node) && createHash(algorithm).update(canonicalJson(node, true)).digest('hex') === want;
+  return hasBackspaceOrFormFeed(node) && createHash(algorithm).update(opaDigestJson(node, true)).digest('hex') === want;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,9 +204,9 @@ function mergeData(files: Map<string, Buffer>): Record<string, unknown> {
   const paths = [...files.keys()].filter((p) => p === '/data.json' || p.endsWith('/data.json')).sort();
   let data: Record<string, unknown> = {};
   for (const path of paths) {
-    const value = parseJsonValue(files.get(path)!, path, 'invalid');
+    const value = parseJsonValue(files.get(path)!, path, 'AOS_ERR_BUNDLE_INVALID');
     const key = path.split('/').slice(1, -1);
-    if (key.length === 0 && !isObject(value)) throw new BundleError('invalid', `bundle file ${path} must hold a JSON object`);
+    if (key.length === 0 && !isObject(value)) throw new BundleError('AOS_ERR_BUNDLE_INVALID', `bundle file ${path} must hold a JSON object`);
     let tree: unknown = value;
     for (let i = key.length - 1; i >= 0; i--) tree = withKey({}, key[i], tree);
     data = mergeInto(data, tree as Record<string, unknown>, path);
@@ -240,7 +223,7 @@ function mergeInto(a: Record<string, unknown>, b: Record<string, unknown>, path:
     } else if (isObject(out[k]) && isObject(v)) {
       withKey(out, k, mergeInto(out[k] as Record<string, unknown>, v, path));
     } else {
-      throw new BundleError('invalid', `bundle file ${path} sets data at "${k}", which another data file already sets`);
+      throw new BundleError('AOS_ERR_BUNDLE_INVALID', `bundle file ${path} sets data at "${k}", which another data file already sets`);
     }
   }
   return out;
@@ -254,9 +237,9 @@ function withKey(obj: Record<string, unknown>, key: string, value: unknown): Rec
 
 function readManifest(raw: Buffer | undefined): { revision: string } {
   if (raw === undefined) return { revision: '' };
-  const m = parseJsonValue(raw, '/.manifest', 'invalid');
-  if (!isObject(m)) throw new BundleError('invalid', 'bundle file /.manifest is not a JSON object');
-  if (m.revision !== undefined && typeof m.revision !== 'string') throw new BundleError('invalid', 'bundle file /.manifest has a non-string "revision"');
+  const m = parseJsonValue(raw, '/.manifest', 'AOS_ERR_BUNDLE_INVALID');
+  if (!isObject(m)) throw new BundleError('AOS_ERR_BUNDLE_INVALID', 'bundle file /.manifest is not a JSON object');
+  if (m.revision !== undefined && typeof m.revision !== 'string') throw new BundleError('AOS_ERR_BUNDLE_INVALID', 'bundle file /.manifest has a non-string "revision"');
   return { revision: (m.revision as string | undefined) ?? '' };
 }
 
@@ -415,16 +398,19 @@ function parseText(text: string, path: string, code: BundleErrorCode): JsonNode 
 /**
  * OPA's normal form of a JSON document for digests (bundle/hash.go `walk`): objects with keys
  * sorted bytewise (Go string order), `,` and `:` without spaces, arrays in order, numbers as
- * written, strings as Go's encoding/json writes them without HTML escaping.
+ * written, strings as Go's encoding/json writes them without HTML escaping. Not the audit trail's
+ * canonical encoding (audit/canonical.ts): that one is defined over JavaScript values as
+ * JSON.stringify writes them and must not change, or stored chains stop verifying; this one must
+ * follow Go, or OPA-signed bundles stop verifying.
  */
-export function canonicalJson(node: JsonNode, legacyEscapes = false): string {
+function opaDigestJson(node: JsonNode, legacyEscapes = false): string {
   switch (node.t) {
     case 'object': {
       const keys = [...node.entries.keys()].sort(compareUtf8);
-      return `{${keys.map((k) => `${goString(k, legacyEscapes)}:${canonicalJson(node.entries.get(k)!, legacyEscapes)}`).join(',')}}`;
+      return `{${keys.map((k) => `${goString(k, legacyEscapes)}:${opaDigestJson(node.entries.get(k)!, legacyEscapes)}`).join(',')}}`;
     }
     case 'array':
-      return `[${node.items.map((n) => canonicalJson(n, legacyEscapes)).join(',')}]`;
+      return `[${node.items.map((n) => opaDigestJson(n, legacyEscapes)).join(',')}]`;
     case 'string':
       return goString(node.value, legacyEscapes);
     case 'raw':
@@ -433,8 +419,8 @@ export function canonicalJson(node: JsonNode, legacyEscapes = false): string {
 }
 
 /** The canonical form of a JSON text, for tests and tools: what OPA hashes for data.json and .manifest. */
-export function canonicalJsonText(text: string): string {
-  return canonicalJson(parseText(text, '(text)', 'invalid'));
+export function opaDigestJsonText(text: string): string {
+  return opaDigestJson(parseText(text, '(text)', 'AOS_ERR_BUNDLE_INVALID'));
 }
 
 /** Go's encoding/json string encoding with SetEscapeHTML(false), for well-formed strings. */

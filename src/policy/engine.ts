@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { BundleError } from '../errors.js';
 
 // The package's ESM entry does not export loadPolicySync (its types say it does); its CJS entry does.
 const { loadPolicySync } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof import('@open-policy-agent/opa-wasm');
@@ -54,7 +55,7 @@ export async function loadEngine(bundle: PolicyBundle, registry: PolicyRegistryD
   const instantiate = (): LoadedPolicy => {
     const policy = loadPolicySync(module, { initial: 2, maximum: limits.maxMemoryPages });
     if (!(ENTRYPOINT in (policy.entrypoints as Record<string, number>))) {
-      throw new Error(`the bundle has no ${ENTRYPOINT} entrypoint (has: ${Object.keys(policy.entrypoints).join(', ') || 'none'})`);
+      throw new BundleError('AOS_ERR_BUNDLE_UNLOADABLE', `the bundle has no ${ENTRYPOINT} entrypoint (has: ${Object.keys(policy.entrypoints).join(', ') || 'none'})`);
     }
     policy.setData(data);
     return policy;
@@ -116,7 +117,7 @@ export async function loadEngine(bundle: PolicyBundle, registry: PolicyRegistryD
     return Object.freeze({ allow: r.allow, reasons: r.reasons, obligations: Object.freeze(r.obligations as Obligations), revision, error: null });
   }
   const probe = engine.evaluate(PROBE_INPUT);
-  if (probe.error !== null) throw new Error(`the bundle's decision on a probe input is invalid: ${probe.error}`);
+  if (probe.error !== null) throw new BundleError('AOS_ERR_BUNDLE_UNLOADABLE', `the bundle's decision on a probe input is invalid: ${probe.error}`);
   return engine;
 }
 

@@ -15,6 +15,7 @@ import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import { importJWK, type JWK } from 'jose';
 import type { PolicyConfig } from '../config/schema.js';
+import { BundleError, PolicyConfigError, PolicySourceError } from '../errors.js';
 import { readKeyFile } from '../identity/key-files.js';
 import type { Logger } from '../log.js';
 import type { PolicyMetrics } from '../telemetry/metrics.js';
@@ -74,7 +75,8 @@ export interface PolicyManager {
   close(): void;
 }
 
-type Outcome = { kind: 'loaded' } | { kind: 'unchanged' } | { kind: 'failed'; error: string };
+/** A failure carries the error it came from (a PolicySourceError or a BundleError), when there is one. */
+type Outcome = { kind: 'loaded' } | { kind: 'unchanged' } | { kind: 'failed'; error: string; cause?: unknown };
 
 const DEFAULT_START_TIMEOUT_MS = 5_000;
 
@@ -128,7 +130,7 @@ export function createPolicyManager(opts: PolicyManagerOptions): PolicyManager {
     try {
       buf = await source.fetch();
     } catch (err) {
-      return closed ? { kind: 'unchanged' } : failed('fetch', (err as Error).message);
+      return closed ? { kind: 'unchanged' } : failed('fetch', err);
     }
     if (closed) return { kind: 'unchanged' };
     const digest = buf === null ? lastDigest : createHash('sha256').update(buf).digest('hex');
@@ -145,10 +147,10 @@ export function createPolicyManager(opts: PolicyManagerOptions): PolicyManager {
       try {
         next = await loadEngine(bundle, registry, limits);
       } catch (err) {
-        throw new Error(`bundle ${bundle.revision} does not load: ${(err as Error).message}`);
+        throw new BundleError('AOS_ERR_BUNDLE_UNLOADABLE', `bundle ${bundle.revision} does not load: ${(err as Error).message}`, { cause: err });
       }
     } catch (err) {
-      return failed('bundle', (err as Error).message);
+      return failed('bundle', err);
     }
     if (closed) return { kind: 'unchanged' };
     const previous = engine?.revision ?? null;
@@ -172,7 +174,8 @@ export function createPolicyManager(opts: PolicyManagerOptions): PolicyManager {
     lastErrorKind = null;
   }
 
-  function failed(kind: 'fetch' | 'bundle', message: string): Outcome {
+  function failed(kind: 'fetch' | 'bundle', err: unknown): Outcome {
+    const message = (err as Error).message;
     const repeated = message === lastError;
     lastError = message;
     lastErrorAt = Date.now();
@@ -182,7 +185,7 @@ export function createPolicyManager(opts: PolicyManagerOptions): PolicyManager {
     if (repeated) log.debug('policy bundle still failing', { source: where, error: message });
     else if (engine === null) log.error('no policy bundle loaded: calls are denied until one loads', { source: where, error: message });
     else log.warn('policy bundle refused; the last good bundle keeps serving', { source: where, error: message, revision: engine.revision });
-    return { kind: 'failed', error: message };
+    return { kind: 'failed', error: message, cause: err };
   }
 
   return {
@@ -201,7 +204,7 @@ export function createPolicyManager(opts: PolicyManagerOptions): PolicyManager {
       if (started) throw new Error('the policy manager is already started');
       started = true;
       if (config.verification !== undefined && source.kind === 'directory') {
-        throw new Error(
+        throw new PolicyConfigError(
           'policy.verification cannot be combined with policy.bundle.directory: development mode builds unsigned bundles locally; sign a bundle and use policy.bundle.file or policy.bundle.url',
         );
       }
@@ -215,7 +218,7 @@ export function createPolicyManager(opts: PolicyManagerOptions): PolicyManager {
         return;
       }
       const outcome = await refresh();
-      if (outcome.kind === 'failed') throw new Error(`policy bundle ${where}: ${outcome.error}`);
+      if (outcome.kind === 'failed') throw startFailure(`policy bundle ${where}: ${outcome.error}`, outcome.cause);
       source.watch(onChange);
     },
 
@@ -236,7 +239,7 @@ export function createPolicyManager(opts: PolicyManagerOptions): PolicyManager {
         try {
           reloaded = await loadEngine(current.bundle, next, limits);
         } catch (err) {
-          throw new Error(`policy bundle ${current.revision} does not load with the new agent registry: ${(err as Error).message}`);
+          throw new BundleError('AOS_ERR_BUNDLE_UNLOADABLE', `policy bundle ${current.revision} does not load with the new agent registry: ${(err as Error).message}`, { cause: err });
         }
         if (closed) return;
         registry = next;
@@ -258,7 +261,7 @@ async function readVerification(config: PolicyConfig, configDir: string): Promis
   const v = config.verification;
   if (v === undefined) return null;
   if (v.algorithm !== undefined && !ASYMMETRIC_ALGORITHMS.includes(v.algorithm)) {
-    throw new Error(`policy.verification.algorithm "${v.algorithm}" is not supported; use one of ${ASYMMETRIC_ALGORITHMS.join(', ')}`);
+    throw new PolicyConfigError(`policy.verification.algorithm "${v.algorithm}" is not supported; use one of ${ASYMMETRIC_ALGORITHMS.join(', ')}`);
   }
   const file = resolve(configDir, v.keyFile);
   const keys = readKeyFile(file);
@@ -268,7 +271,7 @@ async function readVerification(config: PolicyConfig, configDir: string): Promis
   } else {
     const named = v.keyId === undefined ? [] : keys.filter((k) => k.kid === v.keyId);
     if (named.length !== 1) {
-      throw new Error(`policy.verification.keyFile ${file} holds ${keys.length} keys; set policy.verification.keyId to the "kid" of the one that signs bundles`);
+      throw new PolicyConfigError(`policy.verification.keyFile ${file} holds ${keys.length} keys; set policy.verification.keyId to the "kid" of the one that signs bundles`);
     }
     jwk = named[0];
   }
@@ -276,7 +279,7 @@ async function readVerification(config: PolicyConfig, configDir: string): Promis
     try {
       await importJWK({ ...jwk, alg: v.algorithm }, v.algorithm);
     } catch (err) {
-      throw new Error(`policy.verification.keyFile ${file}: its key cannot verify ${v.algorithm} signatures (${(err as Error).message})`);
+      throw new PolicyConfigError(`policy.verification.keyFile ${file}: its key cannot verify ${v.algorithm} signatures (${(err as Error).message})`, { cause: err });
     }
   }
   return {
@@ -285,6 +288,13 @@ async function readVerification(config: PolicyConfig, configDir: string): Promis
     ...(v.scope === undefined ? {} : { scope: v.scope }),
     ...(v.algorithm === undefined ? {} : { algorithm: v.algorithm }),
   };
+}
+
+/** The error start() fails with: the class and code of the failure, the message naming the source. */
+function startFailure(message: string, cause: unknown): Error {
+  if (cause instanceof BundleError) return new BundleError(cause.code, message, { cause });
+  if (cause instanceof PolicySourceError) return new PolicySourceError(cause.code, message, { cause });
+  return new Error(message, { cause });
 }
 
 function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<T | null> {

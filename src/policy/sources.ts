@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
 import { request } from 'undici';
 import type { PolicyConfig } from '../config/schema.js';
+import { PolicyConfigError, PolicySourceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../package-root.js';
 import { ENTRYPOINT } from './engine.js';
@@ -65,7 +66,7 @@ export function createBundleSource(opts: SourceOptions): BundleSource {
   if (bundle.file !== undefined) return fileSource(resolve(opts.configDir, bundle.file), timing, opts.log);
   if (bundle.directory !== undefined) return directorySource(resolve(opts.configDir, bundle.directory), timing, opts.log);
   if (bundle.url !== undefined) return urlSource(bundle.url, opts.config.pollIntervalSec * 1000, opts.config.token, timing);
-  throw new Error('policy.bundle names no source: set one of file, directory or url');
+  throw new PolicyConfigError('policy.bundle names no source: set one of file, directory or url');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -80,9 +81,9 @@ function fileSource(path: string, timing: SourceTiming, log: Logger): BundleSour
       try {
         buf = await readFile(path);
       } catch (err) {
-        throw new Error(`cannot read the bundle file ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        throw new PolicySourceError('AOS_ERR_POLICY_FETCH', `cannot read the bundle file ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
       }
-      if (buf.byteLength > MAX_BUNDLE_BYTES) throw new Error(`the bundle file ${path} is larger than ${MAX_BUNDLE_BYTES} bytes`);
+      if (buf.byteLength > MAX_BUNDLE_BYTES) throw new PolicySourceError('AOS_ERR_POLICY_FETCH', `the bundle file ${path} is larger than ${MAX_BUNDLE_BYTES} bytes`);
       return buf;
     },
     watch(onChange) {
@@ -131,12 +132,13 @@ function directorySource(dir: string, timing: SourceTiming, log: Logger): Bundle
     location: dir,
     async fetch() {
       if (opa === null) {
-        throw new Error(
+        throw new PolicySourceError(
+          'AOS_ERR_POLICY_BUILD',
           `policy.bundle.directory (${dir}) is development mode: the gateway builds the policies with the opa CLI, and none was found; ` +
             'put opa on PATH or set AOS_OPA (scripts/opa.sh installs the pinned version), or point policy.bundle.file at a built bundle',
         );
       }
-      if (!existsSync(dir)) throw new Error(`the policies directory ${dir} does not exist`);
+      if (!existsSync(dir)) throw new PolicySourceError('AOS_ERR_POLICY_BUILD', `the policies directory ${dir} does not exist`);
       const revision = await sourceRevision(dir);
       const out = await mkdtemp(join(tmpdir(), 'aos-policy-'));
       const abort = new AbortController();
@@ -186,7 +188,7 @@ function run(cmd: string, args: string[], timeoutMs: number, signal: AbortSignal
     execFile(cmd, args, { timeout: timeoutMs, signal, maxBuffer: 4 * 1024 * 1024 }, (err, _stdout, stderr) => {
       if (err === null) return resolvePromise();
       const detail = String(stderr).trim() || err.message;
-      reject(new Error(`opa build failed: ${detail.length > 2000 ? `${detail.slice(0, 2000)}…` : detail}`));
+      reject(new PolicySourceError('AOS_ERR_POLICY_BUILD', `opa build failed: ${detail.length > 2000 ? `${detail.slice(0, 2000)}…` : detail}`, { cause: err }));
     });
   });
 }
@@ -220,7 +222,7 @@ function urlSource(url: string, intervalMs: number, token: string | undefined, t
     async fetch() {
       const abort = new AbortController();
       aborts.add(abort);
-      const deadline = setTimeout(() => abort.abort(new Error(`no complete answer within ${timing.fetchTimeoutMs} ms`)), timing.fetchTimeoutMs).unref();
+      const deadline = setTimeout(() => abort.abort(new PolicySourceError('AOS_ERR_POLICY_FETCH', `no complete answer within ${timing.fetchTimeoutMs} ms`)), timing.fetchTimeoutMs).unref();
       try {
         const body = await download(url, location, etag, token, abort.signal);
         failures = 0;
@@ -271,7 +273,7 @@ async function download(url: string, shown: string, etag: string | null, token: 
   try {
     res = await request(url, { method: 'GET', headers, signal });
   } catch (err) {
-    throw new Error(`cannot fetch the bundle from ${shown}: ${describe(err, signal)}`);
+    throw new PolicySourceError('AOS_ERR_POLICY_FETCH', `cannot fetch the bundle from ${shown}: ${describe(err, signal)}`, { cause: err });
   }
   if (res.statusCode === 304) {
     await res.body.dump();
@@ -280,12 +282,12 @@ async function download(url: string, shown: string, etag: string | null, token: 
   if (res.statusCode !== 200) {
     await res.body.dump().catch(() => {});
     const hint = res.statusCode === 401 || res.statusCode === 403 ? ' (check policy.token)' : '';
-    throw new Error(`the bundle server answered HTTP ${res.statusCode} for ${shown}${hint}`);
+    throw new PolicySourceError('AOS_ERR_POLICY_FETCH', `the bundle server answered HTTP ${res.statusCode} for ${shown}${hint}`);
   }
   const length = Number(res.headers['content-length']);
   if (Number.isFinite(length) && length > MAX_BUNDLE_BYTES) {
     res.body.destroy();
-    throw new Error(`the bundle at ${shown} is larger than ${MAX_BUNDLE_BYTES} bytes`);
+    throw new PolicySourceError('AOS_ERR_POLICY_FETCH', `the bundle at ${shown} is larger than ${MAX_BUNDLE_BYTES} bytes`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -296,9 +298,9 @@ async function download(url: string, shown: string, etag: string | null, token: 
       chunks.push(chunk as Buffer);
     }
   } catch (err) {
-    throw new Error(`the bundle download from ${shown} failed: ${describe(err, signal)}`);
+    throw new PolicySourceError('AOS_ERR_POLICY_FETCH', `the bundle download from ${shown} failed: ${describe(err, signal)}`, { cause: err });
   }
-  if (size > MAX_BUNDLE_BYTES) throw new Error(`the bundle at ${shown} is larger than ${MAX_BUNDLE_BYTES} bytes`);
+  if (size > MAX_BUNDLE_BYTES) throw new PolicySourceError('AOS_ERR_POLICY_FETCH', `the bundle at ${shown} is larger than ${MAX_BUNDLE_BYTES} bytes`);
   const tag = res.headers.etag;
   return { bytes: Buffer.concat(chunks), etag: typeof tag === 'string' && tag !== '' ? tag : null };
 }

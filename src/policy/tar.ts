@@ -10,6 +10,7 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
+import { TarReadError } from '../errors.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -18,10 +19,6 @@ export interface ReadTarOptions {
   maxBytes?: number;
   /** Most files it may hold. Default 10,000. */
   maxFiles?: number;
-}
-
-export class TarReadError extends Error {
-  override name = 'TarReadError';
 }
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;

@@ -11,6 +11,7 @@ import type { BudgetAdmin } from '../metering/admin.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { auditFilter } from '../audit/query.js';
+import { AuditQueryError } from '../errors.js';
 import type { AuditStore } from '../audit/store.js';
 import { verifyChain } from '../audit/verify.js';
 
@@ -102,7 +103,8 @@ export function createAdminServer(opts: AdminOptions): Server {
           until: q.get('until') ?? undefined, trace: q.get('trace') ?? undefined, workflow: q.get('workflow') ?? undefined, limit: q.get('limit') ?? '100',
         });
       } catch (err) {
-        throw new GatewayError('aos_bad_request', (err as Error).message.replace(/^--/, ''));
+        if (!(err instanceof AuditQueryError)) throw err;
+        throw new GatewayError('aos_bad_request', err.param === null ? err.detail : `${err.param}: ${err.detail}`);
       }
       filter.limit = Math.min(filter.limit ?? 100, 1000);
       filter.newestFirst = q.get('order') !== 'asc';

@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { ToolDefinitionError } from '../errors.js';
 
 /**
  * JSON Schemas of tool inputs (HTTP operation bodies, MCP `inputSchema`), compiled once and
@@ -23,17 +24,22 @@ const compiled = new Map<string, CompiledSchema>();
 const MAX_SCHEMAS = 5_000;
 
 /**
- * Compiles (or reuses) a schema; throws an Error with ajv's message when it is not a valid schema.
+ * Compiles (or reuses) a schema; throws a ToolDefinitionError with ajv's message when it is not a valid schema.
  * `query`: for query parameters, whose string values are coerced to the types the schema asks for.
  */
 export function compileSchema(schema: unknown, kind: 'json' | 'query' = 'json'): CompiledSchema {
   const key = kind === 'query' ? `?${JSON.stringify(schema)}` : JSON.stringify(schema);
   const hit = compiled.get(key);
   if (hit !== undefined) return hit;
-  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) throw new Error('a JSON Schema must be an object');
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) throw new ToolDefinitionError('AOS_ERR_TOOL_SCHEMA', 'a JSON Schema must be an object');
   const dialect = (schema as { $schema?: unknown }).$schema;
   const ajv = kind === 'query' ? queries : typeof dialect === 'string' && /draft-0[67]/.test(dialect) ? draft07 : draft2020;
-  const validate = ajv.compile(schema as object);
+  let validate: ValidateFunction;
+  try {
+    validate = ajv.compile(schema as object);
+  } catch (err) {
+    throw new ToolDefinitionError('AOS_ERR_TOOL_SCHEMA', (err as Error).message, { cause: err });
+  }
   if (compiled.size >= MAX_SCHEMAS) compiled.clear();
   const out = { validate };
   compiled.set(key, out);

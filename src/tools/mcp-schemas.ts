@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Upstream } from '../upstream/upstreams.js';
+import { McpToolsListError } from '../errors.js';
 import { SseSplitter } from '../upstream/sse.js';
 import { compileSchema, type CompiledSchema } from './json-schema.js';
 
@@ -81,7 +82,7 @@ export function createSchemaCache(opts: { server: string; upstream: Upstream; tt
       if (ctx.meta !== null) params._meta = ctx.meta;
       const result = await rpc(opts.upstream, ctx, `aos-tools-list-${++seq}`, 'tools/list', params);
       const list = (result as { tools?: unknown }).tools;
-      if (!Array.isArray(list)) throw new Error(`tools/list of ${opts.server} returned no tools array`);
+      if (!Array.isArray(list)) throw new McpToolsListError(`tools/list of ${opts.server} returned no tools array`);
       add(next, list, at);
       const nc = (result as { nextCursor?: unknown }).nextCursor;
       if (typeof nc !== 'string' || nc === '') {
@@ -96,7 +97,7 @@ export function createSchemaCache(opts: { server: string; upstream: Upstream; tt
       }
       cursor = nc;
     }
-    throw new Error(`tools/list of ${opts.server} has more than ${MAX_PAGES} pages`);
+    throw new McpToolsListError(`tools/list of ${opts.server} has more than ${MAX_PAGES} pages`);
   };
 
   return {
@@ -150,12 +151,12 @@ async function rpc(upstream: Upstream, ctx: FetchContext, id: string, method: st
     size += (chunk as Buffer).length;
     if (size > MAX_LIST_BYTES) {
       res.body.destroy();
-      throw new Error(`${method} answer is over ${MAX_LIST_BYTES} bytes`);
+      throw new McpToolsListError(`${method} answer is over ${MAX_LIST_BYTES} bytes`);
     }
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (res.statusCode !== 200) throw new Error(`${method} answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
+  if (res.statusCode !== 200) throw new McpToolsListError(`${method} answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
   const type = String(res.headers['content-type'] ?? '');
   let messages: unknown[];
   if (type.startsWith('text/event-stream')) {
@@ -165,9 +166,9 @@ async function rpc(upstream: Upstream, ctx: FetchContext, id: string, method: st
     messages = [safeParse(text)];
   }
   const answer = messages.find((m) => m !== null && typeof m === 'object' && (m as { id?: unknown }).id === id) as { result?: unknown; error?: { message?: unknown } } | undefined;
-  if (answer === undefined) throw new Error(`${method} got no answer to its request`);
-  if (answer.error !== undefined) throw new Error(`${method} failed: ${String(answer.error?.message ?? 'error')}`);
-  if (answer.result === null || typeof answer.result !== 'object') throw new Error(`${method} returned no result`);
+  if (answer === undefined) throw new McpToolsListError(`${method} got no answer to its request`);
+  if (answer.error !== undefined) throw new McpToolsListError(`${method} failed: ${String(answer.error?.message ?? 'error')}`);
+  if (answer.result === null || typeof answer.result !== 'object') throw new McpToolsListError(`${method} returned no result`);
   return answer.result;
 }
 

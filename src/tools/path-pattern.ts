@@ -5,6 +5,8 @@
  * matching a request splits its path once and compares segments, no regular expression.
  */
 
+import { ToolDefinitionError } from '../errors.js';
+
 export interface PathPattern {
   readonly source: string;
   /** Literal segment, or a parameter name (`param`) or the final catch-all (`rest`). */
@@ -15,25 +17,25 @@ export interface PathPattern {
 
 const PARAM = /^\{([A-Za-z_][A-Za-z0-9_]*)(\*?)\}$/;
 
-/** Compiles a pattern; throws an Error naming the problem. */
+/** Compiles a pattern; throws a ToolDefinitionError naming the problem. */
 export function compilePathPattern(source: string): PathPattern {
-  if (!source.startsWith('/')) throw new Error('a path pattern starts with /');
+  if (!source.startsWith('/')) throw new ToolDefinitionError('AOS_ERR_TOOL_PATH_PATTERN', 'a path pattern starts with /');
   const parts = source === '/' ? [] : source.slice(1).split('/');
   const segments: PathPattern['segments'][number][] = [];
   const names = new Set<string>();
   parts.forEach((part, i) => {
-    if (part === '') throw new Error('empty path segment (// or a trailing /)');
-    if (part === '.' || part === '..') throw new Error('dot segments are not allowed');
+    if (part === '') throw new ToolDefinitionError('AOS_ERR_TOOL_PATH_PATTERN', 'empty path segment (// or a trailing /)');
+    if (part === '.' || part === '..') throw new ToolDefinitionError('AOS_ERR_TOOL_PATH_PATTERN', 'dot segments are not allowed');
     const m = PARAM.exec(part);
     if (m === null) {
-      if (part.includes('{') || part.includes('}')) throw new Error(`bad parameter segment "${part}" (expected {name} or a final {name*})`);
+      if (part.includes('{') || part.includes('}')) throw new ToolDefinitionError('AOS_ERR_TOOL_PATH_PATTERN', `bad parameter segment "${part}" (expected {name} or a final {name*})`);
       segments.push({ literal: part });
       return;
     }
-    if (names.has(m[1])) throw new Error(`parameter {${m[1]}} appears twice`);
+    if (names.has(m[1])) throw new ToolDefinitionError('AOS_ERR_TOOL_PATH_PATTERN', `parameter {${m[1]}} appears twice`);
     names.add(m[1]);
     if (m[2] === '*') {
-      if (i !== parts.length - 1) throw new Error(`{${m[1]}*} must be the last segment`);
+      if (i !== parts.length - 1) throw new ToolDefinitionError('AOS_ERR_TOOL_PATH_PATTERN', `{${m[1]}*} must be the last segment`);
       segments.push({ rest: m[1] });
     } else {
       segments.push({ param: m[1] });
