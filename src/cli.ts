@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
+import { AdminUnreachableError } from './errors.js';
 import { createGateway } from './main.js';
 import { packageRoot } from './package-root.js';
 import { loadLocalSigner } from './identity/local-key.js';
@@ -217,7 +218,7 @@ async function policyCommand(configFile: string, action: 'status' | 'reload'): P
   const host = config.admin.host === '0.0.0.0' || config.admin.host === '::' ? '127.0.0.1' : config.admin.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}/admin/policy${action === 'reload' ? '/reload' : ''}`;
   const res = await fetch(url, { method: action === 'reload' ? 'POST' : 'GET', headers: { authorization: `Bearer ${token}` } }).catch((err: Error) => {
-    throw new Error(`cannot reach the gateway's admin listener at ${url}: ${(err.cause as Error)?.message ?? err.message}`);
+    throw new AdminUnreachableError(url, { cause: err });
   });
   const body = (await res.json()) as Record<string, unknown>;
   if (!res.ok) throw new Error(`admin API answered ${res.status}: ${JSON.stringify(body)}`);
@@ -307,7 +308,7 @@ async function adminRequest(configFile: string, method: string, path: string, bo
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   }).catch((err: Error) => {
-    throw new Error(`cannot reach the gateway's admin listener at ${url}: ${(err.cause as Error)?.message ?? err.message}`);
+    throw new AdminUnreachableError(url, { cause: err });
   });
   const out = (await res.json()) as Record<string, unknown>;
   if (!res.ok) throw new Error(`admin API answered ${res.status}: ${(out.error as { message?: string } | undefined)?.message ?? JSON.stringify(out)}`);
@@ -338,7 +339,7 @@ async function budgetCommand(configFile: string, action: 'show' | 'set' | 'reset
       : action === 'set' ? await adminRequest(configFile, 'PUT', path, values)
       : await adminRequest(configFile, 'POST', `${path}/reset`, window === undefined ? {} : { window });
   } catch (err) {
-    if (!/^cannot reach the gateway/.test((err as Error).message)) throw err;
+    if (!(err instanceof AdminUnreachableError)) throw err;
     out = await budgetOffline(configFile, action, scope, values, window);
     process.stderr.write(`aos: no gateway answers at the configured admin address: ${action === 'show' ? 'read' : 'changed'} the budget store directly\n`);
   }
