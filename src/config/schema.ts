@@ -1,4 +1,5 @@
 /** The gateway configuration: its TypeScript shape and the JSON Schema it is validated against. */
+import { JWT_ALGORITHMS } from './algorithms.js';
 
 export type DialectName = 'openai' | 'anthropic';
 
@@ -277,7 +278,6 @@ const HTTP_URL = { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', desc
 /** Names that are one path segment: `/tools/<name>`, `/mcp/<name>`. */
 const TOOL_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 
-const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 export const configSchema = {
   type: 'object',
@@ -330,7 +330,7 @@ export const configSchema = {
         adminAudience: { type: 'string', minLength: 1, default: 'aos-admin' },
         adminRole: { type: 'string', minLength: 1, default: 'admin' },
         // Asymmetric algorithms only: never `none`, never an HMAC secret that could be a public key.
-        algorithms: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ASYMMETRIC }, default: ASYMMETRIC },
+        algorithms: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: JWT_ALGORITHMS }, default: JWT_ALGORITHMS },
         clockSkewSec: int(0, 30, 600),
         maxTokenBytes: int(256, 8192, 65536),
         cacheSize: int(0, 10_000),
