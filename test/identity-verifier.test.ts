@@ -395,7 +395,7 @@ t.test('bad key files stop startup with a message naming the file', async (t) =>
   await t.rejects(start(['private.pem']), /private\.pem: holds a private key/);
   await t.rejects(start(['private.jwk.json']), /private\.jwk\.json: a private or symmetric key/);
   await t.rejects(start(['junk.txt']), /junk\.txt: no public key found/);
-  await t.rejects(start(['missing.pem']), /missing\.pem: cannot read it \(ENOENT\)/);
+  await t.rejects(start(['missing.pem']), /missing\.pem: cannot read the key file: ENOENT/);
   await t.rejects(start([]), /has no keys; set jwksUrl, discovery: true or keyFiles/);
 });
 

@@ -267,13 +267,13 @@ const traits = {
 const toolCredential = {
   apiKey: { type: 'string' },
   apiKeyFile: { type: 'string', minLength: 1 },
-  authHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', description: 'a header name' },
+  authHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', title: 'a header name' },
   headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
   headersTimeoutMs: { type: 'integer', minimum: 1 },
   bodyTimeoutMs: { type: 'integer', minimum: 1 },
 } as const;
 
-const HTTP_URL = { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL without query or fragment' } as const;
+const HTTP_URL = { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', title: 'an http(s) URL without query or fragment' } as const;
 
 /** Names that are one path segment: `/tools/<name>`, `/mcp/<name>`. */
 const TOOL_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
@@ -349,7 +349,7 @@ export const configSchema = {
             required: ['issuer'],
             properties: {
               issuer: { type: 'string', minLength: 1 },
-              jwksUrl: { type: 'string', pattern: '^https?://', description: 'an http(s) URL' },
+              jwksUrl: { type: 'string', pattern: '^https?://', title: 'an http(s) URL' },
               discovery: { type: 'boolean', default: false },
               keyFiles: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
               audience: { type: 'string', minLength: 1 },
@@ -381,7 +381,7 @@ export const configSchema = {
           properties: {
             file: { type: 'string', minLength: 1 },
             directory: { type: 'string', minLength: 1 },
-            url: { type: 'string', pattern: '^https?://', description: 'an http(s) URL' },
+            url: { type: 'string', pattern: '^https?://', title: 'an http(s) URL' },
           },
         },
         pollIntervalSec: int(1, 30),
@@ -407,7 +407,7 @@ export const configSchema = {
       default: {},
       properties: {
         mode: { enum: ['on', 'off'], default: 'on' },
-        file: { type: 'string', pattern: '^[A-Za-z0-9._-]+$', description: 'a file name (in dataDir)', default: 'audit.db' },
+        file: { type: 'string', pattern: '^[A-Za-z0-9._-]+$', title: 'a file name (in dataDir)', default: 'audit.db' },
         flushMs: int(1, 50, 10_000),
         batchSize: int(1, 512, 100_000),
         maxQueue: int(1, 100_000),
@@ -425,7 +425,7 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        endpoint: { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL, e.g. http://127.0.0.1:4318' },
+        endpoint: { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', title: 'an http(s) URL, e.g. http://127.0.0.1:4318' },
         serviceName: { type: 'string', minLength: 1, default: 'aos-gateway' },
         headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
         traces: { type: 'boolean', default: true },
@@ -449,8 +449,8 @@ export const configSchema = {
           additionalProperties: false,
           default: {},
           properties: {
-            url: { type: 'string', pattern: '^rediss?://', description: 'a redis:// or rediss:// URL', default: 'redis://127.0.0.1:6379' },
-            keyPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', description: 'letters, digits, _ . : -', default: 'aos' },
+            url: { type: 'string', pattern: '^rediss?://', title: 'a redis:// or rediss:// URL', default: 'redis://127.0.0.1:6379' },
+            keyPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', title: 'letters, digits, _ . : -', default: 'aos' },
             failMode: { enum: ['closed', 'local'], default: 'closed' },
             localFraction: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
             commandTimeoutMs: int(1, 250),
@@ -473,10 +473,10 @@ export const configSchema = {
         required: ['dialect', 'baseUrl'],
         properties: {
           dialect: { enum: ['openai', 'anthropic'] },
-          baseUrl: { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL without query or fragment' },
+          baseUrl: { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', title: 'an http(s) URL without query or fragment' },
           apiKey: { type: 'string' },
           apiKeyFile: { type: 'string', minLength: 1 },
-          authHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', description: 'a header name' },
+          authHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', title: 'a header name' },
           headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
         },
       },
@@ -489,7 +489,7 @@ export const configSchema = {
         additionalProperties: false,
         required: ['prefix', 'provider'],
         properties: {
-          prefix: { type: 'string', pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$', description: 'a path like /v1 or /anthropic (no trailing slash)' },
+          prefix: { type: 'string', pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$', title: 'a path like /v1 or /anthropic (no trailing slash)' },
           provider: { type: 'string', minLength: 1 },
           passthrough: { type: 'boolean', default: false },
         },
@@ -524,7 +524,7 @@ export const configSchema = {
                 required: ['method', 'path'],
                 properties: {
                   method: { enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] },
-                  path: { type: 'string', pattern: '^/[^?#]*$', description: 'a path pattern like /repos/{owner}/{repo}/issues' },
+                  path: { type: 'string', pattern: '^/[^?#]*$', title: 'a path pattern like /repos/{owner}/{repo}/issues' },
                   bodySchema: { type: 'object' },
                   querySchema: { type: 'object' },
                   ...traits,

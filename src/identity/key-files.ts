@@ -3,30 +3,33 @@
  * JWKS JSON. Every key comes out as a public JWK, so static and fetched keys share one key set.
  */
 import { createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
+import { ConfigError } from '../config/config-error.js';
+import { readConfigText } from '../config/yaml-file.js';
 
 // Members that only a private or symmetric key carries: a key file holding one is refused, because
 // a private key has no business in the gateway's trust configuration.
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 
-/** The public keys in one key file. Throws an Error naming the file and what is wrong with it. */
+/**
+ * The public keys in one key file. Throws a ConfigError naming the file and what is wrong with it:
+ * `config_file_not_found` / `config_unreadable`, `config_syntax` for invalid JSON, `config_invalid`
+ * for a key it refuses or a file without one.
+ */
 export function readKeyFile(file: string): JWK[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`key file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  const text = readConfigText(file, 'key file');
   try {
     const keys = text.trimStart().startsWith('{') ? fromJson(text) : fromPem(text);
     if (keys.length === 0) throw new Error('no public key found (expected PEM or JWK/JWKS JSON)');
     return keys;
   } catch (err) {
-    throw new Error(`key file ${file}: ${(err as Error).message}`);
+    throw new ConfigError(file, [` ${(err as Error).message}`], err instanceof KeyFileSyntax ? 'config_syntax' : 'config_invalid');
   }
 }
+
+/** The text could not be parsed at all (code `config_syntax` rather than `config_invalid`). */
+class KeyFileSyntax extends Error {}
 
 function fromPem(text: string): JWK[] {
   const keys: JWK[] = [];
@@ -52,7 +55,7 @@ function fromJson(text: string): JWK[] {
   try {
     doc = JSON.parse(text);
   } catch {
-    throw new Error('not valid JSON');
+    throw new KeyFileSyntax('not valid JSON');
   }
   const list = isObject(doc) && Array.isArray(doc.keys) ? doc.keys : [doc];
   return list.map((jwk, i) => {

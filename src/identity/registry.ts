@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { ajv, ConfigError, parseYaml } from '../config/load.js';
+import { ConfigError } from '../config/config-error.js';
+import { loadYamlFile } from '../config/yaml-file.js';
 import type { VerifiedToken } from './types.js';
 
 /** A standardized agent blueprint: what agents built on it may use. Versioned. */
@@ -146,7 +146,6 @@ const registrySchema = {
     },
   },
 } as const;
-const validateRegistry = ajv.compile(registrySchema);
 
 export interface AgentRegistry {
   readonly file: string;
@@ -158,16 +157,12 @@ export interface AgentRegistry {
   resolve(token: VerifiedToken): Agent | null;
 }
 
-/** Loads and validates the agent registry (agents, templates, claim mapping). Throws ConfigError. */
+/**
+ * Loads and validates the agent registry (agents, templates, claim mapping). Throws ConfigError; a
+ * missing file is code `config_file_not_found`.
+ */
 export function loadRegistry(file: string, env: NodeJS.ProcessEnv = process.env): AgentRegistry {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(file, [` cannot read the agent registry: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
-  }
-  const { data, where } = parseYaml(text, file, validateRegistry, env);
-  const reg = data as RegistryFile;
+  const { data: reg, where } = loadYamlFile<RegistryFile>(file, registrySchema, 'agent registry', env);
   const problems: string[] = [];
   const templates = new Map<string, AgentTemplate>();
   for (const [name, t] of Object.entries(reg.templates)) templates.set(name, { name, ...t });
