@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { CONFIG_ERRORS, ConfigError, type ConfigErrorCode } from '../src/config/config-error.js';
@@ -58,4 +58,13 @@ t.test('one loader: defaults filled, types coerced, ${ENV} substituted, position
   t.same(loadYamlFile(join(dir, 'x.yaml'), schema, 'test file', { N: '7' }).data, { n: 7, list: ['a'], d: 'x' });
   writeFileSync(join(dir, 'x.yaml'), 'n: seven\n');
   t.throws(() => loadYamlFile(join(dir, 'x.yaml'), schema, 'test file', {}), { message: /x\.yaml:1:4: n: expected integer, got "seven"/, code: 'config_invalid' });
+});
+
+t.test('config/ is the lowest layer: it imports nothing from the rest of src/', async (t) => {
+  const dir = new URL('../src/config/', import.meta.url);
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+    const text = readFileSync(new URL(name, dir), 'utf8');
+    const upward = [...text.matchAll(/from '(\.\.\/[^']+)'/g)].map((m) => m[1]);
+    t.same(upward, [], name);
+  }
 });

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Upstream } from '../upstream/upstreams.js';
 import { SseSplitter } from '../upstream/sse.js';
-import { compileSchema, type CompiledSchema } from './json-schema.js';
+import { compileSchema, type CompiledSchema } from '../config/json-schema.js';
 
 /** A tool's input schema as the server declared it: compiled, or why it could not be. */
 export interface ToolSchema {
