@@ -10,7 +10,7 @@ import { loadEngine } from '../src/policy/engine.js';
 import { policyTool } from '../src/policy/decide.js';
 import type { PolicyInput } from '../src/policy/types.js';
 import { checkMcpHeaders, describeMcp, parseMcpMessage } from '../src/providers/mcp.js';
-import { compileSchema } from '../src/tools/json-schema.js';
+import { compileSchema } from '../src/config/json-schema.js';
 import { createToolsListTap } from '../src/tools/mcp-list-tap.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';
 import { measure } from './measure.js';

@@ -5,7 +5,6 @@ import {
   AdminUnreachableError, AosError, AuditQueryError, BudgetStoreLockedError, BundleError, ERRORS, GatewayError, IdentityConfigError, INTERNAL_ERRORS, JwksError, KeyError,
   McpToolsListError, PolicyConfigError, PolicySourceError, renderError, renderStreamError, TarReadError, toGatewayError, ToolDefinitionError, type ErrorCode, type InternalErrorCode,
 } from '../src/errors.js';
-import { RegistryReadError } from '../src/identity/registry.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];
 
@@ -61,8 +60,11 @@ const internal: [ctor: new (...args: never[]) => AosError, args: unknown[], name
   [JwksError, ['AOS_ERR_JWKS_FETCH', 'HTTP 404'], 'JwksError', 'AOS_ERR_JWKS_FETCH', 'HTTP 404'],
   [JwksError, ['AOS_ERR_JWKS_INVALID', 'no keys'], 'JwksError', 'AOS_ERR_JWKS_INVALID', 'no keys'],
   [IdentityConfigError, ['HS256 is not allowed'], 'IdentityConfigError', 'AOS_ERR_IDENTITY_CONFIG', 'HS256 is not allowed'],
-  [RegistryReadError, ['/x/agents.yaml', Object.assign(new Error('gone'), { code: 'ENOENT' })], 'RegistryReadError', 'AOS_ERR_REGISTRY_MISSING', '/x/agents.yaml: cannot read the agent registry: ENOENT'],
-  [RegistryReadError, ['/x/agents.yaml', Object.assign(new Error('denied'), { code: 'EACCES' })], 'RegistryReadError', 'AOS_ERR_REGISTRY_UNREADABLE', '/x/agents.yaml: cannot read the agent registry: EACCES'],
+  [ConfigError, ['/x/agents.yaml', [' cannot read the agent registry: ENOENT'], 'AOS_ERR_CONFIG_NOT_FOUND'], 'ConfigError', 'AOS_ERR_CONFIG_NOT_FOUND', '/x/agents.yaml: cannot read the agent registry: ENOENT'],
+  [ConfigError, ['/x/agents.yaml', [' cannot read the agent registry: EACCES'], 'AOS_ERR_CONFIG_UNREADABLE'], 'ConfigError', 'AOS_ERR_CONFIG_UNREADABLE', '/x/agents.yaml: cannot read the agent registry: EACCES'],
+  [ConfigError, ['/x/aos.yaml', [' 1:1: bad'], 'AOS_ERR_CONFIG_SYNTAX'], 'ConfigError', 'AOS_ERR_CONFIG_SYNTAX', 'bad'],
+  [ConfigError, ['/x/aos.yaml', [' 2:3: listen.port: ${PORT} is not set'], 'AOS_ERR_CONFIG_ENV_UNSET'], 'ConfigError', 'AOS_ERR_CONFIG_ENV_UNSET', 'PORT'],
+  [ConfigError, ['/x/aos.yaml', [' 2:3: listen.port: must be integer']], 'ConfigError', 'AOS_ERR_CONFIG_INVALID', 'must be integer'],
   [BudgetStoreLockedError, ['in use by process 7', 7], 'BudgetStoreLockedError', 'AOS_ERR_BUDGET_STORE_LOCKED', 'in use by process 7'],
   [AuditQueryError, ['limit', 'expected a positive integer, got "0"'], 'AuditQueryError', 'AOS_ERR_AUDIT_QUERY', '--limit: expected a positive integer, got "0"'],
   [AuditQueryError, [null, 'expected a time'], 'AuditQueryError', 'AOS_ERR_AUDIT_QUERY', 'expected a time'],
@@ -84,7 +86,7 @@ t.test('internal errors: each class has its name and a stable code from the regi
     t.match(err.stack, new RegExp(`^${name}: `), `${name}: stack names the class`);
   }
   // ConfigError's subclass is a ConfigError, so it is reported as an invalid configuration.
-  t.ok(new RegistryReadError('/x', new Error('x')) instanceof ConfigError);
+  t.ok(new ConfigError('/x', [' x']) instanceof AosError, 'a configuration error is an internal error with a code');
   t.ok(new BundleError('AOS_ERR_BUNDLE_INVALID', 'x') instanceof AosError);
 });
 

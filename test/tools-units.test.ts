@@ -1,6 +1,6 @@
 /** Unit tables for the tool registry's pieces: path patterns, the tools/list tap, MCP message checks. */
 import t from 'tap';
-import { compilePathPattern, matchPathPattern, splitPath } from '../src/tools/path-pattern.js';
+import { compilePathPattern, matchPathPattern, splitPath } from '../src/config/path-pattern.js';
 import { createListChangedTap, createResultSizeTap, createToolsListTap } from '../src/tools/mcp-list-tap.js';
 import { checkMcpHeaders, parseMcpMessage } from '../src/providers/mcp.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';

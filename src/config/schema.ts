@@ -1,556 +1,396 @@
-/** The gateway configuration: its TypeScript shape and the JSON Schema it is validated against. */
+/**
+ * The gateway configuration, written once: the JSON Schema files are validated against (TypeBox),
+ * the TypeScript types derived from it, and docs/configuration.md generated from its descriptions
+ * (`npm run docs:config`; a test fails when the committed page is stale).
+ *
+ * The types describe a config after validation: a key with a `default` is always present. In the
+ * file it is optional: `configSchema` is this schema with such keys dropped from `required`.
+ * A pattern's `title` says what it stands for ("an http(s) URL"): errors read "expected <title>".
+ */
+import { Type, type SchemaOptions, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
+import { JWT_ALGORITHMS } from './algorithms.js';
 
-export type DialectName = 'openai' | 'anthropic';
+// ---- building blocks --------------------------------------------------------------------------
 
-export interface ProviderConfig {
-  /** The wire protocol the upstream speaks. */
-  dialect: DialectName;
-  /** What an SDK would be given as its base URL, e.g. https://api.openai.com/v1. */
-  baseUrl: string;
-  /** The credential the gateway injects; whatever the agent sent is stripped. */
-  apiKey?: string;
-  /** Read the credential from this file instead (trailing whitespace trimmed). */
-  apiKeyFile?: string;
-  /** Header that carries the credential; defaults by dialect (authorization / x-api-key). */
-  authHeader?: string;
-  /** Extra headers set on every upstream request. */
-  headers: Record<string, string>;
-}
+/** An object that refuses unknown keys (a typo is an error, not a silently ignored key). */
+const Obj = <T extends TProperties>(properties: T, options: SchemaOptions = {}) => Type.Object(properties, { additionalProperties: false, ...options });
 
-export interface RouteConfig {
-  /** Path prefix on the gateway, the equivalent of the provider's base URL. */
-  prefix: string;
-  provider: string;
-  /** Forward paths that are not a known operation of the dialect, uninspected. */
-  passthrough: boolean;
-}
+/** One of a few strings (a plain `enum`, so errors read "expected one of a, b"). */
+const Enum = <const T extends readonly string[]>(values: T, options: SchemaOptions) => Type.Unsafe<T[number]>({ ...options, enum: values });
 
-export interface ListenConfig {
-  host: string;
-  port: number;
-}
+/** Exactly this string (a discriminator). */
+const Const = <const T extends string>(value: T) => Type.Unsafe<T>({ const: value });
 
-/** A trusted token issuer. */
-export interface IssuerConfig {
-  /** The `iss` claim value. */
-  issuer: string;
-  /** JWKS endpoint; when absent and `discovery` is on, read from the issuer's OIDC discovery document. */
-  jwksUrl?: string;
-  discovery: boolean;
-  /** Static keys: PEM (SPKI public key or certificate) or JWK / JWKS JSON files. */
-  keyFiles: string[];
-  /** Expected `aud`; defaults to identity.audience. */
-  audience?: string;
-  /** Kubernetes projected ServiceAccount tokens: map the kubernetes.io claims onto the agent. */
-  kubernetes: boolean;
-  requiredClaims: string[];
-  jwksCacheSec: number;
-  /** Least time between two JWKS fetches triggered by an unknown `kid`. */
-  jwksRefreshMinSec: number;
-  jwksTimeoutMs: number;
-  /** Extra CA certificates (PEM) for the issuer's HTTPS, e.g. the in-cluster API server's. */
-  caFile?: string;
-  /** A bearer token file sent with discovery/JWKS fetches, re-read each time (a projected token). */
-  tokenFile?: string;
-}
+/** An object whose keys are names chosen by the user, every value of one schema. */
+const Dict = <T extends TSchema>(value: T, options: SchemaOptions) => Type.Unsafe<Record<string, Static<T>>>({ ...options, type: 'object', additionalProperties: value });
 
-export interface IdentityConfig {
-  /** `required`: every proxied call needs a valid agent token. `off`: calls are anonymous. */
-  mode: 'required' | 'off';
-  /** `aud` agent tokens must carry. */
-  audience: string;
-  /** `aud` admin tokens must carry (a separate audience, so an agent token is never an admin one). */
-  adminAudience: string;
-  /** Value of the roles claim that grants the admin API. */
-  adminRole: string;
-  algorithms: string[];
-  clockSkewSec: number;
-  maxTokenBytes: number;
-  /** Verified tokens remembered (bounded; an entry never outlives its `exp`). */
-  cacheSize: number;
-  /** A signing key generated in dataDir on first start and trusted, for local development. */
-  localIssuer: { enabled: boolean; issuer: string };
-  issuers: IssuerConfig[];
-  /** The agent registry file, relative to this config file. */
-  registry: string;
-}
+/** An integer with a lower bound, a default and an optional upper bound. */
+const Int = (minimum: number, dflt: number, description: string, maximum?: number) =>
+  Type.Integer({ description, minimum, ...(maximum === undefined ? {} : { maximum }), default: dflt });
 
-export interface PolicyConfig {
-  /** `enforce`: every call is decided by the policy. `off`: no policy stage at all. */
-  mode: 'enforce' | 'off';
-  /** Exactly one source: a bundle file, a policies directory (development), or an HTTP(S) bundle URL. */
-  bundle: { file?: string; directory?: string; url?: string };
-  /** How often a URL source is polled (ETag / If-None-Match). */
-  pollIntervalSec: number;
-  /** Bearer token sent to the bundle server, if it needs one. */
-  token?: string;
-  /** When set, bundles must carry a valid .signatures.json signed by this key (PEM public key or JWK file). */
-  verification?: { keyFile: string; keyId?: string; scope?: string; algorithm?: string };
-  /** Cap on the Wasm memory (64 KiB pages); exhausting it denies the call. */
-  maxMemoryPages: number;
-  /** Serialized policy input larger than this is denied without evaluation. */
-  maxInputBytes: number;
-}
+const Str = (description: string, options: SchemaOptions = {}) => Type.String({ description, ...options });
+const Bool = (dflt: boolean, description: string) => Type.Boolean({ description, default: dflt });
+const Headers = (description: string) => Dict(Type.String(), { description, default: {} });
 
-/** The audit trail (src/audit/): one hash-chained event per call in its own SQLite file. */
-export interface AuditConfig {
-  /** `on`: every call is recorded. `off`: no audit stage, no audit file. */
-  mode: 'on' | 'off';
-  /** The database file, in dataDir. */
-  file: string;
-  /** Group commit: at most this many milliseconds between a call's end and its commit. */
-  flushMs: number;
-  /** Group commit: a batch of this many events commits at once, without waiting for flushMs. */
-  batchSize: number;
-  /** Events waiting for their commit beyond which new ones stay in the intent journal only (recovered at the next start). */
-  maxQueue: number;
-  /** SHA-256 of request and response bodies (sizes are always recorded). */
-  hashBodies: boolean;
-  retention: { maxAgeDays: number; maxSizeMb: number; intervalSec: number };
-}
-
-/** OpenTelemetry export (src/telemetry/otel.ts): absent unless an endpoint is configured. */
-export interface OtelConfig {
-  /** OTLP/HTTP base URL, e.g. http://collector:4318 (traces go to /v1/traces, logs to /v1/logs). */
-  endpoint?: string;
-  serviceName: string;
-  headers: Record<string, string>;
-  traces: boolean;
-  /** Audit events as OTel log records. */
-  logs: boolean;
-  /** Spans/log records held for export; beyond it they are dropped and counted. */
-  maxQueue: number;
-  batchSize: number;
-  scheduledDelayMs: number;
-  exportTimeoutMs: number;
-}
-
-/** Policy-visible traits of a tool, an HTTP tool's operation or an MCP server's tool. */
-export interface ToolTraits {
-  /** Calls need a human approval (the default policy obliges `require_approval`). */
-  sensitive?: boolean;
-  /** Calls only read: templates limited to read-only tools may use it. */
-  readOnly?: boolean;
-  /** Free-form labels the policy reads as `input.call.tool.labels`. */
-  labels?: Record<string, string>;
-}
-
-/** An operation of an HTTP tool: a method and a path pattern under the tool's base URL. */
-export interface HttpOperationConfig extends ToolTraits {
-  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-  /** `/repos/{owner}/{repo}/issues`: `{name}` is one path segment, a final `{name*}` the rest of the path. */
-  path: string;
-  /** JSON Schema the request body must satisfy (the body is then required to be JSON). */
-  bodySchema?: Record<string, unknown>;
-  /** JSON Schema of the query parameters as an object (values coerced from strings: `?limit=5` is an integer). */
-  querySchema?: Record<string, unknown>;
-}
-
-interface ToolCredential {
-  /** The credential the gateway injects; whatever the agent sent is stripped. */
-  apiKey?: string;
-  apiKeyFile?: string;
-  /** Header that carries it (default `authorization`, as a Bearer token). */
-  authHeader?: string;
-  /** Extra headers set on every upstream request. */
-  headers: Record<string, string>;
-  /** Override upstream.headersTimeoutMs / bodyTimeoutMs for this tool (slow APIs, long-running tools). */
-  headersTimeoutMs?: number;
-  bodyTimeoutMs?: number;
-}
-
-/** A REST API agents reach at `/tools/<name>/…`, only through its declared operations. */
-export interface HttpToolConfig extends ToolTraits, ToolCredential {
-  kind: 'http';
-  baseUrl: string;
-  operations: Record<string, HttpOperationConfig>;
-}
-
-/** An MCP server (Streamable HTTP) agents reach at `/mcp/<name>`. */
-export interface McpToolConfig extends ToolTraits, ToolCredential {
-  kind: 'mcp';
-  /** The server's MCP endpoint, e.g. http://github-mcp:3000/mcp. */
-  url: string;
-  /** Traits of single tools of the server, by tool name (they override the server's). */
-  tools: Record<string, ToolTraits>;
-  /** How long input schemas learned from the server's tools/list are trusted. */
-  schemaCacheSec: number;
-}
-
-export type ToolConfig = HttpToolConfig | McpToolConfig;
-
-export interface MeteringConfig {
-  /** `enforce`: usage and cost of every call, budgets and rate limits. `off`: no metering stage at all. */
-  mode: 'enforce' | 'off';
-  /** The price table, relative to this config file (default: the packaged config/prices.yaml). */
-  prices?: string;
-  /** Where budget counters live: `sqlite` (embedded, one gateway) or `redis` (a fleet shares them). */
-  store: 'sqlite' | 'redis';
-  redis: {
-    url: string;
-    /** Prefix of every key (one hash tag, so the scripts also run on Redis Cluster). */
-    keyPrefix: string;
-    /** Redis unreachable: `closed` denies (503 aos_budget_unavailable); `local` keeps a conservative local limit. */
-    failMode: 'closed' | 'local';
-    /** In `local` mode, the share of each limit this gateway may spend on its own while Redis is away. */
-    localFraction: number;
-    commandTimeoutMs: number;
-  };
-  /** Share of a limit past which a call is flagged `budget_soft_limit` (a budget's soft_ratio wins). */
-  softThreshold: number;
-  /** A reservation not settled by then (a crashed or hung call) expires. */
-  reservationTtlSec: number;
-  /** Output cap assumed for the worst case when neither the request nor the template sets one. */
-  defaultMaxOutputTokens: number;
-  /** SQLite store: how often the in-memory counters are snapshotted into budgets.db (the append log covers the rest). */
-  snapshotIntervalMs: number;
-  /** Add an `agent` label to the spend and token metrics (registered agents only, so it stays bounded). */
-  agentMetrics: boolean;
-  /**
-   * When the policy input carries the budget: `always`, or `nearLimit` (only once this call would
-   * take a budget past its soft threshold). Budget figures change with every call, so `always`
-   * defeats the policy's decision cache; the store enforces hard limits either way.
-   */
-  policyBudget: 'always' | 'nearLimit';
-}
-
-export interface GatewayConfig {
-  listen: ListenConfig;
-  admin: ListenConfig;
-  dataDir: string;
-  limits: {
-    maxBodyBytes: number;
-    maxHeaderBytes: number;
-    maxHeaders: number;
-    headersTimeoutMs: number;
-    requestTimeoutMs: number;
-    keepAliveTimeoutMs: number;
-    shutdownGraceMs: number;
-  };
-  upstream: {
-    connections: number;
-    connectTimeoutMs: number;
-    headersTimeoutMs: number;
-    bodyTimeoutMs: number;
-    keepAliveTimeoutMs: number;
-    retries: number;
-  };
-  log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
-  identity: IdentityConfig;
-  policy: PolicyConfig;
-  audit: AuditConfig;
-  otel: OtelConfig;
-  metering: MeteringConfig;
-  providers: Record<string, ProviderConfig>;
-  routes: RouteConfig[];
-  /** The tool registry: HTTP APIs and MCP servers, by name. */
-  tools: Record<string, ToolConfig>;
-}
-
-const int = (minimum: number, dflt: number, maximum?: number) =>
-  ({ type: 'integer', minimum, ...(maximum === undefined ? {} : { maximum }), default: dflt }) as const;
-
-const listen = (port: number) => ({
-  type: 'object',
-  additionalProperties: false,
-  default: {},
-  properties: { host: { type: 'string', minLength: 1, default: '127.0.0.1' }, port: int(0, port, 65535) },
-});
-
-const traits = {
-  sensitive: { type: 'boolean' },
-  readOnly: { type: 'boolean' },
-  labels: { type: 'object', additionalProperties: { type: 'string' } },
-} as const;
-
-const toolCredential = {
-  apiKey: { type: 'string' },
-  apiKeyFile: { type: 'string', minLength: 1 },
-  authHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', description: 'a header name' },
-  headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
-  headersTimeoutMs: { type: 'integer', minimum: 1 },
-  bodyTimeoutMs: { type: 'integer', minimum: 1 },
-} as const;
-
-const HTTP_URL = { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL without query or fragment' } as const;
+const HTTP_URL = { pattern: '^https?://[^/?#]+(/[^?#]*)?$', title: 'an http(s) URL without query or fragment' };
 
 /** Names that are one path segment: `/tools/<name>`, `/mcp/<name>`. */
 const TOOL_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 
-const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+// ---- listeners, limits, upstream, log ---------------------------------------------------------
 
-export const configSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['providers', 'routes'],
-  properties: {
-    listen: listen(8080),
-    admin: listen(9090),
-    dataDir: { type: 'string', minLength: 1, default: 'data' },
-    limits: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        maxBodyBytes: int(1, 10 * 1024 * 1024),
-        maxHeaderBytes: int(1024, 16 * 1024, 1024 * 1024),
-        maxHeaders: int(1, 100, 1000),
-        headersTimeoutMs: int(1, 10_000),
-        requestTimeoutMs: int(1, 60_000),
-        keepAliveTimeoutMs: int(1, 65_000),
-        shutdownGraceMs: int(0, 30_000),
-      },
+const listen = (port: number, description: string) =>
+  Obj(
+    {
+      host: Str('Address to listen on (`0.0.0.0` for every interface).', { minLength: 1, default: '127.0.0.1' }),
+      port: Int(0, port, 'TCP port (0: any free port).', 65535),
     },
-    upstream: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        connections: int(1, 256),
-        connectTimeoutMs: int(1, 5_000),
-        headersTimeoutMs: int(1, 300_000),
-        bodyTimeoutMs: int(1, 120_000),
-        keepAliveTimeoutMs: int(1, 30_000),
-        retries: int(0, 2, 10),
-      },
-    },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { level: { enum: ['debug', 'info', 'warn', 'error', 'silent'], default: 'info' } },
-    },
-    identity: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        mode: { enum: ['required', 'off'], default: 'required' },
-        audience: { type: 'string', minLength: 1, default: 'aos-gateway' },
-        adminAudience: { type: 'string', minLength: 1, default: 'aos-admin' },
-        adminRole: { type: 'string', minLength: 1, default: 'admin' },
-        // Asymmetric algorithms only: never `none`, never an HMAC secret that could be a public key.
-        algorithms: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ASYMMETRIC }, default: ASYMMETRIC },
-        clockSkewSec: int(0, 30, 600),
-        maxTokenBytes: int(256, 8192, 65536),
-        cacheSize: int(0, 10_000),
-        localIssuer: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          properties: { enabled: { type: 'boolean', default: true }, issuer: { type: 'string', minLength: 1, default: 'aos-local' } },
-        },
-        issuers: {
-          type: 'array',
-          default: [],
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['issuer'],
-            properties: {
-              issuer: { type: 'string', minLength: 1 },
-              jwksUrl: { type: 'string', pattern: '^https?://', description: 'an http(s) URL' },
-              discovery: { type: 'boolean', default: false },
-              keyFiles: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
-              audience: { type: 'string', minLength: 1 },
-              kubernetes: { type: 'boolean', default: false },
-              requiredClaims: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['sub'] },
-              jwksCacheSec: int(1, 300),
-              jwksRefreshMinSec: int(0, 30),
-              jwksTimeoutMs: int(1, 2_000),
-              caFile: { type: 'string', minLength: 1 },
-              tokenFile: { type: 'string', minLength: 1 },
-            },
-          },
-        },
-        registry: { type: 'string', minLength: 1, default: 'agents.yaml' },
-      },
-    },
-    policy: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        mode: { enum: ['enforce', 'off'], default: 'enforce' },
-        bundle: {
-          type: 'object',
-          additionalProperties: false,
-          minProperties: 1,
-          maxProperties: 1,
-          default: { file: '../policies/bundle.tar.gz' },
-          properties: {
-            file: { type: 'string', minLength: 1 },
-            directory: { type: 'string', minLength: 1 },
-            url: { type: 'string', pattern: '^https?://', description: 'an http(s) URL' },
-          },
-        },
-        pollIntervalSec: int(1, 30),
-        token: { type: 'string' },
-        verification: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['keyFile'],
-          properties: {
-            keyFile: { type: 'string', minLength: 1 },
-            keyId: { type: 'string', minLength: 1 },
-            scope: { type: 'string', minLength: 1 },
-            algorithm: { type: 'string', minLength: 1 },
-          },
-        },
-        maxMemoryPages: int(2, 512, 65536),
-        maxInputBytes: int(1024, 262_144),
-      },
-    },
-    audit: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        mode: { enum: ['on', 'off'], default: 'on' },
-        file: { type: 'string', pattern: '^[A-Za-z0-9._-]+$', description: 'a file name (in dataDir)', default: 'audit.db' },
-        flushMs: int(1, 50, 10_000),
-        batchSize: int(1, 512, 100_000),
-        maxQueue: int(1, 100_000),
-        hashBodies: { type: 'boolean', default: true },
-        retention: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          properties: { maxAgeDays: int(0, 90), maxSizeMb: int(0, 0), intervalSec: int(1, 3600) },
-        },
-      },
-    },
-    otel: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        endpoint: { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL, e.g. http://127.0.0.1:4318' },
-        serviceName: { type: 'string', minLength: 1, default: 'aos-gateway' },
-        headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
-        traces: { type: 'boolean', default: true },
-        logs: { type: 'boolean', default: true },
-        maxQueue: int(1, 4096),
-        batchSize: int(1, 512),
-        scheduledDelayMs: int(1, 1000),
-        exportTimeoutMs: int(1, 5000),
-      },
-    },
-    metering: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        mode: { enum: ['enforce', 'off'], default: 'enforce' },
-        prices: { type: 'string', minLength: 1 },
-        store: { enum: ['sqlite', 'redis'], default: 'sqlite' },
-        redis: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          properties: {
-            url: { type: 'string', pattern: '^rediss?://', description: 'a redis:// or rediss:// URL', default: 'redis://127.0.0.1:6379' },
-            keyPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', description: 'letters, digits, _ . : -', default: 'aos' },
-            failMode: { enum: ['closed', 'local'], default: 'closed' },
-            localFraction: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
-            commandTimeoutMs: int(1, 250),
-          },
-        },
-        softThreshold: { type: 'number', minimum: 0, maximum: 1, default: 0.8 },
-        reservationTtlSec: int(1, 900),
-        defaultMaxOutputTokens: int(1, 4096),
-        snapshotIntervalMs: int(10, 1000),
-        agentMetrics: { type: 'boolean', default: false },
-        policyBudget: { enum: ['always', 'nearLimit'], default: 'nearLimit' },
-      },
-    },
-    providers: {
-      type: 'object',
-      minProperties: 1,
-      additionalProperties: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['dialect', 'baseUrl'],
-        properties: {
-          dialect: { enum: ['openai', 'anthropic'] },
-          baseUrl: { type: 'string', pattern: '^https?://[^/?#]+(/[^?#]*)?$', description: 'an http(s) URL without query or fragment' },
-          apiKey: { type: 'string' },
-          apiKeyFile: { type: 'string', minLength: 1 },
-          authHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', description: 'a header name' },
-          headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
-        },
-      },
-    },
-    routes: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['prefix', 'provider'],
-        properties: {
-          prefix: { type: 'string', pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$', description: 'a path like /v1 or /anthropic (no trailing slash)' },
-          provider: { type: 'string', minLength: 1 },
-          passthrough: { type: 'boolean', default: false },
-        },
-      },
-    },
-    tools: {
-      type: 'object',
-      default: {},
-      propertyNames: { pattern: TOOL_NAME },
-      additionalProperties: {
-        type: 'object',
-        required: ['kind'],
-        properties: { kind: { enum: ['http', 'mcp'] } },
-        // Discriminated by kind: each branch lists its own keys, so a typo is an unknown key.
-        if: { properties: { kind: { const: 'http' } } },
-        then: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['kind', 'baseUrl', 'operations'],
-          properties: {
-            kind: { const: 'http' },
-            baseUrl: HTTP_URL,
-            ...toolCredential,
-            ...traits,
-            operations: {
-              type: 'object',
-              minProperties: 1,
-              propertyNames: { pattern: TOOL_NAME },
-              additionalProperties: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['method', 'path'],
-                properties: {
-                  method: { enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] },
-                  path: { type: 'string', pattern: '^/[^?#]*$', description: 'a path pattern like /repos/{owner}/{repo}/issues' },
-                  bodySchema: { type: 'object' },
-                  querySchema: { type: 'object' },
-                  ...traits,
-                },
-              },
-            },
-          },
-        },
-        else: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['kind', 'url'],
-          properties: {
-            kind: { const: 'mcp' },
-            url: HTTP_URL,
-            ...toolCredential,
-            ...traits,
-            tools: {
-              type: 'object',
-              default: {},
-              additionalProperties: { type: 'object', additionalProperties: false, properties: traits },
-            },
-            schemaCacheSec: int(0, 300),
-          },
-        },
-      },
-    },
+    { description, default: {} },
+  );
+
+const ListenSchema = listen(8080, 'Where agents connect.');
+
+const LimitsSchema = Obj(
+  {
+    maxBodyBytes: Int(1, 10 * 1024 * 1024, 'Larger request bodies are refused: 413 `aos_payload_too_large`.'),
+    maxHeaderBytes: Int(1024, 16 * 1024, 'Request line and headers; larger: 431 `aos_header_too_large`.', 1024 * 1024),
+    maxHeaders: Int(1, 100, 'More header lines: 431 `aos_header_too_large`.', 1000),
+    headersTimeoutMs: Int(1, 10_000, 'Time for a client to send its headers (slowloris): 408 `aos_request_timeout`.'),
+    requestTimeoutMs: Int(1, 60_000, 'Time for a client to send its whole request: 408 `aos_request_timeout`.'),
+    keepAliveTimeoutMs: Int(1, 65_000, 'Idle client connections are closed after this.'),
+    shutdownGraceMs: Int(0, 30_000, 'On SIGTERM, how long in-flight requests and streams may finish.'),
   },
-} as const;
+  { description: 'Limits on what clients send (apply on restart).', default: {} },
+);
+
+const UpstreamSchema = Obj(
+  {
+    connections: Int(1, 256, 'Connections per provider pool (undici `Pool`, keep-alive).'),
+    connectTimeoutMs: Int(1, 5_000, 'TCP/TLS connect: 504 `aos_upstream_timeout`.'),
+    headersTimeoutMs: Int(1, 300_000, "Until the upstream's response headers (time to first byte)."),
+    bodyTimeoutMs: Int(1, 120_000, 'Longest silence between two chunks of a response.'),
+    keepAliveTimeoutMs: Int(1, 30_000, 'Idle upstream connections are closed after this.'),
+    retries: Int(0, 2, 'Retries, only for connection failures before any byte was sent.', 10),
+  },
+  { description: 'Connections to providers and tools.', default: {} },
+);
+
+const LogSchema = Obj(
+  { level: Enum(['debug', 'info', 'warn', 'error', 'silent'], { description: 'JSON lines on stderr from this level up.', default: 'info' }) },
+  { description: 'The gateway log.', default: {} },
+);
+
+// ---- identity ---------------------------------------------------------------------------------
+
+const IssuerSchema = Obj(
+  {
+    issuer: Str('The `iss` claim value.', { minLength: 1 }),
+    jwksUrl: Type.Optional(Str("JWKS endpoint; when absent and `discovery` is on, read from the issuer's OIDC discovery document.", { pattern: '^https?://', title: 'an http(s) URL' })),
+    discovery: Bool(false, "Read `jwks_uri` from the issuer's `/.well-known/openid-configuration`."),
+    keyFiles: Type.Array(Str('A key file', { minLength: 1 }), { description: 'Static keys: PEM (SPKI public key or certificate) or JWK / JWKS JSON files, relative to the config file.', default: [] }),
+    audience: Type.Optional(Str('Expected `aud`; defaults to identity.audience.', { minLength: 1 })),
+    kubernetes: Bool(false, 'Kubernetes projected ServiceAccount tokens: map the kubernetes.io claims onto the agent.'),
+    requiredClaims: Type.Array(Str('A claim name', { minLength: 1 }), { description: 'Claims every token of this issuer must carry.', default: ['sub'] }),
+    jwksCacheSec: Int(1, 300, 'How long fetched keys are trusted before they are fetched again.'),
+    jwksRefreshMinSec: Int(0, 30, 'Least time between two JWKS fetches triggered by an unknown `kid`.'),
+    jwksTimeoutMs: Int(1, 2_000, 'Timeout of a discovery or JWKS fetch.'),
+    caFile: Type.Optional(Str("Extra CA certificates (PEM) for the issuer's HTTPS, e.g. the in-cluster API server's.", { minLength: 1 })),
+    tokenFile: Type.Optional(Str('A bearer token file sent with discovery/JWKS fetches, re-read each time (a projected token).', { minLength: 1 })),
+  },
+  { description: 'A trusted token issuer.' },
+);
+
+const IdentitySchema = Obj(
+  {
+    mode: Enum(['required', 'off'], { description: '`required`: every proxied call needs a valid agent token. `off`: calls are anonymous.', default: 'required' }),
+    audience: Str('`aud` agent tokens must carry.', { minLength: 1, default: 'aos-gateway' }),
+    adminAudience: Str('`aud` admin tokens must carry (a separate audience, so an agent token is never an admin one).', { minLength: 1, default: 'aos-admin' }),
+    adminRole: Str('Value of the roles claim that grants the admin API.', { minLength: 1, default: 'admin' }),
+    // Asymmetric algorithms only: never `none`, never an HMAC secret that could be a public key.
+    algorithms: Type.Array(Type.Unsafe<string>({ enum: JWT_ALGORITHMS }), {
+      description: 'Allow-list of token signature algorithms, asymmetric only.',
+      minItems: 1,
+      uniqueItems: true,
+      default: JWT_ALGORITHMS,
+    }),
+    clockSkewSec: Int(0, 30, 'Tolerance for `exp` / `nbf`.', 600),
+    maxTokenBytes: Int(256, 8192, 'Larger tokens are refused before parsing.', 65536),
+    cacheSize: Int(0, 10_000, 'Verified tokens remembered (bounded; an entry never outlives its `exp`; 0: off).'),
+    localIssuer: Obj(
+      {
+        enabled: Bool(true, 'Generate the key on first start and trust it.'),
+        issuer: Str('The `iss` of locally minted tokens.', { minLength: 1, default: 'aos-local' }),
+      },
+      { description: 'A signing key generated in dataDir on first start and trusted, for local development.', default: {} },
+    ),
+    issuers: Type.Array(IssuerSchema, { description: 'Trusted token issuers.', default: [] }),
+    registry: Str('The agent registry file, relative to this config file.', { minLength: 1, default: 'agents.yaml' }),
+  },
+  { description: 'Agent identity: which tokens are trusted and who they stand for.', default: {} },
+);
+
+// ---- policy -----------------------------------------------------------------------------------
+
+const PolicySchema = Obj(
+  {
+    mode: Enum(['enforce', 'off'], { description: '`enforce`: every call is decided by the policy. `off`: no policy stage at all.', default: 'enforce' }),
+    bundle: Obj(
+      {
+        file: Type.Optional(Str('A bundle file (.tar.gz), relative to the config file.', { minLength: 1 })),
+        directory: Type.Optional(Str('A policies directory, built on load (development).', { minLength: 1 })),
+        url: Type.Optional(Str('An HTTP(S) bundle URL, polled with ETags.', { pattern: '^https?://', title: 'an http(s) URL' })),
+      },
+      { description: 'Exactly one source: a bundle file, a policies directory (development), or an HTTP(S) bundle URL.', minProperties: 1, maxProperties: 1, default: { file: '../policies/bundle.tar.gz' } },
+    ),
+    pollIntervalSec: Int(1, 30, 'How often a URL source is polled (ETag / If-None-Match).'),
+    token: Type.Optional(Str('Bearer token sent to the bundle server, if it needs one.')),
+    verification: Type.Optional(
+      Obj(
+        {
+          keyFile: Str('PEM public key or JWK file, relative to the config file.', { minLength: 1 }),
+          keyId: Type.Optional(Str('The `kid` of the signing key, when the file holds several.', { minLength: 1 })),
+          scope: Type.Optional(Str('The `scope` the signature must carry.', { minLength: 1 })),
+          algorithm: Type.Optional(Str('Pin the signature algorithm.', { minLength: 1 })),
+        },
+        { description: 'When set, bundles must carry a valid .signatures.json signed by this key.' },
+      ),
+    ),
+    maxMemoryPages: Int(2, 512, 'Cap on the Wasm memory (64 KiB pages, 512 = 32 MiB); exhausting it denies the call.', 65536),
+    maxInputBytes: Int(1024, 262_144, 'Serialized policy input larger than this is denied without evaluation.'),
+  },
+  { description: 'The policy (OPA, compiled to Wasm) that decides every call.', default: {} },
+);
+
+// ---- audit and telemetry ----------------------------------------------------------------------
+
+const AuditSchema = Obj(
+  {
+    mode: Enum(['on', 'off'], { description: '`on`: every call is recorded. `off`: no audit stage, no audit file.', default: 'on' }),
+    file: Str('The database file, in dataDir.', { pattern: '^[A-Za-z0-9._-]+$', title: 'a file name (in dataDir)', default: 'audit.db' }),
+    flushMs: Int(1, 50, "Group commit: at most this many milliseconds between a call's end and its commit.", 10_000),
+    batchSize: Int(1, 512, 'Group commit: a batch of this many events commits at once, without waiting for flushMs.', 100_000),
+    maxQueue: Int(1, 100_000, 'Events waiting for their commit beyond which new ones stay in the intent journal only (recovered at the next start).'),
+    hashBodies: Bool(true, 'SHA-256 of request and response bodies (sizes are always recorded).'),
+    retention: Obj(
+      {
+        maxAgeDays: Int(0, 90, 'Events older than this are deleted (0: kept forever).'),
+        maxSizeMb: Int(0, 0, 'Oldest events are deleted past this database size (0: no limit).'),
+        intervalSec: Int(1, 3600, 'How often retention runs.'),
+      },
+      { description: 'How long the trail is kept.', default: {} },
+    ),
+  },
+  { description: 'The audit trail: one hash-chained event per call in its own SQLite file.', default: {} },
+);
+
+const OtelSchema = Obj(
+  {
+    endpoint: Type.Optional(Str('OTLP/HTTP base URL (traces go to /v1/traces, logs to /v1/logs); absent: no export.', { pattern: HTTP_URL.pattern, title: 'an http(s) URL, e.g. http://127.0.0.1:4318' })),
+    serviceName: Str('`service.name` of the exported resource.', { minLength: 1, default: 'aos-gateway' }),
+    headers: Headers('Headers sent with every export (e.g. an API key of the collector).'),
+    traces: Bool(true, 'Export a span per call.'),
+    logs: Bool(true, 'Audit events as OTel log records.'),
+    maxQueue: Int(1, 4096, 'Spans/log records held for export; beyond it they are dropped and counted.'),
+    batchSize: Int(1, 512, 'Records per export request.'),
+    scheduledDelayMs: Int(1, 1000, 'Longest wait before a partial batch is exported.'),
+    exportTimeoutMs: Int(1, 5000, 'Timeout of an export request.'),
+  },
+  { description: 'OpenTelemetry export: absent unless an endpoint is configured.', default: {} },
+);
+
+// ---- metering ---------------------------------------------------------------------------------
+
+const MeteringSchema = Obj(
+  {
+    mode: Enum(['enforce', 'off'], { description: '`enforce`: usage and cost of every call, budgets and rate limits. `off`: no metering stage at all.', default: 'enforce' }),
+    prices: Type.Optional(Str('The price table, relative to this config file (default: the packaged config/prices.yaml).', { minLength: 1 })),
+    store: Enum(['sqlite', 'redis'], { description: 'Where budget counters live: `sqlite` (embedded, one gateway) or `redis` (a fleet shares them; applies on restart).', default: 'sqlite' }),
+    redis: Obj(
+      {
+        url: Str('The Redis server.', { pattern: '^rediss?://', title: 'a redis:// or rediss:// URL', default: 'redis://127.0.0.1:6379' }),
+        keyPrefix: Str('Prefix of every key (one hash tag, so the scripts also run on Redis Cluster).', { pattern: '^[A-Za-z0-9_.:-]+$', title: 'letters, digits, _ . : -', default: 'aos' }),
+        failMode: Enum(['closed', 'local'], { description: 'Redis unreachable: `closed` denies (503 `aos_budget_unavailable`); `local` keeps a conservative local limit.', default: 'closed' }),
+        localFraction: Type.Number({ description: 'In `local` mode, the share of each limit this gateway may spend on its own while Redis is away.', exclusiveMinimum: 0, maximum: 1, default: 0.1 }),
+        commandTimeoutMs: Int(1, 250, 'A slower Redis answer counts as unreachable.'),
+      },
+      { description: 'The shared budget store of a fleet.', default: {} },
+    ),
+    softThreshold: Type.Number({ description: "Share of a limit past which a call is flagged `budget_soft_limit` (a budget's `soft_ratio` wins).", minimum: 0, maximum: 1, default: 0.8 }),
+    reservationTtlSec: Int(1, 900, 'A reservation not settled by then (a crashed or hung call) expires.'),
+    defaultMaxOutputTokens: Int(1, 4096, 'Output cap assumed for the worst case when neither the request nor the template sets one.'),
+    snapshotIntervalMs: Int(10, 1000, 'SQLite store: how often the in-memory counters are snapshotted into budgets.db (the append log covers the rest).'),
+    agentMetrics: Bool(false, 'Add an `agent` label to the spend and token metrics (registered agents only, so it stays bounded).'),
+    policyBudget: Enum(['always', 'nearLimit'], {
+      description:
+        "When the policy input carries the budget: `always`, or `nearLimit` (only once this call would take a budget past its soft threshold). Budget figures change with every call, so `always` defeats the policy's decision cache; the store enforces hard limits either way.",
+      default: 'nearLimit',
+    }),
+  },
+  { description: 'Usage, cost, budgets and rate limits.', default: {} },
+);
+
+// ---- providers and routes ---------------------------------------------------------------------
+
+const ProviderSchema = Obj(
+  {
+    dialect: Enum(['openai', 'anthropic'], { description: 'The wire protocol the upstream speaks.' }),
+    baseUrl: Str('What an SDK would be given as its base URL, e.g. https://api.openai.com/v1.', HTTP_URL),
+    apiKey: Type.Optional(Str('The credential the gateway injects; whatever the agent sent is stripped.')),
+    apiKeyFile: Type.Optional(Str('Read the credential from this file instead (trailing whitespace trimmed, relative to the config file).', { minLength: 1 })),
+    authHeader: Type.Optional(Str('Header that carries the credential; defaults by dialect (`authorization` with `Bearer `, `x-api-key`).', { pattern: '^[A-Za-z0-9-]+$', title: 'a header name' })),
+    headers: Headers('Extra headers set on every upstream request.'),
+  },
+  { description: 'An LLM provider.' },
+);
+
+const RouteSchema = Obj(
+  {
+    prefix: Str("Path prefix on the gateway, the equivalent of the provider's base URL.", { pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$', title: 'a path like /v1 or /anthropic (no trailing slash)' }),
+    provider: Str('The provider (a key of `providers`).', { minLength: 1 }),
+    passthrough: Bool(false, 'Forward paths that are not a known operation of the dialect, uninspected.'),
+  },
+  { description: 'A mount: a path prefix served by a provider (earlier routes win a path two share).' },
+);
+
+// ---- tools ------------------------------------------------------------------------------------
+
+const traits = {
+  sensitive: Type.Optional(Type.Boolean({ description: 'Calls need a human approval (the default policy obliges `require_approval`).' })),
+  readOnly: Type.Optional(Type.Boolean({ description: 'Calls only read: templates limited to read-only tools may use it.' })),
+  labels: Type.Optional(Dict(Type.String(), { description: 'Free-form labels the policy reads as `input.call.tool.labels`.' })),
+};
+
+const ToolTraitsSchema = Obj(traits, { description: 'Policy-visible traits of one tool of the server (they override the server\'s).' });
+
+const toolCredential = {
+  apiKey: Type.Optional(Str('The credential the gateway injects; whatever the agent sent is stripped.')),
+  apiKeyFile: Type.Optional(Str('Read the credential from this file instead (trimmed, relative to the config file).', { minLength: 1 })),
+  authHeader: Type.Optional(Str('Header that carries it (default `authorization`, as a Bearer token).', { pattern: '^[A-Za-z0-9-]+$', title: 'a header name' })),
+  headers: Headers('Extra headers set on every upstream request.'),
+  headersTimeoutMs: Type.Optional(Type.Integer({ description: 'Override upstream.headersTimeoutMs for this tool (slow APIs, long-running tools).', minimum: 1 })),
+  bodyTimeoutMs: Type.Optional(Type.Integer({ description: 'Override upstream.bodyTimeoutMs for this tool (an MCP GET stream never times out while idle).', minimum: 1 })),
+};
+
+const JsonSchemaValue = (description: string) => Type.Unsafe<Record<string, unknown>>({ description, type: 'object' });
+
+const HttpOperationSchema = Obj(
+  {
+    method: Enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], { description: 'The HTTP method.' }),
+    path: Str('`/repos/{owner}/{repo}/issues`: `{name}` is one path segment, a final `{name*}` the rest of the path.', { pattern: '^/[^?#]*$', title: 'a path pattern like /repos/{owner}/{repo}/issues' }),
+    bodySchema: Type.Optional(JsonSchemaValue('JSON Schema the request body must satisfy (the body is then required to be JSON).')),
+    querySchema: Type.Optional(JsonSchemaValue('JSON Schema of the query parameters as an object (values coerced from strings: `?limit=5` is an integer).')),
+    ...traits,
+  },
+  { description: "An operation of an HTTP tool: a method and a path pattern under the tool's base URL." },
+);
+
+const HttpToolSchema = Obj(
+  {
+    kind: Const('http'),
+    baseUrl: Str("The API's base URL.", HTTP_URL),
+    ...toolCredential,
+    ...traits,
+    operations: Dict(HttpOperationSchema, { description: 'HTTP: the only calls agents may make, by operation name.', minProperties: 1, propertyNames: { pattern: TOOL_NAME } }),
+  },
+  { description: 'A REST API agents reach at `/tools/<name>/…`, only through its declared operations.' },
+);
+
+const McpToolSchema = Obj(
+  {
+    kind: Const('mcp'),
+    url: Str("The server's MCP endpoint (Streamable HTTP), e.g. http://github-mcp:3000/mcp.", HTTP_URL),
+    ...toolCredential,
+    ...traits,
+    tools: Dict(ToolTraitsSchema, { description: 'MCP: traits of single tools of the server, by tool name (they override the server\'s).', default: {} }),
+    schemaCacheSec: Int(0, 300, "MCP: how long input schemas learned from the server's tools/list are trusted."),
+  },
+  { description: 'An MCP server (Streamable HTTP) agents reach at `/mcp/<name>`.' },
+);
+
+const ToolSchema = Type.Unsafe<Static<typeof HttpToolSchema> | Static<typeof McpToolSchema>>({
+  description: 'A tool: `kind: http` (a REST API at `/tools/<name>/…`) or `kind: mcp` (an MCP server at `/mcp/<name>`).',
+  type: 'object',
+  required: ['kind'],
+  properties: { kind: Enum(['http', 'mcp'], { description: '`http` or `mcp`: which keys the entry takes.' }) },
+  // Discriminated by kind: each branch lists its own keys, so a typo is an unknown key.
+  if: { properties: { kind: { const: 'http' } } },
+  then: HttpToolSchema,
+  else: McpToolSchema,
+});
+
+// ---- the file ---------------------------------------------------------------------------------
+
+export const GatewayConfigSchema = Obj(
+  {
+    listen: ListenSchema,
+    admin: listen(9090, 'The admin listener (health, readiness, metrics, admin API).'),
+    dataDir: Str('SQLite databases and the local signing key (mode 0700/0600), relative to the working directory.', { minLength: 1, default: 'data' }),
+    limits: LimitsSchema,
+    upstream: UpstreamSchema,
+    log: LogSchema,
+    identity: IdentitySchema,
+    policy: PolicySchema,
+    audit: AuditSchema,
+    otel: OtelSchema,
+    metering: MeteringSchema,
+    providers: Dict(ProviderSchema, { description: 'The LLM providers, by name.', minProperties: 1 }),
+    routes: Type.Array(RouteSchema, { description: 'The mounts on the proxy listener.', minItems: 1 }),
+    tools: Dict(ToolSchema, { description: 'The tool registry: HTTP APIs and MCP servers, by name (one path segment).', default: {}, propertyNames: { pattern: TOOL_NAME } }),
+  },
+  { description: 'The gateway configuration (config/aos.yaml).' },
+);
+
+/**
+ * The JSON Schema a config file is validated against: the schema above as plain JSON, with the
+ * keys that have a default dropped from `required` (the validator fills them in).
+ */
+export const configSchema = fileSchema(GatewayConfigSchema);
+
+/** A plain JSON copy of a schema (TypeBox's symbol keys left out); keys with a default are not required. */
+export function fileSchema(schema: TSchema): JsonSchema {
+  return plain(schema) as JsonSchema;
+}
+
+/** A JSON Schema as plain data (what ajv compiles and the docs are generated from). */
+export interface JsonSchema {
+  [keyword: string]: unknown;
+  properties?: Record<string, JsonSchema>;
+}
+
+function plain(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plain);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = plain(v);
+  const properties = out.properties as Record<string, { default?: unknown }> | undefined;
+  if (Array.isArray(out.required) && properties !== undefined) {
+    const required = out.required.filter((name: string) => properties[name] === undefined || !('default' in properties[name]));
+    if (required.length > 0) out.required = required;
+    else delete out.required;
+  }
+  return out;
+}
+
+// ---- the types, derived -----------------------------------------------------------------------
+
+export type GatewayConfig = Static<typeof GatewayConfigSchema>;
+export type ListenConfig = Static<typeof ListenSchema>;
+export type IdentityConfig = Static<typeof IdentitySchema>;
+/** A trusted token issuer. */
+export type IssuerConfig = Static<typeof IssuerSchema>;
+export type PolicyConfig = Static<typeof PolicySchema>;
+/** The audit trail (src/audit/). */
+export type AuditConfig = Static<typeof AuditSchema>;
+/** OpenTelemetry export (src/telemetry/otel.ts). */
+export type OtelConfig = Static<typeof OtelSchema>;
+export type MeteringConfig = Static<typeof MeteringSchema>;
+export type ProviderConfig = Static<typeof ProviderSchema>;
+export type DialectName = ProviderConfig['dialect'];
+export type RouteConfig = Static<typeof RouteSchema>;
+/** Policy-visible traits of a tool, an HTTP tool's operation or an MCP server's tool. */
+export type ToolTraits = Static<typeof ToolTraitsSchema>;
+export type HttpOperationConfig = Static<typeof HttpOperationSchema>;
+export type HttpToolConfig = Static<typeof HttpToolSchema>;
+export type McpToolConfig = Static<typeof McpToolSchema>;
+export type ToolConfig = HttpToolConfig | McpToolConfig;
+

@@ -3,32 +3,33 @@
  * JWKS JSON. Every key comes out as a public JWK, so static and fetched keys share one key set.
  */
 import { createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
-import { KeyError } from '../errors.js';
+import { ConfigError } from '../config/config-error.js';
+import { readConfigText } from '../config/yaml-file.js';
 
 // Members that only a private or symmetric key carries: a key file holding one is refused, because
 // a private key has no business in the gateway's trust configuration.
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 
-/** The public keys in one key file. Throws a KeyError naming the file and what is wrong with it. */
+/**
+ * The public keys in one key file. Throws a ConfigError naming the file and what is wrong with it:
+ * `AOS_ERR_CONFIG_NOT_FOUND` / `AOS_ERR_CONFIG_UNREADABLE`, `AOS_ERR_CONFIG_SYNTAX` for invalid JSON, `AOS_ERR_CONFIG_INVALID`
+ * for a key it refuses or a file without one.
+ */
 export function readKeyFile(file: string): JWK[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new KeyError('AOS_ERR_KEY_UNREADABLE', `key file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
-  }
+  const text = readConfigText(file, 'key file');
   try {
     const keys = text.trimStart().startsWith('{') ? fromJson(text) : fromPem(text);
-    if (keys.length === 0) throw new KeyError('AOS_ERR_KEY_INVALID', 'no public key found (expected PEM or JWK/JWKS JSON)');
+    if (keys.length === 0) throw new Error('no public key found (expected PEM or JWK/JWKS JSON)');
     return keys;
   } catch (err) {
-    // Node's own errors (a malformed PEM or certificate) are invalid keys too.
-    throw new KeyError('AOS_ERR_KEY_INVALID', `key file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(file, [` ${(err as Error).message}`], err instanceof KeyFileSyntax ? 'AOS_ERR_CONFIG_SYNTAX' : 'AOS_ERR_CONFIG_INVALID');
   }
 }
+
+/** The text could not be parsed at all (code `AOS_ERR_CONFIG_SYNTAX` rather than `AOS_ERR_CONFIG_INVALID`). */
+class KeyFileSyntax extends Error {}
 
 function fromPem(text: string): JWK[] {
   const keys: JWK[] = [];
@@ -41,9 +42,9 @@ function fromPem(text: string): JWK[] {
     } else if (label === 'PUBLIC KEY' || label === 'RSA PUBLIC KEY') {
       keys.push(toJwk(createPublicKey(block)));
     } else if (label.includes('PRIVATE KEY')) {
-      throw new KeyError('AOS_ERR_KEY_INVALID', 'holds a private key; give the public key (SPKI PEM) or the certificate');
+      throw new Error('holds a private key; give the public key (SPKI PEM) or the certificate');
     } else {
-      throw new KeyError('AOS_ERR_KEY_INVALID', `unsupported PEM block "${label}"`);
+      throw new Error(`unsupported PEM block "${label}"`);
     }
   }
   return keys;
@@ -54,29 +55,29 @@ function fromJson(text: string): JWK[] {
   try {
     doc = JSON.parse(text);
   } catch {
-    throw new KeyError('AOS_ERR_KEY_INVALID', 'not valid JSON');
+    throw new KeyFileSyntax('not valid JSON');
   }
   const list = isObject(doc) && Array.isArray(doc.keys) ? doc.keys : [doc];
   return list.map((jwk, i) => {
     const where = list.length > 1 ? `key ${i}: ` : '';
-    if (!isObject(jwk)) throw new KeyError('AOS_ERR_KEY_INVALID', `${where}not a JWK object`);
-    if (PRIVATE_MEMBERS.some((m) => m in jwk)) throw new KeyError('AOS_ERR_KEY_INVALID', `${where}a private or symmetric key; give the public JWK`);
+    if (!isObject(jwk)) throw new Error(`${where}not a JWK object`);
+    if (PRIVATE_MEMBERS.some((m) => m in jwk)) throw new Error(`${where}a private or symmetric key; give the public JWK`);
     return checkedPublicJwk(jwk as JWK, where);
   });
 }
 
 /**
- * The JWK if node can import it as an asymmetric public key (RSA, EC, OKP); throws a KeyError otherwise. Used
+ * The JWK if node can import it as an asymmetric public key (RSA, EC, OKP); throws otherwise. Used
  * for fetched JWKS members too, so a malformed key is dropped when it arrives, not when a token
  * that names it shows up.
  */
 export function checkedPublicJwk(jwk: JWK, where = ''): JWK {
-  if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') throw new KeyError('AOS_ERR_KEY_INVALID', `${where}unsupported key type ${String(jwk.kty)}`);
-  if (PRIVATE_MEMBERS.some((m) => m in jwk)) throw new KeyError('AOS_ERR_KEY_INVALID', `${where}a private key member is present`);
+  if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') throw new Error(`${where}unsupported key type ${String(jwk.kty)}`);
+  if (PRIVATE_MEMBERS.some((m) => m in jwk)) throw new Error(`${where}a private key member is present`);
   try {
     createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
   } catch (err) {
-    throw new KeyError('AOS_ERR_KEY_INVALID', `${where}not a usable ${jwk.kty} public key (${(err as Error).message})`, { cause: err });
+    throw new Error(`${where}not a usable ${jwk.kty} public key (${(err as Error).message})`);
   }
   return jwk;
 }

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { ajv, ConfigError, parseYaml } from '../config/load.js';
-import type { InternalErrorCode } from '../errors.js';
+import { ConfigError } from '../config/config-error.js';
+import { loadYamlFile } from '../config/yaml-file.js';
 import type { VerifiedToken } from './types.js';
 
 /** A standardized agent blueprint: what agents built on it may use. Versioned. */
@@ -147,7 +146,6 @@ const registrySchema = {
     },
   },
 } as const;
-const validateRegistry = ajv.compile(registrySchema);
 
 export interface AgentRegistry {
   readonly file: string;
@@ -160,31 +158,11 @@ export interface AgentRegistry {
 }
 
 /**
- * The agent registry file cannot be read: `AOS_ERR_REGISTRY_MISSING` when it does not exist (which
- * is fine with identity off), `AOS_ERR_REGISTRY_UNREADABLE` otherwise. A ConfigError, so it is
- * reported as an invalid configuration like any other problem with the file.
+ * Loads and validates the agent registry (agents, templates, claim mapping). Throws ConfigError; a
+ * missing file is code `AOS_ERR_CONFIG_NOT_FOUND`.
  */
-export class RegistryReadError extends ConfigError {
-  readonly code: Extract<InternalErrorCode, 'AOS_ERR_REGISTRY_MISSING' | 'AOS_ERR_REGISTRY_UNREADABLE'>;
-
-  constructor(file: string, cause: unknown) {
-    super(file, [` cannot read the agent registry: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`]);
-    this.name = 'RegistryReadError';
-    this.code = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'AOS_ERR_REGISTRY_MISSING' : 'AOS_ERR_REGISTRY_UNREADABLE';
-    this.cause = cause;
-  }
-}
-
-/** Loads and validates the agent registry (agents, templates, claim mapping). Throws ConfigError (RegistryReadError when the file cannot be read). */
 export function loadRegistry(file: string, env: NodeJS.ProcessEnv = process.env): AgentRegistry {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new RegistryReadError(file, err);
-  }
-  const { data, where } = parseYaml(text, file, validateRegistry, env);
-  const reg = data as RegistryFile;
+  const { data: reg, where } = loadYamlFile<RegistryFile>(file, registrySchema, 'agent registry', env);
   const problems: string[] = [];
   const templates = new Map<string, AgentTemplate>();
   for (const [name, t] of Object.entries(reg.templates)) templates.set(name, { name, ...t });

@@ -9,6 +9,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { errors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters } from 'jose';
+import { JWT_ALGORITHMS } from '../config/algorithms.js';
 import type { IdentityConfig, IssuerConfig } from '../config/schema.js';
 import { GatewayError, IdentityConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -51,9 +52,8 @@ export interface VerifierOptions {
   localSigner?: LocalSigner | null;
 }
 
-// The only algorithms a token may name. An HMAC algorithm would let anyone who knows a public key
-// (everyone) sign tokens with it as the secret; `none` needs no key at all.
-const ASYMMETRIC = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
+// The only algorithms a token may name (asymmetric only, see config/algorithms.ts).
+const ASYMMETRIC: ReadonlySet<string> = new Set(JWT_ALGORITHMS);
 
 interface TrustedIssuer {
   readonly keys: KeySource;

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { ajv, ConfigError, parseYaml } from '../config/load.js';
+import { ConfigError } from '../config/config-error.js';
+import { loadYamlFile } from '../config/yaml-file.js';
 import type { Usage } from '../pipeline/context.js';
 
 /** USD per 1M tokens. */
@@ -40,7 +40,6 @@ const schema = {
     },
   },
 } as const;
-const validate = ajv.compile(schema);
 
 type RawPrice = { input: number; cached_input?: number; cache_write?: number; output: number };
 
@@ -48,14 +47,7 @@ const toPrice = (p: RawPrice): Price => ({ input: p.input, cachedInput: p.cached
 
 /** Loads and validates the price table (config/prices.yaml). Throws ConfigError. */
 export function loadPrices(file: string, env: NodeJS.ProcessEnv = process.env): PriceTable {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(file, [` cannot read the price table: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
-  }
-  const { data, where } = parseYaml(text, file, validate, env);
-  const raw = data as { models: Record<string, RawPrice>; unknown: { action: 'price' | 'deny' } & Partial<RawPrice> };
+  const { data: raw, where } = loadYamlFile<{ models: Record<string, RawPrice>; unknown: { action: 'price' | 'deny' } & Partial<RawPrice> }>(file, schema, 'price table', env);
   if (raw.unknown.action === 'price' && (raw.unknown.input === undefined || raw.unknown.output === undefined)) {
     throw new ConfigError(file, [`${where(['unknown'])}: action price needs input and output rates`]);
   }

@@ -20,6 +20,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { compactVerify, type JWK } from 'jose';
+import { BUNDLE_SIGNATURE_ALGORITHMS } from '../config/algorithms.js';
 import { BundleError, type BundleErrorCode, TarReadError } from '../errors.js';
 import { readTarGz } from './tar.js';
 import type { PolicyBundle } from './types.js';
@@ -45,7 +46,8 @@ export interface ParseBundleOptions {
 }
 
 export const SIGNATURES_FILE = '/.signatures.json';
-export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+/** Algorithms a bundle signature may use (config/algorithms.ts). */
+export const ASYMMETRIC_ALGORITHMS = BUNDLE_SIGNATURE_ALGORITHMS;
 
 /** The digest algorithms OPA names in a signature, mapped to node's names. MD5 and SHA-1 are refused. */
 const DIGESTS: Record<string, string> = {
@@ -127,7 +129,7 @@ async function verifySignature(files: Map<string, Buffer>, v: BundleVerification
   let payloadBytes: Uint8Array;
   let header: Record<string, unknown>;
   try {
-    const result = await compactVerify(tokens[0], v.key, { algorithms: v.algorithm !== undefined ? [v.algorithm] : ASYMMETRIC_ALGORITHMS });
+    const result = await compactVerify(tokens[0], v.key, { algorithms: v.algorithm !== undefined ? [v.algorithm] : [...ASYMMETRIC_ALGORITHMS] });
     payloadBytes = result.payload;
     header = result.protectedHeader as Record<string, unknown>;
   } catch (err) {

@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Upstream } from '../upstream/upstreams.js';
 import { McpToolsListError } from '../errors.js';
 import { SseSplitter } from '../upstream/sse.js';
-import { compileSchema, type CompiledSchema } from './json-schema.js';
+import { compileSchema, type CompiledSchema } from '../config/json-schema.js';
 
 /** A tool's input schema as the server declared it: compiled, or why it could not be. */
 export interface ToolSchema {

@@ -5,8 +5,8 @@ import { httpToolDialect } from '../providers/http-tool.js';
 import { MCP_LABELS, mcpDialect } from '../providers/mcp.js';
 import type { RouteTarget } from '../server/router.js';
 import type { Upstream } from '../upstream/upstreams.js';
-import { compileSchema, type CompiledSchema } from './json-schema.js';
-import { compilePathPattern, matchPathPattern, splitPath, type PathPattern } from './path-pattern.js';
+import { compileSchema, type CompiledSchema } from '../config/json-schema.js';
+import { compilePathPattern, matchPathPattern, splitPath, type PathPattern } from '../config/path-pattern.js';
 import { createSchemaCache, type SchemaCache } from './mcp-schemas.js';
 import { createSessionOwners, type SessionOwners } from './mcp-sessions.js';
 

@@ -6,7 +6,7 @@ import type { Decision, PolicyInput } from '../policy/types.js';
 import type { CallInfo, ToolCall } from '../providers/dialect.js';
 import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
-import { describeErrors } from './json-schema.js';
+import { describeErrors } from '../config/json-schema.js';
 import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
 import type { HttpToolOperation, McpServer, ToolMatch } from './registry.js';
 

@@ -7,7 +7,8 @@ import { ToolDefinitionError } from '../errors.js';
  * shared: a schema seen again (same text) reuses its compiled validator. MCP says a schema without
  * `$schema` is JSON Schema 2020-12; draft-07 (what many servers emit) is recognised by its
  * `$schema`. `format` is an annotation, as 2020-12 defines it by default; unknown keywords are
- * ignored (servers add their own).
+ * ignored (servers add their own). In config/ because operation schemas are checked at load;
+ * tools/ validates calls with it.
  */
 export interface CompiledSchema {
   readonly validate: ValidateFunction;

@@ -3,6 +3,7 @@
  * one non-empty path segment; a final `{name*}` matches the rest of the path (one segment or more).
  * Literal segments compare exactly (case-sensitive). Compiled once per config into segment lists;
  * matching a request splits its path once and compares segments, no regular expression.
+ * In config/ because a config is checked with it at load; tools/ matches requests with it.
  */
 
 import { ToolDefinitionError } from '../errors.js';

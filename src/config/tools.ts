@@ -1,14 +1,16 @@
-import { readCredential } from '../config/credential.js';
-import type { GatewayConfig } from '../config/schema.js';
+import { readCredential } from './credential.js';
+import type { GatewayConfig } from './schema.js';
 import { compileSchema } from './json-schema.js';
 import { compilePathPattern } from './path-pattern.js';
 
 type Where = (path: (string | number)[]) => string;
 
 /**
- * Checks what the config schema cannot (credentials, path patterns, body schemas, operations two
- * of which claim the same method and path) and reads the tools' credentials. Problems name the
- * file position and key path, like every config error.
+ * The `tools:` section: checks what the config schema cannot (credentials, path patterns, body
+ * schemas, operations two of which claim the same method and path) and reads the tools'
+ * credentials. Problems name the file position and key path, like every config error. It lives in
+ * config/ so that loading a config needs nothing from the layers above; tools/registry.ts builds the
+ * running registry from the checked config with the same compilers.
  */
 export function resolveTools(config: GatewayConfig, file: string, where: Where): { credentials: Map<string, string>; problems: string[] } {
   const credentials = new Map<string, string>();
