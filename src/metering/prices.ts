@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ajv, ConfigError, parseYaml } from '../config/load.js';
-import type { Usage } from '../pipeline/context.js';
+import type { Usage } from '../providers/dialect.js';
 
 /** USD per 1M tokens. */
 export interface Price {
