@@ -51,6 +51,7 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
   }
   mounts.sort((a, b) => b.prefix.length - a.prefix.length);
   const passthrough = mounts.filter((m) => m.passthrough);
+  const http: ReadonlyMap<string, HttpTool> = tools?.http ?? new Map();
   const mcp = new Map<string, ReadonlyMap<string, RouteTarget>>();
   for (const server of tools?.mcp.values() ?? []) mcp.set(server.name, mcpTargets(server));
 
@@ -64,7 +65,7 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
     }
     if (!path.startsWith(TOOLS)) return null;
     const slash = path.indexOf('/', TOOLS.length);
-    const tool = tools!.http.get(slash === -1 ? path.slice(TOOLS.length) : path.slice(TOOLS.length, slash));
+    const tool = http.get(slash === -1 ? path.slice(TOOLS.length) : path.slice(TOOLS.length, slash));
     if (tool === undefined) return null;
     return matchHttpTool(tool, slash === -1 ? '' : path.slice(slash), method);
   };
