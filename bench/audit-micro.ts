@@ -26,7 +26,7 @@ import { openAuditStore } from '../src/audit/store.js';
 import { createLogger } from '../src/log.js';
 import { CallContext } from '../src/pipeline/context.js';
 import { requestId } from '../src/pipeline/request-id.js';
-import { createRouter } from '../src/server/router.js';
+import { createRouter } from '../src/routing/router.js';
 import { createCallMetrics } from '../src/telemetry/call-metrics.js';
 import { createOtel } from '../src/telemetry/otel.js';
 import { createUpstreams } from '../src/upstream/upstreams.js';

@@ -27,7 +27,7 @@ import { CallContext } from '../src/pipeline/context.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
 import { parseConfig } from '../src/config/load.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RouteTarget } from '../src/server/router.js';
+import type { RouteTarget } from '../src/routing/target.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';
 
 type Stats = { p50: number; p99: number; mean: number; n: number };

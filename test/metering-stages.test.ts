@@ -19,7 +19,7 @@ import { createSqliteStore } from '../src/metering/sqlite-store.js';
 import { CallContext } from '../src/pipeline/context.js';
 import type { CallInfo } from '../src/providers/dialect.js';
 import { openaiDialect } from '../src/providers/openai.js';
-import type { RouteTarget } from '../src/server/router.js';
+import type { RouteTarget } from '../src/routing/target.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';
 

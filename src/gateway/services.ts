@@ -21,7 +21,7 @@ import type { Stage } from '../pipeline/context.js';
 import { decide } from '../policy/decide.js';
 import { createPolicyManager, type PolicyManager } from '../policy/manager.js';
 import type { PolicyRegistryData } from '../policy/types.js';
-import { createRouter } from '../server/router.js';
+import { createRouter } from '../routing/router.js';
 import { openDatabase, type Db } from '../store/database.js';
 import { createCallMetricsStage, type CallMetrics } from '../telemetry/call-metrics.js';
 import type { Metrics } from '../telemetry/metrics.js';

@@ -1,6 +1,6 @@
 import { ConfigError } from '../config/config-error.js';
 import { loadYamlFile } from '../config/yaml-file.js';
-import type { Usage } from '../pipeline/context.js';
+import type { Usage } from '../providers/dialect.js';
 
 /** USD per 1M tokens. */
 export interface Price {

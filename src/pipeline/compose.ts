@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import type { GatewayConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Router } from '../server/router.js';
+import { CLAIM_HEADER } from '../providers/index.js';
+import type { Router } from '../routing/router.js';
 import type { ToolStages } from '../tools/stages.js';
 import { forward, type ForwardOptions } from '../upstream/forward.js';
 import { readBody, parseJson } from './body.js';
@@ -79,7 +80,7 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
   try {
     await runStages(p.head, ctx);
     const method = ctx.req.method ?? 'GET';
-    const route = p.router.match(ctx.path, ctx.req.headers['anthropic-version'] !== undefined, method);
+    const route = p.router.match(ctx.path, ctx.req.headers[CLAIM_HEADER] !== undefined, method);
     if (route === null) throw new GatewayError('aos_route_not_found', `no route for ${ctx.path}`);
     ctx.route = route;
     ctx.dialect = route.upstream.dialect.errors;

@@ -1,25 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERRORS, type ErrorCode, type Dialect as ErrorDialect } from '../errors.js';
-import type { CallInfo } from '../providers/dialect.js';
-import type { RouteTarget } from '../server/router.js';
+import type { CallInfo, Usage } from '../providers/dialect.js';
+import type { RouteTarget } from '../routing/target.js';
 import type { Agent } from '../identity/registry.js';
 import type { Decision, PolicyInput } from '../policy/types.js';
 import type { ResponseTap } from '../upstream/tap.js';
-
-/** Token usage of one call, normalized across dialects (see src/metering/). */
-export interface Usage {
-  /** All input tokens, cached ones included (OpenAI's prompt_tokens; Anthropic's input + cache read + cache write). */
-  inputTokens: number;
-  /** Of inputTokens, read from the provider's prompt cache. */
-  cachedInputTokens: number;
-  /** Of inputTokens, written to the provider's prompt cache (Anthropic cache_creation_input_tokens). */
-  cacheWriteTokens: number;
-  outputTokens: number;
-  /** Of outputTokens, spent on reasoning. */
-  reasoningTokens: number;
-  /** The provider did not report usage (e.g. a stream cut short): counted with a tokenizer instead. */
-  estimated: boolean;
-}
 
 /**
  * Per-request state shared by the pipeline stages. Every field is set in the constructor so V8

@@ -1,5 +1,4 @@
-import type { Usage } from '../pipeline/context.js';
-import type { DialectMetering } from './dialect.js';
+import type { DialectMetering, Usage } from './dialect.js';
 
 type Json = Record<string, unknown>;
 

@@ -5,6 +5,7 @@ import { anthropicMetering } from './anthropic-metering.js';
 export const anthropicDialect: WireDialect = {
   name: 'anthropic',
   errors: 'anthropic',
+  claimsSharedPaths: true,
   metering: anthropicMetering,
   authHeader: 'x-api-key',
   operations: new Map<string, Operation>([

@@ -1,6 +1,20 @@
 import type { Dialect as ErrorDialect } from '../errors.js';
-import type { Usage } from '../pipeline/context.js';
 import type { SseEvent } from '../upstream/sse.js';
+
+/** Token usage of one call, normalized across dialects (read by the dialects' metering, see src/metering/). */
+export interface Usage {
+  /** All input tokens, cached ones included (OpenAI's prompt_tokens; Anthropic's input + cache read + cache write). */
+  inputTokens: number;
+  /** Of inputTokens, read from the provider's prompt cache. */
+  cachedInputTokens: number;
+  /** Of inputTokens, written to the provider's prompt cache (Anthropic cache_creation_input_tokens). */
+  cacheWriteTokens: number;
+  outputTokens: number;
+  /** Of outputTokens, spent on reasoning. */
+  reasoningTokens: number;
+  /** The provider did not report usage (e.g. a stream cut short): counted with a tokenizer instead. */
+  estimated: boolean;
+}
 
 /** What the gateway understood of one call; adapters type only the fields they read. */
 export interface CallInfo {
@@ -49,6 +63,12 @@ export interface WireDialect {
   readonly errors: ErrorDialect;
   /** The header the provider credential goes in (`authorization` carries it as a Bearer token). */
   readonly authHeader: string;
+  /**
+   * Every client of the dialect marks its requests with CLAIM_HEADER (providers/index.ts): a marked
+   * request takes this dialect's route where a mount of another dialect shares the path, e.g.
+   * `GET /v1/models` with OpenAI at /v1 and Anthropic at /.
+   */
+  readonly claimsSharedPaths?: true;
   /** Operations by path relative to the base URL, e.g. `/chat/completions`. */
   readonly operations: ReadonlyMap<string, Operation>;
   /** Reads the fields the gateway needs from a parsed JSON body. Never throws on odd shapes. */

@@ -1,5 +1,4 @@
-import type { Usage } from '../pipeline/context.js';
-import type { DialectMetering, MeterState, Operation } from './dialect.js';
+import type { DialectMetering, MeterState, Operation, Usage } from './dialect.js';
 
 type Json = Record<string, unknown>;
 

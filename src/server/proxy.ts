@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { finishCall, runPipeline, type Pipeline } from '../pipeline/compose.js';
 import { CallContext } from '../pipeline/context.js';
 import { requestId } from '../pipeline/request-id.js';
+import { CLAIM_HEADER } from '../providers/index.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 export interface ProxyHandlerOptions {
@@ -38,7 +39,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions) {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    const ctx = new CallContext(requestId(), req, res, start, path, q === -1 ? '' : url.slice(q), pipeline.router.dialectFor(path, req.headers['anthropic-version'] !== undefined));
+    const ctx = new CallContext(requestId(), req, res, start, path, q === -1 ? '' : url.slice(q), pipeline.router.dialectFor(path, req.headers[CLAIM_HEADER] !== undefined));
     req.on('error', noop);
     res.on('error', noop);
     res.once('close', () => finished(ctx));

@@ -8,7 +8,8 @@ import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
 import { describeErrors } from '../config/json-schema.js';
 import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
-import type { HttpToolOperation, McpServer, ToolMatch } from './registry.js';
+import type { ToolMatch } from '../routing/target.js';
+import type { HttpToolOperation, McpServer } from './registry.js';
 
 /** The stages of tool registry routes, composed once per config (see server/proxy.ts). */
 export interface ToolStages {
@@ -35,8 +36,12 @@ export interface ToolStageOptions {
 const LISTS = ['tools', 'prompts', 'resources'] as const;
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 
+function mcpMatch(ctx: CallContext): ToolMatch & { kind: 'mcp' } {
+  return ctx.route!.tool as ToolMatch & { kind: 'mcp' };
+}
+
 function mcpServer(ctx: CallContext): McpServer {
-  return (ctx.route!.tool as ToolMatch & { kind: 'mcp' }).server;
+  return mcpMatch(ctx).server;
 }
 
 function httpMatch(ctx: CallContext): ToolMatch & { kind: 'tool' } {
@@ -146,7 +151,7 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     }
     const msg = parseMcpMessage(readJson(ctx, 'an MCP POST', true));
     if (msg.type === 'request') ctx.rpcId = msg.id;
-    ctx.route = server.targets.get(methodLabel(msg))!;
+    ctx.route = mcpMatch(ctx).targets.get(methodLabel(msg))!;
     checkMcpHeaders(ctx.req.headers, msg);
     if (msg.type !== 'request') {
       // Notifications and the agent's answers to server requests are not calls: they pass undecided.

@@ -3,12 +3,12 @@ import type { GatewayConfig } from '../config/schema.js';
 import { dialects } from '../providers/index.js';
 import type { WireDialect } from '../providers/dialect.js';
 
-/** A configured provider, ready to forward to: its pool, dialect and the credential to inject. */
+/** A configured provider or tool, ready to forward to: its pool, dialect and the credential to inject. */
 export interface Upstream {
   readonly name: string;
   readonly dialect: WireDialect;
   readonly origin: string;
-  /** Path of the base URL, without trailing slash: `/v1` for https://api.openai.com/v1. */
+  /** Path of the base URL, without trailing slash: `/v1` for https://api.openai.com/v1 (an MCP URL keeps it as given). */
   readonly basePath: string;
   readonly pool: Pool;
   /** Lower-case header name and value of the injected credential, or null when none is configured. */
@@ -17,30 +17,50 @@ export interface Upstream {
   readonly headers: readonly string[];
 }
 
+/** What one upstream is, whether a provider or a tool of the registry. */
+export interface UpstreamSpec {
+  readonly baseUrl: string;
+  readonly dialect: WireDialect;
+  /** The header the credential goes in; the dialect's when absent. */
+  readonly authHeader?: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The credential to inject, if any. */
+  readonly credential: string | undefined;
+  /** Override the `upstream:` section's timeouts for this upstream. */
+  readonly headersTimeoutMs?: number | undefined;
+  readonly bodyTimeoutMs?: number | undefined;
+  /** Keep the base URL's path as given (an MCP endpoint) instead of stripping trailing slashes. */
+  readonly keepTrailingSlash?: boolean;
+}
+
+export function createUpstream(name: string, spec: UpstreamSpec, u: GatewayConfig['upstream']): Upstream {
+  const url = new URL(spec.baseUrl);
+  const authHeader = (spec.authHeader ?? spec.dialect.authHeader).toLowerCase();
+  const key = spec.credential;
+  return {
+    name,
+    dialect: spec.dialect,
+    origin: url.origin,
+    basePath: spec.keepTrailingSlash === true ? url.pathname : url.pathname.replace(/\/+$/, ''),
+    pool: new Pool(url.origin, {
+      connections: u.connections,
+      connectTimeout: u.connectTimeoutMs,
+      headersTimeout: spec.headersTimeoutMs ?? u.headersTimeoutMs,
+      bodyTimeout: spec.bodyTimeoutMs ?? u.bodyTimeoutMs,
+      keepAliveTimeout: u.keepAliveTimeoutMs,
+      pipelining: 1,
+    }),
+    auth: key ? [authHeader, authHeader === 'authorization' ? `Bearer ${key}` : key] : null,
+    headers: Object.entries(spec.headers).flatMap(([k, v]) => [k.toLowerCase(), v]),
+  };
+}
+
+/** The upstreams of the configured providers, by name. */
 export function createUpstreams(config: GatewayConfig, credentials: ReadonlyMap<string, string>): Map<string, Upstream> {
   const out = new Map<string, Upstream>();
-  const u = config.upstream;
   for (const [name, p] of Object.entries(config.providers)) {
-    const url = new URL(p.baseUrl);
-    const dialect = dialects[p.dialect];
-    const key = credentials.get(name);
-    const authHeader = (p.authHeader ?? dialect.authHeader).toLowerCase();
-    out.set(name, {
-      name,
-      dialect,
-      origin: url.origin,
-      basePath: url.pathname.replace(/\/+$/, ''),
-      pool: new Pool(url.origin, {
-        connections: u.connections,
-        connectTimeout: u.connectTimeoutMs,
-        headersTimeout: u.headersTimeoutMs,
-        bodyTimeout: u.bodyTimeoutMs,
-        keepAliveTimeout: u.keepAliveTimeoutMs,
-        pipelining: 1,
-      }),
-      auth: key ? [authHeader, authHeader === 'authorization' ? `Bearer ${key}` : key] : null,
-      headers: Object.entries(p.headers).flatMap(([k, v]) => [k.toLowerCase(), v]),
-    });
+    const spec = { baseUrl: p.baseUrl, dialect: dialects[p.dialect], authHeader: p.authHeader, headers: p.headers, credential: credentials.get(name) };
+    out.set(name, createUpstream(name, spec, config.upstream));
   }
   return out;
 }

@@ -1,0 +1,27 @@
+import type { Operation } from '../providers/dialect.js';
+import type { HttpTool, HttpToolOperation, McpServer } from '../tools/registry.js';
+import type { Upstream } from '../upstream/upstreams.js';
+
+/** Where one request goes: built once per config, shared by every request it matches. */
+export interface RouteTarget {
+  /** Bounded metric label: `<provider>/<operation>`. */
+  readonly name: string;
+  readonly upstream: Upstream;
+  readonly operation: Operation;
+  /** Path on the upstream, before the query string. */
+  readonly upstreamPath: string;
+  /** Tool registry routes (`/tools/<name>/…`, `/mcp/<name>`): what was matched; they run the tool stages. */
+  readonly tool?: ToolMatch;
+  /** Overrides upstream.bodyTimeoutMs for this route (0: none), e.g. an MCP GET stream, idle by nature. */
+  readonly bodyTimeoutMs?: number;
+}
+
+/** What the router found for a tool path; the tool stages act on it. */
+export type ToolMatch =
+  | { readonly kind: 'tool'; readonly tool: HttpTool; readonly operation: HttpToolOperation | null; readonly params: Record<string, string> }
+  | {
+      readonly kind: 'mcp';
+      readonly server: McpServer;
+      /** The server's targets by method label (`tools/call`, …): the MCP stage relabels a POST once it read the message. */
+      readonly targets: ReadonlyMap<string, RouteTarget>;
+    };
