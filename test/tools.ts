@@ -4,8 +4,8 @@
  * (CI set and not empty, as scripts/test.sh reads it), the test runs and fails with the reason. A
  * broken install step can never turn into a green CI run.
  */
-import { accessSync, constants } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../src/package-root.js';
 
@@ -22,15 +22,15 @@ export interface Tool {
 }
 
 function tool(name: string, found: string | null, reason: string): Tool {
-  const missing = found === null ? `${name}: ${reason}` : null;
+  const why = `${name}: ${reason}`;
   return {
     name,
-    missing,
+    missing: found === null ? why : null,
     get path(): string {
-      if (found === null) throw new Error(IN_CI ? `CI runs every test and ${missing}` : missing!);
+      if (found === null) throw new Error(IN_CI ? `CI runs every test and ${why}` : why);
       return found;
     },
-    options: { skip: missing !== null && !IN_CI ? `${missing} (skipped outside CI; under CI this fails)` : false },
+    options: { skip: found === null && !IN_CI ? `${why} (skipped outside CI; under CI this fails)` : false },
   };
 }
 
