@@ -110,7 +110,10 @@ for (const file of byKind('gateway config')) {
     const proxy = new URL(gateway.addresses.proxy);
     t.not(proxy.port, '0', 'the proxy listener has a port');
     const accepted = await new Promise<boolean>((r) => {
-      const s = connect(Number(proxy.port), proxy.hostname, () => (s.end(), r(true)));
+      const s = connect(Number(proxy.port), proxy.hostname, () => {
+        s.end();
+        r(true);
+      });
       s.on('error', () => r(false));
     });
     t.ok(accepted, 'the proxy listener accepts connections');

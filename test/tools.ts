@@ -5,7 +5,7 @@
  * broken install step can never turn into a green CI run.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../src/package-root.js';
 
@@ -46,16 +46,19 @@ function executable(path: string): boolean {
 let opa: Tool | undefined;
 
 /**
- * The OPA CLI: $AOS_OPA when set (scripts/test.sh sets it), else what scripts/opa.sh prints, which
- * installs the pinned version into .tools/bin when it is not there yet. Never an unpinned `opa`
- * found on PATH or in .tools/bin on its own.
+ * The OPA CLI: $AOS_OPA when set (scripts/test.sh sets it) and it reports the version scripts/opa.sh
+ * pins, else what scripts/opa.sh prints, which installs the pinned version into .tools/bin when it
+ * is not there yet. Never an unpinned `opa` found on PATH or in .tools/bin on its own.
  */
 export function opaCli(): Tool {
   if (opa !== undefined) return opa;
   const explicit = process.env.AOS_OPA;
   if (explicit) {
     const path = resolve(explicit);
-    opa = tool('the OPA CLI', executable(path) ? path : null, `AOS_OPA=${explicit} is not an executable file`);
+    const pinned = /^OPA_VERSION=(\S+)$/m.exec(readFileSync(join(packageRoot, 'scripts', 'opa.sh'), 'utf8'))?.[1];
+    const version = executable(path) ? /^Version: (\S+)$/m.exec(spawnSync(path, ['version'], { encoding: 'utf8' }).stdout ?? '')?.[1] : undefined;
+    const why = version === undefined ? `AOS_OPA=${explicit} is not an executable OPA CLI` : `AOS_OPA=${explicit} is OPA ${version}, not the pinned ${pinned} (scripts/opa.sh)`;
+    opa = tool('the OPA CLI', version !== undefined && version === pinned ? path : null, why);
     return opa;
   }
   const script = join(packageRoot, 'scripts', 'opa.sh');
