@@ -5,8 +5,18 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 ./scripts/bootstrap.sh || exit 1
-# The pinned OPA CLI for the policy tests (they skip without it; the gateway itself never needs it).
-if AOS_OPA="$(./scripts/opa.sh)"; then export AOS_OPA; else echo "warning: no OPA CLI, policy tests that need it will skip" >&2; fi
+# CI runs everything: a tool a test needs that is missing there is an error, never a skip (the
+# tests apply the same rule, test/tools.ts). Elsewhere those tests skip with the reason.
+in_ci() { [ -n "${CI:-}" ]; }
+# The pinned OPA CLI for the policy tests (the gateway itself never needs it).
+if AOS_OPA="$(./scripts/opa.sh)"; then
+  export AOS_OPA
+elif in_ci; then
+  echo "CI: the pinned OPA CLI is required (scripts/opa.sh failed)" >&2
+  exit 1
+else
+  echo "warning: no OPA CLI (scripts/opa.sh failed), policy tests that need it will skip" >&2
+fi
 # A real redis-server for the fleet budget tests (Debian package; CI is a fresh machine, as root).
 if ! command -v redis-server >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -15,11 +25,10 @@ if ! command -v redis-server >/dev/null 2>&1; then
   else
     echo "warning: no redis-server (apt-get install redis-server), Redis tests will skip" >&2
   fi
-  # CI runs everything: a skipped fleet test there would hide a broken install step.
-  if [ -n "${CI:-}" ] && ! command -v redis-server >/dev/null 2>&1; then echo "CI: redis-server is required" >&2; exit 1; fi
+  if in_ci && ! command -v redis-server >/dev/null 2>&1; then echo "CI: redis-server is required" >&2; exit 1; fi
 fi
 rm -rf .tap/test-results
-if [ -n "${CI:-}" ]; then reporter=tap; else reporter=terse; fi
+if in_ci; then reporter=tap; else reporter=terse; fi
 npx --no-install tap --reporter="${AOS_TAP_REPORTER:-$reporter}" "$@"
 tap_status=$?
 node scripts/tap-summary.mjs .tap/test-results

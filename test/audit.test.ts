@@ -246,6 +246,7 @@ t.test('sizes and hashes describe the bodies exactly (one chunk and streamed)', 
     answers.push(Buffer.from(await (await post(h, '/v1/chat/completions', body)).arrayBuffer()));
   }
   const all = await auditEvents(h, 2);
+  t.same(all.map((e) => e.stream), [false, true], 'one event per call, in order: json, then stream');
   all.forEach((e, i) => {
     t.equal(e.request_bytes, Buffer.byteLength(bodies[i]));
     t.equal(e.request_sha256, sha(bodies[i]));

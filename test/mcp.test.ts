@@ -134,13 +134,14 @@ t.test('allowed, denied, approval-needing and schema-invalid tools/call', async 
 
 t.test('a call before any tools/list: the gateway learns the schemas itself; unknown tools are refused', async (t) => {
   const { server, connect } = await setup(t);
-  const { client } = await connect('root-agent');
+  const { client, transport } = await connect('root-agent');
   const err = await rpcError(client.callTool({ name: 'add', arguments: { a: 1, b: 'two' } }));
   t.equal(err.code, -32602, 'validated against the schema the gateway fetched');
   const own = server.requests.filter((r) => r.rpc === 'tools/list');
   t.equal(own.length, 1, 'one tools/list of its own');
   t.match((own[0].body as { id: string }).id, /^aos-tools-list-/);
-  t.equal(own[0].headers['mcp-session-id'], server.requests.at(-1)!.headers['mcp-session-id'] ?? own[0].headers['mcp-session-id'], 'in the agent session');
+  t.type(transport.sessionId, 'string', 'the agent has a session');
+  t.equal(own[0].headers['mcp-session-id'], transport.sessionId, 'in the agent session');
   t.ok(own[0].headers['mcp-session-id'], 'carries the session id');
   t.same((await client.callTool({ name: 'add', arguments: { a: 1, b: 2 } })).content, [{ type: 'text', text: '3' }]);
   const unknown = await rpcError(client.callTool({ name: 'nope', arguments: {} }));

@@ -17,7 +17,7 @@ import { costOf, loadPrices, worstCase } from '../src/metering/prices.js';
 import { toNano } from '../src/metering/store.js';
 import { countTokens, MESSAGE_OVERHEAD } from '../src/metering/tokens.js';
 import { baseConfig, freePort, startHarness } from './helpers.js';
-import { HAVE_REDIS, startRedis } from './redis-server.js';
+import { REDIS, startRedis } from './redis-server.js';
 
 const BIN = fileURLToPath(new URL('../bin/aos.js', import.meta.url));
 const MINI = loadPrices(fileURLToPath(new URL('../config/prices.yaml', import.meta.url))).price('gpt-4o-mini')!;
@@ -98,7 +98,7 @@ t.test('kill -9 under load: after a restart, spent covers everything the upstrea
   t.equal(await call(again), 200, 'the restarted gateway serves');
 });
 
-t.test('two gateway processes sharing Redis: 200 parallel calls against a budget that fits 50', { skip: HAVE_REDIS ? false : 'redis-server is not installed' }, async (t) => {
+t.test('two gateway processes sharing Redis: 200 parallel calls against a budget that fits 50', REDIS.options, async (t) => {
   const redis = await startRedis(t);
   const upstream = await startSampleUpstream();
   t.teardown(() => upstream.close());
@@ -120,7 +120,7 @@ t.test('two gateway processes sharing Redis: 200 parallel calls against a budget
   t.equal(upstream.received.length, ok);
 });
 
-t.test('Redis unreachable: fail closed (503 aos_budget_unavailable), or a local conservative limit with an alarm', { skip: HAVE_REDIS ? false : 'redis-server is not installed' }, async (t) => {
+t.test('Redis unreachable: fail closed (503 aos_budget_unavailable), or a local conservative limit with an alarm', REDIS.options, async (t) => {
   const redis = await startRedis(t);
   const registry = 'templates:\n  standard: { version: 1 }\nbudgets:\n  org: { daily_usd: 1 }\n';
   const closed = await startHarness(t, { metering: { store: 'redis', redis: { url: redis.url, keyPrefix: 'closed', failMode: 'closed' } } }, { files: { 'agents.yaml': registry } });

@@ -153,7 +153,9 @@ t.test('reservations are released on every outcome; errors cost nothing', async 
   const b = await h.budget('agent:writer');
   t.equal(b.spent, before, 'provider errors are not charged');
   t.equal(b.reserved, 0);
-  t.equal(await h.gateway.budgets()!.show().then(() => 0), 0);
+  const every = (await h.gateway.budgets()!.show()).budgets;
+  t.ok(every.length > 0, `${every.length} budgets shown`);
+  t.same(every.filter((v) => v.reserved !== 0).map((v) => `${v.scope} ${v.key}: ${v.reserved} reserved`), [], 'no budget holds a reservation');
 });
 
 t.test('a stream cut short is charged for what was streamed (tokenizer count, estimated)', async (t) => {

@@ -1,7 +1,7 @@
 /**
  * The default policy bundle (policies/bundle.tar.gz): not stale against its sources, its Rego unit
  * tests pass with enough coverage, and every default rule decides as documented through the real
- * Wasm engine (@open-policy-agent/opa-wasm), cross-checked against the OPA CLI when it is present.
+ * Wasm engine (@open-policy-agent/opa-wasm), cross-checked against the pinned OPA CLI (test/tools.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -16,6 +16,7 @@ import { TarReadError } from '../src/errors.js';
 import { readTarGz } from '../src/policy/tar.js';
 import type { PolicyInput, PolicyRegistryData, PolicyResult } from '../src/policy/types.js';
 import { packageRoot } from '../src/package-root.js';
+import { opaCli } from './tools.js';
 
 const policiesDir = join(packageRoot, 'policies');
 const bundlePath = join(policiesDir, 'bundle.tar.gz');
@@ -67,11 +68,10 @@ t.test('the revision script and this test agree', { skip: process.platform === '
   t.equal(run.stdout.trim(), sourceRevision());
 });
 
-const opa = process.env.AOS_OPA;
-const noOpa = opa ? false : 'AOS_OPA is not set (./scripts/test.sh sets it from scripts/opa.sh): skipping the OPA CLI checks';
+const opa = opaCli();
 
-t.test(`opa test passes with coverage >= ${MIN_COVERAGE}%`, { skip: noOpa }, async (t) => {
-  const run = spawnSync(opa!, ['test', policiesDir, '--ignore', '*.tar.gz', '--coverage', '--format=json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+t.test(`opa test passes with coverage >= ${MIN_COVERAGE}%`, opa.options, async (t) => {
+  const run = spawnSync(opa.path, ['test', policiesDir, '--ignore', '*.tar.gz', '--coverage', '--format=json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   t.equal(run.status, 0, 'opa test exits 0');
   if (run.status !== 0) t.comment(`${run.stderr}${run.stdout.slice(0, 4000)}`);
   const report = JSON.parse(run.stdout);
@@ -344,7 +344,7 @@ t.test('every default rule, through the real Wasm (opa-wasm)', async (t) => {
   }
 });
 
-t.test('the OPA CLI decides the table the same way', { skip: noOpa }, async (t) => {
+t.test('the OPA CLI decides the table the same way', opa.options, async (t) => {
   const { data } = await bundleData();
   const dir = mkdtempSync(join(tmpdir(), 'aos-policy-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -352,7 +352,7 @@ t.test('the OPA CLI decides the table the same way', { skip: noOpa }, async (t) 
   writeFileSync(join(dir, 'cases.json'), JSON.stringify({ aos_cases: cases }));
   const query =
     'decisions := [d | some c in data.aos_cases; i := c.input; s := c.data.aos.settings; r := c.data.registry; d := data.aos.decision with input as i with data.aos.settings as s with data.registry as r]';
-  const run = spawnSync(opa!, ['eval', '--format=json', '-d', join(policiesDir, 'aos/decision.rego'), '-d', join(dir, 'cases.json'), query], {
+  const run = spawnSync(opa.path, ['eval', '--format=json', '-d', join(policiesDir, 'aos/decision.rego'), '-d', join(dir, 'cases.json'), query], {
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });

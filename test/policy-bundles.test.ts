@@ -1,13 +1,13 @@
 /**
  * Policy bundle sources, signature verification and hot reload, with bundles built by the real OPA
- * CLI ($AOS_OPA, else .tools/bin/opa; the tests skip without it) and loaded by the real Wasm engine:
+ * CLI (the pinned one, test/tools.ts) and loaded by the real Wasm engine:
  * signed bundles accepted and every kind of bad one refused with its reason while the last good one
  * keeps serving; a bundle server on loopback (200, then 304 on the ETag, then a new revision swapped
  * in under a load of evaluations); directory mode rebuilding on a .rego change; a replaced file.
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -23,17 +23,9 @@ import { createPolicyManager, type PolicyManager, type PolicyManagerOptions } fr
 import { readTarGz } from '../src/policy/tar.js';
 import type { PolicyInput, PolicyRegistryData } from '../src/policy/types.js';
 import type { PolicyMetrics } from '../src/telemetry/metrics.js';
+import { opaCli } from './tools.js';
 
-const OPA = resolve(packageRoot, process.env.AOS_OPA ?? '.tools/bin/opa');
-const noOpa = (() => {
-  try {
-    accessSync(OPA, constants.X_OK);
-    return false;
-  } catch {
-    return `no OPA CLI at ${OPA} (set AOS_OPA, or run scripts/opa.sh): bundle tests skipped`;
-  }
-})();
-if (noOpa) t.comment(noOpa);
+const opa = opaCli();
 
 const INPUT: PolicyInput = {
   agent: { id: 'a1', team: 't', roles: [], template: 'standard', template_version: 1, labels: {}, status: 'active' },
@@ -100,7 +92,7 @@ function buildBundle(dir: string, opts: BuildOptions): Buffer {
     }
   }
   // Run in the build folder: the bundle stores the Rego under the path it was given (/root/policy.rego).
-  execFileSync(OPA, [...args, 'root'], { cwd: src, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(opa.path, [...args, 'root'], { cwd: src, stdio: ['ignore', 'ignore', 'pipe'] });
   return readFileSync(out);
 }
 
@@ -166,7 +158,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
 
 const decide = (manager: PolicyManager) => manager.current()!.evaluate(INPUT);
 
-t.test('signed bundles: accepted; tampered, extra, missing, unsigned and wrongly signed ones refused with the reason, the last good kept', { skip: noOpa }, async (t) => {
+t.test('signed bundles: accepted; tampered, extra, missing, unsigned and wrongly signed ones refused with the reason, the last good kept', opa.options, async (t) => {
   const dir = t.testdir({});
   const keys = writeKeys(dir);
   const signed = (revision: string, sign: BuildOptions['sign'] = { key: keys.rsa }) => buildBundle(dir, { revision, sign });
@@ -220,7 +212,7 @@ t.test('signed bundles: accepted; tampered, extra, missing, unsigned and wrongly
   t.same(loaded, ['r1', 'r2']);
 });
 
-t.test('key id, scope and algorithm are checked when configured; ES256 bundles verify with an EC key', { skip: noOpa }, async (t) => {
+t.test('key id, scope and algorithm are checked when configured; ES256 bundles verify with an EC key', opa.options, async (t) => {
   const dir = t.testdir({});
   const keys = writeKeys(dir);
   const table: { name: string; verification: PolicyConfig['verification']; sign: BuildOptions['sign']; reason: RegExp | null }[] = [
@@ -300,7 +292,7 @@ async function bundleServer(t: Test): Promise<BundleServer> {
   };
 }
 
-t.test('bundle server: 200, then 304 on the ETag, then a new revision swapped in under load with no failed evaluation', { skip: noOpa }, async (t) => {
+t.test('bundle server: 200, then 304 on the ETag, then a new revision swapped in under load with no failed evaluation', opa.options, async (t) => {
   const dir = t.testdir({});
   const server = await bundleServer(t);
   server.serve(buildBundle(dir, { revision: 'v1' }), '"etag-v1"');
@@ -358,7 +350,7 @@ t.test('bundle server: 200, then 304 on the ETag, then a new revision swapped in
   t.ok(failed.every((s) => s === 'url'));
 });
 
-t.test('bundle server unreachable at start: start resolves, no engine, the error reported', { skip: noOpa }, async (t) => {
+t.test('bundle server unreachable at start: start resolves, no engine, the error reported', opa.options, async (t) => {
   const dir = t.testdir({});
   const closed = createServer();
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
@@ -373,7 +365,7 @@ t.test('bundle server unreachable at start: start resolves, no engine, the error
   t.same(failed, ['url']);
 });
 
-t.test('file mode: a replaced file is picked up; an invalid file at start is refused with the reason', { skip: noOpa }, async (t) => {
+t.test('file mode: a replaced file is picked up; an invalid file at start is refused with the reason', opa.options, async (t) => {
   const dir = t.testdir({});
   const file = join(dir, 'bundle.tar.gz');
   writeFileSync(file, buildBundle(dir, { revision: 'f1' }));
@@ -398,10 +390,10 @@ t.test('file mode: a replaced file is picked up; an invalid file at start is ref
   await t.rejects(noWasm.manager.start(), { message: /no \/policy\.wasm: build it with `opa build -t wasm -e aos\/decision`/ });
 });
 
-t.test('directory mode: rebuilt with opa on a .rego change; a broken edit keeps the last good; no opa is refused', { skip: noOpa }, async (t) => {
+t.test('directory mode: rebuilt with opa on a .rego change; a broken edit keeps the last good; no opa is refused', opa.options, async (t) => {
   const dir = t.testdir({ policies: { 'aos.rego': regoFor('d1'), 'data.json': '{"tag":"dev"}', 'aos_test.rego': 'package aos\n\ntest_nothing if true\n' } });
   const previous = process.env.AOS_OPA;
-  process.env.AOS_OPA = OPA;
+  process.env.AOS_OPA = opa.path;
   t.teardown(() => (previous === undefined ? delete process.env.AOS_OPA : (process.env.AOS_OPA = previous)));
   const { manager, loaded } = startManager(t, dir, { bundle: { directory: 'policies' } });
   await manager.start();
@@ -421,7 +413,7 @@ t.test('directory mode: rebuilt with opa on a .rego change; a broken edit keeps 
   process.env.AOS_OPA = join(dir, 'no-such-opa');
   const without = startManager(t, dir, { bundle: { directory: 'policies' } });
   await t.rejects(without.manager.start(), { message: /the opa CLI, and none was found; put opa on PATH or set AOS_OPA/ });
-  process.env.AOS_OPA = OPA;
+  process.env.AOS_OPA = opa.path;
   const signedDir = startManager(t, dir, { bundle: { directory: 'policies' }, verification: { keyFile: 'k.pem' } });
   await t.rejects(signedDir.manager.start(), { message: /verification cannot be combined with policy\.bundle\.directory/ });
 });

@@ -6,9 +6,9 @@ import t from 'tap';
 import { parseBundle } from '../src/policy/bundle.js';
 import { loadEngine } from '../src/policy/engine.js';
 import type { PolicyInput } from '../src/policy/types.js';
+import { opaCli } from './tools.js';
 
-const opa = process.env.AOS_OPA;
-const noOpa = opa ? false : 'AOS_OPA is not set (./scripts/test.sh sets it): skipping';
+const opa = opaCli();
 const LIMITS = { maxMemoryPages: 512, maxInputBytes: 65_536 };
 const REGISTRY = { templates: {} };
 
@@ -34,7 +34,7 @@ function build(dir: string, rego: string, data: unknown): Buffer {
   writeFileSync(join(dir, 'src', 'policy.rego'), rego);
   writeFileSync(join(dir, 'src', 'data.json'), JSON.stringify(data));
   const out = join(dir, 'bundle.tar.gz');
-  const run = spawnSync(opa!, ['build', '-t', 'wasm', '-e', 'aos/decision', '--revision', 'test-1', '-o', out, join(dir, 'src')], { encoding: 'utf8' });
+  const run = spawnSync(opa.path, ['build', '-t', 'wasm', '-e', 'aos/decision', '--revision', 'test-1', '-o', out, join(dir, 'src')], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(run.stderr);
   return readFileSync(out);
 }
@@ -46,7 +46,7 @@ const input = (model: string, id = 'r1'): PolicyInput => ({
   budget: null,
 });
 
-t.test('every failure is a denial with the reason, and the engine keeps serving', { skip: noOpa }, async (t) => {
+t.test('every failure is a denial with the reason, and the engine keeps serving', opa.options, async (t) => {
   const bundle = await parseBundle(build(t.testdir(), REGO, {}), { source: 'test', verification: null });
   const engine = await loadEngine(bundle, REGISTRY, { ...LIMITS, maxMemoryPages: 64 });
   const cases: [string, RegExp][] = [
@@ -68,12 +68,12 @@ t.test('every failure is a denial with the reason, and the engine keeps serving'
   t.match(engine.evaluate(huge).error, /policy input too large \(\d+ bytes, limit 65536\)/);
 });
 
-t.test('a bundle without the entrypoint, or whose decision is broken for every input, is refused at load', { skip: noOpa }, async (t) => {
+t.test('a bundle without the entrypoint, or whose decision is broken for every input, is refused at load', opa.options, async (t) => {
   const broken = await parseBundle(build(t.testdir(), 'package aos\n\ndecision := {"allow": 1}\n', {}), { source: 'test', verification: null });
   await t.rejects(loadEngine(broken, REGISTRY, LIMITS), /probe input is invalid: the policy result has no boolean "allow"/);
 });
 
-t.test('decisions are cached only when the bundle declares it, ignoring request id and time', { skip: noOpa }, async (t) => {
+t.test('decisions are cached only when the bundle declares it, ignoring request id and time', opa.options, async (t) => {
   const rego = `package aos\n\ndecision := {"allow": input.call.model != "no", "reasons": [], "obligations": {}}\n`;
   const cached = await loadEngine(await parseBundle(build(t.testdir(), rego, { aos: { gateway: { cache_decisions: true } } }), { source: 'test', verification: null }), REGISTRY, LIMITS);
   const a = cached.evaluate(input('yes', 'r1'));

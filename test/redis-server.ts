@@ -1,8 +1,9 @@
 /** A real redis-server on a free loopback port for tests (no persistence), stopped in teardown. */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Test } from 'tap';
 import { freePort } from './helpers.js';
+import { redisServer } from './tools.js';
 
 export interface RedisServer {
   url: string;
@@ -11,7 +12,8 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-export const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
+/** The redis-server guard: `REDIS.options` on a test that needs it (skipped only outside CI, failed under CI). */
+export const REDIS = redisServer();
 
 async function reachable(port: number): Promise<boolean> {
   return new Promise((r) => {
@@ -22,8 +24,9 @@ async function reachable(port: number): Promise<boolean> {
 
 export async function startRedis(t: Test, port?: number): Promise<RedisServer> {
   const p = port ?? (await freePort());
-  const child = spawn('redis-server', ['--save', '', '--appendonly', 'no', '--port', String(p), '--bind', '127.0.0.1'], { stdio: 'ignore' });
-  for (let i = 0; i < 100 && !(await reachable(p)); i++) await new Promise((r) => setTimeout(r, 50));
+  const child = spawn(REDIS.path, ['--save', '', '--appendonly', 'no', '--port', String(p), '--bind', '127.0.0.1'], { stdio: 'ignore' });
+  let up = false;
+  for (let i = 0; i < 100 && !(up = await reachable(p)); i++) await new Promise((r) => setTimeout(r, 50));
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
@@ -31,5 +34,6 @@ export async function startRedis(t: Test, port?: number): Promise<RedisServer> {
     await exited;
   };
   t.teardown(stop);
+  if (!up) throw new Error(`redis-server did not accept connections on 127.0.0.1:${p} within 5 s (exit ${child.exitCode ?? child.signalCode ?? 'none yet'})`);
   return { url: `redis://127.0.0.1:${p}`, port: p, child, stop };
 }

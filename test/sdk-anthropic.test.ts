@@ -119,7 +119,10 @@ for (const sdk of SDKS) {
 t.test('root mount: Anthropic requests under /v1 shared with the OpenAI mount', async (t) => {
   const h = await startHarness(t);
   const client = new Anthropic({ baseURL: h.url, apiKey: AGENT_KEY, maxRetries: 0 });
-  for await (const m of client.models.list()) t.equal(m.id, 'claude-sample');
+  const ids: string[] = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  t.same(ids, ['claude-sample'], 'the Anthropic model list, through the Anthropic mount');
+  t.match(h.upstream.received.find((r) => r.path === '/v1/models'), { method: 'GET', headers: { 'anthropic-version': String } }, 'the upstream was asked in the Anthropic dialect');
   checkCredentials(t, h, /./);
   const res = (await client.get('/v1/messages/batches').catch((e: unknown) => e)) as ApiError;
   t.match(res.error, { type: 'error', error: { type: 'not_found_error', code: 'aos_route_not_found' } });

@@ -337,12 +337,18 @@ t.test('a slow reader holds the upstream back instead of the gateway buffering t
   const body = JSON.stringify({ model: 'gpt-sample', stream: true, messages: [{ role: 'user', content: 'x' }] });
   socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: ${gw.host}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
 
-  // Wait until the upstream stops making progress (or, if nothing holds it back, finishes).
-  let last = -1;
-  while (written !== last && !finished) {
-    last = written;
-    await new Promise((r) => setTimeout(r, 200));
+  // Wait until the upstream has started and then made no progress for a whole second (or, if
+  // nothing holds it back, finishes). A stall before the first byte, or a short pause, is not it.
+  const STALL_MS = 1000;
+  const deadline = Date.now() + 30_000;
+  let last = written;
+  let still = Date.now();
+  while (!finished && Date.now() < deadline && (written === 0 || Date.now() - still < STALL_MS)) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (written !== last) [last, still] = [written, Date.now()];
   }
+  t.ok(written > 0, `the upstream was reached and wrote (${written} bytes)`);
+  t.ok(Date.now() - still >= STALL_MS, `the upstream made no progress for ${STALL_MS} ms`);
   t.notOk(finished, 'the upstream could not finish while the client was not reading');
   t.ok(written < TOTAL / 2, `the upstream was held back after ${(written / 1048576).toFixed(1)} MiB of ${TOTAL / 1048576} MiB`);
 
