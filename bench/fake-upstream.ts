@@ -15,27 +15,46 @@ const CREATED = 1_700_000_000;
 const ID = 'chatcmpl-bench0000000000000000000000';
 const MODEL = 'gpt-bench';
 
-const COMPLETION = Buffer.from(JSON.stringify({
-  id: ID, object: 'chat.completion', created: CREATED, model: MODEL, system_fingerprint: 'fp_bench',
-  choices: [{
-    index: 0,
-    message: { role: 'assistant', content: 'The quick brown fox jumps over the lazy dog, then naps in the warm afternoon sun.', refusal: null },
-    logprobs: null, finish_reason: 'stop',
-  }],
-  usage: { prompt_tokens: 57, completion_tokens: 18, total_tokens: 75, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
-}));
+const COMPLETION = Buffer.from(
+  JSON.stringify({
+    id: ID,
+    object: 'chat.completion',
+    created: CREATED,
+    model: MODEL,
+    system_fingerprint: 'fp_bench',
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: 'The quick brown fox jumps over the lazy dog, then naps in the warm afternoon sun.', refusal: null },
+        logprobs: null,
+        finish_reason: 'stop',
+      },
+    ],
+    usage: { prompt_tokens: 57, completion_tokens: 18, total_tokens: 75, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
+  }),
+);
 
-const chunk = (delta: object, finish: string | null, extra: object = {}) => Buffer.from(`data: ${JSON.stringify({
-  id: ID, object: 'chat.completion.chunk', created: CREATED, model: MODEL, system_fingerprint: 'fp_bench',
-  choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra,
-})}\n\n`);
+const chunk = (delta: object, finish: string | null, extra: object = {}) =>
+  Buffer.from(
+    `data: ${JSON.stringify({
+      id: ID,
+      object: 'chat.completion.chunk',
+      created: CREATED,
+      model: MODEL,
+      system_fingerprint: 'fp_bench',
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...extra,
+    })}\n\n`,
+  );
 
 /** 10 events: role, 6 content deltas, finish, usage, [DONE]. */
 const STREAM_EVENTS: readonly Buffer[] = [
   chunk({ role: 'assistant', content: '' }, null),
   ...['The quick ', 'brown fox ', 'jumps over ', 'the lazy ', 'dog, then ', 'naps.'].map((t) => chunk({ content: t }, null)),
   chunk({}, 'stop'),
-  Buffer.from(`data: ${JSON.stringify({ id: ID, object: 'chat.completion.chunk', created: CREATED, model: MODEL, choices: [], usage: { prompt_tokens: 57, completion_tokens: 8, total_tokens: 65 } })}\n\n`),
+  Buffer.from(
+    `data: ${JSON.stringify({ id: ID, object: 'chat.completion.chunk', created: CREATED, model: MODEL, choices: [], usage: { prompt_tokens: 57, completion_tokens: 8, total_tokens: 65 } })}\n\n`,
+  ),
   Buffer.from('data: [DONE]\n\n'),
 ];
 

@@ -7,7 +7,7 @@
  * Usage: node bench/floor-proxy.ts http://127.0.0.1:UPSTREAM_PORT   → prints {"port":N}
  */
 import { createServer } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'host']);
 const pool = new Pool(process.argv[2]!, { connections: 256, pipelining: 1 });
@@ -21,27 +21,30 @@ const server = createServer({ keepAliveTimeout: 120_000, noDelay: true }, (req, 
       if (!HOP.has(req.rawHeaders[i].toLowerCase())) headers.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
     }
     const body = chunks.length === 0 ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path: req.url!, headers, body }, {
-      onRequestStart() {},
-      onResponseStart(_c, status, upstreamHeaders) {
-        const out: Record<string, string | string[]> = {};
-        for (const name in upstreamHeaders) if (!HOP.has(name)) out[name] = upstreamHeaders[name]!;
-        res.writeHead(status, out);
+    pool.dispatch(
+      { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers, body },
+      {
+        onRequestStart() {},
+        onResponseStart(_c, status, upstreamHeaders) {
+          const out: Record<string, string | string[]> = {};
+          for (const name in upstreamHeaders) if (!HOP.has(name)) out[name] = upstreamHeaders[name]!;
+          res.writeHead(status, out);
+        },
+        onResponseData(c, chunk) {
+          if (!res.write(chunk)) {
+            c.pause();
+            res.once('drain', () => c.resume());
+          }
+        },
+        onResponseEnd() {
+          res.end();
+        },
+        onResponseError(_c, err) {
+          if (res.headersSent) res.destroy(err);
+          else res.writeHead(502).end();
+        },
       },
-      onResponseData(c, chunk) {
-        if (!res.write(chunk)) {
-          c.pause();
-          res.once('drain', () => c.resume());
-        }
-      },
-      onResponseEnd() {
-        res.end();
-      },
-      onResponseError(_c, err) {
-        if (res.headersSent) res.destroy(err);
-        else res.writeHead(502).end();
-      },
-    });
+    );
   });
 });
 

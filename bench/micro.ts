@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { parseConfig } from '../src/config/load.js';
-import { createLogger } from '../src/log.js';
-import { createVerifier } from '../src/identity/verifier.js';
 import { loadLocalSigner } from '../src/identity/local-key.js';
+import { createVerifier } from '../src/identity/verifier.js';
+import { createLogger } from '../src/log.js';
 import { parseBundle } from '../src/policy/bundle.js';
 import { loadEngine } from '../src/policy/engine.js';
 import type { PolicyInput } from '../src/policy/types.js';
@@ -33,13 +33,20 @@ try {
   const eddsa = await Promise.all(Array.from({ length: 3000 }, (_, i) => signer.mint({ subject: `agent-${i}`, audience: 'aos-gateway', ttlSec: 3600 })));
   const rs256 = await Promise.all(
     Array.from({ length: 3000 }, (_, i) =>
-      new SignJWT({ roles: ['agent'] }).setProtectedHeader({ alg: 'RS256' }).setIssuer('bench-rsa').setSubject(`agent-${i}`).setAudience('aos-gateway').setIssuedAt().setExpirationTime('1h').sign(rsa.privateKey),
+      new SignJWT({ roles: ['agent'] })
+        .setProtectedHeader({ alg: 'RS256' })
+        .setIssuer('bench-rsa')
+        .setSubject(`agent-${i}`)
+        .setAudience('aos-gateway')
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(rsa.privateKey),
     ),
   );
   const firstEd = await measureAsync(2500, (i) => Promise.resolve(verifier.verify(eddsa[i], 'agent')));
   const firstRs = await measureAsync(2500, (i) => Promise.resolve(verifier.verify(rs256[i], 'agent')));
   // A cached token arrives as a new header string every time: copy it so its hash is not reused.
-  const hit = measure(200_000, (i) => verifier.verify((' ' + eddsa[i % 2000]).slice(1), 'agent'));
+  const hit = measure(200_000, (i) => verifier.verify(` ${eddsa[i % 2000]}`.slice(1), 'agent'));
   verifier.close();
 
   const bundle = await parseBundle(readFileSync(new URL('../policies/bundle.tar.gz', import.meta.url)), { source: 'bench', verification: null });

@@ -3,9 +3,9 @@
  * it starts die together), output kept as lines (a tail in memory, all of it in a log file), and
  * every group killed on the way out, whatever the way out is.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
 
 export interface Child {
   readonly name: string;
@@ -37,7 +37,13 @@ export class ProcessGroup {
     const log: WriteStream | null = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
     const lines = new EventEmitter();
     const child: Child = {
-      name, proc, pid: proc.pid, lines, stdout: [], tail: [], exitCode: null,
+      name,
+      proc,
+      pid: proc.pid,
+      lines,
+      stdout: [],
+      tail: [],
+      exitCode: null,
       exited: new Promise((resolve) => {
         proc.on('exit', (code, signal) => {
           child.exitCode = code ?? signal ?? 'unknown';

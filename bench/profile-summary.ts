@@ -156,9 +156,7 @@ export function compareProfiles(a: ProfileSummary, aRequests: number, b: Profile
   const per = (s: ProfileSummary, n: number) => new Map(s.areas.map((x) => [x.area, x.selfUs / n]));
   const pa = per(a, aRequests);
   const pb = per(b, bRequests);
-  const areas = [...new Set([...pa.keys(), ...pb.keys()])]
-    .map((area) => ({ area, a: pa.get(area) ?? 0, b: pb.get(area) ?? 0 }))
-    .sort((x, y) => Math.abs(y.b - y.a) - Math.abs(x.b - x.a));
+  const areas = [...new Set([...pa.keys(), ...pb.keys()])].map((area) => ({ area, a: pa.get(area) ?? 0, b: pb.get(area) ?? 0 })).sort((x, y) => Math.abs(y.b - y.a) - Math.abs(x.b - x.a));
   const f = (x: number) => x.toFixed(1).padStart(7);
   const out = [`  ${'floor'.padStart(7)} ${'gateway'.padStart(7)} ${'diff'.padStart(7)}  µs/request, self time by area`];
   out.push(`  ${f(a.busyUs / aRequests)} ${f(b.busyUs / bRequests)} ${f(b.busyUs / bRequests - a.busyUs / aRequests)}  TOTAL busy`);

@@ -92,9 +92,7 @@ export function summarize(scenario: Scenario, runs: readonly RunRecord[]): Scena
       p50Ms: median(rs.map((r) => r.latencyMs.p50)),
       p99Ms: median(rs.map((r) => r.latencyMs.p99)),
       cpuUsPerReq: cpu.length > 0 ? median(cpu) : null,
-      syscallsPerReq: rs.some((r) => r.proxySyscallsPerReq === null)
-        ? null
-        : { read: median(rs.map((r) => r.proxySyscallsPerReq!.read)), write: median(rs.map((r) => r.proxySyscallsPerReq!.write)) },
+      syscallsPerReq: rs.some((r) => r.proxySyscallsPerReq === null) ? null : { read: median(rs.map((r) => r.proxySyscallsPerReq!.read)), write: median(rs.map((r) => r.proxySyscallsPerReq!.write)) },
       rpsRange: [Math.min(...rs.map((r) => r.rps)), Math.max(...rs.map((r) => r.rps))],
       errors: rs.reduce((n, r) => n + r.errors.connect + r.errors.read + r.errors.write + r.errors.status + r.errors.timeout, 0),
     };
@@ -115,17 +113,18 @@ export function summarize(scenario: Scenario, runs: readonly RunRecord[]): Scena
     floorVsDirect: paired(pairs((dr, fr) => fr.rps / dr.rps)),
     extraCpuVsFloorUs: cpuPairs.length > 0 ? paired(cpuPairs) : null,
   };
-  const check = scenario.connections === 1
-    ? {
-        goal: `added p50 vs direct ≤ ${GOALS.addedP50Ms.toFixed(2)} ms at concurrency 1`,
-        value: `${fmtMs(derived.addedP50VsDirectMs.median)} ms`,
-        pass: derived.addedP50VsDirectMs.median <= GOALS.addedP50Ms,
-      }
-    : {
-        goal: `throughput ≥ ${(GOALS.throughputVsFloor * 100).toFixed(0)}% of the floor's at concurrency ${scenario.connections}`,
-        value: pct(derived.gatewayVsFloor.median),
-        pass: derived.gatewayVsFloor.median >= GOALS.throughputVsFloor,
-      };
+  const check =
+    scenario.connections === 1
+      ? {
+          goal: `added p50 vs direct ≤ ${GOALS.addedP50Ms.toFixed(2)} ms at concurrency 1`,
+          value: `${fmtMs(derived.addedP50VsDirectMs.median)} ms`,
+          pass: derived.addedP50VsDirectMs.median <= GOALS.addedP50Ms,
+        }
+      : {
+          goal: `throughput ≥ ${(GOALS.throughputVsFloor * 100).toFixed(0)}% of the floor's at concurrency ${scenario.connections}`,
+          value: pct(derived.gatewayVsFloor.median),
+          pass: derived.gatewayVsFloor.median >= GOALS.throughputVsFloor,
+        };
   return { scenario, targets: { direct: stats('direct'), floor: stats('floor'), gateway: stats('gateway') }, derived, check };
 }
 
@@ -159,7 +158,9 @@ export function scenarioMarkdown(s: ScenarioSummary): string {
   if (s.scenario.connections > 1) {
     const idle = busy.filter(([, u]) => u !== null && u < 0.85);
     if (idle.length > 0) {
-      out.push(`- note: ${idle.map(([t]) => t).join(' and ')} did not saturate ${idle.length > 1 ? 'their' : 'its'} core, so something else (CPU 1: wrk + upstream, or other load) limited throughput: the ratio does not measure what the proxies cost; compare CPU per request`);
+      out.push(
+        `- note: ${idle.map(([t]) => t).join(' and ')} did not saturate ${idle.length > 1 ? 'their' : 'its'} core, so something else (CPU 1: wrk + upstream, or other load) limited throughput: the ratio does not measure what the proxies cost; compare CPU per request`,
+      );
     }
   }
   out.push(`- **${s.check.pass ? 'PASS' : 'MISS'}**: ${s.check.goal}: ${s.check.value}`);
@@ -172,7 +173,9 @@ export function overviewMarkdown(all: readonly ScenarioSummary[]): string {
   out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const s of all) {
     const t = s.targets;
-    out.push(`| ${s.scenario.title} | ${int(t.direct.rps)} | ${int(t.floor.rps)} | ${int(t.gateway.rps)} | ${pct(s.derived.gatewayVsFloor.median)} | ${fmtMs(s.derived.addedP50VsDirectMs.median)} | ${fmtMs(s.derived.addedP50VsFloorMs.median)} | ${t.floor.cpuUsPerReq?.toFixed(0) ?? '—'} | ${t.gateway.cpuUsPerReq?.toFixed(0) ?? '—'} | ${s.check.pass ? 'PASS' : 'MISS'} |`);
+    out.push(
+      `| ${s.scenario.title} | ${int(t.direct.rps)} | ${int(t.floor.rps)} | ${int(t.gateway.rps)} | ${pct(s.derived.gatewayVsFloor.median)} | ${fmtMs(s.derived.addedP50VsDirectMs.median)} | ${fmtMs(s.derived.addedP50VsFloorMs.median)} | ${t.floor.cpuUsPerReq?.toFixed(0) ?? '—'} | ${t.gateway.cpuUsPerReq?.toFixed(0) ?? '—'} | ${s.check.pass ? 'PASS' : 'MISS'} |`,
+    );
   }
   return out.join('\n');
 }

@@ -19,12 +19,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { compareProfiles, formatProfile, summarizeProfile, type ProfileSummary } from './profile-summary.js';
-import { ProcessGroup, type Child } from './processes.js';
-import {
-  GOALS, TARGETS, median, overviewMarkdown, scenarioMarkdown, summarize,
-  type RunRecord, type Scenario, type ScenarioSummary, type TargetName,
-} from './report.js';
+import { type Child, ProcessGroup } from './processes.js';
+import { compareProfiles, formatProfile, type ProfileSummary, summarizeProfile } from './profile-summary.js';
+import { GOALS, median, overviewMarkdown, type RunRecord, type Scenario, type ScenarioSummary, scenarioMarkdown, summarize, TARGETS, type TargetName } from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BENCH = join(ROOT, 'bench');
@@ -175,7 +172,10 @@ function checkMachine(): Machine {
     process.stderr.write('bench: wrk is not installed. Install it with:\n\n  apt-get install -y wrk\n\n(as root; run `apt-get update` first on a fresh machine)\n');
     process.exit(1);
   }
-  const wrkVersion = (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout ?? '').split('\n')[0].replace(/\s*Copyright.*$/, '').trim();
+  const wrkVersion = (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout ?? '')
+    .split('\n')[0]
+    .replace(/\s*Copyright.*$/, '')
+    .trim();
   const cores = cpus().length;
   let pinning = true;
   if (onPath('taskset') === null) {
@@ -244,11 +244,18 @@ function buildDist(): string {
   const dist = join(OUT, 'dist');
   rmSync(dist, { recursive: true, force: true });
   const tsconfig = join(OUT, 'tsconfig.bench.json');
-  writeFileSync(tsconfig, `${JSON.stringify({
-    extends: '../../tsconfig.json',
-    compilerOptions: { rootDir: '../..', outDir: 'dist', sourceMap: false, noEmitOnError: false, incremental: false },
-    include: ['../../src', '../../bench/*.ts'],
-  }, null, 2)}\n`);
+  writeFileSync(
+    tsconfig,
+    `${JSON.stringify(
+      {
+        extends: '../../tsconfig.json',
+        compilerOptions: { rootDir: '../..', outDir: 'dist', sourceMap: false, noEmitOnError: false, incremental: false },
+        include: ['../../src', '../../bench/*.ts'],
+      },
+      null,
+      2,
+    )}\n`,
+  );
   const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
   for (const f of ['src/cli.js', 'bench/floor-proxy.js', 'bench/fake-upstream.js']) {
     try {
@@ -267,16 +274,15 @@ let runtimeProblem: string | null = null;
 /** How to run one of the project's TypeScript files in the chosen runtime. */
 let runtime: { kind: 'dist' | 'tsx'; dist: string } = { kind: 'tsx', dist: '' };
 function nodeArgv(file: string, extraNodeFlags: string[] = []): string[] {
-  return runtime.kind === 'dist'
-    ? [process.execPath, ...extraNodeFlags, join(runtime.dist, file.replace(/\.ts$/, '.js'))]
-    : [process.execPath, ...extraNodeFlags, '--import', 'tsx', join(ROOT, file)];
+  return runtime.kind === 'dist' ? [process.execPath, ...extraNodeFlags, join(runtime.dist, file.replace(/\.ts$/, '.js'))] : [process.execPath, ...extraNodeFlags, '--import', 'tsx', join(ROOT, file)];
 }
 
 const PORT_LINE = /^\{"port":(\d+)\}$/;
 
 async function startUpstream(group: ProcessGroup, machine: Machine): Promise<{ child: Child; url: string }> {
   const child = group.start('fake upstream', pinned(machine, CPU_LOAD, nodeArgv('bench/fake-upstream.ts')), {
-    cwd: ROOT, logFile: join(OUT, 'fake-upstream.log'),
+    cwd: ROOT,
+    logFile: join(OUT, 'fake-upstream.log'),
   });
   const m = await group.waitForLine(child, 'stdout', PORT_LINE, 20_000);
   return { child, url: `http://127.0.0.1:${m[1]}` };
@@ -285,7 +291,8 @@ async function startUpstream(group: ProcessGroup, machine: Machine): Promise<{ c
 async function startFloor(group: ProcessGroup, machine: Machine, upstream: string, profileDir?: string): Promise<{ child: Child; url: string; startedAt: number }> {
   const startedAt = performance.now();
   const child = group.start('floor proxy', pinned(machine, CPU_PROXY, [...nodeArgv('bench/floor-proxy.ts', profileFlags(profileDir)), upstream]), {
-    cwd: ROOT, logFile: join(OUT, 'floor-proxy.log'),
+    cwd: ROOT,
+    logFile: join(OUT, 'floor-proxy.log'),
   });
   const m = await group.waitForLine(child, 'stdout', PORT_LINE, 20_000);
   return { child, url: `http://127.0.0.1:${m[1]}`, startedAt };
@@ -303,17 +310,23 @@ const BENCH_AGENT = 'bench-agent';
  * `aos token mint` with the local development issuer (wrk sends it as the agent's API key).
  */
 async function startGateway(
-  group: ProcessGroup, machine: Machine, upstream: string, opts: { set: [string, unknown][]; profileDir?: string },
+  group: ProcessGroup,
+  machine: Machine,
+  upstream: string,
+  opts: { set: [string, unknown][]; profileDir?: string },
 ): Promise<{ child: Child; url: string; startedAt: number; authorization: string; pipeline: string }> {
   const dir = join(OUT, 'gateway');
   mkdirSync(dir, { recursive: true });
   const configFile = join(dir, 'aos.yaml');
-  writeFileSync(join(dir, 'agents.yaml'), `# generated by bench/run.ts\n${stringify({
-    // A budget the bench never exhausts, so metering reserves and settles on every call (agent, team, org, rate limit).
-    templates: { bench: { version: 1, description: 'bench agents', providers: ['openai'], models: ['gpt-4o-mini'], budget: { daily_usd: 1e9, requests_per_minute: 1e12 } } },
-    budgets: { teams: { bench: { daily_usd: 1e9 } }, org: { monthly_usd: 1e9 } },
-    agents: [{ id: BENCH_AGENT, team: 'bench', roles: ['agent'], template: 'bench' }],
-  })}`);
+  writeFileSync(
+    join(dir, 'agents.yaml'),
+    `# generated by bench/run.ts\n${stringify({
+      // A budget the bench never exhausts, so metering reserves and settles on every call (agent, team, org, rate limit).
+      templates: { bench: { version: 1, description: 'bench agents', providers: ['openai'], models: ['gpt-4o-mini'], budget: { daily_usd: 1e9, requests_per_minute: 1e12 } } },
+      budgets: { teams: { bench: { daily_usd: 1e9 } }, org: { monthly_usd: 1e9 } },
+      agents: [{ id: BENCH_AGENT, team: 'bench', roles: ['agent'], template: 'bench' }],
+    })}`,
+  );
   const config: Record<string, unknown> = {
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
@@ -326,20 +339,24 @@ async function startGateway(
   // The project's own policy bundle, when the gateway has a policy stage (relative paths in the
   // config are resolved from the config file, which lives in bench/.out here).
   const bundle = join(ROOT, 'policies', 'bundle.tar.gz');
-  if (await schemaHas('policy') && existsSync(bundle)) config.policy = { bundle: { file: bundle } };
+  if ((await schemaHas('policy')) && existsSync(bundle)) config.policy = { bundle: { file: bundle } };
   for (const [path, value] of opts.set) setPath(config, path, value);
   writeFileSync(configFile, `# generated by bench/run.ts\n${stringify(config)}`);
   const get = (path: string) => path.split('.').reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), config);
   const identityOn = get('identity.mode') !== 'off';
   const pipeline = [
     `identity ${identityOn ? 'required (wrk sends a JWT minted by `aos token mint`)' : 'off'}`,
-    ...(await schemaHas('policy')) ? [`policy ${get('policy.mode') === 'off' ? 'off' : `enforce (${get('policy.bundle.file') === undefined ? 'default bundle' : relative(ROOT, String(get('policy.bundle.file')))})`}`] : [],
+    ...((await schemaHas('policy'))
+      ? [`policy ${get('policy.mode') === 'off' ? 'off' : `enforce (${get('policy.bundle.file') === undefined ? 'default bundle' : relative(ROOT, String(get('policy.bundle.file')))})`}`]
+      : []),
     ...opts.set.map(([k, v]) => `${k}=${JSON.stringify(v)}`),
   ].join('; ');
   let authorization = 'Bearer sk-agent-side-key-that-the-gateway-strips';
   if (identityOn) {
     const mint = spawnSync(nodeArgv('src/cli.ts')[0], [...nodeArgv('src/cli.ts').slice(1), 'token', 'mint', '--agent', BENCH_AGENT, '--ttl', '12h', '--config', configFile], {
-      cwd: ROOT, encoding: 'utf8', timeout: 60_000,
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
     });
     const token = mint.stdout.trim().split('\n').at(-1) ?? '';
     if (mint.status !== 0 || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw new Error(`aos token mint failed (exit ${mint.status}):\n${mint.stderr}${mint.stdout}`);
@@ -348,7 +365,8 @@ async function startGateway(
   const prof = profileFlags(opts.profileDir);
   const startedAt = performance.now();
   const child = group.start('gateway', pinned(machine, CPU_PROXY, [...nodeArgv('src/cli.ts', prof), 'start', '--config', configFile]), {
-    cwd: ROOT, logFile: join(OUT, 'gateway.log'),
+    cwd: ROOT,
+    logFile: join(OUT, 'gateway.log'),
   });
   const m = await group.waitForLine(child, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000);
   return { child, url: `http://127.0.0.1:${m[1]}`, startedAt, authorization, pipeline };
@@ -377,11 +395,15 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 // ---------------------------------------------------------------------------------------------
 // Sanity check: every target answers both requests, with the same body as the upstream itself
 
-const REQUEST = (stream: boolean) => JSON.stringify({
-  // Streams ask for usage as post.lua does (the fake upstream always sends it; a gateway that meters
-  // asks for it when a client did not, and removes it again).
-  model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }], max_tokens: 16, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-});
+const REQUEST = (stream: boolean) =>
+  JSON.stringify({
+    // Streams ask for usage as post.lua does (the fake upstream always sends it; a gateway that meters
+    // asks for it when a client did not, and removes it again).
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'hello' }],
+    max_tokens: 16,
+    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+  });
 
 async function verify(targets: Record<TargetName, string>, authorization: string): Promise<void> {
   const expected: Record<string, string> = {};
@@ -488,9 +510,10 @@ async function compare(group: ProcessGroup, machine: Machine, opts: Options): Pr
   log(`targets: direct ${urls.direct}, floor ${urls.floor} (pid ${floor.child.pid}), gateway ${urls.gateway} (pid ${gateway.child.pid}); all answer alike`);
 
   // First warm-up: let V8 optimise every target on both response kinds before anything counts.
-  for (const t of TARGETS) for (const sc of [opts.scenarios.find((s) => !s.stream), opts.scenarios.find((s) => s.stream)]) {
-    if (sc) await wrk(group, machine, urls[t], { ...sc, connections: 32 }, 10, 1500);
-  }
+  for (const t of TARGETS)
+    for (const sc of [opts.scenarios.find((s) => !s.stream), opts.scenarios.find((s) => s.stream)]) {
+      if (sc) await wrk(group, machine, urls[t], { ...sc, connections: 32 }, 10, 1500);
+    }
 
   const runs: RunRecord[] = [];
   const total = opts.scenarios.length * opts.reps * TARGETS.length;
@@ -512,7 +535,7 @@ async function compare(group: ProcessGroup, machine: Machine, opts: Options): Pr
     const cpu1 = pid === null ? 0 : cpuTicks(pid);
     const io1 = pid === null ? null : syscalls(pid);
     const up1 = cpuTicks(upstream.child.pid);
-    const perReqUs = (ticks: number) => (r.requests > 0 ? (ticks / machine.clkTck) * 1e6 / r.requests : NaN);
+    const perReqUs = (ticks: number) => (r.requests > 0 ? ((ticks / machine.clkTck) * 1e6) / r.requests : NaN);
     const seconds = r.duration_us / 1e6;
     // Everything else the machine did meanwhile, in cores: other sessions, builds, … (noise).
     const otherTicks = sys1.busy - sys0.busy - (cpu1 - cpu0) - (up1 - up0) - (self1 - self0);
@@ -544,11 +567,14 @@ async function compare(group: ProcessGroup, machine: Machine, opts: Options): Pr
         const record = await measure(scenario, rep, target);
         triple.push(record);
         const errs = Object.values(record.errors).reduce((a, b) => a + b, 0);
-        log(`[${String(done + triple.length).padStart(String(total).length)}/${total}] ${scenario.id.padEnd(8)} rep ${rep}/${opts.reps} ${target.padEnd(7)} ` +
-          `${Math.round(record.rps).toLocaleString('en-US').padStart(7)} req/s  p50 ${record.latencyMs.p50.toFixed(3)} ms  p99 ${record.latencyMs.p99.toFixed(3)} ms` +
-          (record.proxyCpuUsPerReq === null ? '' : `  proxy CPU ${record.proxyCpuUsPerReq.toFixed(0)} µs/req`) +
-          (record.proxySyscallsPerReq === null ? '' : `  syscalls ${record.proxySyscallsPerReq.read.toFixed(1)}r+${record.proxySyscallsPerReq.write.toFixed(1)}w/req`) + (errs > 0 ? `  ERRORS ${errs}` : '') +
-          (record.otherLoadCores > NOISY_CORES ? `  (other load ${record.otherLoadCores.toFixed(2)} cores)` : ''));
+        log(
+          `[${String(done + triple.length).padStart(String(total).length)}/${total}] ${scenario.id.padEnd(8)} rep ${rep}/${opts.reps} ${target.padEnd(7)} ` +
+            `${Math.round(record.rps).toLocaleString('en-US').padStart(7)} req/s  p50 ${record.latencyMs.p50.toFixed(3)} ms  p99 ${record.latencyMs.p99.toFixed(3)} ms` +
+            (record.proxyCpuUsPerReq === null ? '' : `  proxy CPU ${record.proxyCpuUsPerReq.toFixed(0)} µs/req`) +
+            (record.proxySyscallsPerReq === null ? '' : `  syscalls ${record.proxySyscallsPerReq.read.toFixed(1)}r+${record.proxySyscallsPerReq.write.toFixed(1)}w/req`) +
+            (errs > 0 ? `  ERRORS ${errs}` : '') +
+            (record.otherLoadCores > NOISY_CORES ? `  (other load ${record.otherLoadCores.toFixed(2)} cores)` : ''),
+        );
       }
       const noisy = triple.some((r) => r.otherLoadCores > NOISY_CORES);
       const cost = performance.now() - began;
@@ -605,14 +631,16 @@ function resultsMarkdown(meta: Meta, summaries: ScenarioSummary[], gatewayWarnin
   out.push(`- date: ${meta.date}`);
   out.push(`- node: ${meta.node}; undici ${meta.undici}; ${meta.wrk}`);
   out.push(`- CPU: ${meta.cpuModel}, ${meta.cores} cores; Linux ${meta.kernel}`);
-  out.push(`- code: commit ${meta.commit}${meta.srcChanged ? ' with uncommitted changes in src/' : ''}; run ${meta.runtime === 'dist' ? 'compiled with tsc (as the Docker image runs it)' : 'through the tsx loader (as `npm start` runs it)'}`);
+  out.push(
+    `- code: commit ${meta.commit}${meta.srcChanged ? ' with uncommitted changes in src/' : ''}; run ${meta.runtime === 'dist' ? 'compiled with tsc (as the Docker image runs it)' : 'through the tsx loader (as `npm start` runs it)'}`,
+  );
   if (meta.runtimeProblem !== null) out.push(`- **WARNING: ${meta.runtimeProblem}**`);
   out.push(`- settings: ${meta.reps} paired repetitions × ${meta.durationS} s per target and scenario, ${meta.warmupMs} ms warm-up before each run; whole run ${meta.wallS} s`);
   out.push('');
   out.push('## Method', '');
   out.push(
     '- One fake upstream (bench/fake-upstream.ts, node:http, fixed answers, no delay): a chat completion JSON, or an SSE stream of 10 events for `"stream":true`.',
-    '- Three targets in front of it: **direct** (wrk → upstream), **floor** (bench/floor-proxy.ts: node:http + undici Pool pass-through, no inspection) and **gateway** (`aos start` with a generated config, log level warn; the whole pipeline as it is today: ' + meta.pipeline + ').',
+    `- Three targets in front of it: **direct** (wrk → upstream), **floor** (bench/floor-proxy.ts: node:http + undici Pool pass-through, no inspection) and **gateway** (\`aos start\` with a generated config, log level warn; the whole pipeline as it is today: ${meta.pipeline}).`,
     `- Pinning: ${meta.pinning ? 'the proxy under test (floor or gateway) on CPU 0 (`taskset -c 0`); wrk (1 thread) and the upstream on CPU 1' : 'DISABLED (taskset missing or < 2 CPUs): numbers are not comparable with pinned runs'}` +
       `${meta.nice !== 0 ? `; every bench process at niceness ${meta.nice} so that other work on a shared machine disturbs it less` : ''}.`,
     '- Load: wrk, closed loop over keep-alive connections (1 or 32), POSTing a ~600-byte chat request (bench/post.lua); latency percentiles from wrk.',
@@ -621,10 +649,14 @@ function resultsMarkdown(meta: Meta, summaries: ScenarioSummary[], gatewayWarnin
     `- Targets: added p50 vs direct ≤ ${GOALS.addedP50Ms} ms at concurrency 1; gateway throughput ≥ ${GOALS.throughputVsFloor * 100}% of the floor's at concurrency 32.`,
   );
   const ol = meta.otherLoad;
-  out.push(`- Noise: other work on the machine used a median ${ol.medianCores.toFixed(3)} cores (max ${ol.maxCores.toFixed(2)}) during the measured runs` +
-    (ol.noisyRuns > 0 ? `; **${ol.noisyRuns} of the ${ol.runs} runs reported had more than ${NOISY_CORES} cores of other load (the noise budget ran out): treat their numbers with care**` : '; the machine was otherwise quiet during every run reported') +
-    (ol.discardedRuns > 0 ? `; ${ol.discardedRuns} runs disturbed by other work were repeated and left out (kept in results.json as \`discarded\`)` : '') +
-    ` (load average before the run: ${ol.loadAvgBefore}).`);
+  out.push(
+    `- Noise: other work on the machine used a median ${ol.medianCores.toFixed(3)} cores (max ${ol.maxCores.toFixed(2)}) during the measured runs` +
+      (ol.noisyRuns > 0
+        ? `; **${ol.noisyRuns} of the ${ol.runs} runs reported had more than ${NOISY_CORES} cores of other load (the noise budget ran out): treat their numbers with care**`
+        : '; the machine was otherwise quiet during every run reported') +
+      (ol.discardedRuns > 0 ? `; ${ol.discardedRuns} runs disturbed by other work were repeated and left out (kept in results.json as \`discarded\`)` : '') +
+      ` (load average before the run: ${ol.loadAvgBefore}).`,
+  );
   if (gatewayWarnings > 0) out.push(`- Note: the gateway logged ${gatewayWarnings} warning/error line(s) during the run (bench/.out/gateway.log).`);
   out.push('', '## Summary', '', overviewMarkdown(summaries), '');
   out.push('## Scenarios', '');
@@ -633,7 +665,7 @@ function resultsMarkdown(meta: Meta, summaries: ScenarioSummary[], gatewayWarnin
 }
 
 function stdoutSummary(summaries: ScenarioSummary[]): string {
-  return ['=== AOS gateway bench: medians ===', '', overviewMarkdown(summaries), '', ...summaries.map((s) => scenarioMarkdown(s) + '\n')].join('\n');
+  return ['=== AOS gateway bench: medians ===', '', overviewMarkdown(summaries), '', ...summaries.map((s) => `${scenarioMarkdown(s)}\n`)].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -659,7 +691,9 @@ async function profile(group: ProcessGroup, machine: Machine, opts: Options): Pr
       const measureFrom = performance.now();
       const r = (await wrk(group, machine, proxy.url, scenario, opts.durationS))!;
       await group.stop(proxy.child, 'SIGTERM', 15_000); // the profile is written on a clean exit
-      const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+      const files = readdirSync(dir)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => join(dir, f));
       if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}: did the ${target} exit cleanly?\n${proxy.child.tail.join('\n')}`);
       const main = files.sort((a, b) => statSync(b).size - statSync(a).size)[0];
       // Skip process start and warm-up: only the measured run counts.
@@ -667,7 +701,8 @@ async function profile(group: ProcessGroup, machine: Machine, opts: Options): Pr
       const summary = summarizeProfile(main, { skipUs, topN: 30 });
       summaries[target] = { summary, requests: r.requests };
       writeFileSync(join(OUT, 'profile', `${scenario.id}-${target}.json`), `${JSON.stringify({ profile: main, skipUs, requests: r.requests })}\n`);
-      const text = `${scenario.title}, ${target}: ${r.requests} requests, ${Math.round(r.requests / (r.duration_us / 1e6))} req/s\n` +
+      const text =
+        `${scenario.title}, ${target}: ${r.requests} requests, ${Math.round(r.requests / (r.duration_us / 1e6))} req/s\n` +
         `profile: ${main} (first ${Math.round(skipUs / 1000)} ms skipped)\n\n${formatProfile(summary, r.requests)}\n`;
       writeFileSync(join(OUT, 'profile', `${scenario.id}-${target}.txt`), text);
       if (target === 'gateway') process.stdout.write(`\n=== ${text}`);
@@ -706,7 +741,11 @@ async function main(): Promise<void> {
       runtime = { kind: 'dist', dist };
       log(`compiled src/ and bench/ with tsc into ${dist} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     } else {
-      const why = `${probe.stderr}${probe.stdout}`.split('\n').filter((l) => /Error|error/.test(l)).slice(0, 3).join(' / ');
+      const why = `${probe.stderr}${probe.stdout}`
+        .split('\n')
+        .filter((l) => /Error|error/.test(l))
+        .slice(0, 3)
+        .join(' / ');
       runtimeProblem = `the compiled build (tsc → dist, as in the Docker image) does not start: ${why.trim() || `exit ${probe.status}`}; measured through tsx instead`;
       process.stderr.write(`bench: WARNING: ${runtimeProblem}\n`);
       opts.runtime = 'tsx';
@@ -725,9 +764,7 @@ async function main(): Promise<void> {
     });
   }
   const perRun = opts.durationS + opts.warmupMs / 1000 + 0.3;
-  const estimateS = opts.profile
-    ? opts.scenarios.length * (opts.durationS + 20)
-    : opts.scenarios.length * opts.reps * TARGETS.length * perRun + 3 * 2 * 1.7 + 15;
+  const estimateS = opts.profile ? opts.scenarios.length * (opts.durationS + 20) : opts.scenarios.length * opts.reps * TARGETS.length * perRun + 3 * 2 * 1.7 + 15;
   const limitS = Math.ceil((estimateS + (opts.profile ? 0 : opts.noiseBudgetS)) * 2 + 120);
   const deadline = setTimeout(() => {
     process.stderr.write(`bench: still running after ${limitS} s: giving up, stopping every child process\n`);
@@ -735,11 +772,13 @@ async function main(): Promise<void> {
     process.exit(1);
   }, limitS * 1000);
   deadline.unref();
-  log(opts.profile
-    ? `bench --profile: ${opts.scenarios.map((s) => s.id).join(', ')}, ${opts.durationS} s each (≈${Math.round(estimateS)} s)`
-    : `bench: ${opts.scenarios.length} scenarios × ${opts.reps} reps × ${TARGETS.length} targets × ${opts.durationS} s (+${opts.warmupMs} ms warm-up each) ≈ ${Math.round(estimateS / 60 * 10) / 10} min ` +
-      `(+ up to ${opts.noiseBudgetS} s if other work disturbs runs); ` +
-      `pinning ${machine.pinning ? `proxy → CPU ${CPU_PROXY}, wrk + upstream → CPU ${CPU_LOAD}` : 'off'}`);
+  log(
+    opts.profile
+      ? `bench --profile: ${opts.scenarios.map((s) => s.id).join(', ')}, ${opts.durationS} s each (≈${Math.round(estimateS)} s)`
+      : `bench: ${opts.scenarios.length} scenarios × ${opts.reps} reps × ${TARGETS.length} targets × ${opts.durationS} s (+${opts.warmupMs} ms warm-up each) ≈ ${Math.round((estimateS / 60) * 10) / 10} min ` +
+          `(+ up to ${opts.noiseBudgetS} s if other work disturbs runs); ` +
+          `pinning ${machine.pinning ? `proxy → CPU ${CPU_PROXY}, wrk + upstream → CPU ${CPU_LOAD}` : 'off'}`,
+  );
   try {
     if (opts.profile) await profile(group, machine, opts);
     else await compare(group, machine, opts);

@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { stringify } from 'yaml';
 import { ProcessGroup } from './processes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -38,8 +38,15 @@ const HELP = `node --import tsx bench/tools.ts [options]
 
 const { values } = parseArgs({
   options: {
-    reps: { type: 'string' }, calls: { type: 'string' }, duration: { type: 'string' }, quick: { type: 'boolean' },
-    json: { type: 'boolean' }, set: { type: 'string', multiple: true }, profile: { type: 'string' }, 'no-write': { type: 'boolean' }, help: { type: 'boolean' },
+    reps: { type: 'string' },
+    calls: { type: 'string' },
+    duration: { type: 'string' },
+    quick: { type: 'boolean' },
+    json: { type: 'boolean' },
+    set: { type: 'string', multiple: true },
+    profile: { type: 'string' },
+    'no-write': { type: 'boolean' },
+    help: { type: 'boolean' },
   },
 });
 if (values.help) {
@@ -63,11 +70,14 @@ const node = (file: string, ...args: string[]) => [process.execPath, '--import',
 const profiled = (argv: string[]) => (values.profile === undefined ? argv : [argv[0], '--cpu-prof', `--cpu-prof-dir=${values.profile}`, ...argv.slice(1)]);
 
 function gatewayConfig(dir: string, mcpUrl: string): string {
-  writeFileSync(join(dir, 'agents.yaml'), stringify({
-    templates: { bench: { version: 1, tools: ['bench/*'] } },
-    agents: [{ id: 'bench-agent', team: 'bench', template: 'bench' }],
-  }));
-  const config: Record<string, any> = {
+  writeFileSync(
+    join(dir, 'agents.yaml'),
+    stringify({
+      templates: { bench: { version: 1, tools: ['bench/*'] } },
+      agents: [{ id: 'bench-agent', team: 'bench', template: 'bench' }],
+    }),
+  );
+  const config: Record<string, unknown> = {
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
     dataDir: join(dir, 'data'),
@@ -81,7 +91,10 @@ function gatewayConfig(dir: string, mcpUrl: string): string {
   for (const [k, v] of sets) {
     const keys = k.split('.');
     let o = config;
-    for (const key of keys.slice(0, -1)) o = o[key] ??= {};
+    for (const key of keys.slice(0, -1)) {
+      if (o[key] === null || typeof o[key] !== 'object') o[key] = {};
+      o = o[key] as Record<string, unknown>;
+    }
     o[keys.at(-1)!] = v;
   }
   const file = join(dir, 'aos.yaml');
@@ -89,7 +102,12 @@ function gatewayConfig(dir: string, mcpUrl: string): string {
   return file;
 }
 
-interface Sample { latencies: number[]; throughput: number; cpuUs: number; cpuCalls: number }
+interface Sample {
+  latencies: number[];
+  throughput: number;
+  cpuUs: number;
+  cpuCalls: number;
+}
 
 /** CPU time (user + system) a process has used, in µs, from /proc (10 ms ticks). */
 function cpuOf(pid: number): number {
@@ -141,12 +159,14 @@ async function measurePair(urls: { direct: string; gateway: string }, token: str
     for (const k of targets) {
       let n = 0;
       const end = performance.now() + 500;
-      await Promise.all(many[k].map(async (c) => {
-        for (let i = 0; performance.now() < end; i++) {
-          await call(c, i);
-          n++;
-        }
-      }));
+      await Promise.all(
+        many[k].map(async (c) => {
+          for (let i = 0; performance.now() < end; i++) {
+            await call(c, i);
+            n++;
+          }
+        }),
+      );
       out[k].throughput += n / (windows * 0.5);
     }
   }
@@ -170,7 +190,11 @@ async function main() {
     const identity = !sets.some(([k, v]) => k === 'identity.mode' && v === 'off');
     let token: string | null = null;
     if (identity) {
-      const mint = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'token', 'mint', '--agent', 'bench-agent', '--ttl', '12h', '--config', configFile], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      const mint = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'token', 'mint', '--agent', 'bench-agent', '--ttl', '12h', '--config', configFile], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       token = mint.stdout.trim().split('\n').at(-1) ?? '';
       if (mint.status !== 0) throw new Error(`token mint failed: ${mint.stderr}`);
     }
@@ -186,15 +210,17 @@ async function main() {
       results.gateway.push(pair.gateway);
       console.error(`rep ${r + 1}/${reps} done`);
     }
-    const summary = Object.fromEntries((['direct', 'gateway'] as const).map((k) => {
-      // Per repetition, then the median over repetitions: one disturbed repetition does not decide.
-      const per = results[k].map((s) => {
-        const sorted = [...s.latencies].sort((a, b) => a - b);
-        return { p50: pct(sorted, 0.5), p99: pct(sorted, 0.99), rate: s.throughput, cpu: s.cpuUs / s.cpuCalls };
-      });
-      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-      return [k, { p50: med(per.map((x) => x.p50)), p99: med(per.map((x) => x.p99)), rate: med(per.map((x) => x.rate)), seqRate: 1e6 / med(per.map((x) => x.p50)), cpu: med(per.map((x) => x.cpu)) }];
-    })) as Record<'direct' | 'gateway', { p50: number; p99: number; rate: number; seqRate: number; cpu: number }>;
+    const summary = Object.fromEntries(
+      (['direct', 'gateway'] as const).map((k) => {
+        // Per repetition, then the median over repetitions: one disturbed repetition does not decide.
+        const per = results[k].map((s) => {
+          const sorted = [...s.latencies].sort((a, b) => a - b);
+          return { p50: pct(sorted, 0.5), p99: pct(sorted, 0.99), rate: s.throughput, cpu: s.cpuUs / s.cpuCalls };
+        });
+        const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+        return [k, { p50: med(per.map((x) => x.p50)), p99: med(per.map((x) => x.p99)), rate: med(per.map((x) => x.rate)), seqRate: 1e6 / med(per.map((x) => x.p50)), cpu: med(per.map((x) => x.cpu)) }];
+      }),
+    ) as Record<'direct' | 'gateway', { p50: number; p99: number; rate: number; seqRate: number; cpu: number }>;
     const d = summary.direct;
     const g = summary.gateway;
     const lines = [

@@ -14,7 +14,11 @@ const walk = (d) => {
     else if (p.endsWith('.tap')) files.push(p);
   }
 };
-try { walk(dir); } catch { /* no results at all */ }
+try {
+  walk(dir);
+} catch {
+  /* no results at all */
+}
 
 let passed = 0;
 let failed = 0;
