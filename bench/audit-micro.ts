@@ -18,11 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
-import { parseConfig } from '../src/config/load.js';
 import { createCallRecorder } from '../src/audit/recorder.js';
 import { createRedactor } from '../src/audit/redact.js';
-import { createAuditTrail } from '../src/audit/trail.js';
 import { openAuditStore } from '../src/audit/store.js';
+import { createAuditTrail } from '../src/audit/trail.js';
+import { parseConfig } from '../src/config/load.js';
+import type { Agent } from '../src/identity/registry.js';
 import { createLogger } from '../src/log.js';
 import { CallContext } from '../src/pipeline/context.js';
 import { requestId } from '../src/pipeline/request-id.js';
@@ -30,7 +31,6 @@ import { createRouter } from '../src/routing/router.js';
 import { createCallMetrics } from '../src/telemetry/call-metrics.js';
 import { createOtel } from '../src/telemetry/otel.js';
 import { createUpstreams } from '../src/upstream/upstreams.js';
-import type { Agent } from '../src/identity/registry.js';
 
 if (process.argv[2] === 'receiver') {
   // Child: an OTLP/HTTP receiver that reads and discards.
@@ -51,7 +51,6 @@ function threadCpu(): number {
   return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // CLK_TCK
 }
 
-
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'aos-audit-bench-'));
   const receiver = fork(new URL(import.meta.url).pathname, ['receiver'], { execArgv: process.execArgv });
@@ -59,13 +58,30 @@ async function main() {
   try {
     const { config, credentials } = parseConfig(
       'providers: { openai: { dialect: openai, baseUrl: "http://127.0.0.1:1/v1", apiKey: sk-bench } }\nroutes: [{ prefix: /v1, provider: openai }]\n',
-      join(dir, 'aos.yaml'), {},
+      join(dir, 'aos.yaml'),
+      {},
     );
     const router = createRouter(config.routes, createUpstreams(config, credentials));
     const route = router.match('/v1/chat/completions', false)!;
     const agent: Agent = { id: 'billing-agent', team: 'finance', owner: null, roles: ['agent'], labels: {}, template: 'standard', templateVersion: 3, unregistered: false };
-    const body = Buffer.from(JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 256, messages: [{ role: 'system', content: 'You are a careful assistant.'.repeat(4) }, { role: 'user', content: 'Summarize the invoice batch for March and flag anything unusual.'.repeat(5) }] }));
-    const chunk = Buffer.from(JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'x'.repeat(400) } }], usage: { prompt_tokens: 120, completion_tokens: 90 } }));
+    const body = Buffer.from(
+      JSON.stringify({
+        model: 'gpt-4o-mini',
+        max_tokens: 256,
+        messages: [
+          { role: 'system', content: 'You are a careful assistant.'.repeat(4) },
+          { role: 'user', content: 'Summarize the invoice batch for March and flag anything unusual.'.repeat(5) },
+        ],
+      }),
+    );
+    const chunk = Buffer.from(
+      JSON.stringify({
+        id: 'chatcmpl-1',
+        object: 'chat.completion',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'x'.repeat(400) } }],
+        usage: { prompt_tokens: 120, completion_tokens: 90 },
+      }),
+    );
     const socket = new Socket();
     const makeCtx = () => {
       const req = new IncomingMessage(socket);
@@ -99,7 +115,9 @@ async function main() {
       const otelConfig = { ...config.otel, endpoint: v.traces || v.logs ? `http://127.0.0.1:${port}` : undefined, traces: v.traces, logs: v.logs, maxQueue: 8192 };
       // As the gateway composes it: with audit on, spans and log records come from the writer thread.
       const otel = v.audit ? null : createOtel({ ...otelConfig, logs: false }, { onDrop: (s, r, n) => metrics.otelDropped(s, r, n) });
-      const trail = v.audit ? createAuditTrail({ dataDir: vdir, config: { ...config.audit, hashBodies: v.hash }, log: createLogger('silent'), metrics, otel: v.traces || v.logs ? otelConfig : null }) : null;
+      const trail = v.audit
+        ? createAuditTrail({ dataDir: vdir, config: { ...config.audit, hashBodies: v.hash }, log: createLogger('silent'), metrics, otel: v.traces || v.logs ? otelConfig : null })
+        : null;
       const recorder = createCallRecorder({ trail, tracer: otel?.tracer ?? null, spansFromEvents: v.audit && v.traces, hashBodies: v.hash, capture: () => null, redact: createRedactor([]) });
       const one = () => {
         const ctx = makeCtx();
@@ -148,11 +166,47 @@ async function main() {
     const sample = () => {
       const ctx = makeCtx();
       return {
-        id: ctx.id, time: new Date().toISOString(), agent_id: 'billing-agent', team: 'finance', template: 'standard', template_version: 3, trace_id: '0af7651916cd43dd8448eb211c80319c',
-        span_id: 'b7ad6b7169203331', parent_span_id: null, max_tokens: 256, workflow_id: 'wf-42', method: 'POST', path: '/v1/chat/completions', route: 'openai/chat.completions', provider: 'openai', operation: 'chat.completions',
-        kind: 'model', model: 'gpt-4o-mini', tool: null, tool_server: null, stream: false, decision: 'allow' as const, reasons: [], policy_revision: 'bench-rev', outcome: 'completed' as const,
-        status: 200, error_code: null, input_tokens: 120, output_tokens: 90, cost_usd: 0.000072, flags: null, tool_calls: null, total_ms: 1.234, upstream_ms: 0.9, request_bytes: body.length,
-        request_sha256: 'ab'.repeat(32), response_bytes: chunk.length, response_sha256: 'cd'.repeat(32), tool_args_sha256: null, findings: null, capture: null,
+        id: ctx.id,
+        time: new Date().toISOString(),
+        agent_id: 'billing-agent',
+        team: 'finance',
+        template: 'standard',
+        template_version: 3,
+        trace_id: '0af7651916cd43dd8448eb211c80319c',
+        span_id: 'b7ad6b7169203331',
+        parent_span_id: null,
+        max_tokens: 256,
+        workflow_id: 'wf-42',
+        method: 'POST',
+        path: '/v1/chat/completions',
+        route: 'openai/chat.completions',
+        provider: 'openai',
+        operation: 'chat.completions',
+        kind: 'model',
+        model: 'gpt-4o-mini',
+        tool: null,
+        tool_server: null,
+        stream: false,
+        decision: 'allow' as const,
+        reasons: [],
+        policy_revision: 'bench-rev',
+        outcome: 'completed' as const,
+        status: 200,
+        error_code: null,
+        input_tokens: 120,
+        output_tokens: 90,
+        cost_usd: 0.000072,
+        flags: null,
+        tool_calls: null,
+        total_ms: 1.234,
+        upstream_ms: 0.9,
+        request_bytes: body.length,
+        request_sha256: 'ab'.repeat(32),
+        response_bytes: chunk.length,
+        response_sha256: 'cd'.repeat(32),
+        tool_args_sha256: null,
+        findings: null,
+        capture: null,
       };
     };
     const W = 200_000;

@@ -7,27 +7,26 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
+import { parseConfig } from '../src/config/load.js';
+import { loadRegistry } from '../src/identity/registry.js';
 import { createLogger } from '../src/log.js';
-import { createPeriods, lineOf, rulesOf } from '../src/metering/budgets.js';
+import { createBudgetRules, createPeriods, lineOf, rulesOf } from '../src/metering/budgets.js';
+import { loadPrices } from '../src/metering/prices.js';
 import { createRedisStore } from '../src/metering/redis-store.js';
 import { createSqliteStore } from '../src/metering/sqlite-store.js';
+import { createMeteringStages } from '../src/metering/stages.js';
 import type { BudgetStore } from '../src/metering/store.js';
 import { countTokens } from '../src/metering/tokens.js';
-import { openaiDialect } from '../src/providers/openai.js';
-import { loadRegistry } from '../src/identity/registry.js';
-import { createBudgetRules } from '../src/metering/budgets.js';
-import { loadPrices } from '../src/metering/prices.js';
-import { createMeteringStages } from '../src/metering/stages.js';
 import { CallContext } from '../src/pipeline/context.js';
-import { createMetrics } from '../src/telemetry/metrics.js';
-import { parseConfig } from '../src/config/load.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { openaiDialect } from '../src/providers/openai.js';
 import type { RouteTarget } from '../src/routing/target.js';
+import { createMetrics } from '../src/telemetry/metrics.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';
 
 type Stats = { p50: number; p99: number; mean: number; n: number };
@@ -38,11 +37,7 @@ const stats = (times: number[]): Stats => {
 
 /** The lines of a typical call: agent, team and org daily USD budgets and the agent's requests per minute. */
 const periods = createPeriods(Date.now);
-const rules = [
-  ...rulesOf('agent:bench-agent', { daily_usd: 1e6, requests_per_minute: 1e9 }, 0.8),
-  ...rulesOf('team:bench', { daily_usd: 1e6 }, 0.8),
-  ...rulesOf('org', { monthly_usd: 1e7 }, 0.8),
-];
+const rules = [...rulesOf('agent:bench-agent', { daily_usd: 1e6, requests_per_minute: 1e9 }, 0.8), ...rulesOf('team:bench', { daily_usd: 1e6 }, 0.8), ...rulesOf('org', { monthly_usd: 1e7 }, 0.8)];
 const linesFor = () => {
   const p = periods();
   return rules.map((r) => lineOf(r, p[r.window], r.kind === 'usd' ? 250_000 : 1));
@@ -90,18 +85,51 @@ try {
   // completion JSON body, and the settlement. Everything but the network.
   {
     const stageDir = mkdtempSync(join(tmpdir(), 'aos-metering-stage-'));
-    writeFileSync(join(stageDir, 'agents.yaml'), 'templates:\n  bench: { version: 1, maxTokens: 256, budget: { daily_usd: 1000000000, requests_per_minute: 1000000000000 } }\nbudgets:\n  teams: { bench: { daily_usd: 1000000000 } }\n  org: { monthly_usd: 1000000000 }\nagents:\n  - { id: bench-agent, team: bench, template: bench }\n');
+    writeFileSync(
+      join(stageDir, 'agents.yaml'),
+      'templates:\n  bench: { version: 1, maxTokens: 256, budget: { daily_usd: 1000000000, requests_per_minute: 1000000000000 } }\nbudgets:\n  teams: { bench: { daily_usd: 1000000000 } }\n  org: { monthly_usd: 1000000000 }\nagents:\n  - { id: bench-agent, team: bench, template: bench }\n',
+    );
     const registry = loadRegistry(join(stageDir, 'agents.yaml'));
     const { config } = parseConfig('providers: { openai: { dialect: openai, baseUrl: "http://127.0.0.1:1/v1" } }\nroutes: [{ prefix: /v1, provider: openai }]\n', join(stageDir, 'aos.yaml'), {});
     const store = createSqliteStore({ dataDir: stageDir, snapshotIntervalMs: 1000 });
     const stages = createMeteringStages({
-      config: config.metering, store, prices: loadPrices(new URL('../config/prices.yaml', import.meta.url).pathname),
-      rules: createBudgetRules(registry, 0.8), registry, metrics: createMetrics().metering, log: createLogger('silent'),
+      config: config.metering,
+      store,
+      prices: loadPrices(new URL('../config/prices.yaml', import.meta.url).pathname),
+      rules: createBudgetRules(registry, 0.8),
+      registry,
+      metrics: createMetrics().metering,
+      log: createLogger('silent'),
     });
-    const route = { name: 'openai/chat.completions', upstream: { name: 'openai', dialect: openaiDialect }, operation: openaiDialect.operations.get('/chat/completions')!, upstreamPath: '/v1/chat/completions' } as unknown as RouteTarget;
+    const route = {
+      name: 'openai/chat.completions',
+      upstream: { name: 'openai', dialect: openaiDialect },
+      operation: openaiDialect.operations.get('/chat/completions')!,
+      upstreamPath: '/v1/chat/completions',
+    } as unknown as RouteTarget;
     const agent = registry.agents.get('bench-agent')!;
-    const request = { model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a concise assistant for an internal operations team. Answer in one or two sentences, cite no sources, and never include secrets.' }, { role: 'user', content: 'Summarise the state of the nightly batch jobs: ingestion finished at 02:14, the reconciliation job retried twice and succeeded at 03:05, and the report export is still queued behind the warehouse maintenance window.' }], max_tokens: 256 };
-    const response = Buffer.from(JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'All jobs done but the export, which waits for maintenance.' }, finish_reason: 'stop' }], usage: { prompt_tokens: 57, completion_tokens: 18, total_tokens: 75 } }));
+    const request = {
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'system', content: 'You are a concise assistant for an internal operations team. Answer in one or two sentences, cite no sources, and never include secrets.' },
+        {
+          role: 'user',
+          content:
+            'Summarise the state of the nightly batch jobs: ingestion finished at 02:14, the reconciliation job retried twice and succeeded at 03:05, and the report export is still queued behind the warehouse maintenance window.',
+        },
+      ],
+      max_tokens: 256,
+    };
+    const response = Buffer.from(
+      JSON.stringify({
+        id: 'chatcmpl-1',
+        object: 'chat.completion',
+        created: 1,
+        model: 'gpt-4o-mini',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'All jobs done but the export, which waits for maintenance.' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 57, completion_tokens: 18, total_tokens: 75 },
+      }),
+    );
     const pathTimes: number[] = [];
     let c0 = process.cpuUsage();
     for (let i = 0; i < 22_000; i++) {
@@ -133,7 +161,13 @@ try {
   const op = openaiDialect.operations.get('/chat/completions')!;
   const times: number[] = [];
   for (let i = 0; i < 12_000; i++) {
-    const body = { model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are helpful.' }, { role: 'user', content: `${text.slice(0, 1000)} #${i}` }] };
+    const body = {
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'system', content: 'You are helpful.' },
+        { role: 'user', content: `${text.slice(0, 1000)} #${i}` },
+      ],
+    };
     const t0 = performance.now();
     const texts: string[] = [];
     openaiDialect.metering!.promptText(op, body, texts);
@@ -147,7 +181,13 @@ try {
     const server = spawn('redis-server', ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1'], { stdio: 'ignore' });
     try {
       for (let i = 0; i < 100; i++) {
-        const up = await new Promise<boolean>((r) => { const s = connect(port, '127.0.0.1', () => (s.end(), r(true))); s.on('error', () => r(false)); });
+        const up = await new Promise<boolean>((r) => {
+          const s = connect(port, '127.0.0.1', () => {
+            s.end();
+            r(true);
+          });
+          s.on('error', () => r(false));
+        });
         if (up) break;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -173,12 +213,18 @@ mkdirSync(new URL('./.out/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./.out/metering-micro.json', import.meta.url), JSON.stringify(results, null, 2));
 const row = (name: string, s: Stats | number | string | undefined) =>
   typeof s === 'object' ? `| ${name} | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.mean.toFixed(1)} | ${s.n} |` : `| ${name} | ${s} | | | |`;
-console.log(['| per call | p50 µs | p99 µs | mean µs | calls |', '|---|---|---|---|---|',
-  row('SQLite store: reserve + settle (4 lines: agent/team/org USD + agent requests/min)', results.sqlite as Stats),
-  row('Redis store (local redis-server): reserve + settle, wall time incl. 2 round trips', results.redis as Stats),
-  row('pre-flight token estimate, ~1 KB chat prompt (prompt text + o200k tokenizer)', results.tokenizer1k as Stats),
-  row('whole metering path of a call in-process (estimate + reserve + tap over the JSON response + settle), repeated prompt', results.stagePath as Stats),
-].join('\n'));
+console.log(
+  [
+    '| per call | p50 µs | p99 µs | mean µs | calls |',
+    '|---|---|---|---|---|',
+    row('SQLite store: reserve + settle (4 lines: agent/team/org USD + agent requests/min)', results.sqlite as Stats),
+    row('Redis store (local redis-server): reserve + settle, wall time incl. 2 round trips', results.redis as Stats),
+    row('pre-flight token estimate, ~1 KB chat prompt (prompt text + o200k tokenizer)', results.tokenizer1k as Stats),
+    row('whole metering path of a call in-process (estimate + reserve + tap over the JSON response + settle), repeated prompt', results.stagePath as Stats),
+  ].join('\n'),
+);
 console.log(`Redis EVALSHA round trips per call (reserve + settle): ${results.redisCommandsPerCall}`);
-console.log(`gateway CPU per call (reserve + settle): sqlite ${cpu.sqlite?.toFixed(1)} µs, redis ${cpu.redis?.toFixed(1)} µs; whole metering path ${cpu.stagePath?.toFixed(1)} µs (the loop's own context setup included)`);
+console.log(
+  `gateway CPU per call (reserve + settle): sqlite ${cpu.sqlite?.toFixed(1)} µs, redis ${cpu.redis?.toFixed(1)} µs; whole metering path ${cpu.stagePath?.toFixed(1)} µs (the loop's own context setup included)`,
+);
 results.cpu = JSON.stringify(cpu);

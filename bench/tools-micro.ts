@@ -5,12 +5,12 @@
  * `node --import tsx bench/tools-micro.ts` (prints a Markdown table). End-to-end numbers: bench/tools.ts.
  */
 import { readFileSync } from 'node:fs';
+import { compileSchema } from '../src/config/json-schema.js';
 import { parseBundle } from '../src/policy/bundle.js';
 import { policyTool } from '../src/policy/decide.js';
 import { loadEngine } from '../src/policy/engine.js';
 import type { PolicyInput } from '../src/policy/types.js';
 import { checkMcpHeaders, describeMcp, parseMcpMessage } from '../src/providers/mcp.js';
-import { compileSchema } from '../src/config/json-schema.js';
 import { createToolsListTap } from '../src/tools/mcp-list-tap.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';
 import { measure } from './measure.js';

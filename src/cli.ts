@@ -1,19 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { auditFilter, formatLine } from './audit/query.js';
+import { type AuditStore, toRecord } from './audit/store.js';
+import { verifyChain } from './audit/verify.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { AdminUnreachableError } from './errors.js';
-import { createGateway } from './main.js';
-import { packageRoot } from './package-root.js';
-import { loadLocalSigner } from './identity/local-key.js';
-import { loadSnapshot } from './gateway/snapshot.js';
 import { budgetRulesOf, openAuditReader, openBudgetStore, openLocalStore } from './gateway/services.js';
-import { auditFilter, formatLine } from './audit/query.js';
-import { toRecord, type AuditStore } from './audit/store.js';
-import { verifyChain } from './audit/verify.js';
+import { loadSnapshot } from './gateway/snapshot.js';
+import { loadLocalSigner } from './identity/local-key.js';
 import { createLogger } from './log.js';
+import { createGateway } from './main.js';
 import { createBudgetAdmin } from './metering/admin.js';
+import { packageRoot } from './package-root.js';
 
 const DEFAULT_CONFIG = join(packageRoot, 'config', 'aos.yaml');
 
@@ -138,10 +138,13 @@ async function start(configFile: string): Promise<number> {
     }
     stopping = true;
     gateway.log.info('shutting down: draining in-flight requests', { signal });
-    gateway.stop().then(() => process.exit(0), (err) => {
-      gateway.log.error('shutdown failed', { err });
-      process.exit(1);
-    });
+    gateway.stop().then(
+      () => process.exit(0),
+      (err) => {
+        gateway.log.error('shutdown failed', { err });
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -188,7 +191,9 @@ async function agents(configFile: string, action: 'list' | 'suspend' | 'resume',
       for (const agentId of [...ids].sort()) {
         const a = registry.agents.get(agentId);
         const s = suspended.get(agentId);
-        console.log(`${agentId.padEnd(28)} ${(a?.team ?? '-').padEnd(14)} ${a ? `${a.template}@v${a.templateVersion}` : '(not registered)'}  ${s ? `SUSPENDED since ${s.at} by ${s.actor}: ${s.reason}` : 'active'}`);
+        console.log(
+          `${agentId.padEnd(28)} ${(a?.team ?? '-').padEnd(14)} ${a ? `${a.template}@v${a.templateVersion}` : '(not registered)'}  ${s ? `SUSPENDED since ${s.at} by ${s.actor}: ${s.reason}` : 'active'}`,
+        );
       }
       return 0;
     }
@@ -233,7 +238,9 @@ function openAudit(configFile: string): AuditStore {
   try {
     return openAuditReader(snapshot);
   } catch (err) {
-    throw new Error(`cannot open the audit trail ${join(resolve(config.dataDir), config.audit.file)}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (has the gateway run with audit on?)' : (err as Error).message}`);
+    throw new Error(
+      `cannot open the audit trail ${join(resolve(config.dataDir), config.audit.file)}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (has the gateway run with audit on?)' : (err as Error).message}`,
+    );
   }
 }
 
@@ -257,8 +264,14 @@ async function audit(configFile: string, action: 'verify' | 'tail' | 'query' | '
       return 1;
     }
     const filter = auditFilter({
-      agent: str('agent'), team: str('team'), decision: str('decision'), since: str('since'), until: str('until'),
-      trace: str('trace'), workflow: str('workflow'), limit: str('limit'),
+      agent: str('agent'),
+      team: str('team'),
+      decision: str('decision'),
+      since: str('since'),
+      until: str('until'),
+      trace: str('trace'),
+      workflow: str('workflow'),
+      limit: str('limit'),
     });
     const print = (line: string) => new Promise<void>((r) => (process.stdout.write(`${line}\n`) ? r() : process.stdout.once('drain', r)));
     if (action === 'export') {
@@ -335,9 +348,12 @@ async function budgetCommand(configFile: string, action: 'show' | 'set' | 'reset
   const path = `/admin/budgets${scope === undefined ? '' : `/${encodeURIComponent(scope)}`}`;
   let out: Record<string, unknown>;
   try {
-    out = action === 'show' ? await adminRequest(configFile, 'GET', path)
-      : action === 'set' ? await adminRequest(configFile, 'PUT', path, values)
-      : await adminRequest(configFile, 'POST', `${path}/reset`, window === undefined ? {} : { window });
+    out =
+      action === 'show'
+        ? await adminRequest(configFile, 'GET', path)
+        : action === 'set'
+          ? await adminRequest(configFile, 'PUT', path, values)
+          : await adminRequest(configFile, 'POST', `${path}/reset`, window === undefined ? {} : { window });
   } catch (err) {
     if (!(err instanceof AdminUnreachableError)) throw err;
     out = await budgetOffline(configFile, action, scope, values, window);
@@ -352,14 +368,22 @@ async function budgetCommand(configFile: string, action: 'show' | 'set' | 'reset
   console.log(`store ${out.store}${out.healthy ? '' : ' (UNREACHABLE)'}`);
   console.log(`${'scope'.padEnd(28)} ${'budget'.padEnd(22)} ${'period'.padEnd(14)} ${'limit'.padStart(12)} ${'spent'.padStart(12)} ${'reserved'.padStart(12)} ${'remaining'.padStart(12)}`);
   for (const r of rows) {
-    console.log(`${r.scope.padEnd(28)} ${(r.key + (r.override === null ? '' : ' (set)')).padEnd(22)} ${r.period.padEnd(14)} ${fmt(r.kind, r.limit).padStart(12)} ${fmt(r.kind, r.spent).padStart(12)} ${fmt(r.kind, r.reserved).padStart(12)} ${fmt(r.kind, r.remaining).padStart(12)}`);
+    console.log(
+      `${r.scope.padEnd(28)} ${(r.key + (r.override === null ? '' : ' (set)')).padEnd(22)} ${r.period.padEnd(14)} ${fmt(r.kind, r.limit).padStart(12)} ${fmt(r.kind, r.spent).padStart(12)} ${fmt(r.kind, r.reserved).padStart(12)} ${fmt(r.kind, r.remaining).padStart(12)}`,
+    );
   }
   if (rows.length === 0) console.log(scope === undefined ? '(no budgets configured)' : `(no budgets for ${scope})`);
   return 0;
 }
 
 /** The budget store opened by the CLI itself (no gateway running): the same operations as the admin API. */
-async function budgetOffline(configFile: string, action: 'show' | 'set' | 'reset', scope: string | undefined, values: Record<string, number | null>, window: string | undefined): Promise<Record<string, unknown>> {
+async function budgetOffline(
+  configFile: string,
+  action: 'show' | 'set' | 'reset',
+  scope: string | undefined,
+  values: Record<string, number | null>,
+  window: string | undefined,
+): Promise<Record<string, unknown>> {
   const snapshot = loadSnapshot(configFile);
   const m = snapshot.config.metering;
   if (m.mode === 'off') return { mode: 'off' };
@@ -367,7 +391,11 @@ async function budgetOffline(configFile: string, action: 'show' | 'set' | 'reset
   try {
     if (!store.healthy()) throw new Error(`cannot reach the budget store (${m.store})`);
     const rules = budgetRulesOf(snapshot, await store.limits());
-    const admin = createBudgetAdmin(store, () => rules, () => {});
+    const admin = createBudgetAdmin(
+      store,
+      () => rules,
+      () => {},
+    );
     if (action === 'set') await admin.set(scope!, values);
     const reset = action === 'reset' ? await admin.reset(scope!, window) : undefined;
     return { mode: 'enforce', ...(reset === undefined ? {} : { reset }), ...(await admin.show(scope)) };

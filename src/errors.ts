@@ -22,30 +22,121 @@ export interface ErrorSpec {
 }
 
 export const ERRORS = {
-  aos_bad_request: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32600, retryable: false, summary: 'The request is malformed: invalid JSON, wrong content type, or a body the route cannot read.' },
-  aos_invalid_arguments: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32602, retryable: false, summary: "A tool call's query, body or arguments do not match the tool's JSON Schema (HTTP querySchema/bodySchema, MCP inputSchema)." },
-  aos_unauthenticated: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', jsonrpc: -32001, retryable: false, summary: 'No valid agent credential: missing, expired, wrong audience, unknown key.' },
-  aos_policy_denied: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy denied the call; the message carries its reasons.' },
-  aos_policy_error: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy could not decide (no bundle, an evaluation error, a malformed result): the call is denied.' },
-  aos_obligation_unsupported: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The policy attached an obligation this gateway cannot enforce yet (redaction): the call is denied.' },
-  aos_agent_unknown: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The token is valid but names no agent in the registry, and unknown agents are denied.' },
-  aos_model_unpriced: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The model has no price in the price table and unknown models are denied, so its cost could not be budgeted.' },
+  aos_bad_request: {
+    status: 400,
+    openai: 'invalid_request_error',
+    anthropic: 'invalid_request_error',
+    jsonrpc: -32600,
+    retryable: false,
+    summary: 'The request is malformed: invalid JSON, wrong content type, or a body the route cannot read.',
+  },
+  aos_invalid_arguments: {
+    status: 400,
+    openai: 'invalid_request_error',
+    anthropic: 'invalid_request_error',
+    jsonrpc: -32602,
+    retryable: false,
+    summary: "A tool call's query, body or arguments do not match the tool's JSON Schema (HTTP querySchema/bodySchema, MCP inputSchema).",
+  },
+  aos_unauthenticated: {
+    status: 401,
+    openai: 'invalid_request_error',
+    anthropic: 'authentication_error',
+    jsonrpc: -32001,
+    retryable: false,
+    summary: 'No valid agent credential: missing, expired, wrong audience, unknown key.',
+  },
+  aos_policy_denied: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The policy denied the call; the message carries its reasons.',
+  },
+  aos_policy_error: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The policy could not decide (no bundle, an evaluation error, a malformed result): the call is denied.',
+  },
+  aos_obligation_unsupported: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The policy attached an obligation this gateway cannot enforce yet (redaction): the call is denied.',
+  },
+  aos_agent_unknown: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The token is valid but names no agent in the registry, and unknown agents are denied.',
+  },
+  aos_model_unpriced: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The model has no price in the price table and unknown models are denied, so its cost could not be budgeted.',
+  },
   aos_agent_suspended: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The agent is suspended.' },
   aos_approval_required: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The call needs a human approval first.' },
   aos_route_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32601, retryable: false, summary: 'No route serves this path.' },
-  aos_session_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32001, retryable: false, summary: 'The MCP session named by MCP-Session-Id was opened by another agent: start a new session.' },
-  aos_tool_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32602, retryable: false, summary: "The MCP server's tools/list does not offer this tool, so its call cannot be checked and is refused." },
-  aos_method_not_allowed: { status: 405, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32600, retryable: false, summary: 'The route exists but not for this HTTP method.' },
+  aos_session_not_found: {
+    status: 404,
+    openai: 'invalid_request_error',
+    anthropic: 'not_found_error',
+    jsonrpc: -32001,
+    retryable: false,
+    summary: 'The MCP session named by MCP-Session-Id was opened by another agent: start a new session.',
+  },
+  aos_tool_not_found: {
+    status: 404,
+    openai: 'invalid_request_error',
+    anthropic: 'not_found_error',
+    jsonrpc: -32602,
+    retryable: false,
+    summary: "The MCP server's tools/list does not offer this tool, so its call cannot be checked and is refused.",
+  },
+  aos_method_not_allowed: {
+    status: 405,
+    openai: 'invalid_request_error',
+    anthropic: 'invalid_request_error',
+    jsonrpc: -32600,
+    retryable: false,
+    summary: 'The route exists but not for this HTTP method.',
+  },
   aos_request_timeout: { status: 408, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32000, retryable: true, summary: 'The client did not send the request in time.' },
   aos_payload_too_large: { status: 413, openai: 'invalid_request_error', anthropic: 'request_too_large', jsonrpc: -32600, retryable: false, summary: 'The request body is over the configured limit.' },
-  aos_unsupported_media_type: { status: 415, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32600, retryable: false, summary: 'The route reads JSON and the body is declared as something else.' },
+  aos_unsupported_media_type: {
+    status: 415,
+    openai: 'invalid_request_error',
+    anthropic: 'invalid_request_error',
+    jsonrpc: -32600,
+    retryable: false,
+    summary: 'The route reads JSON and the body is declared as something else.',
+  },
   aos_budget_exceeded: { status: 429, openai: 'insufficient_quota', anthropic: 'rate_limit_error', jsonrpc: -32029, retryable: false, summary: 'A hard budget would be exceeded by this call.' },
   aos_rate_limited: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error', jsonrpc: -32029, retryable: true, summary: 'A rate limit was hit; Retry-After says when to come back.' },
   aos_header_too_large: { status: 431, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32600, retryable: false, summary: 'Request headers are too large or too many.' },
   aos_internal_error: { status: 500, openai: 'server_error', anthropic: 'api_error', jsonrpc: -32603, retryable: true, summary: 'A gateway bug; the log has the details.' },
   aos_upstream_error: { status: 502, openai: 'server_error', anthropic: 'api_error', jsonrpc: -32002, retryable: true, summary: 'The upstream could not be reached or failed mid-response.' },
   aos_unavailable: { status: 503, openai: 'server_error', anthropic: 'overloaded_error', jsonrpc: -32002, retryable: true, summary: 'The gateway is not ready or is shutting down.' },
-  aos_budget_unavailable: { status: 503, openai: 'server_error', anthropic: 'overloaded_error', jsonrpc: -32002, retryable: true, summary: 'The shared budget store (Redis) is unreachable and the gateway is configured to fail closed.' },
+  aos_budget_unavailable: {
+    status: 503,
+    openai: 'server_error',
+    anthropic: 'overloaded_error',
+    jsonrpc: -32002,
+    retryable: true,
+    summary: 'The shared budget store (Redis) is unreachable and the gateway is configured to fail closed.',
+  },
   aos_upstream_timeout: { status: 504, openai: 'server_error', anthropic: 'api_error', jsonrpc: -32002, retryable: true, summary: 'The upstream did not connect, answer or continue in time.' },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -131,9 +222,10 @@ export const INTERNAL_ERRORS = {
   AOS_ERR_CONFIG_NOT_FOUND: 'A configuration file (gateway config, agent registry, price table, key file) does not exist (ENOENT).',
   AOS_ERR_CONFIG_UNREADABLE: 'A configuration file exists but cannot be read (permissions, a directory, …).',
   AOS_ERR_CONFIG_SYNTAX: 'A configuration file cannot be parsed: invalid YAML (a key file: invalid JSON).',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: documents the config's `${NAME}` substitution syntax
   AOS_ERR_CONFIG_ENV_UNSET: 'A `${NAME}` reference names an environment variable that is not set and has no `:-default`.',
   AOS_ERR_CONFIG_INVALID: 'A configuration file parses but its content is refused: a wrong type, an unknown key, a missing key, a reference to nothing.',
-  AOS_ERR_BUDGET_STORE_LOCKED: "The SQLite budget store is held by another gateway process.",
+  AOS_ERR_BUDGET_STORE_LOCKED: 'The SQLite budget store is held by another gateway process.',
   AOS_ERR_AUDIT_QUERY: 'An audit query filter (time, decision, limit) is malformed.',
   AOS_ERR_MCP_TOOLS_LIST: "An MCP server's tools/list could not be read to check a call against it.",
   AOS_ERR_TOOL_PATH_PATTERN: "A tool operation's path pattern is malformed.",
@@ -220,7 +312,10 @@ export class IdentityConfigError extends AosError<'AOS_ERR_IDENTITY_CONFIG'> {
 
 /** The SQLite budget store is in use by another process. */
 export class BudgetStoreLockedError extends AosError<'AOS_ERR_BUDGET_STORE_LOCKED'> {
-  constructor(message: string, readonly holder: number) {
+  constructor(
+    message: string,
+    readonly holder: number,
+  ) {
     super('AOS_ERR_BUDGET_STORE_LOCKED', message);
     this.name = 'BudgetStoreLockedError';
   }
@@ -231,7 +326,10 @@ export class BudgetStoreLockedError extends AosError<'AOS_ERR_BUDGET_STORE_LOCKE
  * for a time bound; the message is worded for the CLI (`--limit: …`), `detail` is without the flag.
  */
 export class AuditQueryError extends AosError<'AOS_ERR_AUDIT_QUERY'> {
-  constructor(readonly param: string | null, readonly detail: string) {
+  constructor(
+    readonly param: string | null,
+    readonly detail: string,
+  ) {
     super('AOS_ERR_AUDIT_QUERY', param === null ? detail : `--${param}: ${detail}`);
     this.name = 'AuditQueryError';
   }
@@ -257,7 +355,10 @@ export class ToolDefinitionError extends AosError<ToolDefinitionErrorCode> {
 
 /** The CLI found no gateway answering at the configured admin address. */
 export class AdminUnreachableError extends AosError<'AOS_ERR_ADMIN_UNREACHABLE'> {
-  constructor(readonly url: string, options: { cause?: unknown } = {}) {
+  constructor(
+    readonly url: string,
+    options: { cause?: unknown } = {},
+  ) {
     const cause = options.cause as { message?: string; cause?: { message?: string } } | undefined;
     super('AOS_ERR_ADMIN_UNREACHABLE', `cannot reach the gateway's admin listener at ${url}: ${cause?.cause?.message ?? cause?.message ?? 'no answer'}`, options);
     this.name = 'AdminUnreachableError';

@@ -14,8 +14,7 @@ const noop = () => {};
 
 export function createLogger(level: Level = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
   const logger = {} as Logger;
-  const emit = (lvl: Level) => (msg: string, fields?: Record<string, unknown>) =>
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }, errorReplacer)}\n`);
+  const emit = (lvl: Level) => (msg: string, fields?: Record<string, unknown>) => write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }, errorReplacer)}\n`);
   logger.setLevel = (next: Level) => {
     for (const l of ['debug', 'info', 'warn', 'error'] as const) logger[l] = ORDER[l] >= ORDER[next] ? emit(l) : noop;
   };

@@ -2,8 +2,8 @@ import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { AuditTrail } from './audit/trail.js';
 import type { LoadedConfig } from './config/load.js';
-import { loadSnapshot, type Snapshot } from './gateway/snapshot.js';
 import { createRuntime } from './gateway/runtime.js';
+import { loadSnapshot, type Snapshot } from './gateway/snapshot.js';
 import type { AgentRegistry } from './identity/registry.js';
 import type { SuspensionStore } from './identity/suspensions.js';
 import type { LocalSigner } from './identity/types.js';
@@ -156,5 +156,9 @@ function watchFiles(files: readonly string[], onChange: () => void): { close(): 
       timer.unref();
     }).unref(),
   );
-  return { close: () => watchers.forEach((w) => w.close()) };
+  return {
+    close: () => {
+      for (const w of watchers) w.close();
+    },
+  };
 }

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { canonicalEventJson, chainHash, GENESIS_HASH } from '../src/audit/canonical.js';
-import type { AuditEvent } from '../src/audit/event.js';
 import { createRedactor } from '../src/audit/redact.js';
-import { openAuditStore, type AuditStore } from '../src/audit/store.js';
+import { type AuditStore, openAuditStore } from '../src/audit/store.js';
 import { verifyChain } from '../src/audit/verify.js';
 import { sampleEvent } from './audit-events.js';
 
@@ -42,40 +41,74 @@ t.test('an intact chain verifies; each event links to the one before', async (t)
 
 type Tamper = { name: string; kind: string; seq: number | null; edit(s: AuditStore): void };
 const TAMPERS: Tamper[] = [
-  { name: 'body edited (decision flipped)', kind: 'modified', seq: 11, edit: (s) => s.db.prepare(`UPDATE audit_events SET body = replace(body, '"decision":"deny"', '"decision":"allow"') WHERE seq = 11`).run() },
-  { name: 'body edited with re-encoded JSON (cost added)', kind: 'modified', seq: 17, edit: (s) => {
-    const row = s.db.prepare('SELECT body FROM audit_events WHERE seq = 17').get() as { body: string };
-    s.db.prepare('UPDATE audit_events SET body = ? WHERE seq = 17').run(canonicalEventJson({ ...JSON.parse(row.body), cost_usd: 0 }));
-  } },
+  {
+    name: 'body edited (decision flipped)',
+    kind: 'modified',
+    seq: 11,
+    edit: (s) => s.db.prepare(`UPDATE audit_events SET body = replace(body, '"decision":"deny"', '"decision":"allow"') WHERE seq = 11`).run(),
+  },
+  {
+    name: 'body edited with re-encoded JSON (cost added)',
+    kind: 'modified',
+    seq: 17,
+    edit: (s) => {
+      const row = s.db.prepare('SELECT body FROM audit_events WHERE seq = 17').get() as { body: string };
+      s.db.prepare('UPDATE audit_events SET body = ? WHERE seq = 17').run(canonicalEventJson({ ...JSON.parse(row.body), cost_usd: 0 }));
+    },
+  },
   { name: 'query column edited (agent)', kind: 'modified', seq: 21, edit: (s) => s.db.prepare(`UPDATE audit_events SET agent_id = 'someone-else' WHERE seq = 21`).run() },
-  { name: 'hash recomputed for an edited body (next event no longer links)', kind: 'deleted', seq: 31, edit: (s) => {
-    const row = s.db.prepare('SELECT body, prev_hash FROM audit_events WHERE seq = 30').get() as { body: string; prev_hash: string };
-    const body = canonicalEventJson({ ...JSON.parse(row.body), status: 201 });
-    s.db.prepare('UPDATE audit_events SET body = ?, hash = ? WHERE seq = 30').run(body, chainHash(row.prev_hash, 30, body));
-  } },
+  {
+    name: 'hash recomputed for an edited body (next event no longer links)',
+    kind: 'deleted',
+    seq: 31,
+    edit: (s) => {
+      const row = s.db.prepare('SELECT body, prev_hash FROM audit_events WHERE seq = 30').get() as { body: string; prev_hash: string };
+      const body = canonicalEventJson({ ...JSON.parse(row.body), status: 201 });
+      s.db.prepare('UPDATE audit_events SET body = ?, hash = ? WHERE seq = 30').run(body, chainHash(row.prev_hash, 30, body));
+    },
+  },
   { name: 'an event deleted in the middle', kind: 'deleted', seq: 26, edit: (s) => s.db.prepare('DELETE FROM audit_events WHERE seq = 25').run() },
   { name: 'the first event deleted', kind: 'deleted', seq: 2, edit: (s) => s.db.prepare('DELETE FROM audit_events WHERE seq = 1').run() },
   { name: 'the newest events deleted', kind: 'truncated', seq: 48, edit: (s) => s.db.prepare('DELETE FROM audit_events WHERE seq >= 48').run() },
-  { name: 'an event inserted in the middle (later ones renumbered)', kind: 'inserted', seq: 12, edit: (s) => {
-    s.db.prepare('UPDATE audit_events SET seq = -seq WHERE seq >= 12').run();
-    s.db.prepare('UPDATE audit_events SET seq = -seq + 1 WHERE seq < 0').run();
-    const prev = s.db.prepare('SELECT hash FROM audit_events WHERE seq = 11').get() as { hash: string };
-    const body = canonicalEventJson(sampleEvent(999));
-    const e = sampleEvent(999);
-    s.db.prepare('INSERT INTO audit_events VALUES (12, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)').run(e.id + 'x', Date.parse(e.time), e.agent_id, e.team, e.decision, body, 'f'.repeat(64), chainHash('f'.repeat(64), 12, body));
-    void prev;
-  } },
-  { name: 'an event appended behind the gateway', kind: 'inserted', seq: 51, edit: (s) => {
-    const last = s.db.prepare('SELECT hash FROM audit_events WHERE seq = 50').get() as { hash: string };
-    const e = sampleEvent(1000);
-    const body = canonicalEventJson(e);
-    s.db.prepare('INSERT INTO audit_events VALUES (51, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)').run(e.id, Date.parse(e.time), e.agent_id, e.team, e.decision, e.workflow_id, body, last.hash, chainHash(last.hash, 51, body));
-  } },
-  { name: 'two events swapped', kind: 'reordered', seq: 40, edit: (s) => {
-    s.db.prepare('UPDATE audit_events SET seq = -1 WHERE seq = 40').run();
-    s.db.prepare('UPDATE audit_events SET seq = 40 WHERE seq = 41').run();
-    s.db.prepare('UPDATE audit_events SET seq = 41 WHERE seq = -1').run();
-  } },
+  {
+    name: 'an event inserted in the middle (later ones renumbered)',
+    kind: 'inserted',
+    seq: 12,
+    edit: (s) => {
+      s.db.prepare('UPDATE audit_events SET seq = -seq WHERE seq >= 12').run();
+      s.db.prepare('UPDATE audit_events SET seq = -seq + 1 WHERE seq < 0').run();
+      const prev = s.db.prepare('SELECT hash FROM audit_events WHERE seq = 11').get() as { hash: string };
+      const body = canonicalEventJson(sampleEvent(999));
+      const e = sampleEvent(999);
+      s.db
+        .prepare('INSERT INTO audit_events VALUES (12, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)')
+        .run(`${e.id}x`, Date.parse(e.time), e.agent_id, e.team, e.decision, body, 'f'.repeat(64), chainHash('f'.repeat(64), 12, body));
+      void prev;
+    },
+  },
+  {
+    name: 'an event appended behind the gateway',
+    kind: 'inserted',
+    seq: 51,
+    edit: (s) => {
+      const last = s.db.prepare('SELECT hash FROM audit_events WHERE seq = 50').get() as { hash: string };
+      const e = sampleEvent(1000);
+      const body = canonicalEventJson(e);
+      s.db
+        .prepare('INSERT INTO audit_events VALUES (51, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)')
+        .run(e.id, Date.parse(e.time), e.agent_id, e.team, e.decision, e.workflow_id, body, last.hash, chainHash(last.hash, 51, body));
+    },
+  },
+  {
+    name: 'two events swapped',
+    kind: 'reordered',
+    seq: 40,
+    edit: (s) => {
+      s.db.prepare('UPDATE audit_events SET seq = -1 WHERE seq = 40').run();
+      s.db.prepare('UPDATE audit_events SET seq = 40 WHERE seq = 41').run();
+      s.db.prepare('UPDATE audit_events SET seq = 41 WHERE seq = -1').run();
+    },
+  },
 ];
 
 t.test('tampering is detected and the first broken event named', async (t) => {
@@ -86,7 +119,7 @@ t.test('tampering is detected and the first broken event named', async (t) => {
       c.edit(store);
       const r = verifyChain(store);
       t.notOk(r.ok, 'verify fails');
-      t.equal(r.broken?.kind, c.kind, r.broken?.message ?? "");
+      t.equal(r.broken?.kind, c.kind, r.broken?.message ?? '');
       t.equal(r.broken?.seq, c.seq, 'names the first broken event');
       if (c.kind !== 'truncated' && c.kind !== 'inserted') t.equal(r.broken?.id, store.query({}).find((x) => x.seq === c.seq)?.id ?? ids.get(c.seq!));
       t.match(r.broken?.message, new RegExp(`seq ${c.seq}`));

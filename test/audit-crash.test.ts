@@ -2,7 +2,7 @@
  * The audit guarantee under a crash: load through a real gateway process, kill -9 it mid-run,
  * restart it; every call the upstream received has its audit event, and the chain verifies.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,8 +89,14 @@ t.test('kill -9 under load loses no record of a call that reached the upstream',
   t.equal(byId.size, events.length, 'one event per id');
   const interrupted = events.filter((e) => e.outcome === 'interrupted');
   t.ok(interrupted.length >= 1, `${interrupted.length} calls recorded as decided and interrupted by the crash`);
-  t.ok(interrupted.some((e) => e.model === 'slow-first-byte'), 'including the one waiting on its upstream at the kill');
-  t.ok(events.every((e) => e.decision === 'allow'), 'all were allowed calls');
+  t.ok(
+    interrupted.some((e) => e.model === 'slow-first-byte'),
+    'including the one waiting on its upstream at the kill',
+  );
+  t.ok(
+    events.every((e) => e.decision === 'allow'),
+    'all were allowed calls',
+  );
   t.ok(events.length <= received.length + 6, 'no phantom events (at most one per worker decided but not yet forwarded)');
 
   const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'audit', 'verify', '--config', configFile], { timeout: 30_000 });

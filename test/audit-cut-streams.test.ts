@@ -4,7 +4,7 @@
  * `failed`, never `completed`) and that its usage was counted by the gateway (`usage_estimated`).
  */
 import { once } from 'node:events';
-import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { auditEvents, startHarness } from './helpers.js';
@@ -71,18 +71,22 @@ async function startStreamer() {
 /** Posts through the gateway and reads `stopAfter` deltas before hanging up (0: read to the end). */
 function post(base: string, path: string, token: string, body: unknown, headers: Record<string, string>, stopAfter: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => {
-        text += c.toString('utf8');
-        if (stopAfter > 0 && (text.match(/word\d+ /g) ?? []).length >= stopAfter) {
-          req.destroy();
-          resolve(text);
-        }
-      });
-      res.on('end', () => resolve(text));
-      res.on('error', () => resolve(text));
-    });
+    const req = request(
+      `${base}${path}`,
+      { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...headers } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          text += c.toString('utf8');
+          if (stopAfter > 0 && (text.match(/word\d+ /g) ?? []).length >= stopAfter) {
+            req.destroy();
+            resolve(text);
+          }
+        });
+        res.on('end', () => resolve(text));
+        res.on('error', () => resolve(text));
+      },
+    );
     req.on('error', (err) => (stopAfter > 0 ? undefined : reject(err)));
     req.end(JSON.stringify(body));
   });
@@ -91,10 +95,14 @@ function post(base: string, path: string, token: string, body: unknown, headers:
 t.test('a stream cut short is audited as aborted or failed, with its usage marked estimated', async (t) => {
   const streamer = await startStreamer();
   t.teardown(streamer.close);
-  const h = await startHarness(t, {
-    identity: { mode: 'required', registry: 'agents.yaml' },
-    providers: { openai: { baseUrl: `${streamer.url}/v1` }, anthropic: { baseUrl: `${streamer.url}/anthropic` } },
-  }, { files: { 'agents.yaml': REGISTRY } });
+  const h = await startHarness(
+    t,
+    {
+      identity: { mode: 'required', registry: 'agents.yaml' },
+      providers: { openai: { baseUrl: `${streamer.url}/v1` }, anthropic: { baseUrl: `${streamer.url}/anthropic` } },
+    },
+    { files: { 'agents.yaml': REGISTRY } },
+  );
   const token = await h.gateway.signer()!.mint({ subject: 'writer', audience: 'aos-gateway', ttlSec: 600 });
   const cases: { name: Name; how: 'client' | 'upstream' | 'whole' }[] = [];
   for (const name of Object.keys(dialects) as Name[]) for (const how of ['client', 'upstream', 'whole'] as const) cases.push({ name, how });

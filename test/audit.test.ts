@@ -5,17 +5,17 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import t, { type Test } from 'tap';
-import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import t, { type Test } from 'tap';
 import type { AuditRecord } from '../src/audit/event.js';
 import { createAuditTrail } from '../src/audit/trail.js';
 import { verifyChain } from '../src/audit/verify.js';
 import { createLogger } from '../src/log.js';
-import { createMetrics } from '../src/telemetry/metrics.js';
 import { createCallMetrics } from '../src/telemetry/call-metrics.js';
-import { PROVIDER_KEY, auditEvents, startHarness, type Harness } from './helpers.js';
+import { createMetrics } from '../src/telemetry/metrics.js';
 import { sampleEvent } from './audit-events.js';
+import { auditEvents, type Harness, PROVIDER_KEY, startHarness } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/aos.js', import.meta.url));
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
@@ -46,19 +46,59 @@ t.test('exactly one audit event per request, whatever its outcome', async (t) =>
   const ids: string[] = [];
   const chat = (model: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: 'user', content: 'hi' }], ...extra });
   const cases: { name: string; send(): Promise<string | null>; expect: Partial<AuditRecord> }[] = [
-    { name: 'completed', send: async () => (await post(h, '/v1/chat/completions', chat('gpt-4o-mini'))).headers.get('x-aos-request-id'), expect: { decision: 'allow', outcome: 'completed', status: 200, stream: false, model: 'gpt-4o-mini', route: 'openai/chat.completions' } },
-    { name: 'streamed', send: async () => { const r = await post(h, '/v1/chat/completions', chat('gpt-4o-mini', { stream: true })); await r.text(); return r.headers.get('x-aos-request-id'); }, expect: { decision: 'allow', outcome: 'completed', stream: true } },
-    { name: 'provider error passed through', send: async () => (await post(h, '/v1/chat/completions', chat('fail-500'))).headers.get('x-aos-request-id'), expect: { decision: 'allow', outcome: 'completed', status: 500, error_code: null } },
-    { name: 'no route', send: async () => (await post(h, '/v1/nothing-here', {})).headers.get('x-aos-request-id'), expect: { decision: 'deny', outcome: 'denied', status: 404, error_code: 'aos_route_not_found', reasons: ['aos_route_not_found'], route: null } },
+    {
+      name: 'completed',
+      send: async () => (await post(h, '/v1/chat/completions', chat('gpt-4o-mini'))).headers.get('x-aos-request-id'),
+      expect: { decision: 'allow', outcome: 'completed', status: 200, stream: false, model: 'gpt-4o-mini', route: 'openai/chat.completions' },
+    },
+    {
+      name: 'streamed',
+      send: async () => {
+        const r = await post(h, '/v1/chat/completions', chat('gpt-4o-mini', { stream: true }));
+        await r.text();
+        return r.headers.get('x-aos-request-id');
+      },
+      expect: { decision: 'allow', outcome: 'completed', stream: true },
+    },
+    {
+      name: 'provider error passed through',
+      send: async () => (await post(h, '/v1/chat/completions', chat('fail-500'))).headers.get('x-aos-request-id'),
+      expect: { decision: 'allow', outcome: 'completed', status: 500, error_code: null },
+    },
+    {
+      name: 'no route',
+      send: async () => (await post(h, '/v1/nothing-here', {})).headers.get('x-aos-request-id'),
+      expect: { decision: 'deny', outcome: 'denied', status: 404, error_code: 'aos_route_not_found', reasons: ['aos_route_not_found'], route: null },
+    },
     { name: 'bad JSON', send: async () => (await post(h, '/v1/chat/completions', '{nope')).headers.get('x-aos-request-id'), expect: { decision: 'deny', status: 400, error_code: 'aos_bad_request' } },
-    { name: 'too large', send: async () => (await post(h, '/v1/chat/completions', JSON.stringify(chat('x', { pad: 'x'.repeat(11 * 1024 * 1024) })))).headers.get('x-aos-request-id'), expect: { decision: 'deny', status: 413, error_code: 'aos_payload_too_large' } },
-    { name: 'upstream reset mid-stream', send: async () => { const r = await post(h, '/v1/chat/completions', chat('reset-mid-stream', { stream: true })); await r.text().catch(() => ''); return r.headers.get('x-aos-request-id'); }, expect: { decision: 'allow', outcome: 'failed', error_code: 'aos_upstream_error' } },
-    { name: 'client went away', send: () => new Promise((resolve) => {
-      const req = request(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-sample-delay-ms': '3000' } });
-      req.on('error', () => resolve(null));
-      req.end(JSON.stringify(chat('slow-first-byte')));
-      setTimeout(() => { req.destroy(); resolve(null); }, 150);
-    }), expect: { decision: 'allow', outcome: 'aborted', status: 499, error_code: 'client_aborted' } },
+    {
+      name: 'too large',
+      send: async () => (await post(h, '/v1/chat/completions', JSON.stringify(chat('x', { pad: 'x'.repeat(11 * 1024 * 1024) })))).headers.get('x-aos-request-id'),
+      expect: { decision: 'deny', status: 413, error_code: 'aos_payload_too_large' },
+    },
+    {
+      name: 'upstream reset mid-stream',
+      send: async () => {
+        const r = await post(h, '/v1/chat/completions', chat('reset-mid-stream', { stream: true }));
+        await r.text().catch(() => '');
+        return r.headers.get('x-aos-request-id');
+      },
+      expect: { decision: 'allow', outcome: 'failed', error_code: 'aos_upstream_error' },
+    },
+    {
+      name: 'client went away',
+      send: () =>
+        new Promise((resolve) => {
+          const req = request(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-sample-delay-ms': '3000' } });
+          req.on('error', () => resolve(null));
+          req.end(JSON.stringify(chat('slow-first-byte')));
+          setTimeout(() => {
+            req.destroy();
+            resolve(null);
+          }, 150);
+        }),
+      expect: { decision: 'allow', outcome: 'aborted', status: 499, error_code: 'client_aborted' },
+    },
   ];
   for (const c of cases) ids.push((await c.send()) ?? '');
   const all = await auditEvents(h, cases.length);
@@ -72,10 +112,17 @@ t.test('exactly one audit event per request, whatever its outcome', async (t) =>
   const forwarded = all.filter((e) => e.decision === 'allow');
   t.equal(forwarded.length, h.upstream.received.length, 'every call that reached the upstream is recorded as allowed');
   t.same(h.upstream.received.map((r) => r.headers['x-aos-request-id']).sort(), forwarded.map((e) => e.id).sort(), 'by id');
-  t.ok(forwarded.every((e) => e.upstream_ms !== null), 'upstream latency recorded');
+  t.ok(
+    forwarded.every((e) => e.upstream_ms !== null),
+    'upstream latency recorded',
+  );
   t.match(all[0], { request_bytes: Number, request_sha256: /^[0-9a-f]{64}$/, response_bytes: Number, response_sha256: /^[0-9a-f]{64}$/, capture: null });
   const sorted = [...all].sort((a, b) => (a.id < b.id ? -1 : 1));
-  t.same(sorted.map((e) => e.id), all.map((e) => e.id), 'ids are time-ordered (UUIDv7), in commit order here');
+  t.same(
+    sorted.map((e) => e.id),
+    all.map((e) => e.id),
+    'ids are time-ordered (UUIDv7), in commit order here',
+  );
   t.ok(verifyChain(h.gateway.audit()!.store).ok, 'the chain verifies');
 });
 
@@ -90,7 +137,18 @@ t.test('governed calls: agent, template version, policy revision and reasons; re
   const all = await auditEvents(h, 4);
   t.equal(all.length, 4);
   const revision = h.gateway.current() && all[0].policy_revision;
-  t.match(all[0], { agent_id: 'writer', team: 'content', template: 'standard', template_version: 3, decision: 'allow', outcome: 'completed', provider: 'openai', operation: 'chat.completions', kind: 'model', policy_revision: /\S+/ });
+  t.match(all[0], {
+    agent_id: 'writer',
+    team: 'content',
+    template: 'standard',
+    template_version: 3,
+    decision: 'allow',
+    outcome: 'completed',
+    provider: 'openai',
+    operation: 'chat.completions',
+    kind: 'model',
+    policy_revision: /\S+/,
+  });
   t.match(all[1], { agent_id: 'writer', decision: 'deny', outcome: 'denied', status: 403, error_code: 'aos_policy_denied', model: 'o3', policy_revision: revision });
   t.ok(all[1].reasons.length > 0 && all[1].reasons.every((r) => r !== 'aos_policy_denied'), `the policy's reasons: ${all[1].reasons.join('; ')}`);
   t.match(all[2], { agent_id: null, decision: 'deny', error_code: 'aos_unauthenticated', reasons: ['aos_unauthenticated'], status: 401 });
@@ -99,7 +157,11 @@ t.test('governed calls: agent, template version, policy revision and reasons; re
   const admin = await h.gateway.signer()!.mint({ subject: 'ops', audience: 'aos-admin', roles: ['admin'], ttlSec: 60 });
   const auth = { authorization: `Bearer ${admin}` };
   const denied = (await (await fetch(`${h.admin}/admin/audit?decision=deny&agent=writer`, { headers: auth })).json()) as { events: AuditRecord[] };
-  t.same(denied.events.map((e) => e.id), [all[1].id], 'admin API: query by agent and decision');
+  t.same(
+    denied.events.map((e) => e.id),
+    [all[1].id],
+    'admin API: query by agent and decision',
+  );
   t.equal((await fetch(`${h.admin}/admin/audit`)).status, 401, 'the admin API needs an admin token');
   t.equal((await fetch(`${h.admin}/admin/audit?since=yesterday`, { headers: auth })).status, 400, 'a bad time is a 400');
   t.match(await (await fetch(`${h.admin}/admin/audit/verify`, { headers: auth })).json(), { ok: true, checked: 4 });
@@ -127,7 +189,12 @@ t.test('privacy: bodies not stored by default; opt-in capture is redacted; keys 
   t.ok(files.includes('audit.db'), `files: ${files.join(', ')}`);
   for (const f of files) {
     const bytes = readFileSync(join(h.dir, 'data', f));
-    for (const [what, secret] of [['provider key', PROVIDER_KEY], ['agent token', agentToken], ['recorded agent token', recordedToken], ['prompt secret', 'sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX']]) {
+    for (const [what, secret] of [
+      ['provider key', PROVIDER_KEY],
+      ['agent token', agentToken],
+      ['recorded agent token', recordedToken],
+      ['prompt secret', 'sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX'],
+    ]) {
       t.equal(bytes.indexOf(secret), -1, `${what} not in ${f}`);
     }
   }
@@ -146,7 +213,7 @@ t.test('trace and workflow ids: recorded, propagated, queried from the CLI; expo
   t.match(all[0], { trace_id: traceId, workflow_id: 'wf-invoice-42' });
   t.match(all[1], { trace_id: null, workflow_id: 'wf/baggage' });
   t.match(all[2], { trace_id: null, workflow_id: null });
-  t.equal(h.upstream.received[0].headers.traceparent, traceparent, 'without tracing the agent\'s traceparent passes as is');
+  t.equal(h.upstream.received[0].headers.traceparent, traceparent, "without tracing the agent's traceparent passes as is");
   t.equal(h.upstream.received[0].headers['x-aos-workflow-id'], 'wf-invoice-42', 'the workflow id travels upstream');
 
   const cli = promisify(execFile);
@@ -160,8 +227,14 @@ t.test('trace and workflow ids: recorded, propagated, queried from the CLI; expo
   const tail = (await run('audit', 'tail', '--limit', '2')).stdout.trim().split('\n');
   t.equal(tail.length, 2);
   t.match(tail[1], new RegExp(all[2].id));
-  const exported = (await run('audit', 'export', '--since', '1h', '--until', new Date(Date.now() + 60_000).toISOString(), '--format', 'jsonl')).stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
-  t.same(exported.map((e) => e.id), all.map((e) => e.id));
+  const exported = (await run('audit', 'export', '--since', '1h', '--until', new Date(Date.now() + 60_000).toISOString(), '--format', 'jsonl')).stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as AuditRecord);
+  t.same(
+    exported.map((e) => e.id),
+    all.map((e) => e.id),
+  );
   t.match(exported[0], { seq: 1, prev_hash: /^0{64}$/, hash: /^[0-9a-f]{64}$/ });
   t.equal((await run('audit', 'export', '--since', new Date(Date.now() + 60_000).toISOString())).stdout, '', 'nothing in the future');
   const bad = await run('audit', 'export', '--format', 'csv').catch((e: { code: number; stderr: string }) => e);
@@ -196,9 +269,18 @@ t.test('journal recovery: a decided call without a committed event comes back as
   t.teardown(() => second.close());
   await second.flush();
   const all = second.store.query({});
-  t.same(all.map((e) => e.id), [done.id, intent.id, refused.id].sort());
-  t.match(all.find((e) => e.id === intent.id), { outcome: 'interrupted', status: null, decision: 'allow' });
-  t.match(all.find((e) => e.id === refused.id), { outcome: 'denied', decision: 'deny', status: 403 });
+  t.same(
+    all.map((e) => e.id),
+    [done.id, intent.id, refused.id].sort(),
+  );
+  t.match(
+    all.find((e) => e.id === intent.id),
+    { outcome: 'interrupted', status: null, decision: 'allow' },
+  );
+  t.match(
+    all.find((e) => e.id === refused.id),
+    { outcome: 'denied', decision: 'deny', status: 403 },
+  );
   t.equal(readdirSync(dir).filter((f) => f.includes('.journal.') && readFileSync(join(dir, f), 'utf8') !== '').length, 0, 'old journal segments are gone');
   t.match(h.gateway.audit(), null, 'audit off: no trail');
 });
@@ -211,7 +293,17 @@ t.test('journal: an intent line holds the decided fields only; recovered, it is 
   const log = createLogger('silent');
   const first = createAuditTrail({ dataDir: dir, config, log, metrics });
   // As the recorder journals it: decided, completion fields not known yet.
-  const decided = { ...sampleEvent(1), trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), capture: { request: 'the prompt', truncated: true }, outcome: 'interrupted' as const, status: null, total_ms: null, upstream_ms: null, response_bytes: null };
+  const decided = {
+    ...sampleEvent(1),
+    trace_id: 'ab'.repeat(16),
+    span_id: 'cd'.repeat(8),
+    capture: { request: 'the prompt', truncated: true },
+    outcome: 'interrupted' as const,
+    status: null,
+    total_ms: null,
+    upstream_ms: null,
+    response_bytes: null,
+  };
   first.intent(decided);
   first.store.close();
   const segment = readdirSync(dir).find((f) => f.includes('.journal.'))!;
@@ -230,7 +322,10 @@ t.test('journal: an intent line holds the decided fields only; recovered, it is 
   const recovered = all.find((e) => e.id === decided.id)!;
   const { seq: _seq, prev_hash: _prev, hash: _hash, ...event } = recovered;
   t.same(event, decided, 'the recovered event is the decided one, field for field');
-  t.match(all.find((e) => e.id === older.id), { outcome: 'interrupted', status: null, team: older.team, route: older.route });
+  t.match(
+    all.find((e) => e.id === older.id),
+    { outcome: 'interrupted', status: null, team: older.team, route: older.route },
+  );
   t.ok(verifyChain(second.store).ok);
 });
 
@@ -246,7 +341,11 @@ t.test('sizes and hashes describe the bodies exactly (one chunk and streamed)', 
     answers.push(Buffer.from(await (await post(h, '/v1/chat/completions', body)).arrayBuffer()));
   }
   const all = await auditEvents(h, 2);
-  t.same(all.map((e) => e.stream), [false, true], 'one event per call, in order: json, then stream');
+  t.same(
+    all.map((e) => e.stream),
+    [false, true],
+    'one event per call, in order: json, then stream',
+  );
   all.forEach((e, i) => {
     t.equal(e.request_bytes, Buffer.byteLength(bodies[i]));
     t.equal(e.request_sha256, sha(bodies[i]));

@@ -16,21 +16,35 @@ import { REDIS, startRedis } from './redis-server.js';
 type Factory = (t: Test, clock: { now: number }) => Promise<BudgetStore>;
 
 const STORES: [string, Factory][] = [
-  ['sqlite', async (t, clock) => {
-    const dir = mkdtempSync(join(tmpdir(), 'aos-budget-'));
-    const store = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 50, now: () => clock.now });
-    t.teardown(async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    return store;
-  }],
-  ['redis', async (t, clock) => {
-    const redis = await startRedis(t);
-    const store = await createRedisStore({ url: redis.url, keyPrefix: `t${Math.random().toString(36).slice(2)}`, failMode: 'closed', localFraction: 0.1, commandTimeoutMs: 1000, log: createLogger('silent'), now: () => clock.now });
-    t.teardown(() => store.close());
-    return store;
-  }],
+  [
+    'sqlite',
+    async (t, clock) => {
+      const dir = mkdtempSync(join(tmpdir(), 'aos-budget-'));
+      const store = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 50, now: () => clock.now });
+      t.teardown(async () => {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      return store;
+    },
+  ],
+  [
+    'redis',
+    async (t, clock) => {
+      const redis = await startRedis(t);
+      const store = await createRedisStore({
+        url: redis.url,
+        keyPrefix: `t${Math.random().toString(36).slice(2)}`,
+        failMode: 'closed',
+        localFraction: 0.1,
+        commandTimeoutMs: 1000,
+        log: createLogger('silent'),
+        now: () => clock.now,
+      });
+      t.teardown(() => store.close());
+      return store;
+    },
+  ],
 ];
 
 const line = (key: string, limit: number, amount: number, clock: { now: number }): ReserveLine => ({ key: `${key}|p`, limitId: key, limit, amount, until: clock.now + 3_600_000 });
@@ -44,13 +58,19 @@ for (const [name, make] of STORES) {
       const team = line('team:x|usd|daily', 1000, 60, clock);
       const r1 = await s.reserve([a, team], 60_000);
       t.ok(r1.ok);
-      t.same(r1.ok && r1.states, [{ spent: 0, reserved: 60, limit: 100 }, { spent: 0, reserved: 60, limit: 1000 }]);
+      t.same(r1.ok && r1.states, [
+        { spent: 0, reserved: 60, limit: 100 },
+        { spent: 0, reserved: 60, limit: 1000 },
+      ]);
       const r2 = await s.reserve([team, a], 60_000);
       t.notOk(r2.ok, 'the agent line would go over');
       t.same(!r2.ok && [r2.index, r2.state, r2.reason], [1, { spent: 0, reserved: 60, limit: 100 }, 'limit']);
       t.same((await s.read([team]))[0], { spent: 0, reserved: 60, limit: 1000 }, 'nothing reserved on the team line either');
       await s.settle(r1.ok ? r1.id : '', [a, team], [25, 25]);
-      t.same(await s.read([a, team]), [{ spent: 25, reserved: 0, limit: 100 }, { spent: 25, reserved: 0, limit: 1000 }]);
+      t.same(await s.read([a, team]), [
+        { spent: 25, reserved: 0, limit: 100 },
+        { spent: 25, reserved: 0, limit: 1000 },
+      ]);
       t.same(s.peek(a), { spent: 25, reserved: 0, limit: 100 }, 'the local view follows');
       t.equal(await s.openReservations(), 0);
       const exact = await s.reserve([{ ...a, amount: 75 }], 60_000);
@@ -128,7 +148,7 @@ t.test('sqlite store: state survives a restart; a reservation left open by a dea
   await s2.close();
 });
 
-t.test('sqlite store: a settlement within its reservation may reach the log after the call, never to the budget\'s loss', async (t) => {
+t.test("sqlite store: a settlement within its reservation may reach the log after the call, never to the budget's loss", async (t) => {
   // A settlement the reservation covers is written with the next log write or at the end of the
   // tick; a crash before that charges the open reservation in full (more than the real cost, never
   // less). A settlement above its reservation, and any reset, is written before it returns.

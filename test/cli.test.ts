@@ -1,5 +1,5 @@
 /** The `aos` command as a user runs it: a real child process, signals included. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { stringify } from 'yaml';
 import { startSampleUpstream } from '../examples/sample-upstream.js';
-import { baseConfig, PROVIDER_KEY, freePort } from './helpers.js';
+import { baseConfig, freePort, PROVIDER_KEY } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/aos.js', import.meta.url));
 
@@ -19,7 +19,6 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   return { child, out: () => out, exited };
 }
-
 
 async function until(what: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -110,7 +109,8 @@ t.test('token mint, agents suspend/list/resume and policy status, as a user runs
   config.identity = { mode: 'required', registry: 'agents.yaml' };
   config.policy = { mode: 'enforce', bundle: { file: fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url)) } };
   // `aos policy status` finds the admin listener from the config: give it a real port.
-  config.admin = { host: '127.0.0.1', port: await freePort() };
+  const adminPort = await freePort();
+  config.admin = { host: '127.0.0.1', port: adminPort };
   writeFileSync(configFile, stringify(config));
   writeFileSync(join(dir, 'agents.yaml'), 'templates:\n  standard: { version: 1, models: ["gpt-*"] }\nagents:\n  - { id: cli-agent, team: ops, template: standard }\n');
 
@@ -124,7 +124,12 @@ t.test('token mint, agents suspend/list/resume and policy status, as a user runs
   t.equal(await mint.exited, 0);
   const token = mint.out().trim().split('\n').at(-1)!;
   t.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'prints a compact JWT');
-  const call = () => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ model: 'gpt-sample', messages: [] }) });
+  const call = () =>
+    fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ model: 'gpt-sample', messages: [] }),
+    });
   t.equal((await call()).status, 200, 'the minted token works');
 
   const suspend = run(['agents', 'suspend', 'cli-agent', '--reason', 'incident 42', '--config', configFile]);
@@ -142,7 +147,7 @@ t.test('token mint, agents suspend/list/resume and policy status, as a user runs
   t.equal(await resume.exited, 0);
   t.match(resume.out(), /agent cli-agent resumed/);
 
-  t.equal(new URL(admin).port, String(config.admin.port));
+  t.equal(new URL(admin).port, String(adminPort));
   const policy = run(['policy', 'status', '--config', configFile]);
   t.equal(await policy.exited, 0, policy.out());
   t.match(policy.out(), /mode\s+enforce\nrevision\s+sha256:[0-9a-f]{16}/);

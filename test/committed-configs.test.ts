@@ -117,6 +117,10 @@ for (const file of byKind('gateway config')) {
       s.on('error', () => r(false));
     });
     t.ok(accepted, 'the proxy listener accepts connections');
-    t.same(logs.filter((l) => /"level":"error"/.test(l)), [], 'no error logged at start');
+    t.same(
+      logs.filter((l) => /"level":"error"/.test(l)),
+      [],
+      'no error logged at start',
+    );
   });
 }

@@ -21,6 +21,7 @@ const codeOf = (fn: () => unknown): ConfigErrorCode | 'none' => {
 t.test('every configuration file fails with a ConfigError whose code tells the cases apart', async (t) => {
   const dir = t.testdir({
     'broken.yaml': 'providers: [\n',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: tests the config's ${VAR} env substitution syntax
     'env.yaml': 'templates: { a: { version: "${AOS_TEST_UNSET}" } }\n',
     'invalid.yaml': 'templates: {}\n',
     'not-json.jwk': '{ nope',
@@ -48,7 +49,9 @@ t.test('every configuration file fails with a ConfigError whose code tells the c
   t.same(Object.keys(CONFIG_ERRORS).sort(), [...new Set(cases.map((c) => c[2]))].sort(), 'every code is reachable');
 });
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: names the config's ${VAR} env substitution syntax
 t.test('one loader: defaults filled, types coerced, ${ENV} substituted, positions in errors', async (t) => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: tests the config's ${VAR} env substitution syntax
   const dir = t.testdir({ 'x.yaml': 'n: ${N}\nlist: [a]\n' });
   const schema = {
     type: 'object',
@@ -60,11 +63,11 @@ t.test('one loader: defaults filled, types coerced, ${ENV} substituted, position
   t.throws(() => loadYamlFile(join(dir, 'x.yaml'), schema, 'test file', {}), { message: /x\.yaml:1:4: n: expected integer, got "seven"/, code: 'AOS_ERR_CONFIG_INVALID' });
 });
 
-t.test('config/ is the lowest layer: it imports nothing from the rest of src/', async (t) => {
+t.test('config/ is the lowest layer: it imports nothing from the rest of src/ but the error registry', async (t) => {
   const dir = new URL('../src/config/', import.meta.url);
   for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const text = readFileSync(new URL(name, dir), 'utf8');
-    const upward = [...text.matchAll(/from '(\.\.\/[^']+)'/g)].map((m) => m[1]);
+    const upward = [...text.matchAll(/from '(\.\.\/[^']+)'/g)].map((m) => m[1]).filter((p) => p !== '../errors.js');
     t.same(upward, [], name);
   }
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -28,9 +28,17 @@ t.test('each invalid file is refused with file, line, key path and what was expe
   const cases: [string, string, string][] = [
     ['wrong type', `listen:\n  port: eighty\n${PROVIDERS}`, 'conf/aos.yaml:2:9: listen.port: expected integer, got "eighty"'],
     ['out of range', `listen:\n  port: 70000\n${PROVIDERS}`, 'conf/aos.yaml:2:9: listen.port: expected <= 65535, got 70000'],
-    ['unknown key (typo)', `limits:\n  maxBodyByte: 10\n${PROVIDERS}`, 'conf/aos.yaml:2:3: limits.maxBodyByte: unknown key (expected one of: maxBodyBytes, maxHeaderBytes, maxHeaders, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, shutdownGraceMs)'],
+    [
+      'unknown key (typo)',
+      `limits:\n  maxBodyByte: 10\n${PROVIDERS}`,
+      'conf/aos.yaml:2:3: limits.maxBodyByte: unknown key (expected one of: maxBodyBytes, maxHeaderBytes, maxHeaders, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, shutdownGraceMs)',
+    ],
     ['unknown dialect', PROVIDERS.replace('dialect: openai', 'dialect: grpc'), 'conf/aos.yaml:3:14: providers.openai.dialect: expected one of openai, anthropic, got "grpc"'],
-    ['bad base URL', PROVIDERS.replace('https://api.openai.com/v1', 'ftp://example'), 'conf/aos.yaml:4:14: providers.openai.baseUrl: expected an http(s) URL without query or fragment, got "ftp://example"'],
+    [
+      'bad base URL',
+      PROVIDERS.replace('https://api.openai.com/v1', 'ftp://example'),
+      'conf/aos.yaml:4:14: providers.openai.baseUrl: expected an http(s) URL without query or fragment, got "ftp://example"',
+    ],
     ['route prefix without slash', PROVIDERS.replace('prefix: /v1', 'prefix: v1'), 'conf/aos.yaml:6:13: routes[0].prefix: expected a path like /v1 or /anthropic (no trailing slash), got "v1"'],
     ['route to an unknown provider', PROVIDERS.replace('provider: openai', 'provider: opnai'), 'conf/aos.yaml:7:15: routes[0].provider: expected one of the providers (openai), got "opnai"'],
     ['missing providers', 'routes:\n  - prefix: /v1\n    provider: openai\n', 'conf/aos.yaml:1:1: (top level): missing required key "providers"'],
@@ -38,9 +46,23 @@ t.test('each invalid file is refused with file, line, key path and what was expe
     ['same prefix twice', `${PROVIDERS}  - prefix: /v1\n    provider: openai\n`, 'conf/aos.yaml:8:13: routes[1].prefix: prefix "/v1" is routed twice'],
     ['duplicate key', `listen: { port: 1 }\nlisten: { port: 2 }\n${PROVIDERS}`, 'conf/aos.yaml:2:1: invalid YAML: Map keys must be unique'],
     ['broken YAML', `providers: [\n`, 'conf/aos.yaml:2:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]'],
-    ['unset environment variable', PROVIDERS.replace('baseUrl: https://api.openai.com/v1', 'baseUrl: https://api.openai.com/v1\n    apiKey: ${AOS_TEST_NOPE}'), 'conf/aos.yaml:5:13: providers.openai.apiKey: environment variable AOS_TEST_NOPE is not set (write ${AOS_TEST_NOPE:-} to allow it empty)'],
-    ['two credentials', PROVIDERS.replace('baseUrl: https://api.openai.com/v1', 'baseUrl: https://api.openai.com/v1\n    apiKey: a\n    apiKeyFile: /nonexistent'), 'conf/aos.yaml:6:17: providers.openai.apiKeyFile: set apiKey or apiKeyFile, not both'],
-    ['unreadable key file', PROVIDERS.replace('baseUrl: https://api.openai.com/v1', 'baseUrl: https://api.openai.com/v1\n    apiKeyFile: /nonexistent/key'), 'conf/aos.yaml:5:17: providers.openai.apiKeyFile: cannot read the key file (ENOENT)'],
+    [
+      'unset environment variable',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: tests the config's ${VAR} env substitution syntax
+      PROVIDERS.replace('baseUrl: https://api.openai.com/v1', 'baseUrl: https://api.openai.com/v1\n    apiKey: ${AOS_TEST_NOPE}'),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: tests the config's ${VAR} env substitution syntax
+      'conf/aos.yaml:5:13: providers.openai.apiKey: environment variable AOS_TEST_NOPE is not set (write ${AOS_TEST_NOPE:-} to allow it empty)',
+    ],
+    [
+      'two credentials',
+      PROVIDERS.replace('baseUrl: https://api.openai.com/v1', 'baseUrl: https://api.openai.com/v1\n    apiKey: a\n    apiKeyFile: /nonexistent'),
+      'conf/aos.yaml:6:17: providers.openai.apiKeyFile: set apiKey or apiKeyFile, not both',
+    ],
+    [
+      'unreadable key file',
+      PROVIDERS.replace('baseUrl: https://api.openai.com/v1', 'baseUrl: https://api.openai.com/v1\n    apiKeyFile: /nonexistent/key'),
+      'conf/aos.yaml:5:17: providers.openai.apiKeyFile: cannot read the key file (ENOENT)',
+    ],
   ];
   for (const [name, text, expected] of cases) t.equal(problems(text), expected, name);
 });
@@ -51,11 +73,13 @@ t.test('every problem of a file is reported, one line each', async (t) => {
 });
 
 t.test('environment substitution: set, default, empty default; never inside keys', async (t) => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: tests the config's ${VAR} env substitution syntax
   const text = `${PROVIDERS.replace('baseUrl: https://api.openai.com/v1', 'baseUrl: ${BASE:-https://fallback.example/v1}\n    apiKey: ${KEY}')}log:\n  level: \${LEVEL:-warn}\n`;
   const a = parseConfig(text, 'x.yaml', { KEY: 'sk-1', BASE: 'http://127.0.0.1:1/v1' });
   t.equal(a.config.providers.openai.baseUrl, 'http://127.0.0.1:1/v1');
   t.equal(a.credentials.get('openai'), 'sk-1');
   t.equal(a.config.log.level, 'warn');
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: tests the config's ${VAR} env substitution syntax
   const b = parseConfig(text.replace('${KEY}', '${KEY:-}'), 'x.yaml', {});
   t.equal(b.config.providers.openai.baseUrl, 'https://fallback.example/v1');
   t.equal(b.credentials.has('openai'), false, 'an empty key injects nothing');
@@ -68,7 +92,10 @@ t.test('defaults fill every optional key, and the shipped config is valid', asyn
   t.equal(config.upstream.retries, 2);
   t.equal(config.routes[0].passthrough, false);
   const shipped = loadConfig(new URL('../config/aos.yaml', import.meta.url).pathname, {});
-  t.same(shipped.config.routes.map((r) => r.prefix), ['/v1', '/openai/v1', '/anthropic', '/']);
+  t.same(
+    shipped.config.routes.map((r) => r.prefix),
+    ['/v1', '/openai/v1', '/anthropic', '/'],
+  );
 });
 
 t.test('apiKeyFile is read and trimmed, relative to the config file', async (t) => {
@@ -81,7 +108,8 @@ t.test('apiKeyFile is read and trimmed, relative to the config file', async (t) 
 
 t.test('reload: an invalid file is rejected and the last good config keeps serving', async (t) => {
   const h = await startHarness(t);
-  const call = () => fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }] }) });
+  const call = () =>
+    fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }] }) });
   t.equal((await call()).status, 200);
   writeFileSync(h.configFile, 'providers: {}\nroutes: nope\n');
   const r = await h.gateway.reload();

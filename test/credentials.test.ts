@@ -5,11 +5,11 @@
  */
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import t from 'tap';
-import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import AnthropicV1 from 'anthropic-sdk-v1';
-import { startHarness, PROVIDER_KEY, type Harness, freePort } from './helpers.js';
+import OpenAI from 'openai';
+import t from 'tap';
+import { freePort, type Harness, PROVIDER_KEY, startHarness } from './helpers.js';
 
 const AGENT_SECRET = 'agent-secret-9f8e7d6c5b4a';
 /** The agent's credentials in every header an SDK or a browser might carry one in. */
@@ -23,7 +23,6 @@ const AGENT_HEADERS: Record<string, string> = {
 };
 /** The key, and a tail of it, in case something masks or truncates it instead of leaving it out. */
 const LEAKS = [PROVIDER_KEY, PROVIDER_KEY.slice(-12)];
-
 
 interface Seen {
   name: string;
@@ -86,10 +85,24 @@ t.test('the provider key never reaches the client or the logs; the agent key nev
     call(h, 'too large', 'POST', '/v1/chat/completions', JSON.stringify({ model: 'gpt-sample', pad: 'x'.repeat(8192) })),
   ]);
   const statuses = Object.fromEntries(seen.map((s) => [s.name, s.status]));
-  t.match(statuses, {
-    'openai chat': 200, 'anthropic stream': 200, 'openai 500': 500, 'anthropic 429': 429, 'unknown path': 404,
-    timeout: 504, 'upstream down': 502, 'bad json': 400, 'not json': 415, 'no route': 404, 'wrong method': 405, 'too large': 413,
-  }, 'the scenarios ran as intended');
+  t.match(
+    statuses,
+    {
+      'openai chat': 200,
+      'anthropic stream': 200,
+      'openai 500': 500,
+      'anthropic 429': 429,
+      'unknown path': 404,
+      timeout: 504,
+      'upstream down': 502,
+      'bad json': 400,
+      'not json': 415,
+      'no route': 404,
+      'wrong method': 405,
+      'too large': 413,
+    },
+    'the scenarios ran as intended',
+  );
 
   // SDK errors carry the response; their messages are what an agent would log.
   const openai = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: AGENT_SECRET, maxRetries: 0 });
@@ -97,9 +110,7 @@ t.test('the provider key never reaches the client or the logs; the agent key nev
   const anthropicV1 = new AnthropicV1({ baseURL: `${h.url}/down`, apiKey: AGENT_SECRET, maxRetries: 0 });
   const sdkErrors = await Promise.all([
     openai.chat.completions.create({ model: 'fail-500', messages: [{ role: 'user', content: 'x' }] }).catch((e: Error) => e),
-    anthropic.messages
-      .create({ model: 'slow-first-byte', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }, { headers: { 'x-sample-delay-ms': '3000' } })
-      .catch((e: Error) => e),
+    anthropic.messages.create({ model: 'slow-first-byte', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }, { headers: { 'x-sample-delay-ms': '3000' } }).catch((e: Error) => e),
     anthropicV1.messages.create({ model: 'claude-sample', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }).catch((e: Error) => e),
   ]);
   for (const e of sdkErrors) seen.push({ name: `sdk ${e.constructor.name}`, status: 0, text: `${String(e)}\n${JSON.stringify(e)}` });
@@ -119,7 +130,11 @@ t.test('the provider key never reaches the client or the logs; the agent key nev
     for (const leak of LEAKS) t.notOk(s.text.includes(leak), `${s.name}: no provider key in what the client sees`);
   }
   t.ok(h.logs.length > 0 && h.logs.some((l) => l.includes('"level":"warn"')), 'the failures were logged');
-  for (const leak of LEAKS) t.notOk(h.logs.some((l) => l.includes(leak)), 'no provider key in the logs');
+  for (const leak of LEAKS)
+    t.notOk(
+      h.logs.some((l) => l.includes(leak)),
+      'no provider key in the logs',
+    );
 
   t.ok(h.upstream.received.length >= 10, 'the upstream saw the forwarded requests');
   for (const r of h.upstream.received) {
@@ -140,13 +155,19 @@ t.test('headers the agent marks hop-by-hop are not forwarded either', async (t) 
   const h = await startHarness(t);
   const { port } = new URL(h.url);
   const status = await new Promise<number>((resolve, reject) => {
-    const req = httpRequest({
-      host: '127.0.0.1', port, method: 'GET', path: '/v1/models',
-      headers: { connection: 'keep-alive, x-agent-session', 'x-agent-session': AGENT_SECRET, 'x-kept': 'yes' },
-    }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    });
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'GET',
+        path: '/v1/models',
+        headers: { connection: 'keep-alive, x-agent-session', 'x-agent-session': AGENT_SECRET, 'x-kept': 'yes' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -157,7 +178,7 @@ t.test('headers the agent marks hop-by-hop are not forwarded either', async (t) 
   t.notOk(JSON.stringify(r.headers).includes(AGENT_SECRET));
 });
 
-t.test('headers the provider config sets replace the agent\'s, whatever their name', async (t) => {
+t.test("headers the provider config sets replace the agent's, whatever their name", async (t) => {
   const h = await startHarness(t, { providers: { openai: { authHeader: 'X-Custom-Key', headers: { 'OpenAI-Organization': 'org-gateway' } } } });
   const res = await fetch(`${h.url}/v1/models`, {
     headers: { 'x-custom-key': AGENT_SECRET, 'openai-organization': 'org-agent', 'x-request-id': 'agent-request-id' },

@@ -2,8 +2,27 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { ConfigError } from '../src/config/load.js';
 import {
-  AdminUnreachableError, AosError, AuditQueryError, BudgetStoreLockedError, BundleError, ERRORS, GatewayError, IdentityConfigError, INTERNAL_ERRORS, JwksError, KeyError,
-  McpToolsListError, PolicyConfigError, PolicySourceError, renderError, renderStreamError, TarReadError, toGatewayError, ToolDefinitionError, type ErrorCode, type InternalErrorCode,
+  AdminUnreachableError,
+  AosError,
+  AuditQueryError,
+  BudgetStoreLockedError,
+  BundleError,
+  ERRORS,
+  type ErrorCode,
+  GatewayError,
+  IdentityConfigError,
+  INTERNAL_ERRORS,
+  type InternalErrorCode,
+  JwksError,
+  KeyError,
+  McpToolsListError,
+  PolicyConfigError,
+  PolicySourceError,
+  renderError,
+  renderStreamError,
+  TarReadError,
+  ToolDefinitionError,
+  toGatewayError,
 } from '../src/errors.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];
@@ -60,18 +79,37 @@ const internal: [ctor: new (...args: never[]) => AosError, args: unknown[], name
   [JwksError, ['AOS_ERR_JWKS_FETCH', 'HTTP 404'], 'JwksError', 'AOS_ERR_JWKS_FETCH', 'HTTP 404'],
   [JwksError, ['AOS_ERR_JWKS_INVALID', 'no keys'], 'JwksError', 'AOS_ERR_JWKS_INVALID', 'no keys'],
   [IdentityConfigError, ['HS256 is not allowed'], 'IdentityConfigError', 'AOS_ERR_IDENTITY_CONFIG', 'HS256 is not allowed'],
-  [ConfigError, ['/x/agents.yaml', [' cannot read the agent registry: ENOENT'], 'AOS_ERR_CONFIG_NOT_FOUND'], 'ConfigError', 'AOS_ERR_CONFIG_NOT_FOUND', '/x/agents.yaml: cannot read the agent registry: ENOENT'],
-  [ConfigError, ['/x/agents.yaml', [' cannot read the agent registry: EACCES'], 'AOS_ERR_CONFIG_UNREADABLE'], 'ConfigError', 'AOS_ERR_CONFIG_UNREADABLE', '/x/agents.yaml: cannot read the agent registry: EACCES'],
-  [ConfigError, ['/x/aos.yaml', [' 1:1: bad'], 'AOS_ERR_CONFIG_SYNTAX'], 'ConfigError', 'AOS_ERR_CONFIG_SYNTAX', 'bad'],
-  [ConfigError, ['/x/aos.yaml', [' 2:3: listen.port: ${PORT} is not set'], 'AOS_ERR_CONFIG_ENV_UNSET'], 'ConfigError', 'AOS_ERR_CONFIG_ENV_UNSET', 'PORT'],
-  [ConfigError, ['/x/aos.yaml', [' 2:3: listen.port: must be integer']], 'ConfigError', 'AOS_ERR_CONFIG_INVALID', 'must be integer'],
+  [
+    ConfigError,
+    ['/x/agents.yaml', [' cannot read the agent registry: ENOENT'], 'AOS_ERR_CONFIG_NOT_FOUND'],
+    'ConfigError',
+    'AOS_ERR_CONFIG_NOT_FOUND',
+    '/x/agents.yaml: cannot read the agent registry: ENOENT',
+  ],
+  [
+    ConfigError,
+    ['/x/agents.yaml', [' cannot read the agent registry: EACCES'], 'AOS_ERR_CONFIG_UNREADABLE'],
+    'ConfigError',
+    'AOS_ERR_CONFIG_UNREADABLE',
+    '/x/agents.yaml: cannot read the agent registry: EACCES',
+  ],
+  [ConfigError, ['/x/aos.yaml', [' 1:1: bad'], 'AOS_ERR_CONFIG_SYNTAX'], 'ConfigError', 'AOS_ERR_CONFIG_SYNTAX', '/x/aos.yaml: 1:1: bad'],
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: tests the config's ${VAR} env substitution syntax
+  [ConfigError, ['/x/aos.yaml', [' 2:3: listen.port: ${PORT} is not set'], 'AOS_ERR_CONFIG_ENV_UNSET'], 'ConfigError', 'AOS_ERR_CONFIG_ENV_UNSET', '/x/aos.yaml: 2:3: listen.port: ${PORT} is not set'],
+  [ConfigError, ['/x/aos.yaml', [' 2:3: listen.port: must be integer']], 'ConfigError', 'AOS_ERR_CONFIG_INVALID', '/x/aos.yaml: 2:3: listen.port: must be integer'],
   [BudgetStoreLockedError, ['in use by process 7', 7], 'BudgetStoreLockedError', 'AOS_ERR_BUDGET_STORE_LOCKED', 'in use by process 7'],
   [AuditQueryError, ['limit', 'expected a positive integer, got "0"'], 'AuditQueryError', 'AOS_ERR_AUDIT_QUERY', '--limit: expected a positive integer, got "0"'],
   [AuditQueryError, [null, 'expected a time'], 'AuditQueryError', 'AOS_ERR_AUDIT_QUERY', 'expected a time'],
   [McpToolsListError, ['tools/list answered HTTP 500'], 'McpToolsListError', 'AOS_ERR_MCP_TOOLS_LIST', 'tools/list answered HTTP 500'],
   [ToolDefinitionError, ['AOS_ERR_TOOL_PATH_PATTERN', 'dot segments are not allowed'], 'ToolDefinitionError', 'AOS_ERR_TOOL_PATH_PATTERN', 'dot segments are not allowed'],
   [ToolDefinitionError, ['AOS_ERR_TOOL_SCHEMA', 'a JSON Schema must be an object'], 'ToolDefinitionError', 'AOS_ERR_TOOL_SCHEMA', 'a JSON Schema must be an object'],
-  [AdminUnreachableError, ['http://127.0.0.1:9901/admin/budgets', { cause: Object.assign(new TypeError('fetch failed'), { cause: new Error('connect ECONNREFUSED 127.0.0.1:9901') }) }], 'AdminUnreachableError', 'AOS_ERR_ADMIN_UNREACHABLE', "cannot reach the gateway's admin listener at http://127.0.0.1:9901/admin/budgets: connect ECONNREFUSED 127.0.0.1:9901"],
+  [
+    AdminUnreachableError,
+    ['http://127.0.0.1:9901/admin/budgets', { cause: Object.assign(new TypeError('fetch failed'), { cause: new Error('connect ECONNREFUSED 127.0.0.1:9901') }) }],
+    'AdminUnreachableError',
+    'AOS_ERR_ADMIN_UNREACHABLE',
+    "cannot reach the gateway's admin listener at http://127.0.0.1:9901/admin/budgets: connect ECONNREFUSED 127.0.0.1:9901",
+  ],
 ];
 
 t.test('internal errors: each class has its name and a stable code from the registry', async (t) => {
@@ -85,7 +123,6 @@ t.test('internal errors: each class has its name and a stable code from the regi
     t.ok(Object.hasOwn(INTERNAL_ERRORS, err.code), `${code} is in the registry`);
     t.match(err.stack, new RegExp(`^${name}: `), `${name}: stack names the class`);
   }
-  // ConfigError's subclass is a ConfigError, so it is reported as an invalid configuration.
   t.ok(new ConfigError('/x', [' x']) instanceof AosError, 'a configuration error is an internal error with a code');
   t.ok(new BundleError('AOS_ERR_BUNDLE_INVALID', 'x') instanceof AosError);
 });

@@ -6,14 +6,14 @@
  * upstream and a real SDK McpServer on loopback.
  */
 import { fileURLToPath } from 'node:url';
-import t, { type Test } from 'tap';
 import Anthropic from '@anthropic-ai/sdk';
-import OpenAI from 'openai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpError } from '@modelcontextprotocol/sdk/types.js';
+import OpenAI from 'openai';
+import t, { type Test } from 'tap';
 import { verifyChain } from '../src/audit/verify.js';
-import { auditEvents, startHarness, type Harness } from './helpers.js';
+import { auditEvents, startHarness } from './helpers.js';
 import { startMcpServer } from './mcp-fixture.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
@@ -51,7 +51,11 @@ async function setup(t: Test) {
   return { h, server, token, mcp };
 }
 
-const rpcError = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as McpError);
+const rpcError = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => e as McpError,
+  );
 
 t.test('a model proposes a tool, the agent calls it: both are decided, metered and audited, and the record connects them', async (t) => {
   const { h, server, token, mcp } = await setup(t);
@@ -61,7 +65,9 @@ t.test('a model proposes a tool, the agent calls it: both are decided, metered a
   const chat = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'call echo' }], tools: [ECHO_TOOL] });
   t.equal(chat.choices[0].message.tool_calls?.[0]?.type === 'function' && chat.choices[0].message.tool_calls[0].function.name, 'echo', 'the model asks for echo');
   const msg = await anthropic.messages.create({
-    model: 'claude-sonnet-4-5', max_tokens: 200, messages: [{ role: 'user', content: 'call add' }],
+    model: 'claude-sonnet-4-5',
+    max_tokens: 200,
+    messages: [{ role: 'user', content: 'call add' }],
     tools: [{ name: 'add', description: 'Adds', input_schema: { type: 'object', properties: {} } }],
   });
   t.equal(msg.content[0].type, 'tool_use');
@@ -75,20 +81,44 @@ t.test('a model proposes a tool, the agent calls it: both are decided, metered a
   const all = await auditEvents(h, 2 + 4);
   const byOp = (op: string) => all.filter((e) => e.operation === op);
   const [openaiCall] = all.filter((e) => e.route === 'openai/chat.completions');
-  t.match(openaiCall, {
-    agent_id: 'worker-1', team: 'ops', template: 'worker', template_version: 3, decision: 'allow', outcome: 'completed', status: 200,
-    model: 'gpt-4o-mini', tool_calls: ['echo'], input_tokens: chat.usage!.prompt_tokens, output_tokens: chat.usage!.completion_tokens,
-  }, 'the model call: who, what it proposed, what it used');
+  t.match(
+    openaiCall,
+    {
+      agent_id: 'worker-1',
+      team: 'ops',
+      template: 'worker',
+      template_version: 3,
+      decision: 'allow',
+      outcome: 'completed',
+      status: 200,
+      model: 'gpt-4o-mini',
+      tool_calls: ['echo'],
+      input_tokens: chat.usage!.prompt_tokens,
+      output_tokens: chat.usage!.completion_tokens,
+    },
+    'the model call: who, what it proposed, what it used',
+  );
   t.ok(openaiCall.cost_usd! > 0, `and what it cost ($${openaiCall.cost_usd})`);
   const [anthropicCall] = all.filter((e) => e.route === 'anthropic/messages');
   t.match(anthropicCall, { tool_calls: ['add'], input_tokens: msg.usage.input_tokens, output_tokens: msg.usage.output_tokens }, 'Anthropic tool_use is recorded the same way');
 
   const toolCalls = byOp('tools/call');
-  t.match(toolCalls.find((e) => e.tool === 'echo'), { kind: 'mcp', tool_server: 'fixture', decision: 'allow', outcome: 'completed', agent_id: 'worker-1' }, 'the tool call it led to');
+  t.match(
+    toolCalls.find((e) => e.tool === 'echo'),
+    { kind: 'mcp', tool_server: 'fixture', decision: 'allow', outcome: 'completed', agent_id: 'worker-1' },
+    'the tool call it led to',
+  );
   t.ok(toolCalls.find((e) => e.tool === 'echo')!.tool_args_sha256, 'arguments kept as a hash only');
-  t.match(toolCalls.find((e) => e.tool === 'secret_dump'), { kind: 'mcp', decision: 'deny', outcome: 'denied', error_code: 'aos_policy_denied' }, 'the refused one is recorded as denied');
+  t.match(
+    toolCalls.find((e) => e.tool === 'secret_dump'),
+    { kind: 'mcp', decision: 'deny', outcome: 'denied', error_code: 'aos_policy_denied' },
+    'the refused one is recorded as denied',
+  );
   const first = all.find((e) => e.id === openaiCall.id)!;
-  t.ok(all.some((e) => e.tool === first.tool_calls![0] && e.agent_id === first.agent_id && e.seq > first.seq), 'a query links "the model asked for echo" to "the agent called echo"');
+  t.ok(
+    all.some((e) => e.tool === first.tool_calls![0] && e.agent_id === first.agent_id && e.seq > first.seq),
+    'a query links "the model asked for echo" to "the agent called echo"',
+  );
   t.ok(verifyChain(h.gateway.audit()!.store).ok, 'the chain verifies');
   const raw = JSON.stringify(all);
   t.notOk(raw.includes(TOOL_KEY) || raw.includes(token.slice(0, 40)), 'no tool credential or agent token in the trail');
@@ -105,7 +135,11 @@ t.test('tool-call budgets count MCP tools/call (not the rest of the protocol) an
   t.equal(server.called.length, before, 'the server never saw it');
   t.ok((await mcp.listTools()).tools.length > 0, 'listing tools is not a tool call: still allowed');
   const all = await auditEvents(h, 9);
-  t.match(all.filter((e) => e.operation === 'tools/call').map((e) => e.error_code), [null, null, null, 'aos_budget_exceeded'], 'audited: three allowed, one refused for budget');
+  t.match(
+    all.filter((e) => e.operation === 'tools/call').map((e) => e.error_code),
+    [null, null, null, 'aos_budget_exceeded'],
+    'audited: three allowed, one refused for budget',
+  );
   const metrics = await (await fetch(`${h.admin}/metrics`)).text();
   t.match(metrics, /aos_denials_total\{reason="aos_budget_exceeded"\} 1/, 'counted as a denial by reason');
 });
@@ -116,12 +150,17 @@ t.test('a hard budget a call cannot fit is a 429 insufficient_quota the SDK rais
   const h = await startHarness(
     t,
     { identity: { mode: 'required', registry: 'agents.yaml' }, policy: { mode: 'enforce', bundle: { file: BUNDLE } } },
-    { files: { 'agents.yaml': 'templates:\n  tiny: { version: 1, models: ["gpt-4o-mini"], maxTokens: 1000, budget: { daily_usd: 0.0005 } }\nagents:\n  - { id: tiny-1, team: ops, template: tiny }\n' } },
+    {
+      files: { 'agents.yaml': 'templates:\n  tiny: { version: 1, models: ["gpt-4o-mini"], maxTokens: 1000, budget: { daily_usd: 0.0005 } }\nagents:\n  - { id: tiny-1, team: ops, template: tiny }\n' },
+    },
   );
   const token = await h.gateway.signer()!.mint({ subject: 'tiny-1', audience: 'aos-gateway', ttlSec: 600 });
   const openai = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: token, maxRetries: 0 });
   // gpt-4o-mini output is $0.60 per 1M: 1000 tokens is $0.0006, over the $0.0005 a day.
-  const err = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+  const err = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).then(
+    () => null,
+    (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+  );
   t.equal(err?.status, 429);
   t.equal(err?.code, 'aos_budget_exceeded');
   t.equal(err?.type, 'insufficient_quota', 'the quota error type SDKs surface');

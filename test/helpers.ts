@@ -1,14 +1,14 @@
 /** Test fixtures: a real gateway on port 0 in front of the real sample upstream, torn down after. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
+import { type SampleUpstream, startSampleUpstream } from '../examples/sample-upstream.js';
 import type { AuditRecord } from '../src/audit/event.js';
 import { createLogger } from '../src/log.js';
 import { createGateway, type Gateway } from '../src/main.js';
-import { startSampleUpstream, type SampleUpstream } from '../examples/sample-upstream.js';
 
 export const PROVIDER_KEY = 'sk-test-provider-secret-0123456789';
 
@@ -27,7 +27,7 @@ export interface Harness {
 }
 
 /** The config a harness starts with: both dialects routed to the sample upstream. */
-export function baseConfig(upstreamUrl: string, dir: string): Record<string, any> {
+export function baseConfig(upstreamUrl: string, dir: string): Record<string, unknown> {
   return {
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
@@ -51,20 +51,21 @@ export function baseConfig(upstreamUrl: string, dir: string): Record<string, any
   };
 }
 
-function merge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object' ? merge(base[k], v) : v;
+    const b = base[k];
+    out[k] = isRecord(v) && b && typeof b === 'object' ? merge(b as Record<string, unknown>, v) : v;
   }
   return out;
 }
 
 /** Starts the sample upstream and a gateway in front of it; both stop in t.teardown. */
-export async function startHarness(
-  t: Test,
-  overrides: Record<string, unknown> = {},
-  opts: { watchConfig?: boolean; files?: Record<string, string> } = {},
-): Promise<Harness> {
+export async function startHarness(t: Test, overrides: Record<string, unknown> = {}, opts: { watchConfig?: boolean; files?: Record<string, string> } = {}): Promise<Harness> {
   const upstream = await startSampleUpstream();
   const dir = mkdtempSync(join(tmpdir(), 'aos-test-'));
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);

@@ -7,15 +7,37 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
-import t from 'tap';
 import { exportJWK, SignJWT } from 'jose';
+import t from 'tap';
 import { parseConfig } from '../src/config/load.js';
-import { createLogger } from '../src/log.js';
 import { createVerifier } from '../src/identity/verifier.js';
+import { createLogger } from '../src/log.js';
 
 t.test('discovery and JWKS over HTTPS with a cluster CA and a bearer token file', async (t) => {
   const dir = t.testdir({});
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'ca.crt'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'tls.key'),
+      '-out',
+      join(dir, 'ca.crt'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   writeFileSync(join(dir, 'token'), 'pod-sa-token\n');
   const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...(await exportJWK(signing.publicKey)), kid: 'cluster-1', alg: 'RS256', use: 'sig' };

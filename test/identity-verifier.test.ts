@@ -9,12 +9,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportJWK, exportSPKI, generateKeyPair, importPKCS8, SignJWT, type JWK } from 'jose';
+import { exportJWK, exportSPKI, generateKeyPair, importPKCS8, type JWK, SignJWT } from 'jose';
 import t, { type Test } from 'tap';
 import { JWT_ALGORITHMS } from '../src/config/algorithms.js';
 import type { IdentityConfig, IssuerConfig } from '../src/config/schema.js';
 import { GatewayError } from '../src/errors.js';
-import { loadLocalSigner, LOCAL_KEY_FILE } from '../src/identity/local-key.js';
+import { LOCAL_KEY_FILE, loadLocalSigner } from '../src/identity/local-key.js';
 import type { TokenAudience, TokenVerifier } from '../src/identity/types.js';
 import { createVerifier, type VerifierOptions } from '../src/identity/verifier.js';
 import { createLogger } from '../src/log.js';
@@ -179,7 +179,12 @@ t.test('attack table: every forged, stale, misdirected or malformed token is ref
   const now = nowSec();
   const rows: [string, string | Promise<string>, TokenAudience, string | RegExp][] = [
     ['alg none', `${b64({ alg: 'none', typ: 'JWT' })}.${p}.`, 'agent', 'algorithm none not allowed'],
-    ['HS256 signed with the RSA public key (PEM) as the HMAC secret', new SignJWT({ iss: ISSUER, sub: 'agent-1', aud: 'aos-gateway', team: 'x', exp: now + 600 }).setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' }).sign(new TextEncoder().encode(rsa.spki)), 'agent', 'algorithm HS256 not allowed'],
+    [
+      'HS256 signed with the RSA public key (PEM) as the HMAC secret',
+      new SignJWT({ iss: ISSUER, sub: 'agent-1', aud: 'aos-gateway', team: 'x', exp: now + 600 }).setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' }).sign(new TextEncoder().encode(rsa.spki)),
+      'agent',
+      'algorithm HS256 not allowed',
+    ],
     ['expired', good({ iat: now - 7200, exp: now - 3600 }), 'agent', 'token expired'],
     ['nbf in the future', good({ nbf: now + 3600 }), 'agent', 'token not yet valid (nbf)'],
     ['wrong iss', good({ iss: 'https://evil.test' }), 'agent', 'unknown issuer (https://evil.test)'],
@@ -267,7 +272,10 @@ t.test('a failing or garbage JWKS answer keeps the last good keys', async (t) =>
   const a = await makeKey('RS256', 'key-a');
   const server = await startIssuer(t, [a.jwk]);
   const verifier = await makeVerifier(t, identity({ issuers: [issuer({ issuer: ISSUER, jwksUrl: `${server.url}/keys`, jwksRefreshMinSec: 0 })] }));
-  for (const [mode, error] of [['garbage', /did not answer JSON/], ['unavailable', /answered HTTP 503/]] as const) {
+  for (const [mode, error] of [
+    ['garbage', /did not answer JSON/],
+    ['unavailable', /answered HTTP 503/],
+  ] as const) {
     server.mode = mode;
     await refused(t, verifier, await sign({ ...a, kid: 'key-x' }), 'agent', 'unknown signing key (kid key-x)');
     t.match(verifier.status()[0].lastError, error, mode);
@@ -321,7 +329,10 @@ t.test('unknown-kid refreshes are rate bounded', async (t) => {
   const burst = async (label: string) => {
     const tokens = await Promise.all(Array.from({ length: 25 }, (_, i) => sign({ ...a, kid: `${label}-${i}` }, {}, {}, Math.floor(clock / 1000))));
     const results = await Promise.allSettled(tokens.map((tok) => verifier.verify(tok, 'agent')));
-    t.ok(results.every((r) => r.status === 'rejected'), `${label}: all refused`);
+    t.ok(
+      results.every((r) => r.status === 'rejected'),
+      `${label}: all refused`,
+    );
   };
   t.equal(server.hits['/keys'], 1);
   await burst('early');
@@ -383,7 +394,12 @@ t.test('static key files: SPKI PEM, certificate PEM, JWK and JWKS', async (t) =>
   await refused(t, verifier, await sign(stranger, { iss: 'https://jwks.test' }), 'agent', 'signature invalid');
   t.same(
     verifier.status().map((s) => [s.issuer, s.keys]),
-    [['https://pem.test', 1], ['https://cert.test', 1], ['https://jwk.test', 1], ['https://jwks.test', 2]],
+    [
+      ['https://pem.test', 1],
+      ['https://cert.test', 1],
+      ['https://jwk.test', 1],
+      ['https://jwks.test', 2],
+    ],
   );
 });
 
@@ -504,7 +520,10 @@ t.test('local signer: key file 0600 in a 0700 folder, reused across loads, trust
     const verified = await verifier.verify(token, 'agent');
     t.match(verified, { issuer: 'aos-local', subject: 'agent-7', claims: { roles: ['researcher'], team: 'r&d', iss: 'aos-local' } });
     t.ok(verified.expiresAt > Date.now() && verified.expiresAt <= Date.now() + 300_000);
-    t.same(verifier.status().map((s) => [s.issuer, s.keys]), [['aos-local', 1]]);
+    t.same(
+      verifier.status().map((s) => [s.issuer, s.keys]),
+      [['aos-local', 1]],
+    );
   }
 
   const otherKey = await loadLocalSigner(join(dir, 'elsewhere'), 'aos-local');

@@ -1,15 +1,15 @@
 /** Agent identity end to end: real SDKs with a JWT as their API key, registry, suspension, admin API. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
-import OpenAI from 'openai';
 import Anthropic0 from '@anthropic-ai/sdk';
 import Anthropic1 from 'anthropic-sdk-v1';
+import OpenAI from 'openai';
+import t, { type Test } from 'tap';
 import { ConfigError } from '../src/config/load.js';
 import { loadRegistry } from '../src/identity/registry.js';
 import { createSuspensionStore } from '../src/identity/suspensions.js';
 import { openDatabase } from '../src/store/database.js';
-import { startHarness, PROVIDER_KEY, type Harness } from './helpers.js';
+import { type Harness, PROVIDER_KEY, startHarness } from './helpers.js';
 
 const REGISTRY = `
 unknownAgents: { action: deny, template: trial }
@@ -60,13 +60,23 @@ t.test('the OpenAI SDK with an agent JWT as its API key works unchanged; the JWT
 t.test('Anthropic SDK 0.x (x-api-key) and 1.x (Authorization: Bearer) both authenticate', async (t) => {
   const h = await identityHarness(t);
   const jwt = await h.token('support-agent');
-  for (const [name, Client] of [['0.x', Anthropic0], ['1.x', Anthropic1]] as const) {
+  for (const [name, Client] of [
+    ['0.x', Anthropic0],
+    ['1.x', Anthropic1],
+  ] as const) {
     const client = new (Client as typeof Anthropic0)({ baseURL: `${h.url}/anthropic`, apiKey: jwt, maxRetries: 0 });
     const m = await client.messages.create({ model: 'claude-sample', max_tokens: 16, messages: [{ role: 'user', content: name }] });
     t.equal(m.content[0].type === 'text' && m.content[0].text, `Echo: ${name}`, name);
   }
   const sent = h.upstream.received.map((r) => [r.headers['x-api-key'], r.headers.authorization]);
-  t.same(sent, [[PROVIDER_KEY, undefined], [PROVIDER_KEY, undefined]], 'only the provider key reaches the upstream');
+  t.same(
+    sent,
+    [
+      [PROVIDER_KEY, undefined],
+      [PROVIDER_KEY, undefined],
+    ],
+    'only the provider key reaches the upstream',
+  );
 });
 
 t.test('unauthenticated calls get 401 in the caller dialect with a challenge, and reach nothing', async (t) => {
@@ -149,7 +159,11 @@ t.test('suspension mid-run: from another process (CLI path) within a second, and
   const resumed = await fetch(`${h.admin}/admin/agents/billing-agent/resume`, { method: 'POST', headers: admin });
   t.equal(resumed.status, 200);
   t.equal((await chat(h, auth)).status, 200, 'resumed at once');
-  const suspended = await fetch(`${h.admin}/admin/agents/billing-agent/suspend`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'investigation' }) });
+  const suspended = await fetch(`${h.admin}/admin/agents/billing-agent/suspend`, {
+    method: 'POST',
+    headers: { ...admin, 'content-type': 'application/json' },
+    body: JSON.stringify({ reason: 'investigation' }),
+  });
   t.match(await suspended.json(), { id: 'billing-agent', team: 'finance', status: 'suspended', suspension: { reason: 'investigation', actor: 'ops-admin' } });
   t.equal((await chat(h, auth)).status, 403, 'suspended at once');
   t.equal(cli.list().length, 1, 'persisted in SQLite');
@@ -166,14 +180,23 @@ t.test('admin API: open probes, everything else needs an admin token', async (t)
   const res = await fetch(`${h.admin}/admin/agents`, { headers: { authorization: `Bearer ${await h.token('root', { admin: true })}` } });
   t.equal(res.status, 200);
   const body = (await res.json()) as { agents: { id: string; template: string; templateVersion: number; status: string }[] };
-  t.same(body.agents.map((a) => [a.id, a.template, a.templateVersion, a.status]), [['billing-agent', 'standard', 3, 'active'], ['support-agent', 'standard', 3, 'active']]);
+  t.same(
+    body.agents.map((a) => [a.id, a.template, a.templateVersion, a.status]),
+    [
+      ['billing-agent', 'standard', 3, 'active'],
+      ['support-agent', 'standard', 3, 'active'],
+    ],
+  );
 });
 
 t.test('registry validation names file, line and key', async (t) => {
   const dir = t.testdir({});
   const cases: [string, string][] = [
     ['templates: {}\n', 'agents.yaml:1:12: templates: expected at least 1 key, got {}'],
-    [REGISTRY.replace('template: standard }\n  - { id: support-agent', 'template: gold }\n  - { id: support-agent'), 'agents.yaml:7:114: agents[0].template: expected one of the templates (standard, trial), got "gold"'],
+    [
+      REGISTRY.replace('template: standard }\n  - { id: support-agent', 'template: gold }\n  - { id: support-agent'),
+      'agents.yaml:7:114: agents[0].template: expected one of the templates (standard, trial), got "gold"',
+    ],
     [REGISTRY.replace('id: support-agent', 'id: billing-agent'), 'agents.yaml:8:11: agents[1].id: agent "billing-agent" is listed twice'],
     [REGISTRY.replace('action: deny, template: trial', 'action: admit, template: nope'), 'agents.yaml:2:43: unknownAgents.template: expected one of the templates (standard, trial), got "nope"'],
     [REGISTRY.replace('version: 3', 'version: "three"'), 'agents.yaml:4:24: templates.standard.version: expected integer, got "three"'],

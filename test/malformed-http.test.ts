@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import { ERRORS, type ErrorCode } from '../src/errors.js';
-import { startHarness, type Harness } from './helpers.js';
+import { type Harness, startHarness } from './helpers.js';
 
 const LIMITS = { maxBodyBytes: 4096, maxHeaderBytes: 8192, maxHeaders: 20, headersTimeoutMs: 500, requestTimeoutMs: 1000 };
 /** Upper bound on any single socket read. */
@@ -106,8 +106,7 @@ function exchange(h: Harness, steps: readonly Step[], want: number, untilClose: 
 
 const CHAT = JSON.stringify({ model: 'gpt-sample', messages: [{ role: 'user', content: 'hi' }] });
 /** The first of a pipelined pair: a valid call, answered before the malformed one is refused. */
-const LEGIT = (host: string) =>
-  `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nX-Case: legit\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`;
+const LEGIT = (host: string) => `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nX-Case: legit\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`;
 const SLOW_CHAT = JSON.stringify({ model: 'slow-first-byte', messages: [{ role: 'user', content: 'slow' }] });
 const SLOW_LEGIT = (host: string) =>
   `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nX-Case: legit\r\nX-Sample-Delay-Ms: 300\r\nContent-Type: application/json\r\nContent-Length: ${SLOW_CHAT.length}\r\n\r\n${SLOW_CHAT}`;
@@ -131,15 +130,32 @@ interface Case {
   within?: [number, number];
 }
 
-const POST = (host: string, path = '/v1/chat/completions') =>
-  `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nX-Case: malformed\r\nContent-Type: application/json\r\n`;
+const POST = (host: string, path = '/v1/chat/completions') => `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nX-Case: malformed\r\nContent-Type: application/json\r\n`;
 
 const CASES: Case[] = [
   // Framing: the request smuggling family. llhttp refuses all of it before a request exists.
-  { name: 'Content-Length then Transfer-Encoding (CL.TE)', send: (_, head) => [`${head}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG`], expect: [400], code: 'aos_bad_request', closes: true },
-  { name: 'Transfer-Encoding then Content-Length (TE.CL)', send: (_, head) => [`${head}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
+  {
+    name: 'Content-Length then Transfer-Encoding (CL.TE)',
+    send: (_, head) => [`${head}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG`],
+    expect: [400],
+    code: 'aos_bad_request',
+    closes: true,
+  },
+  {
+    name: 'Transfer-Encoding then Content-Length (TE.CL)',
+    send: (_, head) => [`${head}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n`],
+    expect: [400],
+    code: 'aos_bad_request',
+    closes: true,
+  },
   { name: 'two different Content-Length values', send: (_, head) => [`${head}Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde`], expect: [400], code: 'aos_bad_request', closes: true },
-  { name: 'two equal Content-Length lines (Node is stricter than RFC 9112 here)', send: (_, head) => [`${head}Content-Length: ${CHAT.length}\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request', closes: true },
+  {
+    name: 'two equal Content-Length lines (Node is stricter than RFC 9112 here)',
+    send: (_, head) => [`${head}Content-Length: ${CHAT.length}\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`],
+    expect: [400],
+    code: 'aos_bad_request',
+    closes: true,
+  },
   { name: 'Content-Length as a list', send: (_, head) => [`${head}Content-Length: 5, 5\r\n\r\nabcde`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'non-numeric Content-Length', send: (_, head) => [`${head}Content-Length: abc\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'negative Content-Length', send: (_, head) => [`${head}Content-Length: -1\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
@@ -147,7 +163,13 @@ const CASES: Case[] = [
   { name: 'chunk size overflow', send: (_, head) => [`${head}Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nabc\r\n0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'no CRLF after chunk data', send: (_, head) => [`${head}Transfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'bare LF in chunked framing', send: (_, head) => [`${head}Transfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n`], expect: [400], code: 'aos_bad_request', closes: true },
-  { name: 'chunk extensions over 16 KiB', send: (_, head) => [`${head}Transfer-Encoding: chunked\r\n\r\n3;ext=${'x'.repeat(20_000)}\r\nabc\r\n0\r\n\r\n`], expect: [413], code: 'aos_payload_too_large', closes: true },
+  {
+    name: 'chunk extensions over 16 KiB',
+    send: (_, head) => [`${head}Transfer-Encoding: chunked\r\n\r\n3;ext=${'x'.repeat(20_000)}\r\nabc\r\n0\r\n\r\n`],
+    expect: [413],
+    code: 'aos_payload_too_large',
+    closes: true,
+  },
   { name: 'Transfer-Encoding: xchunked', send: (_, head) => [`${head}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'Transfer-Encoding: chunked, identity', send: (_, head) => [`${head}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'Transfer-Encoding: identity', send: (_, head) => [`${head}Transfer-Encoding: identity\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
@@ -157,20 +179,52 @@ const CASES: Case[] = [
   // Header syntax and limits.
   { name: 'obs-fold with a space', send: (_, head) => [`${head}X-Folded: a\r\n b\r\nContent-Length: 0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'obs-fold with a tab', send: (_, head) => [`${head}X-Folded: a\r\n\tb\r\nContent-Length: 0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
-  { name: 'whitespace-led line right after the request line', send: (host) => [`POST /v1/chat/completions HTTP/1.1\r\n X-Folded: a\r\nHost: ${host}\r\nContent-Length: 0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
-  { name: 'headers over maxHeaderBytes', send: (_, head) => [`${head}X-Big: ${'a'.repeat(LIMITS.maxHeaderBytes + 100)}\r\nContent-Length: 0\r\n\r\n`], expect: [431], code: 'aos_header_too_large', closes: true },
-  { name: 'more than maxHeaders headers', send: (_, head) => [`${head}${Array.from({ length: LIMITS.maxHeaders + 5 }, (_, i) => `X-H${i}: v\r\n`).join('')}Content-Length: 0\r\n\r\n`], expect: [431], code: 'aos_header_too_large' },
+  {
+    name: 'whitespace-led line right after the request line',
+    send: (host) => [`POST /v1/chat/completions HTTP/1.1\r\n X-Folded: a\r\nHost: ${host}\r\nContent-Length: 0\r\n\r\n`],
+    expect: [400],
+    code: 'aos_bad_request',
+    closes: true,
+  },
+  {
+    name: 'headers over maxHeaderBytes',
+    send: (_, head) => [`${head}X-Big: ${'a'.repeat(LIMITS.maxHeaderBytes + 100)}\r\nContent-Length: 0\r\n\r\n`],
+    expect: [431],
+    code: 'aos_header_too_large',
+    closes: true,
+  },
+  {
+    name: 'more than maxHeaders headers',
+    send: (_, head) => [`${head}${Array.from({ length: LIMITS.maxHeaders + 5 }, (_, i) => `X-H${i}: v\r\n`).join('')}Content-Length: 0\r\n\r\n`],
+    expect: [431],
+    code: 'aos_header_too_large',
+  },
   { name: 'header line without a colon', send: (_, head) => [`${head}X-No-Colon value\r\nContent-Length: 0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'header name with invalid characters', send: (_, head) => [`${head}X(Bad)Name: v\r\nContent-Length: 0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'NUL in a header value', send: (_, head) => [`${head}X-Nul: a\x00b\r\nContent-Length: 0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'bare CR in a header value', send: (_, head) => [`${head}X-Cr: a\rb\r\nContent-Length: 0\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'bare LF line endings', send: (host) => [`POST /v1/chat/completions HTTP/1.1\nHost: ${host}\nContent-Length: 0\n\n`], expect: [400], code: 'aos_bad_request', closes: true },
-  { name: 'no Host in HTTP/1.1', send: () => [`POST /v1/chat/completions HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
+  {
+    name: 'no Host in HTTP/1.1',
+    send: () => [`POST /v1/chat/completions HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`],
+    expect: [400],
+    code: 'aos_bad_request',
+  },
   { name: 'two Host headers', send: (_, head) => [`${head}Host: evil.example\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
 
   // Request line and target.
-  { name: 'absolute-form naming another host', send: () => [`POST http://evil.example/v1/chat/completions HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
-  { name: 'absolute-form naming the gateway itself', send: (host) => [`POST http://${host}/v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
+  {
+    name: 'absolute-form naming another host',
+    send: () => [`POST http://evil.example/v1/chat/completions HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`],
+    expect: [400],
+    code: 'aos_bad_request',
+  },
+  {
+    name: 'absolute-form naming the gateway itself',
+    send: (host) => [`POST http://${host}/v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\n\r\n${CHAT}`],
+    expect: [400],
+    code: 'aos_bad_request',
+  },
   { name: 'CONNECT', send: () => ['CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n'], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'asterisk-form', send: (host) => [`OPTIONS * HTTP/1.1\r\nHost: ${host}\r\n\r\n`], expect: [400], code: 'aos_bad_request' },
   { name: 'HTTP/0.9-style request line', send: () => ['GET /v1/models\r\n\r\n'], expect: [400], code: 'aos_bad_request', closes: true },
@@ -183,30 +237,67 @@ const CASES: Case[] = [
   { name: 'garbage HTTP version', send: (host) => [`GET /v1/models HTTP/x.y\r\nHost: ${host}\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'space inside the request target', send: (host) => [`GET /v1/mod els HTTP/1.1\r\nHost: ${host}\r\n\r\n`], expect: [400], code: 'aos_bad_request', closes: true },
   // Node counts the request line in maxHeaderSize, so this is 431 rather than 414.
-  { name: 'request line over maxHeaderBytes', send: (host) => [`GET /v1/${'a'.repeat(LIMITS.maxHeaderBytes + 100)} HTTP/1.1\r\nHost: ${host}\r\n\r\n`], expect: [431], code: 'aos_header_too_large', closes: true },
+  {
+    name: 'request line over maxHeaderBytes',
+    send: (host) => [`GET /v1/${'a'.repeat(LIMITS.maxHeaderBytes + 100)} HTTP/1.1\r\nHost: ${host}\r\n\r\n`],
+    expect: [431],
+    code: 'aos_header_too_large',
+    closes: true,
+  },
   { name: 'dot segments', send: (host) => [`${POST(host, '/v1/../v1/chat/completions')}Content-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
   { name: 'single dot segment', send: (host) => [`${POST(host, '/v1/./chat/completions')}Content-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
   { name: 'percent-encoded dot segments', send: (host) => [`${POST(host, '/v1/%2e%2e/v1/chat/completions')}Content-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
-  { name: 'upper-case percent-encoded dot segments', send: (host) => [`${POST(host, '/v1/%2E%2E/v1/chat/completions')}Content-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
+  {
+    name: 'upper-case percent-encoded dot segments',
+    send: (host) => [`${POST(host, '/v1/%2E%2E/v1/chat/completions')}Content-Length: ${CHAT.length}\r\n\r\n${CHAT}`],
+    expect: [400],
+    code: 'aos_bad_request',
+  },
   { name: 'backslashes', send: (host) => [`${POST(host, '/v1\\chat\\completions')}Content-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
   { name: 'percent-encoded backslash', send: (host) => [`${POST(host, '/v1/%5c/chat/completions')}Content-Length: ${CHAT.length}\r\n\r\n${CHAT}`], expect: [400], code: 'aos_bad_request' },
 
   // Body limits.
-  { name: 'declared Content-Length over maxBodyBytes, body never sent', send: (_, head) => [`${head}Content-Length: 10000000\r\n\r\n`], expect: [413], code: 'aos_payload_too_large', closes: true, within: [0, 500] },
+  {
+    name: 'declared Content-Length over maxBodyBytes, body never sent',
+    send: (_, head) => [`${head}Content-Length: 10000000\r\n\r\n`],
+    expect: [413],
+    code: 'aos_payload_too_large',
+    closes: true,
+    within: [0, 500],
+  },
   {
     name: 'chunked body growing past maxBodyBytes',
     send: (_, head) => [`${head}Transfer-Encoding: chunked\r\n\r\n`, ...Array.from({ length: 8 }, () => [{ wait: 20 }, `3e8\r\n${'a'.repeat(1000)}\r\n`]).flat()],
-    expect: [413], code: 'aos_payload_too_large', closes: true,
+    expect: [413],
+    code: 'aos_payload_too_large',
+    closes: true,
   },
 
   // Slow and vanishing clients.
-  { name: 'headers stall half way (slowloris)', send: (_, head) => [head], expect: [408], code: 'aos_request_timeout', closes: true, within: [LIMITS.headersTimeoutMs - 50, LIMITS.headersTimeoutMs * 2] },
+  {
+    name: 'headers stall half way (slowloris)',
+    send: (_, head) => [head],
+    expect: [408],
+    code: 'aos_request_timeout',
+    closes: true,
+    within: [LIMITS.headersTimeoutMs - 50, LIMITS.headersTimeoutMs * 2],
+  },
   {
     name: 'headers trickle one line every 100 ms',
     send: (_, head) => [head, ...Array.from({ length: 25 }, (_, i) => [{ wait: 100 }, `X-Trickle-${i}: v\r\n`]).flat()],
-    expect: [408], code: 'aos_request_timeout', closes: true, within: [LIMITS.headersTimeoutMs - 50, LIMITS.headersTimeoutMs * 2],
+    expect: [408],
+    code: 'aos_request_timeout',
+    closes: true,
+    within: [LIMITS.headersTimeoutMs - 50, LIMITS.headersTimeoutMs * 2],
   },
-  { name: 'headers complete, body stalls', send: (_, head) => [`${head}Content-Length: 100\r\n\r\n{"model":`], expect: [408], code: 'aos_request_timeout', closes: true, within: [LIMITS.requestTimeoutMs - 50, LIMITS.requestTimeoutMs * 2] },
+  {
+    name: 'headers complete, body stalls',
+    send: (_, head) => [`${head}Content-Length: 100\r\n\r\n{"model":`],
+    expect: [408],
+    code: 'aos_request_timeout',
+    closes: true,
+    within: [LIMITS.requestTimeoutMs - 50, LIMITS.requestTimeoutMs * 2],
+  },
   { name: 'connection opened, nothing sent', send: () => [], expect: [408], code: 'aos_request_timeout', closes: true, within: [LIMITS.headersTimeoutMs - 50, LIMITS.requestTimeoutMs * 2] },
   { name: 'half a body, then FIN', send: (_, head) => [`${head}Content-Length: 100\r\n\r\n{"model":`, { wait: 50 }, 'end'], expect: [400], code: 'aos_bad_request', closes: true },
   { name: 'half a body, then reset', send: (_, head) => [`${head}Content-Length: 100\r\n\r\n{"model":`, { wait: 50 }, 'reset'], expect: 'closed' },
@@ -214,10 +305,36 @@ const CASES: Case[] = [
   { name: 'headers, then reset', send: (_, head) => [`${head}Content-Length: 100\r\n\r\n`, { wait: 50 }, 'reset'], expect: 'closed' },
 
   // Pipelining: earlier valid requests are answered, in order, before the malformed one is refused.
-  { name: 'pipelined: valid, then duplicate Content-Length', send: (host, head) => [LEGIT(host) + `${head}Content-Length: 1\r\nContent-Length: 2\r\n\r\n`], expect: [200, 400], code: 'aos_bad_request', closes: true, upstream: 1 },
-  { name: 'pipelined: slow valid, then invalid method', send: (host) => [SLOW_LEGIT(host) + `G@T / HTTP/1.1\r\nHost: ${host}\r\n\r\n`], expect: [200, 400], code: 'aos_bad_request', closes: true, upstream: 1 },
-  { name: 'pipelined: two valid, then bad chunk size', send: (host, head) => [LEGIT(host) + LEGIT(host) + `${head}Transfer-Encoding: chunked\r\n\r\nzz\r\n`], expect: [200, 200, 400], code: 'aos_bad_request', closes: true, upstream: 2 },
-  { name: 'pipelined: slow valid, then a half body, then reset', send: (host, head) => [SLOW_LEGIT(host) + `${head}Content-Length: 100\r\n\r\n{"model":`, { wait: 100 }, 'reset'], expect: 'closed', upstream: 1 },
+  {
+    name: 'pipelined: valid, then duplicate Content-Length',
+    send: (host, head) => [`${LEGIT(host)}${head}Content-Length: 1\r\nContent-Length: 2\r\n\r\n`],
+    expect: [200, 400],
+    code: 'aos_bad_request',
+    closes: true,
+    upstream: 1,
+  },
+  {
+    name: 'pipelined: slow valid, then invalid method',
+    send: (host) => [`${SLOW_LEGIT(host)}G@T / HTTP/1.1\r\nHost: ${host}\r\n\r\n`],
+    expect: [200, 400],
+    code: 'aos_bad_request',
+    closes: true,
+    upstream: 1,
+  },
+  {
+    name: 'pipelined: two valid, then bad chunk size',
+    send: (host, head) => [`${LEGIT(host) + LEGIT(host)}${head}Transfer-Encoding: chunked\r\n\r\nzz\r\n`],
+    expect: [200, 200, 400],
+    code: 'aos_bad_request',
+    closes: true,
+    upstream: 2,
+  },
+  {
+    name: 'pipelined: slow valid, then a half body, then reset',
+    send: (host, head) => [`${SLOW_LEGIT(host)}${head}Content-Length: 100\r\n\r\n{"model":`, { wait: 100 }, 'reset'],
+    expect: 'closed',
+    upstream: 1,
+  },
 ];
 
 /** Waits until the gateway has no request in flight: no handler hangs on a broken connection. */
@@ -240,7 +357,7 @@ async function servesNormally(t: Test, h: Harness): Promise<void> {
     signal: AbortSignal.timeout(READ_TIMEOUT_MS),
   });
   t.equal(res.status, 200, 'a normal request still succeeds');
-  t.equal(((await res.json()) as any).choices[0].message.content, 'Echo: still there?');
+  t.equal(((await res.json()) as { choices: { message: { content: string } }[] }).choices[0].message.content, 'Echo: still there?');
   t.equal(h.upstream.received.length, before + 1, 'exactly the normal request reached the upstream');
 }
 
@@ -254,14 +371,14 @@ function run(h: Harness, c: Case, host: string): Promise<Exchange> {
 
 function checkError(t: Test, res: RawResponse, code: ErrorCode | undefined): void {
   t.match(res.headers['content-type'], /^application\/json\b/, 'JSON error body');
-  let body: any = null;
+  let body: { error?: { code?: string } } | null = null;
   try {
     body = JSON.parse(res.body);
   } catch {
     t.fail(`error body is not JSON: ${res.body.slice(0, 200)}`);
     return;
   }
-  t.ok(Object.hasOwn(ERRORS, body?.error?.code), `error.code ${body?.error?.code} is in the aos_* registry`);
+  t.ok(Object.hasOwn(ERRORS, body?.error?.code ?? ''), `error.code ${body?.error?.code} is in the aos_* registry`);
   t.equal(res.headers['x-aos-error-code'], body?.error?.code, 'X-Aos-Error-Code matches error.code');
   if (code !== undefined) t.equal(body?.error?.code, code);
   t.equal(res.status, ERRORS[body?.error?.code as ErrorCode]?.status, 'status matches the registry');
@@ -277,11 +394,19 @@ t.test('malformed HTTP is refused, never reaches the upstream, and the gateway k
       if (c.expect === 'closed') {
         t.same(r.responses, [], 'the client hung up: nothing was answered');
       } else {
-        t.same(r.responses.map((x) => x.status), c.expect, `answered ${c.expect.join(', ')}`);
+        t.same(
+          r.responses.map((x) => x.status),
+          c.expect,
+          `answered ${c.expect.join(', ')}`,
+        );
         const last = r.responses.at(-1);
         if (last !== undefined && last.status >= 400) checkError(t, last, c.code);
         for (const x of r.responses.slice(0, -1)) t.equal(x.status, 200, 'an earlier pipelined request is answered normally');
-        if (c.expect.length > 1) t.ok(r.responses.slice(0, -1).every((x) => JSON.parse(x.body).choices[0].message.content.startsWith('Echo: ')), 'with its own answer');
+        if (c.expect.length > 1)
+          t.ok(
+            r.responses.slice(0, -1).every((x) => JSON.parse(x.body).choices[0].message.content.startsWith('Echo: ')),
+            'with its own answer',
+          );
         if (c.closes) t.ok(r.closed, `the gateway closed the connection (after ${r.ms} ms)`);
       }
       if (c.within !== undefined) t.ok(r.ms >= c.within[0] && r.ms <= c.within[1], `answered or closed after ${r.ms} ms, within ${c.within.join('-')} ms`);
@@ -299,8 +424,14 @@ t.test('a concurrent burst of every malformed case leaves the gateway serving an
   const malformed = CASES.filter((c) => (c.upstream ?? 0) === 0);
   const runs = await Promise.all([0, 1, 2].flatMap(() => malformed.map((c) => run(h, c, host))));
   const answered = runs.flatMap((r) => r.responses);
-  t.ok(answered.every((x) => x.status >= 400 && x.status < 500), `every answer is a 4xx (${answered.length} answers, ${runs.length - answered.length} closed without one)`);
-  t.ok(runs.every((r) => r.responses.length > 0 || r.closed), 'every connection was answered or closed before the read timeout');
+  t.ok(
+    answered.every((x) => x.status >= 400 && x.status < 500),
+    `every answer is a 4xx (${answered.length} answers, ${runs.length - answered.length} closed without one)`,
+  );
+  t.ok(
+    runs.every((r) => r.responses.length > 0 || r.closed),
+    'every connection was answered or closed before the read timeout',
+  );
   t.equal(await settled(h), 0, 'no request left in flight');
   t.equal(h.upstream.received.length, 0, 'the upstream received nothing');
   await servesNormally(t, h);

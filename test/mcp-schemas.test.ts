@@ -1,11 +1,11 @@
 /** The MCP schema cache against a real SDK server: fetching (JSON and SSE answers, pages), TTL, coalescing, invalidation. */
 import t, { type Test } from 'tap';
 import { Pool } from 'undici';
+import { mcpDialect } from '../src/providers/mcp.js';
 import { createSchemaCache } from '../src/tools/mcp-schemas.js';
 import type { Upstream } from '../src/upstream/upstreams.js';
-import { mcpDialect } from '../src/providers/mcp.js';
 import { freePort } from './helpers.js';
-import { startMcpServer, type McpFixtureOptions } from './mcp-fixture.js';
+import { type McpFixtureOptions, startMcpServer } from './mcp-fixture.js';
 
 function upstreamFor(t: Test, url: string): Upstream {
   const u = new URL(url);

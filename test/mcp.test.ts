@@ -3,12 +3,12 @@
  * (identity + the committed policy bundle) → a real SDK McpServer on loopback.
  */
 import { fileURLToPath } from 'node:url';
-import t, { type Test } from 'tap';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import t, { type Test } from 'tap';
 import { startHarness } from './helpers.js';
-import { startMcpServer, type McpFixture, type McpFixtureOptions } from './mcp-fixture.js';
+import { type McpFixture, type McpFixtureOptions, startMcpServer } from './mcp-fixture.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
 const TOOL_KEY = 'mcp-server-credential-0123456789';
@@ -50,7 +50,10 @@ async function setup(t: Test, fixture: McpFixtureOptions = {}, extraTools: Recor
 const names = (tools: { name: string }[]) => tools.map((x) => x.name).sort();
 const calls = (s: McpFixture, tool?: string) => s.requests.filter((r) => r.rpc === 'tools/call' && (tool === undefined || (r.body as { params: { name: string } }).params.name === tool));
 const rpcError = async (p: Promise<unknown>) => {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   return err as McpError;
 };
 
@@ -65,7 +68,10 @@ t.test('tools/list is filtered by policy to what the agent may use; the server s
     t.equal(r.headers.authorization, `Bearer ${TOOL_KEY}`, `${r.method} ${r.rpc ?? ''}: the tool credential`);
     t.notOk(JSON.stringify(r.headers).includes(jwt.slice(0, 40)), 'no agent token upstream');
   }
-  t.ok(server.requests.some((r) => r.rpc === 'notifications/initialized'), 'notifications pass through');
+  t.ok(
+    server.requests.some((r) => r.rpc === 'notifications/initialized'),
+    'notifications pass through',
+  );
 });
 
 t.test('tools/list filtering covers every page (nextCursor kept)', async (t) => {
@@ -87,8 +93,17 @@ t.test('tools/list filtering covers every page (nextCursor kept)', async (t) => 
 t.test('a resumed stream (GET with Last-Event-ID) replaying a tools/list answer is filtered too', async (t) => {
   const { connect, h, token } = await setup(t, { resumable: true });
   const { transport } = await connect('helper-agent');
-  const headers = { authorization: `Bearer ${await token('helper-agent')}`, 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': '2025-11-25', accept: 'application/json, text/event-stream' };
-  const listed = await fetch(`${h.url}/mcp/fixture`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 'L', method: 'tools/list' }) });
+  const headers = {
+    authorization: `Bearer ${await token('helper-agent')}`,
+    'mcp-session-id': transport.sessionId!,
+    'mcp-protocol-version': '2025-11-25',
+    accept: 'application/json, text/event-stream',
+  };
+  const listed = await fetch(`${h.url}/mcp/fixture`, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'L', method: 'tools/list' }),
+  });
   const text = await listed.text();
   const priming = /^id: (\S+)\n(?:retry: \d+\n)?data: \n\n/.exec(text);
   t.ok(priming, 'the server primes the stream with an event id');
@@ -128,7 +143,11 @@ t.test('allowed, denied, approval-needing and schema-invalid tools/call', async 
     t.match(err.message, c.message, `${c.name}: message`);
     t.match(err.data, { code: c.aos }, `${c.name}: stable code in error.data`);
   }
-  t.same(calls(server).map((r) => (r.body as { params: { name: string } }).params.name), ['echo'], 'refused calls never reached the server');
+  t.same(
+    calls(server).map((r) => (r.body as { params: { name: string } }).params.name),
+    ['echo'],
+    'refused calls never reached the server',
+  );
   t.same(server.called, ['echo']);
 });
 
@@ -169,7 +188,10 @@ t.test('the server cannot list its tools: calls are refused with a JSON-RPC erro
   t.equal(err.code, -32002);
   t.match(err.message, /could not read the tools of MCP server fixture to check the call: tools\/list failed: .*catalogue is down/);
   t.equal(calls(server).length, 0, 'the unchecked call never reached the server');
-  t.ok(h.logs.some((l) => l.includes('could not read the tools of an MCP server')), 'logged');
+  t.ok(
+    h.logs.some((l) => l.includes('could not read the tools of an MCP server')),
+    'logged',
+  );
 });
 
 t.test('an SSE-streamed result with progress notifications passes through as it comes', async (t) => {
@@ -195,10 +217,16 @@ t.test('session lifecycle: initialize gives a session id, requests carry it and 
   }
   // The SDK client opens the GET stream after initialization.
   for (let i = 0; i < 50 && !server.requests.some((r) => r.method === 'GET'); i++) await new Promise((r) => setTimeout(r, 10));
-  t.ok(server.requests.some((r) => r.method === 'GET'), 'the GET stream reached the server');
+  t.ok(
+    server.requests.some((r) => r.method === 'GET'),
+    'the GET stream reached the server',
+  );
   t.equal(server.sessions(), 1);
   await transport.terminateSession();
-  t.ok(server.requests.some((r) => r.method === 'DELETE' && r.headers['mcp-session-id'] === sid), 'DELETE forwarded');
+  t.ok(
+    server.requests.some((r) => r.method === 'DELETE' && r.headers['mcp-session-id'] === sid),
+    'DELETE forwarded',
+  );
   t.equal(server.sessions(), 0, 'the server ended the session');
   const after = await rpcError(client.ping());
   // The client forgets the session id once it ended it: the server refuses a request without one.
@@ -214,7 +242,11 @@ t.test('a session belongs to the agent that opened it: another agent naming it i
   for (let i = 0; i < 50 && !server.requests.some((r) => r.method === 'GET'); i++) await new Promise((r) => setTimeout(r, 10));
   const seen = server.requests.length;
   const attempt = async () => {
-    for (const [method, body] of [['POST', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } })], ['GET', undefined], ['DELETE', undefined]] as const) {
+    for (const [method, body] of [
+      ['POST', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } })],
+      ['GET', undefined],
+      ['DELETE', undefined],
+    ] as const) {
       const res = await fetch(`${h.url}/mcp/fixture`, { method, headers: { ...stranger, ...(body ? { 'content-type': 'application/json' } : {}) }, body });
       t.equal(res.status, 404, `${method}: 404, as for an unknown session`);
       t.equal(res.headers.get('x-aos-error-code'), 'aos_session_not_found');
@@ -263,8 +295,15 @@ t.test('stateless servers work the same', async (t) => {
 t.test('resources/read and prompts/get are decided by policy; their lists are filtered', async (t) => {
   const { server, connect } = await setup(t);
   const { client } = await connect('helper-agent');
-  t.same((await client.listResources()).resources.map((r) => r.uri), ['docs://readme'], 'secret://keys hidden');
-  t.same((await client.listPrompts()).prompts.map((p) => p.name), ['review']);
+  t.same(
+    (await client.listResources()).resources.map((r) => r.uri),
+    ['docs://readme'],
+    'secret://keys hidden',
+  );
+  t.same(
+    (await client.listPrompts()).prompts.map((p) => p.name),
+    ['review'],
+  );
   const root = await connect('root-agent');
   t.same((await root.client.listResources()).resources.map((r) => r.uri).sort(), ['docs://readme', 'secret://keys']);
   t.same((await client.readResource({ uri: 'docs://readme' })).contents, [{ uri: 'docs://readme', text: 'read me' }]);
@@ -273,14 +312,20 @@ t.test('resources/read and prompts/get are decided by policy; their lists are fi
   t.match(denied.message, /tool secret:\/\/keys is not allowed/);
   const prompt = await client.getPrompt({ name: 'review', arguments: { code: 'x = 1' } });
   t.match(prompt.messages[0].content, { text: 'Review: x = 1' });
-  t.notOk(server.requests.some((r) => r.rpc === 'resources/read' && (r.body as { params: { uri: string } }).params.uri === 'secret://keys'), 'the denied read never reached the server');
+  t.notOk(
+    server.requests.some((r) => r.rpc === 'resources/read' && (r.body as { params: { uri: string } }).params.uri === 'secret://keys'),
+    'the denied read never reached the server',
+  );
 });
 
 t.test('identity on MCP routes: no token is a 401 the client raises; the server is never reached', async (t) => {
   const { server, h } = await setup(t);
   const transport = new StreamableHTTPClientTransport(new URL(`${h.url}/mcp/fixture`));
   const client = new Client({ name: 'anon', version: '1' });
-  const err = (await client.connect(transport).then(() => null, (e: unknown) => e)) as { code: number; message: string };
+  const err = (await client.connect(transport).then(
+    () => null,
+    (e: unknown) => e,
+  )) as { code: number; message: string };
   t.equal(err.code, 401, 'StreamableHTTPError 401');
   t.match(err.message, /"code":-32001.*missing agent token.*aos_unauthenticated/);
   t.equal(server.requests.length, 0);
@@ -299,9 +344,34 @@ t.test('wire checks: batches, bad JSON-RPC, Mcp-Method/Mcp-Name headers that con
     { name: 'not JSON', body: '{"jsonrpc":', status: 400, id: null, code: 'aos_bad_request', rpc: -32600, message: /not valid JSON/ },
     { name: 'no jsonrpc', body: { id: 1, method: 'ping' }, status: 400, id: null, code: 'aos_bad_request', rpc: -32600, message: /"jsonrpc" must be "2.0"/ },
     { name: 'method header mismatch', body: call, headers: { 'mcp-method': 'tools/list' }, status: 200, id: 9, code: 'aos_bad_request', rpc: -32600, message: /Mcp-Method header .* does not match/ },
-    { name: 'name header mismatch', body: call, headers: { 'mcp-method': 'tools/call', 'mcp-name': 'add' }, status: 200, id: 9, code: 'aos_bad_request', rpc: -32600, message: /Mcp-Name header .* does not match/ },
-    { name: 'tools/call without a name', body: { jsonrpc: '2.0', id: 'a', method: 'tools/call', params: {} }, status: 200, id: 'a', code: 'aos_bad_request', rpc: -32600, message: /needs params.name/ },
-    { name: 'arguments not an object', body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: [1] } }, status: 200, id: 3, code: 'aos_invalid_arguments', rpc: -32602, message: /must be an object/ },
+    {
+      name: 'name header mismatch',
+      body: call,
+      headers: { 'mcp-method': 'tools/call', 'mcp-name': 'add' },
+      status: 200,
+      id: 9,
+      code: 'aos_bad_request',
+      rpc: -32600,
+      message: /Mcp-Name header .* does not match/,
+    },
+    {
+      name: 'tools/call without a name',
+      body: { jsonrpc: '2.0', id: 'a', method: 'tools/call', params: {} },
+      status: 200,
+      id: 'a',
+      code: 'aos_bad_request',
+      rpc: -32600,
+      message: /needs params.name/,
+    },
+    {
+      name: 'arguments not an object',
+      body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: [1] } },
+      status: 200,
+      id: 3,
+      code: 'aos_invalid_arguments',
+      rpc: -32602,
+      message: /must be an object/,
+    },
     { name: 'unknown server', body: call, path: '/mcp/nope', status: 404, id: null, code: 'aos_route_not_found', rpc: -32601, message: /no route/ },
   ];
   for (const c of cases) {

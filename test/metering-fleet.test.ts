@@ -4,14 +4,14 @@
  * redis-server never overspend together, and what happens when Redis goes away (fail closed, or a
  * local conservative limit with an alarm metric). Gateways are real `aos start` child processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { stringify } from 'yaml';
-import { startSampleUpstream, type SampleUpstream } from '../examples/sample-upstream.js';
+import { type SampleUpstream, startSampleUpstream } from '../examples/sample-upstream.js';
 import { loadLocalSigner } from '../src/identity/local-key.js';
 import { costOf, loadPrices, worstCase } from '../src/metering/prices.js';
 import { toNano } from '../src/metering/store.js';
@@ -34,7 +34,7 @@ interface Child {
   exited: Promise<void>;
 }
 
-async function setup(t: Test, upstream: SampleUpstream, metering: Record<string, unknown>, orgDailyUsd: number) {
+async function setup(t: Test, _upstream: SampleUpstream, _metering: Record<string, unknown>, orgDailyUsd: number) {
   const dir = mkdtempSync(join(tmpdir(), 'aos-fleet-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'agents.yaml'), stringify({ templates: { standard: { version: 1 } }, budgets: { org: { daily_usd: orgDailyUsd } } }));
@@ -61,7 +61,14 @@ async function startGateway(t: Test, dir: string, upstream: SampleUpstream, mete
   return { proc, url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${adminPort}`, exited };
 }
 
-const call = (g: Child) => fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY }).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
+const call = (g: Child) =>
+  fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY }).then(
+    async (r) => {
+      await r.arrayBuffer();
+      return r.status;
+    },
+    () => 0,
+  );
 
 async function orgSpent(g: Child, dir: string): Promise<{ spent: number; reserved: number; limit: number }> {
   const signer = await loadLocalSigner(join(dir, 'data'), 'aos-local');
@@ -124,7 +131,11 @@ t.test('Redis unreachable: fail closed (503 aos_budget_unavailable), or a local 
   const redis = await startRedis(t);
   const registry = 'templates:\n  standard: { version: 1 }\nbudgets:\n  org: { daily_usd: 1 }\n';
   const closed = await startHarness(t, { metering: { store: 'redis', redis: { url: redis.url, keyPrefix: 'closed', failMode: 'closed' } } }, { files: { 'agents.yaml': registry } });
-  const local = await startHarness(t, { metering: { store: 'redis', redis: { url: redis.url, keyPrefix: 'local', failMode: 'local', localFraction: 0.0001 } } }, { files: { 'agents.yaml': registry } });
+  const local = await startHarness(
+    t,
+    { metering: { store: 'redis', redis: { url: redis.url, keyPrefix: 'local', failMode: 'local', localFraction: 0.0001 } } },
+    { files: { 'agents.yaml': registry } },
+  );
   const post = (url: string) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
   t.equal((await post(closed.url)).status, 200, 'Redis up: served');
   t.equal((await post(local.url)).status, 200);
@@ -152,7 +163,10 @@ t.test('Redis unreachable: fail closed (503 aos_budget_unavailable), or a local 
   for (let i = 0; i < 100 && !local.gateway.budgets(); i++) await new Promise((r) => setTimeout(r, 20));
   let shown = 0;
   for (let i = 0; i < 100; i++) {
-    const s = await local.gateway.budgets()!.show('org').catch(() => null);
+    const s = await local.gateway
+      .budgets()!
+      .show('org')
+      .catch(() => null);
     shown = s === null ? 0 : Math.round(s.budgets[0].spent * 1e9);
     if (shown >= ok * COST) break;
     await new Promise((r) => setTimeout(r, 50));
@@ -167,13 +181,14 @@ t.test('aos budget show | set | reset against a running gateway', async (t) => {
   const dir = await setup(t, upstream, metering, 1000);
   const g = await startGateway(t, dir, upstream, metering);
   t.equal(await call(g), 200);
-  const aos = (...args: string[]) => new Promise<{ code: number | null; out: string }>((resolve) => {
-    const p = spawn(process.execPath, [BIN, 'budget', ...args, '--config', join(dir, 'aos.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout!.on('data', (d) => (out += d));
-    p.stderr!.on('data', (d) => (out += d));
-    p.on('exit', (code) => resolve({ code, out }));
-  });
+  const aos = (...args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn(process.execPath, [BIN, 'budget', ...args, '--config', join(dir, 'aos.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout!.on('data', (d) => (out += d));
+      p.stderr!.on('data', (d) => (out += d));
+      p.on('exit', (code) => resolve({ code, out }));
+    });
   const show = await aos('show');
   t.equal(show.code, 0, show.out);
   t.match(show.out, /store sqlite/);

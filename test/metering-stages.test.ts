@@ -14,8 +14,8 @@ import { loadRegistry } from '../src/identity/registry.js';
 import { createLogger } from '../src/log.js';
 import { createBudgetRules } from '../src/metering/budgets.js';
 import { costOf, loadPrices } from '../src/metering/prices.js';
-import { createMeteringStages } from '../src/metering/stages.js';
 import { createSqliteStore } from '../src/metering/sqlite-store.js';
+import { createMeteringStages } from '../src/metering/stages.js';
 import { CallContext } from '../src/pipeline/context.js';
 import type { CallInfo } from '../src/providers/dialect.js';
 import { openaiDialect } from '../src/providers/openai.js';
@@ -35,8 +35,21 @@ function setup(t: Test, budget: string) {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const stages = createMeteringStages({ config: config.metering, store, prices: PRICES, rules: createBudgetRules(registry, 0.5), registry, metrics: createMetrics().metering, log: createLogger('silent') });
-  const route = { name: 'openai/chat.completions', upstream: { name: 'openai', dialect: openaiDialect }, operation: openaiDialect.operations.get('/chat/completions')!, upstreamPath: '/v1/chat/completions' } as unknown as RouteTarget;
+  const stages = createMeteringStages({
+    config: config.metering,
+    store,
+    prices: PRICES,
+    rules: createBudgetRules(registry, 0.5),
+    registry,
+    metrics: createMetrics().metering,
+    log: createLogger('silent'),
+  });
+  const route = {
+    name: 'openai/chat.completions',
+    upstream: { name: 'openai', dialect: openaiDialect },
+    operation: openaiDialect.operations.get('/chat/completions')!,
+    upstreamPath: '/v1/chat/completions',
+  } as unknown as RouteTarget;
   const ctx = (json: Record<string, unknown>, call?: CallInfo) => {
     const c = new CallContext('r', {} as IncomingMessage, {} as ServerResponse, 0, '/v1/chat/completions', '', 'openai');
     c.route = route;
@@ -54,10 +67,13 @@ t.test('usage, cost, tool calls and the soft-limit flag are on the context when 
   stages.estimate(c);
   t.ok(c.estInputTokens! > 0, 'the prompt was counted');
   t.match(c.budget, { scope: 'agent:a1', window: 'daily', limit_usd: 0.0001, spent_usd: 0, reserved_usd: 0 }, 'near the limit: the budget is in the policy input');
-  t.ok(c.budget!.estimated_usd > 0.00005, 'with this call\'s worst case');
+  t.ok(c.budget!.estimated_usd > 0.00005, "with this call's worst case");
   await stages.reserve(c);
   t.same(c.flags, ['budget_soft_limit'], 'the worst case takes the budget past its soft threshold (0.5)');
-  const body = { choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'x', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] } }], usage: { prompt_tokens: 12, completion_tokens: 7 } };
+  const body = {
+    choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'x', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] } }],
+    usage: { prompt_tokens: 12, completion_tokens: 7 },
+  };
   for (const tap of c.taps!) tap.onStart?.(200, { 'content-type': 'application/json' });
   tapData(c.taps!, Buffer.from(JSON.stringify(body)));
   tapEnd(c.taps!);
@@ -81,7 +97,9 @@ t.test('tool and MCP calls count against tool-call budgets (1 each), model budge
   }
   const third = tool('tool');
   stages.estimate(third);
-  const err = await Promise.resolve().then(() => stages.reserve(third)).catch((e: unknown) => e);
+  const err = await Promise.resolve()
+    .then(() => stages.reserve(third))
+    .catch((e: unknown) => e);
   t.type(err, GatewayError);
   t.equal((err as GatewayError).code, 'aos_budget_exceeded');
   t.match((err as Error).message, /daily budget of agent:a1 would be exceeded \(limit 2 tool calls, 2 used\)/);

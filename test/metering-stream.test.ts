@@ -4,10 +4,11 @@
  * the gateway's request (compared raw and through the official SDK), while the call is charged
  * from the provider's own usage.
  */
-import t, { type Test } from 'tap';
-import OpenAI from 'openai';
+
 import Anthropic from '@anthropic-ai/sdk';
-import { startHarness, type Harness } from './helpers.js';
+import OpenAI from 'openai';
+import t, { type Test } from 'tap';
+import { type Harness, startHarness } from './helpers.js';
 
 const REGISTRY = `
 templates:
@@ -15,7 +16,11 @@ templates:
 agents:
   - { id: writer, team: content, template: standard }
 `;
-const normalize = (s: string) => s.replace(/chatcmpl-sample\d+/g, 'ID').replace(/msg_sample\d+/g, 'ID').replace(/"created":\d+/g, '"created":0');
+const normalize = (s: string) =>
+  s
+    .replace(/chatcmpl-sample\d+/g, 'ID')
+    .replace(/msg_sample\d+/g, 'ID')
+    .replace(/"created":\d+/g, '"created":0');
 
 async function pair(t: Test) {
   const files = { files: { 'agents.yaml': REGISTRY } };
@@ -26,7 +31,11 @@ async function pair(t: Test) {
 }
 
 const raw = async (h: Harness, token: string, path: string, body: unknown) => {
-  const res = await fetch(`${h.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+  const res = await fetch(`${h.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify(body),
+  });
   return { headers: res.headers, text: Buffer.from(await res.arrayBuffer()).toString('utf8') };
 };
 

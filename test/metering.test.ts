@@ -5,13 +5,14 @@
  * budget, the admin API, and OpenAI streams that look to the client exactly as without the gateway.
  */
 import { fileURLToPath } from 'node:url';
-import t, { type Test } from 'tap';
-import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startHarness, type Harness } from './helpers.js';
-import { loadPrices, costOf, worstCase } from '../src/metering/prices.js';
-import { countTokens, MESSAGE_OVERHEAD } from '../src/metering/tokens.js';
+import OpenAI from 'openai';
+import t, { type Test } from 'tap';
+import type { BudgetView } from '../src/metering/admin.js';
+import { costOf, loadPrices, worstCase } from '../src/metering/prices.js';
 import { toNano } from '../src/metering/store.js';
+import { countTokens, MESSAGE_OVERHEAD } from '../src/metering/tokens.js';
+import { type Harness, startHarness } from './helpers.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
 const PRICES = loadPrices(fileURLToPath(new URL('../config/prices.yaml', import.meta.url)));
@@ -25,20 +26,30 @@ agents:
   - { id: other, team: content, template: standard }
 ${extra}`;
 
+/** What the budget admin API answers: the budgets, or an error. */
+interface AdminBody {
+  budgets: BudgetView[];
+  error: { message: string };
+}
+
 async function meteredHarness(t: Test, budget = '{ daily_usd: 20 }', opts: { extra?: string; config?: Record<string, unknown>; files?: Record<string, string> } = {}) {
   const h = await startHarness(t, { identity: { mode: 'required', registry: 'agents.yaml' }, ...opts.config }, { files: { 'agents.yaml': registry(budget, opts.extra), ...opts.files } });
   const token = (agent: string) => h.gateway.signer()!.mint({ subject: agent, audience: 'aos-gateway', ttlSec: 600 });
   const adminToken = await h.gateway.signer()!.mint({ subject: 'finance', audience: 'aos-admin', roles: ['admin'], ttlSec: 600 });
   const adminApi = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${h.admin}${path}`, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
+    const res = await fetch(`${h.admin}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as AdminBody };
   };
   const budget_ = async (scope: string, key = 'daily_usd') => (await h.gateway.budgets()!.show(scope)).budgets.find((b) => b.key === key)!;
   const openai = async (agent: string) => new OpenAI({ baseURL: `${h.url}/v1`, apiKey: await token(agent), maxRetries: 0, timeout: 10_000 });
   return Object.assign(h, { token, adminApi, budget: budget_, openai });
 }
 
-const open = async (h: Harness) => (await (h.gateway as any).budgets()) && 0;
+const open = async (h: Harness) => (await h.gateway.budgets()) && 0;
 void open;
 
 /** Waits until finishers ran (they run when the response closes, just after the client saw its end). */
@@ -96,8 +107,14 @@ t.test('200 parallel calls against a budget that fits 50: never overspent, every
   const limitUsd = (50 * worst + 0.5) / 1e9;
   const h = await meteredHarness(t, `{ daily_usd: ${limitUsd} }`);
   const client = await h.openai('writer');
-  const results = await Promise.all(Array.from({ length: 200 }, () =>
-    client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 4, messages: [{ role: 'user', content: prompt }] }).then((r) => r, (e: unknown) => e)));
+  const results = await Promise.all(
+    Array.from({ length: 200 }, () =>
+      client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 4, messages: [{ role: 'user', content: prompt }] }).then(
+        (r) => r,
+        (e: unknown) => e,
+      ),
+    ),
+  );
   const ok = results.filter((r): r is OpenAI.ChatCompletion => !(r instanceof Error));
   const refused = results.filter((r) => r instanceof OpenAI.RateLimitError);
   t.equal(ok.length + refused.length, 200, 'every call either served or refused with 429');
@@ -105,7 +122,11 @@ t.test('200 parallel calls against a budget that fits 50: never overspent, every
   t.ok(refused.every((e) => (e as InstanceType<typeof OpenAI.APIError>).code === 'aos_budget_exceeded'));
   await settled(h, 'agent:writer');
   const b = await h.budget('agent:writer');
-  const expected = ok.reduce((sum, r) => sum + toNano(costOf({ inputTokens: r.usage!.prompt_tokens, cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: r.usage!.completion_tokens, reasoningTokens: 0, estimated: false }, MINI)), 0);
+  const expected = ok.reduce(
+    (sum, r) =>
+      sum + toNano(costOf({ inputTokens: r.usage!.prompt_tokens, cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: r.usage!.completion_tokens, reasoningTokens: 0, estimated: false }, MINI)),
+    0,
+  );
   t.equal(Math.round(b.spent * 1e9), expected, 'spent is exactly the sum of the served calls');
   t.ok(b.spent <= limitUsd, 'never over the limit');
   t.equal(b.reserved, 0, 'no reservation left');
@@ -116,14 +137,19 @@ t.test('rate limits: requests and tokens per minute, 429 aos_rate_limited with R
   await awayFromMinuteEnd();
   const h = await meteredHarness(t, '{ requests_per_minute: 3 }');
   const key = await h.token('writer');
-  const call = () => fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }) });
+  const call = () =>
+    fetch(`${h.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }),
+    });
   for (let i = 0; i < 3; i++) t.equal((await call()).status, 200);
   const res = await call();
   t.equal(res.status, 429);
   t.equal(res.headers.get('x-aos-error-code'), 'aos_rate_limited');
   const after = Number(res.headers.get('retry-after'));
   t.ok(after >= 1 && after <= 60, `Retry-After ${after}`);
-  t.equal(((await res.json()) as any).error.type, 'rate_limit_error');
+  t.equal(((await res.json()) as { error: { type: string } }).error.type, 'rate_limit_error');
   const other = await (await h.openai('other')).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
   t.ok(other.id, 'per agent: another agent is not limited');
 
@@ -155,7 +181,11 @@ t.test('reservations are released on every outcome; errors cost nothing', async 
   t.equal(b.reserved, 0);
   const every = (await h.gateway.budgets()!.show()).budgets;
   t.ok(every.length > 0, `${every.length} budgets shown`);
-  t.same(every.filter((v) => v.reserved !== 0).map((v) => `${v.scope} ${v.key}: ${v.reserved} reserved`), [], 'no budget holds a reservation');
+  t.same(
+    every.filter((v) => v.reserved !== 0).map((v) => `${v.scope} ${v.key}: ${v.reserved} reserved`),
+    [],
+    'no budget holds a reservation',
+  );
 });
 
 t.test('a stream cut short is charged for what was streamed (tokenizer count, estimated)', async (t) => {
@@ -163,13 +193,16 @@ t.test('a stream cut short is charged for what was streamed (tokenizer count, es
   for (const dialect of ['openai', 'anthropic'] as const) {
     const key = await h.token('writer');
     const ac = new AbortController();
-    const body = dialect === 'openai'
-      ? { model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'alpha beta gamma delta epsilon zeta eta theta' }] }
-      : { model: 'slow-stream', stream: true, max_tokens: 100, messages: [{ role: 'user', content: 'alpha beta gamma delta epsilon zeta eta theta' }] };
+    const body =
+      dialect === 'openai'
+        ? { model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'alpha beta gamma delta epsilon zeta eta theta' }] }
+        : { model: 'slow-stream', stream: true, max_tokens: 100, messages: [{ role: 'user', content: 'alpha beta gamma delta epsilon zeta eta theta' }] };
     const before = (await h.budget('agent:writer')).spent;
     const res = await fetch(`${h.url}${dialect === 'openai' ? '/v1/chat/completions' : '/anthropic/v1/messages'}`, {
-      method: 'POST', signal: ac.signal,
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body),
+      method: 'POST',
+      signal: ac.signal,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify(body),
     });
     const reader = res.body!.getReader();
     let text = '';
@@ -200,21 +233,22 @@ t.test('the soft threshold flags calls and counts them', async (t) => {
   t.match(metrics, /aos_budget_soft_limit_total\{kind="usd"\} 1/);
 });
 
-for (const policyBudget of ['always', 'nearLimit']) t.test(`over a hard limit: 429 aos_budget_exceeded before the policy is asked, with the policy enforcing (policyBudget ${policyBudget})`, async (t) => {
-  const h = await meteredHarness(t, '{ daily_usd: 1 }', { config: { policy: { mode: 'enforce', bundle: { file: BUNDLE } }, metering: { policyBudget } } });
-  const client = await h.openai('writer');
-  await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
-  // Finance lowers the limit below what is spent: the next call cannot fit, whatever the policy says.
-  const spent = (await h.budget('agent:writer')).spent;
-  const set = await h.adminApi('PUT', `/admin/budgets/${encodeURIComponent('agent:writer')}`, { daily_usd: spent / 2 });
-  t.equal(set.status, 200);
-  const received = h.upstream.received.length;
-  const err = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
-  t.equal((err as InstanceType<typeof OpenAI.APIError>).status, 429);
-  t.equal((err as InstanceType<typeof OpenAI.APIError>).code, 'aos_budget_exceeded');
-  t.match((err as Error).message, /daily budget of agent:writer would be exceeded/);
-  t.equal(h.upstream.received.length, received, 'nothing reached the upstream');
-});
+for (const policyBudget of ['always', 'nearLimit'])
+  t.test(`over a hard limit: 429 aos_budget_exceeded before the policy is asked, with the policy enforcing (policyBudget ${policyBudget})`, async (t) => {
+    const h = await meteredHarness(t, '{ daily_usd: 1 }', { config: { policy: { mode: 'enforce', bundle: { file: BUNDLE } }, metering: { policyBudget } } });
+    const client = await h.openai('writer');
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+    // Finance lowers the limit below what is spent: the next call cannot fit, whatever the policy says.
+    const spent = (await h.budget('agent:writer')).spent;
+    const set = await h.adminApi('PUT', `/admin/budgets/${encodeURIComponent('agent:writer')}`, { daily_usd: spent / 2 });
+    t.equal(set.status, 200);
+    const received = h.upstream.received.length;
+    const err = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    t.equal((err as InstanceType<typeof OpenAI.APIError>).status, 429);
+    t.equal((err as InstanceType<typeof OpenAI.APIError>).code, 'aos_budget_exceeded');
+    t.match((err as Error).message, /daily budget of agent:writer would be exceeded/);
+    t.equal(h.upstream.received.length, received, 'nothing reached the upstream');
+  });
 
 t.test('admin API: show, set (persisted, also for limits the registry does not configure), reset; bad input refused', async (t) => {
   const h = await meteredHarness(t, '{ daily_usd: 20 }', { extra: 'budgets:\n  teams:\n    content: { monthly_usd: 500 }\n' });
@@ -222,8 +256,8 @@ t.test('admin API: show, set (persisted, also for limits the registry does not c
   await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
   const all = await h.adminApi('GET', '/admin/budgets');
   t.equal(all.status, 200);
-  t.same(all.body.budgets.map((b: any) => `${b.scope} ${b.key}`).sort(), ['agent:other daily_usd', 'agent:writer daily_usd', 'team:content monthly_usd']);
-  const team = all.body.budgets.find((b: any) => b.scope === 'team:content');
+  t.same(all.body.budgets.map((b) => `${b.scope} ${b.key}`).sort(), ['agent:other daily_usd', 'agent:writer daily_usd', 'team:content monthly_usd']);
+  const team = all.body.budgets.find((b) => b.scope === 'team:content')!;
   t.ok(team.spent > 0, 'the team budget is charged too');
   t.equal(team.limit, 500);
   t.equal(typeof team.resets_at, 'string');
@@ -231,7 +265,10 @@ t.test('admin API: show, set (persisted, also for limits the registry does not c
   await awayFromMinuteEnd();
   const set = await h.adminApi('PUT', '/admin/budgets/org', { requests_per_minute: 1 });
   t.equal(set.status, 200);
-  t.same(set.body.budgets.map((b: any) => [b.key, b.limit, b.override]), [['requests_per_minute', 1, 1]]);
+  t.same(
+    set.body.budgets.map((b) => [b.key, b.limit, b.override]),
+    [['requests_per_minute', 1, 1]],
+  );
   const first = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
   const second = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
   t.notOk(first instanceof Error, 'one request this minute');

@@ -1,8 +1,8 @@
 /** /metrics on the admin listener, parsed by a real Prometheus exposition-format parser: call, denial and audit metrics, bounded labels. */
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { type MetricFamily, parsePrometheus } from './audit-events.js';
 import { startHarness } from './helpers.js';
-import { parsePrometheus, type MetricFamily } from './audit-events.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
 const REGISTRY = `
@@ -19,7 +19,9 @@ t.test('call, denial and audit metrics; label cardinality stays bounded under ho
   const mint = (sub: string) => h.gateway.signer()!.mint({ subject: sub, audience: 'aos-gateway', ttlSec: 600 });
   const writer = await mint('writer');
   const call = (token: string | null, path: string, body: unknown) =>
-    fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) }, body: JSON.stringify(body) }).then((r) => r.arrayBuffer().then(() => r.status));
+    fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) }, body: JSON.stringify(body) }).then(
+      (r) => r.arrayBuffer().then(() => r.status),
+    );
   const statuses: number[] = [];
   for (let i = 0; i < 5; i++) statuses.push(await call(writer, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [] }));
   for (let i = 0; i < 3; i++) statuses.push(await call(writer, '/v1/chat/completions', { model: `o${i}-forbidden`, messages: [] }));
@@ -37,7 +39,9 @@ t.test('call, denial and audit metrics; label cardinality stays bounded under ho
     return f;
   };
   const sum = (name: string, match: Record<string, string> = {}) =>
-    fam(name).metrics.filter((m) => Object.entries(match).every(([k, v]) => m.labels?.[k] === v)).reduce((a, m) => a + Number(m.value), 0);
+    fam(name)
+      .metrics.filter((m) => Object.entries(match).every(([k, v]) => m.labels?.[k] === v))
+      .reduce((a, m) => a + Number(m.value), 0);
 
   t.equal(sum('aos_calls_total'), statuses.length, 'every call counted once');
   t.equal(sum('aos_calls_total', { route: 'openai/chat.completions', decision: 'allow', status: '200' }), 5);
@@ -52,7 +56,10 @@ t.test('call, denial and audit metrics; label cardinality stays bounded under ho
   t.equal(lag.type, 'HISTOGRAM');
   t.ok(Number(lag.metrics[0].count) >= 1, 'commit lag observed');
   t.equal(sum('aos_agents_suspended'), 1);
-  t.ok(families.some((f) => f.name === 'aos_otel_dropped_total'), 'OTel drops exported even when OTel is off (at 0)');
+  t.ok(
+    families.some((f) => f.name === 'aos_otel_dropped_total'),
+    'OTel drops exported even when OTel is off (at 0)',
+  );
 
   const SERIES_CAP = 20;
   for (const f of families.filter((x) => x.name.startsWith('aos_'))) {
@@ -71,7 +78,8 @@ t.test('the Grafana dashboard queries only metrics the gateway exports', async (
   await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"gpt-4o-mini","messages":[]}' });
   const exported = new Set(parsePrometheus(await (await fetch(`${h.admin}/metrics`)).text()).map((f) => f.name));
   const used = new Set<string>();
-  for (const p of dashboard.panels) for (const target of p.targets ?? []) for (const m of target.expr.replace(/"[^"]*"/g, "").matchAll(/\baos_[a-z_]+/g)) used.add(m[0].replace(/_(bucket|sum|count)$/, ''));
+  for (const p of dashboard.panels)
+    for (const target of p.targets ?? []) for (const m of target.expr.replace(/"[^"]*"/g, '').matchAll(/\baos_[a-z_]+/g)) used.add(m[0].replace(/_(bucket|sum|count)$/, ''));
   t.ok(used.size >= 15, `${used.size} metrics used`);
   // A panel for a metric nothing exports yet shows "no data" forever: it lands with the metric.
   for (const name of used) t.ok(exported.has(name), `${name} is exported`);

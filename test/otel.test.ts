@@ -2,10 +2,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import t, { type Test } from 'tap';
 import OpenAI from 'openai';
-import { freePort, startHarness, type Harness } from './helpers.js';
+import t, { type Test } from 'tap';
 import { parsePrometheus } from './audit-events.js';
+import { freePort, type Harness, startHarness } from './helpers.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
 const REGISTRY = `
@@ -16,8 +16,33 @@ agents:
 `;
 
 type Attrs = Record<string, unknown>;
-interface Span { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; status?: { code?: number }; attributes: Attrs; startTimeUnixNano: string; endTimeUnixNano: string }
-interface LogRecord { traceId?: string; spanId?: string; eventName?: string; severityText?: string; body?: { stringValue?: string }; attributes: Attrs }
+interface Span {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  status?: { code?: number };
+  attributes: Attrs;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+}
+interface LogRecord {
+  traceId?: string;
+  spanId?: string;
+  eventName?: string;
+  severityText?: string;
+  body?: { stringValue?: string };
+  attributes: Attrs;
+}
+
+/** An OTLP JSON key/value list, as sent. */
+type OtlpAttrs = { key: string; value: Record<string, unknown> }[];
+/** The parts of an OTLP/HTTP JSON payload the receiver reads. */
+interface OtlpPayload {
+  resourceSpans?: { resource?: { attributes?: OtlpAttrs }; scopeSpans?: { spans?: (Omit<Span, 'attributes'> & { attributes?: OtlpAttrs })[] }[] }[];
+  resourceLogs?: { scopeLogs?: { logRecords?: (Omit<LogRecord, 'attributes'> & { attributes?: OtlpAttrs })[] }[] }[];
+}
 
 /** OTLP JSON AnyValue → plain value. */
 function value(v: Record<string, unknown>): unknown {
@@ -28,9 +53,16 @@ function value(v: Record<string, unknown>): unknown {
   if ('arrayValue' in v) return ((v.arrayValue as { values?: Record<string, unknown>[] }).values ?? []).map(value);
   return v;
 }
-const attrs = (list: { key: string; value: Record<string, unknown> }[] = []): Attrs => Object.fromEntries(list.map((a) => [a.key, value(a.value)]));
+const attrs = (list: OtlpAttrs = []): Attrs => Object.fromEntries(list.map((a) => [a.key, value(a.value)]));
 
-interface Receiver { url: string; spans: Span[]; logs: LogRecord[]; resources: Attrs[]; requests: number; server: Server }
+interface Receiver {
+  url: string;
+  spans: Span[];
+  logs: LogRecord[];
+  resources: Attrs[];
+  requests: number;
+  server: Server;
+}
 
 /** A minimal OTLP/HTTP collector: decodes the JSON payloads of /v1/traces and /v1/logs. `stall`: accept and never answer. */
 async function startReceiver(t: Test, opts: { stall?: boolean } = {}): Promise<Receiver> {
@@ -42,7 +74,7 @@ async function startReceiver(t: Test, opts: { stall?: boolean } = {}): Promise<R
     req.on('end', () => {
       r.requests += 1;
       if (opts.stall) return void held.push(res);
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, any>;
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpPayload;
       if (req.url === '/v1/traces') {
         for (const rs of body.resourceSpans ?? []) {
           r.resources.push(attrs(rs.resource?.attributes));
@@ -57,11 +89,14 @@ async function startReceiver(t: Test, opts: { stall?: boolean } = {}): Promise<R
   });
   await new Promise<void>((res) => r.server.listen(0, '127.0.0.1', () => res()));
   r.url = `http://127.0.0.1:${(r.server.address() as AddressInfo).port}`;
-  t.teardown(() => new Promise<void>((res) => {
-    for (const h of held) h.destroy();
-    r.server.closeAllConnections();
-    r.server.close(() => res());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((res) => {
+        for (const h of held) h.destroy();
+        r.server.closeAllConnections();
+        r.server.close(() => res());
+      }),
+  );
   return r;
 }
 
@@ -74,11 +109,15 @@ async function until(what: () => boolean, ms = 8000): Promise<void> {
 }
 
 async function gateway(t: Test, otel: Record<string, unknown>): Promise<Harness & { token: string }> {
-  const h = await startHarness(t, {
-    identity: { mode: 'required', registry: 'agents.yaml' },
-    policy: { mode: 'enforce', bundle: { file: BUNDLE } },
-    otel: { scheduledDelayMs: 20, exportTimeoutMs: 500, ...otel },
-  }, { files: { 'agents.yaml': REGISTRY } });
+  const h = await startHarness(
+    t,
+    {
+      identity: { mode: 'required', registry: 'agents.yaml' },
+      policy: { mode: 'enforce', bundle: { file: BUNDLE } },
+      otel: { scheduledDelayMs: 20, exportTimeoutMs: 500, ...otel },
+    },
+    { files: { 'agents.yaml': REGISTRY } },
+  );
   return Object.assign(h, { token: await h.gateway.signer()!.mint({ subject: 'writer', audience: 'aos-gateway', ttlSec: 600 }) });
 }
 
@@ -93,17 +132,26 @@ t.test('a span per call with GenAI attributes; the upstream gets our span as par
   const h = await gateway(t, { endpoint: rx.url });
   const agentTrace = '0af7651916cd43dd8448eb211c80319c';
   const agentSpan = 'b7ad6b7169203331';
-  const openai = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: h.token, maxRetries: 0, defaultHeaders: { traceparent: `00-${agentTrace}-${agentSpan}-01`, tracestate: 'vendor=x', 'x-aos-workflow-id': 'wf-7' } });
+  const openai = new OpenAI({
+    baseURL: `${h.url}/v1`,
+    apiKey: h.token,
+    maxRetries: 0,
+    defaultHeaders: { traceparent: `00-${agentTrace}-${agentSpan}-01`, tracestate: 'vendor=x', 'x-aos-workflow-id': 'wf-7' },
+  });
   const first = await openai.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] });
   await openai.chat.completions.create({ model: 'o3', messages: [{ role: 'user', content: 'x' }] }).catch(() => null);
-  await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }) });
+  await fetch(`${h.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }),
+  });
   await until(() => rx.spans.length >= 3 && rx.logs.length >= 3);
 
   const upstreamTp = String(h.upstream.received[0].headers.traceparent);
   const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(upstreamTp);
   t.ok(m, `upstream traceparent ${upstreamTp}`);
   t.equal(m![1], agentTrace, 'same trace as the agent');
-  t.not(m![2], agentSpan, 'but the gateway\'s span as parent');
+  t.not(m![2], agentSpan, "but the gateway's span as parent");
   t.equal(h.upstream.received[0].headers.tracestate, 'vendor=x', 'tracestate passes');
   t.equal(h.upstream.received[0].headers['x-aos-workflow-id'], 'wf-7');
 
@@ -111,9 +159,21 @@ t.test('a span per call with GenAI attributes; the upstream gets our span as par
   t.ok(ok, 'the exported span is the one the upstream saw as parent');
   t.match(ok, { traceId: agentTrace, parentSpanId: agentSpan, name: 'chat gpt-4o-mini', kind: 3 });
   t.match(ok.attributes, {
-    'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o-mini', 'gen_ai.request.max_tokens': 50,
-    'aos.agent.id': 'writer', 'aos.team': 'content', 'aos.template': 'standard', 'aos.template_version': 4, 'aos.decision': 'allow', 'aos.outcome': 'completed',
-    'aos.policy.revision': /\S+/, 'aos.workflow_id': 'wf-7', 'aos.route': 'openai/chat.completions', 'http.response.status_code': 200, 'aos.request_id': /^[0-9a-f-]{36}$/,
+    'gen_ai.operation.name': 'chat',
+    'gen_ai.provider.name': 'openai',
+    'gen_ai.request.model': 'gpt-4o-mini',
+    'gen_ai.request.max_tokens': 50,
+    'aos.agent.id': 'writer',
+    'aos.team': 'content',
+    'aos.template': 'standard',
+    'aos.template_version': 4,
+    'aos.decision': 'allow',
+    'aos.outcome': 'completed',
+    'aos.policy.revision': /\S+/,
+    'aos.workflow_id': 'wf-7',
+    'aos.route': 'openai/chat.completions',
+    'http.response.status_code': 200,
+    'aos.request_id': /^[0-9a-f-]{36}$/,
   });
   t.match(ok.attributes, { 'gen_ai.usage.input_tokens': first.usage!.prompt_tokens, 'gen_ai.usage.output_tokens': first.usage!.completion_tokens }, 'usage as the metering stage read it');
   t.ok((ok.attributes['aos.cost_usd'] as number) > 0, 'and its cost');
@@ -142,7 +202,11 @@ t.test('a span per call with GenAI attributes; the upstream gets our span as par
 t.test('collector down: requests unaffected, failed exports counted', async (t) => {
   const h = await gateway(t, { endpoint: `http://127.0.0.1:${await freePort()}` });
   for (let i = 0; i < 20; i++) {
-    const r = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }) });
+    const r = await fetch(`${h.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }),
+    });
     t.equal(r.status, 200);
     await r.arrayBuffer();
   }
@@ -166,7 +230,11 @@ t.test('collector slow (never answers): requests keep their latency, the bounded
   const times: number[] = [];
   for (let i = 0; i < 40; i++) {
     const t0 = performance.now();
-    const r = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }) });
+    const r = await fetch(`${h.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }),
+    });
     await r.arrayBuffer();
     times.push(performance.now() - t0);
     t.equal(r.status, 200);
@@ -183,10 +251,14 @@ t.test('collector slow (never answers): requests keep their latency, the bounded
   t.ok(d['spans/queue_full'] > 0 && d['logs/queue_full'] > 0, `queue-full drops counted: ${JSON.stringify(d)}`);
 });
 
-t.test('no endpoint: no tracing at all; the agent\'s traceparent passes unchanged', async (t) => {
+t.test("no endpoint: no tracing at all; the agent's traceparent passes unchanged", async (t) => {
   const h = await gateway(t, {});
   const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-  await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}`, traceparent: tp }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }) });
+  await fetch(`${h.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}`, traceparent: tp },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }),
+  });
   t.equal(h.upstream.received[0].headers.traceparent, tp);
   await h.gateway.audit()!.flush();
   t.match(h.gateway.audit()!.store.query({})[0], { trace_id: '0af7651916cd43dd8448eb211c80319c', span_id: null });
@@ -196,7 +268,11 @@ t.test('audit off: spans are made on the request thread, same contract', async (
   const rx = await startReceiver(t);
   const h = await startHarness(t, { audit: { mode: 'off' }, otel: { endpoint: rx.url, scheduledDelayMs: 20 } });
   const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-  await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', traceparent: tp }, body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 9, messages: [] }) });
+  await fetch(`${h.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', traceparent: tp },
+    body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 9, messages: [] }),
+  });
   await fetch(`${h.url}/v1/nope`, { method: 'POST' });
   await until(() => rx.spans.length >= 2);
   const sent = String(h.upstream.received[0].headers.traceparent);

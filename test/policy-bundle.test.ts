@@ -11,11 +11,11 @@ import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import t from 'tap';
-import { pack, type Header } from 'tar-stream';
+import { type Header, pack } from 'tar-stream';
 import { TarReadError } from '../src/errors.js';
+import { packageRoot } from '../src/package-root.js';
 import { readTarGz } from '../src/policy/tar.js';
 import type { PolicyInput, PolicyRegistryData, PolicyResult } from '../src/policy/types.js';
-import { packageRoot } from '../src/package-root.js';
 import { opaCli } from './tools.js';
 
 const policiesDir = join(packageRoot, 'policies');
@@ -52,7 +52,10 @@ const bundleFiles = readTarGz(readFileSync(bundlePath));
 t.test('the committed bundle is built from the current sources', async (t) => {
   const files = await bundleFiles;
   for (const required of ['/policy.wasm', '/data.json', '/.manifest']) t.ok(files.has(required), `bundle holds ${required}`);
-  t.notOk([...files.keys()].some((p) => p.endsWith('_test.rego')), 'no Rego tests in the bundle');
+  t.notOk(
+    [...files.keys()].some((p) => p.endsWith('_test.rego')),
+    'no Rego tests in the bundle',
+  );
   const manifest = JSON.parse(files.get('/.manifest')!.toString('utf8'));
   const stale = 'policies/bundle.tar.gz is stale against policies/: run `npm run policy:build` and commit the bundle';
   t.equal(manifest.revision, sourceRevision(), stale);
@@ -359,7 +362,7 @@ t.test('the OPA CLI decides the table the same way', opa.options, async (t) => {
   t.equal(run.status, 0, run.stderr);
   const decisions = JSON.parse(run.stdout).result[0].bindings.decisions as PolicyResult[];
   t.equal(decisions.length, table.length);
-  table.forEach((row, i) => t.strictSame(decisions[i], row.want, `opa eval: ${row.name}`));
+  for (const [i, row] of table.entries()) t.strictSame(decisions[i], row.want, `opa eval: ${row.name}`);
 });
 
 // --- src/policy/tar.ts ---------------------------------------------------------------------------
@@ -388,7 +391,14 @@ t.test('readTarGz: refuses what two readers could disagree on', async (t) => {
     await t.rejects(readTarGz(await tarGz(entries), options), message, name);
     await t.rejects(readTarGz(await tarGz(entries), options), TarReadError, `${name}: a TarReadError`);
   };
-  await refused('duplicate path', [[{ name: 'data.json' }, '{}'], [{ name: './data.json' }, '{"a":1}']], /holds \/data\.json more than once/);
+  await refused(
+    'duplicate path',
+    [
+      [{ name: 'data.json' }, '{}'],
+      [{ name: './data.json' }, '{"a":1}'],
+    ],
+    /holds \/data\.json more than once/,
+  );
   await refused('".." segment', [[{ name: 'a/../../etc/passwd' }, 'x']], /"\.\." segment/);
   await refused('symlink', [[{ name: 'data.json', type: 'symlink', linkname: '/etc/passwd' }]], /is a symlink, not a regular file/);
   await refused('too large', [[{ name: 'big' }, 'x'.repeat(100_000)]], /decompresses to more than 10000 bytes/, { maxBytes: 10_000 });

@@ -10,14 +10,13 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { pack } from 'tar-stream';
 import type { PolicyConfig } from '../src/config/schema.js';
-import { createLogger } from '../src/log.js';
-import { packageRoot } from '../src/package-root.js';
 import { BundleError } from '../src/errors.js';
+import { createLogger } from '../src/log.js';
 import { opaDigestJsonText, parseBundle } from '../src/policy/bundle.js';
 import { createPolicyManager, type PolicyManager, type PolicyManagerOptions } from '../src/policy/manager.js';
 import { readTarGz } from '../src/policy/tar.js';
@@ -394,7 +393,10 @@ t.test('directory mode: rebuilt with opa on a .rego change; a broken edit keeps 
   const dir = t.testdir({ policies: { 'aos.rego': regoFor('d1'), 'data.json': '{"tag":"dev"}', 'aos_test.rego': 'package aos\n\ntest_nothing if true\n' } });
   const previous = process.env.AOS_OPA;
   process.env.AOS_OPA = opa.path;
-  t.teardown(() => (previous === undefined ? delete process.env.AOS_OPA : (process.env.AOS_OPA = previous)));
+  t.teardown(() => {
+    if (previous === undefined) delete process.env.AOS_OPA;
+    else process.env.AOS_OPA = previous;
+  });
   const { manager, loaded } = startManager(t, dir, { bundle: { directory: 'policies' } });
   await manager.start();
   const r1 = manager.status().revision!;

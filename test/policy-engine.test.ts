@@ -1,6 +1,6 @@
 /** The Wasm engine fails closed, and caches decisions only when a bundle says it may. Real opa-built bundles. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseBundle } from '../src/policy/bundle.js';

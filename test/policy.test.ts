@@ -1,9 +1,9 @@
 /** Policy end to end: the committed default bundle deciding real SDK calls through the gateway. */
 import { fileURLToPath } from 'node:url';
-import t, { type Test } from 'tap';
-import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startHarness, type Harness } from './helpers.js';
+import OpenAI from 'openai';
+import t, { type Test } from 'tap';
+import { type Harness, startHarness } from './helpers.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
 const REGISTRY = `
@@ -50,10 +50,16 @@ t.test('denied calls get 403 aos_policy_denied with the policy reasons, in each 
   t.equal(emb.data.length, 1, 'the same agent may use what its template allows');
 
   const anthropic = new Anthropic({ baseURL: `${h.url}/anthropic`, apiKey: await h.token('indexer'), maxRetries: 0 });
-  const aerr = (await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+  const aerr = (await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e)) as InstanceType<
+    typeof Anthropic.APIError
+  >;
   t.ok(aerr instanceof Anthropic.PermissionDeniedError);
   t.match(aerr.error, { type: 'error', error: { type: 'permission_error', code: 'aos_policy_denied' } });
-  t.same(h.upstream.received.map((r) => r.path), ['/v1/embeddings'], 'only the allowed call reached the upstream');
+  t.same(
+    h.upstream.received.map((r) => r.path),
+    ['/v1/embeddings'],
+    'only the allowed call reached the upstream',
+  );
 });
 
 t.test('no bundle: fail closed with aos_policy_error, /readyz 503; status and metrics report it', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { startHarness, PROVIDER_KEY } from './helpers.js';
+import { PROVIDER_KEY, startHarness } from './helpers.js';
 
 t.test('chat completion passes through with the provider key injected', async (t) => {
   const h = await startHarness(t);
@@ -9,7 +9,7 @@ t.test('chat completion passes through with the provider key injected', async (t
     body: JSON.stringify({ model: 'gpt-sample', messages: [{ role: 'user', content: 'hi' }] }),
   });
   t.equal(res.status, 200);
-  const body = (await res.json()) as any;
+  const body = (await res.json()) as { choices: { message: { content: string } }[] };
   t.equal(body.choices[0].message.content, 'Echo: hi');
   t.equal(h.upstream.received.length, 1);
   t.equal(h.upstream.received[0].headers.authorization, `Bearer ${PROVIDER_KEY}`);

@@ -1,5 +1,5 @@
 /** A real redis-server on a free loopback port for tests (no persistence), stopped in teardown. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Test } from 'tap';
 import { freePort } from './helpers.js';
@@ -17,7 +17,10 @@ export const REDIS = redisServer();
 
 async function reachable(port: number): Promise<boolean> {
   return new Promise((r) => {
-    const s = connect(port, '127.0.0.1', () => (s.end(), r(true)));
+    const s = connect(port, '127.0.0.1', () => {
+      s.end();
+      r(true);
+    });
     s.on('error', () => r(false));
   });
 }
@@ -26,7 +29,11 @@ export async function startRedis(t: Test, port?: number): Promise<RedisServer> {
   const p = port ?? (await freePort());
   const child = spawn(REDIS.path, ['--save', '', '--appendonly', 'no', '--port', String(p), '--bind', '127.0.0.1'], { stdio: 'ignore' });
   let up = false;
-  for (let i = 0; i < 100 && !(up = await reachable(p)); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100; i++) {
+    up = await reachable(p);
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));

@@ -2,10 +2,11 @@
  * The official Anthropic SDK against the gateway, both majors: 0.x sends the agent's key as
  * x-api-key, 1.x as Authorization: Bearer. Mounted under /anthropic and at the root.
  */
-import t, { type Test } from 'tap';
+
 import Anthropic from '@anthropic-ai/sdk';
 import AnthropicV1 from 'anthropic-sdk-v1';
-import { startHarness, PROVIDER_KEY, type Harness } from './helpers.js';
+import t, { type Test } from 'tap';
+import { type Harness, PROVIDER_KEY, startHarness } from './helpers.js';
 
 const AGENT_KEY = 'agent-key-anthropic-sdk';
 
@@ -122,9 +123,12 @@ t.test('root mount: Anthropic requests under /v1 shared with the OpenAI mount', 
   const ids: string[] = [];
   for await (const m of client.models.list()) ids.push(m.id);
   t.same(ids, ['claude-sample'], 'the Anthropic model list, through the Anthropic mount');
-  t.match(h.upstream.received.find((r) => r.path === '/v1/models'), { method: 'GET', headers: { 'anthropic-version': String } }, 'the upstream was asked in the Anthropic dialect');
+  t.match(
+    h.upstream.received.find((r) => r.path === '/v1/models'),
+    { method: 'GET', headers: { 'anthropic-version': String } },
+    'the upstream was asked in the Anthropic dialect',
+  );
   checkCredentials(t, h, /./);
   const res = (await client.get('/v1/messages/batches').catch((e: unknown) => e)) as ApiError;
   t.match(res.error, { type: 'error', error: { type: 'not_found_error', code: 'aos_route_not_found' } });
 });
-

@@ -1,7 +1,8 @@
 /** The official OpenAI SDK (v6) against the gateway, with the sample upstream behind it. */
-import t, { type Test } from 'tap';
+
 import OpenAI from 'openai';
-import { startHarness, PROVIDER_KEY, type Harness } from './helpers.js';
+import t, { type Test } from 'tap';
+import { type Harness, PROVIDER_KEY, startHarness } from './helpers.js';
 
 const AGENT_KEY = 'agent-key-openai-sdk';
 
@@ -29,7 +30,9 @@ t.test('openai SDK: the happy paths', async (t) => {
 
   t.test('chat completion stream', async (t) => {
     const stream = await openai.chat.completions.create({
-      model: 'gpt-sample', stream: true, stream_options: { include_usage: true },
+      model: 'gpt-sample',
+      stream: true,
+      stream_options: { include_usage: true },
       messages: [{ role: 'user', content: 'one two three' }],
     });
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
@@ -55,8 +58,14 @@ t.test('openai SDK: the happy paths', async (t) => {
       if (event.type === 'response.output_text.delta') text += event.delta;
     }
     t.same(types, [
-      'response.created', 'response.output_item.added', 'response.content_part.added', 'response.output_text.delta',
-      'response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed',
+      'response.created',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
     ]);
     t.equal(text, 'Echo: stream me');
     const final = await stream.finalResponse();
@@ -135,9 +144,7 @@ t.test('openai SDK: gateway errors are OpenAI-shaped', async (t) => {
   const h = await startHarness(t, { upstream: { headersTimeoutMs: 300 } });
   const openai = client(h);
 
-  const timeout = await openai.chat.completions
-    .create({ model: 'slow-first-byte', messages: [{ role: 'user', content: 'x' }] }, { headers: { 'x-sample-delay-ms': '3000' } })
-    .catch((e: unknown) => e);
+  const timeout = await openai.chat.completions.create({ model: 'slow-first-byte', messages: [{ role: 'user', content: 'x' }] }, { headers: { 'x-sample-delay-ms': '3000' } }).catch((e: unknown) => e);
   t.type(timeout, OpenAI.APIError);
   const err = timeout as InstanceType<typeof OpenAI.APIError>;
   t.equal(err.status, 504);

@@ -3,13 +3,13 @@
  * caller's dialect, provider bytes passed through untouched, bounded retries, backpressure.
  */
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import t, { type Test } from 'tap';
-import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import AnthropicV1 from 'anthropic-sdk-v1';
-import { startHarness, type Harness, freePort } from './helpers.js';
+import OpenAI from 'openai';
+import t, { type Test } from 'tap';
+import { freePort, type Harness, startHarness } from './helpers.js';
 
 const KEY = 'agent-key-streaming';
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
@@ -63,14 +63,15 @@ async function listenLocal<S extends NetServer>(t: Test, server: S): Promise<num
   return (server.address() as AddressInfo).port;
 }
 
-
 t.test('chunks reach the client as the upstream sends them', async (t) => {
   const h = await startHarness(t);
   // slow-stream: one event every 200 ms, here seven (OpenAI) and nine (Anthropic) of them.
-  const results = await Promise.all(DIALECTS.map(async (d) => {
-    const res = await post(h, d.path, d.body('slow-stream', words(3), true));
-    return { d, res, ...(await readTimed(res)) };
-  }));
+  const results = await Promise.all(
+    DIALECTS.map(async (d) => {
+      const res = await post(h, d.path, d.body('slow-stream', words(3), true));
+      return { d, res, ...(await readTimed(res)) };
+    }),
+  );
   for (const { d, res, chunks, end } of results) {
     t.equal(res.status, 200);
     t.match(res.headers.get('content-type'), /^text\/event-stream/);
@@ -99,16 +100,16 @@ t.test('a client that goes away cancels the upstream request', async (t) => {
     // A client that left is not an upstream failure.
     const metrics = await (await fetch(`${h.admin}/metrics`)).text();
     t.notMatch(metrics, /aos_upstream_errors_total\{/, 'no upstream error counted');
-    t.notOk(h.logs.some((l) => l.includes('upstream failed mid-response')), 'no upstream failure logged');
+    t.notOk(
+      h.logs.some((l) => l.includes('upstream failed mid-response')),
+      'no upstream failure logged',
+    );
   });
 
   t.test('openai SDK stream aborted by its signal', async (t) => {
     const before = h.upstream.received.length;
     const ac = new AbortController();
-    const stream = await openai(h).chat.completions.create(
-      { model: 'slow-stream', stream: true, messages: [{ role: 'user', content: words(30) }] },
-      { signal: ac.signal },
-    );
+    const stream = await openai(h).chat.completions.create({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: words(30) }] }, { signal: ac.signal });
     let seen = 0;
     for await (const _chunk of stream) {
       if (++seen === 2) ac.abort();
@@ -181,7 +182,10 @@ t.test('an upstream reset mid-stream ends the stream with an error event', async
   for (const sdk of ANTHROPIC_SDKS) {
     t.test(`${sdk.name} messages.stream rejects with an APIError`, async (t) => {
       const client = new sdk.Client({ baseURL: `${h.url}/anthropic`, apiKey: KEY, maxRetries: 0 });
-      const err = await client.messages.stream({ model: 'reset-mid-stream', max_tokens: 64, messages: [{ role: 'user', content: 'a b c d' }] }).finalMessage().catch((e: unknown) => e);
+      const err = await client.messages
+        .stream({ model: 'reset-mid-stream', max_tokens: 64, messages: [{ role: 'user', content: 'a b c d' }] })
+        .finalMessage()
+        .catch((e: unknown) => e);
       t.type(err, sdk.Client.APIError);
       t.match((err as InstanceType<typeof Anthropic.APIError>).error, { type: 'error', error: { type: 'api_error', code: 'aos_upstream_error' } });
     });
@@ -206,13 +210,15 @@ t.test('an upstream slower than headersTimeoutMs is a 504 in the caller dialect'
   // undici's timers tick about every 500 ms: a 300 ms timeout fires within a second.
   const h = await startHarness(t, { upstream: { headersTimeoutMs: 300 } });
   const cases = DIALECTS.flatMap((d) => [false, true].map((stream) => ({ d, stream, name: `${d.dialect} stream=${stream}` })));
-  const sdk = openai(h).chat.completions
-    .create({ model: 'slow-first-byte', stream: true, messages: [{ role: 'user', content: 'x' }] }, { headers: { 'x-case': 'sdk' } })
+  const sdk = openai(h)
+    .chat.completions.create({ model: 'slow-first-byte', stream: true, messages: [{ role: 'user', content: 'x' }] }, { headers: { 'x-case': 'sdk' } })
     .catch((e: unknown) => e);
-  const results = await Promise.all(cases.map(async (c) => {
-    const res = await post(h, c.d.path, c.d.body('slow-first-byte', 'x', c.stream), { headers: { 'x-sample-delay-ms': '5000', 'x-case': c.name } });
-    return { ...c, res, body: await res.json() };
-  }));
+  const results = await Promise.all(
+    cases.map(async (c) => {
+      const res = await post(h, c.d.path, c.d.body('slow-first-byte', 'x', c.stream), { headers: { 'x-sample-delay-ms': '5000', 'x-case': c.name } });
+      return { ...c, res, body: await res.json() };
+    }),
+  );
   for (const { d, name, res, body } of results) {
     t.equal(res.status, 504, name);
     t.equal(res.headers.get('x-aos-error-code'), 'aos_upstream_timeout');
@@ -256,8 +262,15 @@ t.test("the provider's SSE passes through byte for byte, malformed or not", asyn
     let out = '';
     const write = res.write.bind(res) as (chunk: string) => boolean;
     const end = res.end.bind(res) as (chunk?: string) => ServerResponse;
-    res.write = ((chunk: string) => ((out += chunk), write(chunk))) as typeof res.write;
-    res.end = ((chunk?: string) => ((out += chunk ?? ''), written.push(out), end(chunk))) as typeof res.end;
+    res.write = ((chunk: string) => {
+      out += chunk;
+      return write(chunk);
+    }) as typeof res.write;
+    res.end = ((chunk?: string) => {
+      out += chunk ?? '';
+      written.push(out);
+      return end(chunk);
+    }) as typeof res.end;
   });
   for (const d of DIALECTS) {
     for (const model of ['malformed-sse', 'sample-model']) {
@@ -286,7 +299,9 @@ t.test('an unreachable upstream is a 502, after a bounded number of attempts', a
       else t.match(body, { type: 'error', error: { type: 'api_error', code: 'aos_upstream_error' } });
       t.ok(performance.now() - started < 5000, 'the gateway gave up promptly');
     }
-    const err = await openai(h).chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    const err = await openai(h)
+      .chat.completions.create({ model: 'gpt-sample', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
     t.type(err, OpenAI.APIError);
     t.equal((err as InstanceType<typeof OpenAI.APIError>).code, 'aos_upstream_error');
   });

@@ -17,7 +17,12 @@ agents:
   - { id: lister, team: support, template: lister }
 `;
 
-interface Seen { method: string; url: string; headers: IncomingHttpHeaders; body: string }
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
 
 async function startApi(t: Test) {
   const seen: Seen[] = [];
@@ -66,7 +71,11 @@ async function setup(t: Test, overrides: Record<string, unknown> = {}) {
           method: 'GET',
           path: '/tickets',
           readOnly: true,
-          querySchema: { type: 'object', additionalProperties: false, properties: { status: { enum: ['open', 'closed'] }, tag: { type: 'array', items: { type: 'string' } }, limit: { type: 'integer', maximum: 100 } } },
+          querySchema: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { status: { enum: ['open', 'closed'] }, tag: { type: 'array', items: { type: 'string' } }, limit: { type: 'integer', maximum: 100 } },
+          },
         },
         get: { method: 'GET', path: '/tickets/{id}', readOnly: true },
         create: { method: 'POST', path: '/tickets', bodySchema: CREATE_SCHEMA },
@@ -116,13 +125,22 @@ t.test('declared operations are forwarded with the tool credential; the agent to
   t.equal(api.seen.at(-1)!.headers.cookie, undefined, 'agent cookies dropped');
   t.equal(api.seen.at(-1)!.headers.authorization, undefined, 'the agent Authorization is stripped');
   const jwt = await token('desk');
-  t.notOk(api.seen.some((s) => JSON.stringify(s.headers).includes(jwt.slice(-30))), 'no agent token upstream');
+  t.notOk(
+    api.seen.some((s) => JSON.stringify(s.headers).includes(jwt.slice(-30))),
+    'no agent token upstream',
+  );
 });
 
 t.test('undeclared paths and methods are refused before policy, and never reach the API', async (t) => {
   const { api, call } = await setup(t);
   const cases = [
-    { method: 'GET', path: '/tools/tickets/admin', status: 404, code: 'aos_route_not_found', message: /tool tickets has no operation for GET \/admin \(operations: list GET \/tickets, get GET \/tickets\/\{id\}/ },
+    {
+      method: 'GET',
+      path: '/tools/tickets/admin',
+      status: 404,
+      code: 'aos_route_not_found',
+      message: /tool tickets has no operation for GET \/admin \(operations: list GET \/tickets, get GET \/tickets\/\{id\}/,
+    },
     { method: 'GET', path: '/tools/tickets', status: 404, code: 'aos_route_not_found', message: /no operation for GET \// },
     { method: 'GET', path: '/tools/tickets/tickets/42/comments', status: 404, code: 'aos_route_not_found', message: /no operation/ },
     { method: 'GET', path: '/tools/tickets/files/', status: 404, code: 'aos_route_not_found', message: /no operation/ },
@@ -173,7 +191,11 @@ t.test('bodies are checked against the operation JSON Schema after the policy al
       t.match(r.json.error.message, message);
     }
   }
-  t.same(api.seen.map((s) => s.url), ['/api/tickets?status=open&limit=100&tag=a'], 'only the valid query reached the API, unchanged');
+  t.same(
+    api.seen.map((s) => s.url),
+    ['/api/tickets?status=open&limit=100&tag=a'],
+    'only the valid query reached the API, unchanged',
+  );
   api.seen.length = 0;
   const denied = await call('lister', 'POST', '/tools/tickets/tickets', { title: '' });
   t.equal(denied.code, 'aos_policy_denied', 'the policy decides before the schema: an agent not allowed learns nothing of it');
@@ -195,7 +217,11 @@ t.test('policy decides each call: tool and operation globs, sensitive operations
   const anon = await call(null, 'GET', '/tools/tickets/tickets');
   t.equal(anon.status, 401);
   t.equal(anon.code, 'aos_unauthenticated');
-  t.same(api.seen.map((s) => `${s.method} ${s.url}`), ['GET /api/tickets'], 'only the allowed call reached the API');
+  t.same(
+    api.seen.map((s) => `${s.method} ${s.url}`),
+    ['GET /api/tickets'],
+    'only the allowed call reached the API',
+  );
 });
 
 t.test('without identity and policy, tools still only expose their operations', async (t) => {
@@ -223,7 +249,9 @@ t.test('a config reload swaps the registry: new tools and operations apply, remo
 t.test('per-tool upstream timeouts: no headers in time is a 504, a body that stalls is cut', async (t) => {
   const api = await startApi(t);
   const h = await startHarness(t, {
-    tools: { slow: { kind: 'http', baseUrl: `${api.url}/slow`, headersTimeoutMs: 300, bodyTimeoutMs: 300, operations: { stall: { method: 'GET', path: '/stall' }, cut: { method: 'GET', path: '/cut' } } } },
+    tools: {
+      slow: { kind: 'http', baseUrl: `${api.url}/slow`, headersTimeoutMs: 300, bodyTimeoutMs: 300, operations: { stall: { method: 'GET', path: '/stall' }, cut: { method: 'GET', path: '/cut' } } },
+    },
   });
   const started = Date.now();
   const stall = await fetch(`${h.url}/tools/slow/stall`);

@@ -1,11 +1,11 @@
 /** Unit tables for the tool registry's pieces: path patterns, the tools/list tap, MCP message checks. */
 import t from 'tap';
-import { compilePathPattern, matchPathPattern, splitPath } from '../src/config/path-pattern.js';
-import { createListChangedTap, createResultSizeTap, createToolsListTap } from '../src/tools/mcp-list-tap.js';
-import { checkMcpHeaders, parseMcpMessage } from '../src/providers/mcp.js';
-import { tapData, tapEnd } from '../src/upstream/tap.js';
 import { parseConfig } from '../src/config/load.js';
+import { compilePathPattern, matchPathPattern, splitPath } from '../src/config/path-pattern.js';
+import { checkMcpHeaders, parseMcpMessage } from '../src/providers/mcp.js';
+import { createListChangedTap, createResultSizeTap, createToolsListTap } from '../src/tools/mcp-list-tap.js';
 import { createSessionOwners } from '../src/tools/mcp-sessions.js';
+import { tapData, tapEnd } from '../src/upstream/tap.js';
 
 t.test('path patterns: literal and parameter segments, a final catch-all', async (t) => {
   const cases: [string, string, Record<string, string> | null][] = [
@@ -55,7 +55,8 @@ function run(tap: ReturnType<typeof createToolsListTap>, status: number, headers
 
 t.test('tools/list tap: JSON and SSE answers filtered, other events and fields untouched, learned unfiltered', async (t) => {
   const learned: string[] = [];
-  const make = (id: number | null = 7, maxBytes = 1 << 20) => createToolsListTap({ id, learn: (ts) => learned.push(...ts.map((x) => (x as { name: string }).name)), keep: (x) => !x.name.startsWith('secret'), maxBytes });
+  const make = (id: number | null = 7, maxBytes = 1 << 20) =>
+    createToolsListTap({ id, learn: (ts) => learned.push(...ts.map((x) => (x as { name: string }).name)), keep: (x) => !x.name.startsWith('secret'), maxBytes });
   const json = list(7, ['a', 'secret_b', 'c'], { nextCursor: 'p2' });
   const r1 = run(make(), 200, { 'content-type': 'application/json', 'content-length': String(json.length) }, [json.slice(0, 10), json.slice(10)]);
   t.same(JSON.parse(r1.body), JSON.parse(list(7, ['a', 'c'], { nextCursor: 'p2' })));
@@ -76,7 +77,16 @@ t.test('tools/list tap: JSON and SSE answers filtered, other events and fields u
   const big = run(make(7, 10), 200, { 'content-type': 'application/json' }, [json]);
   t.match(JSON.parse(big.body), { id: 7, error: { data: { code: 'aos_upstream_error' } } }, 'too large to filter: an error, never the unfiltered list');
 
-  const resources = JSON.stringify({ jsonrpc: '2.0', id: 3, result: { resources: [{ uri: 'docs://a', name: 'a' }, { uri: 'secret://k', name: 'k' }] } });
+  const resources = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 3,
+    result: {
+      resources: [
+        { uri: 'docs://a', name: 'a' },
+        { uri: 'secret://k', name: 'k' },
+      ],
+    },
+  });
   const rtap = createToolsListTap({ id: 3, list: 'resources', learn: () => {}, keep: (x) => !x.name.startsWith('secret'), maxBytes: 1 << 20 });
   t.same(JSON.parse(run(rtap, 200, { 'content-type': 'application/json' }, [resources]).body).result.resources, [{ uri: 'docs://a', name: 'a' }], 'resources/list filtered by URI');
 
@@ -114,7 +124,10 @@ t.test('tools config errors name the key and the fix', async (t) => {
   const base = 'providers: { p: { dialect: openai, baseUrl: "http://x" } }\nroutes: [{ prefix: /v1, provider: p }]\n';
   const cases: [string, RegExp][] = [
     ['tools: { t: { kind: http, baseUrl: "http://x", operations: { a: { method: GET, path: "/a/{id}/{id}" } } } }', /tools\.t\.operations\.a\.path: parameter \{id\} appears twice/],
-    ['tools: { t: { kind: http, baseUrl: "http://x", operations: { a: { method: GET, path: "/a/{x}" }, b: { method: GET, path: "/a/{y}" } } } }', /tools\.t\.operations\.b\.path: GET \/a\/\{y\} is already operation "a"/],
+    [
+      'tools: { t: { kind: http, baseUrl: "http://x", operations: { a: { method: GET, path: "/a/{x}" }, b: { method: GET, path: "/a/{y}" } } } }',
+      /tools\.t\.operations\.b\.path: GET \/a\/\{y\} is already operation "a"/,
+    ],
     ['tools: { t: { kind: http, baseUrl: "http://x", operations: { a: { method: POST, path: "/a", bodySchema: { type: 12 } } } } }', /tools\.t\.operations\.a\.bodySchema: not a valid JSON Schema/],
     ['tools: { t: { kind: http, baseUrl: "http://x", operations: {} } }', /tools\.t\.operations: expected at least 1 key/],
     ['tools: { t: { kind: http, baseUrl: "http://x", url: "http://y", operations: { a: { method: GET, path: "/" } } } }', /tools\.t\.url: unknown key/],

@@ -32,15 +32,51 @@ export interface RecoveredLine {
 
 /** An intent's fields unknown until the call ends: a recovered intent has these values. */
 const UNDECIDED = {
-  cost_usd: null, decision: 'allow', error_code: null, findings: null, flags: null, input_tokens: null, outcome: 'interrupted', output_tokens: null,
-  response_bytes: null, response_sha256: null, status: null, tool_calls: null, total_ms: null, upstream_ms: null,
+  cost_usd: null,
+  decision: 'allow',
+  error_code: null,
+  findings: null,
+  flags: null,
+  input_tokens: null,
+  outcome: 'interrupted',
+  output_tokens: null,
+  response_bytes: null,
+  response_sha256: null,
+  status: null,
+  tool_calls: null,
+  total_ms: null,
+  upstream_ms: null,
 } satisfies Partial<AuditEvent>;
 type DecidedKey = Exclude<keyof AuditEvent, keyof typeof UNDECIDED>;
 /** The fields of an intent line, in order. The `satisfies` fails the build when AuditEvent gains a field neither list has. */
 const DECIDED_KEYS = Object.keys({
-  agent_id: 1, capture: 1, id: 1, kind: 1, max_tokens: 1, method: 1, model: 1, operation: 1, parent_span_id: 1, path: 1, policy_revision: 1, provider: 1, reasons: 1,
-  request_bytes: 1, request_sha256: 1, route: 1, span_id: 1, stream: 1, team: 1, template: 1, template_version: 1, time: 1, tool: 1, tool_args_sha256: 1, tool_server: 1,
-  trace_id: 1, workflow_id: 1,
+  agent_id: 1,
+  capture: 1,
+  id: 1,
+  kind: 1,
+  max_tokens: 1,
+  method: 1,
+  model: 1,
+  operation: 1,
+  parent_span_id: 1,
+  path: 1,
+  policy_revision: 1,
+  provider: 1,
+  reasons: 1,
+  request_bytes: 1,
+  request_sha256: 1,
+  route: 1,
+  span_id: 1,
+  stream: 1,
+  team: 1,
+  template: 1,
+  template_version: 1,
+  time: 1,
+  tool: 1,
+  tool_args_sha256: 1,
+  tool_server: 1,
+  trace_id: 1,
+  workflow_id: 1,
 } satisfies Record<DecidedKey, 1>) as DecidedKey[];
 
 /** An intent line's JSON: the decided fields as an array (no key names, none of the completion fields). */

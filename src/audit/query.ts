@@ -41,8 +41,17 @@ export function formatLine(r: AuditRecord): string {
   const tokens = r.input_tokens === null && r.output_tokens === null ? '-' : `${r.input_tokens ?? '?'}→${r.output_tokens ?? '?'}`;
   const what = r.tool ?? r.model ?? '-';
   const why = r.decision === 'deny' && r.reasons.length > 0 ? `  (${r.reasons.join('; ')})` : '';
-  return [
-    r.time, (r.agent_id ?? '-').padEnd(20), `${r.decision}/${r.outcome}`.padEnd(20), String(r.status ?? '-').padEnd(3),
-    (r.route ?? r.path).padEnd(28), what.padEnd(20), tokens.padEnd(11), r.cost_usd === null ? '-' : `$${r.cost_usd.toFixed(6)}`, r.id,
-  ].join(' ') + why;
+  return (
+    [
+      r.time,
+      (r.agent_id ?? '-').padEnd(20),
+      `${r.decision}/${r.outcome}`.padEnd(20),
+      String(r.status ?? '-').padEnd(3),
+      (r.route ?? r.path).padEnd(28),
+      what.padEnd(20),
+      tokens.padEnd(11),
+      r.cost_usd === null ? '-' : `$${r.cost_usd.toFixed(6)}`,
+      r.id,
+    ].join(' ') + why
+  );
 }

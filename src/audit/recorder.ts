@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Span } from '@opentelemetry/api';
-import { callDecision, type CallContext, type Outcome, type Stage } from '../pipeline/context.js';
+import { type CallContext, callDecision, type Outcome, type Stage } from '../pipeline/context.js';
 import type { CallTracer } from '../telemetry/otel.js';
 import { assignSpanIds, parentSpanId, readTraceHeaders } from '../telemetry/trace-context.js';
 import type { ResponseTap } from '../upstream/tap.js';
@@ -57,7 +57,10 @@ class ResponseRecorder implements ResponseTap {
   hasher: Hash | null = null;
   kept: Buffer[] | null;
   keptBytes = 0;
-  constructor(readonly hash: boolean, readonly max: number) {
+  constructor(
+    readonly hash: boolean,
+    readonly max: number,
+  ) {
     this.kept = max > 0 ? [] : null;
   }
   onData(chunk: Buffer): Buffer {
@@ -118,7 +121,7 @@ class Recorder {
     const d = ctx.decision;
     const tp = ctx.traceparent;
     let captured: AuditEvent['capture'] = null;
-    if (capture !== null && capture.request && body !== null && body.length > 0) {
+    if (capture?.request && body !== null && body.length > 0) {
       captured = { request: this.opts.redact(body.subarray(0, capture.maxBytes).toString('utf8')) };
       if (body.length > capture.maxBytes) captured.truncated = true;
     }
@@ -191,8 +194,12 @@ class RecordedCall {
     // The call is recorded as decided before it is forwarded: this write(2) has returned.
     this.segment = r.trail.intent(event);
     this.event = event;
-    const keep = capture !== null && capture.response ? capture.maxBytes : 0;
-    if (r.hashBodies || keep > 0) ctx.tap((this.response = new ResponseRecorder(r.hashBodies, keep)));
+    const keep = capture?.response ? capture.maxBytes : 0;
+    if (r.hashBodies || keep > 0) {
+      const response = new ResponseRecorder(r.hashBodies, keep);
+      this.response = response;
+      ctx.tap(response);
+    }
   };
 
   readonly finished = (outcome: Outcome): void => {
@@ -232,8 +239,13 @@ class RecordedCall {
     event.response_bytes = res.bytes;
     if (this.ctx.upstreamStart !== 0) event.response_sha256 = res.digest();
     if (res.kept !== null && res.kept.length > 0) {
-      (event.capture ??= {}).response = this.r.opts.redact(Buffer.concat(res.kept).toString('utf8'));
-      if (res.bytes > res.keptBytes) event.capture.truncated = true;
+      let capture = event.capture;
+      if (capture === undefined || capture === null) {
+        capture = {};
+        event.capture = capture;
+      }
+      capture.response = this.r.opts.redact(Buffer.concat(res.kept).toString('utf8'));
+      if (res.bytes > res.keptBytes) capture.truncated = true;
     }
   }
 }

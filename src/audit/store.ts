@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { openDatabase, type Db } from '../store/database.js';
+import { type Db, openDatabase } from '../store/database.js';
 import { chainHash, encodeEvent, GENESIS_HASH } from './canonical.js';
 import type { AuditEvent, AuditRecord } from './event.js';
 
@@ -131,6 +131,7 @@ export function toRecord(row: StoredRow): AuditRecord {
   return { seq: row.seq, ...(JSON.parse(row.body) as AuditEvent), prev_hash: row.prev_hash, hash: row.hash };
 }
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 /** Opens (creating) the audit store in dataDir. `readonly` for the CLI's verify/query/export. */
 export function openAuditStore(dataDir: string, file = 'audit.db', opts: { readonly?: boolean } = {}): AuditStore {
   let db: Db;
@@ -143,9 +144,9 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
   } else {
     db = openDatabase(dataDir, file, AUDIT_MIGRATIONS);
   }
-  const insert = opts.readonly ? null : db.prepare(
-    'INSERT INTO audit_events (seq, id, time_ms, agent_id, team, decision, trace_id, workflow_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
+  const insert = opts.readonly
+    ? null
+    : db.prepare('INSERT INTO audit_events (seq, id, time_ms, agent_id, team, decision, trace_id, workflow_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
   const setHead = opts.readonly ? null : db.prepare('UPDATE audit_chain SET head_seq = ?, head_hash = ? WHERE k = 1');
   const getChain = db.prepare('SELECT head_seq, head_hash, anchor_seq, anchor_hash FROM audit_chain WHERE k = 1');
   const has = db.prepare('SELECT 1 FROM audit_events WHERE id = ?').pluck();
@@ -184,9 +185,18 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
     eq('decision', f.decision);
     eq('trace_id', f.trace);
     eq('workflow_id', f.workflow);
-    if (f.sinceMs !== undefined) parts.push('id >= ?'), args.push(idAt(f.sinceMs));
-    if (f.untilMs !== undefined) parts.push('id < ?'), args.push(idAt(f.untilMs));
-    if (f.afterSeq !== undefined) parts.push('seq > ?'), args.push(f.afterSeq);
+    if (f.sinceMs !== undefined) {
+      parts.push('id >= ?');
+      args.push(idAt(f.sinceMs));
+    }
+    if (f.untilMs !== undefined) {
+      parts.push('id < ?');
+      args.push(idAt(f.untilMs));
+    }
+    if (f.afterSeq !== undefined) {
+      parts.push('seq > ?');
+      args.push(f.afterSeq);
+    }
     let sql = `SELECT * FROM audit_events${parts.length ? ` WHERE ${parts.join(' AND ')}` : ''} ORDER BY seq ${f.newestFirst ? 'DESC' : 'ASC'}`;
     if (f.limit !== undefined) sql += ` LIMIT ${Math.max(0, Math.floor(f.limit))}`;
     return { sql, args };

@@ -5,8 +5,8 @@ import type { Logger } from '../log.js';
 import type { CallMetrics } from '../telemetry/call-metrics.js';
 import { encodeEvent } from './canonical.js';
 import type { AuditEvent } from './event.js';
-import { openJournal, recoverJournal, type Journal, type RecoveredLine } from './journal.js';
-import { columnsOf, openAuditStore, type AuditStore, type EventColumns } from './store.js';
+import { type Journal, openJournal, type RecoveredLine, recoverJournal } from './journal.js';
+import { type AuditStore, columnsOf, type EventColumns, openAuditStore } from './store.js';
 import type { FromWriter, ToWriter, WriterInit } from './writer-worker.js';
 
 /**
@@ -71,6 +71,7 @@ function startWriter(init: WriterInit): Worker {
   return new Worker(boot, { eval: true, workerData: { ...init, module, tsx: fromSource ? import.meta.resolve('tsx/esm/api') : null } });
 }
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const { config, log, metrics } = opts;
   const now = opts.now ?? Date.now;
@@ -151,7 +152,10 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   worker.unref();
 
   const flushNow = () => {
-    if (timer !== null) clearTimeout(timer), (timer = null);
+    if (timer !== null) {
+      clearTimeout(timer);
+      timer = null;
+    }
     if (bodies.length === 0 || writerDead !== null) return;
     const batch: Batch = { bodies, columns, segments, since: oldest };
     bodies = [];
@@ -188,7 +192,8 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
     if ((r.maxAgeDays === 0 && r.maxSizeMb === 0) || writerDead !== null) return Promise.resolve(0);
     const id = nextId++;
     worker.postMessage({
-      t: 'prune', id,
+      t: 'prune',
+      id,
       beforeMs: r.maxAgeDays > 0 ? now() - r.maxAgeDays * 86_400_000 : undefined,
       maxBytes: r.maxSizeMb > 0 ? r.maxSizeMb * 1024 * 1024 : undefined,
     } satisfies ToWriter);

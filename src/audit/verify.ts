@@ -34,7 +34,11 @@ export function verifyChain(store: AuditStore): VerifyResult {
     let prevSeq = chain.anchor_seq;
     let checked = 0;
     const fail = (kind: BreakKind, row: StoredRow | null, seq: number, message: string): VerifyResult => ({
-      ok: false, checked, headSeq: prevSeq, headHash: prevHash, broken: { kind, seq, id: row?.id ?? null, message },
+      ok: false,
+      checked,
+      headSeq: prevSeq,
+      headHash: prevHash,
+      broken: { kind, seq, id: row?.id ?? null, message },
     });
     const window: StoredRow[] = [];
     const next = (): StoredRow | null => {
@@ -68,11 +72,17 @@ export function verifyChain(store: AuditStore): VerifyResult {
           if (!selfOk && row.prev_hash === prevHash) {
             return fail('modified', row, row.seq, `${name} was modified: its sequence number or content does not match its hash`);
           }
-          return fail('deleted', row, row.seq, `events were deleted before ${name}: it does not link to event seq ${prevSeq}${row.seq !== prevSeq + 1 ? ` (sequence jumps from ${prevSeq} to ${row.seq})` : ''}`);
+          return fail(
+            'deleted',
+            row,
+            row.seq,
+            `events were deleted before ${name}: it does not link to event seq ${prevSeq}${row.seq !== prevSeq + 1 ? ` (sequence jumps from ${prevSeq} to ${row.seq})` : ''}`,
+          );
         }
         if (!selfOk) return fail('modified', row, row.seq, `${name} was modified: its content does not match its hash`);
         const column = columnMismatch(row);
-        if (column !== null) return fail('modified', row, row.seq, `${name} was modified: ${column === 'body' ? 'its body is not in canonical form' : `column ${column} differs from the hashed record`}`);
+        if (column !== null)
+          return fail('modified', row, row.seq, `${name} was modified: ${column === 'body' ? 'its body is not in canonical form' : `column ${column} differs from the hashed record`}`);
         prevHash = row.hash;
         prevSeq = row.seq;
         checked += 1;
@@ -84,7 +94,12 @@ export function verifyChain(store: AuditStore): VerifyResult {
       return fail('inserted', null, chain.head_seq + 1, `events after the chain head (seq ${chain.head_seq}) were added outside the gateway, up to seq ${prevSeq}`);
     }
     if (chain.head_seq > prevSeq) {
-      return fail('truncated', null, prevSeq + 1, `the newest events were deleted: event seq ${prevSeq + 1}${chain.head_seq > prevSeq + 1 ? ` to ${chain.head_seq}` : ''} (the chain head) missing after event seq ${prevSeq}`);
+      return fail(
+        'truncated',
+        null,
+        prevSeq + 1,
+        `the newest events were deleted: event seq ${prevSeq + 1}${chain.head_seq > prevSeq + 1 ? ` to ${chain.head_seq}` : ''} (the chain head) missing after event seq ${prevSeq}`,
+      );
     }
     if (chain.head_seq === prevSeq && chain.head_hash !== prevHash) {
       return fail('modified', null, prevSeq, `the chain head does not match event seq ${prevSeq}`);

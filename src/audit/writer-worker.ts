@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { AuditConfig, OtelConfig } from '../config/schema.js';
 import { createOtel } from '../telemetry/otel.js';
 import type { AuditEvent } from './event.js';
-import { openAuditStore, recordsOf, type EventColumns } from './store.js';
+import { type EventColumns, openAuditStore, recordsOf } from './store.js';
 
 export interface WriterInit {
   dataDir: string;
@@ -37,7 +37,10 @@ port.on('message', (m: ToWriter) => {
       send({ t: 'committed', id: m.id, n: m.bodies.length });
       if (otel !== null) {
         // Parsed only for export: the commit itself needs the bodies and their columns alone.
-        const records = recordsOf(m.bodies.map((b) => JSON.parse(b) as AuditEvent), links);
+        const records = recordsOf(
+          m.bodies.map((b) => JSON.parse(b) as AuditEvent),
+          links,
+        );
         otel.spans?.emit(records);
         otel.logs?.emit(records, m.bodies);
       }

@@ -49,8 +49,11 @@ export function renderConfigDocs(): string {
       out.push(table(rows));
     }
   }
-  out.push('## Errors\n', 'A configuration file that cannot be used (the gateway config, the agent registry, the price table, a key file) fails with a `ConfigError`: its message names the file, the line and column, the key path and what was expected; its `code` is one of:\n');
-  out.push(['| code | meaning |', '|---|---|', ...Object.entries(CONFIG_ERRORS).map(([code, meaning]) => `| \`${code}\` | ${cell(meaning)} |`)].join('\n') + '\n');
+  out.push(
+    '## Errors\n',
+    'A configuration file that cannot be used (the gateway config, the agent registry, the price table, a key file) fails with a `ConfigError`: its message names the file, the line and column, the key path and what was expected; its `code` is one of:\n',
+  );
+  out.push(`${['| code | meaning |', '|---|---|', ...Object.entries(CONFIG_ERRORS).map(([code, meaning]) => `| \`${code}\` | ${cell(meaning)} |`)].join('\n')}\n`);
   return out.join('\n');
 }
 
@@ -129,7 +132,8 @@ function typeOf(s: JsonSchema): string {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isDict = (s: JsonSchema) => s.type === 'object' && isObject(s.additionalProperties);
 const isStructured = (s: JsonSchema | undefined): boolean =>
-  s !== undefined && (s.properties !== undefined || s.if !== undefined || (isDict(s) && isStructured(s.additionalProperties as JsonSchema)) || (s.type === 'array' && isStructured(s.items as JsonSchema)));
+  s !== undefined &&
+  (s.properties !== undefined || s.if !== undefined || (isDict(s) && isStructured(s.additionalProperties as JsonSchema)) || (s.type === 'array' && isStructured(s.items as JsonSchema)));
 /** A map whose entries are discriminated by `kind` (`if`/`then`/`else`). */
 const isBranched = (s: JsonSchema) => isDict(s) && (s.additionalProperties as JsonSchema).if !== undefined;
 const requiredOf = (s: JsonSchema) => (Array.isArray(s.required) ? (s.required as string[]) : []);
@@ -145,7 +149,10 @@ function placeholder(path: string, level: number): string {
 function show(v: unknown): string {
   if (typeof v === 'string') return v;
   if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
-  if (isObject(v)) return `{${Object.entries(v).map(([k, x]) => `${k}: ${show(x)}`).join(', ')}}`;
+  if (isObject(v))
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${k}: ${show(x)}`)
+      .join(', ')}}`;
   return String(v);
 }
 

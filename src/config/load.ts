@@ -1,8 +1,8 @@
 import { ConfigError } from './config-error.js';
 import { readCredential } from './credential.js';
 import { configSchema, type GatewayConfig } from './schema.js';
-import { parseYamlText, readConfigText } from './yaml-file.js';
 import { resolveTools } from './tools.js';
+import { parseYamlText, readConfigText } from './yaml-file.js';
 
 export { ConfigError, type ConfigErrorCode } from './config-error.js';
 

@@ -70,13 +70,15 @@ export function matchPathPattern(pattern: PathPattern, parts: readonly string[])
       if (part === '' || hasEncodedSlash(part)) return null;
       const v = decode(part);
       if (v === null) return null;
-      (params ??= {})[s.param] = v;
+      if (params === null) params = {};
+      params[s.param] = v;
     } else {
       const rest = parts.slice(i);
       if (rest.some((p) => p === '')) return null;
       const v = decode(rest.join('/'));
       if (v === null) return null;
-      (params ??= {})[s.rest] = v;
+      if (params === null) params = {};
+      params[s.rest] = v;
     }
   }
   return params ?? {};

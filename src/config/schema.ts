@@ -7,7 +7,7 @@
  * file it is optional: `configSchema` is this schema with such keys dropped from `required`.
  * A pattern's `title` says what it stands for ("an http(s) URL"): errors read "expected <title>".
  */
-import { Type, type SchemaOptions, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
+import { type SchemaOptions, type Static, type TProperties, type TSchema, Type } from '@sinclair/typebox';
 import { JWT_ALGORITHMS } from './algorithms.js';
 
 // ---- building blocks --------------------------------------------------------------------------
@@ -25,8 +25,7 @@ const Const = <const T extends string>(value: T) => Type.Unsafe<T>({ const: valu
 const Dict = <T extends TSchema>(value: T, options: SchemaOptions) => Type.Unsafe<Record<string, Static<T>>>({ ...options, type: 'object', additionalProperties: value });
 
 /** An integer with a lower bound, a default and an optional upper bound. */
-const Int = (minimum: number, dflt: number, description: string, maximum?: number) =>
-  Type.Integer({ description, minimum, ...(maximum === undefined ? {} : { maximum }), default: dflt });
+const Int = (minimum: number, dflt: number, description: string, maximum?: number) => Type.Integer({ description, minimum, ...(maximum === undefined ? {} : { maximum }), default: dflt });
 
 const Str = (description: string, options: SchemaOptions = {}) => Type.String({ description, ...options });
 const Bool = (dflt: boolean, description: string) => Type.Boolean({ description, default: dflt });
@@ -140,7 +139,12 @@ const PolicySchema = Obj(
         directory: Type.Optional(Str('A policies directory, built on load (development).', { minLength: 1 })),
         url: Type.Optional(Str('An HTTP(S) bundle URL, polled with ETags.', { pattern: '^https?://', title: 'an http(s) URL' })),
       },
-      { description: 'Exactly one source: a bundle file, a policies directory (development), or an HTTP(S) bundle URL.', minProperties: 1, maxProperties: 1, default: { file: '../policies/bundle.tar.gz' } },
+      {
+        description: 'Exactly one source: a bundle file, a policies directory (development), or an HTTP(S) bundle URL.',
+        minProperties: 1,
+        maxProperties: 1,
+        default: { file: '../policies/bundle.tar.gz' },
+      },
     ),
     pollIntervalSec: Int(1, 30, 'How often a URL source is polled (ETag / If-None-Match).'),
     token: Type.Optional(Str('Bearer token sent to the bundle server, if it needs one.')),
@@ -185,7 +189,9 @@ const AuditSchema = Obj(
 
 const OtelSchema = Obj(
   {
-    endpoint: Type.Optional(Str('OTLP/HTTP base URL (traces go to /v1/traces, logs to /v1/logs); absent: no export.', { pattern: HTTP_URL.pattern, title: 'an http(s) URL, e.g. http://127.0.0.1:4318' })),
+    endpoint: Type.Optional(
+      Str('OTLP/HTTP base URL (traces go to /v1/traces, logs to /v1/logs); absent: no export.', { pattern: HTTP_URL.pattern, title: 'an http(s) URL, e.g. http://127.0.0.1:4318' }),
+    ),
     serviceName: Str('`service.name` of the exported resource.', { minLength: 1, default: 'aos-gateway' }),
     headers: Headers('Headers sent with every export (e.g. an API key of the collector).'),
     traces: Bool(true, 'Export a span per call.'),
@@ -245,7 +251,10 @@ const ProviderSchema = Obj(
 
 const RouteSchema = Obj(
   {
-    prefix: Str("Path prefix on the gateway, the equivalent of the provider's base URL.", { pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$', title: 'a path like /v1 or /anthropic (no trailing slash)' }),
+    prefix: Str("Path prefix on the gateway, the equivalent of the provider's base URL.", {
+      pattern: '^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$',
+      title: 'a path like /v1 or /anthropic (no trailing slash)',
+    }),
     provider: Str('The provider (a key of `providers`).', { minLength: 1 }),
     passthrough: Bool(false, 'Forward paths that are not a known operation of the dialect, uninspected.'),
   },
@@ -260,7 +269,7 @@ const traits = {
   labels: Type.Optional(Dict(Type.String(), { description: 'Free-form labels the policy reads as `input.call.tool.labels`.' })),
 };
 
-const ToolTraitsSchema = Obj(traits, { description: 'Policy-visible traits of one tool of the server (they override the server\'s).' });
+const ToolTraitsSchema = Obj(traits, { description: "Policy-visible traits of one tool of the server (they override the server's)." });
 
 const toolCredential = {
   apiKey: Type.Optional(Str('The credential the gateway injects; whatever the agent sent is stripped.')),
@@ -276,7 +285,10 @@ const JsonSchemaValue = (description: string) => Type.Unsafe<Record<string, unkn
 const HttpOperationSchema = Obj(
   {
     method: Enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], { description: 'The HTTP method.' }),
-    path: Str('`/repos/{owner}/{repo}/issues`: `{name}` is one path segment, a final `{name*}` the rest of the path.', { pattern: '^/[^?#]*$', title: 'a path pattern like /repos/{owner}/{repo}/issues' }),
+    path: Str('`/repos/{owner}/{repo}/issues`: `{name}` is one path segment, a final `{name*}` the rest of the path.', {
+      pattern: '^/[^?#]*$',
+      title: 'a path pattern like /repos/{owner}/{repo}/issues',
+    }),
     bodySchema: Type.Optional(JsonSchemaValue('JSON Schema the request body must satisfy (the body is then required to be JSON).')),
     querySchema: Type.Optional(JsonSchemaValue('JSON Schema of the query parameters as an object (values coerced from strings: `?limit=5` is an integer).')),
     ...traits,
@@ -301,7 +313,7 @@ const McpToolSchema = Obj(
     url: Str("The server's MCP endpoint (Streamable HTTP), e.g. http://github-mcp:3000/mcp.", HTTP_URL),
     ...toolCredential,
     ...traits,
-    tools: Dict(ToolTraitsSchema, { description: 'MCP: traits of single tools of the server, by tool name (they override the server\'s).', default: {} }),
+    tools: Dict(ToolTraitsSchema, { description: "MCP: traits of single tools of the server, by tool name (they override the server's).", default: {} }),
     schemaCacheSec: Int(0, 300, "MCP: how long input schemas learned from the server's tools/list are trusted."),
   },
   { description: 'An MCP server (Streamable HTTP) agents reach at `/mcp/<name>`.' },
@@ -314,6 +326,7 @@ const ToolSchema = Type.Unsafe<Static<typeof HttpToolSchema> | Static<typeof Mcp
   properties: { kind: Enum(['http', 'mcp'], { description: '`http` or `mcp`: which keys the entry takes.' }) },
   // Discriminated by kind: each branch lists its own keys, so a typo is an unknown key.
   if: { properties: { kind: { const: 'http' } } },
+  // biome-ignore lint/suspicious/noThenProperty: the JSON Schema `then` keyword, not a thenable
   then: HttpToolSchema,
   else: McpToolSchema,
 });
@@ -393,4 +406,3 @@ export type HttpOperationConfig = Static<typeof HttpOperationSchema>;
 export type HttpToolConfig = Static<typeof HttpToolSchema>;
 export type McpToolConfig = Static<typeof McpToolSchema>;
 export type ToolConfig = HttpToolConfig | McpToolConfig;
-

@@ -1,7 +1,7 @@
 import { readCredential } from './credential.js';
-import type { GatewayConfig } from './schema.js';
 import { compileSchema } from './json-schema.js';
 import { compilePathPattern } from './path-pattern.js';
+import type { GatewayConfig } from './schema.js';
 
 type Where = (path: (string | number)[]) => string;
 
@@ -36,7 +36,10 @@ export function resolveTools(config: GatewayConfig, file: string, where: Where):
       } catch (err) {
         problems.push(`${where(['tools', name, 'operations', opName, 'path'])}: ${(err as Error).message}`);
       }
-      for (const [key, kind] of [['bodySchema', 'json'], ['querySchema', 'query']] as const) {
+      for (const [key, kind] of [
+        ['bodySchema', 'json'],
+        ['querySchema', 'query'],
+      ] as const) {
         if (op[key] === undefined) continue;
         try {
           compileSchema(op[key], kind);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, parseDocument, isMap, isNode, isScalar } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from './config-error.js';
 
 // coerceTypes: values substituted from the environment are strings ("8080" → 8080).
@@ -89,7 +89,11 @@ export function parseYamlText<T = unknown>(text: string, file: string, schema: o
   const data = substitute(raw, [], env, (path, msg) => problems.push(`${where(path)}: ${msg}`));
   if (problems.length > 0) throw new ConfigError(file, problems, 'AOS_ERR_CONFIG_ENV_UNSET');
   // An `if` error only says "must match then": the branch's own errors follow it.
-  if (!check(data)) throw new ConfigError(file, (check.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => describe(e, where)));
+  if (!check(data))
+    throw new ConfigError(
+      file,
+      (check.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => describe(e, where)),
+    );
   return { data: data as T, where };
 }
 
@@ -122,10 +126,16 @@ function substitute(value: unknown, path: Path, env: NodeJS.ProcessEnv, fail: (p
 }
 
 function describe(e: ErrorObject, where: Locate): string {
-  const path: Path = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map((s) => {
-    const k = s.replace(/~1/g, '/').replace(/~0/g, '~');
-    return /^\d+$/.test(k) ? Number(k) : k;
-  });
+  const path: Path =
+    e.instancePath === ''
+      ? []
+      : e.instancePath
+          .slice(1)
+          .split('/')
+          .map((s) => {
+            const k = s.replace(/~1/g, '/').replace(/~0/g, '~');
+            return /^\d+$/.test(k) ? Number(k) : k;
+          });
   const got = (v: unknown) => (typeof v === 'string' ? `"${v}"` : JSON.stringify(v));
   switch (e.keyword) {
     case 'required':

@@ -2,10 +2,11 @@ import type { AuditTrail } from '../audit/trail.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { LocalSigner, TokenVerifier } from '../identity/types.js';
 import type { BudgetAdmin } from '../metering/admin.js';
-import type { Pipeline } from '../pipeline/compose.js';
+import type { Pipeline } from '../pipeline/run.js';
 import type { PolicyManager } from '../policy/manager.js';
 import type { Db } from '../store/database.js';
 import {
+  type Budgets,
   buildPipeline,
   closeRouting,
   createBudgets,
@@ -15,7 +16,6 @@ import {
   createRouting,
   openLocalStore,
   policyRegistryData,
-  type Budgets,
   type Recording,
   type Routing,
   type ServiceDeps,
@@ -47,6 +47,7 @@ export interface Runtime {
 /** Parts whose change takes effect on restart only (listeners, stores, audit and export). */
 const ON_RESTART: readonly Part[] = ['listen', 'audit', 'otel'];
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
   const { log, metrics } = deps;
   let snapshot = first;
@@ -83,7 +84,13 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       const suspensions = store.suspensions;
       deps.calls.setSuspended(() => suspensions.list().length);
       recording = createRecording(snapshot, deps, () => snapshot);
-      if (snapshot.config.metering.mode === 'enforce') budgets = await createBudgets(snapshot, deps, () => snapshot, () => pipeline !== null && compose());
+      if (snapshot.config.metering.mode === 'enforce')
+        budgets = await createBudgets(
+          snapshot,
+          deps,
+          () => snapshot,
+          () => pipeline !== null && compose(),
+        );
       identity = await createIdentity(snapshot, log);
       policy = await createPolicy(snapshot, deps);
       routing = createRouting(snapshot, null);

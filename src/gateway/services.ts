@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { createCallRecorder, type Capture } from '../audit/recorder.js';
+import { type Capture, createCallRecorder } from '../audit/recorder.js';
 import { createRedactor, type Redactor } from '../audit/redact.js';
-import { openAuditStore, type AuditStore } from '../audit/store.js';
-import { createAuditTrail, type AuditTrail } from '../audit/trail.js';
+import { type AuditStore, openAuditStore } from '../audit/store.js';
+import { type AuditTrail, createAuditTrail } from '../audit/trail.js';
 import { authenticate } from '../identity/authenticate.js';
 import { loadLocalSigner } from '../identity/local-key.js';
 import type { AgentRegistry } from '../identity/registry.js';
@@ -10,20 +10,21 @@ import { createSuspensionStore, type SuspensionStore } from '../identity/suspens
 import type { LocalSigner, TokenVerifier } from '../identity/types.js';
 import { createVerifier } from '../identity/verifier.js';
 import type { Logger } from '../log.js';
-import { createBudgetAdmin, type BudgetAdmin } from '../metering/admin.js';
-import { createBudgetRules, lineOf, periodOf, type BudgetRules } from '../metering/budgets.js';
+import { type BudgetAdmin, createBudgetAdmin } from '../metering/admin.js';
+import { type BudgetRules, createBudgetRules, lineOf, periodOf } from '../metering/budgets.js';
 import { createRedisStore } from '../metering/redis-store.js';
 import { createSqliteStore } from '../metering/sqlite-store.js';
 import { createMeteringStages } from '../metering/stages.js';
-import { NANO, type BudgetStore } from '../metering/store.js';
-import { composePipeline, type Pipeline } from '../pipeline/compose.js';
+import { type BudgetStore, NANO } from '../metering/store.js';
+import { composePipeline } from '../pipeline/compose.js';
 import type { Stage } from '../pipeline/context.js';
+import type { Pipeline } from '../pipeline/run.js';
 import { decide } from '../policy/decide.js';
 import { createPolicyManager, type PolicyManager } from '../policy/manager.js';
 import type { PolicyRegistryData } from '../policy/types.js';
 import { createRouter } from '../routing/router.js';
-import { openDatabase, type Db } from '../store/database.js';
-import { createCallMetricsStage, type CallMetrics } from '../telemetry/call-metrics.js';
+import { type Db, openDatabase } from '../store/database.js';
+import { type CallMetrics, createCallMetricsStage } from '../telemetry/call-metrics.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { createOtel, type Otel } from '../telemetry/otel.js';
 import { closeToolRegistry, createToolRegistry, type ToolRegistry } from '../tools/registry.js';
@@ -138,8 +139,14 @@ export function createRecording(s: Snapshot, deps: ServiceDeps, current: () => S
     tracer: otel?.tracer ?? null,
     spansFromEvents: auditOn && exporting && otelConfig.traces,
     hashBodies: audit.hashBodies,
-    capture: (template) => (follow(), captures.get(template) ?? null),
-    redact: (text) => (follow(), redactor(text)),
+    capture(template) {
+      follow();
+      return captures.get(template) ?? null;
+    },
+    redact(text) {
+      follow();
+      return redactor(text);
+    },
   });
   return {
     trail,
@@ -181,7 +188,11 @@ export async function createBudgets(s: Snapshot, deps: ServiceDeps, current: () 
   timer.unref();
   const budgets: Budgets = {
     store,
-    admin: createBudgetAdmin(store, () => budgets.rules(), () => refresh()),
+    admin: createBudgetAdmin(
+      store,
+      () => budgets.rules(),
+      () => refresh(),
+    ),
     rules() {
       const now = current();
       if (now !== rulesOf) {
@@ -208,10 +219,14 @@ function sameEntries(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, numb
 /** `aos_budget_remaining_usd`: what is left of every USD budget in its current period. */
 function remainingUsd(b: Budgets) {
   const t = Date.now();
-  return b.rules().all().filter((r) => r.kind === 'usd').map((r) => {
-    const s = b.store.peek(lineOf(r, periodOf(r.window, t), 0));
-    return { scope: r.scope, window: r.window, remainingUsd: s.limit < 0 ? 0 : Math.max(0, s.limit - s.spent - s.reserved) / NANO, limitUsd: s.limit / NANO };
-  });
+  return b
+    .rules()
+    .all()
+    .filter((r) => r.kind === 'usd')
+    .map((r) => {
+      const s = b.store.peek(lineOf(r, periodOf(r.window, t), 0));
+      return { scope: r.scope, window: r.window, remainingUsd: s.limit < 0 ? 0 : Math.max(0, s.limit - s.spent - s.reserved) / NANO, limitUsd: s.limit / NANO };
+    });
 }
 
 /** The local store (suspensions) in the data folder. */
@@ -237,22 +252,31 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
   const { log, metrics } = deps;
   const manager = p.policy;
   const m = config.metering;
-  const meter = m.mode === 'enforce' && p.budgets !== null && prices !== null
-    ? createMeteringStages({ config: m, store: p.budgets.store, prices, rules: p.budgets.rules(), registry, metrics: metrics.metering, log })
-    : null;
+  const meter =
+    m.mode === 'enforce' && p.budgets !== null && prices !== null
+      ? createMeteringStages({ config: m, store: p.budgets.store, prices, rules: p.budgets.rules(), registry, metrics: metrics.metering, log })
+      : null;
   if (m.mode === 'enforce' && meter === null) log.warn('metering was turned on by a reload: it takes effect on restart');
-  const tools = p.routing.tools === null ? null : createToolStages({
-    evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,
-    maxListBytes: config.limits.maxBodyBytes,
-    log,
-  });
-  return composePipeline(config, createRouter(config.routes, p.routing.upstreams, p.routing.tools), {
-    metrics: createCallMetricsStage(metrics, deps.calls),
-    record: p.recording.stage,
-    identity: config.identity.mode === 'required' ? authenticate({ verifier: p.verifier, registry: registry!, suspensions: p.suspensions }) : null,
-    policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy }),
-    meterEstimate: meter?.estimate ?? null,
-    meterReserve: meter?.reserve ?? null,
-    tools,
-  }, { retries: config.upstream.retries, log, upstreamError: metrics.upstreamError });
+  const tools =
+    p.routing.tools === null
+      ? null
+      : createToolStages({
+          evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,
+          maxListBytes: config.limits.maxBodyBytes,
+          log,
+        });
+  return composePipeline(
+    config,
+    createRouter(config.routes, p.routing.upstreams, p.routing.tools),
+    {
+      metrics: createCallMetricsStage(metrics, deps.calls),
+      record: p.recording.stage,
+      identity: config.identity.mode === 'required' ? authenticate({ verifier: p.verifier, registry: registry!, suspensions: p.suspensions }) : null,
+      policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy }),
+      meterEstimate: meter?.estimate ?? null,
+      meterReserve: meter?.reserve ?? null,
+      tools,
+    },
+    { retries: config.upstream.retries, log, upstreamError: metrics.upstreamError },
+  );
 }

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { loadRegistry, type AgentRegistry } from '../identity/registry.js';
+import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { type AgentRegistry, loadRegistry } from '../identity/registry.js';
 import { loadPrices, type PriceTable } from '../metering/prices.js';
 import { packageRoot } from '../package-root.js';
 
@@ -54,7 +54,11 @@ export function changedParts(a: Snapshot, b: Snapshot): Set<Part> {
   same('policy', x.policy, y.policy);
   same('registry', registryView(a.registry), registryView(b.registry));
   same('metering', x.metering, y.metering);
-  same('routing', [x.providers, x.routes, x.upstream, x.tools, x.limits.maxBodyBytes, [...a.credentials], [...a.toolCredentials]], [y.providers, y.routes, y.upstream, y.tools, y.limits.maxBodyBytes, [...b.credentials], [...b.toolCredentials]]);
+  same(
+    'routing',
+    [x.providers, x.routes, x.upstream, x.tools, x.limits.maxBodyBytes, [...a.credentials], [...a.toolCredentials]],
+    [y.providers, y.routes, y.upstream, y.tools, y.limits.maxBodyBytes, [...b.credentials], [...b.toolCredentials]],
+  );
   same('audit', x.audit, y.audit);
   same('otel', x.otel, y.otel);
   same('log', x.log, y.log);

@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import type { Stage } from '../pipeline/context.js';
-import { unauthenticated } from './unauthenticated.js';
 import type { Agent, AgentRegistry } from './registry.js';
 import type { SuspensionStore } from './suspensions.js';
 import type { TokenVerifier, VerifiedToken } from './types.js';
+import { unauthenticated } from './unauthenticated.js';
 
 /**
  * The agent token of a request: `Authorization: Bearer` (OpenAI SDKs, Anthropic SDK 1.x) or

@@ -10,7 +10,7 @@
  * never consulted, so a token cannot bring its own key.
  */
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JWK, type JWSHeaderParameters } from 'jose';
-import { request, type Dispatcher } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import { AosError, JwksError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkedPublicJwk } from './key-files.js';
@@ -64,6 +64,7 @@ const RETRY_MIN_MS = 1_000;
 
 type LocalSet = ReturnType<typeof createLocalJWKSet>;
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createKeySource(options: KeySourceOptions): KeySource {
   const { issuer, staticKeys, log, now } = options;
   const remote = options.jwksUrl !== null || options.discovery;

@@ -2,7 +2,7 @@
  * Static verification keys read from files: PEM (SPKI public key or X.509 certificate) or JWK /
  * JWKS JSON. Every key comes out as a public JWK, so static and fetched keys share one key set.
  */
-import { createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject, X509Certificate } from 'node:crypto';
 import type { JWK } from 'jose';
 import { ConfigError } from '../config/config-error.js';
 import { readConfigText } from '../config/yaml-file.js';

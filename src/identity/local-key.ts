@@ -5,7 +5,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { calculateJwkThumbprint, importJWK, SignJWT, type JWK } from 'jose';
+import { calculateJwkThumbprint, importJWK, type JWK, SignJWT } from 'jose';
 import { KeyError } from '../errors.js';
 import type { LocalSigner } from './types.js';
 

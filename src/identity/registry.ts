@@ -201,7 +201,7 @@ export function loadRegistry(file: string, env: NodeJS.ProcessEnv = process.env)
       const roles = token.claims[claims.roles];
       return freeze({
         id,
-        team: stringClaim(token.claims[claims.team]) ?? (k8s?.namespace ?? unknown.team),
+        team: stringClaim(token.claims[claims.team]) ?? k8s?.namespace ?? unknown.team,
         owner: null,
         roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [],
         labels: k8s === null ? {} : kubernetesLabels(k8s),

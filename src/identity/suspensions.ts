@@ -24,7 +24,9 @@ export interface SuspensionStore {
  */
 export function createSuspensionStore(db: Db, options: { pollMs?: number } = {}): SuspensionStore {
   const selectAll = db.prepare<[], { agent_id: string; reason: string; actor: string; at: string }>('SELECT agent_id, reason, actor, at FROM agent_suspensions ORDER BY at');
-  const upsert = db.prepare('INSERT INTO agent_suspensions (agent_id, reason, actor, at) VALUES (?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET reason = excluded.reason, actor = excluded.actor, at = excluded.at');
+  const upsert = db.prepare(
+    'INSERT INTO agent_suspensions (agent_id, reason, actor, at) VALUES (?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET reason = excluded.reason, actor = excluded.actor, at = excluded.at',
+  );
   const remove = db.prepare('DELETE FROM agent_suspensions WHERE agent_id = ?');
   let suspended = new Set<string>();
   const load = () => {
@@ -32,13 +34,16 @@ export function createSuspensionStore(db: Db, options: { pollMs?: number } = {})
   };
   load();
   let version = db.pragma('data_version', { simple: true }) as number;
-  const timer = options.pollMs === 0 ? null : setInterval(() => {
-    const v = db.pragma('data_version', { simple: true }) as number;
-    if (v !== version) {
-      version = v;
-      load();
-    }
-  }, options.pollMs ?? 250);
+  const timer =
+    options.pollMs === 0
+      ? null
+      : setInterval(() => {
+          const v = db.pragma('data_version', { simple: true }) as number;
+          if (v !== version) {
+            version = v;
+            load();
+          }
+        }, options.pollMs ?? 250);
   timer?.unref();
 
   return {

@@ -7,20 +7,21 @@
  * is answered from a bounded cache, synchronously, until its `exp`. Every refusal is a GatewayError
  * `aos_unauthenticated` whose message says what is wrong without echoing the token.
  */
+
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { errors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters } from 'jose';
+import { errors, type JWK, type JWSHeaderParameters, type JWTPayload, type JWTVerifyOptions, jwtVerify } from 'jose';
+import { Agent } from 'undici';
 import { JWT_ALGORITHMS } from '../config/algorithms.js';
 import type { IdentityConfig, IssuerConfig } from '../config/schema.js';
 import { GatewayError, IdentityConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { unauthenticated } from './unauthenticated.js';
 import { createKeySource, type FetchOptions, type KeySource } from './jwks.js';
-import { Agent } from 'undici';
-import { readFileSync } from 'node:fs';
 import { readKeyFile } from './key-files.js';
-import { loadLocalSigner, type LoadedLocalSigner } from './local-key.js';
+import { type LoadedLocalSigner, loadLocalSigner } from './local-key.js';
 import { createTokenCache, type TokenCache } from './token-cache.js';
 import type { KubernetesIdentity, LocalSigner, TokenAudience, TokenVerifier, VerifiedToken } from './types.js';
+import { unauthenticated } from './unauthenticated.js';
 
 /** In-cluster issuers: the API server's CA and the pod's own ServiceAccount token for discovery. */
 function issuerFetch(cfg: IssuerConfig, configDir: string): FetchOptions {
@@ -62,6 +63,7 @@ interface TrustedIssuer {
   readonly options: Record<TokenAudience, JWTVerifyOptions & { audience: string }>;
 }
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export async function createVerifier(identity: IdentityConfig, opts: VerifierOptions): Promise<TokenVerifier> {
   const now = opts.now ?? Date.now;
   const { log } = opts;
@@ -71,8 +73,7 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
   const algorithms = new Set(identity.algorithms);
   const maxBytes = identity.maxTokenBytes;
   const skewMs = identity.clockSkewSec * 1000;
-  const caches: Record<TokenAudience, TokenCache<VerifiedToken>> | null =
-    identity.cacheSize > 0 ? { agent: createTokenCache(identity.cacheSize), admin: createTokenCache(identity.cacheSize) } : null;
+  const caches: Record<TokenAudience, TokenCache<VerifiedToken>> | null = identity.cacheSize > 0 ? { agent: createTokenCache(identity.cacheSize), admin: createTokenCache(identity.cacheSize) } : null;
   // A key the issuer withdrew may have been compromised: forget what it vouched for.
   const forgetVerified = () => {
     caches?.agent.clear();
@@ -113,14 +114,14 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
       if (cfg.keyFiles.length === 0 && cfg.jwksUrl === undefined && !cfg.discovery) {
         throw new IdentityConfigError(`identity.issuers: issuer ${cfg.issuer} has no keys; set jwksUrl, discovery: true or keyFiles`);
       }
-      trust(cfg, cfg.keyFiles.flatMap((f) => readKeyFile(isAbsolute(f) ? f : resolve(opts.configDir, f))));
+      trust(
+        cfg,
+        cfg.keyFiles.flatMap((f) => readKeyFile(isAbsolute(f) ? f : resolve(opts.configDir, f))),
+      );
     }
     if (identity.localIssuer.enabled) {
       const signer = await localSigner(identity, opts);
-      trust(
-        { issuer: signer.issuer, discovery: false, keyFiles: [], kubernetes: false, requiredClaims: ['sub'], jwksCacheSec: 300, jwksRefreshMinSec: 30, jwksTimeoutMs: 2000 },
-        [signer.publicJwk],
-      );
+      trust({ issuer: signer.issuer, discovery: false, keyFiles: [], kubernetes: false, requiredClaims: ['sub'], jwksCacheSec: 300, jwksRefreshMinSec: 30, jwksTimeoutMs: 2000 }, [signer.publicJwk]);
     }
   } catch (err) {
     for (const i of issuers.values()) i.keys.close();
@@ -272,6 +273,6 @@ function printable(value: string): string {
   return clean.length > 64 ? `${clean.slice(0, 64)}...` : clean;
 }
 
-function isObject(value: unknown): value is Record<string, any> {
+function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,6 +1,6 @@
 import { GatewayError } from '../errors.js';
-import { periodOf, lineOf, type BudgetRule, type BudgetRules, type Kind, type Window } from './budgets.js';
-import { NANO, toNano, type BudgetStore } from './store.js';
+import { type BudgetRule, type BudgetRules, type Kind, lineOf, periodOf, type Window } from './budgets.js';
+import { type BudgetStore, NANO, toNano } from './store.js';
 
 /** Budget keys as in config/agents.yaml, and the limit each one sets. */
 export const BUDGET_KEYS: Readonly<Record<string, [Kind, Window]>> = {
@@ -70,7 +70,10 @@ export function createBudgetAdmin(store: BudgetStore, rules: () => BudgetRules, 
         budgets: chosen.map((r, i) => {
           const p = periodOf(r.window, t);
           const s = states[i];
-          const configured = rules().all().find((x) => x.limitId === r.limitId && !x.overrideOnly)?.limit ?? null;
+          const configured =
+            rules()
+              .all()
+              .find((x) => x.limitId === r.limitId && !x.overrideOnly)?.limit ?? null;
           return {
             scope: r.scope,
             key: Object.entries(BUDGET_KEYS).find(([, [k, w]]) => k === r.kind && w === r.window)![0],
@@ -114,4 +117,3 @@ export function createBudgetAdmin(store: BudgetStore, rules: () => BudgetRules, 
     },
   };
 }
-

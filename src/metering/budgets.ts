@@ -1,5 +1,5 @@
 import type { Agent, AgentRegistry } from '../identity/registry.js';
-import { toNano, type ReserveLine } from './store.js';
+import { type ReserveLine, toNano } from './store.js';
 
 export type Window = 'minute' | 'hourly' | 'daily' | 'monthly';
 /** usd: spend (nano-USD); tool_calls: tool and MCP calls; requests / tokens: per-minute rate limits. */

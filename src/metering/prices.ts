@@ -64,13 +64,18 @@ export function loadPrices(file: string, env: NodeJS.ProcessEnv = process.env): 
   const lookup = (model: string): Price | undefined => {
     if (memo.has(model)) return memo.get(model);
     let p = exact.get(model);
-    if (p === undefined) for (const [prefix, price] of prefixes) if (model.startsWith(prefix)) { p = price; break; }
+    if (p === undefined)
+      for (const [prefix, price] of prefixes)
+        if (model.startsWith(prefix)) {
+          p = price;
+          break;
+        }
     if (memo.size < 1000) memo.set(model, p);
     return p;
   };
   return {
     file,
-    price: (model) => (model === null ? fallback : lookup(model) ?? fallback),
+    price: (model) => (model === null ? fallback : (lookup(model) ?? fallback)),
     listed: (model) => model !== null && lookup(model) !== undefined,
   };
 }

@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import { Ledger } from './ledger.js';
 import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
@@ -104,6 +104,7 @@ export interface RedisStoreOptions {
 /** Pending spend to push once Redis is back (settlements that could not reach it), bounded. */
 const MAX_PENDING = 100_000;
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 /**
  * The fleet budget store: counters in Redis, shared by every gateway replica; reserve and settle
  * are one Lua script each (one round trip). All keys share one hash tag (`{prefix}`), so the
@@ -220,7 +221,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
     },
     async settle(id, lines, actual) {
       if (id.startsWith('L.')) {
-        local.settle(id, lines.map((l) => l.key), actual, lines.map((l) => l.until));
+        local.settle(
+          id,
+          lines.map((l) => l.key),
+          actual,
+          lines.map((l) => l.until),
+        );
         // What was spent while Redis was away still counts fleet-wide once it is back.
         if (up) await pushSettle(`spend.${id}`, lines, actual).catch(() => queue(lines, actual));
         else queue(lines, actual);

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BudgetStoreLockedError } from '../errors.js';
-import { openDatabase, type Db } from '../store/database.js';
+import { type Db, openDatabase } from '../store/database.js';
 import { Ledger } from './ledger.js';
 import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
 
@@ -23,6 +23,7 @@ export interface SqliteStoreOptions {
 
 const LOG = /^budgets-log\.(\d+)$/;
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 /**
  * The embedded budget store: counters in memory (a reservation and its settlement cost a few
  * microseconds), made durable by an append-only log written before the call goes on (a reservation)
@@ -47,16 +48,31 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
   }
   for (const r of db.prepare<[], { id: string; keys: string; amounts: string; expires_at: number }>('SELECT id, keys, amounts, expires_at FROM budget_reservations').all()) {
     const keys = JSON.parse(r.keys) as string[];
-    ledger.apply(r.id, keys, JSON.parse(r.amounts) as number[], keys.map((k) => ledger.counters.get(k)?.until ?? now() + 86_400_000 * 32), r.expires_at);
+    ledger.apply(
+      r.id,
+      keys,
+      JSON.parse(r.amounts) as number[],
+      keys.map((k) => ledger.counters.get(k)?.until ?? now() + 86_400_000 * 32),
+      r.expires_at,
+    );
   }
   for (const r of db.prepare<[], { limit_id: string; value: number }>('SELECT limit_id, value FROM budget_limits').all()) ledger.overrides.set(r.limit_id, r.value);
   const fromSeq = (db.prepare('SELECT seq FROM budget_log WHERE id = 1').get() as { seq: number }).seq;
-  const logs = readdirSync(dir).map((f) => LOG.exec(f)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
+  const logs = readdirSync(dir)
+    .map((f) => LOG.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
   for (const seq of logs) if (seq >= fromSeq) replay(ledger, readFileSync(join(dir, `budgets-log.${seq}`), 'utf8'));
   const orphans = [...ledger.held.keys()];
   for (const id of orphans) {
     const h = ledger.held.get(id)!;
-    ledger.settle(id, h.keys, h.amounts, h.keys.map((k) => ledger.counters.get(k)?.until ?? 0));
+    ledger.settle(
+      id,
+      h.keys,
+      h.amounts,
+      h.keys.map((k) => ledger.counters.get(k)?.until ?? 0),
+    );
   }
 
   let seq = Math.max(fromSeq, ...logs, 0) + 1;

@@ -3,11 +3,11 @@ import { GatewayError } from '../errors.js';
 import type { Agent, AgentRegistry } from '../identity/registry.js';
 import type { Logger } from '../log.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
-import type { MeteringMetrics } from '../telemetry/metrics.js';
 import type { DialectMetering, Usage } from '../providers/dialect.js';
-import { createPeriods, keyOf, lineOf, type BudgetRule, type BudgetRules, type Period, type ScopeRules, type Window } from './budgets.js';
-import { costOf, worstCase, type Price, type PriceTable } from './prices.js';
-import { NANO, toNano, type BudgetStore, type LineState, type ReserveLine, type ReserveOutcome } from './store.js';
+import type { MeteringMetrics } from '../telemetry/metrics.js';
+import { type BudgetRule, type BudgetRules, createPeriods, keyOf, lineOf, type Period, type ScopeRules, type Window } from './budgets.js';
+import { costOf, type Price, type PriceTable, worstCase } from './prices.js';
+import { type BudgetStore, type LineState, NANO, type ReserveLine, type ReserveOutcome, toNano } from './store.js';
 import { countTokens, createPromptCounter, MESSAGE_OVERHEAD } from './tokens.js';
 import { UsageTap } from './usage-tap.js';
 
@@ -32,6 +32,7 @@ export interface MeteringStages {
 const usd = (nano: number) => `$${(nano / NANO).toFixed(nano < NANO / 100 ? 6 : 2)}`;
 const WINDOW_NAME = { minute: 'per-minute', hourly: 'hourly', daily: 'daily', monthly: 'monthly' } as const;
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 /** The metering stages of one configuration, built once (the store lives across reloads). */
 export function createMeteringStages(opts: MeteringStageOptions): MeteringStages {
   const { config, store, prices, rules, registry, metrics, log } = opts;
@@ -92,7 +93,10 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     // decides atomically what concurrent calls leave): 429 whatever the policy says of budgets.
     if (best !== null && rule !== null && headroom < 0) {
       metrics.denied('budget');
-      throw new GatewayError('aos_budget_exceeded', `${WINDOW_NAME[rule.window]} budget of ${rule.scope} would be exceeded (limit ${usd(best.limit)}, spent ${usd(best.spent)}, reserved ${usd(best.reserved)}, this call up to ${usd(est)})`);
+      throw new GatewayError(
+        'aos_budget_exceeded',
+        `${WINDOW_NAME[rule.window]} budget of ${rule.scope} would be exceeded (limit ${usd(best.limit)}, spent ${usd(best.spent)}, reserved ${usd(best.reserved)}, this call up to ${usd(est)})`,
+      );
     }
     if (best !== null && rule !== null && (!nearLimitOnly || best.spent + best.reserved + est >= rule.soft * best.limit)) {
       ctx.budget = {
@@ -196,7 +200,17 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     proceed(ctx, ap, m, price, worst, out, lines, used, p.minute.end);
   };
 
-  const proceed = (ctx: CallContext, ap: AgentPlan, m: DialectMetering | null, price: Price | null, worst: number, out: ReserveOutcome | null, lines: ReserveLine[], used: BudgetRule[], minuteEnd: number) => {
+  const proceed = (
+    ctx: CallContext,
+    ap: AgentPlan,
+    m: DialectMetering | null,
+    price: Price | null,
+    worst: number,
+    out: ReserveOutcome | null,
+    lines: ReserveLine[],
+    used: BudgetRule[],
+    minuteEnd: number,
+  ) => {
     if (out !== null && !out.ok) throw refusal(ctx, out, used, lines, minuteEnd);
     if (out !== null) {
       for (let i = 0; i < lines.length; i++) {
@@ -247,19 +261,24 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   const refusal = (ctx: CallContext, out: Extract<ReserveOutcome, { ok: false }>, used: BudgetRule[], lines: ReserveLine[], minuteEnd: number): GatewayError => {
     if (out.reason === 'unavailable') {
       metrics.denied('unavailable');
-      return new GatewayError('aos_budget_unavailable', 'the shared budget store is unreachable and metering.redis.failMode is closed: calls are refused until it is back', { headers: { 'retry-after': '1' } });
+      return new GatewayError('aos_budget_unavailable', 'the shared budget store is unreachable and metering.redis.failMode is closed: calls are refused until it is back', {
+        headers: { 'retry-after': '1' },
+      });
     }
     const r = used[out.index];
     const s = out.state;
     if (r.kind === 'requests' || r.kind === 'tokens') {
       metrics.denied('rate');
       const wait = Math.max(1, Math.ceil((minuteEnd - now()) / 1000));
-      return new GatewayError('aos_rate_limited', `rate limit of ${r.scope}: ${s.limit} ${r.kind} per minute (${s.spent + s.reserved} used this minute); retry in ${wait} s`, { headers: { 'retry-after': String(wait) } });
+      return new GatewayError('aos_rate_limited', `rate limit of ${r.scope}: ${s.limit} ${r.kind} per minute (${s.spent + s.reserved} used this minute); retry in ${wait} s`, {
+        headers: { 'retry-after': String(wait) },
+      });
     }
     metrics.denied('budget');
-    const what = r.kind === 'usd'
-      ? `limit ${usd(s.limit)}, spent ${usd(s.spent)}, reserved ${usd(s.reserved)}, this call up to ${usd(lines[out.index].amount)}`
-      : `limit ${s.limit} tool calls, ${s.spent + s.reserved} used`;
+    const what =
+      r.kind === 'usd'
+        ? `limit ${usd(s.limit)}, spent ${usd(s.spent)}, reserved ${usd(s.reserved)}, this call up to ${usd(lines[out.index].amount)}`
+        : `limit ${s.limit} tool calls, ${s.spent + s.reserved} used`;
     void ctx;
     return new GatewayError('aos_budget_exceeded', `${WINDOW_NAME[r.window]} budget of ${r.scope} would be exceeded (${what})`);
   };
@@ -276,7 +295,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       ctx.usage = usage;
       ctx.costUsd = cost;
       // The audit event says when tokens were counted by the gateway, not reported by the provider.
-      if (usage !== null && usage.estimated) ctx.flag('usage_estimated');
+      if (usage?.estimated) ctx.flag('usage_estimated');
       if (usage !== null || cost > 0) {
         metrics.charged(ap.team, ap.metricAgent, cost, usage?.inputTokens ?? 0, usage?.cachedInputTokens ?? 0, usage?.outputTokens ?? 0, usage?.estimated ?? true);
       }
@@ -303,7 +322,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     if (reported !== null && complete) return reported;
     if (!tap.streaming) return null;
     const streamed = countTokens(tap.state.text.join(''));
-    const input = reported !== null && reported.inputTokens > 0 ? reported.inputTokens : ctx.estInputTokens ?? 0;
+    const input = reported !== null && reported.inputTokens > 0 ? reported.inputTokens : (ctx.estInputTokens ?? 0);
     return {
       inputTokens: input,
       cachedInputTokens: reported?.cachedInputTokens ?? 0,

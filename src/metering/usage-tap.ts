@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { DialectMetering, MeterState, Operation } from '../providers/dialect.js';
-import { SseSplitter, type SseEvent } from '../upstream/sse.js';
+import { type SseEvent, SseSplitter } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
 
 /** Largest JSON response body kept to read its usage; a larger one is passed on unread. */

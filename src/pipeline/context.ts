@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERRORS, type ErrorCode, type Dialect as ErrorDialect } from '../errors.js';
-import type { CallInfo, Usage } from '../providers/dialect.js';
-import type { RouteTarget } from '../routing/target.js';
 import type { Agent } from '../identity/registry.js';
 import type { Decision, PolicyInput } from '../policy/types.js';
+import type { CallInfo, Usage } from '../providers/dialect.js';
+import type { RouteTarget } from '../routing/target.js';
 import type { ResponseTap } from '../upstream/tap.js';
 
 /**
@@ -99,12 +99,17 @@ export class CallContext {
 
   /** Adds a response tap (see upstream/tap.ts); taps run in the order they were added. */
   tap(t: ResponseTap): void {
-    (this.taps ??= []).push(t);
+    if (this.taps === null) this.taps = [];
+    this.taps.push(t);
   }
 
   /** Adds a flag for the audit record, once. */
   flag(name: string): void {
-    const f = (this.flags ??= []);
+    let f = this.flags;
+    if (f === null) {
+      f = [];
+      this.flags = f;
+    }
     if (!f.includes(name)) f.push(name);
   }
 
@@ -114,12 +119,14 @@ export class CallContext {
    * that came first (the audit record) finishes last, after later stages settled (the budget).
    */
   onFinish(fn: Finisher): void {
-    (this.finishers ??= []).push(fn);
+    if (this.finishers === null) this.finishers = [];
+    this.finishers.push(fn);
   }
 
   /** Registers work that runs once the call is decided, last before it is forwarded. */
   onForward(fn: () => void): void {
-    (this.forwarders ??= []).push(fn);
+    if (this.forwarders === null) this.forwarders = [];
+    this.forwarders.push(fn);
   }
 
   /** Runs the forward hooks; called once by the pipeline right before forwarding. */
@@ -168,5 +175,5 @@ export function callDecision(ctx: CallContext): 'allow' | 'deny' | 'none' {
     const status = code in ERRORS ? ERRORS[code as ErrorCode].status : 0;
     return status >= 400 && status < 500 ? 'deny' : 'none';
   }
-  return ctx.decision !== null && ctx.decision.allow ? 'allow' : 'none';
+  return ctx.decision?.allow ? 'allow' : 'none';
 }

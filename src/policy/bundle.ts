@@ -146,13 +146,18 @@ async function verifySignature(files: Map<string, Buffer>, v: BundleVerification
 
   const kid = typeof header.kid === 'string' && header.kid !== '' ? header.kid : typeof payload.keyid === 'string' && payload.keyid !== '' ? payload.keyid : null;
   if (v.keyId !== undefined && kid !== v.keyId) {
-    throw new BundleError('AOS_ERR_BUNDLE_BAD_SIGNATURE', kid === null ? `bundle signature names no key id; policy.verification.keyId is "${v.keyId}"` : `bundle signature names key "${kid}", not the configured "${v.keyId}"`);
+    throw new BundleError(
+      'AOS_ERR_BUNDLE_BAD_SIGNATURE',
+      kid === null ? `bundle signature names no key id; policy.verification.keyId is "${v.keyId}"` : `bundle signature names key "${kid}", not the configured "${v.keyId}"`,
+    );
   }
   const scope = payload.scope === undefined || payload.scope === null ? '' : payload.scope;
   if (scope !== (v.scope ?? '')) {
     throw new BundleError(
       'AOS_ERR_BUNDLE_BAD_SIGNATURE',
-      v.scope === undefined ? `bundle signature carries the scope ${JSON.stringify(scope)} and no policy.verification.scope is configured` : `bundle signature scope ${JSON.stringify(scope)} is not the configured "${v.scope}"`,
+      v.scope === undefined
+        ? `bundle signature carries the scope ${JSON.stringify(scope)} and no policy.verification.scope is configured`
+        : `bundle signature scope ${JSON.stringify(scope)} is not the configured "${v.scope}"`,
     );
   }
 
@@ -192,7 +197,7 @@ async function verifySignature(files: Map<string, Buffer>, v: BundleVerification
 function digestMatches(name: string, content: Buffer, algorithm: string, want: string): boolean {
   const base = name.slice(name.lastIndexOf('/') + 1);
   if (!STRUCTURED.has(base)) return createHash(algorithm).update(content).digest('hex') === want;
-  const node = parseJson(content, '/' + name, 'AOS_ERR_BUNDLE_INVALID', true);
+  const node = parseJson(content, `/${name}`, 'AOS_ERR_BUNDLE_INVALID', true);
   if (createHash(algorithm).update(opaDigestJson(node, false)).digest('hex') === want) return true;
   // OPA built with Go before 1.22 escaped \b and \f as \u0008 and \u000c: accept that form too.
   return hasBackspaceOrFormFeed(node) && createHash(algorithm).update(opaDigestJson(node, true)).digest('hex') === want;
@@ -220,7 +225,7 @@ function mergeData(files: Map<string, Buffer>): Record<string, unknown> {
 function mergeInto(a: Record<string, unknown>, b: Record<string, unknown>, path: string): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
-    if (!Object.prototype.hasOwnProperty.call(out, k)) {
+    if (!Object.hasOwn(out, k)) {
       withKey(out, k, v);
     } else if (isObject(out[k]) && isObject(v)) {
       withKey(out, k, mergeInto(out[k] as Record<string, unknown>, v, path));
@@ -285,6 +290,7 @@ const LITERAL = /true|false|null/y;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
+// Longer than most functions: one recursive-descent JSON reader that keeps numbers as written (the digest must match Go's).
 function parseText(text: string, path: string, code: BundleErrorCode): JsonNode {
   let i = 0;
   const fail = (what: string): never => {
@@ -448,7 +454,7 @@ function goString(s: string, legacyEscapes: boolean): string {
       start = i + 1;
     }
   }
-  return out + s.slice(start) + '"';
+  return `${out + s.slice(start)}"`;
 }
 
 /** Go compares strings bytewise (UTF-8); for well-formed strings that is code point order. */

@@ -21,15 +21,18 @@ export function policyInput(ctx: CallContext): PolicyInput {
   const call = ctx.call;
   const agent = ctx.agent;
   return {
-    agent: agent === null ? null : {
-      id: agent.id,
-      team: agent.team,
-      roles: agent.roles as string[],
-      template: agent.template,
-      template_version: agent.templateVersion,
-      labels: agent.labels as Record<string, string>,
-      status: 'active',
-    },
+    agent:
+      agent === null
+        ? null
+        : {
+            id: agent.id,
+            team: agent.team,
+            roles: agent.roles as string[],
+            template: agent.template,
+            template_version: agent.templateVersion,
+            labels: agent.labels as Record<string, string>,
+            status: 'active',
+          },
     request: { id: ctx.id, method: ctx.req.method ?? 'GET', path: ctx.path, route: route.name, time_ns: Date.now() * 1e6 },
     call: {
       kind: call?.kind ?? 'http',

@@ -4,6 +4,7 @@ import { BundleError } from '../errors.js';
 
 // The package's ESM entry does not export loadPolicySync (its types say it does); its CJS entry does.
 const { loadPolicySync } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof import('@open-policy-agent/opa-wasm');
+
 import type { Decision, Obligations, PolicyBundle, PolicyInput, PolicyRegistryData, PolicyResult } from './types.js';
 
 export const ENTRYPOINT = 'aos/decision';

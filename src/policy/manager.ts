@@ -19,9 +19,9 @@ import { BundleError, PolicyConfigError, PolicySourceError } from '../errors.js'
 import { readKeyFile } from '../identity/key-files.js';
 import type { Logger } from '../log.js';
 import type { PolicyMetrics } from '../telemetry/metrics.js';
-import { ASYMMETRIC_ALGORITHMS, parseBundle, type BundleVerification } from './bundle.js';
-import { loadEngine, type EngineLimits, type PolicyEngine } from './engine.js';
-import { createBundleSource, type BundleSource, type SourceTiming } from './sources.js';
+import { ASYMMETRIC_ALGORITHMS, type BundleVerification, parseBundle } from './bundle.js';
+import { type EngineLimits, loadEngine, type PolicyEngine } from './engine.js';
+import { type BundleSource, createBundleSource, type SourceTiming } from './sources.js';
 import type { PolicyRegistryData } from './types.js';
 
 export interface PolicyManagerOptions {
@@ -80,6 +80,7 @@ type Outcome = { kind: 'loaded' } | { kind: 'unchanged' } | { kind: 'failed'; er
 
 const DEFAULT_START_TIMEOUT_MS = 5_000;
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createPolicyManager(opts: PolicyManagerOptions): PolicyManager {
   const { config, log, metrics } = opts;
   const limits: EngineLimits = { maxMemoryPages: config.maxMemoryPages, maxInputBytes: config.maxInputBytes };

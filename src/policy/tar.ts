@@ -33,7 +33,7 @@ export function normalizeTarPath(name: string): string {
     segments.push(segment);
   }
   if (segments.length === 0) throw new TarReadError(`archive entry ${JSON.stringify(name)} has no file name`);
-  return '/' + segments.join('/');
+  return `/${segments.join('/')}`;
 }
 
 export async function readTarGz(buf: Buffer, options: ReadTarOptions = {}): Promise<Map<string, Buffer>> {

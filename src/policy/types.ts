@@ -53,15 +53,18 @@ export interface PolicyInput {
  * the bundle's own data, so templates are defined once.
  */
 export interface PolicyRegistryData {
-  templates: Record<string, {
-    version: number;
-    providers: string[];
-    /** Glob patterns (`*`), matched with Rego's glob.match. */
-    models: string[];
-    tools: string[];
-    max_tokens: number | null;
-    guardrails: string;
-  }>;
+  templates: Record<
+    string,
+    {
+      version: number;
+      providers: string[];
+      /** Glob patterns (`*`), matched with Rego's glob.match. */
+      models: string[];
+      tools: string[];
+      max_tokens: number | null;
+      guardrails: string;
+    }
+  >;
 }
 
 export interface Obligations {

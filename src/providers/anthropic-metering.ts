@@ -1,4 +1,4 @@
-import type { DialectMetering, Usage } from './dialect.js';
+import type { DialectMetering, MeterState, Usage } from './dialect.js';
 
 type Json = Record<string, unknown>;
 
@@ -60,7 +60,7 @@ export const anthropicMetering: DialectMetering = {
     if (Array.isArray(b.content)) {
       for (const block of b.content) {
         const c = obj(block);
-        if (c?.type === 'tool_use' && typeof c.name === 'string') (into.toolCalls ??= []).push(c.name);
+        if (c?.type === 'tool_use' && typeof c.name === 'string') addToolCall(into, c.name);
       }
     }
   },
@@ -76,7 +76,7 @@ export const anthropicMetering: DialectMetering = {
         break;
       case 'content_block_start': {
         const block = obj(d.content_block);
-        if (block?.type === 'tool_use' && typeof block.name === 'string') (into.toolCalls ??= []).push(block.name);
+        if (block?.type === 'tool_use' && typeof block.name === 'string') addToolCall(into, block.name);
         break;
       }
       case 'content_block_delta': {
@@ -91,3 +91,8 @@ export const anthropicMetering: DialectMetering = {
     return event.raw;
   },
 };
+
+function addToolCall(into: MeterState, name: string): void {
+  if (into.toolCalls === null) into.toolCalls = [];
+  into.toolCalls.push(name);
+}

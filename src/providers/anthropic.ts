@@ -1,5 +1,5 @@
-import { field, op, type CallInfo, type Operation, type WireDialect } from './dialect.js';
 import { anthropicMetering } from './anthropic-metering.js';
+import { type CallInfo, field, type Operation, op, type WireDialect } from './dialect.js';
 
 /** The Anthropic Messages wire dialect. */
 export const anthropicDialect: WireDialect = {

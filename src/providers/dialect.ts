@@ -117,11 +117,7 @@ export function op(name: string, methods: readonly string[], inspect: boolean): 
 }
 
 /** Fields read from a JSON request body, each checked for its type. */
-export function field<T extends 'string' | 'number' | 'boolean'>(
-  body: unknown,
-  key: string,
-  type: T,
-): (T extends 'string' ? string : T extends 'number' ? number : boolean) | null {
+export function field<T extends 'string' | 'number' | 'boolean'>(body: unknown, key: string, type: T): (T extends 'string' ? string : T extends 'number' ? number : boolean) | null {
   if (body === null || typeof body !== 'object') return null;
   const v = (body as Record<string, unknown>)[key];
   return typeof v === type ? (v as never) : null;

@@ -13,7 +13,7 @@ export const mcpDialect: WireDialect = {
   authHeader: 'authorization',
   operations: new Map(),
   maxTokensField: () => null,
-  describe(operation: Operation, body: unknown): CallInfo {
+  describe(operation: Operation, _body: unknown): CallInfo {
     return { kind: 'mcp', operation: operation.name, model: null, stream: false, maxTokens: null, tool: null };
   },
 };
@@ -37,9 +37,23 @@ const NAMED: Readonly<Record<string, 'name' | 'uri'>> = {
 
 /** Methods of the protocol, for bounded metric labels; anything else is `other`. */
 const KNOWN_METHODS = new Set([
-  'initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'resources/templates/list', 'resources/read',
-  'resources/subscribe', 'resources/unsubscribe', 'prompts/list', 'prompts/get', 'completion/complete', 'logging/setLevel',
-  'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'prompts/list',
+  'prompts/get',
+  'completion/complete',
+  'logging/setLevel',
+  'tasks/get',
+  'tasks/list',
+  'tasks/result',
+  'tasks/cancel',
 ]);
 
 /** The bounded label of a message for route names and metrics. */
@@ -106,11 +120,15 @@ export function checkMcpHeaders(headers: IncomingHttpHeaders, msg: McpMessage): 
   const name = headers['mcp-name'];
   if (method === undefined && name === undefined) return;
   if (msg.type === 'response') throw bad('Mcp-Method/Mcp-Name headers on a JSON-RPC response');
-  if (method !== undefined && method !== msg.method) throw bad(`the Mcp-Method header (${JSON.stringify(String(method).slice(0, 100))}) does not match the body's method (${JSON.stringify(msg.method)})`);
+  if (method !== undefined && method !== msg.method)
+    throw bad(`the Mcp-Method header (${JSON.stringify(String(method).slice(0, 100))}) does not match the body's method (${JSON.stringify(msg.method)})`);
   if (name !== undefined) {
     const key = NAMED[msg.method];
     const body = key === undefined ? undefined : msg.params?.[key];
-    if (body !== name) throw bad(`the Mcp-Name header (${JSON.stringify(String(name).slice(0, 200))}) does not match the body (${key === undefined ? `${msg.method} names nothing` : `params.${key} ${JSON.stringify(body)}`})`);
+    if (body !== name)
+      throw bad(
+        `the Mcp-Name header (${JSON.stringify(String(name).slice(0, 200))}) does not match the body (${key === undefined ? `${msg.method} names nothing` : `params.${key} ${JSON.stringify(body)}`})`,
+      );
   }
 }
 
@@ -120,6 +138,10 @@ export function protocolMeta(msg: McpMessage): Record<string, unknown> | null {
   const meta = msg.params?._meta;
   if (meta === null || typeof meta !== 'object') return null;
   let out: Record<string, unknown> | null = null;
-  for (const [k, v] of Object.entries(meta)) if (k.startsWith('io.modelcontextprotocol/')) (out ??= {})[k] = v;
+  for (const [k, v] of Object.entries(meta)) {
+    if (!k.startsWith('io.modelcontextprotocol/')) continue;
+    if (out === null) out = {};
+    out[k] = v;
+  }
   return out;
 }

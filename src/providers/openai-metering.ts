@@ -26,7 +26,9 @@ export function openaiUsage(u: unknown): Usage | null {
 }
 
 const addTool = (into: MeterState, name: unknown) => {
-  if (typeof name === 'string' && name !== '') (into.toolCalls ??= []).push(name);
+  if (typeof name !== 'string' || name === '') return;
+  if (into.toolCalls === null) into.toolCalls = [];
+  into.toolCalls.push(name);
 };
 
 /** The text of message content: a string, or the text of its parts. */

@@ -1,4 +1,4 @@
-import { field, op, type CallInfo, type Operation, type WireDialect } from './dialect.js';
+import { type CallInfo, field, type Operation, op, type WireDialect } from './dialect.js';
 import { openaiMetering } from './openai-metering.js';
 
 const POST = ['POST'] as const;
@@ -31,8 +31,7 @@ export const openaiDialect: WireDialect = {
     }
   },
   describe(operation, body): CallInfo {
-    const maxTokens =
-      field(body, 'max_completion_tokens', 'number') ?? field(body, 'max_output_tokens', 'number') ?? field(body, 'max_tokens', 'number');
+    const maxTokens = field(body, 'max_completion_tokens', 'number') ?? field(body, 'max_output_tokens', 'number') ?? field(body, 'max_tokens', 'number');
     return {
       kind: 'model',
       operation: operation.name,

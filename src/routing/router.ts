@@ -1,9 +1,9 @@
-import type { Dialect as ErrorDialect } from '../errors.js';
+import { matchPathPattern, splitPath } from '../config/path-pattern.js';
 import type { RouteConfig } from '../config/schema.js';
+import type { Dialect as ErrorDialect } from '../errors.js';
 import type { Operation } from '../providers/dialect.js';
 import { unroutedErrors } from '../providers/index.js';
 import { MCP_LABELS, mcpDialect } from '../providers/mcp.js';
-import { matchPathPattern, splitPath } from '../config/path-pattern.js';
 import type { HttpTool, HttpToolOperation, McpServer, ToolRegistry } from '../tools/registry.js';
 import type { Upstream } from '../upstream/upstreams.js';
 import type { RouteTarget } from './target.js';

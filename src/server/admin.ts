@@ -1,19 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { auditFilter } from '../audit/query.js';
+import type { AuditFilter, AuditStore } from '../audit/store.js';
+import { verifyChain } from '../audit/verify.js';
 import type { IdentityConfig } from '../config/schema.js';
-import { GatewayError, renderError, toGatewayError } from '../errors.js';
+import { AuditQueryError, GatewayError, renderError, toGatewayError } from '../errors.js';
 import { extractToken } from '../identity/authenticate.js';
-import { unauthenticated } from '../identity/unauthenticated.js';
 import type { AgentRegistry } from '../identity/registry.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { TokenVerifier } from '../identity/types.js';
-import type { PolicyManager } from '../policy/manager.js';
-import type { BudgetAdmin } from '../metering/admin.js';
+import { unauthenticated } from '../identity/unauthenticated.js';
 import type { Logger } from '../log.js';
+import type { BudgetAdmin } from '../metering/admin.js';
+import type { PolicyManager } from '../policy/manager.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { auditFilter } from '../audit/query.js';
-import { AuditQueryError } from '../errors.js';
-import type { AuditStore } from '../audit/store.js';
-import { verifyChain } from '../audit/verify.js';
 
 export interface AdminOptions {
   metrics: Metrics;
@@ -38,6 +37,7 @@ const BUDGET = /^\/admin\/budgets\/([^/]+)$/;
 const BUDGET_RESET = /^\/admin\/budgets\/([^/]+)\/reset$/;
 const MAX_ADMIN_BODY = 64 * 1024;
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 /**
  * The admin listener, kept off the proxy port. `/healthz`, `/readyz` and `/metrics` are open (probes
  * and scrapers); everything under `/admin/` needs a JWT for the admin audience carrying the admin role.
@@ -70,7 +70,11 @@ export function createAdminServer(opts: AdminOptions): Server {
   const agentView = (id: string) => {
     const registry = opts.registry();
     const agent = registry?.agents.get(id) ?? null;
-    const suspension = opts.suspensions().list().find((s) => s.agentId === id) ?? null;
+    const suspension =
+      opts
+        .suspensions()
+        .list()
+        .find((s) => s.agentId === id) ?? null;
     return agent === null && suspension === null ? null : { id, ...agent, status: suspension === null ? 'active' : 'suspended', suspension };
   };
 
@@ -78,7 +82,13 @@ export function createAdminServer(opts: AdminOptions): Server {
     const actor = await authorize(req);
     const method = req.method ?? 'GET';
     if (path === '/admin/agents' && method === 'GET') {
-      const ids = new Set([...(opts.registry()?.agents.keys() ?? []), ...opts.suspensions().list().map((s) => s.agentId)]);
+      const ids = new Set([
+        ...(opts.registry()?.agents.keys() ?? []),
+        ...opts
+          .suspensions()
+          .list()
+          .map((s) => s.agentId),
+      ]);
       return json(res, 200, { agents: [...ids].sort().map(agentView) });
     }
     if (path === '/admin/identity' && method === 'GET') return json(res, 200, { issuers: opts.verifier()?.status() ?? [] });
@@ -96,11 +106,17 @@ export function createAdminServer(opts: AdminOptions): Server {
       if (store === null) return json(res, 200, { mode: 'off' });
       if (path === '/admin/audit/verify') return json(res, 200, verifyChain(store));
       const q = new URL(req.url ?? '/', 'http://admin').searchParams;
-      let filter;
+      let filter: AuditFilter;
       try {
         filter = auditFilter({
-          agent: q.get('agent') ?? undefined, team: q.get('team') ?? undefined, decision: q.get('decision') ?? undefined, since: q.get('since') ?? undefined,
-          until: q.get('until') ?? undefined, trace: q.get('trace') ?? undefined, workflow: q.get('workflow') ?? undefined, limit: q.get('limit') ?? '100',
+          agent: q.get('agent') ?? undefined,
+          team: q.get('team') ?? undefined,
+          decision: q.get('decision') ?? undefined,
+          since: q.get('since') ?? undefined,
+          until: q.get('until') ?? undefined,
+          trace: q.get('trace') ?? undefined,
+          workflow: q.get('workflow') ?? undefined,
+          limit: q.get('limit') ?? '100',
         });
       } catch (err) {
         if (!(err instanceof AuditQueryError)) throw err;

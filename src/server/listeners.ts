@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { GatewayConfig } from '../config/schema.js';
@@ -18,22 +18,25 @@ type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
 export function createProxyServer(config: GatewayConfig, handler: (req: IncomingMessage, res: ServerResponse) => void, log: Logger): Server {
   const limits = config.limits;
   const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
-  const server = createServer({
-    maxHeaderSize: limits.maxHeaderBytes,
-    requestTimeout: limits.requestTimeoutMs,
-    headersTimeout,
-    // Node checks both timeouts on this interval (30 s by default): a stalled client is cut within
-    // 125% of its limit instead of up to 30 s past it.
-    connectionsCheckingInterval: Math.max(50, Math.floor(headersTimeout / 4)),
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    insecureHTTPParser: false,
-    // Checked by the proxy handler instead, so the refusal is a JSON aos_bad_request, not Node's bare 400.
-    requireHostHeader: false,
-    noDelay: true,
-  }, (req, res) => {
-    if (res.socket === null) closeWhenConnectionDrops(req, res);
-    handler(req, res);
-  });
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout,
+      // Node checks both timeouts on this interval (30 s by default): a stalled client is cut within
+      // 125% of its limit instead of up to 30 s past it.
+      connectionsCheckingInterval: Math.max(50, Math.floor(headersTimeout / 4)),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      insecureHTTPParser: false,
+      // Checked by the proxy handler instead, so the refusal is a JSON aos_bad_request, not Node's bare 400.
+      requireHostHeader: false,
+      noDelay: true,
+    },
+    (req, res) => {
+      if (res.socket === null) closeWhenConnectionDrops(req, res);
+      handler(req, res);
+    },
+  );
   // One over the limit, so the handler can tell "too many" from "exactly the limit" and refuse.
   server.maxHeadersCount = limits.maxHeaders + 1;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, log));
@@ -99,8 +102,7 @@ function refuse(socket: Socket, code: ErrorCode, message: string): void {
   const status = ERRORS[code].status;
   const body = JSON.stringify({ error: { message, type: ERRORS[code].openai, code, param: null } });
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Aos-Error-Code: ${code}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` + `X-Aos-Error-Code: ${code}\r\nConnection: close\r\n\r\n${body}`,
   );
   socket.destroySoon?.();
 }

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
-import { finishCall, runPipeline, type Pipeline } from '../pipeline/compose.js';
 import { CallContext } from '../pipeline/context.js';
 import { requestId } from '../pipeline/request-id.js';
+import { finishCall, type Pipeline, runPipeline } from '../pipeline/run.js';
 import { CLAIM_HEADER } from '../providers/index.js';
 import type { Metrics } from '../telemetry/metrics.js';
 

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { DropReason, OtelSignal } from './otel.js';
-import { callDecision, type CallContext, type Outcome, type Stage } from '../pipeline/context.js';
+import { type CallContext, callDecision, type Outcome, type Stage } from '../pipeline/context.js';
 import type { Metrics } from './metrics.js';
+import type { DropReason, OtelSignal } from './otel.js';
 
 /**
  * Metrics of the audit trail and of call outcomes, on the gateway's registry (served by the admin
@@ -22,20 +22,50 @@ export interface CallMetrics {
   setSuspended(read: () => number): void;
 }
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createCallMetrics(registry: Registry): CallMetrics {
-  const calls = new Counter({ name: 'aos_calls_total', help: 'Finished calls by route, gateway decision (allow, deny, none) and HTTP status', labelNames: ['route', 'decision', 'status'] as const, registers: [registry] });
+  const calls = new Counter({
+    name: 'aos_calls_total',
+    help: 'Finished calls by route, gateway decision (allow, deny, none) and HTTP status',
+    labelNames: ['route', 'decision', 'status'] as const,
+    registers: [registry],
+  });
   const denials = new Counter({ name: 'aos_denials_total', help: 'Calls the gateway refused, by reason (the aos_* error code)', labelNames: ['reason'] as const, registers: [registry] });
   const events = new Counter({ name: 'aos_audit_events_total', help: 'Audit events committed to the audit store', registers: [registry] });
   const commits = new Counter({ name: 'aos_audit_commits_total', help: 'Group commits to the audit store', registers: [registry] });
-  const lag = new Histogram({ name: 'aos_audit_commit_lag_seconds', help: 'Time from the end of a call to the commit of its audit event (oldest of each group commit)', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] });
+  const lag = new Histogram({
+    name: 'aos_audit_commit_lag_seconds',
+    help: 'Time from the end of a call to the commit of its audit event (oldest of each group commit)',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+  });
   const writeErrors = new Counter({ name: 'aos_audit_write_errors_total', help: 'Failed audit group commits (retried; the intent journal keeps the calls)', registers: [registry] });
   const recovered = new Counter({ name: 'aos_audit_recovered_events_total', help: 'Events recovered from the intent journal at start (calls interrupted by a crash)', registers: [registry] });
-  const dropped = new Counter({ name: 'aos_otel_dropped_total', help: 'Spans and log records not exported: queue full or export failed', labelNames: ['signal', 'reason'] as const, registers: [registry] });
+  const dropped = new Counter({
+    name: 'aos_otel_dropped_total',
+    help: 'Spans and log records not exported: queue full or export failed',
+    labelNames: ['signal', 'reason'] as const,
+    registers: [registry],
+  });
   for (const s of ['spans', 'logs']) for (const r of ['queue_full', 'export_failed']) dropped.labels(s, r).inc(0);
   let depth = () => 0;
-  new Gauge({ name: 'aos_audit_queue_depth', help: 'Audit events waiting for their group commit', registers: [registry], collect() { this.set(depth()); } });
+  new Gauge({
+    name: 'aos_audit_queue_depth',
+    help: 'Audit events waiting for their group commit',
+    registers: [registry],
+    collect() {
+      this.set(depth());
+    },
+  });
   let suspended = () => 0;
-  new Gauge({ name: 'aos_agents_suspended', help: 'Agents suspended now', registers: [registry], collect() { this.set(suspended()); } });
+  new Gauge({
+    name: 'aos_agents_suspended',
+    help: 'Agents suspended now',
+    registers: [registry],
+    collect() {
+      this.set(suspended());
+    },
+  });
 
   // Bound children cached per label set: the hot path pays Map lookups, not label hashing.
   const children = new Map<string, Counter.Internal>();
@@ -50,7 +80,7 @@ export function createCallMetrics(registry: Registry): CallMetrics {
       }
       c.inc();
       if (decision === 'deny') {
-        const reason = errorCode !== null && errorCode.startsWith('aos_') ? errorCode : 'other';
+        const reason = errorCode?.startsWith('aos_') ? errorCode : 'other';
         let d = denialChildren.get(reason);
         if (d === undefined) {
           d = denials.labels(reason);

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Latency buckets in seconds, fine at the low end where gateway overhead lives. */
 const OVERHEAD_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
@@ -50,15 +50,33 @@ interface Charges {
   estimated: number | undefined;
 }
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const overhead = new Histogram({ name: 'aos_gateway_overhead_seconds', help: 'Time the gateway itself adds to a request (total minus upstream)', labelNames: ['route'] as const, buckets: OVERHEAD_BUCKETS, registers: [registry] });
-  const upstream = new Histogram({ name: 'aos_upstream_duration_seconds', help: 'Upstream time from dispatch to the end of its response', labelNames: ['route'] as const, buckets: UPSTREAM_BUCKETS, registers: [registry] });
+  const overhead = new Histogram({
+    name: 'aos_gateway_overhead_seconds',
+    help: 'Time the gateway itself adds to a request (total minus upstream)',
+    labelNames: ['route'] as const,
+    buckets: OVERHEAD_BUCKETS,
+    registers: [registry],
+  });
+  const upstream = new Histogram({
+    name: 'aos_upstream_duration_seconds',
+    help: 'Upstream time from dispatch to the end of its response',
+    labelNames: ['route'] as const,
+    buckets: UPSTREAM_BUCKETS,
+    registers: [registry],
+  });
   const upstreamErrors = new Counter({ name: 'aos_upstream_errors_total', help: 'Upstream failures by provider and error code', labelNames: ['provider', 'code'] as const, registers: [registry] });
   const inflight = new Gauge({ name: 'aos_requests_inflight', help: 'Requests being served now', registers: [registry] });
   const configReloads = new Counter({ name: 'aos_config_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'] as const, registers: [registry] });
-  const policyEval = new Histogram({ name: 'aos_policy_evaluation_seconds', help: 'Policy evaluation time per decision, input serialization included', buckets: [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.01], registers: [registry] });
+  const policyEval = new Histogram({
+    name: 'aos_policy_evaluation_seconds',
+    help: 'Policy evaluation time per decision, input serialization included',
+    buckets: [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.01],
+    registers: [registry],
+  });
   const policyDecisions = new Counter({ name: 'aos_policy_decisions_total', help: 'Policy decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] });
   const policyRevision = new Gauge({ name: 'aos_policy_bundle_info', help: 'The policy bundle revision in force (value 1)', labelNames: ['revision'] as const, registers: [registry] });
   let loadedAtMs = 0;
@@ -70,12 +88,20 @@ export function createMetrics(): Metrics {
       if (loadedAtMs > 0) this.set((Date.now() - loadedAtMs) / 1000);
     },
   });
-  const policyLoadFailures = new Counter({ name: 'aos_policy_load_failures_total', help: 'Policy bundles rejected (invalid, unsigned, tampered, unreachable)', labelNames: ['source'] as const, registers: [registry] });
+  const policyLoadFailures = new Counter({
+    name: 'aos_policy_load_failures_total',
+    help: 'Policy bundles rejected (invalid, unsigned, tampered, unreachable)',
+    labelNames: ['source'] as const,
+    registers: [registry],
+  });
   // Charges are summed in plain numbers per call (a prom-client inc hashes its labels every time)
   // and added to the two counters when they are collected: a scrape sees every charge.
   const charges = new Map<string, Charges>();
-  const spend = new Counter({
-    name: 'aos_budget_spend_usd_total', help: 'Cost of metered calls in USD, by team (and agent when metering.agentMetrics is on)', labelNames: ['team', 'agent'] as const, registers: [registry],
+  const _spend = new Counter({
+    name: 'aos_budget_spend_usd_total',
+    help: 'Cost of metered calls in USD, by team (and agent when metering.agentMetrics is on)',
+    labelNames: ['team', 'agent'] as const,
+    registers: [registry],
     collect() {
       for (const c of charges.values()) {
         this.inc({ team: c.team, agent: c.agent }, c.spend);
@@ -83,8 +109,11 @@ export function createMetrics(): Metrics {
       }
     },
   });
-  const tokens = new Counter({
-    name: 'aos_tokens_total', help: 'Tokens of metered calls by team and type (input includes cached_input; estimated: counted by the gateway, the provider reported none)', labelNames: ['team', 'type'] as const, registers: [registry],
+  const _tokens = new Counter({
+    name: 'aos_tokens_total',
+    help: 'Tokens of metered calls by team and type (input includes cached_input; estimated: counted by the gateway, the provider reported none)',
+    labelNames: ['team', 'type'] as const,
+    registers: [registry],
     collect() {
       for (const c of charges.values()) {
         this.inc({ team: c.team, type: 'input' }, c.input);
@@ -98,9 +127,19 @@ export function createMetrics(): Metrics {
       }
     },
   });
-  const budgetDenials = new Counter({ name: 'aos_budget_denials_total', help: 'Calls refused by metering: budget, rate, unpriced, unavailable', labelNames: ['reason'] as const, registers: [registry] });
+  const budgetDenials = new Counter({
+    name: 'aos_budget_denials_total',
+    help: 'Calls refused by metering: budget, rate, unpriced, unavailable',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   const softLimits = new Counter({ name: 'aos_budget_soft_limit_total', help: 'Calls that crossed a soft budget threshold, by kind of limit', labelNames: ['kind'] as const, registers: [registry] });
-  const storeUp = new Gauge({ name: 'aos_budget_store_up', help: 'Whether the budget store is reachable (1) or not (0: alarm; calls fail closed or use the local fallback)', labelNames: ['store'] as const, registers: [registry] });
+  const storeUp = new Gauge({
+    name: 'aos_budget_store_up',
+    help: 'Whether the budget store is reachable (1) or not (0: alarm; calls fail closed or use the local fallback)',
+    labelNames: ['store'] as const,
+    registers: [registry],
+  });
   const fallbacks = new Counter({ name: 'aos_budget_fallback_total', help: 'Calls decided against the local fallback limit while Redis was unreachable', registers: [registry] });
   let remainingSource: (() => { scope: string; window: string; remainingUsd: number; limitUsd: number }[]) | null = null;
   new Gauge({

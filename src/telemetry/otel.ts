@@ -6,13 +6,13 @@
  * a timeout, and what cannot be queued or exported is dropped and counted
  * (`aos_otel_dropped_total{signal,reason}`).
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, defaultTextMapGetter, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/api-logs';
+import { type Context, defaultTextMapGetter, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, TraceFlags, type Tracer, trace } from '@opentelemetry/api';
+import { type Logger as OtelLogger, SeverityNumber } from '@opentelemetry/api-logs';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { core, logs, resources, tracing } from '@opentelemetry/sdk-node';
-import type { OtelConfig } from '../config/schema.js';
 import type { AuditEvent, AuditRecord } from '../audit/event.js';
+import type { OtelConfig } from '../config/schema.js';
 import type { CallContext } from '../pipeline/context.js';
 
 export type OtelSignal = 'spans' | 'logs';
@@ -64,7 +64,10 @@ const GENAI_OPERATION: Record<string, string> = {
  */
 class Bounded<T> {
   queued = 0;
-  constructor(readonly max: number, readonly drop: (reason: DropReason, n: number) => void) {}
+  constructor(
+    readonly max: number,
+    readonly drop: (reason: DropReason, n: number) => void,
+  ) {}
   /** Whether another item would be admitted; when not, it is counted as dropped (so callers skip building it). */
   room(): boolean {
     if (this.queued < this.max) return true;
@@ -94,7 +97,7 @@ class Bounded<T> {
 
 export function createOtel(
   config: OtelConfig,
-  opts: { onDrop(signal: OtelSignal, reason: DropReason, n: number): void; version?: string; /** Build spans from audit events instead of on the request thread. */ spansFromEvents?: boolean },
+  opts: { onDrop(signal: OtelSignal, reason: DropReason, n: number): void; version?: string /** Build spans from audit events instead of on the request thread. */; spansFromEvents?: boolean },
 ): Otel | null {
   if (config.endpoint === undefined || (!config.traces && !config.logs)) return null;
   const base = config.endpoint.replace(/\/+$/, '');
@@ -160,16 +163,20 @@ function createCallTracer(tracer: Tracer): CallTracer {
     const op = route?.operation.name ?? 'request';
     const model = ctx.call?.model ?? null;
     const genai = genaiOperation(op, ctx.call?.tool?.name ?? null);
-    return tracer.startSpan(model === null ? genai : `${genai} ${model}`, {
-      kind: SpanKind.CLIENT,
-      startTime: startMs,
-      attributes: {
-        'gen_ai.operation.name': genai,
-        'gen_ai.provider.name': route?.upstream.name ?? 'none',
-        'aos.request_id': ctx.id,
-        'aos.route': route?.name ?? 'unmatched',
+    return tracer.startSpan(
+      model === null ? genai : `${genai} ${model}`,
+      {
+        kind: SpanKind.CLIENT,
+        startTime: startMs,
+        attributes: {
+          'gen_ai.operation.name': genai,
+          'gen_ai.provider.name': route?.upstream.name ?? 'none',
+          'aos.request_id': ctx.id,
+          'aos.route': route?.name ?? 'unmatched',
+        },
       },
-    }, parent);
+      parent,
+    );
   };
   return {
     start(ctx) {
@@ -195,7 +202,7 @@ function createCallTracer(tracer: Tracer): CallTracer {
 
 /** gen_ai.operation.name of an event's operation. */
 function genaiOperation(operation: string | null, tool: string | null): string {
-  return (operation === null ? undefined : GENAI_OPERATION[operation]) ?? (tool !== null ? 'execute_tool' : operation ?? 'request');
+  return (operation === null ? undefined : GENAI_OPERATION[operation]) ?? (tool !== null ? 'execute_tool' : (operation ?? 'request'));
 }
 
 /** The call's outcome as span attributes and status (GenAI conventions plus aos.*). */
@@ -243,18 +250,21 @@ function createEventSpans(tracer: Tracer, ids: { traceId: string; spanId: string
         ids.spanId = r.span_id;
         const start = Date.parse(r.time);
         const op = genaiOperation(r.operation, r.tool);
-        const span = tracer.startSpan(r.model === null ? op : `${op} ${r.model}`, {
-          kind: SpanKind.CLIENT,
-          startTime: start,
-          attributes: { 'gen_ai.operation.name': op, 'gen_ai.provider.name': r.provider ?? 'none', 'aos.request_id': r.id, 'aos.route': r.route ?? 'unmatched' },
-        }, parent);
+        const span = tracer.startSpan(
+          r.model === null ? op : `${op} ${r.model}`,
+          {
+            kind: SpanKind.CLIENT,
+            startTime: start,
+            attributes: { 'gen_ai.operation.name': op, 'gen_ai.provider.name': r.provider ?? 'none', 'aos.request_id': r.id, 'aos.route': r.route ?? 'unmatched' },
+          },
+          parent,
+        );
         setOutcome(span, r);
         span.end(start + (r.total_ms ?? 0));
       }
     },
   };
 }
-
 
 function createAuditLogSink(logger: OtelLogger, room: () => boolean): AuditLogSink {
   return {
@@ -265,15 +275,20 @@ function createAuditLogSink(logger: OtelLogger, room: () => boolean): AuditLogSi
         // The whole event is the body (its canonical JSON, as hashed); the attributes are what a
         // collector routes and indexes on, plus the chain links so a SIEM can check them.
         const attributes: Record<string, string | number | boolean> = {
-          'aos.audit.id': r.id, 'aos.audit.seq': r.seq, 'aos.audit.hash': r.hash, 'aos.audit.prev_hash': r.prev_hash,
-          'aos.audit.decision': r.decision, 'aos.audit.outcome': r.outcome,
+          'aos.audit.id': r.id,
+          'aos.audit.seq': r.seq,
+          'aos.audit.hash': r.hash,
+          'aos.audit.prev_hash': r.prev_hash,
+          'aos.audit.decision': r.decision,
+          'aos.audit.outcome': r.outcome,
         };
         if (r.agent_id !== null) attributes['aos.audit.agent_id'] = r.agent_id;
         if (r.team !== null) attributes['aos.audit.team'] = r.team;
         if (r.route !== null) attributes['aos.audit.route'] = r.route;
         if (r.status !== null) attributes['aos.audit.status'] = r.status;
         if (r.workflow_id !== null) attributes['aos.audit.workflow_id'] = r.workflow_id;
-        const context = r.trace_id === null || r.span_id === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.trace_id, spanId: r.span_id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+        const context =
+          r.trace_id === null || r.span_id === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.trace_id, spanId: r.span_id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
         const warn = r.decision === 'deny' || r.outcome !== 'completed';
         logger.emit({
           timestamp: Date.parse(r.time),

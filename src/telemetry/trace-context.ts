@@ -5,6 +5,8 @@ import { randomHexId } from './trace-ids.js';
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}/;
 const ZERO_TRACE = '0'.repeat(32);
 const MAX_WORKFLOW_ID = 128;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g;
 
 /** The trace id of the agent's traceparent and the workflow id (`x-aos-workflow-id`, or baggage `aos.workflow_id`). */
 export function readTraceHeaders(ctx: CallContext): void {
@@ -27,7 +29,10 @@ function baggageWorkflow(baggage: string): string | null {
   for (const member of baggage.split(',')) {
     const eq = member.indexOf('=');
     if (eq === -1 || member.slice(0, eq).trim() !== 'aos.workflow_id') continue;
-    const v = member.slice(eq + 1).split(';')[0].trim();
+    const v = member
+      .slice(eq + 1)
+      .split(';')[0]
+      .trim();
     try {
       found = clean(decodeURIComponent(v));
     } catch {
@@ -48,12 +53,15 @@ export function parentSpanId(ctx: CallContext): string | null {
 /** Ids for the call's span, exported later from its audit event: the agent's trace (or a new one), a new span. */
 export function assignSpanIds(ctx: CallContext): void {
   if (ctx.traceparent !== null) return;
-  const traceId = (ctx.traceId ??= randomHexId(16));
+  let traceId = ctx.traceId;
+  if (traceId === null) {
+    traceId = randomHexId(16);
+    ctx.traceId = traceId;
+  }
   ctx.traceparent = `00-${traceId}-${randomHexId(8)}-01`;
 }
 
 function clean(v: string): string | null {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
-  const s = v.trim().replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX_WORKFLOW_ID);
+  const s = v.trim().replace(CONTROL_CHARS, '').slice(0, MAX_WORKFLOW_ID);
   return s === '' ? null : s;
 }

@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { GatewayError, renderError } from '../errors.js';
 import type { RpcId } from '../providers/mcp.js';
-import { SseSplitter, type SseEvent } from '../upstream/sse.js';
+import { type SseEvent, SseSplitter } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
 
 export interface ToolsListTapOptions {

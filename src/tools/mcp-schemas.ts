@@ -1,9 +1,9 @@
-import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Upstream } from '../upstream/upstreams.js';
+import { performance } from 'node:perf_hooks';
+import { type CompiledSchema, compileSchema } from '../config/json-schema.js';
 import { McpToolsListError } from '../errors.js';
 import { SseSplitter } from '../upstream/sse.js';
-import { compileSchema, type CompiledSchema } from '../config/json-schema.js';
+import type { Upstream } from '../upstream/upstreams.js';
 
 /** A tool's input schema as the server declared it: compiled, or why it could not be. */
 export interface ToolSchema {

@@ -1,9 +1,9 @@
+import { type CompiledSchema, compileSchema } from '../config/json-schema.js';
+import { compilePathPattern, type PathPattern } from '../config/path-pattern.js';
 import type { GatewayConfig, McpToolConfig, ToolConfig, ToolTraits } from '../config/schema.js';
 import { httpToolDialect } from '../providers/http-tool.js';
 import { mcpDialect } from '../providers/mcp.js';
 import { createUpstream, type Upstream } from '../upstream/upstreams.js';
-import { compileSchema, type CompiledSchema } from '../config/json-schema.js';
-import { compilePathPattern, type PathPattern } from '../config/path-pattern.js';
 import { createSchemaCache, type SchemaCache } from './mcp-schemas.js';
 import { createSessionOwners, type SessionOwners } from './mcp-sessions.js';
 
@@ -87,15 +87,17 @@ export function createToolRegistry(config: GatewayConfig, credentials: ReadonlyM
     if (tool.kind === 'http') {
       const upstream = toolUpstream(name, tool, key, config.upstream);
       const traits = traitsOf(tool, null);
-      const operations = Object.entries(tool.operations).map(([opName, op]): HttpToolOperation => ({
-        name: opName,
-        method: op.method,
-        pattern: compilePathPattern(op.path),
-        schema: op.bodySchema === undefined ? null : compileSchema(op.bodySchema),
-        querySchema: op.querySchema === undefined ? null : compileSchema(op.querySchema, 'query'),
-        traits: traitsOf(op, traits),
-        routeName: `${name}/${opName}`,
-      }));
+      const operations = Object.entries(tool.operations).map(
+        ([opName, op]): HttpToolOperation => ({
+          name: opName,
+          method: op.method,
+          pattern: compilePathPattern(op.path),
+          schema: op.bodySchema === undefined ? null : compileSchema(op.bodySchema),
+          querySchema: op.querySchema === undefined ? null : compileSchema(op.querySchema, 'query'),
+          traits: traitsOf(op, traits),
+          routeName: `${name}/${opName}`,
+        }),
+      );
       const literal = new Map<string, HttpToolOperation[]>();
       for (const op of operations) if (op.pattern.literal) literal.set(op.pattern.source, [...(literal.get(op.pattern.source) ?? []), op]);
       http.set(name, { kind: 'http', name, upstream, operations, literal, patterned: operations.filter((o) => !o.pattern.literal) });

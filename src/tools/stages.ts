@@ -1,3 +1,4 @@
+import { describeErrors } from '../config/json-schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
@@ -6,9 +7,9 @@ import type { Decision, PolicyInput } from '../policy/types.js';
 import type { CallInfo, ToolCall } from '../providers/dialect.js';
 import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
-import { describeErrors } from '../config/json-schema.js';
-import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
 import type { ToolMatch } from '../routing/target.js';
+import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
+import type { ToolSchema } from './mcp-schemas.js';
 import type { HttpToolOperation, McpServer } from './registry.js';
 
 /** The stages of tool registry routes, composed once per config (see server/proxy.ts). */
@@ -73,6 +74,7 @@ function readJson(ctx: CallContext, what: string, required: boolean): unknown {
 
 const call = (kind: CallInfo['kind'], operation: string, tool: ToolCall | null): CallInfo => ({ kind, operation, model: null, stream: false, maxTokens: null, tool });
 
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createToolStages(opts: ToolStageOptions): ToolStages {
   const { evaluate } = opts;
 
@@ -136,7 +138,8 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     if (typeof sid === 'string') {
       const owner = server.sessions.owner(sid);
       // Answered as the server answers an unknown session (404): the client starts a new one.
-      if (owner !== undefined && owner !== agent) throw new GatewayError('aos_session_not_found', `no MCP session ${JSON.stringify(sid.slice(0, 64))} for this agent on ${server.name}: initialize a new one`);
+      if (owner !== undefined && owner !== agent)
+        throw new GatewayError('aos_session_not_found', `no MCP session ${JSON.stringify(sid.slice(0, 64))} for this agent on ${server.name}: initialize a new one`);
       if (method === 'DELETE') ctx.tap({ onStart: (status) => void (status < 300 && server.sessions.end(sid)) });
     }
     if (method !== 'POST') {
@@ -172,10 +175,12 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
     if (msg.method === 'initialize') {
       // The session the server opens belongs to this agent.
-      ctx.tap({ onStart: (_status, headers) => {
-        const opened = headers['mcp-session-id'];
-        if (typeof opened === 'string') server.sessions.claim(opened, agent);
-      } });
+      ctx.tap({
+        onStart: (_status, headers) => {
+          const opened = headers['mcp-session-id'];
+          if (typeof opened === 'string') server.sessions.claim(opened, agent);
+        },
+      });
     } else if (msg.method === 'tools/list') {
       addListTap(ctx, server, msg.id);
     } else if (msg.method === 'prompts/list' || msg.method === 'resources/list') {
@@ -195,17 +200,22 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
   const addListTap = (ctx: CallContext, server: McpServer, id: RpcId | null, list: 'tools' | 'prompts' | 'resources' = 'tools') => {
     const seen = new Map<string, boolean>();
     const operation = list === 'tools' ? 'tools/call' : list === 'prompts' ? 'prompts/get' : 'resources/read';
-    ctx.tap(createToolsListTap({
-      id,
-      list,
-      learn: list === 'tools' ? (tools) => server.schemas.learn(tools) : () => {},
-      keep: (t) => {
-        let ok = seen.get(t.name);
-        if (ok === undefined) seen.set(t.name, (ok = mayUse(ctx, server, operation, t.name)));
-        return ok;
-      },
-      maxBytes: opts.maxListBytes,
-    }));
+    ctx.tap(
+      createToolsListTap({
+        id,
+        list,
+        learn: list === 'tools' ? (tools) => server.schemas.learn(tools) : () => {},
+        keep: (t) => {
+          let ok = seen.get(t.name);
+          if (ok === undefined) {
+            ok = mayUse(ctx, server, operation, t.name);
+            seen.set(t.name, ok);
+          }
+          return ok;
+        },
+        maxBytes: opts.maxListBytes,
+      }),
+    );
   };
 
   return { operation, describe, validate, mcp, mcpValidate };
@@ -213,7 +223,7 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
 
 /** Validates a tools/call's arguments against the tool's inputSchema, learning it first if needed. */
 async function checkArguments(ctx: CallContext, server: McpServer, tool: ToolCall, log: Logger): Promise<void> {
-  let known;
+  let known: ToolSchema | null;
   try {
     known = await server.schemas.lookup(tool.name, { headers: ctx.req.headers, meta: ctx.call!.meta ?? null, requestId: ctx.id });
   } catch (err) {

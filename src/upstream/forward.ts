@@ -1,16 +1,31 @@
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { GatewayError, renderStreamError } from '../errors.js';
-import type { CallContext } from '../pipeline/context.js';
 import type { Logger } from '../log.js';
+import type { CallContext } from '../pipeline/context.js';
 import { tapData, tapEnd } from './tap.js';
 import type { Upstream } from './upstreams.js';
 
 /** Request headers never forwarded: hop-by-hop, the agent's own credentials, and what we set. */
 const DROP_REQUEST = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'host', 'content-length', 'expect', 'accept-encoding', 'x-aos-request-id',
-  'authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'cookie',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+  'accept-encoding',
+  'x-aos-request-id',
+  'authorization',
+  'x-api-key',
+  'api-key',
+  'x-goog-api-key',
+  'cookie',
 ]);
 /** Response headers never passed back: hop-by-hop ones (Node frames the response itself). */
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
@@ -37,7 +52,7 @@ export function upstreamHeaders(ctx: CallContext): string[] {
   const traceparent = ctx.traceparent;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (DROP_REQUEST.has(name) || (listed !== null && listed.has(name)) || setByConfig(upstream, name)) continue;
+    if (DROP_REQUEST.has(name) || listed?.has(name) || setByConfig(upstream, name)) continue;
     // With tracing on, the upstream sees the gateway's span as its parent (tracestate passes as is).
     if (traceparent !== null && name === 'traceparent') continue;
     out.push(name, raw[i + 1]);
@@ -57,6 +72,7 @@ function setByConfig(upstream: Upstream, name: string): boolean {
   return false;
 }
 
+// Longer than most functions: one undici handler whose callbacks share the response's state (retries, backpressure, abort).
 /**
  * Sends the request upstream and streams the answer back as it comes, honouring backpressure both
  * ways. Resolves when the response is over (or was cut and reported in the caller's dialect);

@@ -1,7 +1,7 @@
 import { Pool } from 'undici';
 import type { GatewayConfig } from '../config/schema.js';
-import { dialects } from '../providers/index.js';
 import type { WireDialect } from '../providers/dialect.js';
+import { dialects } from '../providers/index.js';
 
 /** A configured provider or tool, ready to forward to: its pool, dialect and the credential to inject. */
 export interface Upstream {

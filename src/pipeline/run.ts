@@ -1,0 +1,64 @@
+import { performance } from 'node:perf_hooks';
+import type { GatewayConfig } from '../config/schema.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { CLAIM_HEADER } from '../providers/index.js';
+import type { Router } from '../routing/router.js';
+import { type ForwardOptions, forward } from '../upstream/forward.js';
+import type { CallContext, Stage } from './context.js';
+import { sendError } from './respond.js';
+
+/** One configuration's pipeline: composed once, swapped whole on reload. */
+export interface Pipeline {
+  readonly config: GatewayConfig;
+  readonly router: Router;
+  /** Every request: metrics, record, request checks. */
+  readonly head: readonly Stage[];
+  /** After routing, by kind of route: inspected (JSON) operations, pass-through, HTTP tools, MCP. */
+  readonly inspected: readonly Stage[];
+  readonly passthrough: readonly Stage[];
+  readonly tool: readonly Stage[];
+  readonly mcp: readonly Stage[];
+  readonly forward: ForwardOptions;
+}
+
+async function runStages(stages: readonly Stage[], ctx: CallContext): Promise<void> {
+  for (let i = 0; i < stages.length; i++) {
+    const pending = stages[i](ctx);
+    if (pending !== undefined) await pending;
+  }
+}
+
+/** Routes the request, runs its stages, forwards it; any refusal answers in the caller's dialect. */
+export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): Promise<void> {
+  try {
+    await runStages(p.head, ctx);
+    const method = ctx.req.method ?? 'GET';
+    const route = p.router.match(ctx.path, ctx.req.headers[CLAIM_HEADER] !== undefined, method);
+    if (route === null) throw new GatewayError('aos_route_not_found', `no route for ${ctx.path}`);
+    ctx.route = route;
+    ctx.dialect = route.upstream.dialect.errors;
+    const methods = route.operation.methods;
+    if (methods.length > 0 && !methods.includes(method)) {
+      throw new GatewayError('aos_method_not_allowed', `${method} is not allowed on ${ctx.path} (allowed: ${methods.join(', ')})`, { headers: { allow: methods.join(', ') } });
+    }
+    const kind = route.tool?.kind;
+    await runStages(kind === undefined ? (route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : p.mcp, ctx);
+    ctx.forwarding();
+    await forward(ctx, p.forward);
+  } catch (err) {
+    sendError(ctx, toGatewayError(err), log);
+  }
+}
+
+/**
+ * The request's end, once, when its response closed: how it ended (a client that left before the
+ * whole response was sent is `client_aborted`, status 499, even mid-stream), then the finishers.
+ */
+export function finishCall(ctx: CallContext): void {
+  const end = performance.now();
+  const { res } = ctx;
+  if (!res.writableFinished && ctx.errorCode === null) ctx.errorCode = 'client_aborted';
+  const status = ctx.errorCode === 'client_aborted' || !res.headersSent ? 499 : res.statusCode;
+  ctx.finish({ status, totalMs: end - ctx.start, upstreamMs: ctx.upstreamStart === 0 ? null : (ctx.upstreamEnd || end) - ctx.upstreamStart });
+}
