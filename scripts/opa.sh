@@ -8,7 +8,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/.tools/bin/opa"
 
 has_pinned() {
-  [ -x "$bin" ] && "$bin" version 2>/dev/null | grep -qx "Version: $OPA_VERSION"
+  # The output is read whole first: `opa version | grep -q` would let grep exit at the match, the
+  # writer die of SIGPIPE, and pipefail fail the check on a good binary.
+  local out
+  [ -x "$bin" ] && out="$("$bin" version 2>/dev/null)" && grep -qx "Version: $OPA_VERSION" <<<"$out"
 }
 
 if ! has_pinned; then
