@@ -223,9 +223,16 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
       clearInterval(retention);
       await this.flush();
       closed = true;
-      const exited = new Promise<void>((r) => (closing = r));
+      const exited = new Promise<void>((r) => {
+        closing = r;
+      });
+      // While closing, the writer (and the bounded wait for it) keep the process alive: a process
+      // with nothing else to do must not exit before the last commit.
+      worker.ref();
       worker.postMessage({ t: 'close' } satisfies ToWriter);
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
       await worker.terminate();
       journal.close(inflightEvents + bodies.length === 0);
       store.close();
