@@ -54,10 +54,8 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     return ctx.call?.maxTokens ?? templateMax ?? config.defaultMaxOutputTokens;
   };
   const countPrompt = (ctx: CallContext, m: DialectMetering): number => {
-    const body = ctx.json as Record<string, unknown>;
-    const messages = Array.isArray(body.messages) ? body.messages.length : 1;
     const texts: string[] = [];
-    m.promptText(ctx.route!.operation, body, texts);
+    const messages = m.promptText(ctx.route!.operation, ctx.json as Record<string, unknown>, texts);
     return countTexts(texts) + MESSAGE_OVERHEAD * messages;
   };
 

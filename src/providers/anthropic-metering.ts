@@ -49,6 +49,7 @@ export const anthropicMetering: DialectMetering = {
     contentText(body.system, out);
     if (Array.isArray(body.messages)) for (const m of body.messages) contentText(obj(m)?.content, out);
     if (Array.isArray(body.tools) && body.tools.length > 0) out.push(JSON.stringify(body.tools));
+    return Array.isArray(body.messages) ? body.messages.length : 1;
   },
   // Anthropic streams always report usage (message_start, message_delta).
   requestUsage: () => false,

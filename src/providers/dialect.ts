@@ -99,8 +99,8 @@ export interface MeterState {
 export interface DialectMetering {
   /** Whether responses of the operation carry token usage (and so are metered). */
   metered(operation: Operation): boolean;
-  /** The texts of the request a tokenizer should count (message contents, system, tool definitions), pushed to `out`. */
-  promptText(operation: Operation, body: Record<string, unknown>, out: string[]): void;
+  /** The texts of the request a tokenizer should count (message contents, system, tool definitions), pushed to `out`. Returns how many messages the prompt holds (each costs a few framing tokens). */
+  promptText(operation: Operation, body: Record<string, unknown>, out: string[]): number;
   /** Asks the upstream for usage where the client did not (e.g. OpenAI `stream_options.include_usage`); true when it changed the body. */
   requestUsage(operation: Operation, body: Record<string, unknown>): boolean;
   /** Reads usage and tool calls from a whole JSON response body. */

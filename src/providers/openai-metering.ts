@@ -99,6 +99,7 @@ export const openaiMetering: DialectMetering = {
     }
     // Tool definitions are sent to the model as tokens too.
     if (Array.isArray(body.tools) && body.tools.length > 0) out.push(JSON.stringify(body.tools));
+    return Array.isArray(body.messages) ? body.messages.length : 1;
   },
   requestUsage(operation, body) {
     if ((operation.name !== 'chat.completions' && operation.name !== 'completions') || body.stream !== true) return false;
