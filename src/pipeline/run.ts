@@ -22,17 +22,20 @@ export interface Pipeline {
   readonly forward: ForwardOptions;
 }
 
-async function runStages(stages: readonly Stage[], ctx: CallContext): Promise<void> {
-  for (let i = 0; i < stages.length; i++) {
+/** Runs stages in order; a promise only when one of them is asynchronous (most are not: no tick is paid for them). */
+function runStages(stages: readonly Stage[], ctx: CallContext, from = 0): Promise<void> | undefined {
+  for (let i = from; i < stages.length; i++) {
     const pending = stages[i](ctx);
-    if (pending !== undefined) await pending;
+    if (pending !== undefined) return pending.then(() => runStages(stages, ctx, i + 1));
   }
+  return undefined;
 }
 
 /** Routes the request, runs its stages, forwards it; any refusal answers in the caller's dialect. */
 export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): Promise<void> {
   try {
-    await runStages(p.head, ctx);
+    const head = runStages(p.head, ctx);
+    if (head !== undefined) await head;
     const method = ctx.req.method ?? 'GET';
     const route = p.router.match(ctx.path, ctx.req.headers[CLAIM_HEADER] !== undefined, method);
     if (route === null) throw new GatewayError('aos_route_not_found', `no route for ${ctx.path}`);
@@ -43,7 +46,8 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
       throw new GatewayError('aos_method_not_allowed', `${method} is not allowed on ${ctx.path} (allowed: ${methods.join(', ')})`, { headers: { allow: methods.join(', ') } });
     }
     const kind = route.tool?.kind;
-    await runStages(kind === undefined ? (route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : p.mcp, ctx);
+    const stages = runStages(kind === undefined ? (route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : p.mcp, ctx);
+    if (stages !== undefined) await stages;
     ctx.forwarding();
     await forward(ctx, p.forward);
   } catch (err) {
