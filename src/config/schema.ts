@@ -4,31 +4,15 @@
  * (`npm run docs:config`; a test fails when the committed page is stale).
  *
  * The types describe a config after validation: a key with a `default` is always present. In the
- * file it is optional: `configSchema` is this schema with such keys dropped from `required`.
- * A pattern's `title` says what it stands for ("an http(s) URL"): errors read "expected <title>".
+ * file it is optional: `configSchema` is this schema with such keys dropped from `required`
+ * (schema-builders.ts).
  */
-import { type SchemaOptions, type Static, type TProperties, type TSchema, Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { JWT_ALGORITHMS } from './algorithms.js';
+import { Bool, Const, Dict, Enum, fileSchema, Int, Obj, Str } from './schema-builders.js';
 
-// ---- building blocks --------------------------------------------------------------------------
+// ---- building blocks (the shared ones are in schema-builders.ts) ------------------------------
 
-/** An object that refuses unknown keys (a typo is an error, not a silently ignored key). */
-const Obj = <T extends TProperties>(properties: T, options: SchemaOptions = {}) => Type.Object(properties, { additionalProperties: false, ...options });
-
-/** One of a few strings (a plain `enum`, so errors read "expected one of a, b"). */
-const Enum = <const T extends readonly string[]>(values: T, options: SchemaOptions) => Type.Unsafe<T[number]>({ ...options, enum: values });
-
-/** Exactly this string (a discriminator). */
-const Const = <const T extends string>(value: T) => Type.Unsafe<T>({ const: value });
-
-/** An object whose keys are names chosen by the user, every value of one schema. */
-const Dict = <T extends TSchema>(value: T, options: SchemaOptions) => Type.Unsafe<Record<string, Static<T>>>({ ...options, type: 'object', additionalProperties: value });
-
-/** An integer with a lower bound, a default and an optional upper bound. */
-const Int = (minimum: number, dflt: number, description: string, maximum?: number) => Type.Integer({ description, minimum, ...(maximum === undefined ? {} : { maximum }), default: dflt });
-
-const Str = (description: string, options: SchemaOptions = {}) => Type.String({ description, ...options });
-const Bool = (dflt: boolean, description: string) => Type.Boolean({ description, default: dflt });
 const Headers = (description: string) => Dict(Type.String(), { description, default: {} });
 
 const HTTP_URL = { pattern: '^https?://[^/?#]+(/[^?#]*)?$', title: 'an http(s) URL without query or fragment' };
@@ -358,31 +342,6 @@ export const GatewayConfigSchema = Obj(
  * keys that have a default dropped from `required` (the validator fills them in).
  */
 export const configSchema = fileSchema(GatewayConfigSchema);
-
-/** A plain JSON copy of a schema (TypeBox's symbol keys left out); keys with a default are not required. */
-export function fileSchema(schema: TSchema): JsonSchema {
-  return plain(schema) as JsonSchema;
-}
-
-/** A JSON Schema as plain data (what ajv compiles and the docs are generated from). */
-export interface JsonSchema {
-  [keyword: string]: unknown;
-  properties?: Record<string, JsonSchema>;
-}
-
-function plain(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(plain);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = plain(v);
-  const properties = out.properties as Record<string, { default?: unknown }> | undefined;
-  if (Array.isArray(out.required) && properties !== undefined) {
-    const required = out.required.filter((name: string) => properties[name] === undefined || !('default' in properties[name]));
-    if (required.length > 0) out.required = required;
-    else delete out.required;
-  }
-  return out;
-}
 
 // ---- the types, derived -----------------------------------------------------------------------
 

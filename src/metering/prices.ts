@@ -1,4 +1,5 @@
 import { ConfigError } from '../config/config-error.js';
+import { type ModelPriceFile, type PriceTableFile, priceTableSchema } from '../config/prices-schema.js';
 import { loadYamlFile } from '../config/yaml-file.js';
 import type { Usage } from '../providers/dialect.js';
 
@@ -18,37 +19,13 @@ export interface PriceTable {
   listed(model: string | null): boolean;
 }
 
-const rate = { type: 'number', minimum: 0 } as const;
-const priceSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['input', 'output'],
-  properties: { input: rate, cached_input: rate, cache_write: rate, output: rate },
-} as const;
-const schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['models'],
-  properties: {
-    currency: { enum: ['USD'], default: 'USD' },
-    models: { type: 'object', additionalProperties: priceSchema, default: {} },
-    unknown: {
-      type: 'object',
-      additionalProperties: false,
-      default: { action: 'deny' },
-      properties: { action: { enum: ['price', 'deny'], default: 'deny' }, input: rate, cached_input: rate, cache_write: rate, output: rate },
-    },
-  },
-} as const;
-
-type RawPrice = { input: number; cached_input?: number; cache_write?: number; output: number };
-
-const toPrice = (p: RawPrice): Price => ({ input: p.input, cachedInput: p.cached_input ?? p.input, cacheWrite: p.cache_write ?? p.input, output: p.output });
+const toPrice = (p: ModelPriceFile): Price => ({ input: p.input, cachedInput: p.cached_input ?? p.input, cacheWrite: p.cache_write ?? p.input, output: p.output });
 
 /** Loads and validates the price table (config/prices.yaml). Throws ConfigError. */
 export function loadPrices(file: string, env: NodeJS.ProcessEnv = process.env): PriceTable {
-  const { data: raw, where } = loadYamlFile<{ models: Record<string, RawPrice>; unknown: { action: 'price' | 'deny' } & Partial<RawPrice> }>(file, schema, 'price table', env);
-  if (raw.unknown.action === 'price' && (raw.unknown.input === undefined || raw.unknown.output === undefined)) {
+  const { data: raw, where } = loadYamlFile<PriceTableFile>(file, priceTableSchema, 'price table', env);
+  const unknown = raw.unknown;
+  if (unknown.action === 'price' && (unknown.input === undefined || unknown.output === undefined)) {
     throw new ConfigError(file, [`${where(['unknown'])}: action price needs input and output rates`]);
   }
   const exact = new Map<string, Price>();
@@ -58,7 +35,7 @@ export function loadPrices(file: string, env: NodeJS.ProcessEnv = process.env): 
     else exact.set(name, toPrice(p));
   }
   prefixes.sort((a, b) => b[0].length - a[0].length);
-  const fallback = raw.unknown.action === 'price' ? toPrice(raw.unknown as RawPrice) : null;
+  const fallback = unknown.action === 'price' && unknown.input !== undefined && unknown.output !== undefined ? toPrice({ ...unknown, input: unknown.input, output: unknown.output }) : null;
   // Lookups are memoized: a handful of models are called over and over (bounded by the table's size + 1000).
   const memo = new Map<string, Price | undefined>();
   const lookup = (model: string): Price | undefined => {

@@ -1,0 +1,121 @@
+/**
+ * The agent registry (config/agents.yaml), written once: the JSON Schema it is validated against
+ * (TypeBox), the types of the file derived from it, and its section of docs/configuration.md.
+ * src/identity/registry.ts loads it and checks what a schema cannot say (a template that exists,
+ * an agent listed once).
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { Bool, Dict, Enum, fileSchema, Int, Obj, Str } from './schema-builders.js';
+
+const Usd = (description: string) => Type.Optional(Type.Number({ description, minimum: 0 }));
+const Count = (description: string) => Type.Optional(Type.Integer({ description, minimum: 0 }));
+
+/** A budget (src/metering/budgets.ts): USD per window, tool calls per window, rate limits, soft threshold. Every limit is optional. */
+const budget = (description: string) =>
+  Obj(
+    {
+      hourly_usd: Usd('Hard limit in USD per UTC hour.'),
+      daily_usd: Usd('Hard limit in USD per UTC day.'),
+      monthly_usd: Usd('Hard limit in USD per calendar month (UTC).'),
+      soft_ratio: Type.Optional(
+        Type.Number({
+          description: 'Share of a limit past which calls are flagged `budget_soft_limit` (audit) and counted in `aos_budget_soft_limit_total` (default: metering.softThreshold).',
+          minimum: 0,
+          maximum: 1,
+        }),
+      ),
+      tool_calls_hourly: Count('Tool and MCP calls per UTC hour.'),
+      tool_calls_daily: Count('Tool and MCP calls per UTC day.'),
+      tool_calls_monthly: Count('Tool and MCP calls per calendar month (UTC).'),
+      requests_per_minute: Count('Rate limit: calls per minute.'),
+      tokens_per_minute: Count('Rate limit: tokens per minute (prompt estimate + output cap, reconciled to real usage).'),
+    },
+    { title: 'a budget', description, default: {} },
+  );
+
+const BudgetSchema = budget('A budget: limits a call must fit (each one absent: no limit).');
+
+const ClaimsSchema = Obj(
+  {
+    agent: Str('The claim that carries the agent id (a Kubernetes ServiceAccount token: `sub`, `system:serviceaccount:<namespace>:<name>`).', { minLength: 1, default: 'sub' }),
+    team: Str("The claim that carries an unregistered agent's team.", { minLength: 1, default: 'team' }),
+    roles: Str("The claim that carries an unregistered agent's roles (a list of strings).", { minLength: 1, default: 'roles' }),
+  },
+  { description: 'Which token claims carry the agent id, its team and its roles.', default: {} },
+);
+
+const UnknownAgentsSchema = Obj(
+  {
+    action: Enum(['deny', 'admit'], { description: '`deny`: 403 `aos_agent_unknown`. `admit`: the agent is admitted under `template`.', default: 'deny' }),
+    template: Type.Optional(Str('The template unregistered agents are admitted under (required by `admit`).', { minLength: 1 })),
+    team: Str('The team of an admitted agent when its token has no team claim and is not a Kubernetes token (whose namespace is the team).', { minLength: 1, default: 'unassigned' }),
+  },
+  { description: 'A valid token of an agent that is not listed in `agents`: denied, or admitted under a template.', default: {} },
+);
+
+const CaptureSchema = Obj(
+  {
+    request: Bool(false, 'Keep the request body (redacted).'),
+    response: Bool(false, 'Keep the response body (redacted).'),
+    maxBytes: Int(1, 65536, 'Longest body kept; a longer one is truncated.', 1048576),
+  },
+  { description: 'Bodies kept in the audit trail.', default: {} },
+);
+
+const TemplateSchema = Obj(
+  {
+    version: Type.Integer({ description: 'The version of the template (in the policy input and the audit trail).', minimum: 1 }),
+    description: Str('What agents built on it are for.', { default: '' }),
+    providers: Type.Array(Str('A provider name', { minLength: 1 }), { description: 'Providers (keys of `providers` in aos.yaml) the agents may call; empty: any.', default: [] }),
+    models: Type.Array(Str('A model name pattern', { minLength: 1 }), { description: 'Model name patterns (`*` a wildcard) the agents may call; empty: any.', default: [] }),
+    tools: Type.Array(Str('A tool name', { minLength: 1 }), { description: 'Tools (keys of `tools` in aos.yaml) the agents may call.', default: [] }),
+    budget: budget("Each agent's own budget."),
+    guardrails: Str('The guardrail profile of the policy (`settings.guardrail_profiles` in the policy data).', { default: 'standard' }),
+    maxTokens: Type.Unsafe<number | null>({ description: 'Cap on the output tokens of a call (null: none).', type: ['integer', 'null'], minimum: 1, default: null }),
+    audit: Obj({ capture: CaptureSchema }, { description: 'What the audit trail keeps of these calls beyond sizes and hashes (opt-in, redacted).', default: {} }),
+  },
+  { description: 'A template: a versioned blueprint of what agents built on it may use.' },
+);
+
+const BudgetsSchema = Obj(
+  {
+    org: budget('The budget of the whole organization.'),
+    teams: Dict(BudgetSchema, { description: 'Team budgets, by team.', default: {} }),
+  },
+  { description: "Organization and team budgets, on top of each agent's own (a call must fit every one); `aos budget set` overrides them at run time.", default: {} },
+);
+
+const AgentSchema = Obj(
+  {
+    id: Str('The agent id, as the `claims.agent` claim carries it.', { minLength: 1 }),
+    team: Str('The team the agent belongs to (its team budget applies).', { minLength: 1 }),
+    owner: Type.Optional(Str('Who answers for the agent (a person or a team address).')),
+    roles: Type.Array(Type.String({ description: 'A role' }), { description: 'Roles the policy reads.', default: [] }),
+    labels: Dict(Type.String(), { description: 'Free-form labels the policy reads (a Kubernetes token adds `kubernetes.namespace`, `kubernetes.serviceaccount`, `kubernetes.pod`).', default: {} }),
+    template: Str('The template the agent is built on (a key of `templates`).', { minLength: 1 }),
+  },
+  { description: 'A registered agent.' },
+);
+
+export const AgentRegistrySchema = Obj(
+  {
+    claims: ClaimsSchema,
+    unknownAgents: UnknownAgentsSchema,
+    templates: Dict(TemplateSchema, { description: 'The templates, by name.', minProperties: 1 }),
+    budgets: BudgetsSchema,
+    agents: Type.Array(AgentSchema, { description: 'The registered agents.', default: [] }),
+  },
+  { description: 'The agent registry (config/agents.yaml).' },
+);
+
+/** The JSON Schema an agent registry file is validated against (keys with a default not required). */
+export const agentRegistrySchema = fileSchema(AgentRegistrySchema);
+
+// ---- the types, derived -----------------------------------------------------------------------
+
+/** The agent registry file, validated (defaults filled in). */
+export type AgentRegistryFile = Static<typeof AgentRegistrySchema>;
+/** A budget: its limits by key (`daily_usd`, `requests_per_minute`, …). */
+export type Budget = Static<typeof BudgetSchema>;
+export type TemplateFile = Static<typeof TemplateSchema>;
+export type AgentFile = Static<typeof AgentSchema>;
