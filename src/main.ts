@@ -12,6 +12,7 @@ import type { BudgetAdmin } from './metering/admin.js';
 import { createAdminServer } from './server/admin.js';
 import { createProxyServer, listen } from './server/listeners.js';
 import { createProxyHandler } from './server/proxy.js';
+import { createWriteBarrier } from './store/write-barrier.js';
 import { createCallMetrics } from './telemetry/call-metrics.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 
@@ -53,7 +54,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const first: Snapshot = loadSnapshot(configFile, env);
   const log = options.log ?? createLogger(first.config.log.level);
   const metrics = createMetrics();
-  const runtime = createRuntime(first, { log, metrics, calls: createCallMetrics(metrics.registry) });
+  const barrier = createWriteBarrier((err) => log.error('a grouped write of budget or audit records failed', { err }));
+  const runtime = createRuntime(first, { log, metrics, calls: createCallMetrics(metrics.registry), barrier });
   const inflight = createInflight();
   const proxy = createProxyServer(first.config, createProxyHandler({ pipeline: runtime.pipeline, metrics, log, draining: inflight.draining, track: inflight.track }), log);
   const admin = createAdminServer({

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WriteBarrier } from '../store/write-barrier.js';
 import type { AuditEvent } from './event.js';
 
 /**
@@ -17,6 +18,11 @@ import type { AuditEvent } from './event.js';
 export interface Journal {
   /** Appends a line; returns its segment number, to hand back to `committed`. */
   append(kind: 'I' | 'F', event: AuditEvent): number;
+  /**
+   * Appends an intent line, with the barrier at the end of the turn (the call waits for it before
+   * it is forwarded), else at once. Returns its segment number.
+   */
+  intent(event: AuditEvent): number;
   /** The events of these segments' lines are committed. */
   committed(segments: readonly number[]): void;
   /** Lines not yet committed. */
@@ -134,7 +140,7 @@ export function recoverJournal(dir: string, base: string, consume: (lines: Recov
   return lines.length;
 }
 
-export function openJournal(dir: string, base: string, opts: { segmentBytes?: number } = {}): Journal {
+export function openJournal(dir: string, base: string, opts: { segmentBytes?: number; barrier?: WriteBarrier | null } = {}): Journal {
   const segmentBytes = opts.segmentBytes ?? 8 * 1024 * 1024;
   const existing = segmentsOf(dir, base);
   let n = existing.length === 0 ? 1 : existing[existing.length - 1].n + 1;
@@ -154,22 +160,44 @@ export function openJournal(dir: string, base: string, opts: { segmentBytes?: nu
       }
     }
   };
+  const rotate = () => {
+    const seg = n;
+    closeSync(fd);
+    n += 1;
+    fd = openSync(path(n), 'a', 0o600);
+    bytes = 0;
+    open.set(n, 0);
+    release(seg);
+  };
+  /** Intent lines queued for the barrier; they belong to segment `n` (it rotates only once they are written). */
+  let queued = '';
+  const flush = () => {
+    if (queued === '') return;
+    const text = queued;
+    queued = '';
+    bytes += writeSync(fd, text);
+    if (bytes >= segmentBytes) rotate();
+  };
+  const barrier = opts.barrier ?? null;
+  const count = () => {
+    open.set(n, open.get(n)! + 1);
+    total += 1;
+    return n;
+  };
   return {
     append(kind, event) {
+      flush(); // lines keep their order, and a rotation never leaves queued lines behind
       const line = `${kind} ${kind === 'I' ? encodeIntent(event) : JSON.stringify(event)}\n`;
       bytes += writeSync(fd, line);
-      open.set(n, open.get(n)! + 1);
-      total += 1;
-      const seg = n;
-      if (bytes >= segmentBytes) {
-        closeSync(fd);
-        n += 1;
-        fd = openSync(path(n), 'a', 0o600);
-        bytes = 0;
-        open.set(n, 0);
-        release(seg);
-      }
+      const seg = count();
+      if (bytes >= segmentBytes) rotate();
       return seg;
+    },
+    intent(event) {
+      if (barrier === null) return this.append('I', event);
+      if (queued === '') barrier.defer(flush);
+      queued += `I ${encodeIntent(event)}\n`;
+      return count();
     },
     committed(segments) {
       for (const seg of segments) {
@@ -181,6 +209,7 @@ export function openJournal(dir: string, base: string, opts: { segmentBytes?: nu
     },
     outstanding: () => total,
     close(clean) {
+      flush();
       closeSync(fd);
       if (clean && total === 0) for (const seg of [...open.keys()]) unlinkSync(path(seg));
     },

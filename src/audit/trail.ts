@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { AuditConfig, OtelConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { WriteBarrier } from '../store/write-barrier.js';
 import type { CallMetrics } from '../telemetry/call-metrics.js';
 import { encodeEvent } from './canonical.js';
 import type { AuditEvent } from './event.js';
@@ -46,6 +47,8 @@ export interface AuditTrailOptions {
   metrics: CallMetrics;
   /** Audit events are also exported as OTel log records (by the writer thread). */
   otel?: OtelConfig | null;
+  /** Intent lines are then written once per event-loop turn, before the turn's calls are forwarded. */
+  barrier?: WriteBarrier | null;
   now?: () => number;
 }
 
@@ -81,7 +84,7 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   // A previous run's journal is replayed here, before the writer starts: the chain stays in order.
   const recovered = recoverJournal(opts.dataDir, base, (lines) => recover(store, lines, log, metrics));
   if (recovered > 0) log.info('audit journal replayed', { lines: recovered });
-  const journal: Journal = openJournal(opts.dataDir, base);
+  const journal: Journal = openJournal(opts.dataDir, base, { barrier: opts.barrier ?? null });
   const worker = startWriter({ dataDir: opts.dataDir, config, otel: opts.otel ?? null });
 
   let bodies: string[] = [];
@@ -206,7 +209,7 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
 
   return {
     store,
-    intent: (event) => journal.append('I', event),
+    intent: (event) => journal.intent(event),
     complete: enqueue,
     final(event) {
       enqueue(event, journal.append('F', event));

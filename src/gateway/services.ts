@@ -24,6 +24,7 @@ import { createPolicyManager, type PolicyManager } from '../policy/manager.js';
 import type { PolicyRegistryData } from '../policy/types.js';
 import { createRouter } from '../routing/router.js';
 import { type Db, openDatabase } from '../store/database.js';
+import type { WriteBarrier } from '../store/write-barrier.js';
 import { type CallMetrics, createCallMetricsStage } from '../telemetry/call-metrics.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { createOtel, type Otel } from '../telemetry/otel.js';
@@ -37,16 +38,18 @@ export interface ServiceDeps {
   log: Logger;
   metrics: Metrics;
   calls: CallMetrics;
+  /** Budget reservations and audit intents of a turn's calls, written together before they are forwarded. */
+  barrier: WriteBarrier | null;
 }
 
 /** The budget store a metering config names: Redis for a fleet, else SQLite in the data folder. */
-export async function openBudgetStore(s: Snapshot, log: Logger, metrics: Metrics | null = null): Promise<BudgetStore> {
+export async function openBudgetStore(s: Snapshot, log: Logger, metrics: Metrics | null = null, barrier: WriteBarrier | null = null): Promise<BudgetStore> {
   const m = s.config.metering;
   if (m.store === 'redis') {
     return createRedisStore({ ...m.redis, log, onHealth: (up) => metrics?.metering.storeUp('redis', up), onFallback: () => metrics?.metering.fallback() });
   }
   metrics?.metering.storeUp('sqlite', true);
-  return createSqliteStore({ dataDir: resolve(s.config.dataDir), snapshotIntervalMs: m.snapshotIntervalMs });
+  return createSqliteStore({ dataDir: resolve(s.config.dataDir), snapshotIntervalMs: m.snapshotIntervalMs, barrier });
 }
 
 /** The audit store of a snapshot's data folder, for reading (the CLI and the admin API). */
@@ -122,7 +125,7 @@ export function createRecording(s: Snapshot, deps: ServiceDeps, current: () => S
   const auditOn = audit.mode !== 'off';
   const exporting = otelConfig.endpoint !== undefined && (otelConfig.traces || otelConfig.logs);
   const otel = auditOn ? null : createOtel({ ...otelConfig, logs: false }, { onDrop: (signal, reason, n) => deps.calls.otelDropped(signal, reason, n) });
-  const trail = auditOn ? createAuditTrail({ dataDir: resolve(dataDir), config: audit, log: deps.log, metrics: deps.calls, otel: exporting ? otelConfig : null }) : null;
+  const trail = auditOn ? createAuditTrail({ dataDir: resolve(dataDir), config: audit, log: deps.log, metrics: deps.calls, otel: exporting ? otelConfig : null, barrier: deps.barrier }) : null;
   let seen: Snapshot | null = null;
   let captures = new Map<string, Capture>();
   let redactor: Redactor = createRedactor([]);
@@ -172,7 +175,7 @@ export interface Budgets {
 }
 
 export async function createBudgets(s: Snapshot, deps: ServiceDeps, current: () => Snapshot, onChange: () => void): Promise<Budgets> {
-  const store = await openBudgetStore(s, deps.log, deps.metrics);
+  const store = await openBudgetStore(s, deps.log, deps.metrics, deps.barrier);
   let overrides = new Map<string, number>();
   let rules = budgetRulesOf(s, overrides);
   let rulesOf: Snapshot = s;
@@ -278,5 +281,6 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       tools,
     },
     { retries: config.upstream.retries, log, upstreamError: metrics.upstreamError },
+    deps.barrier,
   );
 }

@@ -2,6 +2,7 @@ import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSy
 import { join } from 'node:path';
 import { BudgetStoreLockedError } from '../errors.js';
 import { type Db, openDatabase } from '../store/database.js';
+import type { WriteBarrier } from '../store/write-barrier.js';
 import { Ledger } from './ledger.js';
 import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
 
@@ -19,6 +20,8 @@ export interface SqliteStoreOptions {
   /** How often the counters are snapshotted into budgets.db and the append log rotated. */
   snapshotIntervalMs: number;
   now?: () => number;
+  /** Reservation lines are then written once per event-loop turn, before the turn's calls are forwarded. */
+  barrier?: WriteBarrier | null;
 }
 
 const LOG = /^budgets-log\.(\d+)$/;
@@ -103,11 +106,13 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
     flushScheduled = false;
     if (pending !== '') append('');
   };
+  const barrier = options.barrier ?? null;
   const defer = (line: string) => {
     pending += line;
     if (!flushScheduled) {
       flushScheduled = true;
-      setImmediate(flush);
+      if (barrier !== null) barrier.defer(flush);
+      else setImmediate(flush);
     }
   };
 
@@ -173,8 +178,10 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
       if (!out.ok) return out;
       let rec = `["R","${id}",${expiresAt}`;
       for (let i = 0; i < lines.length; i++) rec += `,${JSON.stringify(lines[i].key)},${lines[i].amount},${lines[i].until}`;
-      // Logged before the call goes on: a crash from here on charges the reservation in full.
-      append(`${rec}]\n`);
+      // Logged before the call goes on: a crash from here on charges the reservation in full. With a
+      // barrier, the line is written at the end of the turn and the call waits for it (write-barrier.ts).
+      if (barrier !== null) defer(`${rec}]\n`);
+      else append(`${rec}]\n`);
       touched(lines);
       return out;
     },

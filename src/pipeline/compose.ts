@@ -1,5 +1,6 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { Router } from '../routing/router.js';
+import type { WriteBarrier } from '../store/write-barrier.js';
 import type { ToolStages } from '../tools/stages.js';
 import type { ForwardOptions } from '../upstream/forward.js';
 import { parseJson, readBody } from './body.js';
@@ -33,13 +34,14 @@ const present = (...list: (Stage | null)[]): Stage[] => list.filter((s): s is St
  * per request. Identity comes first after routing, so no body of an unauthenticated client is read.
  * The order is the one docs/lifecycle.md describes.
  */
-export function composePipeline(config: GatewayConfig, router: Router, s: PipelineStages, forwardOptions: ForwardOptions): Pipeline {
+export function composePipeline(config: GatewayConfig, router: Router, s: PipelineStages, forwardOptions: ForwardOptions, barrier: WriteBarrier | null = null): Pipeline {
   const body = readBody(config.limits.maxBodyBytes);
   const t = s.tools;
   return {
     config,
     router,
     forward: forwardOptions,
+    barrier,
     head: present(s.metrics, s.record, checkRequest(config.limits.maxHeaders)),
     inspected: present(s.identity, body, parseJson, s.meterEstimate, s.policy, s.meterReserve),
     passthrough: present(s.identity, body, s.meterEstimate, s.policy, s.meterReserve),

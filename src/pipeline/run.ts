@@ -4,6 +4,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CLAIM_HEADER } from '../providers/index.js';
 import type { Router } from '../routing/router.js';
+import type { WriteBarrier } from '../store/write-barrier.js';
 import { type ForwardOptions, forward } from '../upstream/forward.js';
 import type { CallContext, Stage } from './context.js';
 import { sendError } from './respond.js';
@@ -20,6 +21,8 @@ export interface Pipeline {
   readonly tool: readonly Stage[];
   readonly mcp: readonly Stage[];
   readonly forward: ForwardOptions;
+  /** The records of the calls decided in this turn are written before they are forwarded (null: written at once). */
+  readonly barrier: WriteBarrier | null;
 }
 
 /** Runs stages in order; a promise only when one of them is asynchronous (most are not: no tick is paid for them). */
@@ -49,6 +52,8 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
     const stages = runStages(kind === undefined ? (route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : p.mcp, ctx);
     if (stages !== undefined) await stages;
     ctx.forwarding();
+    const durable = p.barrier?.ready() ?? null;
+    if (durable !== null) await durable;
     await forward(ctx, p.forward);
   } catch (err) {
     sendError(ctx, toGatewayError(err), log);
