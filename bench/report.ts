@@ -228,7 +228,7 @@ export function scenarioMarkdown(s: ScenarioSummary): string {
   out.push(`### ${s.scenario.title}`, '');
   if (s.scenario.mix === true) {
     out.push(
-      '**The realistic mix**: the scenario to judge the gateway by. 1,000 agents in turn, a distinct ~1 KB prompt on every call, half OpenAI chat completions and half Anthropic messages, 20% streaming, OTel traces and logs exported to a local OTLP receiver: the token, tokenizer and policy decision caches do not get the free hits the single-request scenarios give them.',
+      '**The realistic mix**: the scenario to judge the gateway by. 1,000 agents in turn, a distinct ~1 KB prompt on every call, half OpenAI chat completions and half Anthropic messages, 20% streaming, OTel traces and logs exported to a local OTLP receiver: the tokenizer and policy decision caches miss, and the verified-token cache holds 1,000 agents instead of one.',
       '',
     );
   }

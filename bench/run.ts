@@ -803,7 +803,7 @@ function resultsMarkdown(meta: Meta, summaries: ScenarioSummary[], gatewayWarnin
 /** The realistic mix's numbers held against the performance issue's targets, one line per target. */
 function realisticMarkdown(mixes: ScenarioSummary[]): string {
   const out = [
-    'The numbers to judge the gateway by: the realistic mix (1,000 agents, a distinct ~1 KB prompt per call, OpenAI and Anthropic, 20% streaming, OTel export on) misses the caches a single repeated request always hits. Targets from /work/shared/DESIGN.md ("Performance budget").',
+    'The numbers to judge the gateway by: the realistic mix (1,000 agents, a distinct ~1 KB prompt per call, OpenAI and Anthropic, 20% streaming, OTel export on) misses the tokenizer and policy decision caches a single repeated request always hits. Targets from /work/shared/DESIGN.md ("Performance budget").',
     '',
     '| scenario | target | measured | |',
     '|---|---|---:|---|',
