@@ -1,10 +1,12 @@
 /**
- * The bench's stand-in for an OpenAI-compatible provider: as cheap as a node:http server gets, so
- * that what the bench sees is the cost of whatever sits in front of it. Every POST gets the same
- * pre-built answer: a chat completion JSON, or (when the body asks for `"stream":true`) a fixed
- * server-sent event stream of 10 events. No artificial delay; between two stream events the server
- * only yields to the event loop (setImmediate), so each event leaves in its own write as a real
- * stream's would instead of being coalesced into one.
+ * The bench's stand-in for an OpenAI-compatible and an Anthropic provider: as cheap as a node:http
+ * server gets, so that what the bench sees is the cost of whatever sits in front of it. Every POST
+ * gets a pre-built answer: a chat completion JSON, or (when the body asks for `"stream":true`) a
+ * fixed server-sent event stream of 10 events; a POST to a path ending in `/v1/messages` gets the
+ * Anthropic equivalents (a message JSON with usage, or message_start … message_delta with usage,
+ * message_stop: 10 events too). No artificial delay; between two stream events the server only
+ * yields to the event loop (setImmediate), so each event leaves in its own write as a real stream's
+ * would instead of being coalesced into one.
  *
  * Usage: node --import tsx bench/fake-upstream.ts [port]   (default 0: any free port)
  * Prints one line on stdout once listening: {"port":N}
@@ -58,18 +60,61 @@ const STREAM_EVENTS: readonly Buffer[] = [
   Buffer.from('data: [DONE]\n\n'),
 ];
 
+const ANTHROPIC_ID = 'msg_bench000000000000000000';
+const ANTHROPIC_MODEL = 'claude-bench';
+const ANTHROPIC_TEXT = 'The quick brown fox jumps over the lazy dog, then naps in the warm afternoon sun.';
+
+const MESSAGE = Buffer.from(
+  JSON.stringify({
+    id: ANTHROPIC_ID,
+    type: 'message',
+    role: 'assistant',
+    model: ANTHROPIC_MODEL,
+    content: [{ type: 'text', text: ANTHROPIC_TEXT }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: 250, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 18 },
+  }),
+);
+
+const anthropicEvent = (data: { type: string } & Record<string, unknown>) => Buffer.from(`event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`);
+
+/** 10 events: message_start (input usage), content_block_start, ping, 4 text deltas, content_block_stop, message_delta (output usage), message_stop. */
+const ANTHROPIC_EVENTS: readonly Buffer[] = [
+  anthropicEvent({
+    type: 'message_start',
+    message: {
+      id: ANTHROPIC_ID,
+      type: 'message',
+      role: 'assistant',
+      model: ANTHROPIC_MODEL,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 250, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 },
+    },
+  }),
+  anthropicEvent({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
+  anthropicEvent({ type: 'ping' }),
+  ...['The quick brown ', 'fox jumps over ', 'the lazy dog, ', 'then naps.'].map((text) => anthropicEvent({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })),
+  anthropicEvent({ type: 'content_block_stop', index: 0 }),
+  anthropicEvent({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 8 } }),
+  anthropicEvent({ type: 'message_stop' }),
+];
+
 const JSON_HEADERS = { 'content-type': 'application/json', 'content-length': COMPLETION.length };
+const MESSAGE_HEADERS = { 'content-type': 'application/json', 'content-length': MESSAGE.length };
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 const STREAM_TRUE = Buffer.from('"stream":true');
 
-function sendStream(res: ServerResponse, i: number): void {
+function sendStream(res: ServerResponse, events: readonly Buffer[], i: number): void {
   if (res.destroyed) return;
-  if (i === STREAM_EVENTS.length - 1) {
-    res.end(STREAM_EVENTS[i]);
+  if (i === events.length - 1) {
+    res.end(events[i]);
     return;
   }
-  res.write(STREAM_EVENTS[i]);
-  setImmediate(sendStream, res, i + 1);
+  res.write(events[i]);
+  setImmediate(sendStream, res, events, i + 1);
 }
 
 const server = createServer({ keepAliveTimeout: 120_000, noDelay: true }, (req, res) => {
@@ -77,9 +122,14 @@ const server = createServer({ keepAliveTimeout: 120_000, noDelay: true }, (req, 
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    // Direct and the floor send the gateway's mount (/anthropic/v1/messages); the gateway sends /v1/messages.
+    const anthropic = req.url?.endsWith('/v1/messages') === true;
     if (body.includes(STREAM_TRUE)) {
       res.writeHead(200, SSE_HEADERS);
-      sendStream(res, 0);
+      sendStream(res, anthropic ? ANTHROPIC_EVENTS : STREAM_EVENTS, 0);
+    } else if (anthropic) {
+      res.writeHead(200, MESSAGE_HEADERS);
+      res.end(MESSAGE);
     } else {
       res.writeHead(200, JSON_HEADERS);
       res.end(COMPLETION);
