@@ -78,6 +78,7 @@ export function createAdminServer(opts: AdminOptions): Server {
     return agent === null && suspension === null ? null : { id, ...agent, status: suspension === null ? 'active' : 'suspended', suspension };
   };
 
+  // Longer than most functions: the admin API's route table, one short branch per endpoint.
   const routes = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const actor = await authorize(req);
     const method = req.method ?? 'GET';
