@@ -136,7 +136,9 @@ function sendSlowStream(res: ServerResponse, intervalMs: number, events: number)
       return;
     }
     sent += 1;
-    res.write(`data: {"id":"${ID}","object":"chat.completion.chunk","created":${CREATED},"model":"${MODEL}","sent":"${process.hrtime.bigint()}","choices":[{"index":0,"delta":{"content":"tick "},"logprobs":null,"finish_reason":null}]}\n\n`);
+    res.write(
+      `data: {"id":"${ID}","object":"chat.completion.chunk","created":${CREATED},"model":"${MODEL}","sent":"${process.hrtime.bigint()}","choices":[{"index":0,"delta":{"content":"tick "},"logprobs":null,"finish_reason":null}]}\n\n`,
+    );
     if (sent === events) {
       clearInterval(timer);
       res.write(SLOW_FINISH[1]);

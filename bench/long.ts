@@ -134,7 +134,11 @@ export function summarizeStreams(count: number, floor: StreamsRun, gateway: Stre
   const addedP99Ms = (gateway.chunkLatencyUs.p99 - floor.chunkLatencyUs.p99) / 1000;
   const g = LONG_GOALS.streams;
   const checks = [
-    { goal: `${g.count.toLocaleString('en-US')} streams open at once, none failed`, value: `${gateway.peakOpen.toLocaleString('en-US')} open, ${gateway.failed} failed`, pass: gateway.peakOpen >= g.count && gateway.failed === 0 },
+    {
+      goal: `${g.count.toLocaleString('en-US')} streams open at once, none failed`,
+      value: `${gateway.peakOpen.toLocaleString('en-US')} open, ${gateway.failed} failed`,
+      pass: gateway.peakOpen >= g.count && gateway.failed === 0,
+    },
     { goal: `peak RSS < ${g.rssMb} MB`, value: `${gateway.hwmMb.toFixed(0)} MB`, pass: gateway.hwmMb < g.rssMb },
     { goal: `added per chunk p99 < ${g.addedChunkP99Ms} ms (vs floor)`, value: `${addedP99Ms.toFixed(3)} ms`, pass: addedP99Ms < g.addedChunkP99Ms },
   ];
@@ -144,7 +148,13 @@ export function summarizeStreams(count: number, floor: StreamsRun, gateway: Stre
 export function streamsMarkdown(s: StreamsSummary): string {
   const ms = (us: number) => (us / 1000).toFixed(3);
   const row = (r: StreamsRun) =>
-    `| ${r.target} | ${r.opened.toLocaleString('en-US')} | ${r.completed.toLocaleString('en-US')} | ${r.failed}${r.failed > 0 ? ` (${Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''} | ${r.peakOpen.toLocaleString('en-US')} | ${(r.allOpenMs / 1000).toFixed(1)} s | ${r.rssIdleMb.toFixed(0)} | ${r.rssPeakMb.toFixed(0)} | ${r.hwmMb.toFixed(0)} | ${r.chunks.toLocaleString('en-US')} | ${ms(r.chunkLatencyUs.p50)} | ${ms(r.chunkLatencyUs.p99)} | ${ms(r.chunkLatencyUs.max)} | ${r.proxyCpuS.toFixed(1)} s |`;
+    `| ${r.target} | ${r.opened.toLocaleString('en-US')} | ${r.completed.toLocaleString('en-US')} | ${r.failed}${
+      r.failed > 0
+        ? ` (${Object.entries(r.errors)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(', ')})`
+        : ''
+    } | ${r.peakOpen.toLocaleString('en-US')} | ${(r.allOpenMs / 1000).toFixed(1)} s | ${r.rssIdleMb.toFixed(0)} | ${r.rssPeakMb.toFixed(0)} | ${r.hwmMb.toFixed(0)} | ${r.chunks.toLocaleString('en-US')} | ${ms(r.chunkLatencyUs.p50)} | ${ms(r.chunkLatencyUs.p99)} | ${ms(r.chunkLatencyUs.max)} | ${r.proxyCpuS.toFixed(1)} s |`;
   const out = [
     `### streams-10k: ${s.count.toLocaleString('en-US')} concurrent SSE streams through one proxy`,
     '',
@@ -161,7 +171,8 @@ export function streamsMarkdown(s: StreamsSummary): string {
     '|---|---:|---|',
     ...s.checks.map((c) => `| ${c.goal} | ${c.value} | ${c.pass ? 'PASS' : '**MISS**'} |`),
   ];
-  if (s.count < LONG_GOALS.streams.count) out.push('', `Note: ${s.count.toLocaleString('en-US')} streams (--streams), fewer than the target's ${LONG_GOALS.streams.count.toLocaleString('en-US')}: a smoke run, not a verdict.`);
+  if (s.count < LONG_GOALS.streams.count)
+    out.push('', `Note: ${s.count.toLocaleString('en-US')} streams (--streams), fewer than the target's ${LONG_GOALS.streams.count.toLocaleString('en-US')}: a smoke run, not a verdict.`);
   return out.join('\n');
 }
 
@@ -245,7 +256,11 @@ export async function soakRun(ctx: LongContext, target: ProxyName, proxy: LongPr
     rate,
     totals,
     samples,
-    rss: trend(samples, (s) => s.rssMb, () => g.rssMbPer10Min),
+    rss: trend(
+      samples,
+      (s) => s.rssMb,
+      () => g.rssMbPer10Min,
+    ),
     p99: trend(
       samples,
       (s) => s.p99Ms,
