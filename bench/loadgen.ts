@@ -9,7 +9,9 @@
  *     headers), each asking the fake upstream for a slow stream of EVENTS timestamped content events
  *     INTERVAL_MS apart (`"user":"bench-slow:…"`). For every content event it takes the time from
  *     the upstream's write (`"sent"`, process.hrtime: one monotonic clock for the whole machine) to
- *     its arrival here. A stream fails on a status other than 200, a connection error, or a body
+ *     its arrival here, over all chunks and over those that arrived while every stream was open (the
+ *     steady state: the ramp, when the proxy is busy accepting thousands of new streams, delays the
+ *     first streams' chunks by up to its length). A stream fails on a status other than 200, a connection error, or a body
  *     that does not hold every event and end with [DONE].
  *
  *   loadgen.ts rate URL RPS SECONDS WINDOW_S AUTHORIZATION
@@ -61,6 +63,8 @@ async function streams(url: string, count: number, intervalMs: number, events: n
   const expectedEvents = events + 4; // role, content × events, finish, usage, [DONE]
   const latencyUs = new Float64Array(count * events);
   let samples = 0;
+  const steadyUs = new Float64Array(count * events);
+  let steadySamples = 0;
   let opened = 0;
   let completed = 0;
   let failed = 0;
@@ -123,7 +127,11 @@ async function streams(url: string, count: number, intervalMs: number, events: n
             seen += 1;
             last = event;
             const at = event.indexOf('"sent":"');
-            if (at >= 0 && samples < latencyUs.length) latencyUs[samples++] = Number(now - BigInt(event.slice(at + 8, event.indexOf('"', at + 8)))) / 1000;
+            if (at >= 0 && samples < latencyUs.length) {
+              const us = Number(now - BigInt(event.slice(at + 8, event.indexOf('"', at + 8)))) / 1000;
+              latencyUs[samples++] = us;
+              if (open === count) steadyUs[steadySamples++] = us;
+            }
           }
           tail = text.slice(from);
         },
@@ -159,6 +167,8 @@ async function streams(url: string, count: number, intervalMs: number, events: n
   await finished;
   clearTimeout(limit);
   const sorted = latencyUs.subarray(0, samples).sort();
+  const steady = steadyUs.subarray(0, steadySamples).sort();
+  const percentiles = (a: Float64Array) => ({ p50: pct(a, 50), p90: pct(a, 90), p99: pct(a, 99), p999: pct(a, 99.9), max: pct(a, 100) });
   print('LOADGEN_JSON', {
     streams: count,
     opened,
@@ -169,7 +179,9 @@ async function streams(url: string, count: number, intervalMs: number, events: n
     allOpenMs: Math.round(allOpenMs),
     wallMs: Math.round(performance.now() - t0),
     chunks: samples,
-    chunkLatencyUs: { p50: pct(sorted, 50), p90: pct(sorted, 90), p99: pct(sorted, 99), p999: pct(sorted, 99.9), max: pct(sorted, 100) },
+    chunkLatencyUs: percentiles(sorted),
+    steadyChunks: steadySamples,
+    steadyChunkLatencyUs: percentiles(steady),
   });
   await pool.destroy();
 }
