@@ -14,10 +14,11 @@
  *     first streams' chunks by up to its length). A stream fails on a status other than 200, a connection error, or a body
  *     that does not hold every event and end with [DONE].
  *
- *   loadgen.ts rate URL RPS SECONDS WINDOW_S AUTHORIZATION
+ *   loadgen.ts rate URL RPS SECONDS WINDOW_S WARMUP_S AUTHORIZATION
  *     Open loop: request i is due at start + i / RPS whatever happened to the ones before, and its
  *     latency runs from when it was due (so a stalled proxy shows as latency, not as a lower rate).
- *     Every WINDOW_S seconds: requests completed, errors, p50/p99 of that window.
+ *     Every WINDOW_S seconds: requests completed, errors, p50/p99 of that window. The overall p50/p99
+ *     leave out the requests due in the first WARMUP_S seconds.
  */
 import { type Dispatcher, Pool } from 'undici';
 
@@ -188,13 +189,14 @@ async function streams(url: string, count: number, intervalMs: number, events: n
 
 // ---------------------------------------------------------------------------------------------
 
-async function rate(url: string, rps: number, seconds: number, windowS: number, authorization: string): Promise<void> {
+async function rate(url: string, rps: number, seconds: number, windowS: number, warmupS: number, authorization: string): Promise<void> {
   const pool = new Pool(url, { connections: 128, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const requestBody = body({});
   const requestHeaders = headers(authorization, 'application/json');
   const total = Math.round(rps * seconds);
   const periodMs = 1000 / rps;
   const t0 = performance.now();
+  const measuredFrom = t0 + warmupS * 1000;
   let next = 0;
   let settledCount = 0;
   let window: number[] = [];
@@ -212,7 +214,7 @@ async function rate(url: string, rps: number, seconds: number, windowS: number, 
     if (ok) {
       const ms = performance.now() - dueAt;
       window.push(ms);
-      all.push(ms);
+      if (dueAt >= measuredFrom) all.push(ms);
       completed += 1;
     } else {
       windowErrors += 1;
@@ -267,10 +269,10 @@ async function rate(url: string, rps: number, seconds: number, windowS: number, 
 
 // ---------------------------------------------------------------------------------------------
 
-const [mode, url, a, b, c, authorization] = process.argv.slice(2);
-const run = mode === 'streams' ? streams(url, Number(a), Number(b), Number(c), authorization ?? '') : mode === 'rate' ? rate(url, Number(a), Number(b), Number(c), authorization ?? '') : null;
+const [mode, url, a, b, c, ...rest] = process.argv.slice(2);
+const run = mode === 'streams' ? streams(url, Number(a), Number(b), Number(c), rest[0] ?? '') : mode === 'rate' ? rate(url, Number(a), Number(b), Number(c), Number(rest[0]), rest[1] ?? '') : null;
 if (run === null) {
-  process.stderr.write('usage: loadgen.ts streams URL COUNT INTERVAL_MS EVENTS AUTHORIZATION | rate URL RPS SECONDS WINDOW_S AUTHORIZATION\n');
+  process.stderr.write('usage: loadgen.ts streams URL COUNT INTERVAL_MS EVENTS AUTHORIZATION | rate URL RPS SECONDS WINDOW_S WARMUP_S AUTHORIZATION\n');
   process.exit(2);
 }
 run.then(

@@ -254,7 +254,7 @@ export async function soakRun(ctx: LongContext, target: ProxyName, proxy: LongPr
   const samples: SoakSample[] = [];
   const seconds = SOAK_WARMUP_S + minutes * 60;
   ctx.log(`  soak ${target}: ${rate} req/s for ${minutes} min (+${SOAK_WARMUP_S} s warm-up), a sample every ${SOAK_WINDOW_S} s`);
-  const totals = await loadgenResult<LoadgenRate>(ctx, ['rate', proxy.url, String(rate), String(seconds), String(SOAK_WINDOW_S), authorization], (line) => {
+  const totals = await loadgenResult<LoadgenRate>(ctx, ['rate', proxy.url, String(rate), String(seconds), String(SOAK_WINDOW_S), String(SOAK_WARMUP_S), authorization], (line) => {
     if (!line.startsWith('LOADGEN_WINDOW ')) return;
     const w = JSON.parse(line.slice('LOADGEN_WINDOW '.length)) as { t: number; requests: number; errors: number; p50Ms: number; p99Ms: number };
     const { rss } = memoryMb(proxy.child.pid);
@@ -305,7 +305,7 @@ export function soakMarkdown(s: SoakSummary): string {
   const out = [
     `### soak: ${s.rate.toLocaleString('en-US')} req/s for ${s.minutes} min per target`,
     '',
-    `bench/loadgen.ts sends the non-streaming chat request of json-c32 on a fixed schedule (open loop: a request's latency runs from when it was due), ${s.rate.toLocaleString('en-US')} req/s (${s.rateSource}), to the floor and then the gateway, ${s.minutes} min each after ${SOAK_WARMUP_S} s of warm-up. Every ${SOAK_WINDOW_S} s: the proxy's VmRSS and that window's p99. Slopes are least-squares over the series, per 10 minutes; flat means RSS grows by at most ${g.rssMbPer10Min} MB per 10 min and p99 by at most ${g.p99SharePer10Min * 100}% of its median (at least ${g.p99MsFloor} ms) per 10 min.`,
+    `bench/loadgen.ts sends the non-streaming chat request of json-c32 on a fixed schedule (open loop: a request's latency runs from when it was due; p50/p99 over the whole run after the warm-up), ${s.rate.toLocaleString('en-US')} req/s (${s.rateSource}), to the floor and then the gateway, ${s.minutes} min each after ${SOAK_WARMUP_S} s of warm-up. Every ${SOAK_WINDOW_S} s: the proxy's VmRSS and that window's p99. Slopes are least-squares over the series, per 10 minutes; flat means RSS grows by at most ${g.rssMbPer10Min} MB per 10 min and p99 by at most ${g.p99SharePer10Min * 100}% of its median (at least ${g.p99MsFloor} ms) per 10 min.`,
     '',
     '| target | completed / sent | errors | p50 (ms) | p99 (ms) | RSS start (MB) | RSS end (MB) | RSS slope (MB/10 min) | RSS | p99 start (ms) | p99 end (ms) | p99 slope (ms/10 min) | p99 |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|',
