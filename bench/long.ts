@@ -172,7 +172,7 @@ export function streamsMarkdown(s: StreamsSummary): string {
     `bench/loadgen.ts (undici, pinned to the load CPU) opens ${s.count.toLocaleString('en-US')} streaming chat completions (at most 256 waiting for headers at a time); the fake upstream sends each one content event every ${STREAM_INTERVAL_MS} ms, ${STREAM_EVENTS} of them, then finish, usage and [DONE]. A fresh proxy per target (so VmHWM is this run's peak), after 200 short warm-up streams. Per chunk: from the upstream's write to the generator's read (one monotonic clock); "all open" counts the chunks that arrived while every stream was open (after the ramp, before the first stream ended), "all chunks" adds those of the ramp, when the proxy is busy accepting new streams.`,
     '',
     '| target | opened | completed | failed | peak open | all open after | RSS idle (MB) | RSS peak, sampled (MB) | VmHWM (MB) | chunks, all open | p50 (ms) | p99 (ms) | max (ms) | all chunks | p50 (ms) | p99 (ms) | proxy CPU |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `|---|${'---:|'.repeat(16)}`,
     row(s.floor),
     row(s.gateway),
     '',

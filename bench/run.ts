@@ -877,7 +877,7 @@ function raiseFileLimit(streams: number): void {
 
 function longMarkdown(long: { soak: SoakSummary | null; streams: StreamsSummary | null }): string {
   const out: string[] = [];
-  if (long.streams !== null) out.push('', streamsMarkdown(long.streams), '', `Gateway config: ${streamsPipeline}.`);
+  if (long.streams !== null) out.push('', streamsMarkdown(long.streams), '', `Gateway config: ${streamsPipeline.replace('wrk sends', 'the generator sends')}.`);
   if (long.soak !== null) out.push('', soakMarkdown(long.soak));
   return out.length === 0 ? '' : `\n## Long scenarios\n${out.join('\n')}\n`;
 }
@@ -1068,7 +1068,9 @@ async function main(): Promise<void> {
   log(
     opts.profile
       ? `bench --profile: ${opts.scenarios.map((s) => s.id).join(', ')}, ${opts.durationS} s each (≈${Math.round(estimateS)} s)`
-      : `bench: ${opts.scenarios.length} scenarios × ${opts.reps} reps × ${TARGETS.length} targets × ${opts.durationS} s (+${opts.warmupMs} ms warm-up each) ≈ ${Math.round((estimateS / 60) * 10) / 10} min ` +
+      : opts.scenarios.length === 0
+        ? `bench: long scenarios ${opts.long.join(', ')} ≈ ${Math.round((estimateS / 60) * 10) / 10} min; pinning ${machine.pinning ? `proxy → CPU ${CPU_PROXY}, load + upstream → CPU ${CPU_LOAD}` : 'off'}`
+        : `bench: ${opts.scenarios.length} scenarios × ${opts.reps} reps × ${TARGETS.length} targets × ${opts.durationS} s (+${opts.warmupMs} ms warm-up each) ≈ ${Math.round((estimateS / 60) * 10) / 10} min ` +
           `(+ up to ${opts.noiseBudgetS} s if other work disturbs runs)${opts.long.length > 0 ? `, long scenarios ${opts.long.join(', ')}` : ''}; ` +
           `pinning ${machine.pinning ? `proxy → CPU ${CPU_PROXY}, wrk + upstream → CPU ${CPU_LOAD}` : 'off'}`,
   );
