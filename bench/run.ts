@@ -858,21 +858,32 @@ async function compare(group: ProcessGroup, machine: Machine, opts: Options): Pr
 /** The gateway config of the streams-10k scenario, for the report. */
 let streamsPipeline = '';
 
+/** Descriptors a proxy holds besides its streams' sockets: listeners, SQLite and audit files, epoll, pipes. */
+const PROXY_OTHER_FILES = 128;
+
 /**
  * streams-10k keeps two sockets per stream open in the proxy (the agent's and the upstream's): 10,000
- * streams need more than 20,000 descriptors. As root the bench raises its own limit, which the
- * processes it starts from then on inherit; otherwise it says what is missing.
+ * streams need more than 20,000 descriptors. When the open-file limit is lower, the bench raises its
+ * own with prlimit (which takes CAP_SYS_RESOURCE above the hard limit); the processes it starts from
+ * then on inherit it. When it cannot, it stops and says how many streams fit.
  */
 function raiseFileLimit(streams: number): void {
-  const need = 2 * streams + 1024;
-  const current = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
-  if (current >= need) return;
-  const r = spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${need}:${need}`], { encoding: 'utf8' });
-  if (r.status !== 0)
+  const need = 2 * streams + PROXY_OTHER_FILES;
+  const limits = () => {
+    const m = /^Max open files\s+(\d+)\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return { soft: Number(m?.[1] ?? 0), hard: Number(m?.[2] ?? 0) };
+  };
+  const before = limits();
+  if (before.soft >= need) return;
+  const r = spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${need}:${Math.max(need, before.hard)}`], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    const fits = Math.floor((before.hard - PROXY_OTHER_FILES) / 2);
     throw new Error(
-      `streams-10k: ${streams} streams need ${need} open files per process, the limit is ${current} and prlimit could not raise it (${r.stderr.trim()}); run as root or with --streams ${Math.floor((current - 1024) / 2)}`,
+      `streams-10k: ${streams} streams need ${need} open files in the proxy; the limit is ${before.soft} (hard ${before.hard}) and prlimit could not raise it (${r.stderr.trim()}). ` +
+        `Raise the hard limit (ulimit -Hn, or a container's nofile setting), or run at most --streams ${fits}`,
     );
-  log(`streams-10k: raised this process's open-file limit from ${current} to ${need} (inherited by the processes it starts)`);
+  }
+  log(`streams-10k: raised this process's open-file limit from ${before.soft} to ${limits().soft} (inherited by the processes it starts)`);
 }
 
 function longMarkdown(long: { soak: SoakSummary | null; streams: StreamsSummary | null }): string {
