@@ -34,6 +34,11 @@ export interface LongContext {
   group: ProcessGroup;
   /** bench/loadgen.ts with these arguments, pinned to the load CPU. */
   loadgen(args: string[]): Child;
+  /**
+   * A sampler of other work on the machine: each call returns the cores it used since the previous
+   * call (the machine's busy time minus the bench's processes and those `pids` names).
+   */
+  otherLoad(pids: () => number[]): () => number;
   log(msg: string): void;
 }
 
@@ -52,8 +57,9 @@ function cpuSeconds(pid: number, clkTck: number): number {
   return (Number(f[11]) + Number(f[12])) / clkTck;
 }
 
-async function loadgenResult<T>(ctx: LongContext, args: string[], onLine?: (line: string) => void): Promise<T> {
+async function loadgenResult<T>(ctx: LongContext, args: string[], onLine?: (line: string) => void, onStart?: (child: Child) => void): Promise<T> {
   const child = ctx.loadgen(args);
+  onStart?.(child);
   if (onLine !== undefined) child.lines.on('line', (stream: string, line: string) => stream === 'stdout' && onLine(line));
   const code = await child.exited;
   const line = child.stdout.find((l) => l.startsWith('LOADGEN_JSON '));
@@ -208,6 +214,8 @@ export interface SoakSample {
   p99Ms: number;
   requests: number;
   errors: number;
+  /** Cores other work on the machine used during the window (noise). */
+  otherCores: number;
 }
 
 export interface Trend {
@@ -252,15 +260,28 @@ function trend(samples: SoakSample[], pick: (s: SoakSample) => number, limit: (y
 /** One target at a fixed rate for `minutes` (plus the warm-up), its RSS read at every window the generator reports. */
 export async function soakRun(ctx: LongContext, target: ProxyName, proxy: LongProxy, rate: number, minutes: number, authorization: string): Promise<SoakRun> {
   const samples: SoakSample[] = [];
+  let loadgenPid = 0;
+  const other = ctx.otherLoad(() => [proxy.child.pid, loadgenPid]);
   const seconds = SOAK_WARMUP_S + minutes * 60;
   ctx.log(`  soak ${target}: ${rate} req/s for ${minutes} min (+${SOAK_WARMUP_S} s warm-up), a sample every ${SOAK_WINDOW_S} s`);
-  const totals = await loadgenResult<LoadgenRate>(ctx, ['rate', proxy.url, String(rate), String(seconds), String(SOAK_WINDOW_S), String(SOAK_WARMUP_S), authorization], (line) => {
-    if (!line.startsWith('LOADGEN_WINDOW ')) return;
-    const w = JSON.parse(line.slice('LOADGEN_WINDOW '.length)) as { t: number; requests: number; errors: number; p50Ms: number; p99Ms: number };
-    const { rss } = memoryMb(proxy.child.pid);
-    if (w.t > SOAK_WARMUP_S) samples.push({ t: w.t, rssMb: rss, p50Ms: w.p50Ms, p99Ms: w.p99Ms, requests: w.requests, errors: w.errors });
-    if (w.t % 60 === 0) ctx.log(`    ${target} t=${w.t} s: RSS ${rss.toFixed(0)} MB, p50 ${w.p50Ms.toFixed(2)} ms, p99 ${w.p99Ms.toFixed(2)} ms, ${w.requests} requests, ${w.errors} errors`);
-  });
+  const totals = await loadgenResult<LoadgenRate>(
+    ctx,
+    ['rate', proxy.url, String(rate), String(seconds), String(SOAK_WINDOW_S), String(SOAK_WARMUP_S), authorization],
+    (line) => {
+      if (!line.startsWith('LOADGEN_WINDOW ')) return;
+      const w = JSON.parse(line.slice('LOADGEN_WINDOW '.length)) as { t: number; requests: number; errors: number; p50Ms: number; p99Ms: number };
+      const { rss } = memoryMb(proxy.child.pid);
+      const otherCores = other();
+      if (w.t > SOAK_WARMUP_S) samples.push({ t: w.t, rssMb: rss, p50Ms: w.p50Ms, p99Ms: w.p99Ms, requests: w.requests, errors: w.errors, otherCores });
+      if (w.t % 60 === 0 || w.p99Ms > 100 || otherCores > 0.2)
+        ctx.log(
+          `    ${target} t=${w.t} s: RSS ${rss.toFixed(0)} MB, p50 ${w.p50Ms.toFixed(2)} ms, p99 ${w.p99Ms.toFixed(2)} ms, ${w.requests} requests, ${w.errors} errors, other load ${otherCores.toFixed(2)} cores`,
+        );
+    },
+    (child) => {
+      loadgenPid = child.pid;
+    },
+  );
   const g = LONG_GOALS.soak;
   const run: SoakRun = {
     target,
@@ -285,6 +306,11 @@ export async function soakRun(ctx: LongContext, target: ProxyName, proxy: LongPr
   return run;
 }
 
+function otherMedian(r: SoakRun): number {
+  const xs = r.samples.map((x) => x.otherCores).sort((a, b) => a - b);
+  return xs.length === 0 ? 0 : xs[Math.floor(xs.length / 2)];
+}
+
 const signed = (n: number, digits: number) => `${n >= 0 ? '+' : ''}${n.toFixed(digits)}`;
 
 export interface SoakSummary {
@@ -301,14 +327,15 @@ export function soakMarkdown(s: SoakSummary): string {
   const verdict = (t: Trend) => (t.flat ? 'flat' : '**growing**');
   const row = (r: SoakRun) =>
     `| ${r.target} | ${r.totals.completed.toLocaleString('en-US')} / ${r.totals.sent.toLocaleString('en-US')} | ${r.totals.errors + r.totals.unanswered} | ${r.totals.p50Ms.toFixed(2)} | ${r.totals.p99Ms.toFixed(2)} | ` +
+    `${otherMedian(r).toFixed(2)} / ${Math.max(0, ...r.samples.map((x) => x.otherCores)).toFixed(2)} | ` +
     `${r.rss.start.toFixed(1)} | ${r.rss.end.toFixed(1)} | ${signed(r.rss.per10Min, 2)} | ${verdict(r.rss)} | ${r.p99.start.toFixed(2)} | ${r.p99.end.toFixed(2)} | ${signed(r.p99.per10Min, 3)} | ${verdict(r.p99)} |`;
   const out = [
     `### soak: ${s.rate.toLocaleString('en-US')} req/s for ${s.minutes} min per target`,
     '',
-    `bench/loadgen.ts sends the non-streaming chat request of json-c32 on a fixed schedule (open loop: a request's latency runs from when it was due; p50/p99 over the whole run after the warm-up), ${s.rate.toLocaleString('en-US')} req/s (${s.rateSource}), to the floor and then the gateway, ${s.minutes} min each after ${SOAK_WARMUP_S} s of warm-up. Every ${SOAK_WINDOW_S} s: the proxy's VmRSS and that window's p99. Slopes are least-squares over the series, per 10 minutes; flat means RSS grows by at most ${g.rssMbPer10Min} MB per 10 min and p99 by at most ${g.p99SharePer10Min * 100}% of its median (at least ${g.p99MsFloor} ms) per 10 min.`,
+    `bench/loadgen.ts sends the non-streaming chat request of json-c32 on a fixed schedule (open loop: a request's latency runs from when it was due; p50/p99 over the whole run after the warm-up), ${s.rate.toLocaleString('en-US')} req/s (${s.rateSource}), to the floor and then the gateway, ${s.minutes} min each after ${SOAK_WARMUP_S} s of warm-up. Every ${SOAK_WINDOW_S} s: the proxy's VmRSS, that window's p99, and the CPU other work on the machine used meanwhile (a window's spike in p99 with other load is the machine, not the proxy; at half of capacity, losing a share of the proxy's core to other work builds a queue). Slopes are least-squares over the series, per 10 minutes; flat means RSS grows by at most ${g.rssMbPer10Min} MB per 10 min and p99 by at most ${g.p99SharePer10Min * 100}% of its median (at least ${g.p99MsFloor} ms) per 10 min.`,
     '',
-    '| target | completed / sent | errors | p50 (ms) | p99 (ms) | RSS start (MB) | RSS end (MB) | RSS slope (MB/10 min) | RSS | p99 start (ms) | p99 end (ms) | p99 slope (ms/10 min) | p99 |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|',
+    '| target | completed / sent | errors | p50 (ms) | p99 (ms) | other load, median / max (cores) | RSS start (MB) | RSS end (MB) | RSS slope (MB/10 min) | RSS | p99 start (ms) | p99 end (ms) | p99 slope (ms/10 min) | p99 |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|',
     row(s.floor),
     row(s.gateway),
   ];

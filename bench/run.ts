@@ -264,6 +264,15 @@ function cpuTicks(pid: number | 'self', children = false): number {
   return Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
 }
 
+/** cpuTicks of a process that may have exited meanwhile (0 then). */
+function safeTicks(pid: number): number {
+  try {
+    return cpuTicks(pid);
+  } catch {
+    return 0;
+  }
+}
+
 /** Read and write system calls a process made so far (/proc/<pid>/io: read/recv…, write/writev/send…). */
 function syscalls(pid: number): { r: number; w: number } {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
@@ -770,6 +779,17 @@ async function compare(group: ProcessGroup, machine: Machine, opts: Options): Pr
   // The long scenarios, after the others (the soak's rate may come from json-c32's).
   const ctx: LongContext = {
     group,
+    otherLoad: (pids) => {
+      // Everything the machine did besides the bench's processes (and this one with its reaped children).
+      const ticks = () => ({ sys: machineTicks().busy, bench: benchTicks() + pids().reduce((n, pid) => n + safeTicks(pid), 0) + cpuTicks('self', true), at: performance.now() });
+      let last = ticks();
+      return () => {
+        const now = ticks();
+        const cores = Math.max(0, (now.sys - last.sys - (now.bench - last.bench)) / machine.clkTck / ((now.at - last.at) / 1000));
+        last = now;
+        return cores;
+      };
+    },
     loadgen: (args) => group.start(`loadgen ${args[0]}`, pinned(machine, CPU_LOAD, [...nodeArgv('bench/loadgen.ts'), ...args]), { cwd: ROOT, logFile: join(OUT, 'loadgen.log') }),
     log,
   };
