@@ -124,6 +124,8 @@ function sendStream(res: ServerResponse, events: readonly Buffer[], i: number): 
 }
 
 const SLOW = /"user":"bench-slow:(\d+):(\d+)"/;
+/** Looked for as bytes first, as STREAM_TRUE is: the other scenarios' streams pay no string conversion. */
+const SLOW_MARK = Buffer.from('"user":"bench-slow:');
 const SLOW_FINISH = [STREAM_EVENTS[0], ...STREAM_EVENTS.slice(-3)];
 
 /** A slow stream: role, then `events` timestamped content deltas `intervalMs` apart, then finish, usage, [DONE]. */
@@ -156,7 +158,7 @@ const server = createServer({ keepAliveTimeout: 120_000, noDelay: true }, (req, 
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     // Direct and the floor send the gateway's mount (/anthropic/v1/messages); the gateway sends /v1/messages.
     const anthropic = req.url?.endsWith('/v1/messages') === true;
-    const slow = !anthropic && body.includes(STREAM_TRUE) ? SLOW.exec(body.toString('latin1')) : null;
+    const slow = !anthropic && body.includes(SLOW_MARK) && body.includes(STREAM_TRUE) ? SLOW.exec(body.toString('latin1')) : null;
     if (slow !== null) {
       res.writeHead(200, SSE_HEADERS);
       sendSlowStream(res, Number(slow[1]), Number(slow[2]));
