@@ -8,6 +8,12 @@
  * yields to the event loop (setImmediate), so each event leaves in its own write as a real stream's
  * would instead of being coalesced into one.
  *
+ * A slow stream (the `streams-10k` scenario): an OpenAI request whose `user` is
+ * `bench-slow:<interval ms>:<events>` gets a stream that stays open, one content event every
+ * <interval ms>, then finish, usage and [DONE]. Each content event carries `"sent":"<ns>"`, the
+ * monotonic clock (process.hrtime, one clock for every process on the machine) when it was written,
+ * so the load generator can tell how long the proxy took to relay it.
+ *
  * Usage: node --import tsx bench/fake-upstream.ts [port]   (default 0: any free port)
  * Prints one line on stdout once listening: {"port":N}
  */
@@ -117,6 +123,34 @@ function sendStream(res: ServerResponse, events: readonly Buffer[], i: number): 
   setImmediate(sendStream, res, events, i + 1);
 }
 
+const SLOW = /"user":"bench-slow:(\d+):(\d+)"/;
+/** Looked for as bytes first, as STREAM_TRUE is: the other scenarios' streams pay no string conversion. */
+const SLOW_MARK = Buffer.from('"user":"bench-slow:');
+const SLOW_FINISH = [STREAM_EVENTS[0], ...STREAM_EVENTS.slice(-3)];
+
+/** A slow stream: role, then `events` timestamped content deltas `intervalMs` apart, then finish, usage, [DONE]. */
+function sendSlowStream(res: ServerResponse, intervalMs: number, events: number): void {
+  res.write(SLOW_FINISH[0]);
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (res.destroyed) {
+      clearInterval(timer);
+      return;
+    }
+    sent += 1;
+    res.write(
+      `data: {"id":"${ID}","object":"chat.completion.chunk","created":${CREATED},"model":"${MODEL}","sent":"${process.hrtime.bigint()}","choices":[{"index":0,"delta":{"content":"tick "},"logprobs":null,"finish_reason":null}]}\n\n`,
+    );
+    if (sent === events) {
+      clearInterval(timer);
+      res.write(SLOW_FINISH[1]);
+      res.write(SLOW_FINISH[2]);
+      res.end(SLOW_FINISH[3]);
+    }
+  }, intervalMs);
+  res.on('close', () => clearInterval(timer));
+}
+
 const server = createServer({ keepAliveTimeout: 120_000, noDelay: true }, (req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
@@ -124,7 +158,11 @@ const server = createServer({ keepAliveTimeout: 120_000, noDelay: true }, (req, 
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     // Direct and the floor send the gateway's mount (/anthropic/v1/messages); the gateway sends /v1/messages.
     const anthropic = req.url?.endsWith('/v1/messages') === true;
-    if (body.includes(STREAM_TRUE)) {
+    const slow = !anthropic && body.includes(SLOW_MARK) && body.includes(STREAM_TRUE) ? SLOW.exec(body.toString('latin1')) : null;
+    if (slow !== null) {
+      res.writeHead(200, SSE_HEADERS);
+      sendSlowStream(res, Number(slow[1]), Number(slow[2]));
+    } else if (body.includes(STREAM_TRUE)) {
       res.writeHead(200, SSE_HEADERS);
       sendStream(res, anthropic ? ANTHROPIC_EVENTS : STREAM_EVENTS, 0);
     } else if (anthropic) {

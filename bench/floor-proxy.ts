@@ -4,13 +4,15 @@
  * headers (minus hop-by-hop ones) and body, and streams the answer back with backpressure.
  * Whatever the gateway costs beyond this is the gateway's own work.
  *
- * Usage: node bench/floor-proxy.ts http://127.0.0.1:UPSTREAM_PORT   → prints {"port":N}
+ * Usage: node bench/floor-proxy.ts http://127.0.0.1:UPSTREAM_PORT [connections]   → prints {"port":N}
+ * (connections: the upstream pool's size, 256 by default as the gateway's `upstream.connections`;
+ * the `streams-10k` scenario needs one per open stream)
  */
 import { createServer } from 'node:http';
 import { type Dispatcher, Pool } from 'undici';
 
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'host']);
-const pool = new Pool(process.argv[2]!, { connections: 256, pipelining: 1 });
+const pool = new Pool(process.argv[2]!, { connections: Number(process.argv[3] ?? 256), pipelining: 1 });
 
 const server = createServer({ keepAliveTimeout: 120_000, noDelay: true }, (req, res) => {
   const chunks: Buffer[] = [];

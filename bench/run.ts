@@ -20,6 +20,22 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { loadLocalSigner } from '../src/identity/local-key.js';
+import {
+  LONG_GOALS,
+  LONG_SCENARIOS,
+  type LongContext,
+  type LongScenario,
+  SOAK_WARMUP_S,
+  type SoakSummary,
+  STREAM_EVENTS,
+  STREAM_INTERVAL_MS,
+  type StreamsSummary,
+  soakMarkdown,
+  soakRun,
+  streamsMarkdown,
+  streamsRun,
+  summarizeStreams,
+} from './long.js';
 import { type Child, ProcessGroup } from './processes.js';
 import { compareProfiles, formatProfile, type ProfileSummary, summarizeProfile } from './profile-summary.js';
 import { GOALS, median, overviewMarkdown, type RunRecord, type Scenario, type ScenarioSummary, scenarioMarkdown, summarize, TARGETS, type TargetName } from './report.js';
@@ -48,7 +64,11 @@ const HELP = `npm run bench [-- options]
   --duration S      seconds per measured run (default 5)
   --warmup MS       warm-up before each measured run, in ms (default 300)
   --quick           1 rep of 2 s (unless --reps/--duration say otherwise)
-  --scenario IDS    comma-separated subset of: ${SCENARIOS.map((s) => s.id).join(', ')}
+  --scenario IDS    comma-separated subset of: ${SCENARIOS.map((s) => s.id).join(', ')};
+                    or one of the long scenarios, never run by default: ${LONG_SCENARIOS.join(', ')}
+  --streams N       streams-10k: streams open at once (default 10000; e.g. 2000 for a smoke run)
+  --soak-minutes M  soak: minutes per target (default 30; 1 for a smoke run)
+  --soak-rate R     soak: requests/s (default: half of the gateway's json-c32 throughput in this run)
   --tsx             run gateway, floor and upstream through the tsx loader (as \`npm start\` does)
                     instead of compiled with tsc (as the Docker image does; the default)
   --set KEY=VALUE   override a key of the generated gateway config (repeatable; VALUE is JSON or a
@@ -73,6 +93,11 @@ interface Options {
   /** Overrides of the generated gateway config: [dotted path, value]. */
   set: [string, unknown][];
   noiseBudgetS: number;
+  /** The long scenarios asked for (bench/long.ts). */
+  long: LongScenario[];
+  streams: number;
+  soakMinutes: number;
+  soakRate: number | null;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -89,6 +114,9 @@ function parseOptions(argv: string[]): Options {
       nice: { type: 'string' },
       set: { type: 'string', multiple: true },
       'noise-budget': { type: 'string' },
+      streams: { type: 'string' },
+      'soak-minutes': { type: 'string' },
+      'soak-rate': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -104,10 +132,14 @@ function parseOptions(argv: string[]): Options {
   };
   const quick = values.quick === true;
   let scenarios = [...SCENARIOS];
+  let long: LongScenario[] = [];
   if (values.scenario !== undefined) {
     const ids = values.scenario.split(',').map((s) => s.trim());
-    for (const id of ids) if (!SCENARIOS.some((s) => s.id === id)) fail(`unknown scenario "${id}" (known: ${SCENARIOS.map((s) => s.id).join(', ')})`);
+    const known = [...SCENARIOS.map((s) => s.id), ...LONG_SCENARIOS];
+    for (const id of ids) if (!known.includes(id)) fail(`unknown scenario "${id}" (known: ${known.join(', ')})`);
     scenarios = SCENARIOS.filter((s) => ids.includes(s.id));
+    long = LONG_SCENARIOS.filter((id) => ids.includes(id));
+    if (values.profile && long.length > 0) fail('--profile does not run the long scenarios');
   } else if (values.profile) {
     scenarios = SCENARIOS.filter((s) => s.connections > 1);
   }
@@ -131,6 +163,10 @@ function parseOptions(argv: string[]): Options {
       return [kv.slice(0, eq), value] as [string, unknown];
     }),
     noiseBudgetS: num(values['noise-budget'], quick ? 10 : 45, 'noise-budget', 0),
+    long,
+    streams: num(values.streams, 10_000, 'streams', 1),
+    soakMinutes: num(values['soak-minutes'], 30, 'soak-minutes', 1),
+    soakRate: values['soak-rate'] === undefined ? null : num(values['soak-rate'], 0, 'soak-rate', 1),
     nice: values.nice === undefined ? (process.getuid?.() === 0 ? -10 : 0) : niceValue(values.nice),
   };
 }
@@ -228,6 +264,15 @@ function cpuTicks(pid: number | 'self', children = false): number {
   return Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
 }
 
+/** cpuTicks of a process that may have exited meanwhile (0 then). */
+function safeTicks(pid: number): number {
+  try {
+    return cpuTicks(pid);
+  } catch {
+    return 0;
+  }
+}
+
 /** Read and write system calls a process made so far (/proc/<pid>/io: read/recv…, write/writev/send…). */
 function syscalls(pid: number): { r: number; w: number } {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
@@ -294,9 +339,10 @@ async function startUpstream(group: ProcessGroup, machine: Machine): Promise<{ c
   return { child, url: `http://127.0.0.1:${m[1]}` };
 }
 
-async function startFloor(group: ProcessGroup, machine: Machine, upstream: string, profileDir?: string): Promise<{ child: Child; url: string; startedAt: number }> {
+async function startFloor(group: ProcessGroup, machine: Machine, upstream: string, profileDir?: string, connections?: number): Promise<{ child: Child; url: string; startedAt: number }> {
   const startedAt = performance.now();
-  const child = group.start('floor proxy', pinned(machine, CPU_PROXY, [...nodeArgv('bench/floor-proxy.ts', profileFlags(profileDir)), upstream]), {
+  const argv = [...nodeArgv('bench/floor-proxy.ts', profileFlags(profileDir)), upstream, ...(connections === undefined ? [] : [String(connections)])];
+  const child = group.start('floor proxy', pinned(machine, CPU_PROXY, argv), {
     cwd: ROOT,
     logFile: join(OUT, 'floor-proxy.log'),
   });
@@ -358,12 +404,22 @@ interface Gateway {
  * also routes /anthropic to an Anthropic-dialect provider at the fake upstream and exports traces
  * and logs to the OTLP receiver; the 1,000 agents' tokens are minted here in-process with the
  * gateway's local signer (the CLI, one process per token, would take minutes).
+ *
+ * With `variant` (a long scenario): the single-agent config with its own file, data folder and log
+ * (aos-<variant>.yaml, data-<variant>, gateway-<variant>.log) and the scenario's own settings
+ * (`config`, applied before --set).
  */
-async function startGateway(group: ProcessGroup, machine: Machine, upstream: string, opts: { set: [string, unknown][]; profileDir?: string; otlp?: string }): Promise<Gateway> {
+async function startGateway(
+  group: ProcessGroup,
+  machine: Machine,
+  upstream: string,
+  opts: { set: [string, unknown][]; profileDir?: string; otlp?: string; variant?: string; config?: [string, unknown][] },
+): Promise<Gateway> {
   const mix = opts.otlp !== undefined;
   const dir = join(OUT, 'gateway');
   mkdirSync(dir, { recursive: true });
-  const configFile = join(dir, mix ? 'aos-mix.yaml' : 'aos.yaml');
+  const name = mix ? 'mix' : opts.variant;
+  const configFile = join(dir, name === undefined ? 'aos.yaml' : `aos-${name}.yaml`);
   // A budget the bench never exhausts, so metering reserves and settles on every call (agent, team, org, rate limit).
   const budget = { daily_usd: 1e9, requests_per_minute: 1e12 };
   const registry = join(dir, 'agents.yaml');
@@ -383,7 +439,7 @@ async function startGateway(group: ProcessGroup, machine: Machine, upstream: str
   const config: Record<string, unknown> = {
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
-    dataDir: join(dir, mix ? 'data-mix' : 'data'),
+    dataDir: join(dir, name === undefined ? 'data' : `data-${name}`),
     log: { level: 'warn' },
     identity: { mode: 'required', registry: 'agents.yaml' },
     providers: {
@@ -397,7 +453,7 @@ async function startGateway(group: ProcessGroup, machine: Machine, upstream: str
   // config are resolved from the config file, which lives in bench/.out here).
   const bundle = join(ROOT, 'policies', 'bundle.tar.gz');
   if ((await schemaHas('policy')) && existsSync(bundle)) config.policy = { bundle: { file: bundle } };
-  for (const [path, value] of opts.set) setPath(config, path, value);
+  for (const [path, value] of [...(opts.config ?? []), ...opts.set]) setPath(config, path, value);
   writeFileSync(configFile, `# generated by bench/run.ts\n${stringify(config)}`);
   const get = (path: string) => path.split('.').reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), config);
   const identityOn = get('identity.mode') !== 'off';
@@ -407,7 +463,7 @@ async function startGateway(group: ProcessGroup, machine: Machine, upstream: str
       ? [`policy ${get('policy.mode') === 'off' ? 'off' : `enforce (${get('policy.bundle.file') === undefined ? 'default bundle' : relative(ROOT, String(get('policy.bundle.file')))})`}`]
       : []),
     ...(mix ? [`OTel export of traces and logs to a local OTLP receiver`] : []),
-    ...opts.set.map(([k, v]) => `${k}=${JSON.stringify(v)}`),
+    ...[...(opts.config ?? []), ...opts.set].map(([k, v]) => `${k}=${JSON.stringify(v)}`),
   ].join('; ');
   let authorization = 'Bearer sk-agent-side-key-that-the-gateway-strips';
   let tokensFile: string | null = null;
@@ -432,9 +488,9 @@ async function startGateway(group: ProcessGroup, machine: Machine, upstream: str
   }
   const prof = profileFlags(opts.profileDir);
   const startedAt = performance.now();
-  const child = group.start(mix ? 'gateway (mix)' : 'gateway', pinned(machine, CPU_PROXY, [...nodeArgv('src/cli.ts', prof), 'start', '--config', configFile]), {
+  const child = group.start(name === undefined ? 'gateway' : `gateway (${name})`, pinned(machine, CPU_PROXY, [...nodeArgv('src/cli.ts', prof), 'start', '--config', configFile]), {
     cwd: ROOT,
-    logFile: join(OUT, mix ? 'gateway-mix.log' : 'gateway.log'),
+    logFile: join(OUT, name === undefined ? 'gateway.log' : `gateway-${name}.log`),
   });
   const m = await group.waitForLine(child, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000);
   return { child, url: `http://127.0.0.1:${m[1]}`, startedAt, authorization, tokensFile, pipeline };
@@ -599,7 +655,7 @@ async function compare(group: ProcessGroup, machine: Machine, opts: Options): Pr
   const floor = await startFloor(group, machine, upstream.url);
   // The single-agent scenarios and the realistic mix each get their own gateway (the mix's exports
   // to an OTLP receiver, which the others must not pay for); only those the scenarios need start.
-  const plain = opts.scenarios.some((s) => s.mix !== true) ? await startGateway(group, machine, upstream.url, { set: opts.set }) : null;
+  const plain = opts.scenarios.some((s) => s.mix !== true) || opts.long.includes('soak') ? await startGateway(group, machine, upstream.url, { set: opts.set }) : null;
   const receiver = opts.scenarios.some((s) => s.mix === true) ? await startOtlpReceiver(group, machine) : null;
   const mixed = receiver === null ? null : await startGateway(group, machine, upstream.url, { set: opts.set, otlp: receiver.url });
   wrkAuthorization = plain?.authorization ?? '';
@@ -719,6 +775,61 @@ async function compare(group: ProcessGroup, machine: Machine, opts: Options): Pr
 
   const kept = runs.filter((r) => !r.discarded);
   const summaries = opts.scenarios.map((s) => summarize(s, kept));
+
+  // The long scenarios, after the others (the soak's rate may come from json-c32's).
+  const ctx: LongContext = {
+    group,
+    otherLoad: (pids) => {
+      // Everything the machine did besides the bench's processes (and this one with its reaped children).
+      const ticks = () => ({ sys: machineTicks().busy, bench: benchTicks() + pids().reduce((n, pid) => n + safeTicks(pid), 0) + cpuTicks('self', true), at: performance.now() });
+      let last = ticks();
+      return () => {
+        const now = ticks();
+        const cores = Math.max(0, (now.sys - last.sys - (now.bench - last.bench)) / machine.clkTck / ((now.at - last.at) / 1000));
+        last = now;
+        return cores;
+      };
+    },
+    loadgen: (args) => group.start(`loadgen ${args[0]}`, pinned(machine, CPU_LOAD, [...nodeArgv('bench/loadgen.ts'), ...args]), { cwd: ROOT, logFile: join(OUT, 'loadgen.log') }),
+    log,
+  };
+  let soak: SoakSummary | null = null;
+  if (opts.long.includes('soak')) {
+    const gateway = plain!;
+    let rate = opts.soakRate;
+    let rateSource = '--soak-rate';
+    if (rate === null) {
+      const c32 = summaries.find((s) => s.scenario.id === 'json-c32');
+      let capacity = c32?.targets.gateway.rps;
+      rateSource = "half of the gateway's json-c32 throughput in this run";
+      if (capacity === undefined) {
+        // Not measured in this run: a json-c32 run of the gateway alone, after a warm-up.
+        const c32Scenario = SCENARIOS.find((s) => s.id === 'json-c32')!;
+        await wrk(group, machine, gateway.url, c32Scenario, 10, 1500);
+        const r = (await wrk(group, machine, gateway.url, c32Scenario, opts.durationS))!;
+        capacity = r.requests / (r.duration_us / 1e6);
+        rateSource = `half of the gateway's json-c32 throughput, ${Math.round(capacity).toLocaleString('en-US')} req/s, measured for it in this run`;
+      }
+      rate = Math.max(1, Math.round(capacity / 2));
+    }
+    log(`soak: ${rate} req/s (${rateSource}), ${opts.soakMinutes} min per target`);
+    const floorRun = await soakRun(ctx, 'floor', floor, rate, opts.soakMinutes, gateway.authorization);
+    const gatewayRun = await soakRun(ctx, 'gateway', gateway, rate, opts.soakMinutes, gateway.authorization);
+    soak = { minutes: opts.soakMinutes, rate, rateSource, floor: floorRun, gateway: gatewayRun };
+  }
+  let streams: StreamsSummary | null = null;
+  if (opts.long.includes('streams-10k')) {
+    raiseFileLimit(opts.streams);
+    const connections = opts.streams + 64;
+    log(`streams-10k: ${opts.streams} streams of ${STREAM_EVENTS} events ${STREAM_INTERVAL_MS} ms apart, a fresh floor and gateway (upstream pool of ${connections})`);
+    const freshFloor = await startFloor(group, machine, upstream.url, undefined, connections);
+    const floorRun = await streamsRun(ctx, 'floor', opts.streams, freshFloor, plain?.authorization ?? '', machine.clkTck);
+    const g = await startGateway(group, machine, upstream.url, { set: opts.set, variant: 'streams', config: [['upstream.connections', connections]] });
+    const gatewayRun = await streamsRun(ctx, 'gateway', opts.streams, g, g.authorization, machine.clkTck);
+    streams = summarizeStreams(opts.streams, floorRun, gatewayRun);
+    streamsPipeline = g.pipeline;
+  }
+
   const git = codeVersion;
   const other = kept.map((r) => r.otherLoadCores);
   const noisy = kept.filter((r) => r.otherLoadCores > NOISY_CORES).length;
@@ -743,15 +854,66 @@ async function compare(group: ProcessGroup, machine: Machine, opts: Options): Pr
     durationS: opts.durationS,
     warmupMs: opts.warmupMs,
     wallS: Math.round((performance.now() - began) / 1000),
-    otherLoad: { medianCores: median(other), maxCores: Math.max(...other), noisyRuns: noisy, runs: kept.length, discardedRuns: runs.length - kept.length, loadAvgBefore: machine.loadAvg },
+    otherLoad: {
+      medianCores: other.length === 0 ? 0 : median(other),
+      maxCores: other.length === 0 ? 0 : Math.max(...other),
+      noisyRuns: noisy,
+      runs: kept.length,
+      discardedRuns: runs.length - kept.length,
+      loadAvgBefore: machine.loadAvg,
+    },
   };
   const gatewayWarnings = [plain, mixed].reduce((n, g) => n + (g === null ? 0 : g.child.tail.filter((l) => l.startsWith('stderr: {')).length), 0);
-  writeFileSync(join(BENCH, 'RESULTS.md'), resultsMarkdown(meta, summaries, gatewayWarnings));
-  writeFileSync(join(BENCH, 'results.json'), `${JSON.stringify({ meta, goals: GOALS, scenarios: opts.scenarios, summaries, runs }, null, 2)}\n`);
-  process.stdout.write(`\n${stdoutSummary(summaries)}\n${runtimeProblem === null ? '' : `\nWARNING: ${runtimeProblem}\n`}\nwrote bench/RESULTS.md and bench/results.json (${meta.wallS} s)\n`);
+  const long = { soak, streams };
+  writeFileSync(join(BENCH, 'RESULTS.md'), resultsMarkdown(meta, summaries, gatewayWarnings, long));
+  writeFileSync(
+    join(BENCH, 'results.json'),
+    `${JSON.stringify({ meta, goals: GOALS, longGoals: LONG_GOALS, scenarios: opts.scenarios, summaries, runs, ...(soak === null ? {} : { soak }), ...(streams === null ? {} : { streams }) }, null, 2)}\n`,
+  );
+  process.stdout.write(
+    `\n${stdoutSummary(summaries)}${longMarkdown(long)}\n${runtimeProblem === null ? '' : `\nWARNING: ${runtimeProblem}\n`}\nwrote bench/RESULTS.md and bench/results.json (${meta.wallS} s)\n`,
+  );
 }
 
-function resultsMarkdown(meta: Meta, summaries: ScenarioSummary[], gatewayWarnings: number): string {
+/** The gateway config of the streams-10k scenario, for the report. */
+let streamsPipeline = '';
+
+/** Descriptors a proxy holds besides its streams' sockets: listeners, SQLite and audit files, epoll, pipes. */
+const PROXY_OTHER_FILES = 128;
+
+/**
+ * streams-10k keeps two sockets per stream open in the proxy (the agent's and the upstream's): 10,000
+ * streams need more than 20,000 descriptors. When the open-file limit is lower, the bench raises its
+ * own with prlimit (which takes CAP_SYS_RESOURCE above the hard limit); the processes it starts from
+ * then on inherit it. When it cannot, it stops and says how many streams fit.
+ */
+function raiseFileLimit(streams: number): void {
+  const need = 2 * streams + PROXY_OTHER_FILES;
+  const limits = () => {
+    const m = /^Max open files\s+(\d+)\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return { soft: Number(m?.[1] ?? 0), hard: Number(m?.[2] ?? 0) };
+  };
+  const before = limits();
+  if (before.soft >= need) return;
+  const r = spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${need}:${Math.max(need, before.hard)}`], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    const fits = Math.floor((before.hard - PROXY_OTHER_FILES) / 2);
+    throw new Error(
+      `streams-10k: ${streams} streams need ${need} open files in the proxy; the limit is ${before.soft} (hard ${before.hard}) and prlimit could not raise it (${r.stderr.trim()}). ` +
+        `Raise the hard limit (ulimit -Hn, or a container's nofile setting), or run at most --streams ${fits}`,
+    );
+  }
+  log(`streams-10k: raised this process's open-file limit from ${before.soft} to ${limits().soft} (inherited by the processes it starts)`);
+}
+
+function longMarkdown(long: { soak: SoakSummary | null; streams: StreamsSummary | null }): string {
+  const out: string[] = [];
+  if (long.streams !== null) out.push('', streamsMarkdown(long.streams), '', `Gateway config: ${streamsPipeline.replace('wrk sends', 'the generator sends')}.`);
+  if (long.soak !== null) out.push('', soakMarkdown(long.soak));
+  return out.length === 0 ? '' : `\n## Long scenarios\n${out.join('\n')}\n`;
+}
+
+function resultsMarkdown(meta: Meta, summaries: ScenarioSummary[], gatewayWarnings: number, long: { soak: SoakSummary | null; streams: StreamsSummary | null }): string {
   const out: string[] = [];
   out.push('# Benchmark results', '');
   out.push('Generated by `npm run bench` (bench/run.ts); overwritten on every run. How to read it: bench/README.md.', '');
@@ -794,10 +956,12 @@ function resultsMarkdown(meta: Meta, summaries: ScenarioSummary[], gatewayWarnin
   if (gatewayWarnings > 0) out.push(`- Note: the gateway logged ${gatewayWarnings} warning/error line(s) during the run (bench/.out/gateway.log, gateway-mix.log).`);
   const mixes = summaries.filter((s) => s.scenario.mix === true);
   if (mixes.length > 0) out.push('', '## The realistic mix against the performance targets', '', realisticMarkdown(mixes));
-  out.push('', '## Summary', '', overviewMarkdown(summaries), '');
-  out.push('## Scenarios', '');
-  for (const s of summaries) out.push(scenarioMarkdown(s), '');
-  return out.join('\n');
+  if (summaries.length > 0) {
+    out.push('', '## Summary', '', overviewMarkdown(summaries), '');
+    out.push('## Scenarios', '');
+    for (const s of summaries) out.push(scenarioMarkdown(s), '');
+  }
+  return out.join('\n') + longMarkdown(long);
 }
 
 /** The realistic mix's numbers held against the performance issue's targets, one line per target. */
@@ -815,10 +979,7 @@ function realisticMarkdown(mixes: ScenarioSummary[]): string {
 function stdoutSummary(summaries: ScenarioSummary[]): string {
   const mixes = summaries.filter((s) => s.scenario.mix === true);
   return [
-    '=== AOS gateway bench: medians ===',
-    '',
-    overviewMarkdown(summaries),
-    '',
+    ...(summaries.length > 0 ? ['=== AOS gateway bench: medians ===', '', overviewMarkdown(summaries), ''] : []),
     ...(mixes.length > 0 ? ['=== the realistic mix against the performance targets ===', '', realisticMarkdown(mixes), ''] : []),
     ...summaries.map((s) => `${scenarioMarkdown(s)}\n`),
   ].join('\n');
@@ -884,7 +1045,7 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const machine = checkMachine();
   mkdirSync(OUT, { recursive: true });
-  for (const f of ['gateway.log', 'gateway-mix.log', 'floor-proxy.log', 'fake-upstream.log', 'otlp-receiver.log']) rmSync(join(OUT, f), { force: true });
+  for (const f of ['gateway.log', 'gateway-mix.log', 'gateway-streams.log', 'loadgen.log', 'floor-proxy.log', 'fake-upstream.log', 'otlp-receiver.log']) rmSync(join(OUT, f), { force: true });
   // This process only waits on wrk, but keep it off the proxy's CPU all the same.
   if (machine.pinning) spawnSync('taskset', ['-a', '-pc', String(CPU_LOAD), String(process.pid)], { stdio: 'ignore' });
 
@@ -922,7 +1083,12 @@ async function main(): Promise<void> {
     });
   }
   const perRun = opts.durationS + opts.warmupMs / 1000 + 0.3;
-  const estimateS = opts.profile ? opts.scenarios.length * (opts.durationS + 20) : opts.scenarios.length * opts.reps * TARGETS.length * perRun + 3 * 3 * 1.7 + 15;
+  // The long scenarios: soak, both targets plus a capacity run; streams-10k, per target a fresh
+  // proxy, a warm-up, the ramp and the streams' length.
+  const longS =
+    (opts.long.includes('soak') ? 2 * (opts.soakMinutes * 60 + SOAK_WARMUP_S) + opts.durationS + 5 : 0) +
+    (opts.long.includes('streams-10k') ? 2 * ((STREAM_EVENTS * STREAM_INTERVAL_MS) / 1000 + 15 + opts.streams / 1000) : 0);
+  const estimateS = opts.profile ? opts.scenarios.length * (opts.durationS + 20) : opts.scenarios.length * opts.reps * TARGETS.length * perRun + 3 * 3 * 1.7 + 15 + longS;
   const limitS = Math.ceil((estimateS + (opts.profile ? 0 : opts.noiseBudgetS)) * 2 + 120);
   const deadline = setTimeout(() => {
     process.stderr.write(`bench: still running after ${limitS} s: giving up, stopping every child process\n`);
@@ -933,8 +1099,10 @@ async function main(): Promise<void> {
   log(
     opts.profile
       ? `bench --profile: ${opts.scenarios.map((s) => s.id).join(', ')}, ${opts.durationS} s each (≈${Math.round(estimateS)} s)`
-      : `bench: ${opts.scenarios.length} scenarios × ${opts.reps} reps × ${TARGETS.length} targets × ${opts.durationS} s (+${opts.warmupMs} ms warm-up each) ≈ ${Math.round((estimateS / 60) * 10) / 10} min ` +
-          `(+ up to ${opts.noiseBudgetS} s if other work disturbs runs); ` +
+      : opts.scenarios.length === 0
+        ? `bench: long scenarios ${opts.long.join(', ')} ≈ ${Math.round((estimateS / 60) * 10) / 10} min; pinning ${machine.pinning ? `proxy → CPU ${CPU_PROXY}, load + upstream → CPU ${CPU_LOAD}` : 'off'}`
+        : `bench: ${opts.scenarios.length} scenarios × ${opts.reps} reps × ${TARGETS.length} targets × ${opts.durationS} s (+${opts.warmupMs} ms warm-up each) ≈ ${Math.round((estimateS / 60) * 10) / 10} min ` +
+          `(+ up to ${opts.noiseBudgetS} s if other work disturbs runs)${opts.long.length > 0 ? `, long scenarios ${opts.long.join(', ')}` : ''}; ` +
           `pinning ${machine.pinning ? `proxy → CPU ${CPU_PROXY}, wrk + upstream → CPU ${CPU_LOAD}` : 'off'}`,
   );
   try {
