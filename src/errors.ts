@@ -214,8 +214,8 @@ export const INTERNAL_ERRORS = {
   AOS_ERR_POLICY_FETCH: 'The policy bundle could not be read from its file or fetched from its URL.',
   AOS_ERR_POLICY_BUILD: 'Development mode could not build a bundle from the policies directory (no opa CLI, no directory, opa build failed).',
   AOS_ERR_POLICY_CONFIG: 'The policy configuration cannot be used (no bundle source, an unusable verification key or algorithm).',
-  AOS_ERR_KEY_UNREADABLE: 'A key file (issuer public keys, the local signing key) cannot be read.',
-  AOS_ERR_KEY_INVALID: 'A key is not usable: not PEM or JWK, a private key where a public one is expected, an unsupported type.',
+  AOS_ERR_KEY_UNREADABLE: "The gateway's local signing key file cannot be read.",
+  AOS_ERR_KEY_INVALID: "The gateway's local signing key file does not hold a usable key (not JSON, not an Ed25519 private JWK).",
   AOS_ERR_JWKS_FETCH: "An issuer's JWKS or discovery document could not be fetched: no answer, an HTTP error, too large, not JSON.",
   AOS_ERR_JWKS_INVALID: "An issuer's JWKS or discovery document was fetched but is unusable: no keys, no jwks_uri, another issuer.",
   AOS_ERR_IDENTITY_CONFIG: 'The identity configuration cannot be used (a symmetric algorithm, an issuer twice or without keys).',
@@ -241,72 +241,50 @@ export class AosError<C extends InternalErrorCode = InternalErrorCode> extends E
 
   constructor(code: C, message: string, options: { cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'AosError';
+    // Every subclass is named after itself (what logs and stacks show) without saying so again.
+    this.name = new.target.name;
     this.code = code;
   }
 }
 
-export type BundleErrorCode = 'AOS_ERR_BUNDLE_INVALID' | 'AOS_ERR_BUNDLE_UNSIGNED' | 'AOS_ERR_BUNDLE_BAD_SIGNATURE' | 'AOS_ERR_BUNDLE_FILES_MISMATCH' | 'AOS_ERR_BUNDLE_UNLOADABLE';
+export type BundleErrorCode = Extract<InternalErrorCode, `AOS_ERR_BUNDLE_${string}`>;
 
 /** Why a policy bundle was refused. `message` says it in words an operator can act on. */
-export class BundleError extends AosError<BundleErrorCode> {
-  constructor(code: BundleErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, options);
-    this.name = 'BundleError';
-  }
-}
+export class BundleError extends AosError<BundleErrorCode> {}
 
 /** An archive the tar reader refuses. */
 export class TarReadError extends AosError<'AOS_ERR_TAR_READ'> {
   constructor(message: string) {
     super('AOS_ERR_TAR_READ', message);
-    this.name = 'TarReadError';
   }
 }
 
 export type PolicySourceErrorCode = 'AOS_ERR_POLICY_FETCH' | 'AOS_ERR_POLICY_BUILD';
 
 /** A bundle source that could not deliver a bundle (the bundle itself was not looked at). */
-export class PolicySourceError extends AosError<PolicySourceErrorCode> {
-  constructor(code: PolicySourceErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, options);
-    this.name = 'PolicySourceError';
-  }
-}
+export class PolicySourceError extends AosError<PolicySourceErrorCode> {}
 
 /** A policy configuration that cannot be used; found at start or at a config reload. */
 export class PolicyConfigError extends AosError<'AOS_ERR_POLICY_CONFIG'> {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('AOS_ERR_POLICY_CONFIG', message, options);
-    this.name = 'PolicyConfigError';
   }
 }
 
-export type KeyErrorCode = 'AOS_ERR_KEY_UNREADABLE' | 'AOS_ERR_KEY_INVALID';
+export type KeyErrorCode = Extract<InternalErrorCode, `AOS_ERR_KEY_${string}`>;
 
-/** A key file that cannot be read, or a key that cannot be used for what it is configured for. */
-export class KeyError extends AosError<KeyErrorCode> {
-  constructor(code: KeyErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, options);
-    this.name = 'KeyError';
-  }
-}
+/** The local signing key cannot be read or used. (Issuer key files are configuration: ConfigError.) */
+export class KeyError extends AosError<KeyErrorCode> {}
 
-export type JwksErrorCode = 'AOS_ERR_JWKS_FETCH' | 'AOS_ERR_JWKS_INVALID';
+export type JwksErrorCode = Extract<InternalErrorCode, `AOS_ERR_JWKS_${string}`>;
 
 /** An issuer's keys could not be refreshed; the last good keys stay in use. */
-export class JwksError extends AosError<JwksErrorCode> {
-  constructor(code: JwksErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, options);
-    this.name = 'JwksError';
-  }
-}
+export class JwksError extends AosError<JwksErrorCode> {}
 
 /** An identity configuration that cannot be used. */
 export class IdentityConfigError extends AosError<'AOS_ERR_IDENTITY_CONFIG'> {
   constructor(message: string) {
     super('AOS_ERR_IDENTITY_CONFIG', message);
-    this.name = 'IdentityConfigError';
   }
 }
 
@@ -317,7 +295,6 @@ export class BudgetStoreLockedError extends AosError<'AOS_ERR_BUDGET_STORE_LOCKE
     readonly holder: number,
   ) {
     super('AOS_ERR_BUDGET_STORE_LOCKED', message);
-    this.name = 'BudgetStoreLockedError';
   }
 }
 
@@ -331,7 +308,6 @@ export class AuditQueryError extends AosError<'AOS_ERR_AUDIT_QUERY'> {
     readonly detail: string,
   ) {
     super('AOS_ERR_AUDIT_QUERY', param === null ? detail : `--${param}: ${detail}`);
-    this.name = 'AuditQueryError';
   }
 }
 
@@ -339,19 +315,13 @@ export class AuditQueryError extends AosError<'AOS_ERR_AUDIT_QUERY'> {
 export class McpToolsListError extends AosError<'AOS_ERR_MCP_TOOLS_LIST'> {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('AOS_ERR_MCP_TOOLS_LIST', message, options);
-    this.name = 'McpToolsListError';
   }
 }
 
-export type ToolDefinitionErrorCode = 'AOS_ERR_TOOL_PATH_PATTERN' | 'AOS_ERR_TOOL_SCHEMA';
+export type ToolDefinitionErrorCode = Extract<InternalErrorCode, `AOS_ERR_TOOL_${string}`>;
 
 /** A tool definition in the config that cannot be compiled; the config loader reports it with its key path. */
-export class ToolDefinitionError extends AosError<ToolDefinitionErrorCode> {
-  constructor(code: ToolDefinitionErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, options);
-    this.name = 'ToolDefinitionError';
-  }
-}
+export class ToolDefinitionError extends AosError<ToolDefinitionErrorCode> {}
 
 /** The CLI found no gateway answering at the configured admin address. */
 export class AdminUnreachableError extends AosError<'AOS_ERR_ADMIN_UNREACHABLE'> {
@@ -361,6 +331,5 @@ export class AdminUnreachableError extends AosError<'AOS_ERR_ADMIN_UNREACHABLE'>
   ) {
     const cause = options.cause as { message?: string; cause?: { message?: string } } | undefined;
     super('AOS_ERR_ADMIN_UNREACHABLE', `cannot reach the gateway's admin listener at ${url}: ${cause?.cause?.message ?? cause?.message ?? 'no answer'}`, options);
-    this.name = 'AdminUnreachableError';
   }
 }

@@ -4,18 +4,12 @@
  * the cases apart without reading the message.
  */
 
-import { AosError, INTERNAL_ERRORS } from '../errors.js';
+import { AosError, INTERNAL_ERRORS, type InternalErrorCode } from '../errors.js';
 
-export type ConfigErrorCode = 'AOS_ERR_CONFIG_NOT_FOUND' | 'AOS_ERR_CONFIG_UNREADABLE' | 'AOS_ERR_CONFIG_SYNTAX' | 'AOS_ERR_CONFIG_ENV_UNSET' | 'AOS_ERR_CONFIG_INVALID';
+export type ConfigErrorCode = Extract<InternalErrorCode, `AOS_ERR_CONFIG_${string}`>;
 
-/** Each code and what it means (docs/configuration.md lists them), from the one registry in errors.ts. */
-export const CONFIG_ERRORS: Readonly<Record<ConfigErrorCode, string>> = {
-  AOS_ERR_CONFIG_NOT_FOUND: INTERNAL_ERRORS.AOS_ERR_CONFIG_NOT_FOUND,
-  AOS_ERR_CONFIG_UNREADABLE: INTERNAL_ERRORS.AOS_ERR_CONFIG_UNREADABLE,
-  AOS_ERR_CONFIG_SYNTAX: INTERNAL_ERRORS.AOS_ERR_CONFIG_SYNTAX,
-  AOS_ERR_CONFIG_ENV_UNSET: INTERNAL_ERRORS.AOS_ERR_CONFIG_ENV_UNSET,
-  AOS_ERR_CONFIG_INVALID: INTERNAL_ERRORS.AOS_ERR_CONFIG_INVALID,
-};
+/** Each code and what it means (docs/configuration.md lists them): the config codes of the one registry in errors.ts. */
+export const CONFIG_ERRORS = Object.fromEntries(Object.entries(INTERNAL_ERRORS).filter(([code]) => code.startsWith('AOS_ERR_CONFIG_'))) as Readonly<Record<ConfigErrorCode, string>>;
 
 export class ConfigError extends AosError<ConfigErrorCode> {
   /**
@@ -28,6 +22,5 @@ export class ConfigError extends AosError<ConfigErrorCode> {
     code: ConfigErrorCode = 'AOS_ERR_CONFIG_INVALID',
   ) {
     super(code, problems.map((p) => `${file}:${p}`).join('\n'));
-    this.name = 'ConfigError';
   }
 }
