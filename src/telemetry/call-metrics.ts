@@ -111,13 +111,13 @@ export function createCallMetrics(registry: Registry): CallMetrics {
  * (`aos_calls_total`, `aos_denials_total`) and observes its latency split.
  */
 export function createCallMetricsStage(metrics: Metrics, calls: CallMetrics): Stage {
-  const finished = (ctx: CallContext, outcome: Outcome) => {
+  const finished = (outcome: Outcome, ctx: CallContext) => {
     const route = ctx.route?.name ?? 'unmatched';
     const upstream = outcome.upstreamMs;
     metrics.observe(route, (outcome.totalMs - (upstream ?? 0)) / 1000, upstream === null ? null : upstream / 1000);
     calls.call(route, callDecision(ctx), outcome.status, ctx.errorCode);
   };
   return function callMetricsStage(ctx) {
-    ctx.onFinish((outcome) => finished(ctx, outcome));
+    ctx.onFinish(finished);
   };
 }
