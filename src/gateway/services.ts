@@ -177,13 +177,12 @@ export interface Budgets {
 export async function createBudgets(s: Snapshot, deps: ServiceDeps, current: () => Snapshot, onChange: () => void): Promise<Budgets> {
   const store = await openBudgetStore(s, deps.log, deps.metrics, deps.barrier);
   let overrides = new Map<string, number>();
-  let rules = budgetRulesOf(s, overrides);
-  let rulesOf: Snapshot = s;
+  // The rules of the snapshot in force with the overrides in force, rebuilt when either changes.
+  let memo = { snapshot: s, overrides, rules: budgetRulesOf(s, overrides) };
   const refresh = async () => {
     const next = await store.limits().catch(() => overrides);
     if (sameEntries(next, overrides)) return;
     overrides = next;
-    rules = budgetRulesOf(current(), overrides);
     onChange();
   };
   await refresh();
@@ -197,12 +196,9 @@ export async function createBudgets(s: Snapshot, deps: ServiceDeps, current: () 
       () => refresh(),
     ),
     rules() {
-      const now = current();
-      if (now !== rulesOf) {
-        rulesOf = now;
-        rules = budgetRulesOf(now, overrides);
-      }
-      return rules;
+      const snapshot = current();
+      if (memo.snapshot !== snapshot || memo.overrides !== overrides) memo = { snapshot, overrides, rules: budgetRulesOf(snapshot, overrides) };
+      return memo.rules;
     },
     async close() {
       clearInterval(timer);
