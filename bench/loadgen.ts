@@ -21,6 +21,7 @@
  *     leave out the requests due in the first WARMUP_S seconds.
  */
 import { type Dispatcher, Pool } from 'undici';
+import { CHAT_MESSAGES } from './chat-request.js';
 
 const PATH = '/v1/chat/completions';
 /** Streams waiting for their response headers at once: the ramp is paced by how fast the proxy accepts. */
@@ -29,14 +30,7 @@ const OPENING = 256;
 const body = (extra: Record<string, unknown>) =>
   JSON.stringify({
     model: 'gpt-4o-mini',
-    messages: [
-      { role: 'system', content: 'You are a concise assistant for an internal operations team. Answer in one or two sentences, cite no sources, and never include secrets.' },
-      {
-        role: 'user',
-        content:
-          'Summarise the state of the nightly batch jobs: ingestion finished at 02:14, the reconciliation job retried twice and succeeded at 03:05, and the report export is still queued behind the warehouse maintenance window.',
-      },
-    ],
+    messages: CHAT_MESSAGES,
     temperature: 0.2,
     max_tokens: 256,
     user: 'bench-agent-01',

@@ -28,6 +28,7 @@ import { openaiDialect } from '../src/providers/openai.js';
 import type { RouteTarget } from '../src/routing/target.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
 import { tapData, tapEnd } from '../src/upstream/tap.js';
+import { CHAT_MESSAGES } from './chat-request.js';
 
 type Stats = { p50: number; p99: number; mean: number; n: number };
 const stats = (times: number[]): Stats => {
@@ -110,14 +111,7 @@ try {
     const agent = registry.agents.get('bench-agent')!;
     const request = {
       model: 'gpt-4o-mini',
-      messages: [
-        { role: 'system', content: 'You are a concise assistant for an internal operations team. Answer in one or two sentences, cite no sources, and never include secrets.' },
-        {
-          role: 'user',
-          content:
-            'Summarise the state of the nightly batch jobs: ingestion finished at 02:14, the reconciliation job retried twice and succeeded at 03:05, and the report export is still queued behind the warehouse maintenance window.',
-        },
-      ],
+      messages: CHAT_MESSAGES,
       max_tokens: 256,
     };
     const response = Buffer.from(
