@@ -16,6 +16,7 @@ import { createBudgetRules } from '../src/metering/budgets.js';
 import { costOf, loadPrices } from '../src/metering/prices.js';
 import { createSqliteStore } from '../src/metering/sqlite-store.js';
 import { createMeteringStages } from '../src/metering/stages.js';
+import { countTokens, MESSAGE_OVERHEAD } from '../src/metering/tokens.js';
 import { CallContext } from '../src/pipeline/context.js';
 import type { CallInfo } from '../src/providers/dialect.js';
 import { openaiDialect } from '../src/providers/openai.js';
@@ -109,4 +110,45 @@ t.test('tool and MCP calls count against tool-call budgets (1 each), model budge
   await stages.reserve(m);
   t.ok(m.taps !== null, 'model calls still pass: the USD budget is untouched by tool calls');
   m.finish({ status: 200, totalMs: 1, upstreamMs: 1 });
+});
+
+t.test('a prompt far from every limit is bounded by its bytes; near a limit, or refused on the bound, it is counted exactly', async (t) => {
+  const prompt = 'The quarterly report shows revenue growth across every region, with costs held flat. '.repeat(6);
+  const exact = countTokens(prompt) + MESSAGE_OVERHEAD;
+  const bound = Buffer.byteLength(prompt) + MESSAGE_OVERHEAD;
+  t.ok(bound > 3 * exact, `the bound (${bound}) is well above the count (${exact}) for English text`);
+  const body = () => ({ model: 'gpt-4o-mini', max_tokens: 1, messages: [{ role: 'user', content: prompt }] });
+
+  const far = setup(t, '{ daily_usd: 100 }');
+  const a = far.ctx(body());
+  far.stages.estimate(a);
+  t.same([a.estInputTokens, a.estInputExact], [bound, false], 'far from the limit: the bound, not tokenized');
+  await far.stages.reserve(a);
+  const price = PRICES.price('gpt-4o-mini')!;
+  const worst = (input: number) => Math.round(costOf({ inputTokens: input, cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: 1, reasoningTokens: 0, estimated: false }, price) * 1e9);
+  t.ok(
+    far.store.peek({ key: `agent:a1|usd|daily|${new Date().toISOString().slice(0, 10)}`, limitId: 'agent:a1|usd|daily', limit: -1, amount: 0, until: 0 }).reserved >= worst(bound) - 1,
+    'the reservation covers the bound',
+  );
+
+  // A limit between the exact worst case and the bound's: the bound would be refused.
+  const between = ((worst(exact) + worst(bound)) / 2 / 1e9).toFixed(12);
+  const near = setup(t, `{ daily_usd: ${between} }`);
+  const b = near.ctx(body());
+  near.stages.estimate(b);
+  t.same([b.estInputTokens, b.estInputExact], [exact, true], 'near the limit: counted exactly');
+  await t.resolves(Promise.resolve(near.stages.reserve(b)), 'and reserved within the limit');
+
+  // Far at the estimate, then another call's reservation leaves room for the count but not the bound.
+  const limit = Math.round(2.5 * worst(bound));
+  const late = setup(t, `{ daily_usd: ${(limit / 1e9).toFixed(12)} }`);
+  const c = late.ctx(body());
+  late.stages.estimate(c);
+  t.equal(c.estInputExact, false, 'far at the estimate');
+  const key = `agent:a1|usd|daily|${new Date().toISOString().slice(0, 10)}`;
+  const room = Math.round((worst(exact) + worst(bound)) / 2);
+  const taken = late.store.reserve([{ key, limitId: 'agent:a1|usd|daily', limit, amount: limit - room, until: Date.now() + 86_400_000 }], 60_000);
+  t.match(taken, { ok: true }, 'another call takes all but room for the count');
+  await t.resolves(Promise.resolve(late.stages.reserve(c)), 'refused on the bound, reserved on the exact count');
+  t.same([c.estInputTokens, c.estInputExact], [exact, true]);
 });

@@ -105,8 +105,18 @@ export interface AuditStore {
 /** The query columns of an event, copies of its fields: id, time_ms, agent_id, team, decision, trace_id, workflow_id. */
 export type EventColumns = [string, number, string | null, string | null, string, string | null, string | null];
 
+/** How many values EventColumns holds. */
+export const COLUMNS = 7;
+
+/** Appends an event's columns to a flat array (COLUMNS values each). */
+export function pushColumns(out: EventColumns[number][], e: AuditEvent): void {
+  out.push(e.id, Date.parse(e.time), e.agent_id, e.team, e.decision, e.trace_id, e.workflow_id);
+}
+
 export function columnsOf(e: AuditEvent): EventColumns {
-  return [e.id, Date.parse(e.time), e.agent_id, e.team, e.decision, e.trace_id, e.workflow_id];
+  const out: EventColumns[number][] = [];
+  pushColumns(out, e);
+  return out as EventColumns;
 }
 
 /** Where a group commit landed: the first event's seq and prev_hash, and each event's hash. */

@@ -7,7 +7,7 @@ import type { CallMetrics } from '../telemetry/call-metrics.js';
 import { encodeEvent } from './canonical.js';
 import type { AuditEvent } from './event.js';
 import { type Journal, openJournal, type RecoveredLine, recoverJournal } from './journal.js';
-import { type AuditStore, columnsOf, type EventColumns, openAuditStore } from './store.js';
+import { type AuditStore, type EventColumns, openAuditStore, pushColumns } from './store.js';
 import type { FromWriter, ToWriter, WriterInit } from './writer-worker.js';
 
 /**
@@ -54,7 +54,8 @@ export interface AuditTrailOptions {
 
 interface Batch {
   bodies: string[];
-  columns: EventColumns[];
+  /** COLUMNS values per event, flat. */
+  columns: EventColumns[number][];
   segments: number[];
   since: number;
 }
@@ -88,7 +89,7 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const worker = startWriter({ dataDir: opts.dataDir, config, otel: opts.otel ?? null });
 
   let bodies: string[] = [];
-  let columns: EventColumns[] = [];
+  let columns: EventColumns[number][] = [];
   let segments: number[] = [];
   let oldest = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -105,7 +106,7 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const send = (id: number, batch: Batch) => {
     inflight.set(id, batch);
     inflightEvents += batch.bodies.length;
-    worker.postMessage({ t: 'commit', id, bodies: batch.bodies, columns: batch.columns } satisfies ToWriter);
+    worker.postMessage({ t: 'commit', id, bodies: batch.bodies.join('\n'), columns: batch.columns } satisfies ToWriter);
   };
   const settleIdle = () => {
     if (inflight.size === 0 && bodies.length === 0) {
@@ -181,7 +182,7 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
     }
     if (bodies.length === 0) oldest = performance.now();
     bodies.push(encodeEvent(event));
-    columns.push(columnsOf(event));
+    pushColumns(columns, event);
     segments.push(segment);
     if (bodies.length >= config.batchSize) flushNow();
     else if (timer === null) {

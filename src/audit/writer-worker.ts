@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { AuditConfig, OtelConfig } from '../config/schema.js';
 import { createOtel } from '../telemetry/otel.js';
 import type { AuditEvent } from './event.js';
-import { type EventColumns, openAuditStore, recordsOf } from './store.js';
+import { COLUMNS, type EventColumns, openAuditStore, recordsOf } from './store.js';
 
 export interface WriterInit {
   dataDir: string;
@@ -16,7 +16,12 @@ export interface WriterInit {
   otel: OtelConfig | null;
 }
 
-export type ToWriter = { t: 'commit'; id: number; bodies: string[]; columns: EventColumns[] } | { t: 'prune'; id: number; beforeMs?: number; maxBytes?: number } | { t: 'close' };
+/**
+ * A commit crosses the thread boundary as one string and one flat array (bodies joined by newlines,
+ * which canonical JSON never contains; COLUMNS values per event): cloning one string costs a copy,
+ * an array of strings and tuples costs an allocation per element on both sides.
+ */
+export type ToWriter = { t: 'commit'; id: number; bodies: string; columns: EventColumns[number][] } | { t: 'prune'; id: number; beforeMs?: number; maxBytes?: number } | { t: 'close' };
 export type FromWriter =
   | { t: 'committed'; id: number; n: number }
   | { t: 'failed'; id: number; error: string }
@@ -33,16 +38,19 @@ const otel = init.otel === null ? null : createOtel(init.otel, { spansFromEvents
 port.on('message', (m: ToWriter) => {
   if (m.t === 'commit') {
     try {
-      const links = store.appendEncoded(m.bodies, m.columns);
-      send({ t: 'committed', id: m.id, n: m.bodies.length });
+      const bodies = m.bodies.split('\n');
+      const columns = new Array<EventColumns>(bodies.length);
+      for (let i = 0; i < bodies.length; i++) columns[i] = m.columns.slice(i * COLUMNS, (i + 1) * COLUMNS) as EventColumns;
+      const links = store.appendEncoded(bodies, columns);
+      send({ t: 'committed', id: m.id, n: bodies.length });
       if (otel !== null) {
         // Parsed only for export: the commit itself needs the bodies and their columns alone.
         const records = recordsOf(
-          m.bodies.map((b) => JSON.parse(b) as AuditEvent),
+          bodies.map((b) => JSON.parse(b) as AuditEvent),
           links,
         );
         otel.spans?.emit(records);
-        otel.logs?.emit(records, m.bodies);
+        otel.logs?.emit(records, bodies);
       }
     } catch (err) {
       send({ t: 'failed', id: m.id, error: (err as Error).message });

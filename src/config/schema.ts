@@ -210,6 +210,11 @@ const MeteringSchema = Obj(
     defaultMaxOutputTokens: Int(1, 4096, 'Output cap assumed for the worst case when neither the request nor the template sets one.'),
     snapshotIntervalMs: Int(10, 1000, 'SQLite store: how often the in-memory counters are snapshotted into budgets.db (the append log covers the rest).'),
     agentMetrics: Bool(false, 'Add an `agent` label to the spend and token metrics (registered agents only, so it stays bounded).'),
+    countTokens: Enum(['always', 'nearLimit'], {
+      description:
+        "When a prompt is tokenized: `always`, or `nearLimit` (only once its upper bound, the prompt's UTF-8 bytes, would take a USD budget or a tokens-per-minute limit past its soft threshold). Until then the bound is reserved, and is `est_input_tokens` in the policy input; calls are settled at their real usage either way. With the Redis store every prompt is counted (its view of other gateways' reservations trails by a round trip).",
+      default: 'nearLimit',
+    }),
     policyBudget: Enum(['always', 'nearLimit'], {
       description:
         "When the policy input carries the budget: `always`, or `nearLimit` (only once this call would take a budget past its soft threshold). Budget figures change with every call, so `always` defeats the policy's decision cache; the store enforces hard limits either way.",

@@ -8,7 +8,7 @@ import type { MeteringMetrics } from '../telemetry/metrics.js';
 import { type BudgetRule, type BudgetRules, createPeriods, keyOf, lineOf, type Period, type ScopeRules, type Window } from './budgets.js';
 import { costOf, type Price, type PriceTable, worstCase } from './prices.js';
 import { type BudgetStore, type LineState, NANO, type ReserveLine, type ReserveOutcome, toNano } from './store.js';
-import { countTokens, createPromptCounter, MESSAGE_OVERHEAD } from './tokens.js';
+import { boundTokens, countTokens, createPromptCounter, MESSAGE_OVERHEAD } from './tokens.js';
 import { UsageTap } from './usage-tap.js';
 
 export interface MeteringStageOptions {
@@ -53,25 +53,62 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     if (route.upstream.dialect.maxTokensField(route.operation) === null) return 0; // embeddings: no output
     return ctx.call?.maxTokens ?? templateMax ?? config.defaultMaxOutputTokens;
   };
-  const countPrompt = (ctx: CallContext, m: DialectMetering): number => {
+  const promptTexts = (ctx: CallContext, m: DialectMetering): { texts: string[]; messages: number } => {
     const texts: string[] = [];
     const messages = m.promptText(ctx.route!.operation, ctx.json as Record<string, unknown>, texts);
-    return countTexts(texts) + MESSAGE_OVERHEAD * messages;
+    return { texts, messages };
+  };
+  // Redis: this gateway's view of the shared counters trails other gateways' reservations by a
+  // round trip, too stale to tell near from far in a burst; every prompt is counted.
+  const countAlways = config.countTokens === 'always' || config.store === 'redis';
+
+  /**
+   * Whether a call of `input` prompt tokens would take any of its budgets (USD, or tokens per minute)
+   * past its soft threshold: only then does the count need to be exact.
+   */
+  const nearLimit = (ap: AgentPlan, p: Record<Window, Period>, input: number, cap: number, price: Price | null): boolean => {
+    const keys = keysOf(ap, p);
+    const usdRules = ap.scope.usd;
+    if (usdRules.length > 0 && price !== null) {
+      const est = toNano(worstCase(input, cap, price));
+      for (let i = 0; i < usdRules.length; i++) {
+        const r = usdRules[i];
+        const s = store.peek(lineOf(r, p[r.window], 0, keys.usd[i]));
+        if (s.limit >= 0 && s.spent + s.reserved + est >= r.soft * s.limit) return true;
+      }
+    }
+    const rate = ap.scope.rate;
+    for (let i = 0; i < rate.length; i++) {
+      const r = rate[i];
+      if (r.kind !== 'tokens') continue;
+      const s = store.peek(lineOf(r, p[r.window], 0, keys.rate[i]));
+      if (s.limit >= 0 && s.spent + s.reserved + input + cap >= r.soft * s.limit) return true;
+    }
+    return false;
   };
 
   const estimate: Stage = function meteringEstimateStage(ctx) {
     const m = meteredOp(ctx);
-    const input = m === null ? 0 : countPrompt(ctx, m);
-    ctx.estInputTokens = m === null ? null : input;
     const ap = plan(ctx.agent);
-    const usdRules = ap.scope.usd;
-    if (usdRules.length === 0) return;
     const price = ctx.call === null ? null : prices.price(ctx.call.model);
     // The template's cap bounds the output (the policy obliges it), so it bounds the worst case too.
     const cap = Math.min(outputCap(ctx, ap.maxTokens), ap.maxTokens ?? Infinity);
-    const est = price === null || ctx.estInputTokens === null ? 0 : toNano(worstCase(input, cap, price));
-    // The budget with the least headroom once this call's worst case is added: what the policy sees.
     const p = periods();
+    let input = 0;
+    if (m !== null) {
+      // Tokenizing costs ~25 µs per KB: an upper bound serves while every budget is far from its soft
+      // threshold (it reserves a little more, then the call is settled at its real usage); the exact
+      // count is taken once the bound comes near a limit, where an overestimate would refuse a call that fits.
+      const { texts, messages } = promptTexts(ctx, m);
+      input = boundTokens(texts) + MESSAGE_OVERHEAD * messages;
+      ctx.estInputExact = countAlways || nearLimit(ap, p, input, cap, price);
+      if (ctx.estInputExact) input = countTexts(texts) + MESSAGE_OVERHEAD * messages;
+      ctx.estInputTokens = input;
+    }
+    const usdRules = ap.scope.usd;
+    if (usdRules.length === 0) return;
+    const est = price === null || m === null ? 0 : toNano(worstCase(input, cap, price));
+    // The budget with the least headroom once this call's worst case is added: what the policy sees.
     const keys = keysOf(ap, p).usd;
     let rule: BudgetRule | null = null;
     let best: LineState | null = null;
@@ -150,9 +187,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   const reserve: Stage = function meteringReserveStage(ctx) {
     const m = meteredOp(ctx);
     const ap = plan(ctx.agent);
-    const scope = ap.scope;
     let price: Price | null = null;
-    let worst = 0;
     let maxOut = 0;
     if (m !== null) {
       price = prices.price(ctx.call!.model);
@@ -162,9 +197,14 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       }
       // The model and the output cap are as the policy left them (obligations applied).
       maxOut = outputCap(ctx, ap.maxTokens);
-      worst = worstCase(ctx.estInputTokens ?? 0, maxOut, price);
     }
-    const p = periods();
+    return tryReserve(ctx, ap, m, price, maxOut, periods());
+  };
+
+  /** Reserves every line that applies; a refusal made on the prompt's bound is tried again on its exact count. */
+  const tryReserve = (ctx: CallContext, ap: AgentPlan, m: DialectMetering | null, price: Price | null, maxOut: number, p: Record<Window, Period>): void | Promise<void> => {
+    const scope = ap.scope;
+    const worst = m === null ? 0 : worstCase(ctx.estInputTokens ?? 0, maxOut, price!);
     const keys = keysOf(ap, p);
     const lines: ReserveLine[] = [];
     const used: BudgetRule[] = [];
@@ -194,7 +234,27 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     if (lines.length === 0 && m === null) return;
     if (lines.length === 0) return proceed(ctx, ap, m, price, worst, null, lines, used, p.minute.end);
     const out = store.reserve(lines, ttlMs);
-    if (out instanceof Promise) return out.then((o) => proceed(ctx, ap, m, price, worst, o, lines, used, p.minute.end));
+    if (out instanceof Promise) return out.then((o) => reserved(ctx, ap, m, price, maxOut, p, worst, o, lines, used));
+    return reserved(ctx, ap, m, price, maxOut, p, worst, out, lines, used);
+  };
+
+  const reserved = (
+    ctx: CallContext,
+    ap: AgentPlan,
+    m: DialectMetering | null,
+    price: Price | null,
+    maxOut: number,
+    p: Record<Window, Period>,
+    worst: number,
+    out: ReserveOutcome,
+    lines: ReserveLine[],
+    used: BudgetRule[],
+  ): void | Promise<void> => {
+    if (!out.ok && out.reason === 'limit' && m !== null && !ctx.estInputExact) {
+      ctx.estInputTokens = exactInput(ctx);
+      ctx.estInputExact = true;
+      return tryReserve(ctx, ap, m, price, maxOut, p);
+    }
     proceed(ctx, ap, m, price, worst, out, lines, used, p.minute.end);
   };
 
@@ -309,6 +369,15 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     if (done instanceof Promise) done.catch((err: Error) => log.error('budget settlement failed', { id: ctx.id, error: err.message }));
   };
 
+  /** The prompt's tokens counted exactly (the estimate may be a bound), for a charge made without the provider's figure. */
+  const exactInput = (ctx: CallContext): number => {
+    if (ctx.estInputExact || ctx.estInputTokens === null) return ctx.estInputTokens ?? 0;
+    const m = meteredOp(ctx);
+    if (m === null) return ctx.estInputTokens;
+    const { texts, messages } = promptTexts(ctx, m);
+    return countTexts(texts) + MESSAGE_OVERHEAD * messages;
+  };
+
   /**
    * The usage to charge: the provider's, when the response came whole; for a stream cut short,
    * what was reported so far with the output counted from the streamed text (estimated). Null when
@@ -320,7 +389,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     if (reported !== null && complete) return reported;
     if (!tap.streaming) return null;
     const streamed = countTokens(tap.state.text.join(''));
-    const input = reported !== null && reported.inputTokens > 0 ? reported.inputTokens : (ctx.estInputTokens ?? 0);
+    const input = reported !== null && reported.inputTokens > 0 ? reported.inputTokens : exactInput(ctx);
     return {
       inputTokens: input,
       cachedInputTokens: reported?.cachedInputTokens ?? 0,

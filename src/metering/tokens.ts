@@ -11,6 +11,16 @@ export function countTokens(text: string): number {
   return text.length === 0 ? 0 : count(text);
 }
 
+/**
+ * An upper bound of the tokens of a prompt's texts, for the cost of a length lookup: a byte-level
+ * BPE token is at least one byte, so tokens never outnumber UTF-8 bytes (ASCII text: the length).
+ */
+export function boundTokens(texts: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < texts.length; i++) n += Buffer.byteLength(texts[i], 'utf8');
+  return n;
+}
+
 /** Texts shorter than this are counted every time (cheaper than remembering them). */
 const CACHE_MIN = 64;
 const CACHE_MAX = 4096;

@@ -33,8 +33,12 @@ export class CallContext {
   decision: Decision | null;
   /** Budget state for the policy input, set by the metering stage before the decision. */
   budget: PolicyInput['budget'];
-  /** Input tokens of the request counted with a tokenizer (metering), null when not counted. */
+  /**
+   * The request's input tokens as metering estimated them, null when not metered: counted with a
+   * tokenizer when `estInputExact`, else an upper bound (the prompt's UTF-8 bytes).
+   */
   estInputTokens: number | null;
+  estInputExact: boolean;
   /** Real token usage once the response (or what came of it) was read; null when unknown. */
   usage: Usage | null;
   /** Cost of the call in USD once reconciled; null when not metered. */
@@ -80,6 +84,7 @@ export class CallContext {
     this.decision = null;
     this.budget = null;
     this.estInputTokens = null;
+    this.estInputExact = false;
     this.usage = null;
     this.costUsd = null;
     this.toolCalls = null;

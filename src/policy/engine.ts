@@ -76,27 +76,26 @@ export async function loadEngine(bundle: PolicyBundle, registry: PolicyRegistryD
     bundle,
     revision,
     evaluate(input) {
-      let key: string | null = null;
-      if (cache !== null) {
-        const { id, time_ns } = input.request;
-        input.request.id = '';
-        input.request.time_ns = 0;
-        key = JSON.stringify(input);
-        input.request.id = id;
-        input.request.time_ns = time_ns;
-        const hit = cache.get(key);
-        if (hit !== undefined) return hit;
-      }
-      const decision = decideNow(input);
-      if (key !== null && decision.error === null) {
-        if (cache!.size >= DECISION_CACHE_SIZE) cache!.clear();
-        cache!.set(key, decision);
+      if (cache === null) return decideNow(JSON.stringify(input));
+      // The decision depends on neither field (the bundle says so): the key's JSON is evaluated as it is.
+      const { id, time_ns } = input.request;
+      input.request.id = '';
+      input.request.time_ns = 0;
+      const key = JSON.stringify(input);
+      input.request.id = id;
+      input.request.time_ns = time_ns;
+      const hit = cache.get(key);
+      if (hit !== undefined) return hit;
+      const decision = decideNow(key);
+      if (decision.error === null) {
+        if (cache.size >= DECISION_CACHE_SIZE) cache.clear();
+        cache.set(key, decision);
       }
       return decision;
     },
   };
-  function decideNow(input: PolicyInput): Decision {
-    const json = encoder.encode(JSON.stringify(input));
+  function decideNow(input: string): Decision {
+    const json = encoder.encode(input);
     if (json.byteLength > limits.maxInputBytes) return deny(`policy input too large (${json.byteLength} bytes, limit ${limits.maxInputBytes})`);
     let rs: unknown;
     try {
