@@ -66,6 +66,28 @@ async function storeBench(store: BudgetStore, n: number, name = ''): Promise<Sta
   return stats(times);
 }
 
+/** `n` calls with `inFlight` of them at a time, as a gateway under load makes them: CPU per call only. */
+async function storeBenchConcurrent(store: BudgetStore, n: number, inFlight: number, name: string): Promise<void> {
+  let left = n;
+  const worker = async () => {
+    while (left-- > 0) {
+      const lines = linesFor();
+      let out = store.reserve(lines, 900_000);
+      if (out instanceof Promise) out = await out;
+      if (!out.ok) throw new Error('bench budget exhausted');
+      const s = store.settle(out.id, lines, actual);
+      if (s instanceof Promise) await s;
+    }
+  };
+  left = 2000; // warm-up
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  left = n;
+  const c0 = process.cpuUsage();
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const c = process.cpuUsage(c0);
+  cpu[name] = (c.user + c.system) / n;
+}
+
 async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
@@ -79,6 +101,7 @@ const dir = mkdtempSync(join(tmpdir(), 'aos-metering-bench-'));
 try {
   const sqlite = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 1000 });
   results.sqlite = await storeBench(sqlite, 50_000, 'sqlite');
+  await storeBenchConcurrent(sqlite, 50_000, 32, 'sqlite32');
   await sqlite.close();
 
   // The whole metering path of one non-streaming call, in-process: estimate (tokenizer; the
@@ -194,6 +217,9 @@ try {
       results.redis = await storeBench(redis, n - 2000, 'redis');
       // Each call: one EVALSHA to reserve, one to settle, and no other command.
       results.redisCommandsPerCall = ((await processed()) - before) / n;
+      const before32 = await processed();
+      await storeBenchConcurrent(redis, 20_000, 32, 'redis32');
+      results.redisCommandsPerCall32 = ((await processed()) - before32) / 22_000;
       probe.disconnect();
       await redis.close();
     } finally {
@@ -217,8 +243,8 @@ console.log(
     row('whole metering path of a call in-process (estimate + reserve + tap over the JSON response + settle), repeated prompt', results.stagePath as Stats),
   ].join('\n'),
 );
-console.log(`Redis EVALSHA round trips per call (reserve + settle): ${results.redisCommandsPerCall}`);
+console.log(`Redis EVALSHA round trips per call (reserve + settle): ${results.redisCommandsPerCall} one at a time, ${results.redisCommandsPerCall32} with 32 in flight`);
 console.log(
-  `gateway CPU per call (reserve + settle): sqlite ${cpu.sqlite?.toFixed(1)} µs, redis ${cpu.redis?.toFixed(1)} µs; whole metering path ${cpu.stagePath?.toFixed(1)} µs (the loop's own context setup included)`,
+  `gateway CPU per call (reserve + settle): sqlite ${cpu.sqlite?.toFixed(1)} µs, redis ${cpu.redis?.toFixed(1)} µs one at a time; sqlite ${cpu.sqlite32?.toFixed(1)} µs, redis ${cpu.redis32?.toFixed(1)} µs with 32 in flight; whole metering path ${cpu.stagePath?.toFixed(1)} µs (the loop's own context setup included)`,
 );
 results.cpu = JSON.stringify(cpu);

@@ -140,7 +140,7 @@ t.test('a prompt far from every limit is bounded by its bytes; near a limit, or 
   await t.resolves(Promise.resolve(near.stages.reserve(b)), 'and reserved within the limit');
 
   // Far at the estimate, then another call's reservation leaves room for the count but not the bound.
-  const limit = Math.round(2.5 * worst(bound));
+  const limit = Math.round(300 * worst(bound));
   const late = setup(t, `{ daily_usd: ${(limit / 1e9).toFixed(12)} }`);
   const c = late.ctx(body());
   late.stages.estimate(c);

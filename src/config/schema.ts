@@ -212,7 +212,7 @@ const MeteringSchema = Obj(
     agentMetrics: Bool(false, 'Add an `agent` label to the spend and token metrics (registered agents only, so it stays bounded).'),
     countTokens: Enum(['always', 'nearLimit'], {
       description:
-        "When a prompt is tokenized: `always`, or `nearLimit` (only once its upper bound, the prompt's UTF-8 bytes, would take a USD budget or a tokens-per-minute limit past its soft threshold). Until then the bound is reserved, and is `est_input_tokens` in the policy input; calls are settled at their real usage either way. With the Redis store every prompt is counted (its view of other gateways' reservations trails by a round trip).",
+        "When a prompt is tokenized: `always`, or `nearLimit` (only once a USD budget or a tokens-per-minute limit has room for fewer than 64 calls of its upper bound, the prompt's UTF-8 bytes, before its soft threshold, or the Redis store has not seen the counter yet). Until then the bound is reserved, and is `est_input_tokens` in the policy input; calls are settled at their real usage either way.",
       default: 'nearLimit',
     }),
     policyBudget: Enum(['always', 'nearLimit'], {

@@ -5,70 +5,82 @@ import { Ledger } from './ledger.js';
 import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
 
 /**
- * Lua scripts: each call is one EVALSHA, one round trip, atomic on the server. A line uses three
- * keys: the counter hash (s: spent, r: reserved), its reservations' amounts (hash id → amount) and
- * their expiries (sorted set id → epoch ms). Expired reservations are swept as lines are touched,
- * so a crashed gateway's reservations stop counting once their TTL passes.
+ * Lua scripts. A line uses three keys: the counter hash (s: spent, r: reserved), its reservations'
+ * amounts (hash id → amount) and their expiries (sorted set id → epoch ms). Expired reservations are
+ * swept as lines are touched, so a crashed gateway's reservations stop counting once their TTL passes.
+ *
+ * Reservations made in one event-loop turn go to Redis together, in one EVALSHA (and settlements
+ * likewise): each is still decided atomically and in order, the script being atomic as a whole.
+ * They travel as one JSON argument (cjson in the script) and come back as one string of integers
+ * (`%d`: exact, where cjson would round to 14 digits): a client spends its time per argument and
+ * per reply element, not per byte. The keys are built in the script from the line keys, all under
+ * the one hash tag of KEYS[1], so the scripts still run on Redis Cluster.
  */
 const RESERVE = `
-local n = (#KEYS - 1) / 3
-local id, now, exp = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local limits = {}
-for i = 1, n do
-  local c, ra, rz = KEYS[3*i-1], KEYS[3*i], KEYS[3*i+1]
-  local a = 4 + (i-1)*4
-  local old = redis.call('ZRANGEBYSCORE', rz, '-inf', now)
-  for _, rid in ipairs(old) do
-    local amt = tonumber(redis.call('HGET', ra, rid) or '0')
-    redis.call('HINCRBY', c, 'r', -amt)
-    redis.call('HDEL', ra, rid)
+local tag, now = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for _, res in ipairs(cjson.decode(ARGV[3])) do
+  local id, exp, lines = res[1], res[2], res[3]
+  local limits = {}
+  local refused = nil
+  for i, l in ipairs(lines) do
+    local k = l[1]
+    local c, ra, rz = tag .. ':c:' .. k, tag .. ':ra:' .. k, tag .. ':rz:' .. k
+    local old = redis.call('ZRANGEBYSCORE', rz, '-inf', now)
+    for _, rid in ipairs(old) do
+      local amt = tonumber(redis.call('HGET', ra, rid) or '0')
+      redis.call('HINCRBY', c, 'r', -amt)
+      redis.call('HDEL', ra, rid)
+    end
+    if #old > 0 then redis.call('ZREMRANGEBYSCORE', rz, '-inf', now) end
+    local lim = tonumber(redis.call('HGET', KEYS[1], l[2]) or l[3])
+    limits[i] = lim
+    if lim >= 0 and not refused then
+      local s = tonumber(redis.call('HGET', c, 's') or '0')
+      local r = tonumber(redis.call('HGET', c, 'r') or '0')
+      if s + r + l[4] > lim then refused = string.format('0,%d,%d,%d,%d', i, s, r, lim) end
+    end
   end
-  if #old > 0 then redis.call('ZREMRANGEBYSCORE', rz, '-inf', now) end
-  local lim = tonumber(redis.call('HGET', KEYS[1], ARGV[a]) or ARGV[a+1])
-  limits[i] = lim
-  if lim >= 0 then
-    local s = tonumber(redis.call('HGET', c, 's') or '0')
-    local r = tonumber(redis.call('HGET', c, 'r') or '0')
-    if s + r + tonumber(ARGV[a+2]) > lim then return {0, i, s, r, lim} end
+  if refused then
+    out[#out+1] = refused
+  else
+    local res = {'1'}
+    for i, l in ipairs(lines) do
+      local k, amt, ttl = l[1], l[4], l[5]
+      local c, ra, rz = tag .. ':c:' .. k, tag .. ':ra:' .. k, tag .. ':rz:' .. k
+      local r = redis.call('HINCRBY', c, 'r', string.format('%d', amt))
+      redis.call('HSET', ra, id, string.format('%d', amt))
+      redis.call('ZADD', rz, string.format('%d', exp), id)
+      redis.call('EXPIRE', c, ttl)
+      redis.call('EXPIRE', ra, ttl)
+      redis.call('EXPIRE', rz, ttl)
+      res[#res+1] = string.format('%d,%d,%d', tonumber(redis.call('HGET', c, 's') or '0'), r, limits[i])
+    end
+    out[#out+1] = table.concat(res, ',')
   end
 end
-local out = {1}
-for i = 1, n do
-  local c, ra, rz = KEYS[3*i-1], KEYS[3*i], KEYS[3*i+1]
-  local a = 4 + (i-1)*4
-  local amt = tonumber(ARGV[a+2])
-  local ttl = tonumber(ARGV[a+3])
-  local r = redis.call('HINCRBY', c, 'r', amt)
-  redis.call('HSET', ra, id, amt)
-  redis.call('ZADD', rz, exp, id)
-  redis.call('EXPIRE', c, ttl)
-  redis.call('EXPIRE', ra, ttl)
-  redis.call('EXPIRE', rz, ttl)
-  out[#out+1] = tonumber(redis.call('HGET', c, 's') or '0')
-  out[#out+1] = r
-  out[#out+1] = limits[i]
-end
-return out`;
+return table.concat(out, ';')`;
 
 const SETTLE = `
-local n = (#KEYS - 1) / 3
-local id = ARGV[1]
+local tag = ARGV[1]
 local out = {}
-for i = 1, n do
-  local c, ra, rz = KEYS[3*i-1], KEYS[3*i], KEYS[3*i+1]
-  local amt = redis.call('HGET', ra, id)
-  if amt then
-    redis.call('HINCRBY', c, 'r', -tonumber(amt))
-    redis.call('HDEL', ra, id)
-    redis.call('ZREM', rz, id)
+for _, st in ipairs(cjson.decode(ARGV[2])) do
+  local id = st[1]
+  for _, l in ipairs(st[2]) do
+    local k = l[1]
+    local c, ra, rz = tag .. ':c:' .. k, tag .. ':ra:' .. k, tag .. ':rz:' .. k
+    local amt = redis.call('HGET', ra, id)
+    if amt then
+      redis.call('HINCRBY', c, 'r', -tonumber(amt))
+      redis.call('HDEL', ra, id)
+      redis.call('ZREM', rz, id)
+    end
+    if l[2] ~= 0 then redis.call('HINCRBY', c, 's', string.format('%d', l[2])) end
+    redis.call('EXPIRE', c, l[3])
+    out[#out+1] = string.format('%d,%d', tonumber(redis.call('HGET', c, 's') or '0'), tonumber(redis.call('HGET', c, 'r') or '0'))
   end
-  local actual = tonumber(ARGV[2*i])
-  if actual ~= 0 then redis.call('HINCRBY', c, 's', actual) end
-  redis.call('EXPIRE', c, tonumber(ARGV[2*i+1]))
-  out[#out+1] = tonumber(redis.call('HGET', c, 's') or '0')
-  out[#out+1] = tonumber(redis.call('HGET', c, 'r') or '0')
 end
-return out`;
+return table.concat(out, ',')`;
 
 const READ = `
 local n = (#KEYS - 1) / 3
@@ -82,8 +94,8 @@ end
 return out`;
 
 interface Scripts {
-  aosReserve(...args: (string | number)[]): Promise<number[]>;
-  aosSettle(...args: (string | number)[]): Promise<number[]>;
+  aosReserve(...args: (string | number)[]): Promise<string>;
+  aosSettle(...args: (string | number)[]): Promise<string>;
   aosRead(...args: (string | number)[]): Promise<number[]>;
 }
 
@@ -99,6 +111,20 @@ export interface RedisStoreOptions {
   /** Called when a call was decided by the local fallback limit. */
   onFallback?(): void;
   now?: () => number;
+}
+
+interface Reserving {
+  readonly id: string;
+  readonly lines: readonly ReserveLine[];
+  readonly exp: number;
+  resolve(out: ReserveOutcome): void;
+}
+
+interface Settling {
+  readonly id: string;
+  readonly lines: readonly ReserveLine[];
+  readonly actual: readonly number[];
+  resolve?(): void;
 }
 
 /** Pending spend to push once Redis is back (settlements that could not reach it), bounded. */
@@ -156,15 +182,19 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
   const ttlOf = (line: ReserveLine) => Math.max(60, Math.ceil((line.until - now()) / 1000));
   const remember = (key: string, spent: number, reserved: number, limit: number) => view.set(key, { spent, reserved, limit });
 
-  const pushSettle = async (id: string, lines: readonly ReserveLine[], actual: readonly number[]) => {
-    const args: (string | number)[] = [lines.length * 3 + 1, ...keysOf(lines), id];
-    for (let i = 0; i < lines.length; i++) args.push(actual[i], ttlOf(lines[i]));
-    const out = await scripts.aosSettle(...args);
-    for (let i = 0; i < lines.length; i++) {
-      const v = view.get(lines[i].key);
-      remember(lines[i].key, out[2 * i], out[2 * i + 1], v?.limit ?? lines[i].limit);
+  /** Settlements in one script call; rejects when Redis cannot be reached (the caller keeps them). */
+  const settleNow = async (batch: readonly Settling[]) => {
+    const arg = batch.map((x) => [x.id, x.lines.map((l, i) => [l.key, x.actual[i], ttlOf(l)])]);
+    const out = (await scripts.aosSettle(1, limitsKey, tag, JSON.stringify(arg))).split(',');
+    let o = 0;
+    for (const x of batch) {
+      for (const l of x.lines) {
+        remember(l.key, Number(out[o]), Number(out[o + 1]), view.get(l.key)?.limit ?? l.limit);
+        o += 2;
+      }
     }
   };
+  const pushSettle = (id: string, lines: readonly ReserveLine[], actual: readonly number[]) => settleNow([{ id, lines, actual }]);
   const queue = (lines: readonly ReserveLine[], actual: readonly number[]) => {
     if (actual.some((a) => a !== 0) && pending.length < MAX_PENDING) pending.push({ lines, actual });
   };
@@ -187,37 +217,82 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
 
   await redis.connect().catch((err: Error) => options.log.error('budget store: cannot connect to Redis', { url: redact(options.url), error: err.message }));
 
+  /** What a reservation becomes when Redis is out of reach: refused (`closed`) or held against the local share. */
+  const fallback = (id: string, lines: readonly ReserveLine[], exp: number): ReserveOutcome => {
+    if (options.failMode === 'closed') return { ok: false, index: 0, state: { spent: 0, reserved: 0, limit: 0 }, reason: 'unavailable' };
+    options.onFallback?.();
+    const out = local.reserve(`L.${id}`, lines, exp);
+    return out.ok ? { ok: true, id: `L.${id}`, states: out.states } : out;
+  };
+  const outcomeOf = (r: Reserving, reply: string): ReserveOutcome => {
+    const { lines } = r;
+    const out = reply.split(',').map(Number);
+    if (out[0] === 0) {
+      const i = out[1] - 1;
+      remember(lines[i].key, out[2], out[3], out[4]);
+      return { ok: false, index: i, state: { spent: out[2], reserved: out[3], limit: out[4] }, reason: 'limit' };
+    }
+    const states: LineState[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      const st = { spent: out[1 + 3 * i], reserved: out[2 + 3 * i], limit: out[3 + 3 * i] };
+      view.set(lines[i].key, st);
+      states.push(st);
+    }
+    return { ok: true, id: r.id, states };
+  };
+
+  // The turn's reservations and settlements, sent together once the turn's I/O callbacks have run.
+  let reserving: Reserving[] = [];
+  let settling: Settling[] = [];
+  const sending = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => {
+    sending.add(p);
+    void p.finally(() => sending.delete(p));
+  };
+  const sendReserves = () => {
+    const batch = reserving;
+    reserving = [];
+    if (batch.length === 0) return;
+    const arg = batch.map((r) => [r.id, r.exp, r.lines.map((l) => [l.key, l.limitId, l.limit, l.amount, ttlOf(l)])]);
+    track(
+      scripts.aosReserve(1, limitsKey, tag, now(), JSON.stringify(arg)).then(
+        (reply) => {
+          const out = reply.split(';');
+          for (let j = 0; j < batch.length; j++) batch[j].resolve(outcomeOf(batch[j], out[j]));
+        },
+        (err: Error) => {
+          options.log.warn('budget store: reserve failed', { error: err.message, calls: batch.length });
+          if (redis.status !== 'ready') setUp(false);
+          for (const r of batch) r.resolve(fallback(r.id, r.lines, r.exp));
+        },
+      ),
+    );
+  };
+  const sendSettles = () => {
+    const batch = settling;
+    settling = [];
+    if (batch.length === 0) return;
+    track(
+      settleNow(batch)
+        .catch((err: Error) => {
+          options.log.warn('budget store: settle failed, kept to push later', { error: err.message, calls: batch.length });
+          for (const x of batch) queue(x.lines, x.actual);
+        })
+        .finally(() => {
+          for (const x of batch) x.resolve?.();
+        }),
+    );
+  };
+
   return {
     kind: 'redis',
-    async reserve(lines, ttlMs): Promise<ReserveOutcome> {
+    reserve(lines, ttlMs): Promise<ReserveOutcome> {
       const id = `${boot}.${(nextId++).toString(36)}`;
-      const t = now();
-      if (up) {
-        const args: (string | number)[] = [lines.length * 3 + 1, ...keysOf(lines), id, t, t + ttlMs];
-        for (const l of lines) args.push(l.limitId, l.limit, l.amount, ttlOf(l));
-        try {
-          const out = await scripts.aosReserve(...args);
-          if (out[0] === 0) {
-            const i = out[1] - 1;
-            remember(lines[i].key, out[2], out[3], out[4]);
-            return { ok: false, index: i, state: { spent: out[2], reserved: out[3], limit: out[4] }, reason: 'limit' };
-          }
-          const states: LineState[] = [];
-          for (let i = 0; i < lines.length; i++) {
-            const s = { spent: out[1 + 3 * i], reserved: out[2 + 3 * i], limit: out[3 + 3 * i] };
-            view.set(lines[i].key, s);
-            states.push(s);
-          }
-          return { ok: true, id, states };
-        } catch (err) {
-          options.log.warn('budget store: reserve failed', { error: (err as Error).message });
-          if (redis.status !== 'ready') setUp(false);
-        }
-      }
-      if (options.failMode === 'closed') return { ok: false, index: 0, state: { spent: 0, reserved: 0, limit: 0 }, reason: 'unavailable' };
-      options.onFallback?.();
-      const out = local.reserve(`L.${id}`, lines, t + ttlMs);
-      return out.ok ? { ok: true, id: `L.${id}`, states: out.states } : out;
+      const exp = now() + ttlMs;
+      if (!up) return Promise.resolve(fallback(id, lines, exp));
+      return new Promise((resolve) => {
+        if (reserving.push({ id, lines, exp, resolve }) === 1) setImmediate(sendReserves);
+      });
     },
     async settle(id, lines, actual) {
       if (id.startsWith('L.')) {
@@ -233,12 +308,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
         return;
       }
       if (!up) return queue(lines, actual);
-      await pushSettle(id, lines, actual).catch((err: Error) => {
-        options.log.warn('budget store: settle failed, kept to push later', { error: err.message });
-        queue(lines, actual);
+      return new Promise<void>((resolve) => {
+        if (settling.push({ id, lines, actual, resolve }) === 1) setImmediate(sendSettles);
       });
     },
-    peek: (line) => view.get(line.key) ?? { spent: 0, reserved: 0, limit: line.limit },
+    peek: (line) => view.get(line.key) ?? { spent: 0, reserved: 0, limit: line.limit, unknown: true },
     async read(lines) {
       if (lines.length === 0) return [];
       const args: (string | number)[] = [lines.length * 3 + 1, ...keysOf(lines)];
@@ -277,6 +351,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
     },
     healthy: () => up,
     async close() {
+      while (reserving.length > 0 || settling.length > 0 || sending.size > 0) {
+        if (reserving.length > 0) sendReserves();
+        if (settling.length > 0) sendSettles();
+        await Promise.all([...sending]);
+      }
       await flush();
       redis.disconnect();
     },

@@ -29,6 +29,9 @@ export interface MeteringStages {
   reserve: Stage;
 }
 
+/** A prompt is bounded, not counted, while its budgets have room for this many such calls before their soft thresholds. */
+const HEADROOM_CALLS = 64;
+
 const usd = (nano: number) => `$${(nano / NANO).toFixed(nano < NANO / 100 ? 6 : 2)}`;
 const WINDOW_NAME = { minute: 'per-minute', hourly: 'hourly', daily: 'daily', monthly: 'monthly' } as const;
 
@@ -58,13 +61,13 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     const messages = m.promptText(ctx.route!.operation, ctx.json as Record<string, unknown>, texts);
     return { texts, messages };
   };
-  // Redis: this gateway's view of the shared counters trails other gateways' reservations by a
-  // round trip, too stale to tell near from far in a burst; every prompt is counted.
-  const countAlways = config.countTokens === 'always' || config.store === 'redis';
+  const countAlways = config.countTokens === 'always';
 
   /**
-   * Whether a call of `input` prompt tokens would take any of its budgets (USD, or tokens per minute)
-   * past its soft threshold: only then does the count need to be exact.
+   * Whether a budget (USD, or tokens per minute) is near enough its soft threshold for the bound to
+   * matter: fewer than HEADROOM_CALLS such calls from it (a burst in flight at once would otherwise
+   * hold more than its share and refuse calls that fit), or the store cannot tell yet (Redis, a
+   * counter not seen before). Only then does the count need to be exact.
    */
   const nearLimit = (ap: AgentPlan, p: Record<Window, Period>, input: number, cap: number, price: Price | null): boolean => {
     const keys = keysOf(ap, p);
@@ -74,7 +77,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       for (let i = 0; i < usdRules.length; i++) {
         const r = usdRules[i];
         const s = store.peek(lineOf(r, p[r.window], 0, keys.usd[i]));
-        if (s.limit >= 0 && s.spent + s.reserved + est >= r.soft * s.limit) return true;
+        if (s.unknown === true || (s.limit >= 0 && s.spent + s.reserved + est * HEADROOM_CALLS >= r.soft * s.limit)) return true;
       }
     }
     const rate = ap.scope.rate;
@@ -82,7 +85,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       const r = rate[i];
       if (r.kind !== 'tokens') continue;
       const s = store.peek(lineOf(r, p[r.window], 0, keys.rate[i]));
-      if (s.limit >= 0 && s.spent + s.reserved + input + cap >= r.soft * s.limit) return true;
+      if (s.unknown === true || (s.limit >= 0 && s.spent + s.reserved + (input + cap) * HEADROOM_CALLS >= r.soft * s.limit)) return true;
     }
     return false;
   };
@@ -250,7 +253,8 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     lines: ReserveLine[],
     used: BudgetRule[],
   ): void | Promise<void> => {
-    if (!out.ok && out.reason === 'limit' && m !== null && !ctx.estInputExact) {
+    // (Not while a Redis store is down: each try would count as a call decided by the local fallback.)
+    if (!out.ok && out.reason === 'limit' && m !== null && !ctx.estInputExact && store.healthy()) {
       ctx.estInputTokens = exactInput(ctx);
       ctx.estInputExact = true;
       return tryReserve(ctx, ap, m, price, maxOut, p);

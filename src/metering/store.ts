@@ -22,6 +22,8 @@ export interface LineState {
   reserved: number;
   /** The limit in force (override or configured); -1 when none. */
   limit: number;
+  /** Set by `peek` when the store has not seen this counter yet (Redis, before its first round trip on it). */
+  unknown?: true;
 }
 
 export type ReserveOutcome =
