@@ -91,7 +91,7 @@ export function createTemplateStatements(driver: SqlDriver, mutate: Mutate) {
         // Mutations are serialized by the version bump, so MAX+1 cannot be taken twice.
         const [{ last }] = await sql.all<{ last: number | null }>('SELECT MAX(version) AS last FROM template_versions WHERE name = ?', [name]);
         const version = Number(last ?? 0) + 1;
-        if (template.version !== version) throw new Error(`propose: the body says version ${template.version}, the next version is ${version}`);
+        if (template.version !== version) throw conflict(`template ${name} got version ${version} meanwhile: propose again`);
         await sql.run(`INSERT INTO template_versions (name, version, body, yaml, status, author, reason, created_at) VALUES (?, ?, ?, ?, 'draft', ?, ?, ?)`, [
           name,
           version,
