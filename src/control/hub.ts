@@ -40,7 +40,7 @@ export function createHub(opts: HubOptions) {
   let again = false;
 
   const write = (s: Stream) => {
-    if (current === null || s.blocked || s.sent >= current.version) return;
+    if (current === null || s.blocked || s.sent >= current.version || s.res.writableEnded) return;
     s.sent = current.version;
     if (!s.res.write(current.event)) {
       s.blocked = true;
@@ -65,7 +65,12 @@ export function createHub(opts: HubOptions) {
   const dropRevoked = async () => {
     if (streams.size === 0) return;
     const revoked = new Set((await store.gateways()).filter((g) => g.revokedAt !== null).map((g) => g.id));
-    for (const s of streams) if (revoked.has(s.gateway)) s.res.end();
+    for (const s of streams) if (revoked.has(s.gateway)) end(s);
+  };
+
+  const end = (s: Stream) => {
+    streams.delete(s);
+    s.res.end();
   };
 
   /** Reads the store and pushes a newer snapshot; concurrent calls collapse into one more run. */
@@ -138,13 +143,12 @@ export function createHub(opts: HubOptions) {
     },
     /** Ends a gateway's streams on this replica (it was revoked). */
     disconnect(gateway: string): void {
-      for (const s of streams) if (s.gateway === gateway) s.res.end();
+      for (const s of streams) if (s.gateway === gateway) end(s);
     },
     close(): void {
       clearInterval(poll);
       clearInterval(ping);
-      for (const s of streams) s.res.end();
-      streams.clear();
+      for (const s of streams) end(s);
     },
   };
 }

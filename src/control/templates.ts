@@ -8,7 +8,9 @@ import { validatorOf } from '../config/yaml-file.js';
 import { ControlHttpError } from './errors.js';
 
 /** One template of agents.yaml (the value schema of its `templates` map). */
-const templateSchema = (agentRegistrySchema.properties as Record<string, { additionalProperties: object }>).templates.additionalProperties;
+const templateSchema = (agentRegistrySchema.properties as Record<string, { additionalProperties: { properties: Record<string, unknown> } }>).templates.additionalProperties;
+/** The schema's key order (version first): every version is written alike, so diffs show changes only. */
+const KEY_ORDER = Object.keys(templateSchema.properties);
 
 export const TEMPLATE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -31,5 +33,7 @@ export function checkTemplate(body: unknown, version: number): TemplateFile {
 
 /** The YAML people review: keys in the schema's order, as agents.yaml writes them. */
 export function templateYaml(template: TemplateFile): string {
-  return stringify(template);
+  const ordered: Record<string, unknown> = {};
+  for (const k of KEY_ORDER) if (k in template) ordered[k] = template[k as keyof TemplateFile];
+  return stringify(ordered);
 }
