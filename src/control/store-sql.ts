@@ -214,6 +214,12 @@ export function createSqlStore(driver: SqlDriver): ControlStore {
         return { ...approvalOf(row), status: decision, decidedBy: action.actor, decidedAt: at, reason: action.reason };
       }),
 
+    async requestApproval({ agentId, request }) {
+      const out: ApprovalRecord = { id: randomUUID(), agentId, request, status: 'pending', createdAt: now(), decidedBy: null, decidedAt: null, reason: null };
+      await driver.run(`INSERT INTO approvals (id, agent_id, request, status, created_at) VALUES (?, ?, ?, 'pending', ?)`, [out.id, agentId, JSON.stringify(request), out.createdAt]);
+      return out;
+    },
+
     agents: () => readAgents(driver),
     async agent(id) {
       const [row] = await driver.all('SELECT * FROM agents WHERE id = ?', [id]);

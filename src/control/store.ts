@@ -152,6 +152,8 @@ export interface ControlStore {
   rollback(name: string, version: number, action: ActionInput): Promise<TemplateVersion>;
   decideApproval(id: string, decision: 'approved' | 'denied', action: ActionInput): Promise<ApprovalRecord>;
   revokeGateway(id: string, action: ActionInput): Promise<GatewayRecord>;
+  /** Queues a request for a person's decision (filled by the approvals feature; not a person's action). */
+  requestApproval(request: { agentId: string | null; request: unknown }): Promise<ApprovalRecord>;
 
   // ---- reads ----
   agents(): Promise<AgentRecord[]>;
