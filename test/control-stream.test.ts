@@ -3,6 +3,8 @@
  * second; acks and the fleet view; two replicas on one PostgreSQL see each other's changes.
  */
 import t from 'tap';
+import { agentRegistrySchema } from '../src/config/agents-schema.js';
+import { validatorOf } from '../src/config/yaml-file.js';
 import { ADMIN_TOKEN, makeIssuer, openStream, startControl, tempDir } from './control-fixtures.js';
 import { POSTGRES, startPostgres } from './postgres-server.js';
 
@@ -59,6 +61,8 @@ t.test('the stream sends the current snapshot, then suspensions, kills and templ
   t.equal(pinned.registry.templates['standard@1'].maxTokens, 4096, 'the pinned version as <name>@<version>');
   t.equal(pinned.registry.templates['standard@1'].version, 1);
   t.equal(pinned.registry.templates.standard.version, 2);
+  const valid = validatorOf(agentRegistrySchema);
+  t.ok(valid(structuredClone(pinned.registry)), `the registry passes the gateway's agents.yaml schema ${JSON.stringify(valid.errors)}`);
 
   t.equal((await h.gw('POST', '/v1/acks', 'gw-1', { version: pinned.version, ok: true })).status, 200);
   const fleet = await h.api('GET', '/api/gateways', { sub: 'vera', roles: ['viewer'] });
