@@ -134,3 +134,20 @@ t.test('two replicas on one PostgreSQL: a kill made on A reaches a stream of B w
   const fleetOnA = (await a.api('GET', '/api/gateways', ADMIN_TOKEN)).body.gateways;
   t.match(fleetOnA, [{ id: 'gw-b', connected: true }], 'A sees the gateway streaming from B as connected');
 });
+
+t.test('without notifications the version poll still delivers: two instances on one SQLite file', async (t) => {
+  const dir = tempDir(t);
+  const issuers = { gateway: await makeIssuer(dir, 'gw-issuer'), people: await makeIssuer(dir, 'idp') };
+  const config = { store: { kind: 'sqlite', pollMs: 100 } };
+  const a = await startControl(t, { dir, issuers, config });
+  const b = await startControl(t, { dir, issuers, config });
+  await b.gw('POST', '/v1/hello', 'gw-b', hello());
+  const stream = await openStream(b, 'gw-b');
+  t.teardown(() => stream.close());
+  t.equal((await stream.next()).version, 1);
+  const started = Date.now();
+  await a.api('POST', '/api/agents/agent-1/suspend', ADMIN_TOKEN, { reason: 'made on A' });
+  const seen = await stream.next((s) => s.suspensions.length === 1, BOUND_MS);
+  t.ok(Date.now() - started < BOUND_MS, `polled over in ${Date.now() - started} ms`);
+  t.match(seen.suspensions, [{ agentId: 'agent-1', reason: 'made on A' }]);
+});

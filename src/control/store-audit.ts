@@ -37,6 +37,11 @@ function where(q: AuditQuery): { clause: string; params: unknown[] } {
   if (q.workflow !== undefined) add('workflow_id = ?', q.workflow);
   if (q.sinceMs !== undefined) add('time_ms >= ?', q.sinceMs);
   if (q.untilMs !== undefined) add('time_ms < ?', q.untilMs);
+  if (q.after !== undefined) {
+    const { timeMs, gateway, seq } = q.after;
+    terms.push('(time_ms > ? OR (time_ms = ? AND (gateway > ? OR (gateway = ? AND seq > ?))))');
+    params.push(timeMs, timeMs, gateway, gateway, seq);
+  }
   return { clause: terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`, params };
 }
 
@@ -94,10 +99,9 @@ export function createAuditStatements(driver: SqlDriver) {
     async query(q: AuditQuery): Promise<(AuditRecord & { gateway: string })[]> {
       const { clause, params } = where(q);
       const order = q.newestFirst ? 'DESC' : 'ASC';
-      const rows = await driver.all(`SELECT gateway, seq, body, prev_hash, hash FROM audit_events ${clause} ORDER BY time_ms ${order}, gateway ${order}, seq ${order} LIMIT ? OFFSET ?`, [
+      const rows = await driver.all(`SELECT gateway, seq, body, prev_hash, hash FROM audit_events ${clause} ORDER BY time_ms ${order}, gateway ${order}, seq ${order} LIMIT ?`, [
         ...params,
         q.limit ?? PAGE,
-        q.offset ?? 0,
       ]);
       return rows.map(recordOf);
     },

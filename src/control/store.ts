@@ -117,8 +117,8 @@ export interface IngestResult {
 
 export interface AuditQuery extends AuditFilter {
   gateway?: string;
-  /** Matching records to skip (paging an export). */
-  offset?: number;
+  /** Only records after this one in (time, gateway, seq) order, oldest first: the cursor of a paged export. */
+  after?: { timeMs: number; gateway: string; seq: number };
 }
 
 export interface ChainCheck {
