@@ -158,6 +158,7 @@ export interface ControlStore {
   // ---- reads ----
   agents(): Promise<AgentRecord[]>;
   agent(id: string): Promise<AgentRecord | null>;
+  /** Per-agent totals of the ingested audit (kept as events are stored, duplicates not counted). */
   counters(): Promise<Map<string, AgentCounters>>;
   kills(): Promise<KillSwitch[]>;
   budgets(): Promise<{ base: RegistryBase['budgets'] | null; overrides: Record<string, number> }>;
