@@ -133,6 +133,10 @@ t.test('two replicas on one PostgreSQL: a kill made on A reaches a stream of B w
   );
   const fleetOnA = (await a.api('GET', '/api/gateways', ADMIN_TOKEN)).body.gateways;
   t.match(fleetOnA, [{ id: 'gw-b', connected: true }], 'A sees the gateway streaming from B as connected');
+
+  await pg.stop();
+  const down = await a.api('GET', '/api/agents', ADMIN_TOKEN);
+  t.same([down.status, down.body.error.code], [503, 'control_unavailable'], 'PostgreSQL down: 503, retry');
 });
 
 t.test('without notifications the version poll still delivers: two instances on one SQLite file', async (t) => {
