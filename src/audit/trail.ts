@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import type { AuditConfig, OtelConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { startWorker } from '../store/worker.js';
 import type { WriteBarrier } from '../store/write-barrier.js';
 import type { CallMetrics } from '../telemetry/call-metrics.js';
 import { encodeEvent } from './canonical.js';
@@ -60,21 +60,6 @@ interface Batch {
   since: number;
 }
 
-/**
- * Starts the writer thread. From the sources (tsx) the thread registers the tsx loader itself
- * (loader hooks of the main thread do not reach workers); compiled, it imports the .js module.
- */
-function startWriter(init: WriterInit): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const module = new URL(fromSource ? './writer-worker.ts' : './writer-worker.js', import.meta.url).href;
-  const boot = `const { workerData } = require('node:worker_threads');
-(async () => {
-  if (workerData.tsx !== null) (await import(workerData.tsx)).register();
-  await import(workerData.module);
-})().catch((err) => { setImmediate(() => { throw err; }); });`;
-  return new Worker(boot, { eval: true, workerData: { ...init, module, tsx: fromSource ? import.meta.resolve('tsx/esm/api') : null } });
-}
-
 // Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const { config, log, metrics } = opts;
@@ -86,7 +71,7 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const recovered = recoverJournal(opts.dataDir, base, (lines) => recover(store, lines, log, metrics));
   if (recovered > 0) log.info('audit journal replayed', { lines: recovered });
   const journal: Journal = openJournal(opts.dataDir, base, { barrier: opts.barrier ?? null });
-  const worker = startWriter({ dataDir: opts.dataDir, config, otel: opts.otel ?? null });
+  const worker = startWorker(import.meta.url, 'writer-worker', { dataDir: opts.dataDir, config, otel: opts.otel ?? null } satisfies WriterInit);
 
   let bodies: string[] = [];
   let columns: EventColumns[number][] = [];

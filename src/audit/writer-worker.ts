@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AuditConfig, OtelConfig } from '../config/schema.js';
+import { yieldToRequestThread } from '../store/worker.js';
 import { createOtel } from '../telemetry/otel.js';
 import type { AuditEvent } from './event.js';
 import { COLUMNS, type EventColumns, openAuditStore, recordsOf } from './store.js';
@@ -29,6 +30,7 @@ export type FromWriter =
   | { t: 'dropped'; signal: 'spans' | 'logs'; reason: 'queue_full' | 'export_failed'; n: number }
   | { t: 'closed' };
 
+yieldToRequestThread();
 const init = workerData as WriterInit;
 const port = parentPort!;
 const send = (m: FromWriter) => port.postMessage(m);

@@ -1,19 +1,14 @@
 import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { BudgetStoreLockedError } from '../errors.js';
 import { type Db, openDatabase } from '../store/database.js';
+import { startWorker } from '../store/worker.js';
 import type { WriteBarrier } from '../store/write-barrier.js';
+import { BUDGET_MIGRATIONS, type BudgetSnapshot, LOG, writeBudgetSnapshot } from './budget-snapshot.js';
 import { Ledger } from './ledger.js';
+import type { FromSnapshotWriter } from './snapshot-worker.js';
 import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
-
-/** Migrations of budgets.db (its own file: budget writes never contend with other features' locks). */
-export const BUDGET_MIGRATIONS: readonly string[] = [
-  `CREATE TABLE budget_counters (key TEXT PRIMARY KEY, spent INTEGER NOT NULL, until INTEGER NOT NULL) STRICT;
-   CREATE TABLE budget_reservations (id TEXT PRIMARY KEY, keys TEXT NOT NULL, amounts TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT;
-   CREATE TABLE budget_limits (limit_id TEXT PRIMARY KEY, value INTEGER NOT NULL, at TEXT NOT NULL) STRICT;
-   CREATE TABLE budget_log (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL) STRICT;
-   INSERT INTO budget_log (id, seq) VALUES (1, 1);`,
-];
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -23,8 +18,6 @@ export interface SqliteStoreOptions {
   /** Reservation lines are then written once per event-loop turn, before the turn's calls are forwarded. */
   barrier?: WriteBarrier | null;
 }
-
-const LOG = /^budgets-log\.(\d+)$/;
 
 // Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 /**
@@ -116,16 +109,47 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
     }
   };
 
-  const upsertCounter = db.prepare('INSERT INTO budget_counters (key, spent, until) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET spent = excluded.spent, until = excluded.until');
-  const deleteCounter = db.prepare('DELETE FROM budget_counters WHERE key = ?');
-  const clearHeld = db.prepare('DELETE FROM budget_reservations');
-  const insertHeld = db.prepare('INSERT INTO budget_reservations (id, keys, amounts, expires_at) VALUES (?, ?, ?, ?)');
-  const setSeq = db.prepare('UPDATE budget_log SET seq = ? WHERE id = 1');
   const upsertLimit = db.prepare('INSERT INTO budget_limits (limit_id, value, at) VALUES (?, ?, ?) ON CONFLICT (limit_id) DO UPDATE SET value = excluded.value, at = excluded.at');
   const deleteLimit = db.prepare('DELETE FROM budget_limits WHERE limit_id = ?');
 
-  /** Writes the state into budgets.db and starts a new log file; the old ones go once it committed. */
-  const snapshot = () => {
+  // Periodic snapshots are written by a background thread (started with the first one; a CLI
+  // command that closes the store sooner never starts it), one at a time; the last, at close, here.
+  let writer: Worker | null = null;
+  let inflight: { keys: string[]; done: Promise<void>; settle: () => void } | null = null;
+  const background = (snap: BudgetSnapshot, keys: string[]) => {
+    if (writer === null) {
+      writer = startWorker(import.meta.url, 'snapshot-worker', { dataDir: dir });
+      writer.unref();
+      writer.on('message', (m: FromSnapshotWriter) => {
+        const done = inflight;
+        inflight = null;
+        if (m.error !== null && done !== null) {
+          // Not written: its counters go with the next one (the logs it covered were kept).
+          for (const k of done.keys) dirty.add(k);
+          changed = true;
+        }
+        done?.settle();
+      });
+      writer.on('error', () => {
+        const done = inflight;
+        inflight = null;
+        writer = null;
+        if (done !== null) for (const k of done.keys) dirty.add(k);
+        changed = true;
+        done?.settle();
+      });
+    }
+    let settle = () => {};
+    const done = new Promise<void>((r) => {
+      settle = r;
+    });
+    inflight = { keys, done, settle };
+    writer.postMessage(JSON.stringify(snap));
+  };
+
+  /** Starts a new log file and writes the state into budgets.db; the old logs go once it is committed. */
+  const snapshot = (here: boolean) => {
+    if (inflight !== null) return; // the one before is still being written: this one's changes wait for the next
     const t = now();
     for (const id of ledger.expired(t)) {
       const h = ledger.held.get(id)!;
@@ -141,25 +165,22 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
     const old = seq;
     seq += 1;
     fd = openSync(join(dir, `budgets-log.${seq}`), 'a', 0o600);
-    db.transaction(() => {
-      for (const key of dirty) {
-        const c = ledger.counters.get(key);
-        if (c !== undefined) upsertCounter.run(key, c.spent, c.until);
-      }
-      for (const key of gone) deleteCounter.run(key);
-      clearHeld.run();
-      for (const [id, h] of ledger.held) insertHeld.run(id, JSON.stringify(h.keys), JSON.stringify(h.amounts), h.expiresAt);
-      setSeq.run(seq);
-    })();
+    const counters: (string | number)[] = [];
+    for (const key of dirty) {
+      const c = ledger.counters.get(key);
+      if (c !== undefined) counters.push(key, c.spent, c.until);
+    }
+    const held: (string | number)[] = [];
+    for (const [id, h] of ledger.held) held.push(id, JSON.stringify(h.keys), JSON.stringify(h.amounts), h.expiresAt);
+    const snap: BudgetSnapshot = { seq, old, counters, gone, held };
+    const keys = [...dirty];
     dirty.clear();
     changed = false;
-    for (const f of readdirSync(dir)) {
-      const m = LOG.exec(f);
-      if (m !== null && Number(m[1]) <= old) unlinkSync(join(dir, f));
-    }
+    if (here) writeBudgetSnapshot(db, dir, snap);
+    else background(snap, keys);
   };
-  snapshot();
-  const timer = setInterval(snapshot, options.snapshotIntervalMs);
+  snapshot(true);
+  const timer = setInterval(() => snapshot(false), options.snapshotIntervalMs);
   timer.unref();
 
   const touched = (lines: readonly ReserveLine[]) => {
@@ -225,7 +246,9 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
     healthy: () => true,
     async close() {
       clearInterval(timer);
-      snapshot();
+      await inflight?.done;
+      await writer?.terminate();
+      snapshot(true);
       flush();
       closeSync(fd);
       db.close();
