@@ -1,11 +1,12 @@
 /**
  * Child processes of the bench: each in its own process group (so `taskset … node …` and whatever
  * it starts die together), output kept as lines (a tail in memory, all of it in a log file), and
- * every group killed on the way out, whatever the way out is.
+ * every group killed on the way out, whatever the way out is. Also the CPU counters the benches read
+ * from /proc: a process's and the whole machine's.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 
 export interface Child {
   readonly name: string;
@@ -142,4 +143,18 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
       // already gone
     }
   }
+}
+
+/** utime + stime of a process (all its threads), in clock ticks; `children` adds its reaped children's. */
+export function cpuTicks(pid: number | 'self', children = false): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
+}
+
+/** Busy and stolen ticks of the whole machine (all CPUs), from /proc/stat. */
+export function machineTicks(): { busy: number; steal: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal …
+  return { busy: f[0] + f[1] + f[2] + f[5] + f[6], steal: f[7] ?? 0 };
 }

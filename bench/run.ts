@@ -36,7 +36,7 @@ import {
   streamsRun,
   summarizeStreams,
 } from './long.js';
-import { type Child, ProcessGroup } from './processes.js';
+import { type Child, cpuTicks, machineTicks, ProcessGroup } from './processes.js';
 import { compareProfiles, formatProfile, type ProfileSummary, summarizeProfile } from './profile-summary.js';
 import { GOALS, median, overviewMarkdown, type RunRecord, type Scenario, type ScenarioSummary, scenarioMarkdown, summarize, TARGETS, type TargetName } from './report.js';
 
@@ -257,13 +257,6 @@ function pinned(machine: Machine, cpu: number, argv: string[]): string[] {
   return [...nice, ...(machine.pinning ? ['taskset', '-c', String(cpu)] : []), ...argv];
 }
 
-/** utime + stime of a process (all its threads), in clock ticks; `children` adds its reaped children's. */
-function cpuTicks(pid: number | 'self', children = false): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
-}
-
 /** cpuTicks of a process that may have exited meanwhile (0 then). */
 function safeTicks(pid: number): number {
   try {
@@ -277,13 +270,6 @@ function safeTicks(pid: number): number {
 function syscalls(pid: number): { r: number; w: number } {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
   return { r: Number(/^syscr:\s*(\d+)/m.exec(io)?.[1] ?? NaN), w: Number(/^syscw:\s*(\d+)/m.exec(io)?.[1] ?? NaN) };
-}
-
-/** Busy and stolen ticks of the whole machine (all CPUs), from /proc/stat. */
-function machineTicks(): { busy: number; steal: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal …
-  return { busy: f[0] + f[1] + f[2] + f[5] + f[6], steal: f[7] ?? 0 };
 }
 
 /**
