@@ -3,7 +3,7 @@ import { type Capture, createCallRecorder } from '../audit/recorder.js';
 import { createRedactor, type Redactor } from '../audit/redact.js';
 import { type AuditStore, openAuditStore } from '../audit/store.js';
 import { type AuditTrail, createAuditTrail } from '../audit/trail.js';
-import { authenticate } from '../identity/authenticate.js';
+import { authenticate, type FleetGate } from '../identity/authenticate.js';
 import { loadLocalSigner } from '../identity/local-key.js';
 import type { AgentRegistry } from '../identity/registry.js';
 import { createSuspensionStore, type SuspensionStore } from '../identity/suspensions.js';
@@ -40,6 +40,8 @@ export interface ServiceDeps {
   calls: CallMetrics;
   /** Budget reservations and audit intents of a turn's calls, written together before they are forwarded. */
   barrier: WriteBarrier | null;
+  /** Under a control plane: its suspensions and kill switches (src/fleet/); null standalone. */
+  fleet?: FleetGate | null;
 }
 
 /** The budget store a metering config names: Redis for a fleet, else SQLite in the data folder. */
@@ -197,7 +199,7 @@ export async function createBudgets(s: Snapshot, deps: ServiceDeps, current: () 
     ),
     rules() {
       const snapshot = current();
-      if (memo.snapshot !== snapshot || memo.overrides !== overrides) memo = { snapshot, overrides, rules: budgetRulesOf(snapshot, overrides) };
+      if (memo.snapshot !== snapshot || memo.overrides !== overrides) memo = { snapshot, overrides, rules: budgetRulesOf(snapshot, snapshot.budgetOverrides ?? overrides) };
       return memo.rules;
     },
     async close() {
@@ -270,7 +272,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
     {
       metrics: createCallMetricsStage(metrics, deps.calls),
       record: p.recording.stage,
-      identity: config.identity.mode === 'required' ? authenticate({ verifier: p.verifier, registry: registry!, suspensions: p.suspensions }) : null,
+      identity: config.identity.mode === 'required' ? authenticate({ verifier: p.verifier, registry: registry!, suspensions: p.suspensions, fleet: deps.fleet }) : null,
       policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy }),
       meterEstimate: meter?.estimate ?? null,
       meterReserve: meter?.reserve ?? null,
