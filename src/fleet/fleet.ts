@@ -116,6 +116,11 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
         hello: () => ({ id, version: packageVersion, labels, snapshotVersion: current?.fleet.version ?? 0, policyRevision: host.policyRevision() }),
         onHello(answer: HelloResponse) {
           lastHeard = Date.now();
+          const inForce = current?.fleet.version ?? 0;
+          if (answer.snapshotVersion < inForce) {
+            // Versions only grow in one control plane store: this one is another, or was reset.
+            log.warn('fleet: the control plane has no snapshot as new as the one in force; keeping it until a newer one comes', { inForce, newest: answer.snapshotVersion });
+          }
           shipper?.resume(answer);
         },
         version: () => current?.fleet.version ?? 0,
