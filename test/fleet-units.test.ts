@@ -84,6 +84,8 @@ t.test('the gate cuts the live calls newly covered, unless they may finish', asy
     t.same(cuts, expected, `suspensions ${onSuspend}: cut what is covered with live: cut`);
     gate.set([suspension('writer')], [kill('k1', 'team', 'data'), kill('k2', 'template', 'standard', 'finish')]);
     t.equal(cuts.length, expected.length, 'the same snapshot again cuts nothing more');
+    gate.set([suspension('writer')], [kill('k1', 'team', 'data'), kill('k3', 'team', 'content')]);
+    t.same(cuts.slice(expected.length), onSuspend === 'finish' ? ['writer:aos_agent_killed'] : [], 'a cutting kill over a suspension that let calls finish cuts them');
   }
 });
 

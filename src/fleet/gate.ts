@@ -46,9 +46,16 @@ export function createFleetOverlay(onSuspend: 'cut' | 'finish'): FleetOverlay {
     const suspension = s.suspended.get(agent.id);
     if (suspension !== undefined) return new GatewayError('aos_agent_suspended', `agent ${agent.id} is suspended: ${suspension.reason}`);
     const kill = killOf(s, agent);
-    if (kill === null) return null;
-    const what = kill.scope === 'all' ? 'every agent' : `${kill.scope} ${kill.value}`;
-    return new GatewayError('aos_agent_killed', `agent ${agent.id} is stopped by kill switch ${kill.id} (${what}): ${kill.reason}`);
+    return kill === null ? null : killed(agent, kill);
+  };
+
+  /** What a state does to the agent's calls in flight: `cut`, `finish`, or nothing (null: not covered). */
+  const liveIn = (s: State, agent: Agent): 'cut' | 'finish' | null => {
+    if (s.empty) return null;
+    const kill = killOf(s, agent);
+    if (kill?.live === 'cut') return 'cut';
+    if (s.suspended.has(agent.id)) return onSuspend;
+    return kill === null ? null : kill.live;
   };
 
   return {
@@ -71,13 +78,10 @@ export function createFleetOverlay(onSuspend: 'cut' | 'finish'): FleetOverlay {
       for (const set of calls.values()) {
         for (const ctx of set) {
           const agent = ctx.agent!;
-          // Only what is new cuts: a call admitted under a kill that let it finish keeps running.
-          if (refusalIn(before, agent) !== null) continue;
-          const refused = refusalIn(state, agent);
-          if (refused === null) continue;
-          const live = refused.code === 'aos_agent_killed' ? killOf(state, agent)!.live : onSuspend;
-          if (live !== 'cut') continue;
-          ctx.cut(refused);
+          // Cut once: a call the state before already cut is ending.
+          if (liveIn(state, agent) !== 'cut' || liveIn(before, agent) === 'cut') continue;
+          const kill = killOf(state, agent);
+          ctx.cut(kill?.live === 'cut' ? killed(agent, kill) : refusalIn(state, agent)!);
           cut += 1;
         }
       }
@@ -85,6 +89,11 @@ export function createFleetOverlay(onSuspend: 'cut' | 'finish'): FleetOverlay {
     },
     live: () => count,
   };
+}
+
+function killed(agent: Agent, kill: KillSwitch): GatewayError {
+  const what = kill.scope === 'all' ? 'every agent' : `${kill.scope} ${kill.value}`;
+  return new GatewayError('aos_agent_killed', `agent ${agent.id} is stopped by kill switch ${kill.id} (${what}): ${kill.reason}`);
 }
 
 function stateOf(suspensions: readonly FleetSuspension[], kills: readonly KillSwitch[]): State {

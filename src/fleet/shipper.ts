@@ -30,6 +30,7 @@ export function createShipper(opts: { client: ControlClient; config: ControlPlan
   let problem: string | null = null;
   let busy: Promise<void> | null = null;
   let failedAt = 0;
+  let stopped = false;
 
   const headSeq = () => store.chain().head_seq;
   const shipBatch = async (): Promise<boolean> => {
@@ -61,10 +62,10 @@ export function createShipper(opts: { client: ControlClient; config: ControlPlan
   };
   const tick = (): Promise<void> => {
     if (busy !== null) return busy;
-    if (cursor === null || problem !== null) return Promise.resolve();
+    if (cursor === null || problem !== null || stopped) return Promise.resolve();
     busy = (async () => {
       try {
-        while ((await shipBatch()) && cursor !== null);
+        while (!stopped && (await shipBatch()));
       } finally {
         busy = null;
       }
@@ -76,6 +77,7 @@ export function createShipper(opts: { client: ControlClient; config: ControlPlan
 
   return {
     resume(hello) {
+      if (stopped) return;
       const head = store.chain();
       if (hello.auditSeq > head.head_seq) {
         problem = `the control plane holds audit records up to seq ${hello.auditSeq} for gateway ${client.id}, this data folder only up to ${head.head_seq}: two gateways share an id, or the data folder was replaced`;
@@ -106,6 +108,7 @@ export function createShipper(opts: { client: ControlClient; config: ControlPlan
       return cursor === null ? headSeq() : Math.max(0, headSeq() - cursor);
     },
     stop() {
+      stopped = true;
       clearInterval(timer);
     },
   };

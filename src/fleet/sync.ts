@@ -65,7 +65,9 @@ export function startSync(opts: SyncOptions): { stop(): void } {
       connection = conn;
       let opened = false;
       try {
-        opts.onHello(await client.post<HelloResponse>(GATEWAY_PATHS.hello, opts.hello()));
+        const answer = await client.post<HelloResponse>(GATEWAY_PATHS.hello, opts.hello());
+        if (stopping.signal.aborted) return;
+        opts.onHello(answer);
         const res = await client.open(`${GATEWAY_PATHS.snapshots}?after=${opts.version()}`, conn.signal);
         opened = true;
         failures = 0;
