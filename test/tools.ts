@@ -78,3 +78,14 @@ export function redisServer(): Tool {
   redis = tool('redis-server', run.status === 0 ? 'redis-server' : null, 'not found on PATH (apt-get install redis-server)');
   return redis;
 }
+
+let postgres: Tool | undefined;
+
+/** PostgreSQL's initdb from PATH, else Debian's (apt-get install postgresql; scripts/test.sh installs it on a fresh CI machine). */
+export function postgresServer(): Tool {
+  if (postgres !== undefined) return postgres;
+  const candidates = ['initdb', ...['17', '16', '15', '14', '13'].map((v) => `/usr/lib/postgresql/${v}/bin/initdb`)];
+  const found = candidates.find((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).status === 0) ?? null;
+  postgres = tool('PostgreSQL (initdb, pg_ctl)', found, 'not found on PATH nor under /usr/lib/postgresql (apt-get install postgresql)');
+  return postgres;
+}

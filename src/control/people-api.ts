@@ -1,0 +1,65 @@
+/**
+ * The people's API under /api (protocol.ts lists the routes): one table of routes, each with the
+ * role it needs. Every change is one store mutation (recorded as an action with who and why), then
+ * the new snapshot is pushed to the gateways before the answer goes out.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AuditQueryError } from '../errors.js';
+import { type Person, requireRole } from './auth.js';
+import { badRequest, ControlHttpError, notFound } from './errors.js';
+import { readJson, sendError, sendJson } from './http.js';
+import type { PeopleApiDeps, Route, RouteContext, RouteResult } from './routes.js';
+import { agentRoutes } from './routes-agents.js';
+import { auditRoutes } from './routes-audit.js';
+import { templateRoutes } from './routes-templates.js';
+
+export interface PeopleApiOptions extends PeopleApiDeps {
+  authenticate(req: IncomingMessage): Promise<Person>;
+  maxBodyBytes: number;
+}
+
+export function createPeopleApi(opts: PeopleApiOptions) {
+  const routes: Route[] = [...agentRoutes(opts), ...templateRoutes(opts), ...auditRoutes(opts)];
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://control');
+    if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', store: opts.store.dialect, version: opts.hub.version() });
+    const matching = routes.map((r) => ({ r, m: r.path.exec(url.pathname) })).filter((x) => x.m !== null);
+    if (matching.length === 0) throw notFound(`no route ${url.pathname}`);
+    const hit = matching.find((x) => x.r.method === req.method);
+    if (hit === undefined) throw new ControlHttpError('control_method_not_allowed', `${url.pathname} takes ${[...new Set(matching.map((x) => x.r.method))].join(', ')}`);
+    const person = await opts.authenticate(req);
+    requireRole(person, hit.r.role);
+    let params: string[];
+    try {
+      params = hit.m!.slice(1).map((p) => decodeURIComponent(p));
+    } catch {
+      throw badRequest('malformed percent-encoding in the path');
+    }
+    const ctx: RouteContext = {
+      person,
+      params,
+      query: url.searchParams,
+      res,
+      body: async () => {
+        const b = await readJson(req, opts.maxBodyBytes);
+        if (typeof b !== 'object' || b === null || Array.isArray(b)) throw badRequest('request body: expected a JSON object');
+        return b as Record<string, unknown>;
+      },
+    };
+    let result: RouteResult;
+    try {
+      result = await hit.r.handle(ctx);
+    } catch (err) {
+      if (err instanceof AuditQueryError) throw badRequest(err.message);
+      throw err;
+    }
+    if (result === null) return;
+    if (req.method !== 'GET') await opts.hub.refresh();
+    sendJson(res, result.status ?? 200, result.body);
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    handle(req, res).catch((err: unknown) => sendError(res, err, opts.log));
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * `aos control`: the composition root of the control plane. Config → store (SQLite or
+ * PostgreSQL) → seed → verifiers → snapshot hub → the two listeners (gateways, people).
+ */
+import { createServer, type Server } from 'node:http';
+import { dirname, resolve } from 'node:path';
+import { type AgentRegistryFile, agentRegistrySchema } from '../config/agents-schema.js';
+import { loadYamlFile } from '../config/yaml-file.js';
+import { createVerifier } from '../identity/verifier.js';
+import { createLogger, type Logger } from '../log.js';
+import { listen } from '../server/listeners.js';
+import { createGatewayAuth, createPeopleAuth, identityFor } from './auth.js';
+import { type LoadedControlConfig, loadControlConfig } from './config.js';
+import { createGatewayApi } from './gateway-api.js';
+import { createHub, type Hub } from './hub.js';
+import { createPeopleApi } from './people-api.js';
+import type { ControlStore } from './store.js';
+import { openPostgresStore } from './store-postgres.js';
+import { openSqliteStore } from './store-sqlite.js';
+
+export interface ControlPlaneOptions {
+  configFile: string;
+  env?: NodeJS.ProcessEnv;
+  log?: Logger;
+  /** Ping interval of the snapshot streams (tests shorten it). */
+  pingMs?: number;
+}
+
+export interface ControlPlane {
+  readonly log: Logger;
+  readonly config: LoadedControlConfig;
+  /** `http://host:port` of each listener, once started. */
+  readonly addresses: { gateways: string; people: string };
+  store(): ControlStore;
+  hub(): Hub;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function openStore(loaded: LoadedControlConfig, log: Logger): Promise<ControlStore> {
+  const { config } = loaded;
+  if (config.store.kind === 'postgres') return openPostgresStore(loaded.postgresUrl!, log);
+  return openSqliteStore(resolve(config.dataDir), config.store.file);
+}
+
+/** Imports the seed registry into an empty store (a store that holds templates is left alone). */
+async function seed(loaded: LoadedControlConfig, store: ControlStore, env: NodeJS.ProcessEnv, log: Logger): Promise<void> {
+  const file = loaded.config.seed.registry;
+  if (file === undefined) return;
+  const path = resolve(dirname(loaded.file), file);
+  const { data } = loadYamlFile<AgentRegistryFile>(path, agentRegistrySchema, 'agent registry', env);
+  if (await store.seed(data, { actor: 'control-plane', action: 'seed', target: path, reason: 'first start: imported the seed registry' })) {
+    log.info('store seeded from the registry', { file: path, templates: Object.keys(data.templates).length, agents: data.agents.length });
+  }
+}
+
+const url = (a: { host: string; port: number }) => `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+
+// Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
+export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
+  const env = opts.env ?? process.env;
+  const loaded = loadControlConfig(opts.configFile, env);
+  const { config } = loaded;
+  const log = opts.log ?? createLogger(config.log.level);
+  const addresses = { gateways: '', people: '' };
+  let store: ControlStore | null = null;
+  let hub: Hub | null = null;
+  const servers: Server[] = [];
+  const closers: (() => unknown)[] = [];
+
+  return {
+    log,
+    config: loaded,
+    addresses,
+    store: () => store!,
+    hub: () => hub!,
+    async start() {
+      store = await openStore(loaded, log);
+      await seed(loaded, store, env, log);
+      const verifierOptions = { dataDir: resolve(config.localKey.dataDir), configDir: dirname(resolve(loaded.file)), log };
+      const gatewayVerifier = await createVerifier(identityFor(config, 'gateways'), verifierOptions);
+      const peopleVerifier = await createVerifier(identityFor(config, 'people'), verifierOptions);
+      closers.push(
+        () => gatewayVerifier.close(),
+        () => peopleVerifier.close(),
+      );
+      const policy = config.policy.bundleUrl === undefined ? null : { url: config.policy.bundleUrl, revision: config.policy.revision ?? null };
+      const pingMs = opts.pingMs ?? 15_000;
+      hub = createHub({ store, policy, log, pollMs: config.store.pollMs, pingMs });
+      await hub.refresh();
+
+      const gatewayApi = createGatewayApi({ store, hub, log, authenticate: createGatewayAuth(gatewayVerifier, store), maxBodyBytes: config.maxBodyBytes });
+      const peopleApi = createPeopleApi({
+        store,
+        hub,
+        log,
+        staleMs: 2 * pingMs + 5_000,
+        authenticate: createPeopleAuth(peopleVerifier, { adminToken: loaded.adminToken, rolesClaim: config.people.rolesClaim }),
+        maxBodyBytes: config.maxBodyBytes,
+      });
+      const gateways = createServer(gatewayApi);
+      const people = createServer(peopleApi);
+      servers.push(gateways, people);
+      addresses.gateways = url(await listen(gateways, config.listen.gateways.host, config.listen.gateways.port));
+      addresses.people = url(await listen(people, config.listen.people.host, config.listen.people.port));
+      log.info('control plane listening', { gateways: addresses.gateways, people: addresses.people, store: store.where, version: hub.version() });
+    },
+    async stop() {
+      hub?.close();
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((r) => {
+              s.close(() => r());
+              s.closeAllConnections();
+            }),
+        ),
+      );
+      for (const c of closers.splice(0)) await c();
+      await store?.close();
+      store = null;
+    },
+  };
+}

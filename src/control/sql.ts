@@ -1,0 +1,86 @@
+/**
+ * The one SQL layer under both stores. The statements are written once, in the subset SQLite and
+ * PostgreSQL share (`?` placeholders, rewritten to `$n` for PostgreSQL; TEXT, BIGINT, DOUBLE
+ * PRECISION; ON CONFLICT upserts); a driver supplies transactions and change notification.
+ */
+import type { ActionInput } from './store.js';
+
+export type Row = Record<string, unknown>;
+
+export interface Sql {
+  all<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs a statement; the number of rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+export interface SqlDriver extends Sql {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Where the data lives, for logs and the fleet view (no credentials). */
+  readonly where: string;
+  /**
+   * Runs `fn` in one transaction. `consistent`: every statement sees the same snapshot (a read of
+   * the whole fleet state); otherwise each sees what is committed when it runs, and row locks
+   * (`lockClause`) serialize writers.
+   */
+  tx<T>(fn: (sql: Sql) => Promise<T>, opts?: { consistent?: boolean }): Promise<T>;
+  /** ` FOR UPDATE` where the dialect has it: writers of the same row wait for each other. */
+  readonly lockClause: string;
+  /** Inside a mutation: tell every replica the fleet version is now `version` (on commit). */
+  announce(sql: Sql, version: number): Promise<void>;
+  /** Called with a version another replica announced (PostgreSQL LISTEN); never for SQLite. */
+  onAnnounce(listener: (version: number) => void): void;
+  close(): Promise<void>;
+}
+
+/**
+ * The schema, in order; `control_schema.version` records how many ran. Append only. The fleet
+ * version is one row bumped in the same transaction as every mutation; actions are numbered by it.
+ */
+export const CONTROL_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE fleet (k INTEGER PRIMARY KEY, version BIGINT NOT NULL)`,
+  `INSERT INTO fleet (k, version) VALUES (1, 0)`,
+  `CREATE TABLE settings (k TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+  `CREATE TABLE template_versions (
+     name TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, yaml TEXT NOT NULL,
+     status TEXT NOT NULL, author TEXT NOT NULL, reason TEXT NOT NULL, created_at TEXT NOT NULL,
+     reviewer TEXT, review_reason TEXT, approved_at TEXT,
+     PRIMARY KEY (name, version))`,
+  `CREATE TABLE template_active (name TEXT PRIMARY KEY, version INTEGER NOT NULL)`,
+  `CREATE TABLE agents (
+     id TEXT PRIMARY KEY, team TEXT NOT NULL, template TEXT NOT NULL, pinned INTEGER,
+     owner TEXT, roles TEXT NOT NULL, labels TEXT NOT NULL, updated_at TEXT NOT NULL)`,
+  `CREATE TABLE suspensions (agent_id TEXT PRIMARY KEY, reason TEXT NOT NULL, actor TEXT NOT NULL, at TEXT NOT NULL)`,
+  `CREATE TABLE kills (
+     id TEXT PRIMARY KEY, scope TEXT NOT NULL, value TEXT, live TEXT NOT NULL,
+     reason TEXT NOT NULL, actor TEXT NOT NULL, at TEXT NOT NULL)`,
+  `CREATE TABLE budget_overrides (limit_id TEXT PRIMARY KEY, value DOUBLE PRECISION NOT NULL)`,
+  `CREATE TABLE approvals (
+     id TEXT PRIMARY KEY, agent_id TEXT, request TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL,
+     decided_by TEXT, decided_at TEXT, reason TEXT)`,
+  `CREATE TABLE gateways (
+     id TEXT PRIMARY KEY, issuer TEXT NOT NULL, subject TEXT NOT NULL, version TEXT NOT NULL, labels TEXT NOT NULL,
+     snapshot_version BIGINT NOT NULL, snapshot_error TEXT, policy_revision TEXT,
+     first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, connected INTEGER NOT NULL,
+     revoked_at TEXT, revoked_by TEXT, audit_seq BIGINT NOT NULL, audit_hash TEXT NOT NULL)`,
+  `CREATE TABLE audit_events (
+     gateway TEXT NOT NULL, seq BIGINT NOT NULL, id TEXT NOT NULL, time_ms BIGINT NOT NULL,
+     agent_id TEXT, team TEXT, decision TEXT NOT NULL, outcome TEXT NOT NULL, status INTEGER,
+     workflow_id TEXT, trace_id TEXT, cost_usd DOUBLE PRECISION,
+     body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+     PRIMARY KEY (gateway, seq))`,
+  `CREATE INDEX audit_events_time ON audit_events (time_ms)`,
+  `CREATE INDEX audit_events_agent ON audit_events (agent_id, time_ms)`,
+  `CREATE INDEX audit_events_workflow ON audit_events (workflow_id)`,
+  `CREATE TABLE actions (
+     version BIGINT PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+     target TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL)`,
+];
+
+/** `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here hold no `?` inside literals). */
+export function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/** A person's change, run by the store in one transaction with the version bump and the action record. */
+export type Mutate = <T>(action: ActionInput, fn: (sql: Sql, version: number, at: string) => Promise<T>) => Promise<T>;

@@ -1,0 +1,132 @@
+/**
+ * The fleet audit store: every gateway's chain, stored by (gateway, seq) exactly as the gateway
+ * hashed it. A batch is checked link by link against the last record held for that gateway (the
+ * head in `gateways`, locked for the batch), so the stored chains verify on their own later.
+ */
+import { canonicalEventJson, chainHash, GENESIS_HASH } from '../audit/canonical.js';
+import type { AuditEvent, AuditRecord } from '../audit/event.js';
+import { conflict } from './errors.js';
+import type { Row, Sql, SqlDriver } from './sql.js';
+import type { AuditQuery, ChainCheck, IngestResult } from './store.js';
+
+const PAGE = 1000;
+
+/** The canonical body a record's hash covers: the record without its chain fields. */
+export function recordBody(record: AuditRecord): string {
+  const { seq: _seq, prev_hash: _prev, hash: _hash, ...event } = record;
+  return canonicalEventJson(event);
+}
+
+function recordOf(r: Row): AuditRecord & { gateway: string } {
+  return { gateway: String(r.gateway), seq: Number(r.seq), ...(JSON.parse(String(r.body)) as AuditEvent), prev_hash: String(r.prev_hash), hash: String(r.hash) };
+}
+
+/** The WHERE clause of a query and its parameters. */
+function where(q: AuditQuery): { clause: string; params: unknown[] } {
+  const terms: string[] = [];
+  const params: unknown[] = [];
+  const add = (term: string, value: unknown) => {
+    terms.push(term);
+    params.push(value);
+  };
+  if (q.gateway !== undefined) add('gateway = ?', q.gateway);
+  if (q.agent !== undefined) add('agent_id = ?', q.agent);
+  if (q.team !== undefined) add('team = ?', q.team);
+  if (q.decision !== undefined) add('decision = ?', q.decision);
+  if (q.trace !== undefined) add('trace_id = ?', q.trace);
+  if (q.workflow !== undefined) add('workflow_id = ?', q.workflow);
+  if (q.sinceMs !== undefined) add('time_ms >= ?', q.sinceMs);
+  if (q.untilMs !== undefined) add('time_ms < ?', q.untilMs);
+  return { clause: terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`, params };
+}
+
+export function createAuditStatements(driver: SqlDriver) {
+  async function store(sql: Sql, gateway: string, r: AuditRecord, body: string): Promise<void> {
+    await sql.run(
+      `INSERT INTO audit_events (gateway, seq, id, time_ms, agent_id, team, decision, outcome, status, workflow_id, trace_id, cost_usd, body, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [gateway, r.seq, r.id, Date.parse(r.time), r.agent_id, r.team, r.decision, r.outcome, r.status, r.workflow_id, r.trace_id, r.cost_usd, body, r.prev_hash, r.hash],
+    );
+  }
+
+  return {
+    ingest: (gateway: string, records: readonly AuditRecord[]) =>
+      driver.tx(async (sql): Promise<IngestResult> => {
+        const [head] = await sql.all<{ audit_seq: number; audit_hash: string }>(`SELECT audit_seq, audit_hash FROM gateways WHERE id = ?${driver.lockClause}`, [gateway]);
+        if (head === undefined) throw conflict(`gateway ${gateway} has not said hello`);
+        let seq = Number(head.audit_seq);
+        let hash = head.audit_hash;
+        const result: IngestResult = { acked: seq, stored: 0, duplicates: 0, refused: null };
+        for (const r of records) {
+          if (r.seq <= seq) {
+            const [held] = await sql.all<{ hash: string }>('SELECT hash FROM audit_events WHERE gateway = ? AND seq = ?', [gateway, r.seq]);
+            if (held !== undefined && held.hash === r.hash) {
+              result.duplicates += 1;
+              continue;
+            }
+            result.refused = { kind: 'broken', seq: r.seq, message: `record seq ${r.seq} differs from the record held at that seq` };
+            break;
+          }
+          if (r.seq > seq + 1) {
+            result.refused = { kind: 'gap', expected: seq + 1 };
+            break;
+          }
+          const body = recordBody(r);
+          if (r.prev_hash !== hash) {
+            result.refused = { kind: 'broken', seq: r.seq, message: `record seq ${r.seq} does not link to record seq ${seq} (prev_hash ${r.prev_hash}, held ${hash})` };
+            break;
+          }
+          if (chainHash(r.prev_hash, r.seq, body) !== r.hash) {
+            result.refused = { kind: 'broken', seq: r.seq, message: `record seq ${r.seq} does not match its hash (modified)` };
+            break;
+          }
+          await store(sql, gateway, r, body);
+          seq = r.seq;
+          hash = r.hash;
+          result.stored += 1;
+        }
+        if (result.stored > 0) await sql.run('UPDATE gateways SET audit_seq = ?, audit_hash = ? WHERE id = ?', [seq, hash, gateway]);
+        result.acked = seq;
+        return result;
+      }),
+
+    /** Matching records, oldest first (newest first with `newestFirst`), across gateways. */
+    async query(q: AuditQuery): Promise<(AuditRecord & { gateway: string })[]> {
+      const { clause, params } = where(q);
+      const order = q.newestFirst ? 'DESC' : 'ASC';
+      const rows = await driver.all(`SELECT gateway, seq, body, prev_hash, hash FROM audit_events ${clause} ORDER BY time_ms ${order}, gateway ${order}, seq ${order} LIMIT ? OFFSET ?`, [
+        ...params,
+        q.limit ?? PAGE,
+        q.offset ?? 0,
+      ]);
+      return rows.map(recordOf);
+    },
+
+    /** Walks one gateway's stored chain from genesis to the head it acknowledged. */
+    async verify(gateway: string): Promise<ChainCheck> {
+      const [head] = await driver.all<{ audit_seq: number; audit_hash: string }>('SELECT audit_seq, audit_hash FROM gateways WHERE id = ?', [gateway]);
+      let seq = 0;
+      let hash = GENESIS_HASH;
+      let checked = 0;
+      const fail = (at: number, message: string): ChainCheck => ({ gateway, ok: false, checked, headSeq: seq, headHash: hash, broken: { seq: at, message } });
+      for (;;) {
+        const rows = await driver.all('SELECT seq, body, prev_hash, hash FROM audit_events WHERE gateway = ? AND seq > ? ORDER BY seq LIMIT ?', [gateway, seq, PAGE]);
+        for (const r of rows) {
+          const at = Number(r.seq);
+          if (at !== seq + 1) return fail(seq + 1, `records missing: the chain jumps from seq ${seq} to ${at}`);
+          if (r.prev_hash !== hash) return fail(at, `record seq ${at} does not link to record seq ${seq}`);
+          if (chainHash(hash, at, String(r.body)) !== r.hash || canonicalEventJson(JSON.parse(String(r.body))) !== r.body)
+            return fail(at, `record seq ${at} was modified: its content does not match its hash`);
+          seq = at;
+          hash = String(r.hash);
+          checked += 1;
+        }
+        if (rows.length < PAGE) break;
+      }
+      if (head !== undefined && (Number(head.audit_seq) !== seq || head.audit_hash !== hash)) {
+        return fail(seq + 1, `the head acknowledged to the gateway (seq ${head.audit_seq}) is not the last record stored (seq ${seq})`);
+      }
+      return { gateway, ok: true, checked, headSeq: seq, headHash: hash, broken: null };
+    },
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * The control plane's state, behind one interface with two implementations: SQLite (one process,
+ * store-sqlite.ts) and PostgreSQL (replicas sharing it, store-postgres.ts). Both run the same
+ * statements (store-sql.ts). Every mutation by a person is one transaction that also bumps the fleet
+ * version and records the action; the version is the snapshot version gateways see.
+ */
+import type { AuditRecord } from '../audit/event.js';
+import type { AuditFilter } from '../audit/store.js';
+import type { AgentRegistryFile, TemplateFile } from '../config/agents-schema.js';
+import type { FleetSuspension, HelloRequest, KillSwitch } from './protocol.js';
+
+/** Who changes something, and why: every mutation is recorded as one action. */
+export interface ActionInput {
+  actor: string;
+  action: string;
+  target: string;
+  reason: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface ActionRecord extends Required<ActionInput> {
+  /** The fleet version this action made (actions are numbered by it). */
+  version: number;
+  at: string;
+}
+
+export type TemplateStatus = 'draft' | 'approved' | 'active';
+
+export interface TemplateVersion {
+  name: string;
+  version: number;
+  status: TemplateStatus;
+  template: TemplateFile;
+  /** The body as YAML, what diffs compare. */
+  yaml: string;
+  author: string;
+  reason: string;
+  createdAt: string;
+  reviewer: string | null;
+  reviewReason: string | null;
+  approvedAt: string | null;
+}
+
+export interface AgentRecord {
+  id: string;
+  team: string;
+  template: string;
+  /** The template version the agent is pinned to; null: it follows the active one. */
+  pinned: number | null;
+  owner: string | null;
+  roles: string[];
+  labels: Record<string, string>;
+  updatedAt: string;
+}
+
+/** The parts of agents.yaml that are neither templates nor agents (from the seed registry). */
+export type RegistryBase = Pick<AgentRegistryFile, 'claims' | 'unknownAgents' | 'budgets'>;
+
+/** Everything a snapshot is made of, read in one consistent view. */
+export interface FleetState {
+  version: number;
+  base: RegistryBase | null;
+  /** Every approved or active template version an agent or the active pointer names. */
+  templates: TemplateVersion[];
+  active: Map<string, number>;
+  agents: AgentRecord[];
+  suspensions: FleetSuspension[];
+  kills: KillSwitch[];
+  overrides: Record<string, number>;
+}
+
+export interface GatewayRecord {
+  id: string;
+  issuer: string;
+  subject: string;
+  version: string;
+  labels: Record<string, string>;
+  snapshotVersion: number;
+  snapshotError: string | null;
+  policyRevision: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  connected: boolean;
+  revokedAt: string | null;
+  revokedBy: string | null;
+  auditSeq: number;
+  auditHash: string;
+}
+
+export interface ApprovalRecord {
+  id: string;
+  agentId: string | null;
+  request: unknown;
+  status: 'pending' | 'approved' | 'denied';
+  createdAt: string;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  reason: string | null;
+}
+
+export interface AgentCounters {
+  calls: number;
+  denied: number;
+  errors: number;
+  spendUsd: number;
+  lastCall: string | null;
+}
+
+/** The outcome of an audit batch: how far the chain got, and why it stopped (if it did). */
+export interface IngestResult {
+  acked: number;
+  stored: number;
+  duplicates: number;
+  /** The first record that was not taken: a gap (resend from `expected`) or a record that does not verify. */
+  refused: { kind: 'gap'; expected: number } | { kind: 'broken'; seq: number; message: string } | null;
+}
+
+export interface AuditQuery extends AuditFilter {
+  gateway?: string;
+  /** Matching records to skip (paging an export). */
+  offset?: number;
+}
+
+export interface ChainCheck {
+  gateway: string;
+  ok: boolean;
+  checked: number;
+  headSeq: number;
+  headHash: string;
+  broken: { seq: number; message: string } | null;
+}
+
+export interface ControlStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly where: string;
+  version(): Promise<number>;
+  state(): Promise<FleetState>;
+  /** Called with a version another replica made (PostgreSQL NOTIFY). */
+  onAnnounce(listener: (version: number) => void): void;
+
+  // ---- people's changes: each bumps the version and records the action ----
+  /** Imports a registry into an empty store; false when the store already holds templates. */
+  seed(registry: AgentRegistryFile, action: ActionInput): Promise<boolean>;
+  putAgent(agent: Omit<AgentRecord, 'updatedAt'>, action: ActionInput): Promise<AgentRecord>;
+  suspend(agentId: string, action: ActionInput): Promise<FleetSuspension>;
+  resume(agentId: string, action: ActionInput): Promise<boolean>;
+  addKill(kill: Omit<KillSwitch, 'id' | 'actor' | 'at'>, action: ActionInput): Promise<KillSwitch>;
+  liftKill(id: string, action: ActionInput): Promise<KillSwitch>;
+  setBudget(limitId: string, value: number | null, action: ActionInput): Promise<void>;
+  propose(name: string, template: TemplateFile, yaml: string, action: ActionInput): Promise<TemplateVersion>;
+  approve(name: string, version: number, action: ActionInput): Promise<TemplateVersion>;
+  rollback(name: string, version: number, action: ActionInput): Promise<TemplateVersion>;
+  decideApproval(id: string, decision: 'approved' | 'denied', action: ActionInput): Promise<ApprovalRecord>;
+  revokeGateway(id: string, action: ActionInput): Promise<GatewayRecord>;
+
+  // ---- reads ----
+  agents(): Promise<AgentRecord[]>;
+  agent(id: string): Promise<AgentRecord | null>;
+  counters(): Promise<Map<string, AgentCounters>>;
+  kills(): Promise<KillSwitch[]>;
+  budgets(): Promise<{ base: RegistryBase['budgets'] | null; overrides: Record<string, number> }>;
+  templates(): Promise<TemplateVersion[]>;
+  templateVersion(name: string, version: number): Promise<TemplateVersion | null>;
+  activeVersions(): Promise<Map<string, number>>;
+  approvals(status?: string): Promise<ApprovalRecord[]>;
+  actions(opts: { limit: number; before?: number }): Promise<ActionRecord[]>;
+  gateways(): Promise<GatewayRecord[]>;
+  gateway(id: string): Promise<GatewayRecord | null>;
+
+  // ---- gateways (not people's actions: no version bump) ----
+  hello(hello: HelloRequest, who: { issuer: string; subject: string }): Promise<GatewayRecord>;
+  ack(id: string, version: number, error: string | null): Promise<void>;
+  /** Marks gateways as seen now (a stream's ping), and their stream open or closed. */
+  seen(ids: readonly string[], connected: boolean | null): Promise<void>;
+  ingest(gateway: string, records: readonly AuditRecord[]): Promise<IngestResult>;
+  audit(query: AuditQuery): Promise<(AuditRecord & { gateway: string })[]>;
+  verify(gateway: string): Promise<ChainCheck>;
+  close(): Promise<void>;
+}
