@@ -12,65 +12,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
-import { stringify } from 'yaml';
 import { startSampleUpstream } from '../examples/sample-upstream.js';
-import { type ControlPlane, createControlPlane } from '../src/control/server.js';
-import { createLogger } from '../src/log.js';
-import { ADMIN_TOKEN, makeIssuer, REGISTRY } from './control-fixtures.js';
-import { chat, fleetStatus, type GatewayProcess, startGatewayProcess, testIssuer, until, writeFleetConfig } from './fleet-gateways.js';
-import { freePort } from './helpers.js';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers of the people's API, read by assertions that fail on a wrong shape
-type Json = any;
+import { chat, fleetGatewayDir, fleetStatus, type GatewayProcess, type Json, startAosControl, startGatewayProcess, testIssuer, until, writeFleetConfig } from './fleet-gateways.js';
 
 t.test('three gateways under aos control', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'aos-fleet-e2e-'));
   const upstream = await startSampleUpstream();
-  const gatewayIssuer = await makeIssuer(root, 'gw-issuer');
   const agents = await testIssuer(root);
-  const [gwPort, peoplePort] = [await freePort(), await freePort()];
-  const controlFile = join(root, 'control.yaml');
-  writeFileSync(join(root, 'seed.yaml'), stringify(REGISTRY));
-  writeFileSync(
-    controlFile,
-    stringify({
-      listen: { gateways: { host: '127.0.0.1', port: gwPort }, people: { host: '127.0.0.1', port: peoplePort } },
-      dataDir: join(root, 'control-data'),
-      localKey: { enabled: false },
-      gateways: { issuers: [{ issuer: gatewayIssuer.issuer, keyFiles: [gatewayIssuer.keyFile] }] },
-      seed: { registry: 'seed.yaml' },
-    }),
-  );
-  const startControl = async () => {
-    const c = createControlPlane({ configFile: controlFile, env: { AOS_CONTROL_TOKEN: ADMIN_TOKEN }, log: createLogger('silent') });
-    await c.start();
-    return c;
-  };
-  let cp: ControlPlane | null = await startControl();
-  const controlUrl = `http://127.0.0.1:${gwPort}`;
-  const api = async (method: string, path: string, body?: unknown): Promise<Json> => {
-    const r = await fetch(`http://127.0.0.1:${peoplePort}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await r.text();
-    if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${text}`);
-    return r.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text;
-  };
-
-  const files = await Promise.all(
-    [0, 1, 2].map(async (i) => {
-      const dir = mkdtempSync(join(root, `gw${i}-`));
-      const file = writeFleetConfig(dir, upstream.url, [controlUrl], agents.keyFile);
-      writeFileSync(join(dir, 'control.token'), await gatewayIssuer.mint({ sub: `sa-gw${i}`, aud: 'aos-control' }));
-      return { dir, file };
-    }),
-  );
+  const control = await startAosControl(root);
+  const { api } = control;
+  const files = await Promise.all([0, 1, 2].map((i) => fleetGatewayDir(root, `gw${i}`, upstream.url, control, agents.keyFile)));
   const gws: GatewayProcess[] = await Promise.all(files.map((f) => startGatewayProcess(f.file)));
   t.teardown(async () => {
     for (const g of gws) g.child.kill('SIGKILL');
-    await cp?.stop();
+    await control.stop();
     await upstream.close();
     rmSync(root, { recursive: true, force: true });
   });
@@ -124,21 +79,19 @@ t.test('three gateways under aos control', async (t) => {
       5000,
     );
     t.pass('lifting restores both agents on every gateway');
-    const fleet = await api('GET', '/api/gateways');
-    for (const id of ids)
-      t.match(
-        fleet.gateways.find((g: Json) => g.id === id),
-        { snapshotVersion: fleet.fleetVersion, snapshotError: null },
-        'the control plane sees every gateway acked the newest snapshot',
-      );
+    const acked = async () => {
+      const fleet = await api('GET', '/api/gateways');
+      return ids.every((id) => fleet.gateways.some((g: Json) => g.id === id && g.snapshotVersion === fleet.fleetVersion && g.snapshotError === null));
+    };
+    await until('the control plane sees every gateway ack the newest snapshot', acked, 5000);
+    t.pass('every gateway acked the newest snapshot');
   });
 
   await t.test('the control plane stopped: gateways serve from their last snapshot, from disk after a restart, and resync', async (t) => {
     await api('POST', '/api/kills', { scope: 'team', value: 'research', live: 'finish', reason: 'freeze' });
     const v = await fleetVersion();
     await until('the team kill applied', () => allOn(v));
-    await cp!.stop();
-    cp = null;
+    await control.stop();
     for (const g of gws) {
       t.equal((await chat(g, tokens.a0)).status, 200, 'served');
       t.equal((await chat(g, tokens.a1)).code, 'aos_agent_killed', 'the kill in force stays in force');
@@ -150,7 +103,7 @@ t.test('three gateways under aos control', async (t) => {
     t.equal((await chat(gws[1], tokens.a0)).status, 200);
     t.equal((await chat(gws[1], tokens.a1)).code, 'aos_agent_killed');
 
-    cp = await startControl();
+    await control.start();
     const kills = (await api('GET', '/api/kills')).kills;
     for (const k of kills) await api('DELETE', `/api/kills/${k.id}?reason=thaw`);
     const back = await fleetVersion();
@@ -209,15 +162,26 @@ t.test('three gateways under aos control', async (t) => {
   });
 
   await t.test('SIGTERM drains; the data folder deleted after it loses nothing', async (t) => {
+    // Shipping far slower than the calls (a minute between reads): at SIGTERM nearly all is still to ship.
+    gws[0].child.kill('SIGTERM');
+    await gws[0].exited;
+    writeFleetConfig(files[0].dir, upstream.url, [control.url], agents.keyFile, {
+      controlPlane: { urls: [control.url], tokenFile: 'control.token', audit: { intervalMs: 60_000, batchSize: 50 } },
+    });
+    writeFileSync(join(files[0].dir, 'control.token'), await control.gatewayToken('sa-gw0'));
+    gws[0] = await startGatewayProcess(files[0].file);
+    await until('connected', async () => (await fleetStatus(gws[0])).connected);
     const from = upstream.received.length;
     const stop = load(() => gws[0], 4);
     await until('200 calls upstream', () => upstream.received.length - from >= 200);
     await stop();
+    const before = (await held(ids[0])).size;
     gws[0].child.kill('SIGTERM');
     t.equal(await gws[0].exited, 0, 'exited cleanly');
     rmSync(files[0].dir, { recursive: true, force: true });
     const received = upstream.received.slice(from).map((r) => String(r.headers['x-aos-request-id']));
     const ids0 = await held(ids[0]);
+    t.ok(ids0.size - before >= 200, `${ids0.size - before} records shipped by the drain after SIGTERM`);
     t.same(
       received.filter((id) => !ids0.has(id)),
       [],

@@ -4,13 +4,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, SignJWT } from 'jose';
 import { stringify } from 'yaml';
 import type { AgentRegistryFile } from '../src/config/agents-schema.js';
-import { baseConfig } from './helpers.js';
+import { type ControlPlane, createControlPlane } from '../src/control/server.js';
+import { createLogger } from '../src/log.js';
+import { ADMIN_TOKEN, type Issuer, makeIssuer, REGISTRY } from './control-fixtures.js';
+import { baseConfig, freePort } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/aos.js', import.meta.url));
 const ISSUER = 'fleet-test-issuer';
@@ -118,4 +121,71 @@ export async function chat(gw: GatewayProcess, token: string, content = 'hello t
   });
   const body = (await r.json()) as { error?: { code?: string } };
   return { status: r.status, code: body.error?.code ?? null, id: r.headers.get('x-aos-request-id') };
+}
+
+/** `aos control` (SQLite store in `dir`, seeded with the control tests' REGISTRY) on fixed loopback ports, so it can be stopped and started again. */
+export interface AosControl {
+  /** The gateway API, as gateways are configured with it. */
+  url: string;
+  gatewayIssuer: Issuer;
+  /** A people's API call with the static admin token; JSON answers parsed, others as text; throws on an error status. */
+  api(method: string, path: string, body?: unknown): Promise<Json>;
+  /** A credential for a gateway (what its `controlPlane.tokenFile` holds). */
+  gatewayToken(sub: string): Promise<string>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers of the people's API, read by assertions that fail on a wrong shape
+export type Json = any;
+
+export async function startAosControl(dir: string): Promise<AosControl> {
+  const gatewayIssuer = await makeIssuer(dir, 'gw-issuer');
+  const [gwPort, peoplePort] = [await freePort(), await freePort()];
+  const configFile = join(dir, 'control.yaml');
+  writeFileSync(join(dir, 'seed.yaml'), stringify(REGISTRY));
+  writeFileSync(
+    configFile,
+    stringify({
+      listen: { gateways: { host: '127.0.0.1', port: gwPort }, people: { host: '127.0.0.1', port: peoplePort } },
+      dataDir: join(dir, 'control-data'),
+      localKey: { enabled: false },
+      gateways: { issuers: [{ issuer: gatewayIssuer.issuer, keyFiles: [gatewayIssuer.keyFile] }] },
+      seed: { registry: 'seed.yaml' },
+    }),
+  );
+  let cp: ControlPlane | null = null;
+  const control: AosControl = {
+    url: `http://127.0.0.1:${gwPort}`,
+    gatewayIssuer,
+    async api(method, path, body) {
+      const r = await fetch(`http://127.0.0.1:${peoplePort}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await r.text();
+      if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+      return r.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text;
+    },
+    gatewayToken: (sub) => gatewayIssuer.mint({ sub, aud: 'aos-control' }),
+    async start() {
+      cp = createControlPlane({ configFile, env: { AOS_CONTROL_TOKEN: ADMIN_TOKEN }, log: createLogger('silent') });
+      await cp.start();
+    },
+    async stop() {
+      await cp?.stop();
+      cp = null;
+    },
+  };
+  await control.start();
+  return control;
+}
+
+/** A gateway's config dir under a control plane: its config, local registry and its own gateway credential. */
+export async function fleetGatewayDir(root: string, name: string, upstreamUrl: string, control: AosControl, agentKeys: string, extra: Record<string, unknown> = {}) {
+  const dir = mkdtempSync(join(root, `${name}-`));
+  const file = writeFleetConfig(dir, upstreamUrl, [control.url], agentKeys, extra);
+  writeFileSync(join(dir, 'control.token'), await control.gatewayToken(`sa-${name}`));
+  return { dir, file };
 }

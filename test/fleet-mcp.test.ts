@@ -7,28 +7,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { startSampleUpstream } from '../examples/sample-upstream.js';
-import { kill, startTestControlPlane } from './fleet-control.js';
-import { FLEET_REGISTRY, fleetStatus, startGatewayProcess, testIssuer, until, writeFleetConfig } from './fleet-gateways.js';
+import { fleetGatewayDir, fleetStatus, startAosControl, startGatewayProcess, testIssuer, until } from './fleet-gateways.js';
 import { startMcpServer } from './mcp-fixture.js';
 
 t.test('a kill switch cuts the MCP stream of the killed agent and refuses its requests', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'aos-fleet-mcp-'));
   const upstream = await startSampleUpstream();
   const mcp = await startMcpServer();
-  const cp = await startTestControlPlane(FLEET_REGISTRY);
-  const root = mkdtempSync(join(tmpdir(), 'aos-fleet-mcp-'));
+  const control = await startAosControl(root);
   const issuer = await testIssuer(root);
-  const file = writeFleetConfig(root, upstream.url, [cp.url], issuer.keyFile, { tools: { fixture: { kind: 'mcp', url: mcp.url } } });
+  const { file } = await fleetGatewayDir(root, 'gw-mcp', upstream.url, control, issuer.keyFile, { tools: { fixture: { kind: 'mcp', url: mcp.url } } });
   const gw = await startGatewayProcess(file);
   t.teardown(async () => {
     gw.child.kill('SIGKILL');
-    await cp.stop();
+    await control.stop();
     await mcp.close();
     await upstream.close();
     rmSync(root, { recursive: true, force: true });
   });
-  await until('snapshot 1 applied', async () => (await fleetStatus(gw)).snapshotVersion >= 1);
+  await until('connected', async () => (await fleetStatus(gw)).connected);
 
-  const headers: Record<string, string> = { authorization: `Bearer ${await issuer.token('writer')}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
+  const headers: Record<string, string> = { authorization: `Bearer ${await issuer.token('agent-0')}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
   const rpc = (body: unknown) => fetch(`${gw.url}/mcp/fixture`, { method: 'POST', headers, body: JSON.stringify(body) });
   const init = await rpc({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'fleet-test', version: '1' } } });
   await init.text();
@@ -41,7 +40,7 @@ t.test('a kill switch cuts the MCP stream of the killed agent and refuses its re
   const reading = stream.text();
   await new Promise((r) => setTimeout(r, 100));
 
-  cp.publish({ kills: [kill('k-mcp', 'agent', 'writer')] });
+  await control.api('POST', '/api/kills', { scope: 'agent', value: 'agent-0', live: 'cut', reason: 'mcp misuse' });
   const text = await reading;
   const last = /event: message\ndata: (.*)\n\n$/.exec(text);
   t.ok(last, 'the stream ends with a JSON-RPC message event');

@@ -22,8 +22,8 @@ import { validateSnapshot } from '../src/fleet/snapshot.js';
 import type { Agent } from '../src/identity/registry.js';
 import { createLogger } from '../src/log.js';
 import { sampleEvent } from './audit-events.js';
-import { kill, startTestControlPlane } from './fleet-control.js';
-import { FLEET_REGISTRY } from './fleet-gateways.js';
+import { kill } from './fleet-control.js';
+import { FLEET_REGISTRY, startAosControl } from './fleet-gateways.js';
 
 const agent = (id: string, team: string, template: string): Agent => ({ id, team, template, templateVersion: 1, owner: null, roles: [], labels: {}, unregistered: false });
 const writer = agent('writer', 'content', 'standard');
@@ -144,29 +144,35 @@ t.test('the credential file is read again when it is replaced (a rotated project
   t.equal(seen.at(-1), 'Bearer env-token');
 });
 
-t.test('shipping resends from the seq a control plane expects (409), and stores each record once', async (t) => {
+t.test('shipping resends from the seq aos control expects (409), and each record is stored once', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'aos-fleet-ship-'));
-  const cp = await startTestControlPlane(FLEET_REGISTRY);
+  const control = await startAosControl(dir);
   t.teardown(async () => {
-    await cp.stop();
+    await control.stop();
     rmSync(dir, { recursive: true, force: true });
   });
   const store = openAuditStore(dir);
   const records = store.append(Array.from({ length: 30 }, (_, i) => sampleEvent(i)));
-  const config = { urls: [cp.url], tokenEnv: 'T', connectTimeoutMs: 1000 } as ControlPlaneConfig;
-  const client = createControlClient(config, 'gw-ship', dir, { T: 'token' });
+  const config = { urls: [control.url], tokenEnv: 'T', connectTimeoutMs: 1000 } as ControlPlaneConfig;
+  const client = createControlClient(config, 'gw-ship', dir, { T: await control.gatewayToken('sa-ship') });
   const metrics = createFleetMetrics(new Registry(), { lastSyncMs: () => null, backlog: () => 0 });
   const log = createLogger('error', () => {});
   const shipper = createShipper({ client, config: { batchSize: 8, intervalMs: 10_000, drainTimeoutMs: 0 }, store, log, metrics });
+  await client.post('/v1/hello', { id: 'gw-ship', version: 'test', labels: {}, snapshotVersion: 0, policyRevision: null });
   // The control plane holds 1…5; a stale hello says 12 (its record 12 is this store's): 409, resend from 6.
   await client.post('/v1/audit', { records: records.slice(0, 5) });
   shipper.resume({ snapshotVersion: 0, auditSeq: 12, auditHash: records[11].hash });
   t.equal(await shipper.drain(5000), 0, 'drained');
+  const exported: string = await control.api('GET', '/api/audit/export?gateway=gw-ship');
   t.same(
-    cp.audit.get('gw-ship')!.map((r) => r.seq),
+    exported
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).seq),
     records.map((r) => r.seq),
     'every record once, in order',
   );
+  t.match(await control.api('GET', '/api/audit/verify?gateway=gw-ship'), { ok: true });
   shipper.resume({ snapshotVersion: 0, auditSeq: 30, auditHash: GENESIS_HASH });
   t.match(shipper.problem(), /not this data folder's/, "a control plane whose record differs from this store's stops shipping");
   shipper.stop();
