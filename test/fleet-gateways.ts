@@ -139,7 +139,7 @@ export interface AosControl {
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the people's API, read by assertions that fail on a wrong shape
 export type Json = any;
 
-export async function startAosControl(dir: string): Promise<AosControl> {
+export async function startAosControl(dir: string, extra: Record<string, unknown> = {}): Promise<AosControl> {
   const gatewayIssuer = await makeIssuer(dir, 'gw-issuer');
   const [gwPort, peoplePort] = [await freePort(), await freePort()];
   const configFile = join(dir, 'control.yaml');
@@ -152,6 +152,7 @@ export async function startAosControl(dir: string): Promise<AosControl> {
       localKey: { enabled: false },
       gateways: { issuers: [{ issuer: gatewayIssuer.issuer, keyFiles: [gatewayIssuer.keyFile] }] },
       seed: { registry: 'seed.yaml' },
+      ...extra,
     }),
   );
   let cp: ControlPlane | null = null;

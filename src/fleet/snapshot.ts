@@ -37,14 +37,26 @@ export function validateSnapshot(value: unknown): ValidSnapshot {
   if (typeof overrides !== 'object' || Object.values(overrides).some((v) => typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
     problems.push('budgetOverrides: expected limit ids mapped to numbers ≥ 0');
   }
+  const policy = s.policy ?? null;
+  if (policy !== null && (typeof policy.url !== 'string' || !/^https?:\/\/./.test(policy.url) || (policy.revision !== null && typeof policy.revision !== 'string'))) {
+    problems.push('policy: expected null or {url: an http(s) URL, revision: a string or null}');
+  }
   if (problems.length > 0) throw new Error(`snapshot ${s.version}: ${problems.join('; ')}`);
   const registry = parseRegistry(s.registry, `snapshot ${s.version} registry`);
   return { fleet: s, registry, budgetOverrides: new Map(Object.entries(overrides)) };
 }
 
-/** The gateway's snapshot with the fleet's registry and budget overrides in place of its own. */
+/**
+ * The gateway's snapshot with the fleet's registry and budget overrides in place of its own, and
+ * the fleet's policy bundle URL in place of its bundle source when it names one and the gateway's
+ * policy is on. The rest of the policy config stays the gateway's: its signature verification key
+ * too, so a gateway that requires signed bundles takes none unsigned from the fleet.
+ */
 export function withFleet(local: Snapshot, valid: ValidSnapshot): Snapshot {
-  return Object.freeze({ ...local, registry: valid.registry, budgetOverrides: valid.budgetOverrides });
+  const policy = valid.fleet.policy ?? null;
+  let config = local.config;
+  if (policy !== null && config.policy.mode === 'enforce') config = { ...config, policy: { ...config.policy, bundle: { url: policy.url } } };
+  return Object.freeze({ ...local, config, registry: valid.registry, budgetOverrides: valid.budgetOverrides });
 }
 
 /** The last good snapshot in dataDir, validated again (null when none, or when it no longer validates). */
