@@ -50,6 +50,13 @@ module.exports = {
       to: { path: '^src/pipeline/compose\\.ts$' },
     },
     {
+      name: 'control-plane-apart',
+      comment: "src/control/ is the control plane (aos control). It shares the leaf layers with the gateway (config, token verification, the audit chain's encoding, SQLite set-up, the listen helper) but never the gateway's request path, runtime or admin server: the two programs change independently.",
+      severity: 'error',
+      from: { path: '^src/control/' },
+      to: { path: ['^src/(pipeline|upstream|providers|policy|metering|gateway|fleet|tools|routing|telemetry)/', '^src/main\\.ts$', '^src/server/(?!listeners\\.ts$)'] },
+    },
+    {
       name: 'no-orphans',
       comment: 'A module in src/ that nothing imports and that imports nothing: dead code, or a file that was never wired in.',
       severity: 'error',

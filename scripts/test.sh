@@ -27,6 +27,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
   if in_ci && ! command -v redis-server >/dev/null 2>&1; then echo "CI: redis-server is required" >&2; exit 1; fi
 fi
+# A real PostgreSQL for the control plane tests (Debian package: initdb and pg_ctl under
+# /usr/lib/postgresql/<version>/bin, which test/tools.ts also looks in).
+have_postgres() { command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
+if ! have_postgres; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing postgresql (apt-get)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >&2 || echo "warning: could not install postgresql, PostgreSQL tests will skip" >&2
+  else
+    echo "warning: no PostgreSQL (apt-get install postgresql), PostgreSQL tests will skip" >&2
+  fi
+  if in_ci && ! have_postgres; then echo "CI: PostgreSQL is required" >&2; exit 1; fi
+fi
 rm -rf .tap/test-results
 if in_ci; then reporter=tap; else reporter=terse; fi
 npx --no-install tap --reporter="${AOS_TAP_REPORTER:-$reporter}" "$@"

@@ -44,11 +44,18 @@ Usage:
                                 requests_per_minute, tokens_per_minute, tool_calls_daily, …; VALUE none removes the override)
   aos budget reset SCOPE [--window hourly|daily|monthly]
                                 set the spend of the current period back to zero
+  aos control [--config FILE]   run the fleet control plane (default config: config/control.yaml; docs/control-plane.md)
+  aos templates list|show NAME [V]|diff NAME [FROM [TO]]|propose NAME FILE|approve NAME V|rollback NAME V
+                [--reason TEXT] --control-plane URL [--token TOKEN]
+                                template versions on the control plane: a change is a draft another person approves
+  aos audit query|export|verify --control-plane URL [--gateway ID] [filters as above]
+                                the fleet's audit trail, collected by the control plane
   aos --help | --version
 
 Environment:
   AOS_CONFIG                    config file when --config is not given
   OPENAI_API_KEY, ANTHROPIC_API_KEY   provider credentials the default config injects upstream
+  AOS_CONTROL_TOKEN             the control plane's static admin token (server), or the token the client commands send
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -74,6 +81,9 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       follow: { type: 'boolean', short: 'f', default: false },
       window: { type: 'string' },
+      'control-plane': { type: 'string' },
+      token: { type: 'string' },
+      gateway: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -103,7 +113,15 @@ async function main(argv: string[]): Promise<number> {
     case 'policy':
       if (rest[0] === 'status' || rest[0] === 'reload') return policyCommand(configFile, rest[0]);
       break;
+    case 'control': {
+      const { DEFAULT_CONTROL_CONFIG, runControl } = await import('./control/cli.js');
+      return runControl(values.config ?? process.env.AOS_CONTROL_CONFIG ?? DEFAULT_CONTROL_CONFIG);
+    }
+    case 'templates':
+      if (rest[0] !== undefined) return (await import('./control/cli.js')).templatesCommand(rest[0], rest.slice(1), values);
+      break;
     case 'audit':
+      if (values['control-plane'] !== undefined && rest[0] !== undefined) return (await import('./control/cli.js')).remoteAudit(rest[0], values);
       if (rest[0] === 'verify' || rest[0] === 'tail' || rest[0] === 'query' || rest[0] === 'export') return audit(configFile, rest[0], values);
       break;
     case 'budget':

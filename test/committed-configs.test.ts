@@ -12,6 +12,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
+import { createControlPlane } from '../src/control/server.js';
 import { loadRegistry } from '../src/identity/registry.js';
 import { createLogger } from '../src/log.js';
 import { createGateway } from '../src/main.js';
@@ -36,7 +37,7 @@ function yamlFiles(dir: string): string[] {
   return found.sort();
 }
 
-type Kind = 'gateway config' | 'agent registry' | 'price table';
+type Kind = 'gateway config' | 'agent registry' | 'price table' | 'control plane config';
 
 /** What a YAML file is, from its top-level keys. */
 function kindOf(file: string): Kind | null {
@@ -45,6 +46,7 @@ function kindOf(file: string): Kind | null {
   if ('routes' in doc || 'providers' in doc) return 'gateway config';
   if ('templates' in doc || 'agents' in doc) return 'agent registry';
   if ('models' in doc || 'prices' in doc) return 'price table';
+  if ('store' in doc || 'seed' in doc) return 'control plane config';
   return null;
 }
 
@@ -70,6 +72,23 @@ for (const file of byKind('price table')) {
   t.test(`${name(file)} loads as a price table`, async (t) => {
     const prices = loadPrices(file, {});
     t.ok(prices, 'loaded');
+  });
+}
+
+for (const file of byKind('control plane config')) {
+  t.test(`${name(file)} loads and a control plane started with it answers`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'aos-committed-'));
+    const env = { AOS_CONTROL_GATEWAYS_PORT: '0', AOS_CONTROL_PEOPLE_PORT: '0', AOS_CONTROL_DATA_DIR: join(dir, 'control'), AOS_DATA_DIR: join(dir, 'data') };
+    const cp = createControlPlane({ configFile: file, env, log: createLogger('silent') });
+    t.teardown(async () => {
+      await cp.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await cp.start();
+    const health = await fetch(`${cp.addresses.people}/healthz`);
+    t.equal(health.status, 200, 'the people listener answers');
+    t.equal((await fetch(`${cp.addresses.gateways}/healthz`)).status, 200, 'the gateway listener answers');
+    t.ok((await cp.hub().snapshot()).version >= 1, 'a snapshot from the seed');
   });
 }
 

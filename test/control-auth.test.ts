@@ -109,3 +109,18 @@ t.test('bad input: clear JSON errors with stable codes', async (t) => {
   const notJson = await fetch(`${h.cp.addresses.people}/api/kills`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: '{nope' });
   t.same([notJson.status, ((await notJson.json()) as { error: { code: string } }).error.code], [400, 'control_bad_request'], 'not JSON');
 });
+
+t.test('the approvals queue: listed, decided once by an approver, each decision an action', async (t) => {
+  const h = await startControl(t);
+  const queued = await h.cp.store().requestApproval({ agentId: 'agent-0', request: { model: 'gpt-5', reason: 'policy asked for approval' } });
+  const list = await h.api('GET', '/api/approvals?status=pending', { sub: 'vera', roles: ['viewer'] });
+  t.match(list.body.approvals, [{ id: queued.id, agentId: 'agent-0', status: 'pending', request: { model: 'gpt-5' } }]);
+  t.equal((await h.api('POST', `/api/approvals/${queued.id}/approve`, { sub: 'otto', roles: ['operator'] }, { reason: 'ok' })).status, 403, 'an operator cannot decide');
+  const approved = await h.api('POST', `/api/approvals/${queued.id}/approve`, { sub: 'april', roles: ['approver'] }, { reason: 'expected spend' });
+  t.match(approved.body.approval, { status: 'approved', decidedBy: 'april', reason: 'expected spend' });
+  const again = await h.api('POST', `/api/approvals/${queued.id}/deny`, { sub: 'april', roles: ['approver'] }, { reason: 'changed my mind' });
+  t.same([again.status, again.body.error.code], [409, 'control_conflict'], 'decided once');
+  t.same((await h.api('GET', '/api/approvals?status=pending', ADMIN_TOKEN)).body.approvals, []);
+  const [action] = (await h.api('GET', '/api/actions?limit=1', ADMIN_TOKEN)).body.actions;
+  t.match(action, { actor: 'april', action: 'approval.approve', target: queued.id, reason: 'expected spend' });
+});

@@ -149,6 +149,14 @@ async function suite(t: Test, open: () => Promise<ControlStore>) {
       (await store.audit({ workflow: 'wf-1', limit: 1, newestFirst: true })).map((r) => r.seq),
       [8],
     );
+    const page1 = await store.audit({ gateway: 'gw-2', limit: 4 });
+    const last = page1[3];
+    const page2 = await store.audit({ gateway: 'gw-2', limit: 4, after: { timeMs: Date.parse(last.time), gateway: last.gateway, seq: last.seq } });
+    t.same(
+      [...page1, ...page2].map((r) => r.seq),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+      'paged with a cursor',
+    );
     const counters = await store.counters();
     t.match(counters.get('agent-1'), { calls: 4, denied: 1, errors: 0, spendUsd: 0 });
     t.match(counters.get('agent-0'), { calls: 3, denied: 0 });

@@ -3,6 +3,8 @@
  * second; acks and the fleet view; two replicas on one PostgreSQL see each other's changes.
  */
 import t from 'tap';
+import { agentRegistrySchema } from '../src/config/agents-schema.js';
+import { validatorOf } from '../src/config/yaml-file.js';
 import { ADMIN_TOKEN, makeIssuer, openStream, startControl, tempDir } from './control-fixtures.js';
 import { POSTGRES, startPostgres } from './postgres-server.js';
 
@@ -59,6 +61,8 @@ t.test('the stream sends the current snapshot, then suspensions, kills and templ
   t.equal(pinned.registry.templates['standard@1'].maxTokens, 4096, 'the pinned version as <name>@<version>');
   t.equal(pinned.registry.templates['standard@1'].version, 1);
   t.equal(pinned.registry.templates.standard.version, 2);
+  const valid = validatorOf(agentRegistrySchema);
+  t.ok(valid(structuredClone(pinned.registry)), `the registry passes the gateway's agents.yaml schema ${JSON.stringify(valid.errors)}`);
 
   t.equal((await h.gw('POST', '/v1/acks', 'gw-1', { version: pinned.version, ok: true })).status, 200);
   const fleet = await h.api('GET', '/api/gateways', { sub: 'vera', roles: ['viewer'] });
@@ -129,4 +133,25 @@ t.test('two replicas on one PostgreSQL: a kill made on A reaches a stream of B w
   );
   const fleetOnA = (await a.api('GET', '/api/gateways', ADMIN_TOKEN)).body.gateways;
   t.match(fleetOnA, [{ id: 'gw-b', connected: true }], 'A sees the gateway streaming from B as connected');
+
+  await pg.stop();
+  const down = await a.api('GET', '/api/agents', ADMIN_TOKEN);
+  t.same([down.status, down.body.error.code], [503, 'control_unavailable'], 'PostgreSQL down: 503, retry');
+});
+
+t.test('without notifications the version poll still delivers: two instances on one SQLite file', async (t) => {
+  const dir = tempDir(t);
+  const issuers = { gateway: await makeIssuer(dir, 'gw-issuer'), people: await makeIssuer(dir, 'idp') };
+  const config = { store: { kind: 'sqlite', pollMs: 100 } };
+  const a = await startControl(t, { dir, issuers, config });
+  const b = await startControl(t, { dir, issuers, config });
+  await b.gw('POST', '/v1/hello', 'gw-b', hello());
+  const stream = await openStream(b, 'gw-b');
+  t.teardown(() => stream.close());
+  t.equal((await stream.next()).version, 1);
+  const started = Date.now();
+  await a.api('POST', '/api/agents/agent-1/suspend', ADMIN_TOKEN, { reason: 'made on A' });
+  const seen = await stream.next((s) => s.suspensions.length === 1, BOUND_MS);
+  t.ok(Date.now() - started < BOUND_MS, `polled over in ${Date.now() - started} ms`);
+  t.match(seen.suspensions, [{ agentId: 'agent-1', reason: 'made on A' }]);
 });

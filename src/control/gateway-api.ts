@@ -80,7 +80,12 @@ export function createGatewayApi(opts: GatewayApiOptions) {
       }
       case GATEWAY_PATHS.snapshots: {
         known(caller);
-        const after = url.searchParams.has('after') ? field.int(url.searchParams.get('after'), 'after') : 0;
+        // An EventSource that reconnects says where it was with Last-Event-ID (the snapshot's version).
+        const lastEventId = req.headers['last-event-id'];
+        const after = Math.max(
+          url.searchParams.has('after') ? field.int(url.searchParams.get('after'), 'after') : 0,
+          typeof lastEventId === 'string' && lastEventId !== '' ? field.int(lastEventId, 'Last-Event-ID') : 0,
+        );
         return hub.subscribe(caller.id, res, after);
       }
       case GATEWAY_PATHS.acks: {

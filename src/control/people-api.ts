@@ -55,7 +55,8 @@ export function createPeopleApi(opts: PeopleApiOptions) {
       throw err;
     }
     if (result === null) return;
-    if (req.method !== 'GET') await opts.hub.refresh();
+    // The change is committed: a failed push is retried by the version poll, not reported as a failed change.
+    if (req.method !== 'GET') await opts.hub.refresh().catch((err: unknown) => opts.log.warn('snapshot push after a change failed (the version poll retries it)', { err }));
     sendJson(res, result.status ?? 200, result.body);
   }
 

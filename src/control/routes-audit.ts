@@ -44,7 +44,7 @@ export function auditRoutes({ store }: PeopleApiDeps): Route[] {
         const q = queryOf(query, undefined);
         const limit = q.limit ?? Number.POSITIVE_INFINITY;
         // Validated before the first byte: an error after it can only cut the stream short.
-        const first = await store.audit({ ...q, limit: Math.min(PAGE, limit), offset: 0 });
+        const first = await store.audit({ ...q, limit: Math.min(PAGE, limit) });
         res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
         let page = first;
         let sent = 0;
@@ -52,7 +52,8 @@ export function auditRoutes({ store }: PeopleApiDeps): Route[] {
           for (const r of page) if (!res.write(`${JSON.stringify(r)}\n`)) await once(res, 'drain');
           sent += page.length;
           if (page.length < PAGE || sent >= limit || res.destroyed) break;
-          page = await store.audit({ ...q, limit: Math.min(PAGE, limit - sent), offset: sent });
+          const last = page[page.length - 1];
+          page = await store.audit({ ...q, limit: Math.min(PAGE, limit - sent), after: { timeMs: Date.parse(last.time), gateway: last.gateway, seq: last.seq } });
         }
         res.end();
         return null;

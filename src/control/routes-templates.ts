@@ -83,7 +83,8 @@ export function templateRoutes({ store }: PeopleApiDeps): Route[] {
         const b = await body();
         const reason = reasonOf(b);
         if (b.template === undefined) throw badRequest('template: the template (an object or YAML text), as in agents.yaml');
-        const latest = (await store.templates()).filter((v) => v.name === nameOf(name)).length;
+        nameOf(name);
+        const latest = (await store.templates()).filter((v) => v.name === name).length;
         // The number is checked again inside the store's transaction (a concurrent proposal fails there).
         const template = checkTemplate(proposedBody(b.template), latest + 1);
         const draft = await store.propose(name, template, templateYaml(template), action(person.actor, 'template.propose', `${name}@${template.version}`, reason));

@@ -74,6 +74,10 @@ export const CONTROL_MIGRATIONS: readonly string[] = [
   `CREATE TABLE actions (
      version BIGINT PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
      target TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL)`,
+  // Per-agent totals of the ingested audit, added to in the transaction that stores the events.
+  `CREATE TABLE agent_counters (
+     agent_id TEXT PRIMARY KEY, calls BIGINT NOT NULL, denied BIGINT NOT NULL, errors BIGINT NOT NULL,
+     spend_usd DOUBLE PRECISION NOT NULL, last_ms BIGINT NOT NULL)`,
 ];
 
 /** `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here hold no `?` inside literals). */

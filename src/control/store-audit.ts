@@ -37,7 +37,39 @@ function where(q: AuditQuery): { clause: string; params: unknown[] } {
   if (q.workflow !== undefined) add('workflow_id = ?', q.workflow);
   if (q.sinceMs !== undefined) add('time_ms >= ?', q.sinceMs);
   if (q.untilMs !== undefined) add('time_ms < ?', q.untilMs);
+  if (q.after !== undefined) {
+    const { timeMs, gateway, seq } = q.after;
+    terms.push('(time_ms > ? OR (time_ms = ? AND (gateway > ? OR (gateway = ? AND seq > ?))))');
+    params.push(timeMs, timeMs, gateway, gateway, seq);
+  }
   return { clause: terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`, params };
+}
+
+/** A call that failed: the gateway or the upstream erred, or it was cut short. Denials are counted apart. */
+const isError = (r: AuditRecord) => r.outcome === 'failed' || r.outcome === 'interrupted' || (r.outcome === 'completed' && (r.status ?? 0) >= 400);
+
+/** Adds a batch's stored records to the per-agent totals (one upsert per agent of the batch). */
+async function count(sql: Sql, stored: readonly AuditRecord[]): Promise<void> {
+  const byAgent = new Map<string, { calls: number; denied: number; errors: number; spend: number; last: number }>();
+  for (const r of stored) {
+    if (r.agent_id === null) continue;
+    const c = byAgent.get(r.agent_id) ?? { calls: 0, denied: 0, errors: 0, spend: 0, last: 0 };
+    c.calls += 1;
+    if (r.decision === 'deny') c.denied += 1;
+    if (isError(r)) c.errors += 1;
+    c.spend += r.cost_usd ?? 0;
+    c.last = Math.max(c.last, Date.parse(r.time));
+    byAgent.set(r.agent_id, c);
+  }
+  for (const [agent, c] of byAgent) {
+    await sql.run(
+      `INSERT INTO agent_counters (agent_id, calls, denied, errors, spend_usd, last_ms) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (agent_id) DO UPDATE SET calls = agent_counters.calls + excluded.calls, denied = agent_counters.denied + excluded.denied,
+         errors = agent_counters.errors + excluded.errors, spend_usd = agent_counters.spend_usd + excluded.spend_usd,
+         last_ms = CASE WHEN excluded.last_ms > agent_counters.last_ms THEN excluded.last_ms ELSE agent_counters.last_ms END`,
+      [agent, c.calls, c.denied, c.errors, c.spend, c.last],
+    );
+  }
 }
 
 export function createAuditStatements(driver: SqlDriver) {
@@ -57,6 +89,7 @@ export function createAuditStatements(driver: SqlDriver) {
         let seq = Number(head.audit_seq);
         let hash = head.audit_hash;
         const result: IngestResult = { acked: seq, stored: 0, duplicates: 0, refused: null };
+        const stored: AuditRecord[] = [];
         for (const r of records) {
           if (r.seq <= seq) {
             const [held] = await sql.all<{ hash: string }>('SELECT hash FROM audit_events WHERE gateway = ? AND seq = ?', [gateway, r.seq]);
@@ -83,9 +116,13 @@ export function createAuditStatements(driver: SqlDriver) {
           await store(sql, gateway, r, body);
           seq = r.seq;
           hash = r.hash;
-          result.stored += 1;
+          stored.push(r);
         }
-        if (result.stored > 0) await sql.run('UPDATE gateways SET audit_seq = ?, audit_hash = ? WHERE id = ?', [seq, hash, gateway]);
+        result.stored = stored.length;
+        if (stored.length > 0) {
+          await sql.run('UPDATE gateways SET audit_seq = ?, audit_hash = ? WHERE id = ?', [seq, hash, gateway]);
+          await count(sql, stored);
+        }
         result.acked = seq;
         return result;
       }),
@@ -94,10 +131,9 @@ export function createAuditStatements(driver: SqlDriver) {
     async query(q: AuditQuery): Promise<(AuditRecord & { gateway: string })[]> {
       const { clause, params } = where(q);
       const order = q.newestFirst ? 'DESC' : 'ASC';
-      const rows = await driver.all(`SELECT gateway, seq, body, prev_hash, hash FROM audit_events ${clause} ORDER BY time_ms ${order}, gateway ${order}, seq ${order} LIMIT ? OFFSET ?`, [
+      const rows = await driver.all(`SELECT gateway, seq, body, prev_hash, hash FROM audit_events ${clause} ORDER BY time_ms ${order}, gateway ${order}, seq ${order} LIMIT ?`, [
         ...params,
         q.limit ?? PAGE,
-        q.offset ?? 0,
       ]);
       return rows.map(recordOf);
     },

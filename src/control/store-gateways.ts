@@ -39,23 +39,23 @@ export function createGatewayStatements(driver: SqlDriver, mutate: Mutate) {
     hello: (h: HelloRequest, who: { issuer: string; subject: string }) =>
       driver.tx(async (sql) => {
         const at = new Date().toISOString();
-        const [row] = await sql.all(`SELECT * FROM gateways WHERE id = ?${driver.lockClause}`, [h.id]);
-        if (row === undefined) {
-          await sql.run(
-            `INSERT INTO gateways (id, issuer, subject, version, labels, snapshot_version, policy_revision, first_seen, last_seen, connected, audit_seq, audit_hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)`,
-            [h.id, who.issuer, who.subject, h.version, JSON.stringify(h.labels), h.snapshotVersion, h.policyRevision, at, at, GENESIS_HASH],
-          );
-        } else {
-          await sql.run('UPDATE gateways SET version = ?, labels = ?, snapshot_version = ?, snapshot_error = NULL, policy_revision = ?, last_seen = ? WHERE id = ?', [
-            h.version,
-            JSON.stringify(h.labels),
-            h.snapshotVersion,
-            h.policyRevision,
-            at,
-            h.id,
-          ]);
-        }
+        // Two first hellos of one id at once (two replicas): one inserts, both then update under the row lock.
+        await sql.run(
+          `INSERT INTO gateways (id, issuer, subject, version, labels, snapshot_version, policy_revision, first_seen, last_seen, connected, audit_seq, audit_hash)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?) ON CONFLICT (id) DO NOTHING`,
+          [h.id, who.issuer, who.subject, h.version, JSON.stringify(h.labels), h.snapshotVersion, h.policyRevision, at, at, GENESIS_HASH],
+        );
+        const [row] = await sql.all(`SELECT issuer, subject, revoked_at FROM gateways WHERE id = ?${driver.lockClause}`, [h.id]);
+        if (row.revoked_at !== null) throw new ControlHttpError('control_gateway_revoked', `gateway ${h.id} was revoked at ${row.revoked_at}`);
+        if (row.issuer !== who.issuer || row.subject !== who.subject) throw new ControlHttpError('control_forbidden', `gateway id ${h.id} belongs to another credential`);
+        await sql.run('UPDATE gateways SET version = ?, labels = ?, snapshot_version = ?, snapshot_error = NULL, policy_revision = ?, last_seen = ? WHERE id = ?', [
+          h.version,
+          JSON.stringify(h.labels),
+          h.snapshotVersion,
+          h.policyRevision,
+          at,
+          h.id,
+        ]);
         return gatewayOf((await sql.all('SELECT * FROM gateways WHERE id = ?', [h.id]))[0]);
       }),
 

@@ -214,26 +214,24 @@ export function createSqlStore(driver: SqlDriver): ControlStore {
         return { ...approvalOf(row), status: decision, decidedBy: action.actor, decidedAt: at, reason: action.reason };
       }),
 
+    async requestApproval({ agentId, request }) {
+      const out: ApprovalRecord = { id: randomUUID(), agentId, request, status: 'pending', createdAt: now(), decidedBy: null, decidedAt: null, reason: null };
+      await driver.run(`INSERT INTO approvals (id, agent_id, request, status, created_at) VALUES (?, ?, ?, 'pending', ?)`, [out.id, agentId, JSON.stringify(request), out.createdAt]);
+      return out;
+    },
+
     agents: () => readAgents(driver),
     async agent(id) {
       const [row] = await driver.all('SELECT * FROM agents WHERE id = ?', [id]);
       return row === undefined ? null : agentOf(row);
     },
-    counters: async () => {
-      const rows = await driver.all(
-        `SELECT agent_id, COUNT(*) AS calls,
-           SUM(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END) AS denied,
-           SUM(CASE WHEN outcome IN ('failed', 'interrupted') OR (outcome = 'completed' AND status >= 400) THEN 1 ELSE 0 END) AS errors,
-           SUM(cost_usd) AS spend, MAX(time_ms) AS last
-         FROM audit_events WHERE agent_id IS NOT NULL GROUP BY agent_id`,
-      );
-      return new Map<string, AgentCounters>(
-        rows.map((r) => [
+    counters: async () =>
+      new Map<string, AgentCounters>(
+        (await driver.all('SELECT * FROM agent_counters')).map((r) => [
           String(r.agent_id),
-          { calls: Number(r.calls), denied: Number(r.denied), errors: Number(r.errors), spendUsd: Number(r.spend ?? 0), lastCall: r.last === null ? null : new Date(Number(r.last)).toISOString() },
+          { calls: Number(r.calls), denied: Number(r.denied), errors: Number(r.errors), spendUsd: Number(r.spend_usd), lastCall: new Date(Number(r.last_ms)).toISOString() },
         ]),
-      );
-    },
+      ),
     kills: async () => (await driver.all('SELECT * FROM kills ORDER BY at, id')).map(killOf),
     budgets: async () => ({ base: (await base(driver))?.budgets ?? null, overrides: await readOverrides(driver) }),
     approvals: async (status) =>

@@ -117,8 +117,8 @@ export interface IngestResult {
 
 export interface AuditQuery extends AuditFilter {
   gateway?: string;
-  /** Matching records to skip (paging an export). */
-  offset?: number;
+  /** Only records after this one in (time, gateway, seq) order, oldest first: the cursor of a paged export. */
+  after?: { timeMs: number; gateway: string; seq: number };
 }
 
 export interface ChainCheck {
@@ -152,10 +152,13 @@ export interface ControlStore {
   rollback(name: string, version: number, action: ActionInput): Promise<TemplateVersion>;
   decideApproval(id: string, decision: 'approved' | 'denied', action: ActionInput): Promise<ApprovalRecord>;
   revokeGateway(id: string, action: ActionInput): Promise<GatewayRecord>;
+  /** Queues a request for a person's decision (filled by the approvals feature; not a person's action). */
+  requestApproval(request: { agentId: string | null; request: unknown }): Promise<ApprovalRecord>;
 
   // ---- reads ----
   agents(): Promise<AgentRecord[]>;
   agent(id: string): Promise<AgentRecord | null>;
+  /** Per-agent totals of the ingested audit (kept as events are stored, duplicates not counted). */
   counters(): Promise<Map<string, AgentCounters>>;
   kills(): Promise<KillSwitch[]>;
   budgets(): Promise<{ base: RegistryBase['budgets'] | null; overrides: Record<string, number> }>;
