@@ -63,7 +63,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     const next = loadSnapshot(configFile, env);
     return fleet?.decorate(next) ?? next;
   };
-  const runtime = createRuntime(first, { log, metrics, calls: createCallMetrics(metrics.registry), barrier, fleet: fleet?.gate ?? null });
+  const calls = createCallMetrics(metrics.registry);
+  const runtime = createRuntime(first, { log, metrics, calls, barrier, fleet: fleet?.gate ?? null });
+  // Under a control plane its suspensions are the ones in force (the local store is not consulted).
+  const suspensions = fleet === null ? runtime.suspensions : () => fleet.gate.suspensions;
   const inflight = createInflight();
   const proxy = createProxyServer(first.config, createProxyHandler({ pipeline: runtime.pipeline, metrics, log, draining: inflight.draining, track: inflight.track }), log);
   const admin = createAdminServer({
@@ -80,7 +83,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     verifier: runtime.verifier,
     identity: () => runtime.snapshot().config.identity,
     registry: () => runtime.snapshot().registry,
-    suspensions: runtime.suspensions,
+    suspensions,
     audit: () => runtime.audit()?.store ?? null,
     budgets: runtime.budgets,
   });
@@ -94,11 +97,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     current: runtime.snapshot,
     registry: () => runtime.snapshot().registry,
     signer: runtime.signer,
-    suspensions: runtime.suspensions,
+    suspensions,
     audit: runtime.audit,
     budgets: runtime.budgets,
     async start() {
       await runtime.start();
+      if (fleet !== null) calls.setSuspended(() => fleet.gate.suspensions.list().length);
       fleet?.start({
         snapshot: runtime.snapshot,
         apply: (next) => runtime.apply(next),

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 import { startSampleUpstream } from '../examples/sample-upstream.js';
-import { chat, fleetGatewayDir, fleetStatus, type GatewayProcess, type Json, startAosControl, startGatewayProcess, testIssuer, until, writeFleetConfig } from './fleet-gateways.js';
+import { chat, fleetGatewayDir, fleetStatus, type GatewayProcess, type Json, metric, startAosControl, startGatewayProcess, testIssuer, until, writeFleetConfig } from './fleet-gateways.js';
 
 t.test('three gateways under aos control', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'aos-fleet-e2e-'));
@@ -58,6 +58,12 @@ t.test('three gateways under aos control', async (t) => {
     );
     t.comment(`kill + suspension (two API calls) in force on the 3 gateways after ${reached.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`);
     t.ok(Math.max(...reached) < 1000, 'all three within 1 s');
+    const admin = { authorization: `Bearer ${await agents.admin()}` };
+    const view = (await (await fetch(`${gws[1].admin}/admin/agents/agent-1`, { headers: admin })).json()) as Json;
+    t.match(view, { status: 'suspended', suspension: { reason: 'under review' } }, "a gateway's admin API shows the fleet's suspension");
+    t.equal(await metric(gws[1], 'aos_agents_suspended'), 1, 'aos_agents_suspended counts it');
+    const local = await fetch(`${gws[1].admin}/admin/agents/agent-0/suspend`, { method: 'POST', headers: admin, body: '{}' });
+    t.equal(local.headers.get('x-aos-error-code'), 'aos_method_not_allowed', 'a local suspension is refused: the control plane decides');
 
     for (;;) {
       const { done, value } = await reader.read();

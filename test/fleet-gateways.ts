@@ -38,6 +38,16 @@ export async function testIssuer(dir: string) {
   writeFileSync(keyFile, JSON.stringify({ keys: [jwk] }));
   return {
     keyFile,
+    /** An admin token for the gateways' admin API. */
+    admin: () =>
+      new SignJWT({ roles: ['admin'] })
+        .setProtectedHeader({ alg: 'ES256', kid: 'fleet-test' })
+        .setIssuer(ISSUER)
+        .setAudience('aos-admin')
+        .setSubject('operator')
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(privateKey),
     token: (agent: string) =>
       new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'fleet-test' }).setIssuer(ISSUER).setAudience('aos-gateway').setSubject(agent).setIssuedAt().setExpirationTime('1h').sign(privateKey),
   };

@@ -2,6 +2,7 @@ import type { FleetSuspension, KillSwitch } from '../control/protocol.js';
 import { GatewayError } from '../errors.js';
 import type { FleetGate } from '../identity/authenticate.js';
 import type { Agent } from '../identity/registry.js';
+import type { SuspensionStore } from '../identity/suspensions.js';
 import type { CallContext, Finisher } from '../pipeline/context.js';
 
 /**
@@ -14,6 +15,8 @@ export interface FleetOverlay extends FleetGate {
   set(suspensions: readonly FleetSuspension[], kills: readonly KillSwitch[]): { cut: number };
   /** Calls in flight (tracked). */
   live(): number;
+  /** The fleet's suspensions where the local store served (admin API, metrics): read-only, they are the control plane's. */
+  readonly suspensions: SuspensionStore;
 }
 
 interface State {
@@ -88,7 +91,18 @@ export function createFleetOverlay(onSuspend: 'cut' | 'finish'): FleetOverlay {
       return { cut };
     },
     live: () => count,
+    suspensions: {
+      isSuspended: (id) => state.suspended.has(id),
+      list: () => [...state.suspended.values()].map((s) => ({ agentId: s.agentId, reason: s.reason, actor: s.actor, at: s.at })),
+      suspend: refuseLocal,
+      resume: refuseLocal,
+      close() {},
+    },
   };
+}
+
+function refuseLocal(): never {
+  throw new GatewayError('aos_method_not_allowed', 'this gateway follows a control plane: suspend and resume agents there (aos control)');
 }
 
 function killed(agent: Agent, kill: KillSwitch): GatewayError {
