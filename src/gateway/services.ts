@@ -15,7 +15,7 @@ import { type BudgetRules, createBudgetRules, lineOf, periodOf } from '../meteri
 import { createRedisStore } from '../metering/redis-store.js';
 import { createSqliteStore } from '../metering/sqlite-store.js';
 import { createMeteringStages } from '../metering/stages.js';
-import { type BudgetStore, NANO } from '../metering/store.js';
+import { type BudgetStore, NANO, toNano } from '../metering/store.js';
 import { composePipeline } from '../pipeline/compose.js';
 import type { Stage } from '../pipeline/context.js';
 import type { Pipeline } from '../pipeline/run.js';
@@ -59,9 +59,12 @@ export function openAuditReader(s: Snapshot): AuditStore {
   return openAuditStore(resolve(s.config.dataDir), s.config.audit.file, { readonly: true });
 }
 
-/** Budget rules as the registry and the persisted overrides set them. */
+/** Budget rules as the registry and the persisted overrides set them, or a control plane's overrides (USD or counts) when it sets them. */
 export function budgetRulesOf(s: Snapshot, overrides: ReadonlyMap<string, number>): BudgetRules {
-  return createBudgetRules(s.registry, s.config.metering.softThreshold, overrides as Map<string, number>);
+  if (s.budgetOverrides === null) return createBudgetRules(s.registry, s.config.metering.softThreshold, overrides as Map<string, number>);
+  const fleet = new Map<string, number>();
+  for (const [limitId, v] of s.budgetOverrides) fleet.set(limitId, limitId.split('|')[1] === 'usd' ? toNano(v) : v);
+  return createBudgetRules(s.registry, s.config.metering.softThreshold, fleet, true);
 }
 
 /** The registry's templates as the policy sees them under `data.registry`. */
@@ -199,7 +202,7 @@ export async function createBudgets(s: Snapshot, deps: ServiceDeps, current: () 
     ),
     rules() {
       const snapshot = current();
-      if (memo.snapshot !== snapshot || memo.overrides !== overrides) memo = { snapshot, overrides, rules: budgetRulesOf(snapshot, snapshot.budgetOverrides ?? overrides) };
+      if (memo.snapshot !== snapshot || memo.overrides !== overrides) memo = { snapshot, overrides, rules: budgetRulesOf(snapshot, overrides) };
       return memo.rules;
     },
     async close() {
