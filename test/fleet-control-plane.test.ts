@@ -159,6 +159,7 @@ t.test('three gateways under aos control', async (t) => {
     await until('shipped', async () => (await fleetStatus(gws[2])).connected && (await fleetStatus(gws[2])).auditBacklog === 0, 15_000);
     const ids2 = await held(ids[2]);
     t.comment(`${received.length} calls upstream; the control plane held ${before} of gateway 2's records at the kill, ${ids2.size} after the restart`);
+    t.ok(ids2.size > before, 'the restart shipped records the kill left behind (calls in flight, recovered from the journal)');
     t.same(
       received.filter((id) => !ids2.has(id)),
       [],
