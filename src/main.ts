@@ -115,13 +115,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (options.watchConfig !== false) watcher = watchFiles(runtime.snapshot().files, () => void gateway.reload());
     },
     async reload() {
-      let next: Snapshot;
-      try {
-        next = load();
-      } catch (err) {
-        return runtime.rejected(err as Error);
-      }
-      return runtime.apply(next);
+      const run = async () => {
+        let next: Snapshot;
+        try {
+          next = load();
+        } catch (err) {
+          return runtime.rejected(err as Error);
+        }
+        return runtime.apply(next);
+      };
+      // Under a control plane, never at once with a snapshot being applied (each builds on the other's result).
+      return fleet === null ? run() : fleet.exclusive(run);
     },
     async stop(graceMs = runtime.snapshot().config.limits.shutdownGraceMs) {
       if (inflight.draining()) return;

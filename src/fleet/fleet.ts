@@ -37,6 +37,8 @@ export interface Fleet {
   start(host: FleetHost): void;
   /** For `/readyz`: where the sync stands. */
   status(): Record<string, unknown>;
+  /** Runs `fn` when no snapshot is being applied, and holds the next one until it is done (a config reload goes through here). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
   /** Ships what the audit store holds, up to the configured drain timeout, then stops. */
   stop(): Promise<void>;
 }
@@ -66,6 +68,12 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
   }
   const metrics = createFleetMetrics(opts.metrics.registry, { lastSyncMs: () => lastHeard, backlog: () => shipper?.backlog() ?? 0 });
   metrics.applied(current?.fleet.version ?? 0);
+
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = applying.then(fn);
+    applying = next.catch(() => {});
+    return next;
+  };
 
   const refuse = (version: number, error: Error): Ack => {
     lastError = `snapshot ${version}: ${error.message}`;
@@ -104,6 +112,7 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
     id,
     gate,
     decorate: (local) => (current === null ? local : withFleet(local, current)),
+    exclusive,
     start(host) {
       const client = createControlClient(config, id, first.dir, opts.env);
       const store = host.auditStore();
@@ -124,12 +133,8 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
           shipper?.resume(answer);
         },
         version: () => current?.fleet.version ?? 0,
-        apply(data) {
-          // One at a time, in the order received.
-          const next = applying.then(() => apply(host, data));
-          applying = next.catch(() => {});
-          return next;
-        },
+        // One at a time, in the order received, and never at once with a config reload.
+        apply: (data) => exclusive(() => apply(host, data)),
         onConnected(up) {
           connected = up;
           metrics.connected(up);

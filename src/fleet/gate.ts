@@ -37,7 +37,11 @@ export function createFleetOverlay(onSuspend: 'cut' | 'finish'): FleetOverlay {
   const calls = new Map<string, Set<CallContext>>();
   let count = 0;
   const untrack: Finisher = (_outcome, ctx) => {
-    if (calls.get(ctx.agent!.id)?.delete(ctx)) count -= 1;
+    const id = ctx.agent!.id;
+    const set = calls.get(id);
+    if (set?.delete(ctx)) count -= 1;
+    // Many distinct agents (admitted unregistered ones): idle ones are let go, so the map stays bounded.
+    if (set?.size === 0 && calls.size > 1024) calls.delete(id);
   };
 
   const killOf = (s: State, agent: Agent): KillSwitch | null => {
