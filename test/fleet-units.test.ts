@@ -19,11 +19,13 @@ import { gatewayIdOf, labelsOf } from '../src/fleet/identity.js';
 import { createFleetMetrics } from '../src/fleet/metrics.js';
 import { createShipper } from '../src/fleet/shipper.js';
 import { validateSnapshot } from '../src/fleet/snapshot.js';
+import { startSync } from '../src/fleet/sync.js';
 import type { Agent } from '../src/identity/registry.js';
 import { createLogger } from '../src/log.js';
 import { sampleEvent } from './audit-events.js';
 import { kill } from './fleet-control.js';
 import { FLEET_REGISTRY, startAosControl } from './fleet-gateways.js';
+import { freePort } from './helpers.js';
 
 const agent = (id: string, team: string, template: string): Agent => ({ id, team, template, templateVersion: 1, owner: null, roles: [], labels: {}, unregistered: false });
 const writer = agent('writer', 'content', 'standard');
@@ -177,4 +179,46 @@ t.test('shipping resends from the seq aos control expects (409), and each record
   t.match(shipper.problem(), /not this data folder's/, "a control plane whose record differs from this store's stops shipping");
   shipper.stop();
   store.close();
+});
+
+t.test('the sync fails over from a URL that does not answer to one that does, and applies what it gets', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aos-fleet-failover-'));
+  const control = await startAosControl(dir);
+  t.teardown(async () => {
+    await control.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  const config = { urls: [dead, dead, control.url], tokenEnv: 'T', connectTimeoutMs: 500, backoffMaxMs: 200 } as ControlPlaneConfig;
+  const client = createControlClient(config, 'gw-failover', dir, { T: await control.gatewayToken('sa-failover') });
+  const logs: string[] = [];
+  const received: number[] = [];
+  let up = false;
+  const sync = startSync({
+    client,
+    config,
+    log: createLogger('info', (l) => logs.push(l)),
+    hello: () => ({ id: 'gw-failover', version: 'test', labels: {}, snapshotVersion: 0, policyRevision: null }),
+    onHello() {},
+    version: () => received.at(-1) ?? 0,
+    async apply(data) {
+      const version = JSON.parse(data).version as number;
+      received.push(version);
+      return { version, ok: true };
+    },
+    onConnected: (u) => {
+      up = u;
+    },
+    onHeard() {},
+  });
+  t.teardown(() => sync.stop());
+  const deadline = Date.now() + 10_000;
+  while (!(up && received.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.ok(up, 'connected');
+  t.equal(client.url(), control.url, 'to the URL that answers');
+  t.ok(received[0] >= 1, `snapshot ${received[0]} received`);
+  const acked = async () => (await control.api('GET', '/api/gateways')).gateways.some((g: { id: string; snapshotVersion: number }) => g.id === 'gw-failover' && g.snapshotVersion === received[0]);
+  const until = Date.now() + 5000;
+  while (!(await acked()) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  t.ok(await acked(), 'and acked it');
 });
