@@ -31,6 +31,7 @@ const agent = (id: string, team: string, template: string): Agent => ({ id, team
 const writer = agent('writer', 'content', 'standard');
 const pinned = agent('old', 'ops', 'standard@2');
 const analyst = agent('analyst', 'data', 'batch');
+const cpCount = (jsonLines: string) => jsonLines.split('\n').filter((l) => l !== '').length;
 const suspension = (agentId: string) => ({ agentId, reason: 'r', actor: 'a', at: '2026-01-01T00:00:00Z' });
 
 t.test('the gate: what a kill or a suspension covers', async (t) => {
@@ -179,6 +180,17 @@ t.test('shipping resends from the seq aos control expects (409), and each record
   t.match(shipper.problem(), /not this data folder's/, "a control plane whose record differs from this store's stops shipping");
   shipper.stop();
   store.close();
+
+  // Another data folder under the same id, resumed from a stale cursor: the control plane refuses its chain (422).
+  const other = openAuditStore(join(dir, 'other'));
+  other.append(Array.from({ length: 3 }, (_, i) => sampleEvent(i + 100)));
+  const stale = createShipper({ client, config: { batchSize: 8, intervalMs: 10_000, drainTimeoutMs: 0 }, store: other, log, metrics });
+  stale.resume({ snapshotVersion: 0, auditSeq: 0, auditHash: GENESIS_HASH });
+  await stale.drain(2000);
+  t.match(stale.problem(), /refused the audit chain: .*422/, 'a chain the control plane refuses stops shipping instead of retrying forever');
+  t.equal(cpCount(await control.api('GET', '/api/audit/export?gateway=gw-ship')), 30, 'and the control plane kept its own');
+  stale.stop();
+  other.close();
 });
 
 t.test('the sync fails over from a URL that does not answer to one that does, and applies what it gets', async (t) => {

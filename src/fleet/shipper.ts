@@ -55,6 +55,12 @@ export function createShipper(opts: { client: ControlClient; config: ControlPlan
         cursor = expected - 1;
         return true;
       }
+      if (err instanceof ControlPlaneError && err.status === 422) {
+        // The control plane holds another chain for this id, or a record does not verify: resending cannot fix it.
+        problem = `the control plane refused the audit chain: ${err.message}`;
+        log.error(`fleet: audit shipping stopped: ${problem}`);
+        return false;
+      }
       if (Date.now() - failedAt > 10_000) log.warn('fleet: audit batch not delivered; retrying', { error: (err as Error).message });
       failedAt = Date.now();
       return false;
