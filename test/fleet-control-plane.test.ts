@@ -47,16 +47,26 @@ t.test('three gateways under aos control', async (t) => {
     const reader = res.body!.getReader();
     let text = new TextDecoder().decode((await reader.read()).value);
 
+    // Every change bumps the fleet version by one: the two changes below make it v0 + 2.
+    const v0 = await fleetVersion();
     const start = performance.now();
     const { kill } = await api('POST', '/api/kills', { scope: 'agent', value: 'agent-0', live: 'cut', reason: 'runaway loop' });
+    const killMs = performance.now() - start;
     await api('POST', '/api/agents/agent-1/suspend', { reason: 'under review' });
+    const apiMs = performance.now() - start;
     const reached = await Promise.all(
       gws.map(async (g) => {
-        await until('refused', async () => (await chat(g, tokens.a0)).code === 'aos_agent_killed' && (await chat(g, tokens.a1)).code === 'aos_agent_suspended', 5000);
+        await until('both applied', async () => (await fleetStatus(g)).snapshotVersion >= v0 + 2, 5000);
         return performance.now() - start;
       }),
     );
-    t.comment(`kill + suspension (two API calls) in force on the 3 gateways after ${reached.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`);
+    t.comment(
+      `kill + suspension (two API calls, answered after ${killMs.toFixed(0)} and ${apiMs.toFixed(0)} ms) in force on the 3 gateways after ${reached.map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`,
+    );
+    for (const g of gws) {
+      t.equal((await chat(g, tokens.a0)).code, 'aos_agent_killed', 'the killed agent is refused');
+      t.equal((await chat(g, tokens.a1)).code, 'aos_agent_suspended', 'the suspended agent is refused');
+    }
     t.ok(Math.max(...reached) < 1000, 'all three within 1 s');
     const admin = { authorization: `Bearer ${await agents.admin()}` };
     const view = (await (await fetch(`${gws[1].admin}/admin/agents/agent-1`, { headers: admin })).json()) as Json;

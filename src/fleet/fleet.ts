@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../audit/store.js';
 import type { Ack, HelloResponse } from '../control/protocol.js';
 import type { Snapshot } from '../gateway/snapshot.js';
@@ -83,6 +84,7 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
   };
 
   const apply = async (host: FleetHost, data: string): Promise<Ack> => {
+    const started = performance.now();
     let version = 0;
     let valid: ValidSnapshot;
     try {
@@ -99,7 +101,8 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
     const { cut } = gate.set(valid.fleet.suspensions, valid.fleet.kills);
     lastError = null;
     metrics.applied(version);
-    log.info('fleet: snapshot applied', { version, suspensions: valid.fleet.suspensions.length, kills: valid.fleet.kills.length, cut });
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    log.info('fleet: snapshot applied', { version, ms, suspensions: valid.fleet.suspensions.length, kills: valid.fleet.kills.length, cut });
     writes = writes.then(
       () => writeLastGood(dataDir, valid.fleet),
       () => writeLastGood(dataDir, valid.fleet),
