@@ -90,13 +90,16 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
     try {
       const parsed = JSON.parse(data) as { version?: unknown };
       if (typeof parsed?.version === 'number') version = parsed.version;
-      valid = validateSnapshot(parsed);
+      valid = validateSnapshot(parsed, current);
     } catch (err) {
       return refuse(version, err as Error);
     }
     if (current !== null && version <= current.fleet.version) return { version, ok: true };
-    const result = await host.apply(withFleet(host.snapshot(), valid));
-    if (!result.ok) return refuse(version, result.error);
+    // Suspensions and kills only (the common case): nothing to rebuild, the gate alone changes.
+    if (current === null || !sameServices(current, valid)) {
+      const result = await host.apply(withFleet(host.snapshot(), valid));
+      if (!result.ok) return refuse(version, result.error);
+    }
     current = valid;
     const { cut } = gate.set(valid.fleet.suspensions, valid.fleet.kills);
     lastError = null;
@@ -167,4 +170,12 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
       await writes.catch(() => {});
     },
   };
+}
+
+/** The two snapshots make the same services (registry, budget overrides, policy): only their gate differs. */
+function sameServices(a: ValidSnapshot, b: ValidSnapshot): boolean {
+  if (a.registry !== b.registry || JSON.stringify(a.fleet.policy ?? null) !== JSON.stringify(b.fleet.policy ?? null)) return false;
+  if (a.budgetOverrides.size !== b.budgetOverrides.size) return false;
+  for (const [k, v] of a.budgetOverrides) if (b.budgetOverrides.get(k) !== v) return false;
+  return true;
 }

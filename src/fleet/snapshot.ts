@@ -11,6 +11,8 @@ export interface ValidSnapshot {
   readonly fleet: FleetSnapshot;
   readonly registry: AgentRegistry;
   readonly budgetOverrides: ReadonlyMap<string, number>;
+  /** The registry as sent: a next snapshot with the same one reuses `registry` (most are suspensions and kills only). */
+  readonly registryJson: string;
 }
 
 /** The file in dataDir holding the last snapshot applied: served from at start, before (or without) the control plane. */
@@ -18,9 +20,10 @@ export const LAST_GOOD_FILE = 'fleet-snapshot.json';
 
 /**
  * Checks a snapshot as sent: the registry with the schema and checks of agents.yaml, the rest by
- * shape. Throws an Error saying what is wrong (it goes back in the ack).
+ * shape. Throws an Error saying what is wrong (it goes back in the ack). A registry equal to the
+ * `previous` one's is not validated again.
  */
-export function validateSnapshot(value: unknown): ValidSnapshot {
+export function validateSnapshot(value: unknown, previous: ValidSnapshot | null = null): ValidSnapshot {
   const s = value as FleetSnapshot;
   if (typeof s !== 'object' || s === null) throw new Error('a snapshot must be an object');
   if (!Number.isSafeInteger(s.version) || s.version <= 0) throw new Error(`version: expected a positive integer, got ${JSON.stringify(s.version)}`);
@@ -42,8 +45,9 @@ export function validateSnapshot(value: unknown): ValidSnapshot {
     problems.push('policy: expected null or {url: an http(s) URL, revision: a string or null}');
   }
   if (problems.length > 0) throw new Error(`snapshot ${s.version}: ${problems.join('; ')}`);
-  const registry = parseRegistry(s.registry, `snapshot ${s.version} registry`);
-  return { fleet: s, registry, budgetOverrides: new Map(Object.entries(overrides)) };
+  const registryJson = JSON.stringify(s.registry ?? null);
+  const registry = previous?.registryJson === registryJson ? previous.registry : parseRegistry(s.registry, `snapshot ${s.version} registry`);
+  return { fleet: s, registry, budgetOverrides: new Map(Object.entries(overrides)), registryJson };
 }
 
 /**
