@@ -106,6 +106,10 @@ t.test('snapshot validation says what is wrong', async (t) => {
     ['registry checks', { registry: { ...FLEET_REGISTRY, agents: [{ id: 'a', team: 't', template: 'nope' }] } }, /agents\[0\]\.template: expected one of the templates/],
   ];
   for (const [name, change, error] of cases) t.throws(() => validateSnapshot({ ...good, ...change }), error, name);
+  t.equal(validateSnapshot({ ...good, version: 4, kills: [kill('k', 'all', null)] }, valid).registry, valid.registry, 'the same registry again is reused, not rebuilt');
+  const changed = validateSnapshot({ ...good, version: 5, registry: { ...FLEET_REGISTRY, agents: [] } }, valid);
+  t.not(changed.registry, valid.registry, 'a changed one is rebuilt');
+  t.equal(changed.registry.agents.size, 0);
 });
 
 t.test('gateway id: configured, else made once and kept in dataDir; labels from the pod environment', async (t) => {
