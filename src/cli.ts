@@ -50,6 +50,13 @@ Usage:
                                 template versions on the control plane: a change is a draft another person approves
   aos audit query|export|verify --control-plane URL [--gateway ID] [filters as above]
                                 the fleet's audit trail, collected by the control plane
+  aos agents list|suspend ID|resume ID --control-plane URL [--reason TEXT]
+                                fleet-wide: every connected gateway applies it within a second
+  aos kill agent ID|team NAME|template NAME|all --reason TEXT [--finish] --control-plane URL
+                                a kill switch: new calls refused, calls in flight cut (--finish: let them end)
+  aos kill list|lift KILL_ID --control-plane URL
+  aos gateways list --control-plane URL
+                                the fleet: each gateway's state, snapshot version, last seen
   aos --help | --version
 
 Environment:
@@ -81,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       follow: { type: 'boolean', short: 'f', default: false },
       window: { type: 'string' },
+      finish: { type: 'boolean', default: false },
       'control-plane': { type: 'string' },
       token: { type: 'string' },
       gateway: { type: 'string' },
@@ -128,7 +136,14 @@ async function main(argv: string[]): Promise<number> {
       if (rest[0] === 'show' || rest[0] === 'set' || rest[0] === 'reset') return budgetCommand(configFile, rest[0], rest.slice(1), values.window);
       break;
     case 'agents':
+      if (values['control-plane'] !== undefined && (rest[0] === 'list' || rest[0] === 'suspend' || rest[0] === 'resume'))
+        return (await import('./control/cli.js')).fleetAgents(rest[0], rest[1], values);
       if (rest[0] === 'list' || rest[0] === 'suspend' || rest[0] === 'resume') return agents(configFile, rest[0], rest[1], values.reason);
+      break;
+    case 'kill':
+      return (await import('./control/cli.js')).killCommand(rest, values);
+    case 'gateways':
+      if (rest[0] === 'list') return (await import('./control/cli.js')).gatewaysCommand(values);
       break;
   }
   process.stderr.write(`aos: unknown command "${[command, ...rest].join(' ')}"\n\n${HELP}`);
