@@ -6,6 +6,7 @@ import { auditFilter, formatLine } from './audit/query.js';
 import { type AuditStore, toRecord } from './audit/store.js';
 import { verifyChain } from './audit/verify.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { GATEWAY_AUDIENCE } from './control/protocol.js';
 import { AdminUnreachableError } from './errors.js';
 import { budgetRulesOf, openAuditReader, openBudgetStore, openLocalStore } from './gateway/services.js';
 import { loadSnapshot } from './gateway/snapshot.js';
@@ -23,8 +24,9 @@ Usage:
   aos start [--config FILE]     run the gateway (default config: config/aos.yaml)
   aos demo                      run the gateway in front of a local sample upstream and make a few agent calls
   aos config check [FILE]       validate a config file and print what it routes
-  aos token mint --agent ID [--ttl 1h] [--admin]
+  aos token mint --agent ID [--ttl 1h] [--admin] [--gateway ID]
                                 print a token signed by the gateway's local development key
+                                (--gateway: the gateway's credential for a control plane on this machine)
   aos agents list               agents of the registry, with their status
   aos agents suspend ID [--reason TEXT]
   aos agents resume ID          suspension takes effect on a running gateway within a second
@@ -191,14 +193,19 @@ function parseTtl(text: string): number {
   return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
 }
 
-async function mintToken(configFile: string, values: { agent?: string; ttl?: string; admin?: boolean }): Promise<number> {
+async function mintToken(configFile: string, values: { agent?: string; ttl?: string; admin?: boolean; gateway?: string }): Promise<number> {
   const snapshot = loadSnapshot(configFile);
   const { config } = snapshot;
   const identity = config.identity;
   if (!identity.localIssuer.enabled) throw new Error('identity.localIssuer is disabled in the config: tokens come from your identity provider');
-  if (values.agent === undefined && !values.admin) throw new Error('token mint: --agent ID is required (or --admin)');
+  if (values.agent === undefined && !values.admin && values.gateway === undefined) throw new Error('token mint: --agent ID is required (or --admin, or --gateway ID)');
   const ttlSec = parseTtl(values.ttl ?? '1h');
   const signer = await loadLocalSigner(resolve(config.dataDir), identity.localIssuer.issuer);
+  if (values.gateway !== undefined) {
+    // A gateway's credential for a control plane on this machine (its localKey trusts this key).
+    process.stdout.write(`${await signer.mint({ subject: values.gateway, audience: GATEWAY_AUDIENCE, ttlSec })}\n`);
+    return 0;
+  }
   const subject = values.agent ?? 'admin';
   let roles: string[] | undefined;
   if (values.admin) {
