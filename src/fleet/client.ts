@@ -48,7 +48,8 @@ export function createControlClient(config: ControlPlaneConfig, id: string, conf
     },
     async post<T>(path: string, body: unknown, timeoutMs = config.connectTimeoutMs): Promise<T> {
       const url = urls[at] + path;
-      const res = await fetch(url, { method: 'POST', headers: headers(true), body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+      const json = body instanceof RawJson ? body.text : JSON.stringify(body);
+      const res = await fetch(url, { method: 'POST', headers: headers(true), body: json, signal: AbortSignal.timeout(timeoutMs) });
       const text = await res.text();
       const parsed = text === '' ? null : parseJson(text);
       if (!res.ok) throw new ControlPlaneError(res.status, parsed, url);
@@ -74,6 +75,11 @@ export function createControlClient(config: ControlPlaneConfig, id: string, conf
     },
   };
   return client;
+}
+
+/** A request body already serialized (posted as it is). */
+export class RawJson {
+  constructor(readonly text: string) {}
 }
 
 /** The credential: a token file read again when it changes (a rotated projected token), or an env var. */

@@ -1,9 +1,8 @@
-import type { AuditStore } from '../audit/store.js';
-import { toRecord } from '../audit/store.js';
+import type { AuditStore, StoredRow } from '../audit/store.js';
 import type { ControlPlaneConfig } from '../config/schema.js';
 import { type AuditBatchResult, GATEWAY_PATHS, type HelloResponse } from '../control/protocol.js';
 import type { Logger } from '../log.js';
-import { type ControlClient, ControlPlaneError } from './client.js';
+import { type ControlClient, ControlPlaneError, RawJson } from './client.js';
 import type { FleetMetrics } from './metrics.js';
 
 /**
@@ -35,15 +34,15 @@ export function createShipper(opts: { client: ControlClient; config: ControlPlan
   const headSeq = () => store.chain().head_seq;
   const shipBatch = async (): Promise<boolean> => {
     const from = cursor!;
-    const records = [...store.rows({ afterSeq: from, limit: config.batchSize })].map(toRecord);
-    if (records.length === 0) return false;
-    if (records[0].seq !== from + 1) {
-      problem = `local records after seq ${from} were deleted by retention before they were shipped (next local seq ${records[0].seq})`;
+    const rows = [...store.rows({ afterSeq: from, limit: config.batchSize })];
+    if (rows.length === 0) return false;
+    if (rows[0].seq !== from + 1) {
+      problem = `local records after seq ${from} were deleted by retention before they were shipped (next local seq ${rows[0].seq})`;
       log.error(`fleet: audit shipping stopped: ${problem}`);
       return false;
     }
     try {
-      const result = await client.post<AuditBatchResult>(GATEWAY_PATHS.audit, { records }, Math.max(config.intervalMs, 10_000));
+      const result = await client.post<AuditBatchResult>(GATEWAY_PATHS.audit, batchOf(rows), Math.max(config.intervalMs, 10_000));
       if (cursor === from) cursor = result.acked;
       metrics.shipped(Math.max(0, result.acked - from));
       metrics.acked(result.acked);
@@ -126,4 +125,18 @@ function expectedOf(err: unknown): number | null {
   const body = err.body as { expected?: unknown; error?: { expected?: unknown } } | null;
   const v = body?.expected ?? body?.error?.expected;
   return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : null;
+}
+
+/**
+ * An audit batch's JSON, `{"records": [...]}`, made from the stored bodies as they are: each is the
+ * event's canonical JSON object, to which the record's seq and chain links are appended. Parsing
+ * and serializing every event again would cost the request thread a few milliseconds a batch.
+ */
+function batchOf(rows: readonly StoredRow[]): RawJson {
+  let out = '{"records":[';
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    out += `${i === 0 ? '' : ','}${r.body.slice(0, -1)},"seq":${r.seq},"prev_hash":"${r.prev_hash}","hash":"${r.hash}"}`;
+  }
+  return new RawJson(`${out}]}`);
 }
