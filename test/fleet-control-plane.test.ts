@@ -1,6 +1,7 @@
 /**
  * The fleet end to end: three `aos start` processes under the real control plane (`aos control`,
- * src/control/server.ts, SQLite store). People act through its API: a kill switch and a suspension
+ * src/control/server.ts, SQLite store; then two replicas sharing PostgreSQL, the gateways spread
+ * over them). People act through its API: a kill switch and a suspension
  * reach every gateway within a second and cut a live stream; lifting restores. The control plane
  * stopped: the gateways serve from their last snapshot (from disk after a restart) and resync when
  * it is back. Audit: a gateway killed with `kill -9` under load and one stopped with SIGTERM (its
@@ -11,15 +12,27 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { startSampleUpstream } from '../examples/sample-upstream.js';
 import { chat, fleetGatewayDir, fleetStatus, type GatewayProcess, type Json, metric, startAosControl, startGatewayProcess, testIssuer, until, writeFleetConfig } from './fleet-gateways.js';
+import { POSTGRES, startPostgres } from './postgres-server.js';
 
-t.test('three gateways under aos control', async (t) => {
+// The story runs twice (SQLite, then two replicas on PostgreSQL), about half a minute each.
+t.setTimeout(180_000);
+
+t.test('three gateways under aos control', (t) => fleet(t, null));
+
+t.test('three gateways under two aos control replicas sharing PostgreSQL, each gateway given both URLs', POSTGRES.options, async (t) => {
+  const pg = await startPostgres(t);
+  return fleet(t, await pg.database('fleet'));
+});
+
+/** The whole story, against one control plane on SQLite or (postgresUrl) two replicas on PostgreSQL. */
+async function fleet(t: Test, postgresUrl: string | null): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'aos-fleet-e2e-'));
   const upstream = await startSampleUpstream();
   const agents = await testIssuer(root);
-  const control = await startAosControl(root);
+  const control = await startAosControl(root, {}, postgresUrl === null ? {} : { postgresUrl, replicas: 2 });
   const { api } = control;
   const files = await Promise.all([0, 1, 2].map((i) => fleetGatewayDir(root, `gw${i}`, upstream.url, control, agents.keyFile)));
   const gws: GatewayProcess[] = await Promise.all(files.map((f) => startGatewayProcess(f.file)));
@@ -182,8 +195,8 @@ t.test('three gateways under aos control', async (t) => {
     // Shipping far slower than the calls (a minute between reads): at SIGTERM nearly all is still to ship.
     gws[0].child.kill('SIGTERM');
     await gws[0].exited;
-    writeFleetConfig(files[0].dir, upstream.url, [control.url], agents.keyFile, {
-      controlPlane: { urls: [control.url], tokenFile: 'control.token', audit: { intervalMs: 60_000, batchSize: 50 } },
+    writeFleetConfig(files[0].dir, upstream.url, control.urls, agents.keyFile, {
+      controlPlane: { urls: control.urls, tokenFile: 'control.token', audit: { intervalMs: 60_000, batchSize: 50 } },
     });
     writeFileSync(join(files[0].dir, 'control.token'), await control.gatewayToken('sa-gw0'));
     gws[0] = await startGatewayProcess(files[0].file);
@@ -206,4 +219,4 @@ t.test('three gateways under aos control', async (t) => {
     );
     t.match(await api('GET', `/api/audit/verify?gateway=${ids[0]}`), { ok: true }, 'its chain verifies');
   });
-});
+}

@@ -135,13 +135,16 @@ export async function chat(gw: GatewayProcess, token: string, content = 'hello t
 
 /** `aos control` (SQLite store in `dir`, seeded with the control tests' REGISTRY) on fixed loopback ports, so it can be stopped and started again. */
 export interface AosControl {
-  /** The gateway API, as gateways are configured with it. */
+  /** The gateway API of the first replica. */
   url: string;
+  /** Every replica's gateway API, as gateways are configured with them. */
+  urls: string[];
   gatewayIssuer: Issuer;
-  /** A people's API call with the static admin token; JSON answers parsed, others as text; throws on an error status. */
+  /** A people's API call (on the first replica) with the static admin token; JSON answers parsed, others as text; throws on an error status. */
   api(method: string, path: string, body?: unknown): Promise<Json>;
   /** A credential for a gateway (what its `controlPlane.tokenFile` holds). */
   gatewayToken(sub: string): Promise<string>;
+  /** Stops (starts) every replica. */
   stop(): Promise<void>;
   start(): Promise<void>;
 }
@@ -149,28 +152,41 @@ export interface AosControl {
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the people's API, read by assertions that fail on a wrong shape
 export type Json = any;
 
-export async function startAosControl(dir: string, extra: Record<string, unknown> = {}): Promise<AosControl> {
+/**
+ * The real control plane (src/control/server.ts) in this process: one replica on SQLite, or, with
+ * `postgresUrl`, `replicas` of them sharing that database (as behind one URL list in production;
+ * their version poll is slow, so only LISTEN/NOTIFY carries a change between them in time).
+ */
+export async function startAosControl(dir: string, extra: Record<string, unknown> = {}, opts: { postgresUrl?: string; replicas?: number } = {}): Promise<AosControl> {
   const gatewayIssuer = await makeIssuer(dir, 'gw-issuer');
-  const [gwPort, peoplePort] = [await freePort(), await freePort()];
-  const configFile = join(dir, 'control.yaml');
   writeFileSync(join(dir, 'seed.yaml'), stringify(REGISTRY));
-  writeFileSync(
-    configFile,
-    stringify({
-      listen: { gateways: { host: '127.0.0.1', port: gwPort }, people: { host: '127.0.0.1', port: peoplePort } },
-      dataDir: join(dir, 'control-data'),
-      localKey: { enabled: false },
-      gateways: { issuers: [{ issuer: gatewayIssuer.issuer, keyFiles: [gatewayIssuer.keyFile] }] },
-      seed: { registry: 'seed.yaml' },
-      ...extra,
+  const store = opts.postgresUrl === undefined ? {} : { store: { kind: 'postgres', pollMs: 60_000 } };
+  const env = { AOS_CONTROL_TOKEN: ADMIN_TOKEN, ...(opts.postgresUrl === undefined ? {} : { AOS_CONTROL_DATABASE_URL: opts.postgresUrl }) };
+  const replicas = await Promise.all(
+    Array.from({ length: opts.replicas ?? 1 }, async (_, i) => {
+      const [gwPort, peoplePort] = [await freePort(), await freePort()];
+      const configFile = join(dir, `control-${i}.yaml`);
+      writeFileSync(
+        configFile,
+        stringify({
+          listen: { gateways: { host: '127.0.0.1', port: gwPort }, people: { host: '127.0.0.1', port: peoplePort } },
+          dataDir: join(dir, `control-data-${i}`),
+          localKey: { enabled: false },
+          gateways: { issuers: [{ issuer: gatewayIssuer.issuer, keyFiles: [gatewayIssuer.keyFile] }] },
+          seed: { registry: 'seed.yaml' },
+          ...store,
+          ...extra,
+        }),
+      );
+      return { configFile, url: `http://127.0.0.1:${gwPort}`, people: `http://127.0.0.1:${peoplePort}`, cp: null as ControlPlane | null };
     }),
   );
-  let cp: ControlPlane | null = null;
   const control: AosControl = {
-    url: `http://127.0.0.1:${gwPort}`,
+    url: replicas[0].url,
+    urls: replicas.map((r) => r.url),
     gatewayIssuer,
     async api(method, path, body) {
-      const r = await fetch(`http://127.0.0.1:${peoplePort}${path}`, {
+      const r = await fetch(`${replicas[0].people}${path}`, {
         method,
         headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -181,12 +197,15 @@ export async function startAosControl(dir: string, extra: Record<string, unknown
     },
     gatewayToken: (sub) => gatewayIssuer.mint({ sub, aud: 'aos-control' }),
     async start() {
-      cp = createControlPlane({ configFile, env: { AOS_CONTROL_TOKEN: ADMIN_TOKEN }, log: createLogger('silent') });
-      await cp.start();
+      // One after the other: the first seeds an empty store, the others find it seeded.
+      for (const r of replicas) {
+        r.cp = createControlPlane({ configFile: r.configFile, env, log: createLogger('silent') });
+        await r.cp.start();
+      }
     },
     async stop() {
-      await cp?.stop();
-      cp = null;
+      await Promise.all(replicas.map((r) => r.cp?.stop()));
+      for (const r of replicas) r.cp = null;
     },
   };
   await control.start();
@@ -196,7 +215,9 @@ export async function startAosControl(dir: string, extra: Record<string, unknown
 /** A gateway's config dir under a control plane: its config, local registry and its own gateway credential. */
 export async function fleetGatewayDir(root: string, name: string, upstreamUrl: string, control: AosControl, agentKeys: string, extra: Record<string, unknown> = {}) {
   const dir = mkdtempSync(join(root, `${name}-`));
-  const file = writeFleetConfig(dir, upstreamUrl, [control.url], agentKeys, extra);
+  // Gateways spread over the replicas: gw1 tries the second one first, and so on.
+  const first = Number(/(\d+)$/.exec(name)?.[1] ?? 0) % control.urls.length;
+  const file = writeFleetConfig(dir, upstreamUrl, [...control.urls.slice(first), ...control.urls.slice(0, first)], agentKeys, extra);
   writeFileSync(join(dir, 'control.token'), await control.gatewayToken(`sa-${name}`));
   return { dir, file };
 }
