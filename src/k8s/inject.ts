@@ -1,0 +1,164 @@
+/**
+ * Whether a pod gets the gateway, and the JSON Patch that adds it: the sidecar (native or classic),
+ * its volumes (the projected ServiceAccount token, the config, a writable data folder) and the app
+ * containers' environment. Pure: the same pod and config give the same patch.
+ */
+import type { InjectConfig } from './config.js';
+import { type AddOp, type Container, type EnvVar, type Pod, podProblem, pointer } from './pod.js';
+
+export const ANNOTATIONS = {
+  /** `"true"` opts a pod in (needed with `requireAnnotation`), `"false"` opts it out. */
+  inject: 'aos.dev/inject',
+  /** Set on injection: a pod that has it is never injected again. */
+  status: 'aos.dev/status',
+  /** `"false"`: leave the app containers' environment alone. */
+  env: 'aos.dev/inject-env',
+  resources: 'aos.dev/sidecar-resources',
+  probes: 'aos.dev/sidecar-probes',
+  securityContext: 'aos.dev/sidecar-security-context',
+} as const;
+
+export const VOLUMES = { token: 'aos-token', config: 'aos-config', data: 'aos-data' } as const;
+export const MOUNTS = { token: '/var/run/secrets/aos', config: '/etc/aos', data: '/var/lib/aos' } as const;
+
+export type Plan = { kind: 'skip'; reason: string } | { kind: 'invalid'; reason: string } | { kind: 'inject'; patch: AddOp[] };
+
+/** The plan for `pod` created in `namespace`. */
+export function planInjection(value: unknown, namespace: string, config: InjectConfig): Plan {
+  const problem = podProblem(value);
+  if (problem !== null) return { kind: 'invalid', reason: problem };
+  const pod = value as Pod;
+  const labels = pod.metadata?.labels ?? {};
+  const annotations = pod.metadata?.annotations ?? {};
+  if (config.skipNamespaces.includes(namespace)) return { kind: 'skip', reason: `namespace ${namespace} is never injected` };
+  const own = Object.entries(config.skipLabels).find(([k, v]) => labels[k] === v);
+  if (own !== undefined) return { kind: 'skip', reason: `labelled ${own[0]}=${own[1]}` };
+  const optIn = annotations[ANNOTATIONS.inject];
+  if (optIn !== undefined && optIn !== 'true' && optIn !== 'false') return { kind: 'invalid', reason: `${ANNOTATIONS.inject} must be "true" or "false", not "${optIn}"` };
+  if (optIn === 'false') return { kind: 'skip', reason: `opted out (${ANNOTATIONS.inject}: "false")` };
+  if (config.requireAnnotation && optIn !== 'true') return { kind: 'skip', reason: `not opted in (${ANNOTATIONS.inject}: "true")` };
+  if (alreadyInjected(pod, config)) return { kind: 'skip', reason: 'already injected' };
+  if (pod.spec.hostNetwork === true) return { kind: 'skip', reason: 'hostNetwork pod: its loopback is the node’s' };
+  const overrides = sidecarOverrides(annotations);
+  if (typeof overrides === 'string') return { kind: 'invalid', reason: overrides };
+  return { kind: 'inject', patch: patchFor(pod, config, overrides, annotations[ANNOTATIONS.env] !== 'false') };
+}
+
+function alreadyInjected(pod: Pod, config: InjectConfig): boolean {
+  if (pod.metadata?.annotations?.[ANNOTATIONS.status] !== undefined) return true;
+  const names = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].map((c) => c.name);
+  const ours: string[] = Object.values(VOLUMES);
+  return names.includes(config.sidecar.name) || (pod.spec.volumes ?? []).some((v) => ours.includes(v.name));
+}
+
+type Overrides = Partial<Record<'resources' | 'readinessProbe' | 'livenessProbe' | 'startupProbe' | 'securityContext', Record<string, unknown>>>;
+
+/** The per-pod overrides of the sidecar, or why an annotation is refused. */
+function sidecarOverrides(annotations: Record<string, string>): Overrides | string {
+  const object = (key: string): Record<string, unknown> | string | undefined => {
+    const text = annotations[key];
+    if (text === undefined) return undefined;
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+    } catch {}
+    return `${key} must be a JSON object`;
+  };
+  const out: Overrides = {};
+  const resources = object(ANNOTATIONS.resources);
+  const securityContext = object(ANNOTATIONS.securityContext);
+  const probes = object(ANNOTATIONS.probes);
+  for (const v of [resources, securityContext, probes]) if (typeof v === 'string') return v;
+  if (resources !== undefined) out.resources = resources as Record<string, unknown>;
+  if (securityContext !== undefined) out.securityContext = securityContext as Record<string, unknown>;
+  for (const [k, v] of Object.entries((probes as Record<string, unknown> | undefined) ?? {})) {
+    if (k !== 'readinessProbe' && k !== 'livenessProbe' && k !== 'startupProbe') return `${ANNOTATIONS.probes} may hold readinessProbe, livenessProbe, startupProbe, not ${k}`;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return `${ANNOTATIONS.probes}: ${k} must be an object`;
+    out[k] = v as Record<string, unknown>;
+  }
+  return out;
+}
+
+function sidecarContainer(config: InjectConfig, overrides: Overrides): Container {
+  const s = config.sidecar;
+  const env: EnvVar[] = [
+    { name: 'AOS_LISTEN_HOST', value: '127.0.0.1' },
+    { name: 'AOS_LISTEN_PORT', value: String(s.port) },
+    { name: 'AOS_ADMIN_HOST', value: '0.0.0.0' },
+    { name: 'AOS_ADMIN_PORT', value: String(s.adminPort) },
+    { name: 'AOS_DATA_DIR', value: MOUNTS.data },
+    { name: 'AOS_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'AOS_POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    ...Object.entries(s.env).map(([name, value]) => ({ name, value })),
+  ];
+  return {
+    name: s.name,
+    image: s.image,
+    imagePullPolicy: s.imagePullPolicy,
+    args: ['start', '--config', `${MOUNTS.config}/${s.configFile}`],
+    ports: [{ name: 'aos-admin', containerPort: s.adminPort, protocol: 'TCP' }],
+    env,
+    resources: overrides.resources ?? s.resources,
+    readinessProbe: overrides.readinessProbe ?? s.readinessProbe,
+    livenessProbe: overrides.livenessProbe ?? s.livenessProbe,
+    ...(overrides.startupProbe === undefined ? {} : { startupProbe: overrides.startupProbe }),
+    securityContext: overrides.securityContext ?? s.securityContext,
+    volumeMounts: [
+      { name: VOLUMES.token, mountPath: MOUNTS.token, readOnly: true },
+      { name: VOLUMES.config, mountPath: MOUNTS.config, readOnly: true },
+      { name: VOLUMES.data, mountPath: MOUNTS.data },
+    ],
+    ...(s.mode === 'native' ? { restartPolicy: 'Always' } : {}),
+  };
+}
+
+function volumes(config: InjectConfig) {
+  const s = config.sidecar;
+  return [
+    { name: VOLUMES.token, projected: { sources: [{ serviceAccountToken: { audience: s.audience, expirationSeconds: s.tokenExpirationSeconds, path: 'token' } }] } },
+    { name: VOLUMES.config, configMap: { name: s.configMap } },
+    { name: VOLUMES.data, emptyDir: {} },
+  ];
+}
+
+/** The variables an app container gets, in order: base URLs, extra env, placeholder keys. */
+function appEnv(config: InjectConfig): EnvVar[] {
+  const port = String(config.sidecar.port);
+  const vars = { ...config.app.env, ...config.app.extraEnv };
+  return [
+    ...Object.entries(vars).map(([name, value]) => ({ name, value: value.replaceAll('{port}', port) })),
+    ...config.app.placeholderKeys.filter((name) => !(name in vars)).map((name) => ({ name, value: config.app.placeholderValue })),
+  ];
+}
+
+/** Appends `items` to the array at `path`, creating it when the pod has none. */
+function append(patch: AddOp[], path: string, existing: unknown[] | undefined, items: unknown[]): void {
+  if (items.length === 0) return;
+  if (existing === undefined) patch.push({ op: 'add', path, value: items });
+  else for (const value of items) patch.push({ op: 'add', path: `${path}/-`, value });
+}
+
+function patchFor(pod: Pod, config: InjectConfig, overrides: Overrides, setEnv: boolean): AddOp[] {
+  const patch: AddOp[] = [];
+  if (pod.metadata === undefined) patch.push({ op: 'add', path: '/metadata', value: { annotations: { [ANNOTATIONS.status]: 'injected' } } });
+  else if (pod.metadata.annotations === undefined) patch.push({ op: 'add', path: '/metadata/annotations', value: { [ANNOTATIONS.status]: 'injected' } });
+  else patch.push({ op: 'add', path: pointer('metadata', 'annotations', ANNOTATIONS.status), value: 'injected' });
+  append(patch, '/spec/volumes', pod.spec.volumes, volumes(config));
+  const sidecar = sidecarContainer(config, overrides);
+  if (config.sidecar.mode === 'classic') append(patch, '/spec/containers', pod.spec.containers, [sidecar]);
+  // First of the init containers: the pod's own init containers can already reach it.
+  else if (pod.spec.initContainers === undefined) patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
+  else patch.push({ op: 'add', path: '/spec/initContainers/0', value: sidecar });
+  if (!setEnv) return patch;
+  const wanted = appEnv(config);
+  pod.spec.containers.forEach((c, i) => {
+    const present = new Set((c.env ?? []).map((e) => e.name));
+    append(
+      patch,
+      pointer('spec', 'containers', i, 'env'),
+      c.env,
+      wanted.filter((e) => !present.has(e.name)),
+    );
+  });
+  return patch;
+}
