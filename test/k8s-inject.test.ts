@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { type Answer, answerReview } from '../src/k8s/admission.js';
 import { type InjectConfig, loadInjectConfig } from '../src/k8s/config.js';
 import { ANNOTATIONS } from '../src/k8s/inject.js';
@@ -135,8 +135,6 @@ const cases: { name: string; edit?: (pod: Pod) => void; config?: (c: InjectConfi
     },
   },
 ];
-
-type Test = typeof t;
 
 for (const c of cases) {
   t.test(`injected: ${c.name}`, async (t) => {
