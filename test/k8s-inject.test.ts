@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { type Answer, answerReview } from '../src/k8s/admission.js';
 import { type InjectConfig, loadInjectConfig } from '../src/k8s/config.js';
-import { ANNOTATIONS } from '../src/k8s/inject.js';
+import { ANNOTATIONS, SIDECAR_LABEL } from '../src/k8s/inject.js';
 import type { Container, Pod } from '../src/k8s/pod.js';
 import { packageRoot } from '../src/package-root.js';
 import { applyPatch, kubeSpecs, kubeValidator } from './k8s-tools.js';
@@ -125,6 +125,7 @@ const cases: { name: string; edit?: (pod: Pod) => void; config?: (c: InjectConfi
     name: 'extra env from the config',
     config: (c) => {
       c.app.extraEnv = { AOS_GATEWAY_URL: 'http://127.0.0.1:{port}' };
+      c.sidecar.envFromSecrets = ['aos-provider-keys'];
       c.sidecar.port = 18080;
     },
     check: (t, pod) => {
@@ -132,6 +133,7 @@ const cases: { name: string; edit?: (pod: Pod) => void; config?: (c: InjectConfi
       t.equal(env.AOS_GATEWAY_URL, 'http://127.0.0.1:18080', 'extra env with the port filled in');
       t.equal(env.OPENAI_BASE_URL, 'http://127.0.0.1:18080/v1');
       t.equal(envOf(sidecars(pod)[0]!).AOS_LISTEN_PORT, '18080', 'the sidecar listens there');
+      t.same(sidecars(pod)[0]!.envFrom, [{ secretRef: { name: 'aos-provider-keys', optional: true } }], 'provider keys from a Secret');
     },
   },
 ];
@@ -151,7 +153,7 @@ for (const c of cases) {
     t.equal(sidecars(pod).length, 1, 'the sidecar is there once');
     const sidecar = sidecars(pod)[0]!;
     const token = pod.spec.volumes?.find((v) => v.name === 'aos-token') as { projected?: { sources: { serviceAccountToken?: { audience: string; path: string } }[] } } | undefined;
-    t.same(token?.projected?.sources, [{ serviceAccountToken: { audience: 'aos-gateway', expirationSeconds: 3600, path: 'token' } }], 'a projected ServiceAccount token for the gateway’s audience');
+    t.same(token?.projected?.sources[0], { serviceAccountToken: { audience: 'aos-gateway', expirationSeconds: 3600, path: 'token' } }, 'a projected ServiceAccount token for the gateway’s audience');
     t.same(
       (sidecar.volumeMounts as { name: string; mountPath: string; readOnly?: boolean }[]).find((m) => m.name === 'aos-token'),
       { name: 'aos-token', mountPath: '/var/run/secrets/aos', readOnly: true },
@@ -161,6 +163,12 @@ for (const c of cases) {
     const sc = sidecar.securityContext as Record<string, unknown>;
     t.match(sc, { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }, 'locked-down securityContext');
     t.equal(pod.metadata?.annotations?.[ANNOTATIONS.status], 'injected', 'marked injected');
+    t.equal(pod.metadata?.labels?.[SIDECAR_LABEL], 'injected', 'labelled for selectors');
+    t.same(
+      Object.entries(original.metadata?.labels ?? {}).filter(([k, v]) => pod.metadata?.labels?.[k] !== v),
+      [],
+      'the pod’s own labels are kept',
+    );
     t.ok(
       original.spec.volumes?.every((v) => pod.spec.volumes?.some((w) => JSON.stringify(w) === JSON.stringify(v))),
       'the pod’s own volumes are kept',

@@ -27,6 +27,7 @@ const SidecarSchema = Obj(
     audience: Str('The audience of the projected ServiceAccount token (the gateway’s `identity.audience`).', { minLength: 1, default: 'aos-gateway' }),
     tokenExpirationSeconds: Int(600, 3600, 'Lifetime of the projected token; the kubelet rotates it at 80%.'),
     env: Dict(Type.String(), { description: 'Extra environment of the sidecar (e.g. the control plane URL).', default: {} }),
+    envFromSecrets: StrList('Secrets (in the pod’s namespace) whose keys become the sidecar’s environment, e.g. provider keys; optional: a missing one is skipped.', []),
     resources: K8sObject('The sidecar’s resources (annotation `aos.dev/sidecar-resources` overrides per pod).', { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } }),
     readinessProbe: K8sObject('Readiness probe (annotation `aos.dev/sidecar-probes`: `{readinessProbe, livenessProbe}`).', { httpGet: { path: '/readyz', port: 'aos-admin' }, periodSeconds: 5 }),
     livenessProbe: K8sObject('Liveness probe.', { httpGet: { path: '/healthz', port: 'aos-admin' }, periodSeconds: 10, failureThreshold: 3 }),

@@ -18,6 +18,9 @@ export const ANNOTATIONS = {
   securityContext: 'aos.dev/sidecar-security-context',
 } as const;
 
+/** Set on injection, for selectors (the chart's PodMonitor scrapes every sidecar by it). */
+export const SIDECAR_LABEL = 'aos.dev/sidecar';
+
 export const VOLUMES = { token: 'aos-token', config: 'aos-config', data: 'aos-data' } as const;
 export const MOUNTS = { token: '/var/run/secrets/aos', config: '/etc/aos', data: '/var/lib/aos' } as const;
 
@@ -98,6 +101,7 @@ function sidecarContainer(config: InjectConfig, overrides: Overrides): Container
     args: ['start', '--config', `${MOUNTS.config}/${s.configFile}`],
     ports: [{ name: 'aos-admin', containerPort: s.adminPort, protocol: 'TCP' }],
     env,
+    ...(s.envFromSecrets.length === 0 ? {} : { envFrom: s.envFromSecrets.map((name) => ({ secretRef: { name, optional: true } })) }),
     resources: overrides.resources ?? s.resources,
     readinessProbe: overrides.readinessProbe ?? s.readinessProbe,
     livenessProbe: overrides.livenessProbe ?? s.livenessProbe,
@@ -115,7 +119,18 @@ function sidecarContainer(config: InjectConfig, overrides: Overrides): Container
 function volumes(config: InjectConfig) {
   const s = config.sidecar;
   return [
-    { name: VOLUMES.token, projected: { sources: [{ serviceAccountToken: { audience: s.audience, expirationSeconds: s.tokenExpirationSeconds, path: 'token' } }] } },
+    {
+      name: VOLUMES.token,
+      projected: {
+        sources: [
+          // The pod's identity for the gateway (audience: the gateway), rotated by the kubelet.
+          { serviceAccountToken: { audience: s.audience, expirationSeconds: s.tokenExpirationSeconds, path: 'token' } },
+          // The cluster CA and a token for the API server, to read the cluster issuer's keys (OIDC discovery).
+          { serviceAccountToken: { expirationSeconds: s.tokenExpirationSeconds, path: 'api-token' } },
+          { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+        ],
+      },
+    },
     { name: VOLUMES.config, configMap: { name: s.configMap } },
     { name: VOLUMES.data, emptyDir: {} },
   ];
@@ -140,9 +155,14 @@ function append(patch: AddOp[], path: string, existing: unknown[] | undefined, i
 
 function patchFor(pod: Pod, config: InjectConfig, overrides: Overrides, setEnv: boolean): AddOp[] {
   const patch: AddOp[] = [];
-  if (pod.metadata === undefined) patch.push({ op: 'add', path: '/metadata', value: { annotations: { [ANNOTATIONS.status]: 'injected' } } });
-  else if (pod.metadata.annotations === undefined) patch.push({ op: 'add', path: '/metadata/annotations', value: { [ANNOTATIONS.status]: 'injected' } });
-  else patch.push({ op: 'add', path: pointer('metadata', 'annotations', ANNOTATIONS.status), value: 'injected' });
+  const marks = { annotations: { [ANNOTATIONS.status]: 'injected' }, labels: { [SIDECAR_LABEL]: 'injected' } };
+  if (pod.metadata === undefined) patch.push({ op: 'add', path: '/metadata', value: marks });
+  else
+    for (const field of ['annotations', 'labels'] as const) {
+      const [key, value] = Object.entries(marks[field])[0]!;
+      if (pod.metadata[field] === undefined) patch.push({ op: 'add', path: pointer('metadata', field), value: marks[field] });
+      else patch.push({ op: 'add', path: pointer('metadata', field, key), value });
+    }
   append(patch, '/spec/volumes', pod.spec.volumes, volumes(config));
   const sidecar = sidecarContainer(config, overrides);
   if (config.sidecar.mode === 'classic') append(patch, '/spec/containers', pod.spec.containers, [sidecar]);
