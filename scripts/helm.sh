@@ -24,8 +24,13 @@ if ! has_pinned; then
       exit 1
     fi
     echo "installing Helm $HELM_VERSION (go install, a few minutes)…" >&2
-    # The version is stamped the way Helm's own Makefile does; without it `helm version` says main.
-    GOBIN="$root/.tools/bin" go install -ldflags "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" >&2
+    # Stamped the way Helm's own Makefile does: its version, and the Kubernetes version it assumes
+    # without a cluster (its client-go's, 1.36; unstamped it would be 1.20).
+    ldflags="-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
+    for pkg in pkg/lint/rules pkg/chartutil; do
+      ldflags+=" -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=36"
+    done
+    GOBIN="$root/.tools/bin" go install -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" >&2
     if ! has_pinned; then
       echo "helm.sh: $bin does not report version v$HELM_VERSION after go install" >&2
       exit 1
