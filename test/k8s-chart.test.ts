@@ -50,7 +50,7 @@ function render(t: Test, version: string, extra: string[]): Doc[] {
     .filter((d): d is Doc => d !== null);
 }
 
-const find = (docs: Doc[], kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name);
+const find = <T = Doc>(docs: Doc[], kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name) as T | undefined;
 
 let bundleFile = '';
 t.before(() => {
@@ -107,7 +107,7 @@ t.test('what each variant renders', needs, async (t) => {
     ['agents', 'research'],
     'the sidecar config in each injected namespace',
   );
-  const webhook = find(full, 'MutatingWebhookConfiguration', 'aos-injector') as { metadata: { annotations?: Record<string, string> }; webhooks: Record<string, unknown>[] };
+  const webhook = find<{ metadata: { annotations?: Record<string, string> }; webhooks: Record<string, unknown>[] }>(full, 'MutatingWebhookConfiguration', 'aos-injector')!;
   t.equal(webhook.metadata.annotations?.['cert-manager.io/inject-ca-from'], 'aos-system/aos-injector', 'cert-manager injects the CA');
   t.equal(webhook.webhooks[0]!.failurePolicy, 'Ignore');
   const inject = loadInjectConfig(writeTemp(t, 'inject.yaml', find(full, 'ConfigMap', 'aos-injector')!.data!['inject.yaml']!), {});
@@ -116,7 +116,7 @@ t.test('what each variant renders', needs, async (t) => {
     onInvalid: 'deny',
     sidecar: { mode: 'classic', port: 18080, image: 'registry.example.com/aos-gateway:0.1.0', envFromSecrets: ['aos-provider-keys'], env: { AOS_REDIS_URL: 'redis://redis.aos-system.svc:6379' } },
   });
-  const policies = find(full, 'ConfigMap', 'aos-policies') as { binaryData: Record<string, string> };
+  const policies = find<{ binaryData: Record<string, string> }>(full, 'ConfigMap', 'aos-policies')!;
   t.same(Buffer.from(policies.binaryData['bundle.tar.gz']!, 'base64'), readFileSync(join(packageRoot, 'policies', 'bundle.tar.gz')), 'the policy bundle, byte for byte');
   const refused = run(['template', 'aos', chart, '--set', 'controlPlane.replicas=2']);
   t.match(refused.stderr, /needs PostgreSQL/, 'replicas without PostgreSQL: refused');
@@ -155,7 +155,7 @@ t.test('the rendered webhook trusts the rendered injector: served from the rende
   const [version] = [...specs.versions.keys()];
   const docs = render(t, version!, []);
   const secret = find(docs, 'Secret', 'aos-injector-tls')!.data!;
-  const webhook = find(docs, 'MutatingWebhookConfiguration', 'aos-injector') as { webhooks: { clientConfig: { caBundle: string; service: { name: string; namespace: string; path: string } } }[] };
+  const webhook = find<{ webhooks: { clientConfig: { caBundle: string; service: { name: string; namespace: string; path: string } } }[] }>(docs, 'MutatingWebhookConfiguration', 'aos-injector')!;
   const { caBundle, service } = webhook.webhooks[0]!.clientConfig;
   const dir = mkdtempSync(join(tmpdir(), 'aos-chart-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
