@@ -30,7 +30,16 @@ function call(url: string, ca: string, body: string, path = '/mutate?timeout=10s
   const { port } = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, method: 'POST', ca, servername: SERVICE, headers: { 'content-type': contentType, accept: 'application/json, */*', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        ca,
+        servername: SERVICE,
+        agent: false,
+        headers: { 'content-type': contentType, accept: 'application/json, */*', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -98,6 +107,32 @@ t.test('certificate files (cert-manager): served as given', async (t) => {
   const res = await call(injector.url, issued.caPem, fixture);
   t.equal(res.status, 200, 'verified against the issuing CA');
   t.ok(new X509Certificate(issued.certPem).checkHost(SERVICE), 'for the Service name');
+});
+
+t.test('a renewed certificate file is served without a restart; a broken one keeps the previous', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aos-injector-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const first = selfSignedServing([SERVICE], 30);
+  const [crt, key] = [join(dir, 'tls.crt'), join(dir, 'tls.key')];
+  writeFileSync(crt, first.certPem);
+  writeFileSync(key, first.keyPem);
+  const { injector, logs } = await start(t, config({ certFile: crt, keyFile: key, reloadCheckMs: 100 }));
+  t.equal((await call(injector.url, first.caPem, fixture)).status, 200, 'the first certificate');
+  const renewed = selfSignedServing([SERVICE], 30);
+  writeFileSync(key, renewed.keyPem);
+  writeFileSync(crt, renewed.certPem);
+  const deadline = Date.now() + 5000;
+  while (!logs.some((l) => l.includes('serving certificate reloaded')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.equal((await call(injector.url, renewed.caPem, fixture)).status, 200, 'the renewed one, same process');
+  await t.rejects(call(injector.url, first.caPem, fixture), 'the old one is no longer served');
+  writeFileSync(crt, 'not a certificate');
+  const failed = Date.now() + 5000;
+  while (!logs.some((l) => l.includes('reload failed')) && Date.now() < failed) await new Promise((r) => setTimeout(r, 50));
+  t.ok(
+    logs.some((l) => l.includes('reload failed')),
+    'a broken file is logged',
+  );
+  t.equal((await call(injector.url, renewed.caPem, fixture)).status, 200, 'and the previous certificate kept');
 });
 
 t.test('a generated serving certificate chains to its CA and names its hosts', async (t) => {

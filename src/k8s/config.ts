@@ -58,6 +58,7 @@ export const InjectConfigSchema = Obj(
         keyFile: Type.Optional(Str('Its private key (PEM).', { minLength: 1 })),
         selfSignedHosts: StrList('Without certFile: a CA is generated at start and signs a certificate for these names.', ['localhost', '127.0.0.1']),
         caBundleFile: Type.Optional(Str('Without certFile: where to write the generated CA (PEM), for the webhook’s caBundle.', { minLength: 1 })),
+        reloadCheckMs: Int(100, 10_000, 'How often certFile is checked for a renewed certificate (cert-manager renews the Secret in place).'),
       },
       { description: 'TLS of the webhook.', default: {} },
     ),

@@ -115,7 +115,7 @@ export function createInjector(config: InjectConfig, log: Logger): Injector {
       });
       const address = server.address() as AddressInfo;
       url = `https://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-      if (certFile !== undefined) watchFile(certFile, { interval: 10_000, persistent: false }, reload);
+      if (certFile !== undefined) watchFile(certFile, { interval: config.tls.reloadCheckMs, persistent: false }, reload);
     },
     async stop() {
       if (certFile !== undefined) unwatchFile(certFile, reload);
