@@ -15,11 +15,12 @@ import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { loadControlConfig } from '../src/control/config.js';
 import { loadRegistry } from '../src/identity/registry.js';
+import { answerReview } from '../src/k8s/admission.js';
 import { loadInjectConfig } from '../src/k8s/config.js';
 import { createInjector } from '../src/k8s/server.js';
 import { createLogger } from '../src/log.js';
 import { packageRoot } from '../src/package-root.js';
-import { helmCli, kubeSpecs, kubeValidator } from './k8s-tools.js';
+import { applyPatch, helmCli, kubeSpecs, kubeValidator } from './k8s-tools.js';
 
 type Doc = Record<string, unknown> & { kind: string; apiVersion: string; metadata: { name: string; namespace?: string }; data?: Record<string, string> };
 
@@ -147,7 +148,19 @@ t.test('the configs the chart renders load with the real loaders', needs, async 
     // The Deployment sets the URL from the chart's Secret.
     const control = loadControlConfig(writeTemp(t, 'control.yaml', cp['control.yaml']!, dir), { AOS_CONTROL_DATABASE_URL: 'postgres://aos:secret@postgres.aos-system.svc:5432/aos' });
     t.equal(control.config.store.kind, v.args.length === 0 ? 'sqlite' : 'postgres', 'control plane config loads with its store');
-    t.ok(loadInjectConfig(writeTemp(t, 'inject.yaml', find(docs, 'ConfigMap', 'aos-injector')!.data!['inject.yaml']!, dir), {}), 'injector config loads');
+    const inject = loadInjectConfig(writeTemp(t, 'inject.yaml', find(docs, 'ConfigMap', 'aos-injector')!.data!['inject.yaml']!, dir), {});
+    // The pod this injector makes, with the sidecar settings of these values, is one the API server accepts.
+    const review = JSON.parse(readFileSync(join(packageRoot, 'test', 'fixtures', 'k8s', 'pod-create-review.json'), 'utf8')) as {
+      request: { object: { metadata: { annotations?: Record<string, string> } } };
+    };
+    review.request.object.metadata.annotations = { 'aos.dev/inject': 'true' };
+    const answer = answerReview(review, inject);
+    if (answer.status !== 200 || answer.review.response.patch === undefined) {
+      t.fail(`${v.name}: no patch`);
+      continue;
+    }
+    const pod = applyPatch(review.request.object, JSON.parse(Buffer.from(answer.review.response.patch, 'base64').toString()) as { op: string; path: string }[]);
+    for (const [version, file] of specs.versions) t.same(kubeValidator(version, file).validate(pod as Record<string, unknown>), [], `${v.name}: the injected pod is valid for ${version}`);
   }
 });
 

@@ -61,7 +61,19 @@ export interface KubeValidator {
   validate(doc: Json): string[];
 }
 
+const validators = new Map<string, KubeValidator>();
+
+/** The validator of one version's document (built once: compiling the API's schemas takes a moment). */
 export function kubeValidator(version: string, specFile: string): KubeValidator {
+  let v = validators.get(specFile);
+  if (v === undefined) {
+    v = buildValidator(version, specFile);
+    validators.set(specFile, v);
+  }
+  return v;
+}
+
+function buildValidator(version: string, specFile: string): KubeValidator {
   const spec = JSON.parse(readFileSync(specFile, 'utf8')) as { definitions: Record<string, Json> };
   const definitions = strict(spec.definitions) as Record<string, Json>;
   definitions['io.k8s.apimachinery.pkg.api.resource.Quantity'] = { anyOf: [{ type: 'string' }, { type: 'number' }] };
