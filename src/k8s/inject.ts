@@ -21,8 +21,8 @@ export const ANNOTATIONS = {
 /** Set on injection, for selectors (the chart's PodMonitor scrapes every sidecar by it). */
 export const SIDECAR_LABEL = 'aos.dev/sidecar';
 
-export const VOLUMES = { token: 'aos-token', config: 'aos-config', data: 'aos-data' } as const;
-export const MOUNTS = { token: '/var/run/secrets/aos', config: '/etc/aos', data: '/var/lib/aos' } as const;
+export const VOLUMES = { token: 'aos-token', config: 'aos-config', data: 'aos-data', tmp: 'aos-tmp' } as const;
+export const MOUNTS = { token: '/var/run/secrets/aos', config: '/etc/aos', data: '/var/lib/aos', tmp: '/tmp' } as const;
 
 export type Plan = { kind: 'skip'; reason: string } | { kind: 'invalid'; reason: string } | { kind: 'inject'; patch: AddOp[] };
 
@@ -90,8 +90,6 @@ function sidecarContainer(config: InjectConfig, overrides: Overrides): Container
     { name: 'AOS_ADMIN_HOST', value: '0.0.0.0' },
     { name: 'AOS_ADMIN_PORT', value: String(s.adminPort) },
     { name: 'AOS_DATA_DIR', value: MOUNTS.data },
-    { name: 'AOS_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    { name: 'AOS_POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
     ...Object.entries(s.env).map(([name, value]) => ({ name, value })),
   ];
   return {
@@ -111,6 +109,8 @@ function sidecarContainer(config: InjectConfig, overrides: Overrides): Container
       { name: VOLUMES.token, mountPath: MOUNTS.token, readOnly: true },
       { name: VOLUMES.config, mountPath: MOUNTS.config, readOnly: true },
       { name: VOLUMES.data, mountPath: MOUNTS.data },
+      // The root filesystem is read-only: SQLite's temporary files go here.
+      { name: VOLUMES.tmp, mountPath: MOUNTS.tmp },
     ],
     ...(s.mode === 'native' ? { restartPolicy: 'Always' } : {}),
   };
@@ -133,6 +133,7 @@ function volumes(config: InjectConfig) {
     },
     { name: VOLUMES.config, configMap: { name: s.configMap } },
     { name: VOLUMES.data, emptyDir: {} },
+    { name: VOLUMES.tmp, emptyDir: {} },
   ];
 }
 

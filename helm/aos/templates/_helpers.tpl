@@ -32,7 +32,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- $_ := set $identity "registry" "agents.yaml" }}
 {{- $_ := set $cfg "identity" $identity }}
 {{- if .Values.policyBundleBase64 }}
-{{- $_ := set $cfg "policy" (mergeOverwrite (deepCopy (default (dict) $cfg.policy)) (dict "bundle" (dict "file" "/etc/aos-policies/bundle.tar.gz"))) }}
+{{- $_ := set $cfg "policy" (mergeOverwrite (deepCopy (default (dict) $cfg.policy)) (dict "bundle" (dict "file" "bundle.tar.gz"))) }}
 {{- end }}
 {{- $_ := set $cfg "listen" (dict "host" "${AOS_LISTEN_HOST:-127.0.0.1}" "port" "${AOS_LISTEN_PORT:-8080}") }}
 {{- $_ := set $cfg "admin" (dict "host" "${AOS_ADMIN_HOST:-0.0.0.0}" "port" "${AOS_ADMIN_PORT:-9090}") }}
