@@ -96,9 +96,11 @@ t.test('what each variant renders', needs, async (t) => {
   const kinds = (docs: Doc[]) => [...new Set(docs.map((d) => d.kind))].sort();
   t.same(
     kinds(dflt),
-    ['ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PersistentVolumeClaim', 'Secret', 'Service', 'ServiceAccount'],
+    ['ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceAccount'],
     'default: control plane on SQLite, injector with Helm’s CA',
   );
+  t.ok(find(dflt, 'PodDisruptionBudget', 'aos-injector'), 'the injector keeps a replica through disruptions');
+  t.equal(find(dflt, 'ConfigMap', 'aos-dashboard')!.data!['aos-gateway.json'], readFileSync(join(chart, 'dashboards', 'aos-gateway.json'), 'utf8'), 'the Grafana dashboard as a ConfigMap');
   const full = render(t, version!, variants()[1]!.args);
   t.ok(find(full, 'HorizontalPodAutoscaler', 'aos-control') && find(full, 'HorizontalPodAutoscaler', 'aos-gateway'), 'HPAs');
   t.ok(find(full, 'PodDisruptionBudget', 'aos-control'), 'PDB with PostgreSQL replicas');

@@ -213,6 +213,11 @@ const noPatch: { name: string; body: unknown; config?: (c: InjectConfig) => void
   { name: 'a pod without containers', body: review((p) => (p.spec.containers = [])), outcome: 'invalid' },
   { name: 'a pod whose env is not a list', body: review((p) => ((p.spec.containers[0] as Record<string, unknown>).env = { A: '1' })), outcome: 'invalid' },
   { name: 'no object', body: { ...base, request: { ...base.request, object: null } }, outcome: 'invalid' },
+  {
+    name: 'an app container declaring the sidecar’s port',
+    body: review((p) => ((p.spec.containers[0] as Record<string, unknown>).ports = [{ containerPort: 8080, protocol: 'TCP' }])),
+    outcome: 'invalid',
+  },
   { name: 'a malformed override annotation', body: review((p) => (p.metadata!.annotations = { [ANNOTATIONS.resources]: '{cpu: 1' })), outcome: 'invalid' },
   { name: 'an inject annotation that is neither true nor false', body: review((p) => (p.metadata!.annotations = { [ANNOTATIONS.inject]: 'yes' })), outcome: 'invalid' },
 ];

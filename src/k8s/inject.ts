@@ -42,6 +42,8 @@ export function planInjection(value: unknown, namespace: string, config: InjectC
   if (config.requireAnnotation && optIn !== 'true') return { kind: 'skip', reason: `not opted in (${ANNOTATIONS.inject}: "true")` };
   if (alreadyInjected(pod, config)) return { kind: 'skip', reason: 'already injected' };
   if (pod.spec.hostNetwork === true) return { kind: 'skip', reason: 'hostNetwork pod: its loopback is the node’s' };
+  const clash = portClash(pod, config);
+  if (clash !== null) return { kind: 'invalid', reason: clash };
   const overrides = sidecarOverrides(annotations);
   if (typeof overrides === 'string') return { kind: 'invalid', reason: overrides };
   return { kind: 'inject', patch: patchFor(pod, config, overrides, annotations[ANNOTATIONS.env] !== 'false') };
@@ -52,6 +54,17 @@ function alreadyInjected(pod: Pod, config: InjectConfig): boolean {
   const names = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].map((c) => c.name);
   const ours: string[] = Object.values(VOLUMES);
   return names.includes(config.sidecar.name) || (pod.spec.volumes ?? []).some((v) => ours.includes(v.name));
+}
+
+/** The sidecar shares the pod's network: a port a container declares is a port it cannot bind. */
+function portClash(pod: Pod, config: InjectConfig): string | null {
+  const ours = [config.sidecar.port, config.sidecar.adminPort];
+  for (const c of [...pod.spec.containers, ...(pod.spec.initContainers ?? [])]) {
+    const ports = Array.isArray(c.ports) ? (c.ports as { containerPort?: unknown }[]) : [];
+    const taken = ports.find((p) => ours.includes(p.containerPort as number));
+    if (taken !== undefined) return `container ${c.name} uses port ${taken.containerPort}, which the sidecar needs (the injector's sidecar.port / sidecar.adminPort)`;
+  }
+  return null;
 }
 
 type Overrides = Partial<Record<'resources' | 'readinessProbe' | 'livenessProbe' | 'startupProbe' | 'securityContext', Record<string, unknown>>>;
