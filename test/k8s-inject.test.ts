@@ -231,6 +231,7 @@ for (const c of noPatch) {
     const { response } = answer.review;
     t.same({ uid: response.uid, allowed: response.allowed, patch: response.patch, patchType: response.patchType }, { uid: base.request.uid, allowed: true, patch: undefined, patchType: undefined });
     if (c.outcome === 'invalid') t.match(response.warnings?.[0], /^aos injector: not injected: /, 'a warning says why');
+    if (c.outcome === 'invalid' || c.outcome === 'skipped') t.match(answer.reason, /\w/, `the log says why: ${answer.reason}`);
   });
 }
 

@@ -20,7 +20,7 @@ export interface AdmissionResponse {
 }
 
 /** What the webhook answers: an HTTP status and a body. Without a uid there is no review to answer: 400. */
-export type Answer = { status: 200; review: { apiVersion: string; kind: 'AdmissionReview'; response: AdmissionResponse }; outcome: string } | { status: 400; message: string };
+export type Answer = { status: 200; review: { apiVersion: string; kind: 'AdmissionReview'; response: AdmissionResponse }; outcome: string; reason?: string } | { status: 400; message: string };
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -29,10 +29,11 @@ export function answerReview(body: unknown, config: InjectConfig): Answer {
   const request = body.request;
   if (!isRecord(request) || typeof request.uid !== 'string' || request.uid === '') return { status: 400, message: 'the AdmissionReview has no request.uid' };
   const uid = request.uid;
-  const reply = (response: Omit<AdmissionResponse, 'uid'>, outcome: string): Answer => ({
+  const reply = (response: Omit<AdmissionResponse, 'uid'>, outcome: string, reason?: string): Answer => ({
     status: 200,
     review: { apiVersion: API_VERSION, kind: 'AdmissionReview', response: { uid, ...response } },
     outcome,
+    ...(reason === undefined ? {} : { reason }),
   });
   const invalid = (reason: string): Answer =>
     config.onInvalid === 'deny'
@@ -48,6 +49,6 @@ export function answerReview(body: unknown, config: InjectConfig): Answer {
   if (typeof namespace !== 'string' || namespace === '') return invalid('the review names no namespace');
   const plan = planInjection(object, namespace, config);
   if (plan.kind === 'invalid') return invalid(plan.reason);
-  if (plan.kind === 'skip') return reply({ allowed: true }, 'skipped');
+  if (plan.kind === 'skip') return reply({ allowed: true }, 'skipped', plan.reason);
   return reply({ allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(plan.patch)).toString('base64') }, 'injected');
 }

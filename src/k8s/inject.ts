@@ -40,7 +40,8 @@ export function planInjection(value: unknown, namespace: string, config: InjectC
   if (optIn !== undefined && optIn !== 'true' && optIn !== 'false') return { kind: 'invalid', reason: `${ANNOTATIONS.inject} must be "true" or "false", not "${optIn}"` };
   if (optIn === 'false') return { kind: 'skip', reason: `opted out (${ANNOTATIONS.inject}: "false")` };
   if (config.requireAnnotation && optIn !== 'true') return { kind: 'skip', reason: `not opted in (${ANNOTATIONS.inject}: "true")` };
-  if (alreadyInjected(pod, config)) return { kind: 'skip', reason: 'already injected' };
+  const injected = alreadyInjected(pod, config);
+  if (injected !== null) return { kind: 'skip', reason: injected };
   if (pod.spec.hostNetwork === true) return { kind: 'skip', reason: 'hostNetwork pod: its loopback is the node’s' };
   const clash = portClash(pod, config);
   if (clash !== null) return { kind: 'invalid', reason: clash };
@@ -49,11 +50,13 @@ export function planInjection(value: unknown, namespace: string, config: InjectC
   return { kind: 'inject', patch: patchFor(pod, config, overrides, annotations[ANNOTATIONS.env] !== 'false') };
 }
 
-function alreadyInjected(pod: Pod, config: InjectConfig): boolean {
-  if (pod.metadata?.annotations?.[ANNOTATIONS.status] !== undefined) return true;
-  const names = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].map((c) => c.name);
+/** Why the pod already has the sidecar (or something in its place), or null. */
+function alreadyInjected(pod: Pod, config: InjectConfig): string | null {
+  if (pod.metadata?.annotations?.[ANNOTATIONS.status] !== undefined) return `already injected (${ANNOTATIONS.status})`;
+  if ([...pod.spec.containers, ...(pod.spec.initContainers ?? [])].some((c) => c.name === config.sidecar.name)) return `a container is already named ${config.sidecar.name}`;
   const ours: string[] = Object.values(VOLUMES);
-  return names.includes(config.sidecar.name) || (pod.spec.volumes ?? []).some((v) => ours.includes(v.name));
+  const volume = (pod.spec.volumes ?? []).find((v) => ours.includes(v.name));
+  return volume === undefined ? null : `a volume is already named ${volume.name}`;
 }
 
 /** The sidecar shares the pod's network: a port a container declares is a port it cannot bind. */

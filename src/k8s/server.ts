@@ -80,7 +80,12 @@ export function createInjector(config: InjectConfig, log: Logger): Injector {
       return json(res, 400, { error: answer.message });
     }
     const { response } = answer.review;
-    log.info('admission review', { uid: response.uid, outcome: answer.outcome, ...(response.warnings ? { warnings: response.warnings } : {}) });
+    log.info('admission review', {
+      uid: response.uid,
+      namespace: (review as { request: { namespace?: string } }).request.namespace,
+      outcome: answer.outcome,
+      ...(answer.reason ? { reason: answer.reason } : {}),
+    });
     json(res, 200, answer.review);
   };
 
