@@ -37,8 +37,8 @@ export function answerReview(body: unknown, config: InjectConfig): Answer {
   });
   const invalid = (reason: string): Answer =>
     config.onInvalid === 'deny'
-      ? reply({ allowed: false, status: { code: 400, message: `aos injector: ${reason}` } }, 'denied')
-      : reply({ allowed: true, warnings: [`aos injector: not injected: ${reason}`] }, 'invalid');
+      ? reply({ allowed: false, status: { code: 400, message: `aos injector: ${reason}` } }, 'denied', reason)
+      : reply({ allowed: true, warnings: [`aos injector: not injected: ${reason}`] }, 'invalid', reason);
   const kind = request.kind;
   const isPod = isRecord(kind) && kind.group === '' && kind.version === 'v1' && kind.kind === 'Pod' && (request.subResource === undefined || request.subResource === '');
   if (!isPod) return reply({ allowed: true }, 'other-kind');
