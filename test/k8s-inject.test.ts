@@ -181,6 +181,32 @@ for (const c of cases) {
   });
 }
 
+// Shapes a pod can arrive in: every one gets a patch that applies and leaves a valid pod.
+const shapes: [string, (pod: Pod) => void][] = [
+  ['no labels or annotations', (p) => delete p.metadata!.labels],
+  [
+    'empty lists',
+    (p) => {
+      Object.assign(p.spec, { volumes: [], initContainers: [] });
+      p.spec.containers[0]!.env = [];
+    },
+  ],
+  ['no volumes at all', (p) => delete p.spec.volumes],
+  ['annotation keys that need escaping', (p) => (p.metadata!.annotations = { 'example.com/a~b': 'x' })],
+  ['an init container with restartPolicy Always of its own', (p) => (p.spec.initContainers = [{ name: 'log-shipper', image: 'registry.example.com/shipper:3', restartPolicy: 'Always' }])],
+];
+
+for (const [name, edit] of shapes) {
+  t.test(`pod shape: ${name}`, async (t) => {
+    const r = review(edit);
+    const answer = answerReview(r, defaults);
+    const pod = patched(answer, r.request.object);
+    t.equal(sidecars(pod).length, 1, 'the sidecar once');
+    t.equal(envOf(pod.spec.containers[0]!).OPENAI_BASE_URL, 'http://127.0.0.1:8080/v1');
+    for (const v of validators) t.same(v.validate(pod as unknown as Record<string, unknown>), [], `valid for ${v.version}`);
+  });
+}
+
 t.test('the schema check itself refuses a broken pod', specs.tool.options, async (t) => {
   t.ok(validators.length >= 2, `validators for ${[...specs.versions.keys()].join(', ')}`);
   const pod = structuredClone(base.request.object) as unknown as { spec: { containers: Record<string, unknown>[] } };
