@@ -6,6 +6,7 @@ import { auditFilter, formatLine } from './audit/query.js';
 import { type AuditStore, toRecord } from './audit/store.js';
 import { verifyChain } from './audit/verify.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { GATEWAY_AUDIENCE } from './control/protocol.js';
 import { AdminUnreachableError } from './errors.js';
 import { budgetRulesOf, openAuditReader, openBudgetStore, openLocalStore } from './gateway/services.js';
 import { loadSnapshot } from './gateway/snapshot.js';
@@ -23,8 +24,9 @@ Usage:
   aos start [--config FILE]     run the gateway (default config: config/aos.yaml)
   aos demo                      run the gateway in front of a local sample upstream and make a few agent calls
   aos config check [FILE]       validate a config file and print what it routes
-  aos token mint --agent ID [--ttl 1h] [--admin]
+  aos token mint --agent ID [--ttl 1h] [--admin] [--gateway ID]
                                 print a token signed by the gateway's local development key
+                                (--gateway: the gateway's credential for a control plane on this machine)
   aos agents list               agents of the registry, with their status
   aos agents suspend ID [--reason TEXT]
   aos agents resume ID          suspension takes effect on a running gateway within a second
@@ -51,6 +53,13 @@ Usage:
                                 template versions on the control plane: a change is a draft another person approves
   aos audit query|export|verify --control-plane URL [--gateway ID] [filters as above]
                                 the fleet's audit trail, collected by the control plane
+  aos agents list|suspend ID|resume ID --control-plane URL [--reason TEXT]
+                                fleet-wide: every connected gateway applies it within a second
+  aos kill agent ID|team NAME|template NAME|all --reason TEXT [--finish] --control-plane URL
+                                a kill switch: new calls refused, calls in flight cut (--finish: let them end)
+  aos kill list|lift KILL_ID --control-plane URL
+  aos gateways list --control-plane URL
+                                the fleet: each gateway's state, snapshot version, last seen
   aos --help | --version
 
 Environment:
@@ -83,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       follow: { type: 'boolean', short: 'f', default: false },
       window: { type: 'string' },
+      finish: { type: 'boolean', default: false },
       'control-plane': { type: 'string' },
       token: { type: 'string' },
       gateway: { type: 'string' },
@@ -134,7 +144,14 @@ async function main(argv: string[]): Promise<number> {
       if (rest[0] === 'show' || rest[0] === 'set' || rest[0] === 'reset') return budgetCommand(configFile, rest[0], rest.slice(1), values.window);
       break;
     case 'agents':
+      if (values['control-plane'] !== undefined && (rest[0] === 'list' || rest[0] === 'suspend' || rest[0] === 'resume'))
+        return (await import('./control/cli.js')).fleetAgents(rest[0], rest[1], values);
       if (rest[0] === 'list' || rest[0] === 'suspend' || rest[0] === 'resume') return agents(configFile, rest[0], rest[1], values.reason);
+      break;
+    case 'kill':
+      return (await import('./control/cli.js')).killCommand(rest, values);
+    case 'gateways':
+      if (rest[0] === 'list') return (await import('./control/cli.js')).gatewaysCommand(values);
       break;
   }
   process.stderr.write(`aos: unknown command "${[command, ...rest].join(' ')}"\n\n${HELP}`);
@@ -182,14 +199,19 @@ function parseTtl(text: string): number {
   return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
 }
 
-async function mintToken(configFile: string, values: { agent?: string; ttl?: string; admin?: boolean }): Promise<number> {
+async function mintToken(configFile: string, values: { agent?: string; ttl?: string; admin?: boolean; gateway?: string }): Promise<number> {
   const snapshot = loadSnapshot(configFile);
   const { config } = snapshot;
   const identity = config.identity;
   if (!identity.localIssuer.enabled) throw new Error('identity.localIssuer is disabled in the config: tokens come from your identity provider');
-  if (values.agent === undefined && !values.admin) throw new Error('token mint: --agent ID is required (or --admin)');
+  if (values.agent === undefined && !values.admin && values.gateway === undefined) throw new Error('token mint: --agent ID is required (or --admin, or --gateway ID)');
   const ttlSec = parseTtl(values.ttl ?? '1h');
   const signer = await loadLocalSigner(resolve(config.dataDir), identity.localIssuer.issuer);
+  if (values.gateway !== undefined) {
+    // A gateway's credential for a control plane on this machine (its localKey trusts this key).
+    process.stdout.write(`${await signer.mint({ subject: values.gateway, audience: GATEWAY_AUDIENCE, ttlSec })}\n`);
+    return 0;
+  }
   const subject = values.agent ?? 'admin';
   let roles: string[] | undefined;
   if (values.admin) {

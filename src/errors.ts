@@ -87,6 +87,14 @@ export const ERRORS = {
     summary: 'The model has no price in the price table and unknown models are denied, so its cost could not be budgeted.',
   },
   aos_agent_suspended: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The agent is suspended.' },
+  aos_agent_killed: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'A kill switch of the control plane covers the agent (by id, team, template or the whole fleet); with `live: cut` its calls in flight are ended too.',
+  },
   aos_approval_required: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The call needs a human approval first.' },
   aos_route_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32601, retryable: false, summary: 'No route serves this path.' },
   aos_session_not_found: {

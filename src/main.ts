@@ -2,6 +2,7 @@ import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { AuditTrail } from './audit/trail.js';
 import type { LoadedConfig } from './config/load.js';
+import { createFleet } from './fleet/fleet.js';
 import { createRuntime } from './gateway/runtime.js';
 import { loadSnapshot, type Snapshot } from './gateway/snapshot.js';
 import type { AgentRegistry } from './identity/registry.js';
@@ -51,23 +52,38 @@ export interface Gateway {
 export function createGateway(options: GatewayOptions): Gateway {
   const env = options.env ?? process.env;
   const configFile = resolve(options.configFile);
-  const first: Snapshot = loadSnapshot(configFile, env);
-  const log = options.log ?? createLogger(first.config.log.level);
+  const local: Snapshot = loadSnapshot(configFile, env);
+  const log = options.log ?? createLogger(local.config.log.level);
   const metrics = createMetrics();
   const barrier = createWriteBarrier((err) => log.error('a grouped write of budget or audit records failed', { err }));
-  const runtime = createRuntime(first, { log, metrics, calls: createCallMetrics(metrics.registry), barrier });
+  // Under a control plane, its last good snapshot (registry, suspensions, kills) is in force from the start.
+  const fleet = local.config.controlPlane === undefined ? null : createFleet(local, { env, log, metrics });
+  const first = fleet?.decorate(local) ?? local;
+  const load = () => {
+    const next = loadSnapshot(configFile, env);
+    return fleet?.decorate(next) ?? next;
+  };
+  const calls = createCallMetrics(metrics.registry);
+  const runtime = createRuntime(first, { log, metrics, calls, barrier, fleet: fleet?.gate ?? null });
+  // Under a control plane its suspensions are the ones in force (the local store is not consulted).
+  const suspensions = fleet === null ? runtime.suspensions : () => fleet.gate.suspensions;
   const inflight = createInflight();
   const proxy = createProxyServer(first.config, createProxyHandler({ pipeline: runtime.pipeline, metrics, log, draining: inflight.draining, track: inflight.track }), log);
   const admin = createAdminServer({
     metrics,
     log,
     notReady: () => (inflight.draining() ? 'shutting down' : runtime.notReady()),
-    status: () => ({ config: configFile, identity: runtime.snapshot().config.identity.mode, policy: runtime.policy()?.status().revision ?? 'off' }),
+    status: () => ({
+      config: configFile,
+      identity: runtime.snapshot().config.identity.mode,
+      policy: runtime.policy()?.status().revision ?? 'off',
+      ...(fleet === null ? {} : { fleet: fleet.status() }),
+    }),
     policy: runtime.policy,
     verifier: runtime.verifier,
     identity: () => runtime.snapshot().config.identity,
     registry: () => runtime.snapshot().registry,
-    suspensions: runtime.suspensions,
+    suspensions,
     audit: () => runtime.audit()?.store ?? null,
     budgets: runtime.budgets,
   });
@@ -81,24 +97,35 @@ export function createGateway(options: GatewayOptions): Gateway {
     current: runtime.snapshot,
     registry: () => runtime.snapshot().registry,
     signer: runtime.signer,
-    suspensions: runtime.suspensions,
+    suspensions,
     audit: runtime.audit,
     budgets: runtime.budgets,
     async start() {
       await runtime.start();
+      if (fleet !== null) calls.setSuspended(() => fleet.gate.suspensions.list().length);
+      fleet?.start({
+        snapshot: runtime.snapshot,
+        apply: (next) => runtime.apply(next),
+        auditStore: () => runtime.audit()?.store ?? null,
+        policyRevision: () => runtime.policy()?.status().revision ?? null,
+      });
       const { listen: l, admin: a } = first.config;
       addresses.proxy = urlOf(await listen(proxy, l.host, l.port));
       addresses.admin = urlOf(await listen(admin, a.host, a.port));
       if (options.watchConfig !== false) watcher = watchFiles(runtime.snapshot().files, () => void gateway.reload());
     },
     async reload() {
-      let next: Snapshot;
-      try {
-        next = loadSnapshot(configFile, env);
-      } catch (err) {
-        return runtime.rejected(err as Error);
-      }
-      return runtime.apply(next);
+      const run = async () => {
+        let next: Snapshot;
+        try {
+          next = load();
+        } catch (err) {
+          return runtime.rejected(err as Error);
+        }
+        return runtime.apply(next);
+      };
+      // Under a control plane, never at once with a snapshot being applied (each builds on the other's result).
+      return fleet === null ? run() : fleet.exclusive(run);
     },
     async stop(graceMs = runtime.snapshot().config.limits.shutdownGraceMs) {
       if (inflight.draining()) return;
@@ -109,6 +136,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       await drained;
       proxy.closeAllConnections();
       await closed;
+      if (fleet !== null) {
+        // Every call's event committed, then shipped (up to the drain timeout) before the store closes.
+        await runtime.audit()?.flush();
+        await fleet.stop();
+      }
       admin.closeAllConnections();
       if (admin.listening) await new Promise<void>((r) => admin.close(() => r()));
       await runtime.close();

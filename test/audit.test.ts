@@ -41,6 +41,9 @@ async function governed(t: Test) {
 const post = (h: Harness, path: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
+// Eleven runs of the command line below, each a fresh node with the tsx loader: seconds each on a busy machine.
+t.setTimeout(180_000);
+
 t.test('exactly one audit event per request, whatever its outcome', async (t) => {
   const h = await startHarness(t);
   const ids: string[] = [];

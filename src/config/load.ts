@@ -38,6 +38,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   });
   const tools = resolveTools(config, file, where);
   problems.push(...tools.problems);
+  const cp = config.controlPlane;
+  if (cp !== undefined && (cp.tokenFile === undefined) === (cp.tokenEnv === undefined)) {
+    problems.push(`${where(['controlPlane'])}: set tokenFile or tokenEnv (the gateway's credential), exactly one`);
+  }
   if (problems.length > 0) throw new ConfigError(file, problems);
   return { file, config, credentials, toolCredentials: tools.credentials };
 }

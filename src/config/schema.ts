@@ -320,6 +320,46 @@ const ToolSchema = Type.Unsafe<Static<typeof HttpToolSchema> | Static<typeof Mcp
   else: McpToolSchema,
 });
 
+// ---- fleet ------------------------------------------------------------------------------------
+
+const ControlPlaneSchema = Obj(
+  {
+    urls: Type.Array(Str('A control plane gateway-API base URL.', { pattern: HTTP_URL.pattern, title: 'an http(s) URL without query or fragment' }), {
+      description: 'The control plane (`aos control`, its gateways listener): one URL, or several replicas tried in turn (failover with jittered backoff).',
+      minItems: 1,
+    }),
+    tokenFile: Type.Optional(
+      Str("The gateway's credential (a JWT), read from this file and read again when it changes: in Kubernetes its projected ServiceAccount token. Relative to this config file.", {
+        minLength: 1,
+      }),
+    ),
+    tokenEnv: Type.Optional(Str('Or: the name of an environment variable holding the credential.', { minLength: 1 })),
+    gatewayId: Type.Optional(Str("This gateway's instance id (e.g. the pod name from the environment); default: a UUID made at first start and kept in dataDir.", { minLength: 1, maxLength: 200 })),
+    labels: Dict(Type.String(), {
+      description: 'Free-form labels the control plane shows for this gateway; `pod`, `node` and `namespace` are added from POD_NAME, NODE_NAME and POD_NAMESPACE when set.',
+      default: {},
+    }),
+    onKill: Enum(['cut', 'finish'], {
+      description: "What a suspension does to the agent's calls in flight (a kill switch says it itself): `cut` ends them now, `finish` lets them run to their end.",
+      default: 'cut',
+    }),
+    connectTimeoutMs: Int(100, 5000, 'Timeout of a control plane request (hello, ack, audit batch) and of opening the snapshot stream.'),
+    backoffMaxMs: Int(100, 10_000, 'Longest wait between two attempts to reach the control plane (doubling from 200 ms, jittered).'),
+    audit: Obj(
+      {
+        batchSize: Int(1, 500, 'Audit records per batch shipped to the control plane.', 10_000),
+        intervalMs: Int(10, 1000, 'How often committed audit records are read and shipped.'),
+        drainTimeoutMs: Int(0, 10_000, 'On shutdown (SIGTERM), how long the gateway keeps shipping what is committed before it exits.'),
+      },
+      { description: "Shipping of the audit trail to the control plane's fleet store, acknowledged (at least once, in chain order).", default: {} },
+    ),
+  },
+  {
+    description:
+      'Run under a control plane (`aos control`): the agent registry, suspensions, kill switches and budget overrides come from its snapshots (the last good one kept in dataDir), and the audit trail is shipped to it. Absent: standalone.',
+  },
+);
+
 // ---- the file ---------------------------------------------------------------------------------
 
 export const GatewayConfigSchema = Obj(
@@ -338,6 +378,7 @@ export const GatewayConfigSchema = Obj(
     providers: Dict(ProviderSchema, { description: 'The LLM providers, by name.', minProperties: 1 }),
     routes: Type.Array(RouteSchema, { description: 'The mounts on the proxy listener.', minItems: 1 }),
     tools: Dict(ToolSchema, { description: 'The tool registry: HTTP APIs and MCP servers, by name (one path segment).', default: {}, propertyNames: { pattern: TOOL_NAME } }),
+    controlPlane: Type.Optional(ControlPlaneSchema),
   },
   { description: 'The gateway configuration (config/aos.yaml).' },
 );
@@ -370,3 +411,5 @@ export type HttpOperationConfig = Static<typeof HttpOperationSchema>;
 export type HttpToolConfig = Static<typeof HttpToolSchema>;
 export type McpToolConfig = Static<typeof McpToolSchema>;
 export type ToolConfig = HttpToolConfig | McpToolConfig;
+/** The control plane this gateway runs under (src/fleet/). */
+export type ControlPlaneConfig = Static<typeof ControlPlaneSchema>;

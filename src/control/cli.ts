@@ -172,3 +172,64 @@ export async function remoteAudit(action: string, values: Values): Promise<numbe
   }
   throw new Error(`audit ${action}: with --control-plane, one of query, export, verify`);
 }
+
+/** `aos agents list|suspend|resume --control-plane URL`: fleet-wide, every connected gateway applies it within a second. */
+export async function fleetAgents(action: string, id: string | undefined, values: Values): Promise<number> {
+  const api = client(values);
+  if (action === 'list') {
+    type Listed = { id: string; team: string; template: string; version: number | null; status: string; counters: { calls: number; errors: number; spendUsd: number } };
+    const { agents } = await api.json<{ agents: Listed[] }>('GET', '/api/agents');
+    for (const a of agents) {
+      console.log(
+        `${a.id.padEnd(28)} ${a.team.padEnd(14)} ${`${a.template}@${a.version ?? '-'}`.padEnd(20)} ${a.status.padEnd(10)} calls ${a.counters.calls}, errors ${a.counters.errors}, $${a.counters.spendUsd.toFixed(4)}`,
+      );
+    }
+    return 0;
+  }
+  if (id === undefined) throw new Error(`agents ${action}: an agent id is required`);
+  const reason = reasonOf(values, `agents ${action}`);
+  await api.json('POST', `/api/agents/${seg(id)}/${action}`, { reason });
+  console.log(`agent ${id} ${action === 'suspend' ? 'suspended' : 'resumed'} fleet-wide: every connected gateway applies it within a second`);
+  return 0;
+}
+
+const SCOPES = ['agent', 'team', 'template', 'all'];
+
+/** `aos kill agent|team|template ID | all`, `aos kill list`, `aos kill lift KILL_ID`: kill switches on the control plane. */
+export async function killCommand(args: string[], values: Values): Promise<number> {
+  const api = client(values);
+  const [what, value] = args;
+  if (what === 'list') {
+    const { kills } = await api.json<{ kills: { id: string; scope: string; value: string | null; live: string; reason: string; actor: string; at: string }[] }>('GET', '/api/kills');
+    for (const k of kills) console.log(`${k.id}  ${k.scope}${k.value === null ? '' : ` ${k.value}`}  (${k.live})  by ${k.actor} at ${k.at}: ${k.reason}`);
+    if (kills.length === 0) console.log('no kill switch is on');
+    return 0;
+  }
+  if (what === 'lift') {
+    if (value === undefined) throw new Error('kill lift: the kill switch id is required (aos kill list shows them)');
+    await api.json('DELETE', `/api/kills/${seg(value)}`, { reason: reasonOf(values, 'kill lift') });
+    console.log(`kill switch ${value} lifted fleet-wide`);
+    return 0;
+  }
+  if (what === undefined || !SCOPES.includes(what)) throw new Error(`kill: expected one of ${SCOPES.join(', ')}, list or lift, got ${what === undefined ? 'nothing' : `"${what}"`}`);
+  if (what !== 'all' && value === undefined) throw new Error(`kill ${what}: the ${what} is required`);
+  const body = { scope: what, value: what === 'all' ? null : value, live: values.finish === true ? 'finish' : 'cut', reason: reasonOf(values, 'kill') };
+  const { kill } = await api.json<{ kill: { id: string } }>('POST', '/api/kills', body);
+  console.log(
+    `kill switch ${kill.id} on: new calls of ${what === 'all' ? 'every agent' : `${what} ${value}`} are refused${body.live === 'cut' ? ' and calls in flight are cut' : ''} on every connected gateway`,
+  );
+  return 0;
+}
+
+/** `aos gateways list --control-plane URL`: the fleet view. */
+export async function gatewaysCommand(values: Values): Promise<number> {
+  type Listed = { id: string; version: string; labels: Record<string, string>; snapshotVersion: number; snapshotError: string | null; lastSeen: string; connected: boolean; revokedAt: string | null };
+  const { fleetVersion, gateways } = await client(values).json<{ fleetVersion: number; gateways: Listed[] }>('GET', '/api/gateways');
+  console.log(`fleet version ${fleetVersion}`);
+  for (const g of gateways) {
+    const state = g.revokedAt !== null ? 'revoked' : g.connected ? 'connected' : 'disconnected';
+    const sync = g.snapshotVersion === fleetVersion ? 'in sync' : `at v${g.snapshotVersion}`;
+    console.log(`${g.id.padEnd(38)} ${state.padEnd(12)} ${sync}${g.snapshotError === null ? '' : ` (refused: ${g.snapshotError})`}  v${g.version}  last seen ${g.lastSeen}`);
+  }
+  return 0;
+}

@@ -8,6 +8,7 @@ import { ConfigError } from '../config/config-error.js';
 import { GatewayConfigSchema } from '../config/schema.js';
 import { Bool, Enum, fileSchema, Int, Obj, Str } from '../config/schema-builders.js';
 import { loadYamlFile } from '../config/yaml-file.js';
+import { GATEWAY_AUDIENCE } from './protocol.js';
 
 const listen = (port: number, description: string) =>
   Obj(
@@ -54,7 +55,7 @@ export const ControlConfigSchema = Obj(
     ),
     gateways: Obj(
       {
-        audience: Str('`aud` gateway tokens must carry.', { minLength: 1, default: 'aos-control' }),
+        audience: Str('`aud` gateway tokens must carry.', { minLength: 1, default: GATEWAY_AUDIENCE }),
         issuers: Issuers('Issuers of gateway credentials (in Kubernetes: the cluster, for projected ServiceAccount tokens).'),
       },
       { description: 'How gateways authenticate.', default: {} },

@@ -29,6 +29,9 @@ export const GATEWAY_PATHS = {
   audit: '/v1/audit',
 } as const;
 
+/** The default `aud` of gateways' credentials (control plane config `gateways.audience`). */
+export const GATEWAY_AUDIENCE = 'aos-control';
+
 /** The header a gateway names itself with (stable across restarts: persisted in its data folder). */
 export const GATEWAY_ID_HEADER = 'aos-gateway-id';
 

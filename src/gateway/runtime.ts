@@ -68,8 +68,14 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
     const built: { identity?: typeof identity; policy?: PolicyManager | null } = {};
     try {
       if (parts.has('identity')) built.identity = await createIdentity(next, log);
-      if (parts.has('policy')) built.policy = await createPolicy(next, deps);
-      else if (parts.has('registry')) await policy?.setRegistry(policyRegistryData(next.registry));
+      if (parts.has('policy')) {
+        built.policy = await createPolicy(next, deps);
+        // A new bundle source that has nothing to serve yet (a URL down) would deny every call: keep the running one.
+        if (built.policy !== null && built.policy.current() === null && policy?.current() != null) {
+          const st = built.policy.status();
+          throw new Error(`the policy bundle ${st.source} could not be loaded (${st.lastError ?? 'no answer'}); the running policy keeps serving`);
+        }
+      } else if (parts.has('registry')) await policy?.setRegistry(policyRegistryData(next.registry));
       return built;
     } catch (err) {
       built.identity?.verifier.close();

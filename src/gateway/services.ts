@@ -3,7 +3,7 @@ import { type Capture, createCallRecorder } from '../audit/recorder.js';
 import { createRedactor, type Redactor } from '../audit/redact.js';
 import { type AuditStore, openAuditStore } from '../audit/store.js';
 import { type AuditTrail, createAuditTrail } from '../audit/trail.js';
-import { authenticate } from '../identity/authenticate.js';
+import { authenticate, type FleetGate } from '../identity/authenticate.js';
 import { loadLocalSigner } from '../identity/local-key.js';
 import type { AgentRegistry } from '../identity/registry.js';
 import { createSuspensionStore, type SuspensionStore } from '../identity/suspensions.js';
@@ -15,7 +15,7 @@ import { type BudgetRules, createBudgetRules, lineOf, periodOf } from '../meteri
 import { createRedisStore } from '../metering/redis-store.js';
 import { createSqliteStore } from '../metering/sqlite-store.js';
 import { createMeteringStages } from '../metering/stages.js';
-import { type BudgetStore, NANO } from '../metering/store.js';
+import { type BudgetStore, NANO, toNano } from '../metering/store.js';
 import { composePipeline } from '../pipeline/compose.js';
 import type { Stage } from '../pipeline/context.js';
 import type { Pipeline } from '../pipeline/run.js';
@@ -40,6 +40,8 @@ export interface ServiceDeps {
   calls: CallMetrics;
   /** Budget reservations and audit intents of a turn's calls, written together before they are forwarded. */
   barrier: WriteBarrier | null;
+  /** Under a control plane: its suspensions and kill switches (src/fleet/); null standalone. */
+  fleet?: FleetGate | null;
 }
 
 /** The budget store a metering config names: Redis for a fleet, else SQLite in the data folder. */
@@ -57,9 +59,12 @@ export function openAuditReader(s: Snapshot): AuditStore {
   return openAuditStore(resolve(s.config.dataDir), s.config.audit.file, { readonly: true });
 }
 
-/** Budget rules as the registry and the persisted overrides set them. */
+/** Budget rules as the registry and the persisted overrides set them, or a control plane's overrides (USD or counts) when it sets them. */
 export function budgetRulesOf(s: Snapshot, overrides: ReadonlyMap<string, number>): BudgetRules {
-  return createBudgetRules(s.registry, s.config.metering.softThreshold, overrides as Map<string, number>);
+  if (s.budgetOverrides === null) return createBudgetRules(s.registry, s.config.metering.softThreshold, overrides as Map<string, number>);
+  const fleet = new Map<string, number>();
+  for (const [limitId, v] of s.budgetOverrides) fleet.set(limitId, limitId.split('|')[1] === 'usd' ? toNano(v) : v);
+  return createBudgetRules(s.registry, s.config.metering.softThreshold, fleet, true);
 }
 
 /** The registry's templates as the policy sees them under `data.registry`. */
@@ -270,7 +275,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
     {
       metrics: createCallMetricsStage(metrics, deps.calls),
       record: p.recording.stage,
-      identity: config.identity.mode === 'required' ? authenticate({ verifier: p.verifier, registry: registry!, suspensions: p.suspensions }) : null,
+      identity: config.identity.mode === 'required' ? authenticate({ verifier: p.verifier, registry: registry!, suspensions: p.suspensions, fleet: deps.fleet }) : null,
       policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy }),
       meterEstimate: meter?.estimate ?? null,
       meterReserve: meter?.reserve ?? null,

@@ -21,6 +21,8 @@ export interface Snapshot extends LoadedConfig {
   readonly prices: PriceTable | null;
   /** The files the snapshot was read from, to watch for changes. */
   readonly files: readonly string[];
+  /** Budget limit overrides a control plane sets (they replace the local ones); null: the local ones. */
+  readonly budgetOverrides: ReadonlyMap<string, number> | null;
 }
 
 export function loadSnapshot(configFile: string, env: NodeJS.ProcessEnv = process.env): Snapshot {
@@ -32,7 +34,7 @@ export function loadSnapshot(configFile: string, env: NodeJS.ProcessEnv = proces
   const registry = identity.mode === 'off' && !existsSync(registryFile) ? null : loadRegistry(registryFile, env);
   const prices = metering.mode === 'off' ? null : loadPrices(metering.prices === undefined ? resolve(packageRoot, 'config', 'prices.yaml') : resolve(dir, metering.prices), env);
   const files = [loaded.file, registryFile, ...(prices === null ? [] : [prices.file])];
-  return Object.freeze({ ...loaded, dir, registry, prices, files });
+  return Object.freeze({ ...loaded, dir, registry, prices, files, budgetOverrides: null });
 }
 
 /**
@@ -66,5 +68,6 @@ export function changedParts(a: Snapshot, b: Snapshot): Set<Part> {
 }
 
 function registryView(r: AgentRegistry | null): unknown {
+  // Budget overrides are not a part: the budget rules follow the snapshot in force by themselves.
   return r === null ? null : [[...r.templates], [...r.agents], r.budgets.org, [...r.budgets.teams]];
 }

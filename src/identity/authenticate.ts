@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
-import type { Stage } from '../pipeline/context.js';
+import type { CallContext, Stage } from '../pipeline/context.js';
 import type { Agent, AgentRegistry } from './registry.js';
 import type { SuspensionStore } from './suspensions.js';
 import type { TokenVerifier, VerifiedToken } from './types.js';
@@ -39,6 +39,16 @@ export interface AuthenticateOptions {
   verifier: TokenVerifier;
   registry: AgentRegistry;
   suspensions: SuspensionStore;
+  /** Under a control plane: its suspensions and kill switches instead of the local suspensions. */
+  fleet?: FleetGate | null;
+}
+
+/** What a control plane's snapshot decides about an agent's calls (src/fleet/). */
+export interface FleetGate {
+  /** Hot path: why the agent may not call now (suspended, killed), or null. */
+  refusal(agent: Agent): GatewayError | null;
+  /** Tracks an admitted call until it finishes, so a kill switch can cut it. */
+  track(ctx: CallContext, agent: Agent): void;
 }
 
 /**
@@ -47,6 +57,7 @@ export interface AuthenticateOptions {
  */
 export function authenticate(opts: AuthenticateOptions): Stage {
   const { verifier, registry, suspensions } = opts;
+  const fleet = opts.fleet ?? null;
   // The agent a verified token stands for, remembered per verification (the verifier returns the
   // same object while its cache holds the token), so a known token costs two lookups.
   const agents = new WeakMap<VerifiedToken, Agent | null>();
@@ -59,8 +70,15 @@ export function authenticate(opts: AuthenticateOptions): Stage {
     if (agent === null) {
       throw new GatewayError('aos_agent_unknown', `the token is valid but its agent (${String(verified.claims.sub ?? verified.subject).slice(0, 200)}) is not in the agent registry`);
     }
-    if (suspensions.isSuspended(agent.id)) throw new GatewayError('aos_agent_suspended', `agent ${agent.id} is suspended`);
+    if (fleet !== null) {
+      const refused = fleet.refusal(agent);
+      if (refused !== null) throw refused;
+    } else if (suspensions.isSuspended(agent.id)) throw new GatewayError('aos_agent_suspended', `agent ${agent.id} is suspended`);
     return agent;
+  };
+  const admitted = (ctx: CallContext, agent: Agent) => {
+    ctx.agent = agent;
+    if (fleet !== null) fleet.track(ctx, agent);
   };
 
   return function authenticateStage(ctx) {
@@ -70,10 +88,8 @@ export function authenticate(opts: AuthenticateOptions): Stage {
     }
     const verified = verifier.verify(token, 'agent');
     if (verified instanceof Promise) {
-      return verified.then((v) => {
-        ctx.agent = admit(v);
-      });
+      return verified.then((v) => admitted(ctx, admit(v)));
     }
-    ctx.agent = admit(verified);
+    admitted(ctx, admit(verified));
   };
 }

@@ -1,6 +1,6 @@
 import { type AgentRegistryFile, agentRegistrySchema, type Budget, type TemplateFile } from '../config/agents-schema.js';
 import { ConfigError } from '../config/config-error.js';
-import { loadYamlFile } from '../config/yaml-file.js';
+import { loadYamlFile, parseYamlText, type YamlFile } from '../config/yaml-file.js';
 import type { VerifiedToken } from './types.js';
 
 /** A standardized agent blueprint: what agents built on it may use. Versioned (config/agents.yaml `templates`). */
@@ -34,7 +34,20 @@ export interface AgentRegistry {
  * missing file is code `AOS_ERR_CONFIG_NOT_FOUND`.
  */
 export function loadRegistry(file: string, env: NodeJS.ProcessEnv = process.env): AgentRegistry {
-  const { data: reg, where } = loadYamlFile<AgentRegistryFile>(file, agentRegistrySchema, 'agent registry', env);
+  return registryOf(loadYamlFile<AgentRegistryFile>(file, agentRegistrySchema, 'agent registry', env), file);
+}
+
+/**
+ * The same from a registry sent as data (a control plane's snapshot): validated with the same
+ * schema and checks as the file (JSON is YAML, so problems are located the same way); `source`
+ * names it in errors. `${NAME}` in a value is not looked up in this process's environment
+ * (substituted from an empty one): the fleet's data does not depend on where it lands.
+ */
+export function parseRegistry(registry: unknown, source: string): AgentRegistry {
+  return registryOf(parseYamlText<AgentRegistryFile>(JSON.stringify(registry ?? null, null, 1), source, agentRegistrySchema, {}), source);
+}
+
+function registryOf({ data: reg, where }: YamlFile<AgentRegistryFile>, file: string): AgentRegistry {
   const problems: string[] = [];
   const templates = new Map<string, AgentTemplate>();
   for (const [name, t] of Object.entries(reg.templates)) templates.set(name, { name, ...t });

@@ -63,8 +63,13 @@ const split = (rules: BudgetRule[]): ScopeRules => ({
   rate: rules.filter((r) => r.kind === 'requests' || r.kind === 'tokens'),
 });
 
-/** Budget rules from the registry, resolved once per agent and remembered (bounded). */
-export function createBudgetRules(registry: AgentRegistry | null, softDefault: number, overrides: ReadonlyMap<string, number> = new Map()): BudgetRules {
+/**
+ * Budget rules from the registry, resolved once per agent and remembered (bounded). `overrides`
+ * (store units) of limits the registry does not configure become rules of their own; with
+ * `replace` they also replace the configured limits (a control plane's overrides: the store's own,
+ * set with `aos budget set`, are applied by the store itself).
+ */
+export function createBudgetRules(registry: AgentRegistry | null, softDefault: number, overrides: ReadonlyMap<string, number> = new Map(), replace = false): BudgetRules {
   // Overrides of limits the registry does not configure become rules of their own.
   const extra = new Map<string, BudgetRule[]>();
   for (const [limitId, value] of overrides) {
@@ -77,7 +82,8 @@ export function createBudgetRules(registry: AgentRegistry | null, softDefault: n
   const withExtra = (scope: string, list: BudgetRule[]): BudgetRule[] => {
     const more = extra.get(scope);
     if (more === undefined) return list;
-    return [...list, ...more.filter((m) => !list.some((r) => r.limitId === m.limitId))];
+    const configured = replace ? list.map((r) => (overrides.has(r.limitId) ? { ...r, limit: overrides.get(r.limitId)! } : r)) : list;
+    return [...configured, ...more.filter((m) => !list.some((r) => r.limitId === m.limitId))];
   };
   const org = withExtra('org', rulesOf('org', registry?.budgets.org, softDefault));
   const teams = new Map<string, BudgetRule[]>();

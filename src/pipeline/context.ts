@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ERRORS, type ErrorCode, type Dialect as ErrorDialect } from '../errors.js';
+import { ERRORS, type ErrorCode, type Dialect as ErrorDialect, type GatewayError } from '../errors.js';
 import type { Agent } from '../identity/registry.js';
 import type { Decision, PolicyInput } from '../policy/types.js';
 import type { CallInfo, Usage } from '../providers/dialect.js';
@@ -64,6 +64,10 @@ export class CallContext {
   workflowId: string | null;
   /** The JSON-RPC id of an MCP request: its errors answer with it. null otherwise. */
   rpcId: string | number | null;
+  /** Set by the forwarder while the call is forwarded: ends it now (see `cut`). */
+  interrupt: ((err: GatewayError) => void) | null;
+  /** The error a call was cut with before it was forwarded: the forwarder answers it instead. */
+  cutBy: GatewayError | null;
   private finishers: Finisher[] | null;
   private forwarders: (() => void)[] | null;
 
@@ -98,6 +102,8 @@ export class CallContext {
     this.traceparent = null;
     this.workflowId = null;
     this.rpcId = null;
+    this.interrupt = null;
+    this.cutBy = null;
     this.finishers = null;
     this.forwarders = null;
   }
@@ -106,6 +112,16 @@ export class CallContext {
   tap(t: ResponseTap): void {
     if (this.taps === null) this.taps = [];
     this.taps.push(t);
+  }
+
+  /**
+   * Ends the call now with `err` (a kill switch): a stream under way ends with an error event in the
+   * caller's dialect, a call waiting for its upstream's headers answers the error, and one not yet
+   * forwarded is answered the error instead of being forwarded.
+   */
+  cut(err: GatewayError): void {
+    if (this.interrupt !== null) this.interrupt(err);
+    else this.cutBy ??= err;
   }
 
   /** Adds a flag for the audit record, once. */

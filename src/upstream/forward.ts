@@ -80,6 +80,7 @@ function setByConfig(upstream: Upstream, name: string): boolean {
  * answer with a clean error.
  */
 export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
+  if (ctx.cutBy !== null) return Promise.reject(ctx.cutBy);
   return new Promise((resolve, reject) => {
     const route = ctx.route!;
     const upstream = route.upstream;
@@ -101,6 +102,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
     const settle = (err?: GatewayError) => {
       if (settled) return;
       settled = true;
+      ctx.interrupt = null;
       ctx.upstreamEnd = performance.now();
       res.off('close', onClientClose);
       if (err) reject(err);
@@ -131,7 +133,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
-        if (res.destroyed) c.abort(new Error('client closed the connection'));
+        if (res.destroyed || settled) c.abort(new Error(settled ? 'the call was cut' : 'client closed the connection'));
       },
       onResponseStart(c, statusCode, headers) {
         started = true;
@@ -142,7 +144,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         out['x-aos-request-id'] = ctx.id;
         const type = headers['content-type'];
         ctx.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
-        if (res.destroyed) return c.abort(new Error('client closed the connection'));
+        if (res.destroyed || settled) return c.abort(new Error(settled ? 'the call was cut' : 'client closed the connection'));
         if (taps !== null) for (const t of taps) t.onStart?.(statusCode, out);
         res.writeHead(statusCode, out);
         if (ctx.streaming) queueMicrotask(flushStreamHeaders);
@@ -184,6 +186,21 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         else res.destroy();
         settle();
       },
+    };
+    // A kill switch (ctx.cut): ended like an upstream failure, with the kill's error.
+    ctx.interrupt = (failure) => {
+      if (settled) return;
+      if (!started) {
+        settle(failure);
+        controller?.abort(failure);
+        return;
+      }
+      ctx.errorCode = failure.code;
+      if (taps !== null) for (const t of taps) t.onAbort?.('upstream');
+      settle();
+      if (ctx.streaming && !res.destroyed) res.end(renderStreamError(failure, ctx.dialect, ctx.rpcId));
+      else res.destroy();
+      controller?.abort(failure);
     };
     ctx.upstreamStart = performance.now();
     upstream.pool.dispatch(request, handler);
