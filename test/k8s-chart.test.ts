@@ -145,10 +145,16 @@ t.test('the configs the chart renders load with the real loaders', needs, async 
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const gw = find(docs, 'ConfigMap', 'aos-gateway')!.data!;
     writeTemp(t, 'agents.yaml', gw['agents.yaml']!, dir);
-    const env = { AOS_LISTEN_HOST: '127.0.0.1', AOS_LISTEN_PORT: '8080', OPENAI_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' };
+    // What the pod gives the gateway: its name (downward API) and the provider keys (a Secret).
+    const env = { POD_NAME: 'support-agent-7d9c6b8f5-x2x9q', AOS_LISTEN_HOST: '127.0.0.1', AOS_LISTEN_PORT: '8080', OPENAI_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' };
     const loaded = loadConfig(writeTemp(t, 'aos.yaml', gw['aos.yaml']!, dir), env);
     t.equal(loaded.config.listen.host, '127.0.0.1', `${v.name}: gateway config loads; the proxy on loopback by default`);
     t.match(loaded.config.identity.issuers[0], { issuer: 'https://kubernetes.default.svc.cluster.local', kubernetes: true, discovery: true }, 'the cluster issuer is trusted');
+    t.match(
+      loaded.config.controlPlane,
+      { urls: ['http://aos-control.aos-system.svc:7070'], tokenFile: '/var/run/secrets/aos/control-token', gatewayId: 'support-agent-7d9c6b8f5-x2x9q' },
+      'gateways follow the chart’s control plane, with their pod’s token',
+    );
     t.ok(loadRegistry(join(dir, 'agents.yaml'), env), 'the registry loads');
     const cp = find(docs, 'ConfigMap', 'aos-control')!.data!;
     // The Deployment sets the URL from the chart's Secret.

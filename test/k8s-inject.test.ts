@@ -126,6 +126,7 @@ const cases: { name: string; edit?: (pod: Pod) => void; config?: (c: InjectConfi
     config: (c) => {
       c.app.extraEnv = { AOS_GATEWAY_URL: 'http://127.0.0.1:{port}' };
       c.sidecar.envFromSecrets = ['aos-provider-keys'];
+      c.sidecar.controlPlaneAudience = 'aos-control';
       c.sidecar.port = 18080;
     },
     check: (t, pod) => {
@@ -134,6 +135,9 @@ const cases: { name: string; edit?: (pod: Pod) => void; config?: (c: InjectConfi
       t.equal(env.OPENAI_BASE_URL, 'http://127.0.0.1:18080/v1');
       t.equal(envOf(sidecars(pod)[0]!).AOS_LISTEN_PORT, '18080', 'the sidecar listens there');
       t.same(sidecars(pod)[0]!.envFrom, [{ secretRef: { name: 'aos-provider-keys', optional: true } }], 'provider keys from a Secret');
+      const sources = (pod.spec.volumes!.find((v) => v.name === 'aos-token') as unknown as { projected: { sources: { serviceAccountToken?: { audience?: string; path: string } }[] } }).projected
+        .sources;
+      t.same(sources.at(-1), { serviceAccountToken: { audience: 'aos-control', expirationSeconds: 3600, path: 'control-token' } }, 'a token for the control plane');
     },
   },
 ];

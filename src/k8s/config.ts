@@ -26,6 +26,11 @@ const SidecarSchema = Obj(
     configFile: Str('The config file’s key in that ConfigMap.', { minLength: 1, default: 'aos.yaml' }),
     audience: Str('The audience of the projected ServiceAccount token (the gateway’s `identity.audience`).', { minLength: 1, default: 'aos-gateway' }),
     tokenExpirationSeconds: Int(600, 3600, 'Lifetime of the projected token; the kubelet rotates it at 80%.'),
+    controlPlaneAudience: Type.Optional(
+      Str('When set, a second projected token with this audience (`gateways.audience` of `aos control`) at /var/run/secrets/aos/control-token: the gateway’s `controlPlane.tokenFile`.', {
+        minLength: 1,
+      }),
+    ),
     env: Dict(Type.String(), { description: 'Extra environment of the sidecar (e.g. the control plane URL).', default: {} }),
     envFromSecrets: StrList('Secrets (in the pod’s namespace) whose keys become the sidecar’s environment, e.g. provider keys; optional: a missing one is skipped.', []),
     resources: K8sObject('The sidecar’s resources (annotation `aos.dev/sidecar-resources` overrides per pod).', { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } }),

@@ -106,6 +106,10 @@ function sidecarContainer(config: InjectConfig, overrides: Overrides): Container
     { name: 'AOS_ADMIN_HOST', value: '0.0.0.0' },
     { name: 'AOS_ADMIN_PORT', value: String(s.adminPort) },
     { name: 'AOS_DATA_DIR', value: MOUNTS.data },
+    // Under a control plane, the gateway labels itself with them (docs/fleet.md).
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
     ...Object.entries(s.env).map(([name, value]) => ({ name, value })),
   ];
   return {
@@ -144,6 +148,8 @@ function volumes(config: InjectConfig) {
           // The cluster CA and a token for the API server, to read the cluster issuer's keys (OIDC discovery).
           { serviceAccountToken: { expirationSeconds: s.tokenExpirationSeconds, path: 'api-token' } },
           { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+          // The gateway's credential for the control plane, when there is one.
+          ...(s.controlPlaneAudience === undefined ? [] : [{ serviceAccountToken: { audience: s.controlPlaneAudience, expirationSeconds: s.tokenExpirationSeconds, path: 'control-token' } }]),
         ],
       },
     },

@@ -34,19 +34,37 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.policyBundleBase64 }}
 {{- $_ := set $cfg "policy" (mergeOverwrite (deepCopy (default (dict) $cfg.policy)) (dict "bundle" (dict "file" "bundle.tar.gz"))) }}
 {{- end }}
+{{- if and .Values.controlPlane.enabled (not (hasKey $cfg "controlPlane")) }}
+{{- $url := printf "http://%s-control.%s.svc:7070" (include "aos.fullname" .) .Release.Namespace }}
+{{- $_ := set $cfg "controlPlane" (dict "urls" (list $url) "tokenFile" "/var/run/secrets/aos/control-token" "gatewayId" "${POD_NAME}") }}
+{{- end }}
 {{- $_ := set $cfg "listen" (dict "host" "${AOS_LISTEN_HOST:-127.0.0.1}" "port" "${AOS_LISTEN_PORT:-8080}") }}
 {{- $_ := set $cfg "admin" (dict "host" "${AOS_ADMIN_HOST:-0.0.0.0}" "port" "${AOS_ADMIN_PORT:-9090}") }}
 {{- $_ := set $cfg "dataDir" "${AOS_DATA_DIR:-/var/lib/aos}" }}
 {{- toYaml $cfg }}
 {{- end }}
 
-{{/* The projected volume every gateway mounts at /var/run/secrets/aos: the cluster CA and a token for issuer discovery. */}}
+{{/* The projected volume every gateway mounts at /var/run/secrets/aos: the cluster CA and a token for
+     issuer discovery, and its credential for the control plane. */}}
 {{- define "aos.clusterAccessVolume" -}}
 - name: aos-token
   projected:
     sources:
       - serviceAccountToken: { path: api-token, expirationSeconds: 3600 }
       - configMap: { name: kube-root-ca.crt, items: [{ key: ca.crt, path: ca.crt }] }
+      {{- if .Values.controlPlane.enabled }}
+      - serviceAccountToken: { path: control-token, audience: aos-control, expirationSeconds: 3600 }
+      {{- end }}
+{{- end }}
+
+{{/* The pod's name, namespace and node: a gateway under a control plane labels itself with them. */}}
+{{- define "aos.podEnv" -}}
+- name: POD_NAME
+  valueFrom: { fieldRef: { fieldPath: metadata.name } }
+- name: POD_NAMESPACE
+  valueFrom: { fieldRef: { fieldPath: metadata.namespace } }
+- name: NODE_NAME
+  valueFrom: { fieldRef: { fieldPath: spec.nodeName } }
 {{- end }}
 
 {{- define "aos.postgresSecretName" -}}
