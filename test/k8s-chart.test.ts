@@ -6,7 +6,7 @@
  * rendered certificate of an injector started from the rendered config and called like the API server.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,6 +115,17 @@ t.test('what each variant renders', needs, async (t) => {
   const webhook = find<{ metadata: { annotations?: Record<string, string> }; webhooks: Record<string, unknown>[] }>(full, 'MutatingWebhookConfiguration', 'aos-injector')!;
   t.equal(webhook.metadata.annotations?.['cert-manager.io/inject-ca-from'], 'aos-system/aos-injector', 'cert-manager injects the CA');
   t.equal(webhook.webhooks[0]!.failurePolicy, 'Ignore');
+  // Every metric an alert reads is one the gateway exports (src/): an alert on a renamed metric never fires.
+  const rules = find<{ spec: { groups: { rules: { alert: string; expr: string }[] }[] } }>(full, 'PrometheusRule', 'aos')!.spec.groups.flatMap((g) => g.rules);
+  const exported = new Set(
+    [...readdirSync(join(packageRoot, 'src'), { recursive: true, encoding: 'utf8' })]
+      .filter((f) => f.endsWith('.ts'))
+      .flatMap((f) => [...readFileSync(join(packageRoot, 'src', f), 'utf8').matchAll(/name: '(aos_[a-z_]+)'/g)].map((m) => m[1]!)),
+  );
+  for (const rule of rules) {
+    const used = [...rule.expr.matchAll(/\b(aos_[a-z_]+?)(?:_bucket|_sum|_count)?\b/g)].map((m) => m[1]!);
+    t.ok(used.length > 0 && used.every((m) => exported.has(m)), `${rule.alert}: ${used.join(', ')} exported`);
+  }
   const inject = loadInjectConfig(writeTemp(t, 'inject.yaml', find(full, 'ConfigMap', 'aos-injector')!.data!['inject.yaml']!), {});
   t.match(inject, {
     requireAnnotation: true,
