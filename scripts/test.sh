@@ -17,6 +17,14 @@ elif in_ci; then
 else
   echo "warning: no OPA CLI (scripts/opa.sh failed), policy tests that need it will skip" >&2
 fi
+# The pinned Helm CLI and the Kubernetes API's OpenAPI documents for the chart and injector tests
+# (test/k8s-*; both with `go install` / `go mod download`, cached after the first run).
+for tool in helm.sh k8s-schemas.sh; do
+  if ! ./scripts/$tool >/dev/null; then
+    if in_ci; then echo "CI: scripts/$tool is required and failed" >&2; exit 1; fi
+    echo "warning: scripts/$tool failed, the Kubernetes tests that need it will skip" >&2
+  fi
+done
 # A real redis-server for the fleet budget tests (Debian package; CI is a fresh machine, as root).
 if ! command -v redis-server >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -47,6 +47,7 @@ Usage:
   aos budget reset SCOPE [--window hourly|daily|monthly]
                                 set the spend of the current period back to zero
   aos control [--config FILE]   run the fleet control plane (default config: config/control.yaml; docs/control-plane.md)
+  aos inject [--config FILE]    run the Kubernetes sidecar injector, a mutating admission webhook (default config: config/inject.yaml)
   aos templates list|show NAME [V]|diff NAME [FROM [TO]]|propose NAME FILE|approve NAME V|rollback NAME V
                 [--reason TEXT] --control-plane URL [--token TOKEN]
                                 template versions on the control plane: a change is a draft another person approves
@@ -64,6 +65,7 @@ Usage:
 Environment:
   AOS_CONFIG                    config file when --config is not given
   OPENAI_API_KEY, ANTHROPIC_API_KEY   provider credentials the default config injects upstream
+  AOS_INJECT_CONFIG             the injector's config file when --config is not given
   AOS_CONTROL_TOKEN             the control plane's static admin token (server), or the token the client commands send
 `;
 
@@ -126,6 +128,10 @@ async function main(argv: string[]): Promise<number> {
     case 'control': {
       const { DEFAULT_CONTROL_CONFIG, runControl } = await import('./control/cli.js');
       return runControl(values.config ?? process.env.AOS_CONTROL_CONFIG ?? DEFAULT_CONTROL_CONFIG);
+    }
+    case 'inject': {
+      const { DEFAULT_INJECT_CONFIG, runInject } = await import('./k8s/cli.js');
+      return runInject(values.config ?? process.env.AOS_INJECT_CONFIG ?? DEFAULT_INJECT_CONFIG);
     }
     case 'templates':
       if (rest[0] !== undefined) return (await import('./control/cli.js')).templatesCommand(rest[0], rest.slice(1), values);

@@ -14,6 +14,7 @@ import { parse } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { createControlPlane } from '../src/control/server.js';
 import { loadRegistry } from '../src/identity/registry.js';
+import { loadInjectConfig } from '../src/k8s/config.js';
 import { createLogger } from '../src/log.js';
 import { createGateway } from '../src/main.js';
 import { loadPrices } from '../src/metering/prices.js';
@@ -37,7 +38,7 @@ function yamlFiles(dir: string): string[] {
   return found.sort();
 }
 
-type Kind = 'gateway config' | 'agent registry' | 'price table' | 'control plane config';
+type Kind = 'gateway config' | 'agent registry' | 'price table' | 'control plane config' | 'injector config';
 
 /** What a YAML file is, from its top-level keys. */
 function kindOf(file: string): Kind | null {
@@ -47,6 +48,7 @@ function kindOf(file: string): Kind | null {
   if ('templates' in doc || 'agents' in doc) return 'agent registry';
   if ('models' in doc || 'prices' in doc) return 'price table';
   if ('store' in doc || 'seed' in doc) return 'control plane config';
+  if ('sidecar' in doc) return 'injector config';
   return null;
 }
 
@@ -72,6 +74,13 @@ for (const file of byKind('price table')) {
   t.test(`${name(file)} loads as a price table`, async (t) => {
     const prices = loadPrices(file, {});
     t.ok(prices, 'loaded');
+  });
+}
+
+for (const file of byKind('injector config')) {
+  t.test(`${name(file)} loads as an injector config`, async (t) => {
+    const config = loadInjectConfig(file, {});
+    t.equal(config.sidecar.mode, 'native', 'native sidecar by default');
   });
 }
 

@@ -21,7 +21,7 @@ export interface Tool {
   readonly options: { skip: string | false };
 }
 
-function tool(name: string, found: string | null, reason: string): Tool {
+export function tool(name: string, found: string | null, reason: string): Tool {
   const why = `${name}: ${reason}`;
   return {
     name,
@@ -34,7 +34,7 @@ function tool(name: string, found: string | null, reason: string): Tool {
   };
 }
 
-function executable(path: string): boolean {
+export function executable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;
