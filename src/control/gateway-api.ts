@@ -10,6 +10,7 @@ import type { GatewayCaller } from './auth.js';
 import { badRequest, ControlHttpError, conflict, notFound } from './errors.js';
 import { field, readJson, sendError, sendJson } from './http.js';
 import type { Hub } from './hub.js';
+import type { ControlMetrics } from './metrics.js';
 import { type AuditBatchResult, GATEWAY_PATHS, type HelloRequest, type HelloResponse } from './protocol.js';
 import type { ControlStore } from './store.js';
 
@@ -18,6 +19,7 @@ export interface GatewayApiOptions {
   hub: Hub;
   log: Logger;
   authenticate(req: IncomingMessage): Promise<GatewayCaller>;
+  metrics: Pick<ControlMetrics, 'acked' | 'ingested'>;
   maxBodyBytes: number;
   /** Records per audit batch at most. */
   maxBatch?: number;
@@ -58,7 +60,7 @@ function recordsOf(body: unknown, max: number): AuditRecord[] {
 }
 
 export function createGatewayApi(opts: GatewayApiOptions) {
-  const { store, hub, log } = opts;
+  const { store, hub, log, metrics } = opts;
   const maxBatch = opts.maxBatch ?? 10_000;
   const known = (caller: GatewayCaller) => {
     if (caller.record === null) throw conflict(`gateway ${caller.id} has not said hello (POST ${GATEWAY_PATHS.hello} first)`);
@@ -95,6 +97,7 @@ export function createGatewayApi(opts: GatewayApiOptions) {
         if (typeof o.ok !== 'boolean') throw badRequest('ok: expected a boolean');
         const error = o.ok ? null : field.string(o, 'error', { max: 4000 });
         await store.ack(caller.id, version, error);
+        metrics.acked(error === null);
         if (error !== null) log.warn('gateway refused a snapshot', { gateway: caller.id, version, error });
         return sendJson(res, 200, { ok: true });
       }
@@ -102,6 +105,7 @@ export function createGatewayApi(opts: GatewayApiOptions) {
         known(caller);
         const records = recordsOf(await readJson(req, opts.maxBodyBytes), maxBatch);
         const result = await store.ingest(caller.id, records);
+        metrics.ingested(result);
         const refused = result.refused;
         if (refused?.kind === 'gap') {
           throw new ControlHttpError('control_audit_gap', `records missing: expected seq ${refused.expected}`, { expected: refused.expected, acked: result.acked });

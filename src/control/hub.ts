@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import type { FleetSnapshot } from './protocol.js';
 import { buildSnapshot } from './snapshot.js';
-import type { ControlStore } from './store.js';
+import type { ControlStore, GatewayRecord } from './store.js';
 
 interface Stream {
   gateway: string;
@@ -27,6 +27,8 @@ export interface HubOptions {
   pollMs: number;
   /** `: ping` comments on idle streams, which also mark their gateways as seen. */
   pingMs?: number;
+  /** Called for each snapshot written to a stream (metrics). */
+  pushed?: () => void;
 }
 
 export type Hub = ReturnType<typeof createHub>;
@@ -35,6 +37,12 @@ export type Hub = ReturnType<typeof createHub>;
 export function createHub(opts: HubOptions) {
   const { store, log } = opts;
   const streams = new Set<Stream>();
+  /** Open streams per gateway (a gateway may hold more than one for a moment, while it reconnects). */
+  const open = new Map<string, number>();
+  const pingMs = opts.pingMs ?? 15_000;
+  /** A stream on another replica counts while that replica pinged it this recently (two pings missed, and some slack). */
+  const staleMs = 2 * pingMs + 5_000;
+  const pushed = opts.pushed ?? (() => {});
   let current: { version: number; snapshot: FleetSnapshot; event: string } | null = null;
   let running: Promise<void> | null = null;
   let again = false;
@@ -42,6 +50,7 @@ export function createHub(opts: HubOptions) {
   const write = (s: Stream) => {
     if (current === null || s.blocked || s.sent >= current.version || s.res.writableEnded) return;
     s.sent = current.version;
+    pushed();
     if (!s.res.write(current.event)) {
       s.blocked = true;
       s.res.once('drain', () => {
@@ -68,8 +77,18 @@ export function createHub(opts: HubOptions) {
     for (const s of streams) if (revoked.has(s.gateway)) end(s);
   };
 
+  const add = (s: Stream) => {
+    streams.add(s);
+    open.set(s.gateway, (open.get(s.gateway) ?? 0) + 1);
+  };
+  const remove = (s: Stream) => {
+    if (!streams.delete(s)) return;
+    const n = (open.get(s.gateway) ?? 1) - 1;
+    if (n > 0) open.set(s.gateway, n);
+    else open.delete(s.gateway);
+  };
   const end = (s: Stream) => {
-    streams.delete(s);
+    remove(s);
     s.res.end();
   };
 
@@ -109,13 +128,9 @@ export function createHub(opts: HubOptions) {
   }, opts.pollMs);
   poll.unref();
   const ping = setInterval(() => {
-    const ids = new Set<string>();
-    for (const s of streams) {
-      if (!s.blocked) s.res.write(': ping\n\n');
-      ids.add(s.gateway);
-    }
-    store.seen([...ids], true).catch((err: unknown) => log.warn('could not mark gateways seen', { err }));
-  }, opts.pingMs ?? 15_000);
+    for (const s of streams) if (!s.blocked) s.res.write(': ping\n\n');
+    store.seen([...open.keys()], true).catch((err: unknown) => log.warn('could not mark gateways seen', { err }));
+  }, pingMs);
   ping.unref();
 
   return {
@@ -126,17 +141,18 @@ export function createHub(opts: HubOptions) {
       return current!.snapshot;
     },
     version: () => current?.version ?? 0,
-    connected: (gateway: string) => [...streams].some((s) => s.gateway === gateway),
+    /** Whether a gateway is connected: a stream open here, or open on another replica that pinged it recently. */
+    live: (g: GatewayRecord, now = Date.now()) => open.has(g.id) || (g.connected && now - Date.parse(g.lastSeen) < staleMs),
     /** Serves a gateway's SSE stream until it goes away: the current snapshot when newer than `after`, then each new one. */
     async subscribe(gateway: string, res: ServerResponse, after: number): Promise<void> {
       if (current === null) await refresh();
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       res.flushHeaders();
       const s: Stream = { gateway, res, sent: after, blocked: false };
-      streams.add(s);
+      add(s);
       res.once('close', () => {
-        streams.delete(s);
-        if (![...streams].some((o) => o.gateway === gateway)) store.seen([gateway], false).catch(() => {});
+        remove(s);
+        if (!open.has(gateway)) store.seen([gateway], false).catch(() => {});
       });
       await store.seen([gateway], true);
       write(s);

@@ -8,6 +8,7 @@ import { AuditQueryError } from '../errors.js';
 import { type Person, requireRole } from './auth.js';
 import { badRequest, ControlHttpError, notFound } from './errors.js';
 import { readJson, sendError, sendJson } from './http.js';
+import type { ControlMetrics } from './metrics.js';
 import type { PeopleApiDeps, Route, RouteContext, RouteResult } from './routes.js';
 import { agentRoutes } from './routes-agents.js';
 import { auditRoutes } from './routes-audit.js';
@@ -15,6 +16,7 @@ import { templateRoutes } from './routes-templates.js';
 
 export interface PeopleApiOptions extends PeopleApiDeps {
   authenticate(req: IncomingMessage): Promise<Person>;
+  metrics: Pick<ControlMetrics, 'registry'>;
   maxBodyBytes: number;
 }
 
@@ -24,6 +26,8 @@ export function createPeopleApi(opts: PeopleApiOptions) {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://control');
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', store: opts.store.dialect, version: opts.hub.version() });
+    // Open like /healthz, for the scrapers: the people listener is kept off the agents' network.
+    if (url.pathname === '/metrics') return sendMetrics(req, res);
     const matching = routes.map((r) => ({ r, m: r.path.exec(url.pathname) })).filter((x) => x.m !== null);
     if (matching.length === 0) throw notFound(`no route ${url.pathname}`);
     const hit = matching.find((x) => x.r.method === req.method);
@@ -58,6 +62,14 @@ export function createPeopleApi(opts: PeopleApiOptions) {
     // The change is committed: a failed push is retried by the version poll, not reported as a failed change.
     if (req.method !== 'GET') await opts.hub.refresh().catch((err: unknown) => opts.log.warn('snapshot push after a change failed (the version poll retries it)', { err }));
     sendJson(res, result.status ?? 200, result.body);
+  }
+
+  async function sendMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new ControlHttpError('control_method_not_allowed', '/metrics takes GET or HEAD');
+    const { registry } = opts.metrics;
+    const text = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(text);
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {

@@ -10,7 +10,7 @@ const AGENT_ID = /^[^\s/]{1,256}$/;
 const KILL_SCOPES: readonly KillSwitch['scope'][] = ['agent', 'team', 'template', 'all'];
 
 // Longer than most functions: one table of routes, each a few lines.
-export function agentRoutes({ store, hub, staleMs }: PeopleApiDeps): Route[] {
+export function agentRoutes({ store, hub }: PeopleApiDeps): Route[] {
   const gatewayView = (g: GatewayRecord) => ({
     id: g.id,
     version: g.version,
@@ -20,8 +20,7 @@ export function agentRoutes({ store, hub, staleMs }: PeopleApiDeps): Route[] {
     policyRevision: g.policyRevision,
     firstSeen: g.firstSeen,
     lastSeen: g.lastSeen,
-    // Open here, or open on another replica that pinged it recently.
-    connected: hub.connected(g.id) || (g.connected && Date.now() - Date.parse(g.lastSeen) < staleMs),
+    connected: hub.live(g),
     revokedAt: g.revokedAt,
     revokedBy: g.revokedBy,
     auditSeq: g.auditSeq,

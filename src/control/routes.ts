@@ -30,8 +30,6 @@ export interface PeopleApiDeps {
   store: ControlStore;
   hub: Hub;
   log: Logger;
-  /** Gateways whose stream was seen within this many ms count as connected. */
-  staleMs: number;
 }
 
 /** The `reason` every change must give. */

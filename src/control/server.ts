@@ -1,6 +1,7 @@
 /**
  * `aos control`: the composition root of the control plane. Config → store (SQLite or
- * PostgreSQL) → seed → verifiers → snapshot hub → the two listeners (gateways, people).
+ * PostgreSQL) → seed → verifiers → metrics → snapshot hub → the two listeners (gateways, people,
+ * which also serves the metrics).
  */
 import { createServer, type Server } from 'node:http';
 import { dirname, resolve } from 'node:path';
@@ -13,7 +14,9 @@ import { createGatewayAuth, createPeopleAuth, identityFor } from './auth.js';
 import { type LoadedControlConfig, loadControlConfig } from './config.js';
 import { createGatewayApi } from './gateway-api.js';
 import { createHub, type Hub } from './hub.js';
+import { countGateways, createControlMetrics } from './metrics.js';
 import { createPeopleApi } from './people-api.js';
+import { GATEWAY_PATHS } from './protocol.js';
 import type { ControlStore } from './store.js';
 import { openPostgresStore } from './store-postgres.js';
 import { openSqliteStore } from './store-sqlite.js';
@@ -85,21 +88,24 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
         () => peopleVerifier.close(),
       );
       const policy = config.policy.bundleUrl === undefined ? null : { url: config.policy.bundleUrl, revision: config.policy.revision ?? null };
-      const pingMs = opts.pingMs ?? 15_000;
-      hub = createHub({ store, policy, log, pollMs: config.store.pollMs, pingMs });
+      // Read at scrape time, once both are open.
+      const metrics = createControlMetrics({ log, fleet: async () => countGateways(await store!.gateways(), hub!.version(), hub!.live) });
+      hub = createHub({ store, policy, log, pollMs: config.store.pollMs, pingMs: opts.pingMs, pushed: metrics.pushed });
+      store.onChange((action) => metrics.changed(action.action));
       await hub.refresh();
 
-      const gatewayApi = createGatewayApi({ store, hub, log, authenticate: createGatewayAuth(gatewayVerifier, store), maxBodyBytes: config.maxBodyBytes });
+      const gatewayApi = createGatewayApi({ store, hub, log, metrics, authenticate: createGatewayAuth(gatewayVerifier, store), maxBodyBytes: config.maxBodyBytes });
       const peopleApi = createPeopleApi({
         store,
         hub,
         log,
-        staleMs: 2 * pingMs + 5_000,
+        metrics,
         authenticate: createPeopleAuth(peopleVerifier, { adminToken: loaded.adminToken, rolesClaim: config.people.rolesClaim }),
         maxBodyBytes: config.maxBodyBytes,
       });
-      const gateways = createServer(gatewayApi);
-      const people = createServer(peopleApi);
+      // The snapshot stream lasts as long as the gateway is connected: counted when it ends, not timed.
+      const gateways = createServer(metrics.serve('gateways', gatewayApi, (req) => req.url?.split('?')[0] === GATEWAY_PATHS.snapshots));
+      const people = createServer(metrics.serve('people', peopleApi));
       servers.push(gateways, people);
       addresses.gateways = url(await listen(gateways, config.listen.gateways.host, config.listen.gateways.port));
       addresses.people = url(await listen(people, config.listen.people.host, config.listen.people.port));

@@ -9,7 +9,7 @@ import type { AgentRegistryFile } from '../config/agents-schema.js';
 import { ControlHttpError, conflict, notFound } from './errors.js';
 import type { FleetSuspension, KillSwitch } from './protocol.js';
 import type { Mutate, Row, Sql, SqlDriver } from './sql.js';
-import type { ActionRecord, AgentCounters, AgentRecord, ApprovalRecord, ControlStore, FleetState, RegistryBase } from './store.js';
+import type { ActionInput, ActionRecord, AgentCounters, AgentRecord, ApprovalRecord, ControlStore, FleetState, RegistryBase } from './store.js';
 import { createAuditStatements } from './store-audit.js';
 import { createGatewayStatements } from './store-gateways.js';
 import { createTemplateStatements, seedTemplates } from './store-templates.js';
@@ -70,10 +70,11 @@ async function base(sql: Sql): Promise<RegistryBase | null> {
 // Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createSqlStore(driver: SqlDriver): ControlStore {
   const now = () => new Date().toISOString();
+  const changeListeners: ((action: ActionInput) => void)[] = [];
 
   /** One person's change: the change, the version bump and the action, in one transaction. */
-  const mutate: Mutate = (action, fn) =>
-    driver.tx(async (sql) => {
+  const mutate: Mutate = async (action, fn) => {
+    const result = await driver.tx(async (sql) => {
       const [{ version }] = await sql.all<{ version: number }>('UPDATE fleet SET version = version + 1 WHERE k = 1 RETURNING version');
       const at = now();
       const out = await fn(sql, Number(version), at);
@@ -89,6 +90,9 @@ export function createSqlStore(driver: SqlDriver): ControlStore {
       await driver.announce(sql, Number(version));
       return out;
     });
+    for (const l of changeListeners) l(action);
+    return result;
+  };
 
   const templates = createTemplateStatements(driver, mutate);
   const gateways = createGatewayStatements(driver, mutate);
@@ -125,6 +129,9 @@ export function createSqlStore(driver: SqlDriver): ControlStore {
         { consistent: true },
       ),
     onAnnounce: (l) => driver.onAnnounce(l),
+    onChange: (l) => {
+      changeListeners.push(l);
+    },
 
     async seed(registry: AgentRegistryFile, action) {
       const count = async (sql: Sql) => Number((await sql.all<{ n: number }>('SELECT COUNT(*) AS n FROM template_versions'))[0].n);

@@ -137,6 +137,8 @@ export interface ControlStore {
   state(): Promise<FleetState>;
   /** Called with a version another replica made (PostgreSQL NOTIFY). */
   onAnnounce(listener: (version: number) => void): void;
+  /** Called after a person's change made through this store commits, with its action as recorded. */
+  onChange(listener: (action: ActionInput) => void): void;
 
   // ---- people's changes: each bumps the version and records the action ----
   /** Imports a registry into an empty store; false when the store already holds templates. */
