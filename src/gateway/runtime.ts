@@ -14,6 +14,7 @@ import {
   createPolicy,
   createRecording,
   createRouting,
+  type Identity,
   openLocalStore,
   policyRegistryData,
   type Recording,
@@ -52,7 +53,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
   const { log, metrics } = deps;
   let snapshot = first;
   let store: { db: Db; suspensions: SuspensionStore } | null = null;
-  let identity: Awaited<ReturnType<typeof createIdentity>> | null = null;
+  let identity: Identity | null = null;
   let policy: PolicyManager | null = null;
   let routing: Routing | null = null;
   let budgets: Budgets | null = null;
@@ -60,7 +61,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
   let pipeline: Pipeline | null = null;
 
   const compose = () => {
-    pipeline = buildPipeline({ snapshot, verifier: identity!.verifier, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording! }, deps);
+    pipeline = buildPipeline({ snapshot, identity: identity!, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording! }, deps);
   };
 
   /** Builds what the next snapshot changes; nothing running is touched until all of it is built. */
@@ -78,7 +79,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       } else if (parts.has('registry')) await policy?.setRegistry(policyRegistryData(next.registry));
       return built;
     } catch (err) {
-      built.identity?.verifier.close();
+      built.identity?.close();
       built.policy?.close();
       throw err;
     }
@@ -112,7 +113,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       }
       snapshot = next;
       if (built.identity !== undefined) {
-        identity?.verifier.close();
+        identity?.close();
         identity = built.identity;
       }
       if (built.policy !== undefined) {
@@ -138,7 +139,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
     },
     async close() {
       await closeRouting(routing);
-      identity?.verifier.close();
+      identity?.close();
       policy?.close();
       await recording?.close(Math.min(snapshot.config.otel.exportTimeoutMs, 2000));
       store?.suspensions.close();
