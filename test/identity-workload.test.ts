@@ -14,10 +14,12 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import OpenAI from 'openai';
 import t, { type Test } from 'tap';
 import { ConfigError, parseConfig } from '../src/config/load.js';
+import { loadInjectConfig } from '../src/k8s/config.js';
+import { packageRoot } from '../src/package-root.js';
 import { auditEvents, type Harness, PROVIDER_KEY, startHarness } from './helpers.js';
 
-/** The injector's default `app.placeholderValue` (src/k8s/config.ts). */
-const PLACEHOLDER = 'aos-sidecar-placeholder';
+/** The placeholder the injector sets as OPENAI_API_KEY / ANTHROPIC_API_KEY (its default config). */
+const PLACEHOLDER = loadInjectConfig(join(packageRoot, 'config', 'inject.yaml'), {}).app.placeholderValue;
 const CLUSTER = 'https://kubernetes.default.svc.cluster.local';
 
 const REGISTRY = `
