@@ -110,6 +110,9 @@ t.test('sidecar mode: the placeholder key is the workload, rotation followed, ex
   }
   t.equal(served?.choices[0].message.content, 'Echo: who am i', 'the SDK with only the placeholder key is served');
   t.match(await lastCaller(h, calls), { agent_id: 'system:serviceaccount:agents:research', team: 'agents', status: 200 }, 'as the workload, its namespace as team (kubernetes: true)');
+  const adminToken = await h.gateway.signer()!.mint({ subject: 'ops', audience: 'aos-admin', roles: ['admin'], ttlSec: 600 });
+  const workloadStatus = async () => ((await (await fetch(`${h.admin}/admin/identity`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { workload: unknown }).workload;
+  t.match(await workloadStatus(), { file, subject: 'system:serviceaccount:agents:research', expiresAt: String, error: null }, 'GET /admin/identity shows whose token the sidecar holds');
   for (const r of h.upstream.received) {
     t.equal(r.headers.authorization, `Bearer ${PROVIDER_KEY}`, 'the upstream gets the provider key');
     t.notMatch(JSON.stringify(r.headers), PLACEHOLDER, 'the placeholder is stripped');
@@ -181,6 +184,7 @@ t.test('sidecar mode: the placeholder key is the workload, rotation followed, ex
     t.match(e.message, `workload token (${file}): expired at`, 'the message names the file');
     t.match(e.message, /not rotated yet/);
     t.match(await lastCaller(h, calls), { agent_id: null, status: 401, error_code: 'aos_unauthenticated' }, 'audited as refused');
+    t.match(await workloadStatus(), { subject: 'system:serviceaccount:agents:short-lived', error: /expired at .* not rotated yet/ }, 'the admin API says why');
     const received = h.upstream.received.length;
     t.equal((await ask(openai, 'still too late').catch((x: unknown) => x)) instanceof OpenAI.AuthenticationError, true, 'refused again, without a rotation');
     calls++;

@@ -1,6 +1,7 @@
 import type { AuditTrail } from '../audit/trail.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { LocalSigner, TokenVerifier } from '../identity/types.js';
+import type { WorkloadToken } from '../identity/workload-token.js';
 import type { BudgetAdmin } from '../metering/admin.js';
 import type { Pipeline } from '../pipeline/run.js';
 import type { PolicyManager } from '../policy/manager.js';
@@ -39,6 +40,8 @@ export interface Runtime {
   notReady(): string | null;
   policy(): PolicyManager | null;
   verifier(): TokenVerifier | null;
+  /** Sidecar mode: the workload's token (null otherwise). */
+  workload(): WorkloadToken | null;
   signer(): LocalSigner | null;
   suspensions(): SuspensionStore;
   audit(): AuditTrail | null;
@@ -151,6 +154,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
     notReady: () => (pipeline === null ? 'starting' : policy !== null && policy.current() === null ? 'no policy bundle loaded' : null),
     policy: () => policy,
     verifier: () => identity?.verifier ?? null,
+    workload: () => identity?.workload ?? null,
     signer: () => identity?.signer ?? null,
     suspensions: () => store!.suspensions,
     audit: () => recording?.trail ?? null,

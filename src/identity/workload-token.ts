@@ -18,6 +18,8 @@ export interface WorkloadToken {
   readonly file: string;
   /** The workload's verified token: synchronous while a verification holds, else a promise. Fails with 401 `aos_unauthenticated` naming the file. */
   current(): VerifiedToken | Promise<VerifiedToken>;
+  /** For the admin API: whose token the file holds, until when, and why calls are refused if they are. */
+  status(): { file: string; subject: string | null; expiresAt: string | null; error: string | null };
   close(): void;
 }
 
@@ -40,6 +42,8 @@ export function createWorkloadToken(opts: WorkloadTokenOptions): WorkloadToken {
   let unreadable: string | null = null;
   let verified: VerifiedToken | null = null;
   let pending: Promise<VerifiedToken> | null = null;
+  // Why the last verification of the current token failed (cleared by a change of the file).
+  let failed: string | null = null;
 
   const read = () => {
     let text: string;
@@ -54,6 +58,7 @@ export function createWorkloadToken(opts: WorkloadTokenOptions): WorkloadToken {
     if (text === token) return;
     verified = null;
     pending = null;
+    failed = null;
     token = text === '' ? null : text;
     unreadable = token === null ? 'the file is empty' : null;
     if (token === null) log.warn('workload token file is empty', { file });
@@ -79,15 +84,19 @@ export function createWorkloadToken(opts: WorkloadTokenOptions): WorkloadToken {
           return fresh(v);
         },
         (err: unknown) => {
-          if (pending === p) pending = null;
+          if (pending === p) {
+            pending = null;
+            failed = (err as Error).message;
+          }
           throw refused((err as Error).message);
         },
       );
     pending = p;
     return p;
   };
+  const expired = (v: VerifiedToken) => `expired at ${new Date(v.expiresAt).toISOString()} and not rotated yet`;
   const fresh = (v: VerifiedToken): VerifiedToken => {
-    if (now() >= v.expiresAt) throw refused(`expired at ${new Date(v.expiresAt).toISOString()} and not rotated yet`);
+    if (now() >= v.expiresAt) throw refused(expired(v));
     return v;
   };
 
@@ -98,6 +107,11 @@ export function createWorkloadToken(opts: WorkloadTokenOptions): WorkloadToken {
       if (pending !== null) return pending;
       if (token === null) throw refused(unreadable ?? 'no token');
       return verify(token);
+    },
+    status() {
+      const v = verified;
+      const error = v !== null ? (now() >= v.expiresAt ? expired(v) : null) : token === null ? (unreadable ?? 'no token') : failed;
+      return { file, subject: v?.subject ?? null, expiresAt: v === null ? null : new Date(v.expiresAt).toISOString(), error };
     },
     close() {
       unwatchFile(file, changed);
