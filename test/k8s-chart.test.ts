@@ -11,7 +11,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { loadControlConfig } from '../src/control/config.js';
 import { loadRegistry } from '../src/identity/registry.js';
@@ -137,6 +137,9 @@ t.test('what each variant renders', needs, async (t) => {
   for (const cm of full.filter((d) => d.kind === 'ConfigMap' && (d.metadata.name === 'aos-gateway' || d.metadata.name === 'aos-sidecar')) as (Doc & { binaryData: Record<string, string> })[]) {
     t.same(Buffer.from(cm.binaryData['bundle.tar.gz']!, 'base64'), bundle, `${cm.metadata.namespace ?? 'aos-system'}/${cm.metadata.name}: the policy bundle beside the config, byte for byte`);
   }
+  const anonymous = render(t, version!, ['--set', 'injector.namespaces={agents},gatewayConfig.identity.mode=off']);
+  const anonymousSidecar = parse(find(anonymous, 'ConfigMap', 'aos-sidecar')!.data!['aos.yaml']!) as { identity: Record<string, unknown> };
+  t.notOk('workloadToken' in anonymousSidecar.identity, 'identity off: the sidecar takes no workload identity either (the gateway would refuse it)');
   const refused = run(['template', 'aos', chart, '--set', 'controlPlane.replicas=2']);
   t.match(refused.stderr, /needs PostgreSQL/, 'replicas without PostgreSQL: refused');
   t.match(run(['template', 'aos', chart, '--set', 'injector.sidecar.mode=sometimes']).stderr, /injector\/sidecar\/mode/, 'values.schema.json refuses a bad value');
