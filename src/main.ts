@@ -81,6 +81,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }),
     policy: runtime.policy,
     verifier: runtime.verifier,
+    workload: runtime.workload,
     identity: () => runtime.snapshot().config.identity,
     registry: () => runtime.snapshot().registry,
     suspensions,

@@ -11,12 +11,13 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { loadControlConfig } from '../src/control/config.js';
 import { loadRegistry } from '../src/identity/registry.js';
 import { answerReview } from '../src/k8s/admission.js';
 import { loadInjectConfig } from '../src/k8s/config.js';
+import { MOUNTS } from '../src/k8s/inject.js';
 import { createInjector } from '../src/k8s/server.js';
 import { createLogger } from '../src/log.js';
 import { packageRoot } from '../src/package-root.js';
@@ -136,6 +137,9 @@ t.test('what each variant renders', needs, async (t) => {
   for (const cm of full.filter((d) => d.kind === 'ConfigMap' && (d.metadata.name === 'aos-gateway' || d.metadata.name === 'aos-sidecar')) as (Doc & { binaryData: Record<string, string> })[]) {
     t.same(Buffer.from(cm.binaryData['bundle.tar.gz']!, 'base64'), bundle, `${cm.metadata.namespace ?? 'aos-system'}/${cm.metadata.name}: the policy bundle beside the config, byte for byte`);
   }
+  const anonymous = render(t, version!, ['--set', 'injector.namespaces={agents},gatewayConfig.identity.mode=off']);
+  const anonymousSidecar = parse(find(anonymous, 'ConfigMap', 'aos-sidecar')!.data!['aos.yaml']!) as { identity: Record<string, unknown> };
+  t.notOk('workloadToken' in anonymousSidecar.identity, 'identity off: the sidecar takes no workload identity either (the gateway would refuse it)');
   const refused = run(['template', 'aos', chart, '--set', 'controlPlane.replicas=2']);
   t.match(refused.stderr, /needs PostgreSQL/, 'replicas without PostgreSQL: refused');
   t.match(run(['template', 'aos', chart, '--set', 'injector.sidecar.mode=sometimes']).stderr, /injector\/sidecar\/mode/, 'values.schema.json refuses a bad value');
@@ -166,6 +170,17 @@ t.test('the configs the chart renders load with the real loaders', needs, async 
       { urls: ['http://aos-control.aos-system.svc:7070'], tokenFile: '/var/run/secrets/aos/control-token', gatewayId: 'support-agent-7d9c6b8f5-x2x9q' },
       'gateways follow the chart’s control plane, with their pod’s token',
     );
+    t.equal(loaded.config.identity.workloadToken, undefined, `${v.name}: the shared gateway has no workload identity`);
+    // The sidecar's config: the pod's loopback whatever the environment says, and a call without an
+    // agent JWT is the pod's workload, from the token the injector projects.
+    const sidecarConfig = find(docs, 'ConfigMap', 'aos-sidecar')?.data?.['aos.yaml'];
+    const injectText = find(docs, 'ConfigMap', 'aos-injector')!.data!['inject.yaml']!;
+    if (sidecarConfig !== undefined) {
+      const sidecar = loadConfig(writeTemp(t, 'sidecar.yaml', sidecarConfig, dir), { ...env, AOS_LISTEN_HOST: '0.0.0.0' });
+      t.equal(sidecar.config.listen.host, '127.0.0.1', `${v.name}: the sidecar listens on loopback only`);
+      t.same(sidecar.config.identity.workloadToken, { file: `${MOUNTS.token}/token`, reloadCheckMs: 1000 }, `${v.name}: the sidecar takes the pod's projected token as the workload`);
+      t.equal(loadInjectConfig(writeTemp(t, 'inject.yaml', injectText, dir), {}).sidecar.audience, sidecar.config.identity.audience, `${v.name}: the projected token's audience is the sidecar's`);
+    } else t.equal(v.args.length, 0, 'only the default values render no sidecar ConfigMap (no injected namespace)');
     t.ok(loadRegistry(join(dir, 'agents.yaml'), env), 'the registry loads');
     const cp = find(docs, 'ConfigMap', 'aos-control')!.data!;
     // The Deployment sets the URL from the chart's Secret.

@@ -42,6 +42,23 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (cp !== undefined && (cp.tokenFile === undefined) === (cp.tokenEnv === undefined)) {
     problems.push(`${where(['controlPlane'])}: set tokenFile or tokenEnv (the gateway's credential), exactly one`);
   }
+  if (config.identity.workloadToken !== undefined) {
+    // The workload's identity is the pod's: a caller from another host must never ride on it.
+    if (!isLoopback(config.listen.host)) {
+      problems.push(
+        `${where(['identity', 'workloadToken'])}: needs listen.host on loopback (127.0.0.1, ::1 or localhost), not "${config.listen.host}": any caller that can reach the listener is authenticated as the workload`,
+      );
+    }
+    if (config.identity.mode === 'off') problems.push(`${where(['identity', 'workloadToken'])}: needs identity.mode: required`);
+  }
   if (problems.length > 0) throw new ConfigError(file, problems);
   return { file, config, credentials, toolCredentials: tools.credentials };
+}
+
+/** 127.0.0.0/8, ::1 (also as an IPv4-mapped address) or localhost: only this host reaches it. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }

@@ -108,6 +108,18 @@ const IdentitySchema = Obj(
     ),
     issuers: Type.Array(IssuerSchema, { description: 'Trusted token issuers.', default: [] }),
     registry: Str('The agent registry file, relative to this config file.', { minLength: 1, default: 'agents.yaml' }),
+    workloadToken: Type.Optional(
+      Obj(
+        {
+          file: Str("The token file, relative to this config file: in a sidecar, the pod's projected ServiceAccount token (`/var/run/secrets/aos/token`).", { minLength: 1 }),
+          reloadCheckMs: Int(10, 1000, 'How often the file is checked (a stat) for a rotated token; calls never read it.', 60_000),
+        },
+        {
+          description:
+            "Sidecar mode: a call without an agent JWT (no credential, or a key that is not a JWT, such as the injector's placeholder) is authenticated as the workload whose token is in this file, verified like any agent token and used until its `exp`. An agent JWT still wins. Only with `listen.host` on loopback.",
+        },
+      ),
+    ),
   },
   { description: 'Agent identity: which tokens are trusted and who they stand for.', default: {} },
 );

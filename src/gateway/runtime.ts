@@ -1,6 +1,7 @@
 import type { AuditTrail } from '../audit/trail.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { LocalSigner, TokenVerifier } from '../identity/types.js';
+import type { WorkloadToken } from '../identity/workload-token.js';
 import type { BudgetAdmin } from '../metering/admin.js';
 import type { Pipeline } from '../pipeline/run.js';
 import type { PolicyManager } from '../policy/manager.js';
@@ -14,6 +15,7 @@ import {
   createPolicy,
   createRecording,
   createRouting,
+  type Identity,
   openLocalStore,
   policyRegistryData,
   type Recording,
@@ -38,6 +40,8 @@ export interface Runtime {
   notReady(): string | null;
   policy(): PolicyManager | null;
   verifier(): TokenVerifier | null;
+  /** Sidecar mode: the workload's token (null otherwise). */
+  workload(): WorkloadToken | null;
   signer(): LocalSigner | null;
   suspensions(): SuspensionStore;
   audit(): AuditTrail | null;
@@ -52,7 +56,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
   const { log, metrics } = deps;
   let snapshot = first;
   let store: { db: Db; suspensions: SuspensionStore } | null = null;
-  let identity: Awaited<ReturnType<typeof createIdentity>> | null = null;
+  let identity: Identity | null = null;
   let policy: PolicyManager | null = null;
   let routing: Routing | null = null;
   let budgets: Budgets | null = null;
@@ -60,7 +64,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
   let pipeline: Pipeline | null = null;
 
   const compose = () => {
-    pipeline = buildPipeline({ snapshot, verifier: identity!.verifier, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording! }, deps);
+    pipeline = buildPipeline({ snapshot, identity: identity!, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording! }, deps);
   };
 
   /** Builds what the next snapshot changes; nothing running is touched until all of it is built. */
@@ -78,7 +82,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       } else if (parts.has('registry')) await policy?.setRegistry(policyRegistryData(next.registry));
       return built;
     } catch (err) {
-      built.identity?.verifier.close();
+      built.identity?.close();
       built.policy?.close();
       throw err;
     }
@@ -112,7 +116,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       }
       snapshot = next;
       if (built.identity !== undefined) {
-        identity?.verifier.close();
+        identity?.close();
         identity = built.identity;
       }
       if (built.policy !== undefined) {
@@ -138,7 +142,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
     },
     async close() {
       await closeRouting(routing);
-      identity?.verifier.close();
+      identity?.close();
       policy?.close();
       await recording?.close(Math.min(snapshot.config.otel.exportTimeoutMs, 2000));
       store?.suspensions.close();
@@ -150,6 +154,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
     notReady: () => (pipeline === null ? 'starting' : policy !== null && policy.current() === null ? 'no policy bundle loaded' : null),
     policy: () => policy,
     verifier: () => identity?.verifier ?? null,
+    workload: () => identity?.workload ?? null,
     signer: () => identity?.signer ?? null,
     suspensions: () => store!.suspensions,
     audit: () => recording?.trail ?? null,

@@ -9,6 +9,7 @@ import type { AgentRegistry } from '../identity/registry.js';
 import { createSuspensionStore, type SuspensionStore } from '../identity/suspensions.js';
 import type { LocalSigner, TokenVerifier } from '../identity/types.js';
 import { createVerifier } from '../identity/verifier.js';
+import { createWorkloadToken, type WorkloadToken } from '../identity/workload-token.js';
 import type { Logger } from '../log.js';
 import { type BudgetAdmin, createBudgetAdmin } from '../metering/admin.js';
 import { type BudgetRules, createBudgetRules, lineOf, periodOf } from '../metering/budgets.js';
@@ -76,10 +77,29 @@ export function policyRegistryData(registry: AgentRegistry | null): PolicyRegist
   return { templates };
 }
 
-export async function createIdentity(s: Snapshot, log: Logger): Promise<{ signer: LocalSigner | null; verifier: TokenVerifier }> {
+/** The token verifier, the local signer and, in sidecar mode, the workload's token; close() ends them. */
+export interface Identity {
+  readonly signer: LocalSigner | null;
+  readonly verifier: TokenVerifier;
+  readonly workload: WorkloadToken | null;
+  close(): void;
+}
+
+export async function createIdentity(s: Snapshot, log: Logger): Promise<Identity> {
   const { identity, dataDir } = s.config;
   const signer = identity.localIssuer.enabled ? await loadLocalSigner(resolve(dataDir), identity.localIssuer.issuer) : null;
-  return { signer, verifier: await createVerifier(identity, { dataDir: resolve(dataDir), configDir: s.dir, log, localSigner: signer }) };
+  const verifier = await createVerifier(identity, { dataDir: resolve(dataDir), configDir: s.dir, log, localSigner: signer });
+  const w = identity.workloadToken;
+  const workload = w === undefined ? null : createWorkloadToken({ file: resolve(s.dir, w.file), verifier, reloadCheckMs: w.reloadCheckMs, log });
+  return {
+    signer,
+    verifier,
+    workload,
+    close() {
+      workload?.close();
+      verifier.close();
+    },
+  };
 }
 
 /** The policy manager (null when policy is off), started: a new source loads off to the side. */
@@ -242,7 +262,7 @@ export function openLocalStore(s: Snapshot, options?: Parameters<typeof createSu
 /** Everything a pipeline is composed from. */
 export interface PipelineServices {
   snapshot: Snapshot;
-  verifier: TokenVerifier;
+  identity: Identity;
   suspensions: SuspensionStore;
   policy: PolicyManager | null;
   routing: Routing;
@@ -275,7 +295,8 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
     {
       metrics: createCallMetricsStage(metrics, deps.calls),
       record: p.recording.stage,
-      identity: config.identity.mode === 'required' ? authenticate({ verifier: p.verifier, registry: registry!, suspensions: p.suspensions, fleet: deps.fleet }) : null,
+      identity:
+        config.identity.mode === 'required' ? authenticate({ verifier: p.identity.verifier, registry: registry!, suspensions: p.suspensions, fleet: deps.fleet, workload: p.identity.workload }) : null,
       policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy }),
       meterEstimate: meter?.estimate ?? null,
       meterReserve: meter?.reserve ?? null,

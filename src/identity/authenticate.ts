@@ -5,6 +5,7 @@ import type { Agent, AgentRegistry } from './registry.js';
 import type { SuspensionStore } from './suspensions.js';
 import type { TokenVerifier, VerifiedToken } from './types.js';
 import { unauthenticated } from './unauthenticated.js';
+import type { WorkloadToken } from './workload-token.js';
 
 /**
  * The agent token of a request: `Authorization: Bearer` (OpenAI SDKs, Anthropic SDK 1.x) or
@@ -35,12 +36,23 @@ export function extractToken(req: IncomingMessage): string | null {
   return token === '' ? null : token;
 }
 
+/**
+ * Whether a credential is meant as a JWT: three base64url segments (a compact JWS). An API key
+ * (`sk-…`, the injector's placeholder) is not, and in sidecar mode counts as no agent token; a
+ * broken JWT is, and is refused rather than taken for the workload.
+ */
+export function looksLikeJwt(credential: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(credential);
+}
+
 export interface AuthenticateOptions {
   verifier: TokenVerifier;
   registry: AgentRegistry;
   suspensions: SuspensionStore;
   /** Under a control plane: its suspensions and kill switches instead of the local suspensions. */
   fleet?: FleetGate | null;
+  /** Sidecar mode: the identity of a call that carries no agent JWT. */
+  workload?: WorkloadToken | null;
 }
 
 /** What a control plane's snapshot decides about an agent's calls (src/fleet/). */
@@ -51,13 +63,19 @@ export interface FleetGate {
   track(ctx: CallContext, agent: Agent): void;
 }
 
+function missing(): never {
+  throw unauthenticated('missing agent token: send it as "Authorization: Bearer <token>" (or x-api-key)', false);
+}
+
 /**
  * Pipeline stage: verifies the agent token, resolves the agent in the registry and refuses
- * suspended agents. The resolved agent goes on the context for every later stage.
+ * suspended agents. The resolved agent goes on the context for every later stage. In sidecar mode
+ * (`workload`), a call without an agent JWT is authenticated as the workload.
  */
 export function authenticate(opts: AuthenticateOptions): Stage {
   const { verifier, registry, suspensions } = opts;
   const fleet = opts.fleet ?? null;
+  const workload = opts.workload ?? null;
   // The agent a verified token stands for, remembered per verification (the verifier returns the
   // same object while its cache holds the token), so a known token costs two lookups.
   const agents = new WeakMap<VerifiedToken, Agent | null>();
@@ -83,10 +101,8 @@ export function authenticate(opts: AuthenticateOptions): Stage {
 
   return function authenticateStage(ctx) {
     const token = extractToken(ctx.req);
-    if (token === null) {
-      throw unauthenticated('missing agent token: send it as "Authorization: Bearer <token>" (or x-api-key)', false);
-    }
-    const verified = verifier.verify(token, 'agent');
+    // An agent JWT wins; without one, a sidecar's call is the workload's (a placeholder key is ignored).
+    const verified = token !== null && (workload === null || looksLikeJwt(token)) ? verifier.verify(token, 'agent') : workload !== null ? workload.current() : missing();
     if (verified instanceof Promise) {
       return verified.then((v) => admitted(ctx, admit(v)));
     }

@@ -9,6 +9,7 @@ import type { AgentRegistry } from '../identity/registry.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { TokenVerifier } from '../identity/types.js';
 import { unauthenticated } from '../identity/unauthenticated.js';
+import type { WorkloadToken } from '../identity/workload-token.js';
 import type { Logger } from '../log.js';
 import type { BudgetAdmin } from '../metering/admin.js';
 import type { PolicyManager } from '../policy/manager.js';
@@ -21,6 +22,8 @@ export interface AdminOptions {
   notReady(): string | null;
   status(): Record<string, unknown>;
   verifier(): TokenVerifier | null;
+  /** Sidecar mode: the workload's token (src/identity/workload-token.ts). */
+  workload?(): WorkloadToken | null;
   identity(): IdentityConfig;
   registry(): AgentRegistry | null;
   suspensions(): SuspensionStore;
@@ -92,7 +95,7 @@ export function createAdminServer(opts: AdminOptions): Server {
       ]);
       return json(res, 200, { agents: [...ids].sort().map(agentView) });
     }
-    if (path === '/admin/identity' && method === 'GET') return json(res, 200, { issuers: opts.verifier()?.status() ?? [] });
+    if (path === '/admin/identity' && method === 'GET') return json(res, 200, { issuers: opts.verifier()?.status() ?? [], workload: opts.workload?.()?.status() ?? null });
     if (path === '/admin/policy' && method === 'GET') {
       const policy = opts.policy();
       return json(res, 200, policy === null ? { mode: 'off' } : { mode: 'enforce', ...policy.status() });

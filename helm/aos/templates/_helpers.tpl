@@ -23,13 +23,20 @@ app.kubernetes.io/component: {{ .component }}
 
 {{- define "aos.serviceAccountName" -}}{{ include "aos.fullname" .root }}-{{ .component }}{{- end }}
 
-{{/* The gateway config (aos.yaml): the values' gatewayConfig, the cluster's issuer first. */}}
+{{/* The gateway config (aos.yaml): the values' gatewayConfig, the cluster's issuer first. Pass
+     (dict "root" $ "sidecar" true) for the injected sidecars: on the pod's loopback only, a call
+     without an agent JWT is the pod's workload (its projected token, mounted by the injector). */}}
 {{- define "aos.gatewayConfig" -}}
+{{- $sidecar := default false .sidecar }}
+{{- with .root }}
 {{- $cfg := deepCopy .Values.gatewayConfig }}
 {{- $identity := deepCopy (default (dict) $cfg.identity) }}
 {{- $cluster := dict "issuer" .Values.kubernetes.issuer "discovery" true "kubernetes" true "caFile" "/var/run/secrets/aos/ca.crt" "tokenFile" "/var/run/secrets/aos/api-token" }}
 {{- $_ := set $identity "issuers" (prepend (default (list) $identity.issuers) $cluster) }}
 {{- $_ := set $identity "registry" "agents.yaml" }}
+{{- if and $sidecar (ne (toString (default "required" $identity.mode)) "off") (not (hasKey $identity "workloadToken")) }}
+{{- $_ := set $identity "workloadToken" (dict "file" "/var/run/secrets/aos/token") }}
+{{- end }}
 {{- $_ := set $cfg "identity" $identity }}
 {{- if .Values.policyBundleBase64 }}
 {{- $_ := set $cfg "policy" (mergeOverwrite (deepCopy (default (dict) $cfg.policy)) (dict "bundle" (dict "file" "bundle.tar.gz"))) }}
@@ -38,10 +45,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- $url := printf "http://%s-control.%s.svc:7070" (include "aos.fullname" .) .Release.Namespace }}
 {{- $_ := set $cfg "controlPlane" (dict "urls" (list $url) "tokenFile" "/var/run/secrets/aos/control-token" "gatewayId" "${POD_NAME}") }}
 {{- end }}
-{{- $_ := set $cfg "listen" (dict "host" "${AOS_LISTEN_HOST:-127.0.0.1}" "port" "${AOS_LISTEN_PORT:-8080}") }}
+{{- $_ := set $cfg "listen" (dict "host" (ternary "127.0.0.1" "${AOS_LISTEN_HOST:-127.0.0.1}" $sidecar) "port" "${AOS_LISTEN_PORT:-8080}") }}
 {{- $_ := set $cfg "admin" (dict "host" "${AOS_ADMIN_HOST:-0.0.0.0}" "port" "${AOS_ADMIN_PORT:-9090}") }}
 {{- $_ := set $cfg "dataDir" "${AOS_DATA_DIR:-/var/lib/aos}" }}
 {{- toYaml $cfg }}
+{{- end }}
 {{- end }}
 
 {{/* The projected volume every gateway mounts at /var/run/secrets/aos: the cluster CA and a token for
