@@ -4,10 +4,12 @@
  * validators, and an RFC 6902 applier for the injector's patches. Missing tools follow test/tools.ts:
  * skipped outside CI, a failure under CI.
  */
+
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
+import jsonpatch, { type Operation } from 'fast-json-patch';
 import { packageRoot } from '../src/package-root.js';
 import { executable, type Tool, tool } from './tools.js';
 
@@ -104,38 +106,9 @@ function buildValidator(version: string, specFile: string): KubeValidator {
 }
 
 /**
- * RFC 6902 for the operations the injector emits (`add`; `test` to check a document): no JSON
- * Patch library is installed, and this one refuses anything else rather than guess.
+ * Applies a JSON Patch (RFC 6902) the way the API server does, with a JSON Patch library: every
+ * operation validated, the document copied, not changed.
  */
 export function applyPatch<T>(doc: T, ops: { op: string; path: string; value?: unknown }[]): T {
-  const root = structuredClone(doc) as unknown;
-  for (const op of ops) {
-    const segments = op.path
-      .split('/')
-      .slice(1)
-      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-    if (op.path !== '' && !op.path.startsWith('/')) throw new Error(`bad pointer ${op.path}`);
-    const last = segments.pop();
-    if (last === undefined) throw new Error('the injector never replaces the whole document');
-    let parent = root as Json | unknown[];
-    for (const s of segments) {
-      const next = Array.isArray(parent) ? parent[Number(s)] : parent[s];
-      if (typeof next !== 'object' || next === null) throw new Error(`${op.op} ${op.path}: ${s} does not exist`);
-      parent = next as Json | unknown[];
-    }
-    if (op.op === 'test') {
-      const actual = Array.isArray(parent) ? parent[Number(last)] : parent[last];
-      if (JSON.stringify(actual) !== JSON.stringify(op.value)) throw new Error(`test ${op.path} failed`);
-      continue;
-    }
-    if (op.op !== 'add') throw new Error(`unsupported op ${op.op}`);
-    if (Array.isArray(parent)) {
-      const index = last === '-' ? parent.length : Number(last);
-      if (!/^(0|[1-9][0-9]*|-)$/.test(last) || index > parent.length) throw new Error(`add ${op.path}: index out of range`);
-      parent.splice(index, 0, structuredClone(op.value));
-    } else {
-      parent[last] = structuredClone(op.value);
-    }
-  }
-  return root as T;
+  return jsonpatch.applyPatch(doc, ops as Operation[], true, false).newDocument;
 }
