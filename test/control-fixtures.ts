@@ -1,4 +1,5 @@
 /** Fixtures of the control plane tests (not a test file): a registry, audit chains, token issuers. */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import type { AgentRegistryFile } from '../src/config/agents-schema.js';
 import type { FleetSnapshot } from '../src/control/protocol.js';
 import { type ControlPlane, createControlPlane } from '../src/control/server.js';
 import { createLogger } from '../src/log.js';
+import { packageRoot } from '../src/package-root.js';
 import { sampleEvent } from './audit-events.js';
 
 export const REGISTRY = {
@@ -48,6 +50,15 @@ export const REGISTRY = {
 } as AgentRegistryFile;
 
 /** A temporary folder removed in teardown. */
+/** The real command line (`src/cli.ts` through tsx), its environment's AOS_CONTROL_TOKEN cleared unless given. */
+export function aosCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', join(packageRoot, 'src', 'cli.ts'), ...args], { env: { ...process.env, AOS_CONTROL_TOKEN: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+    );
+  });
+}
+
 export function tempDir(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'aos-control-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,20 +1,9 @@
 /** `aos agents … / kill … / gateways list --control-plane URL`: the real command line against a real control plane. */
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import t from 'tap';
-import { packageRoot } from '../src/package-root.js';
-import { ADMIN_TOKEN, startControl } from './control-fixtures.js';
+import { ADMIN_TOKEN, aosCli, startControl } from './control-fixtures.js';
 
 // A dozen runs of the command line, each a fresh node with tsx: seconds each on a busy machine.
 t.setTimeout(240_000);
-
-function aos(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(packageRoot, 'src', 'cli.ts'), ...args], { env: { ...process.env, AOS_CONTROL_TOKEN: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
-    );
-  });
-}
 
 t.test('fleet-wide suspension and kill switches from the command line; the fleet view', { timeout: 180_000 }, async (t) => {
   const h = await startControl(t);
@@ -26,10 +15,10 @@ t.test('fleet-wide suspension and kill switches from the command line; the fleet
       kills: { id: string; scope: string; value: string | null; live: string }[];
     };
 
-  const noReason = await aos(['agents', 'suspend', 'agent-0', cp], env);
+  const noReason = await aosCli(['agents', 'suspend', 'agent-0', cp], env);
   t.equal(noReason.code, 1);
   t.match(noReason.stderr, /--reason TEXT is required/);
-  const suspended = await aos(['agents', 'suspend', 'agent-0', '--reason', 'runaway loop', cp], env);
+  const suspended = await aosCli(['agents', 'suspend', 'agent-0', '--reason', 'runaway loop', cp], env);
   t.equal(suspended.code, 0, suspended.stderr);
   t.match(suspended.stdout, /agent agent-0 suspended fleet-wide/);
   t.same(
@@ -37,23 +26,23 @@ t.test('fleet-wide suspension and kill switches from the command line; the fleet
     ['agent-0'],
     'in the snapshot every gateway gets',
   );
-  const listed = await aos(['agents', 'list', cp], env);
+  const listed = await aosCli(['agents', 'list', cp], env);
   t.match(listed.stdout, /^agent-0\s+platform\s+standard@1\s+suspended\s+calls 0/m);
-  t.equal((await aos(['agents', 'resume', 'agent-0', '--reason', 'fixed', cp], env)).code, 0);
+  t.equal((await aosCli(['agents', 'resume', 'agent-0', '--reason', 'fixed', cp], env)).code, 0);
   t.same((await snapshot()).suspensions, []);
 
-  const killed = await aos(['kill', 'team', 'platform', '--reason', 'incident 42', '--finish', cp], env);
+  const killed = await aosCli(['kill', 'team', 'platform', '--reason', 'incident 42', '--finish', cp], env);
   t.equal(killed.code, 0, killed.stderr);
   t.match(killed.stdout, /new calls of team platform are refused on every connected gateway/);
   const [kill] = (await snapshot()).kills;
   t.match(kill, { scope: 'team', value: 'platform', live: 'finish' });
-  t.match((await aos(['kill', 'list', cp], env)).stdout, new RegExp(`^${kill.id}\\s+team platform\\s+\\(finish\\)\\s+by admin-token .*: incident 42`, 'm'));
-  t.match((await aos(['kill', 'everyone', '--reason', 'x', cp], env)).stderr, /expected one of agent, team, template, all, list or lift, got "everyone"/);
-  t.equal((await aos(['kill', 'lift', kill.id, '--reason', 'over', cp], env)).code, 0);
+  t.match((await aosCli(['kill', 'list', cp], env)).stdout, new RegExp(`^${kill.id}\\s+team platform\\s+\\(finish\\)\\s+by admin-token .*: incident 42`, 'm'));
+  t.match((await aosCli(['kill', 'everyone', '--reason', 'x', cp], env)).stderr, /expected one of agent, team, template, all, list or lift, got "everyone"/);
+  t.equal((await aosCli(['kill', 'lift', kill.id, '--reason', 'over', cp], env)).code, 0);
   t.same((await snapshot()).kills, []);
 
   await h.gw('POST', '/v1/hello', 'gw-9', { version: '0.1.0', labels: { pod: 'agent-7' }, snapshotVersion: 0, policyRevision: null });
-  const fleet = await aos(['gateways', 'list', cp], env);
+  const fleet = await aosCli(['gateways', 'list', cp], env);
   t.equal(fleet.code, 0, fleet.stderr);
   t.match(fleet.stdout, /^fleet version \d+\ngw-9\s+disconnected\s+at v0\s+v0\.1\.0/);
 });
