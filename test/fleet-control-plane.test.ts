@@ -112,7 +112,7 @@ async function fleet(t: Test, postgresUrl: string | null): Promise<void> {
       const fleet = await api('GET', '/api/gateways');
       return ids.every((id) => fleet.gateways.some((g: Json) => g.id === id && g.snapshotVersion === fleet.fleetVersion && g.snapshotError === null));
     };
-    await until('the control plane sees every gateway ack the newest snapshot', acked, 5000);
+    await until('the control plane sees every gateway ack the newest snapshot', acked, 15_000);
     t.pass('every gateway acked the newest snapshot');
   });
 

@@ -7,6 +7,8 @@ import type { ControlClient } from './client.js';
 
 /** The control plane pings every 15 s: a stream silent for this long is dead (a half-open TCP connection). */
 const IDLE_MS = 45_000;
+/** An undelivered ack is sent again this many times at most (a newer snapshot's ack replaces it sooner). */
+const ACK_ATTEMPTS = 8;
 
 export interface SyncOptions {
   client: ControlClient;
@@ -35,6 +37,19 @@ export function startSync(opts: SyncOptions): { stop(): void } {
   const stopping = new AbortController();
   let connection: AbortController | null = null;
 
+  // An ack that was not delivered (the control plane busy, a replica restarting) is sent again,
+  // backing off, until it is or a newer one replaces it: the fleet view must not show a gateway
+  // behind that applied the snapshot.
+  let lastAck: Ack | null = null;
+  const sendAck = (ack: Ack, attempt: number) => {
+    lastAck = ack;
+    client.post(GATEWAY_PATHS.acks, ack).catch((err: Error) => {
+      log.warn('fleet: the ack of a snapshot was not delivered; sending it again', { version: ack.version, error: err.message });
+      if (stopping.signal.aborted || lastAck !== ack || attempt >= ACK_ATTEMPTS) return;
+      setTimeout(() => lastAck === ack && sendAck(ack, attempt + 1), Math.min(config.backoffMaxMs, 200 * 2 ** attempt)).unref();
+    });
+  };
+
   const readStream = async (res: Response, conn: AbortController) => {
     const reader = res.body!.getReader();
     const splitter = new SseSplitter();
@@ -48,8 +63,7 @@ export function startSync(opts: SyncOptions): { stop(): void } {
         opts.onHeard();
         for (const event of splitter.push(Buffer.from(value))) {
           if (event.event !== 'snapshot') continue;
-          const ack = await opts.apply(event.data);
-          client.post(GATEWAY_PATHS.acks, ack).catch((err: Error) => log.warn('fleet: the ack of a snapshot was not delivered', { version: ack.version, error: err.message }));
+          sendAck(await opts.apply(event.data), 0);
         }
       }
     } finally {
