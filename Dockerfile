@@ -1,4 +1,5 @@
-# AOS gateway container: build with the full toolchain, run on a slim Node 24 LTS as a non-root user.
+# AOS gateway container: build with the full toolchain, run on a slim Node 24 LTS as a non-root user
+# (the test command also runs a smoke subset of the tests on Node 24: scripts/node24-smoke.sh).
 #   docker build -t aos-gateway .
 #   docker run -p 8080:8080 -p 9090:9090 -e OPENAI_API_KEY -e ANTHROPIC_API_KEY aos-gateway
 

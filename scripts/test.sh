@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh clone: set-up, then every tap test, then `N passed, N failed`.
-# Extra arguments go to tap (e.g. a test file).
+# The whole test suite from a fresh clone: set-up, then every tap test, then a smoke subset on Node 24
+# (the container's runtime), then `N passed, N failed` over both. Extra arguments go to tap (e.g. a
+# test file), and then the Node 24 smoke is left out.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -51,6 +52,13 @@ rm -rf .tap/test-results
 if in_ci; then reporter=tap; else reporter=terse; fi
 npx --no-install tap --reporter="${AOS_TAP_REPORTER:-$reporter}" "$@"
 tap_status=$?
+# The container's runtime: a smoke subset and `aos demo` on Node 24 (scripts/node24-smoke.sh), whose
+# results land in .tap/test-results/node24 and count below. Left out when a file was named.
+node24_status=0
+if [ "$#" -eq 0 ]; then
+  ./scripts/node24-smoke.sh
+  node24_status=$?
+fi
 node scripts/tap-summary.mjs .tap/test-results
 summary_status=$?
-[ "$tap_status" -eq 0 ] && [ "$summary_status" -eq 0 ]
+[ "$tap_status" -eq 0 ] && [ "$node24_status" -eq 0 ] && [ "$summary_status" -eq 0 ]
