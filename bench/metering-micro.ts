@@ -47,17 +47,22 @@ const actual = rules.map((r) => (r.kind === 'usd' ? 120_000 : 1));
 
 const cpu: Record<string, number> = {};
 
+/** One call's budget work: reserve its lines, settle them (awaited only when the store is asynchronous). */
+async function reserveAndSettle(store: BudgetStore): Promise<void> {
+  const lines = linesFor();
+  let out = store.reserve(lines, 900_000);
+  if (out instanceof Promise) out = await out;
+  if (!out.ok) throw new Error('bench budget exhausted');
+  const s = store.settle(out.id, lines, actual);
+  if (s instanceof Promise) await s;
+}
+
 async function storeBench(store: BudgetStore, n: number, name = ''): Promise<Stats> {
   const times: number[] = [];
   let c0 = process.cpuUsage();
   for (let i = 0; i < n + 2000; i++) {
     const t0 = performance.now();
-    const lines = linesFor();
-    let out = store.reserve(lines, 900_000);
-    if (out instanceof Promise) out = await out;
-    if (!out.ok) throw new Error('bench budget exhausted');
-    const s = store.settle(out.id, lines, actual);
-    if (s instanceof Promise) await s;
+    await reserveAndSettle(store);
     if (i === 1999) c0 = process.cpuUsage();
     if (i >= 2000) times.push((performance.now() - t0) * 1000);
   }
@@ -70,14 +75,7 @@ async function storeBench(store: BudgetStore, n: number, name = ''): Promise<Sta
 async function storeBenchConcurrent(store: BudgetStore, n: number, inFlight: number, name: string): Promise<void> {
   let left = n;
   const worker = async () => {
-    while (left-- > 0) {
-      const lines = linesFor();
-      let out = store.reserve(lines, 900_000);
-      if (out instanceof Promise) out = await out;
-      if (!out.ok) throw new Error('bench budget exhausted');
-      const s = store.settle(out.id, lines, actual);
-      if (s instanceof Promise) await s;
-    }
+    while (left-- > 0) await reserveAndSettle(store);
   };
   left = 2000; // warm-up
   await Promise.all(Array.from({ length: inFlight }, worker));
