@@ -70,6 +70,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const inflight = createInflight();
   const proxy = createProxyServer(first.config, createProxyHandler({ pipeline: runtime.pipeline, metrics, log, draining: inflight.draining, track: inflight.track }), log);
   const admin = createAdminServer({
+    listen: first.config.admin,
     metrics,
     log,
     notReady: () => (inflight.draining() ? 'shutting down' : runtime.notReady()),

@@ -27,6 +27,19 @@ const listen = (port: number, description: string) =>
     {
       host: Str('Address to listen on (`0.0.0.0` for every interface).', { minLength: 1, default: '127.0.0.1' }),
       port: Int(0, port, 'TCP port (0: any free port).', 65535),
+      allowedHosts: Type.Optional(
+        Type.Array(Type.String({ minLength: 1 }), {
+          description:
+            'Host header names (without port) requests may carry, against DNS rebinding; `*` allows any. Default: `localhost`, `127.0.0.1` and `[::1]` when `host` is a loopback address, any host otherwise. Others: 403 `aos_host_not_allowed`.',
+        }),
+      ),
+      allowedOrigins: Type.Optional(
+        Type.Array(Type.String({ minLength: 1 }), {
+          description:
+            'Origins (`scheme://host[:port]`) a browser request (one with an `Origin` header) may come from; `*` allows any. Loopback origins are allowed when `host` is a loopback address. Others: 403 `aos_origin_not_allowed`. Requests without `Origin` (SDKs, agents) are not affected.',
+          default: [],
+        }),
+      ),
     },
     { description, default: {} },
   );

@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ListenConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Stage } from './context.js';
 
@@ -15,7 +17,8 @@ function hostLines(raw: readonly string[]): number {
  * What Node's HTTP parser lets through and a proxy must still refuse: other HTTP versions, targets
  * that are not a path, paths that climb out of their mount, too many headers, a missing or doubled Host.
  */
-export function checkRequest(maxHeaders: number): Stage {
+export function checkRequest(maxHeaders: number, listen: ListenConfig): Stage {
+  const checkHost = hostCheck(listen);
   return function checkRequestStage(ctx) {
     const { req, res } = ctx;
     if (req.httpVersionMajor !== 1) {
@@ -34,5 +37,56 @@ export function checkRequest(maxHeaders: number): Stage {
     if (hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) {
       throw new GatewayError('aos_bad_request', hosts > 1 ? 'more than one Host header' : 'an HTTP/1.1 request needs a Host header');
     }
+    const refused = checkHost(req.headers);
+    if (refused !== null) throw refused;
+  };
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
+
+/** The host name of a Host header or URL authority, lower case, without the port (`[::1]` keeps its brackets). */
+export function hostName(authority: string): string {
+  const a = authority.toLowerCase();
+  if (a.startsWith('[')) {
+    const end = a.indexOf(']');
+    return end === -1 ? a : a.slice(0, end + 1);
+  }
+  const colon = a.indexOf(':');
+  return colon === -1 ? a : a.slice(0, colon);
+}
+
+/**
+ * Against DNS rebinding (a web page whose domain was re-pointed at 127.0.0.1 reaching a local
+ * listener, with the gateway's credentials injected): the Host a request names must be one the
+ * listener serves, and a browser request (one with `Origin`) must come from an allowed origin. A
+ * listener on a loopback address serves loopback names only, unless configured; one on another
+ * address any Host. Returns the refusal, or null.
+ */
+export function hostCheck(listen: ListenConfig): (headers: IncomingHttpHeaders) => GatewayError | null {
+  const loopback = isLoopback(listen.host);
+  const hosts = listen.allowedHosts ?? (loopback ? LOOPBACK_NAMES : ['*']);
+  const anyHost = hosts.includes('*');
+  const allowedHosts = new Set(hosts.map((h) => hostName(h)));
+  const origins = listen.allowedOrigins ?? [];
+  const anyOrigin = origins.includes('*');
+  const allowedOrigins = new Set(origins.map((o) => o.toLowerCase().replace(/\/+$/, '')));
+  return (headers) => {
+    const host = headers.host;
+    if (!anyHost && host !== undefined && !allowedHosts.has(hostName(host))) {
+      return new GatewayError('aos_host_not_allowed', `Host ${JSON.stringify(host.slice(0, 100))} is not served by this listener (listen.allowedHosts)`);
+    }
+    const origin = headers.origin;
+    if (origin === undefined || anyOrigin) return null;
+    const o = origin.toLowerCase();
+    if (allowedOrigins.has(o)) return null;
+    let name: string | null = null;
+    try {
+      name = new URL(o).host;
+    } catch {
+      // `null` (a sandboxed page, a file) or garbage: not an allowed origin
+    }
+    if (loopback && name !== null && isLoopback(hostName(name))) return null;
+    return new GatewayError('aos_origin_not_allowed', `requests from origin ${JSON.stringify(origin.slice(0, 100))} are not allowed (listen.allowedOrigins)`);
   };
 }

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { auditFilter } from '../audit/query.js';
 import type { AuditFilter, AuditStore } from '../audit/store.js';
 import { verifyChain } from '../audit/verify.js';
-import type { IdentityConfig } from '../config/schema.js';
+import type { IdentityConfig, ListenConfig } from '../config/schema.js';
 import { AuditQueryError, GatewayError, renderError, toGatewayError } from '../errors.js';
 import { extractToken } from '../identity/authenticate.js';
 import type { AgentRegistry } from '../identity/registry.js';
@@ -12,10 +12,13 @@ import { unauthenticated } from '../identity/unauthenticated.js';
 import type { WorkloadToken } from '../identity/workload-token.js';
 import type { Logger } from '../log.js';
 import type { BudgetAdmin } from '../metering/admin.js';
+import { hostCheck } from '../pipeline/request-checks.js';
 import type { PolicyManager } from '../policy/manager.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 export interface AdminOptions {
+  /** The admin listener's config: its Host and Origin allow-lists. */
+  listen: ListenConfig;
   metrics: Metrics;
   log: Logger;
   /** Null when ready, else why not (starting, shutting down, …). */
@@ -177,9 +180,12 @@ export function createAdminServer(opts: AdminOptions): Server {
     throw new GatewayError('aos_route_not_found', `no admin endpoint ${method} ${path}`);
   };
 
+  const checkHost = hostCheck(opts.listen);
   return createServer({ requireHostHeader: true }, (req, res) => {
     req.on('error', () => {});
     res.on('error', () => {});
+    const refused = checkHost(req.headers);
+    if (refused !== null) return fail(res, refused);
     const path = (req.url ?? '/').split('?')[0];
     const method = req.method ?? 'GET';
     if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
