@@ -10,6 +10,7 @@
  *   reset-mid-stream     a few chunks, then the TCP connection is reset (without `stream`: half of
  *                        the JSON body, under a Content-Length for all of it, then the reset)
  *   malformed-sse        a stream whose second event is not valid JSON
+ *   fine-stream          stream pieces of 3 characters, as a tokenizer splits words (not at spaces)
  *
  * A non-streaming request that declares `tools` and whose last user message reads `call NAME`
  * gets a tool call of NAME back (OpenAI `tool_calls`, Anthropic `tool_use`), as a model asking
@@ -44,6 +45,8 @@ export interface SampleUpstream {
 
 type Json = Record<string, any>;
 
+/** The pieces a stream sends: words, or 3 characters at a time for `fine-stream`. */
+const piecesOf = (text: string, model: string) => (model === 'fine-stream' ? (text.match(/[\s\S]{1,3}/g) ?? ['']) : text.split(/(?<= )/));
 const words = (s: string) => Math.max(1, s.split(/\s+/).filter(Boolean).length);
 
 function lastUserText(body: Json): string {
@@ -110,7 +113,7 @@ function openaiChat(body: Json, res: ServerResponse) {
     });
   }
   const text = `Echo: ${lastUserText(body)}`;
-  const pieces = text.split(/(?<= )/);
+  const pieces = piecesOf(text, model);
   const usage = { prompt_tokens: words(lastUserText(body)) + 3, completion_tokens: pieces.length, total_tokens: words(lastUserText(body)) + 3 + pieces.length };
   const id = `chatcmpl-sample${Date.now()}`;
   const created = Math.floor(Date.now() / 1000);
@@ -164,7 +167,7 @@ function openaiResponses(body: Json, res: ServerResponse) {
 function anthropicMessages(body: Json, res: ServerResponse) {
   const model = String(body.model ?? 'sample-model');
   const text = `Echo: ${lastUserText(body)}`;
-  const pieces = text.split(/(?<= )/);
+  const pieces = piecesOf(text, model);
   const input = words(lastUserText(body)) + 3;
   const id = `msg_sample${Date.now()}`;
   const tool = body.stream ? null : requestedTool(body);

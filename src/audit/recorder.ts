@@ -122,8 +122,10 @@ class Recorder {
     const tp = ctx.traceparent;
     let captured: AuditEvent['capture'] = null;
     if (capture?.request && body !== null && body.length > 0) {
-      captured = { request: this.opts.redact(body.subarray(0, capture.maxBytes).toString('utf8')) };
-      if (body.length > capture.maxBytes) captured.truncated = true;
+      // What goes upstream: after the guardrails' redaction, when the policy obliged one.
+      const sent = ctx.jsonChanged && ctx.flags?.includes('redacted') ? Buffer.from(JSON.stringify(ctx.json)) : body;
+      captured = { request: this.opts.redact(sent.subarray(0, capture.maxBytes).toString('utf8')) };
+      if (sent.length > capture.maxBytes) captured.truncated = true;
     }
     // Keys in sorted order: JSON.stringify of the event is then its canonical encoding (canonical.ts).
     return {
@@ -224,6 +226,7 @@ class RecordedCall {
     event.output_tokens = usage?.outputTokens ?? null;
     event.cost_usd = ctx.costUsd;
     event.flags = ctx.flags === null ? null : ctx.flags.slice();
+    event.findings = ctx.findings === null ? null : ctx.findings.slice();
     event.tool_calls = ctx.toolCalls === null ? null : ctx.toolCalls.slice();
     event.total_ms = Math.round(outcome.totalMs * 1000) / 1000;
     event.upstream_ms = outcome.upstreamMs === null ? null : Math.round(outcome.upstreamMs * 1000) / 1000;

@@ -298,6 +298,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       identity:
         config.identity.mode === 'required' ? authenticate({ verifier: p.identity.verifier, registry: registry!, suspensions: p.suspensions, fleet: deps.fleet, workload: p.identity.workload }) : null,
       policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy }),
+      guardrails: null,
       meterEstimate: meter?.estimate ?? null,
       meterReserve: meter?.reserve ?? null,
       tools,

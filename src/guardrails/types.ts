@@ -41,6 +41,8 @@ export interface Scanner {
   readonly maxChars: number;
   /** Scan model responses too (whole JSON and streams). */
   readonly responses: boolean;
+  /** Put redacted values back into the response of the same request (the agent sees its own data; the provider never does). */
+  readonly restore: boolean;
   /** Longest text a single match can span: a stream scanner keeps this much look-behind between chunks. */
   readonly window: number;
 }

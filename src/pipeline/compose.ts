@@ -19,6 +19,8 @@ export interface PipelineStages {
   record: Stage | null;
   identity: Stage | null;
   policy: Stage | null;
+  /** Before the policy: guardrail findings for the policy input (src/guardrails/); null: off. */
+  guardrails: Stage | null;
   /** Before the policy: the pre-flight estimate and budget state for the policy input. */
   meterEstimate: Stage | null;
   /** After the policy: the atomic budget and rate-limit reservation. */
@@ -42,12 +44,12 @@ export function composePipeline(config: GatewayConfig, router: Router, s: Pipeli
     router,
     forward: forwardOptions,
     barrier,
-    head: present(s.metrics, s.record, checkRequest(config.limits.maxHeaders)),
-    inspected: present(s.identity, body, parseJson, s.meterEstimate, s.policy, s.meterReserve),
+    head: present(s.metrics, s.record, checkRequest(config.limits.maxHeaders, config.listen)),
+    inspected: present(s.identity, body, parseJson, s.meterEstimate, s.guardrails, s.policy, s.meterReserve),
     passthrough: present(s.identity, body, s.meterEstimate, s.policy, s.meterReserve),
     // An undeclared operation is refused before the body is read. Tool calls count against
     // tool-call budgets and rate limits.
-    tool: t === null ? [] : present(s.identity, t.operation, body, t.describe, s.policy, t.validate, s.meterReserve),
-    mcp: t === null ? [] : present(s.identity, body, t.mcp, s.policy, t.mcpValidate, s.meterReserve),
+    tool: t === null ? [] : present(s.identity, t.operation, body, t.describe, s.guardrails, s.policy, t.validate, s.meterReserve),
+    mcp: t === null ? [] : present(s.identity, body, t.mcp, s.guardrails, s.policy, t.mcpValidate, s.meterReserve),
   };
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERRORS, type ErrorCode, type Dialect as ErrorDialect, type GatewayError } from '../errors.js';
+import type { Finding } from '../guardrails/types.js';
 import type { Agent } from '../identity/registry.js';
 import type { Decision, PolicyInput } from '../policy/types.js';
 import type { CallInfo, Usage } from '../providers/dialect.js';
@@ -29,6 +30,13 @@ export class CallContext {
   /** A stage changed `json`: the forwarder serializes it once into the upstream body. */
   jsonChanged: boolean;
   call: CallInfo | null;
+  /** Guardrail findings of the request (then of the response, under `response.`); null when no guardrails ran. */
+  findings: Finding[] | null;
+  /**
+   * Applies the policy's `redact` obligation: replaces the request's findings with placeholders
+   * (throws a GatewayError where they cannot be redacted). Null when there is nothing to redact.
+   */
+  redact: (() => void) | null;
   /** The policy decision, once made. */
   decision: Decision | null;
   /** Budget state for the policy input, set by the metering stage before the decision. */
@@ -85,6 +93,8 @@ export class CallContext {
     this.json = undefined;
     this.jsonChanged = false;
     this.call = null;
+    this.findings = null;
+    this.redact = null;
     this.decision = null;
     this.budget = null;
     this.estInputTokens = null;

@@ -43,7 +43,7 @@ export function policyInput(ctx: CallContext): PolicyInput {
       max_tokens: call?.maxTokens ?? null,
       est_input_tokens: ctx.estInputTokens,
       tool: call?.tool == null ? null : policyTool(call.tool),
-      findings: [],
+      findings: ctx.findings ?? [],
     },
     budget: ctx.budget,
   };
@@ -83,7 +83,11 @@ export function decide(opts: DecideOptions): Stage {
     }
     const o = decision.obligations;
     if (o.require_approval === true) throw new GatewayError('aos_approval_required', 'this call needs a human approval first (the policy requires it)');
-    if (o.redact === true) throw new GatewayError('aos_obligation_unsupported', 'the policy requires redaction of guardrail findings, which this gateway does not enforce yet');
+    if (o.redact === true) {
+      // Nothing scanned (guardrails off, an uninspected pass-through): redaction cannot be promised.
+      if (ctx.findings === null) throw new GatewayError('aos_obligation_unsupported', 'the policy requires redaction, but the guardrails did not scan this call');
+      ctx.redact?.();
+    }
     if (o.max_tokens !== undefined || o.model !== undefined) enforce(ctx, o);
   };
 }
@@ -92,7 +96,7 @@ export function decide(opts: DecideOptions): Stage {
 function enforce(ctx: CallContext, o: Obligations): void {
   const body = ctx.json as Record<string, unknown> | undefined;
   const call = ctx.call;
-  if (body === undefined || call === null) return; // uninspected pass-through: nothing to rewrite
+  if (body === undefined || call === null || call.kind !== 'model') return; // uninspected pass-through or a tool call: nothing to rewrite
   let changed = false;
   if (o.model !== undefined && body.model !== o.model) {
     body.model = o.model;

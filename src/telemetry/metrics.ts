@@ -13,6 +13,15 @@ export interface Metrics {
   readonly configReloads: Counter<'result'>;
   readonly policy: PolicyMetrics;
   readonly metering: MeteringMetrics;
+  readonly guardrails: GuardrailMetrics;
+}
+
+/** Guardrails (src/guardrails/). Labels: detector ids are the built-in ones and the configured profiles' own, so they stay bounded. */
+export interface GuardrailMetrics {
+  /** One finding and what came of it: the call `denied`, the value `redacted`, `allowed` as it was, or `recorded` in a response. */
+  finding(detector: string, action: 'denied' | 'redacted' | 'allowed' | 'recorded'): void;
+  /** Text left unscanned: past the profile's size bound, or a body that is not JSON. */
+  unscanned(reason: 'size' | 'not_json'): void;
 }
 
 /** Metering and budgets (src/metering/). Labels: team and scope come from the registry, so they stay bounded. */
@@ -191,6 +200,23 @@ export function createMetrics(): Metrics {
     },
   };
 
+  const findings = new Counter({
+    name: 'aos_guardrail_findings_total',
+    help: 'Guardrail findings by detector and what came of them',
+    labelNames: ['detector', 'action'] as const,
+    registers: [registry],
+  });
+  const unscanned = new Counter({
+    name: 'aos_guardrail_unscanned_total',
+    help: 'Requests or responses with text the guardrails did not scan, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const guardrails: GuardrailMetrics = {
+    finding: (detector, action) => findings.labels(detector, action).inc(),
+    unscanned: (reason) => unscanned.labels(reason).inc(),
+  };
+
   // Bound children cached per label set: the hot path pays a Map lookup, not label hashing.
   const children = new Map<string, { overhead: Histogram.Internal<'route'>; upstream: Histogram.Internal<'route'> }>();
   const forRoute = (route: string) => {
@@ -208,6 +234,7 @@ export function createMetrics(): Metrics {
     configReloads,
     policy,
     metering,
+    guardrails,
     observe(route, overheadSeconds, upstreamSeconds) {
       const c = forRoute(route);
       c.overhead.observe(overheadSeconds);

@@ -152,7 +152,8 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       }
       return;
     }
-    const msg = parseMcpMessage(readJson(ctx, 'an MCP POST', true));
+    ctx.json = readJson(ctx, 'an MCP POST', true);
+    const msg = parseMcpMessage(ctx.json);
     if (msg.type === 'request') ctx.rpcId = msg.id;
     ctx.route = mcpMatch(ctx).targets.get(methodLabel(msg))!;
     checkMcpHeaders(ctx.req.headers, msg);
