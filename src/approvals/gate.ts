@@ -6,10 +6,11 @@ import type { Agent } from '../identity/registry.js';
 import type { Logger } from '../log.js';
 import type { CallContext } from '../pipeline/context.js';
 import { APPROVAL_HEADER, requestHash, requestSummary } from './request.js';
-import type { ApprovalBackend } from './types.js';
+import type { ApprovalBackend, ApprovalMetrics } from './types.js';
 
 export interface ApprovalGateOptions {
   backend: ApprovalBackend;
+  metrics: ApprovalMetrics;
   /** The approval settings of the agent's template (defaults when it has none). */
   settings(agent: Agent): ApprovalSettings;
   /** Redacts the summary shown to people (credentials the gateway holds, secret-looking values). */
@@ -80,11 +81,15 @@ export function createApprovalGate(opts: ApprovalGateOptions): (ctx: CallContext
     const onClose = () => left.abort();
     ctx.res.once('close', onClose);
     if (ctx.res.destroyed) left.abort();
+    // Recorded now too: a client that leaves mid-wait ends the call (and its audit event) before the wait returns.
+    record(ctx, pending, 'pending', started);
     let decided: ApprovalView | null;
+    opts.metrics.held(1);
     try {
       decided = await backend.wait(pending.id, deadline, left.signal);
     } finally {
       ctx.res.off('close', onClose);
+      opts.metrics.held(-1);
     }
     if (left.signal.aborted) {
       // The client left: the approval stays pending (a retry of the same request can still use it).

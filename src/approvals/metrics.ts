@@ -5,8 +5,8 @@ const OUTCOMES: readonly ApprovalOutcome[] = ['requested', 'approved', 'denied',
 
 /**
  * `aos_approvals_total{outcome}`, `aos_approvals_pending` (read from the store at each scrape;
- * standalone only: under a control plane it owns the queue and reports it) and
- * `aos_approvals_webhook_failures_total`.
+ * standalone only: under a control plane it owns the queue and reports it), `aos_approvals_held`
+ * and `aos_approvals_webhook_failures_total`.
  */
 export function createApprovalMetrics(registry: Registry, pending: () => number | null): ApprovalMetrics {
   const registers = [registry];
@@ -25,9 +25,11 @@ export function createApprovalMetrics(registry: Registry, pending: () => number 
       this.set(pending() ?? -1);
     },
   });
+  const held = new Gauge({ name: 'aos_approvals_held', help: 'Calls held now for a decision (templates with approval.mode: block)', registers });
   const webhook = new Counter({ name: 'aos_approvals_webhook_failures_total', help: 'Pending approvals the webhook could not be told of (after its retries)', registers });
   return {
     count: (outcome, n = 1) => total.labels(outcome).inc(n),
     webhookFailed: () => webhook.inc(),
+    held: (delta) => held.inc(delta),
   };
 }

@@ -59,6 +59,7 @@ export function createApprovals(opts: ApprovalsOptions): Approvals {
   let redactor: Redactor = createRedactor([]);
   const gate = createApprovalGate({
     backend: local ?? createRemoteApprovals(opts.control!, metrics),
+    metrics,
     settings(agent): ApprovalSettings {
       return opts.registry()?.templates.get(agent.template)?.approval ?? defaultApprovalSettings();
     },

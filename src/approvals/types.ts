@@ -25,4 +25,6 @@ export type ApprovalOutcome = 'requested' | 'approved' | 'denied' | 'expired' | 
 export interface ApprovalMetrics {
   count(outcome: ApprovalOutcome, n?: number): void;
   webhookFailed(): void;
+  /** A call started (+1) or stopped (-1) being held for a decision. */
+  held(delta: 1 | -1): void;
 }
