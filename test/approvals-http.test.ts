@@ -164,7 +164,10 @@ t.test('async: pending at once, approved by a person, used once by the retry; a 
     ],
   );
   t.match(withApproval[2].approval, { approver: 'alice', reason: 'ticket 7 is spam' });
-  t.notOk(events.some((e) => e.tool === 'tickets' && e.operation === 'list' && e.approval !== undefined), 'other calls carry no approval');
+  t.notOk(
+    events.some((e) => e.tool === 'tickets' && e.operation === 'list' && e.approval !== undefined),
+    'other calls carry no approval',
+  );
   t.equal(verifyChain(h.gateway.audit()!.store).ok, true, 'the chain verifies with approval fields in it');
   t.equal(await metric('aos_approvals_total{outcome="requested"}'), 2);
   t.equal(await metric('aos_approvals_total{outcome="approved"}'), 1);
