@@ -44,9 +44,9 @@ async function listen(t: Test, handler: (req: IncomingMessage, body: string) => 
 }
 
 async function setup(t: Test, webhookStatus = 200) {
-  const seen: { method: string; url: string; body: string; auth: string | undefined }[] = [];
+  const seen: { method: string; url: string; body: string; auth: string | undefined; approvalHeader?: string | string[] }[] = [];
   const api = await listen(t, (req, body) => {
-    seen.push({ method: req.method!, url: req.url!, body, auth: req.headers.authorization });
+    seen.push({ method: req.method!, url: req.url!, body, auth: req.headers.authorization, approvalHeader: req.headers['x-aos-approval-id'] });
     return { status: 200, body: { ok: true, method: req.method, url: req.url } };
   });
   const hooks: { body: Record<string, unknown>; headers: IncomingMessage['headers'] }[] = [];
@@ -194,6 +194,7 @@ t.test('an approval is bound to its agent and its exact request', async (t) => {
   t.equal(seen.length, 0);
   const ok = await call('desk', 'POST', '/tools/tickets/tickets/7/close', { body: { note: 'done' }, approval: id });
   t.equal(ok.status, 200, 'the right one, named: used');
+  t.equal(seen.at(-1)!.approvalHeader, undefined, 'the approval header is not forwarded');
 
   const denied = await call('desk', 'DELETE', '/tools/tickets/tickets/9');
   await decide(denied.approval!, 'deny', 'not this one');
