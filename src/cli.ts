@@ -60,6 +60,10 @@ Usage:
   aos kill list|lift KILL_ID --control-plane URL
   aos gateways list --control-plane URL
                                 the fleet: each gateway's state, snapshot version, last seen
+  aos approvals list [--status pending|approved|denied|expired|used] [--json] [--control-plane URL]
+  aos approvals approve|deny ID --reason TEXT [--control-plane URL]
+                                calls waiting for a person (docs/approvals.md): the running gateway's queue
+                                (its admin API), or the fleet's with --control-plane (role approver)
   aos --help | --version
 
 Environment:
@@ -96,6 +100,7 @@ async function main(argv: string[]): Promise<number> {
       'control-plane': { type: 'string' },
       token: { type: 'string' },
       gateway: { type: 'string' },
+      status: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -153,6 +158,14 @@ async function main(argv: string[]): Promise<number> {
     case 'gateways':
       if (rest[0] === 'list') return (await import('./control/cli.js')).gatewaysCommand(values);
       break;
+    case 'approvals':
+      if (rest[0] === undefined) break;
+      return (await import('./control/cli.js')).approvalsCommand(
+        rest[0],
+        rest[1],
+        values,
+        values['control-plane'] !== undefined ? null : (method, path, body) => adminRequest(configFile, method, path, body),
+      );
   }
   process.stderr.write(`aos: unknown command "${[command, ...rest].join(' ')}"\n\n${HELP}`);
   return 2;

@@ -111,7 +111,56 @@ export const ERRORS = {
     retryable: false,
     summary: 'A kill switch of the control plane covers the agent (by id, team, template or the whole fleet); with `live: cut` its calls in flight are ended too.',
   },
-  aos_approval_required: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'The call needs a human approval first.' },
+  aos_approval_required: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The call needs a human approval and this gateway has no approvals to ask for one (identity is off: there is no agent to bind it to).',
+  },
+  aos_approval_pending: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: true,
+    summary:
+      'The call waits for a human approval (template `approval.mode: async`): the message, the `x-aos-approval-id` header and (JSON-RPC) `error.data.approval_id` carry its id. Send the same request again once it is approved.',
+  },
+  aos_approval_denied: { status: 403, openai: 'permission_denied', anthropic: 'permission_error', jsonrpc: -32003, retryable: false, summary: 'A person denied the approval this call needed.' },
+  aos_approval_timeout: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: true,
+    summary: 'A held call (template `approval.mode: block`) was not decided within `approval.timeoutSeconds`; its approval expired. Sending it again asks again.',
+  },
+  aos_approval_expired: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The approval named by `x-aos-approval-id` expired: never decided in time, or approved longer ago than `approval.ttlSeconds`.',
+  },
+  aos_approval_used: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The approval named by `x-aos-approval-id` was already used: an approval lets one call through, once (a replay is refused).',
+  },
+  aos_approval_mismatch: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The approval named by `x-aos-approval-id` was asked for another agent or another request (method, path, query or body differ).',
+  },
   aos_route_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32601, retryable: false, summary: 'No route serves this path.' },
   aos_session_not_found: {
     status: 404,
@@ -120,6 +169,14 @@ export const ERRORS = {
     jsonrpc: -32001,
     retryable: false,
     summary: 'The MCP session named by MCP-Session-Id was opened by another agent: start a new session.',
+  },
+  aos_approval_not_found: {
+    status: 404,
+    openai: 'invalid_request_error',
+    anthropic: 'not_found_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'The approval named by `x-aos-approval-id` does not exist (on this gateway, or its control plane).',
   },
   aos_tool_not_found: {
     status: 404,
@@ -137,6 +194,14 @@ export const ERRORS = {
     retryable: false,
     summary: 'The route exists but not for this HTTP method.',
   },
+  aos_approval_decided: {
+    status: 409,
+    openai: 'invalid_request_error',
+    anthropic: 'invalid_request_error',
+    jsonrpc: -32600,
+    retryable: false,
+    summary: 'Admin API: the approval was already decided, used or expired; an approval is decided once.',
+  },
   aos_request_timeout: { status: 408, openai: 'invalid_request_error', anthropic: 'invalid_request_error', jsonrpc: -32000, retryable: true, summary: 'The client did not send the request in time.' },
   aos_payload_too_large: { status: 413, openai: 'invalid_request_error', anthropic: 'request_too_large', jsonrpc: -32600, retryable: false, summary: 'The request body is over the configured limit.' },
   aos_unsupported_media_type: {
@@ -153,6 +218,14 @@ export const ERRORS = {
   aos_internal_error: { status: 500, openai: 'server_error', anthropic: 'api_error', jsonrpc: -32603, retryable: true, summary: 'A gateway bug; the log has the details.' },
   aos_upstream_error: { status: 502, openai: 'server_error', anthropic: 'api_error', jsonrpc: -32002, retryable: true, summary: 'The upstream could not be reached or failed mid-response.' },
   aos_unavailable: { status: 503, openai: 'server_error', anthropic: 'overloaded_error', jsonrpc: -32002, retryable: true, summary: 'The gateway is not ready or is shutting down.' },
+  aos_approval_unavailable: {
+    status: 503,
+    openai: 'server_error',
+    anthropic: 'overloaded_error',
+    jsonrpc: -32002,
+    retryable: true,
+    summary: 'The call needs an approval and the approvals store (the control plane, under one) cannot be reached: the call is refused, never let through.',
+  },
   aos_budget_unavailable: {
     status: 503,
     openai: 'server_error',
@@ -171,14 +244,17 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly param: string | null;
   readonly headers: Record<string, string> | null;
+  /** Extra members of a JSON-RPC error's `data` (e.g. `approval_id`); null when none. */
+  readonly data: Record<string, unknown> | null;
 
-  constructor(code: ErrorCode, message: string, options: { param?: string; headers?: Record<string, string>; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { param?: string; headers?: Record<string, string>; data?: Record<string, unknown>; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
     this.status = ERRORS[code].status;
     this.param = options.param ?? null;
     this.headers = options.headers ?? null;
+    this.data = options.data ?? null;
   }
 }
 
@@ -197,7 +273,7 @@ export function renderError(err: GatewayError, dialect: Dialect, id: string | nu
     case 'anthropic':
       return JSON.stringify({ type: 'error', error: { type: spec.anthropic, message: err.message, code: err.code } });
     case 'jsonrpc':
-      return JSON.stringify({ jsonrpc: '2.0', id, error: { code: spec.jsonrpc, message: err.message, data: { code: err.code, status: err.status } } });
+      return JSON.stringify({ jsonrpc: '2.0', id, error: { code: spec.jsonrpc, message: err.message, data: { ...err.data, code: err.code, status: err.status } } });
   }
 }
 

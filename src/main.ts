@@ -64,7 +64,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     return fleet?.decorate(next) ?? next;
   };
   const calls = createCallMetrics(metrics.registry);
-  const runtime = createRuntime(first, { log, metrics, calls, barrier, fleet: fleet?.gate ?? null });
+  const runtime = createRuntime(first, { log, metrics, calls, barrier, fleet: fleet?.gate ?? null, control: fleet?.client ?? null });
   // Under a control plane its suspensions are the ones in force (the local store is not consulted).
   const suspensions = fleet === null ? runtime.suspensions : () => fleet.gate.suspensions;
   const inflight = createInflight();
@@ -88,6 +88,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     suspensions,
     audit: () => runtime.audit()?.store ?? null,
     budgets: runtime.budgets,
+    approvals: runtime.approvals,
+    approverRole: () => runtime.snapshot().config.approvals.approverRole,
   });
   const addresses = { proxy: '', admin: '' };
   let watcher: { close(): void } | null = null;

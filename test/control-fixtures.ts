@@ -47,7 +47,7 @@ export const REGISTRY = {
     { id: 'agent-0', team: 'platform', owner: 'ops@example.com', roles: ['agent'], labels: { env: 'dev' }, template: 'standard' },
     { id: 'agent-1', team: 'research', roles: [], labels: {}, template: 'restricted' },
   ],
-} as AgentRegistryFile;
+} as unknown as AgentRegistryFile;
 
 /** A temporary folder removed in teardown. */
 /** The real command line (`src/cli.ts` through tsx), its environment's AOS_CONTROL_TOKEN cleared unless given. */

@@ -139,6 +139,8 @@ export interface AosControl {
   url: string;
   /** Every replica's gateway API, as gateways are configured with them. */
   urls: string[];
+  /** The people's API of the first replica (what `--control-plane` names). */
+  people: string;
   gatewayIssuer: Issuer;
   /** A people's API call (on the first replica) with the static admin token; JSON answers parsed, others as text; throws on an error status. */
   api(method: string, path: string, body?: unknown): Promise<Json>;
@@ -184,6 +186,7 @@ export async function startAosControl(dir: string, extra: Record<string, unknown
   const control: AosControl = {
     url: replicas[0].url,
     urls: replicas.map((r) => r.url),
+    people: replicas[0].people,
     gatewayIssuer,
     async api(method, path, body) {
       const r = await fetch(`${replicas[0].people}${path}`, {

@@ -131,7 +131,7 @@ t.test('allowed, denied, approval-needing and schema-invalid tools/call', async 
 
   const cases = [
     { name: 'secret_dump', args: {}, code: -32003, aos: 'aos_policy_denied', message: /tool secret_dump is not allowed for template helper/ },
-    { name: 'delete_repo', args: { repo: 'x' }, code: -32003, aos: 'aos_approval_required', message: /approval/ },
+    { name: 'delete_repo', args: { repo: 'x' }, code: -32003, aos: 'aos_approval_pending', message: /waits for a human approval/ },
     { name: 'add', args: { a: 'one', b: 2 }, code: -32602, aos: 'aos_invalid_arguments', message: /invalid arguments for tool add: \/a must be number/ },
     { name: 'add', args: { a: 1 }, code: -32602, aos: 'aos_invalid_arguments', message: /must have required property 'b'/ },
     { name: 'count', args: { to: 500 }, code: -32602, aos: 'aos_invalid_arguments', message: /\/to must be <= 50/ },

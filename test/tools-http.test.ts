@@ -213,7 +213,7 @@ t.test('policy decides each call: tool and operation globs, sensitive operations
   t.equal(weather.code, 'aos_policy_denied');
   const remove = await call('desk', 'DELETE', '/tools/tickets/tickets/9');
   t.equal(remove.status, 403);
-  t.equal(remove.code, 'aos_approval_required', 'an operation marked sensitive needs an approval');
+  t.equal(remove.code, 'aos_approval_pending', 'an operation marked sensitive needs an approval (docs/approvals.md)');
   const anon = await call(null, 'GET', '/tools/tickets/tickets');
   t.equal(anon.status, 401);
   t.equal(anon.code, 'aos_unauthenticated');

@@ -80,9 +80,16 @@ const EVENT_KEYS = Object.keys({
   tool_args_sha256: 1,
   findings: 1,
   capture: 1,
-} satisfies Record<keyof AuditEvent, 1>);
-const NESTED_KEYS = ['request', 'response', 'truncated', 'detector', 'severity', 'path'] satisfies (keyof NonNullable<AuditEvent['capture']> | keyof NonNullable<AuditEvent['findings']>[number])[];
-const ALL_KEYS = [...new Set([...EVENT_KEYS, ...NESTED_KEYS])].sort();
+} satisfies Record<Exclude<keyof AuditEvent, OptionalKey>, 1>);
+/** Keys only some events have (absent, not null, elsewhere): the fast path below stays for the rest. */
+type OptionalKey = 'approval';
+const OPTIONAL_KEYS = ['approval'] satisfies OptionalKey[];
+const NESTED_KEYS = ['request', 'response', 'truncated', 'detector', 'severity', 'path', 'id', 'status', 'approver', 'reason', 'waited_ms'] satisfies (
+  | keyof NonNullable<AuditEvent['capture']>
+  | keyof NonNullable<AuditEvent['findings']>[number]
+  | keyof NonNullable<AuditEvent['approval']>
+)[];
+const ALL_KEYS = [...new Set([...EVENT_KEYS, ...OPTIONAL_KEYS, ...NESTED_KEYS])].sort();
 
 const SORTED_EVENT_KEYS = [...EVENT_KEYS].sort();
 

@@ -65,6 +65,11 @@ export interface AuditEvent {
   findings: { detector: string; severity: string; path: string }[] | null;
   /** Bodies kept for templates that opt in (`audit.capture`), redacted; null otherwise. */
   capture: { request?: string; response?: string; truncated?: boolean } | null;
+  /**
+   * The human approval the call was bound to (src/approvals/): absent when it needed none, so the
+   * events of every other call (and every event written before approvals existed) encode as before.
+   */
+  approval?: { id: string; status: string; approver: string | null; reason: string | null; waited_ms: number };
 }
 
 /** A stored event: the event plus its place and links in the hash chain. */

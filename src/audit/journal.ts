@@ -53,7 +53,9 @@ const UNDECIDED = {
   total_ms: null,
   upstream_ms: null,
 } satisfies Partial<AuditEvent>;
-type DecidedKey = Exclude<keyof AuditEvent, keyof typeof UNDECIDED>;
+/** Decided, but only on some calls: written after the others when present, so older lines (without it) still read. */
+type OptionalDecidedKey = 'approval';
+type DecidedKey = Exclude<keyof AuditEvent, keyof typeof UNDECIDED | OptionalDecidedKey>;
 /** The fields of an intent line, in order. The `satisfies` fails the build when AuditEvent gains a field neither list has. */
 const DECIDED_KEYS = Object.keys({
   agent_id: 1,
@@ -89,15 +91,17 @@ const DECIDED_KEYS = Object.keys({
 function encodeIntent(event: AuditEvent): string {
   const values = new Array<unknown>(DECIDED_KEYS.length);
   for (let i = 0; i < DECIDED_KEYS.length; i++) values[i] = event[DECIDED_KEYS[i]];
+  if (event.approval !== undefined) values.push(event.approval);
   return JSON.stringify(values);
 }
 
 function decodeIntent(json: string): AuditEvent {
   const parsed = JSON.parse(json) as unknown;
   if (!Array.isArray(parsed)) return parsed as AuditEvent; // a whole event (earlier versions)
-  if (parsed.length !== DECIDED_KEYS.length) throw new Error('intent line of another shape');
+  if (parsed.length !== DECIDED_KEYS.length && parsed.length !== DECIDED_KEYS.length + 1) throw new Error('intent line of another shape');
   const event: Record<string, unknown> = { ...UNDECIDED };
   for (let i = 0; i < DECIDED_KEYS.length; i++) event[DECIDED_KEYS[i]] = parsed[i];
+  if (parsed.length > DECIDED_KEYS.length) event.approval = parsed[DECIDED_KEYS.length];
   return event as unknown as AuditEvent;
 }
 

@@ -128,7 +128,7 @@ class Recorder {
       if (sent.length > capture.maxBytes) captured.truncated = true;
     }
     // Keys in sorted order: JSON.stringify of the event is then its canonical encoding (canonical.ts).
-    return {
+    const event: AuditEvent = {
       agent_id: agent?.id ?? null,
       capture: captured,
       cost_usd: null,
@@ -171,6 +171,10 @@ class Recorder {
       upstream_ms: null,
       workflow_id: ctx.workflowId,
     };
+    const a = ctx.approval;
+    // Only calls bound to an approval carry the key (encoded by the general path of canonical.ts).
+    if (a !== null) event.approval = { id: a.id, status: a.status, approver: a.approver, reason: a.reason, waited_ms: Math.round(a.waitedMs) };
+    return event;
   }
 }
 

@@ -62,6 +62,19 @@ const CaptureSchema = Obj(
   { description: 'Bodies kept in the audit trail.', default: {} },
 );
 
+const ApprovalSchema = Obj(
+  {
+    mode: Enum(['block', 'async'], {
+      description:
+        '`async`: a call that needs an approval is answered at once with `aos_approval_pending` and its approval id; the agent sends the same request again once a person approved it. `block`: the call is held (nothing forwarded, no budget reserved) until a person approves it (it goes on), denies it (`aos_approval_denied`) or `timeoutSeconds` pass (`aos_approval_timeout`).',
+      default: 'async',
+    }),
+    timeoutSeconds: Int(1, 300, 'How long an approval waits for a decision before it expires (and a held call is answered `aos_approval_timeout`).', 86_400),
+    ttlSeconds: Int(1, 900, 'How long an approval stays usable after it was granted (it lets one call through, once).', 86_400 * 7),
+  },
+  { description: 'Calls the policy obliges `require_approval` (tools marked sensitive): how they wait for a person (docs/approvals.md).', default: {} },
+);
+
 const TemplateSchema = Obj(
   {
     version: Type.Integer({ description: 'The version of the template (in the policy input and the audit trail).', minimum: 1 }),
@@ -73,6 +86,7 @@ const TemplateSchema = Obj(
     guardrails: Str('The guardrail profile of the policy (`settings.guardrail_profiles` in the policy data).', { default: 'standard' }),
     maxTokens: Type.Unsafe<number | null>({ description: 'Cap on the output tokens of a call (null: none).', type: ['integer', 'null'], minimum: 1, default: null }),
     audit: Obj({ capture: CaptureSchema }, { description: 'What the audit trail keeps of these calls beyond sizes and hashes (opt-in, redacted).', default: {} }),
+    approval: ApprovalSchema,
   },
   { description: 'A template: a versioned blueprint of what agents built on it may use.' },
 );
@@ -119,3 +133,5 @@ export type AgentRegistryFile = Static<typeof AgentRegistrySchema>;
 export type Budget = Static<typeof BudgetSchema>;
 export type TemplateFile = Static<typeof TemplateSchema>;
 export type AgentFile = Static<typeof AgentSchema>;
+/** A template's approval settings (src/approvals/). */
+export type ApprovalSettings = Static<typeof ApprovalSchema>;

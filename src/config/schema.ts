@@ -385,6 +385,33 @@ const ControlPlaneSchema = Obj(
   },
 );
 
+// ---- approvals ---------------------------------------------------------------------------------
+
+const ApprovalsSchema = Obj(
+  {
+    approverRole: Str('Value of the roles claim (of an admin-audience token) that may list and decide approvals on the admin API; the admin role may too.', { minLength: 1, default: 'approver' }),
+    webhook: Type.Optional(
+      Obj(
+        {
+          url: Str('Where every new pending approval is POSTed as JSON (Slack-compatible: a top-level `text` and the `approval` record).', {
+            pattern: HTTP_URL.pattern,
+            title: HTTP_URL.title,
+          }),
+          headers: Headers('Extra headers of the POST (e.g. an authorization the receiver wants).'),
+          timeoutMs: Int(100, 5000, 'Timeout of one attempt.', 60_000),
+          retries: Int(0, 3, 'Attempts after a failed one (doubling from 250 ms); a failure is logged and counted, never blocks a call.', 10),
+        },
+        { description: 'Tell people a call waits for them (standalone; under a control plane, its own `approvals.webhook` tells them).' },
+      ),
+    ),
+  },
+  {
+    description:
+      'Human approvals of calls the policy obliges `require_approval` (docs/approvals.md). Standalone they are kept in dataDir (approvals.db) and decided on the admin API; under a control plane, there.',
+    default: {},
+  },
+);
+
 // ---- the file ---------------------------------------------------------------------------------
 
 export const GatewayConfigSchema = Obj(
@@ -403,6 +430,7 @@ export const GatewayConfigSchema = Obj(
     providers: Dict(ProviderSchema, { description: 'The LLM providers, by name.', minProperties: 1 }),
     routes: Type.Array(RouteSchema, { description: 'The mounts on the proxy listener.', minItems: 1 }),
     tools: Dict(ToolSchema, { description: 'The tool registry: HTTP APIs and MCP servers, by name (one path segment).', default: {}, propertyNames: { pattern: TOOL_NAME } }),
+    approvals: ApprovalsSchema,
     controlPlane: Type.Optional(ControlPlaneSchema),
   },
   { description: 'The gateway configuration (config/aos.yaml).' },
@@ -436,5 +464,7 @@ export type HttpOperationConfig = Static<typeof HttpOperationSchema>;
 export type HttpToolConfig = Static<typeof HttpToolSchema>;
 export type McpToolConfig = Static<typeof McpToolSchema>;
 export type ToolConfig = HttpToolConfig | McpToolConfig;
+/** Human approvals (src/approvals/). */
+export type ApprovalsConfig = Static<typeof ApprovalsSchema>;
 /** The control plane this gateway runs under (src/fleet/). */
 export type ControlPlaneConfig = Static<typeof ControlPlaneSchema>;

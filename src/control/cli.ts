@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatLine } from '../audit/query.js';
 import { packageRoot } from '../package-root.js';
+import { approvalLine } from './approval-rules.js';
+import type { ApprovalView } from './protocol.js';
 import { createControlPlane } from './server.js';
 import type { TemplateVersion } from './store.js';
 
@@ -231,5 +233,33 @@ export async function gatewaysCommand(values: Values): Promise<number> {
     const sync = g.snapshotVersion === fleetVersion ? 'in sync' : `at v${g.snapshotVersion}`;
     console.log(`${g.id.padEnd(38)} ${state.padEnd(12)} ${sync}${g.snapshotError === null ? '' : ` (refused: ${g.snapshotError})`}  v${g.version}  last seen ${g.lastSeen}`);
   }
+  return 0;
+}
+
+/**
+ * `aos approvals list|show ID|approve ID|deny ID`: against the control plane's people's API with
+ * `--control-plane URL` (role viewer to list, approver to decide), else against the local gateway's
+ * admin API through `admin` (src/cli.ts). Every decision needs `--reason`.
+ */
+export async function approvalsCommand(
+  action: string,
+  id: string | undefined,
+  values: Values,
+  admin: ((method: string, path: string, body?: unknown) => Promise<Record<string, unknown>>) | null,
+): Promise<number> {
+  const remote = admin === null ? client(values) : null;
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> =>
+    remote !== null ? remote.json<T>(method, `/api${path}`, body) : ((await admin!(method, `/admin${path}`, body)) as T);
+  if (action === 'list') {
+    const status = typeof values.status === 'string' ? values.status : undefined;
+    const { approvals } = await call<{ approvals: ApprovalView[] }>('GET', `/approvals${status === undefined ? '' : `?status=${seg(status)}`}`);
+    for (const a of approvals) console.log(values.json ? JSON.stringify(a) : approvalLine(a));
+    if (approvals.length === 0 && !values.json) console.log(status === undefined ? 'no approvals' : `no ${status} approvals`);
+    return 0;
+  }
+  if (action !== 'approve' && action !== 'deny') throw new Error(`approvals: unknown action "${action}" (list, approve, deny)`);
+  if (id === undefined) throw new Error(`approvals ${action}: the approval id is required (aos approvals list shows them)`);
+  const { approval } = await call<{ approval: ApprovalView }>('POST', `/approvals/${seg(id)}/${action}`, { reason: reasonOf(values, `approvals ${action}`) });
+  console.log(approvalLine(approval));
   return 0;
 }

@@ -6,7 +6,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { ConfigError } from '../config/config-error.js';
 import { GatewayConfigSchema } from '../config/schema.js';
-import { Bool, Enum, fileSchema, Int, Obj, Str } from '../config/schema-builders.js';
+import { Bool, Dict, Enum, fileSchema, Int, Obj, Str } from '../config/schema-builders.js';
 import { loadYamlFile } from '../config/yaml-file.js';
 import { GATEWAY_AUDIENCE } from './protocol.js';
 
@@ -81,6 +81,25 @@ export const ControlConfigSchema = Obj(
         revision: Type.Optional(Str('The bundle revision expected (null: whatever the URL serves).', { minLength: 1 })),
       },
       { description: 'The fleet policy bundle; absent: each gateway keeps its own policy config.', default: {} },
+    ),
+    approvals: Obj(
+      {
+        webhook: Type.Optional(
+          Obj(
+            {
+              url: Str('Where every new pending approval is POSTed as JSON (Slack-compatible: a top-level `text` and the `approval` record).', {
+                pattern: '^https?://',
+                title: 'an http(s) URL',
+              }),
+              headers: Dict(Type.String(), { description: 'Extra headers of the POST.', default: {} }),
+              timeoutMs: Int(100, 5000, 'Timeout of one attempt.', 60_000),
+              retries: Int(0, 3, 'Attempts after a failed one (doubling from 250 ms); a failure is logged and counted.', 10),
+            },
+            { description: 'Tell people a call waits for them.' },
+          ),
+        ),
+      },
+      { description: "The approvals of the fleet's calls (docs/approvals.md).", default: {} },
     ),
   },
   { description: 'The control plane configuration (config/control.yaml).' },

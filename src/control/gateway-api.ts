@@ -11,7 +11,7 @@ import { badRequest, ControlHttpError, conflict, notFound } from './errors.js';
 import { field, readJson, sendError, sendJson } from './http.js';
 import type { Hub } from './hub.js';
 import type { ControlMetrics } from './metrics.js';
-import { type AuditBatchResult, GATEWAY_PATHS, type HelloRequest, type HelloResponse } from './protocol.js';
+import { type ApprovalAcquire, type ApprovalView, type AuditBatchResult, GATEWAY_PATHS, type HelloRequest, type HelloResponse } from './protocol.js';
 import type { ControlStore } from './store.js';
 
 export interface GatewayApiOptions {
@@ -23,6 +23,29 @@ export interface GatewayApiOptions {
   maxBodyBytes: number;
   /** Records per audit batch at most. */
   maxBatch?: number;
+  /** Told of every approval a gateway's call created (the webhook, the metrics), and of every one used. */
+  approvals?: { requested(a: ApprovalView): void; used(a: ApprovalView): void };
+}
+
+/** The longest the control plane holds an approval long poll. */
+const MAX_WAIT_MS = 30_000;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+function acquireOf(body: unknown): ApprovalAcquire {
+  const o = field.object(body, 'approval');
+  if (typeof o.requestHash !== 'string' || !SHA256.test(o.requestHash)) throw badRequest('requestHash: expected SHA-256 hex');
+  const approvalId = o.approvalId ?? null;
+  if (approvalId !== null && (typeof approvalId !== 'string' || approvalId.length > 200)) throw badRequest('approvalId: expected a string or null');
+  const request = o.request ?? null;
+  if (JSON.stringify(request).length > 16_384) throw badRequest('request: the summary is over 16 KiB');
+  return {
+    agentId: field.string(o, 'agentId', { max: 256 }),
+    requestHash: o.requestHash,
+    request,
+    approvalId,
+    timeoutSeconds: field.int(o.timeoutSeconds, 'timeoutSeconds', 1),
+    ttlSeconds: field.int(o.ttlSeconds, 'ttlSeconds', 1),
+  };
 }
 
 const HASH = /^[0-9a-f]{64}$/;
@@ -65,6 +88,49 @@ export function createGatewayApi(opts: GatewayApiOptions) {
   const known = (caller: GatewayCaller) => {
     if (caller.record === null) throw conflict(`gateway ${caller.id} has not said hello (POST ${GATEWAY_PATHS.hello} first)`);
   };
+
+  // Long polls waiting on an approval: woken when a person decides it here, or (another replica
+  // decided it) when the fleet version moves; each then reads the approval again.
+  const waiters = new Map<string, Set<() => void>>();
+  const wake = (id: string | null) => {
+    for (const [key, set] of [...waiters]) {
+      if (id !== null && key !== id) continue;
+      waiters.delete(key);
+      for (const fn of set) fn();
+    }
+  };
+  store.onChange((action) => {
+    if (action.action.startsWith('approval.')) wake(action.target);
+  });
+  store.onAnnounce(() => wake(null));
+
+  /** The approval once it is no longer pending, or as it is after `timeoutMs` (or when the gateway hangs up). */
+  async function awaitDecision(id: string, timeoutMs: number, res: ServerResponse): Promise<ApprovalView> {
+    const deadline = Date.now() + Math.min(timeoutMs, MAX_WAIT_MS);
+    for (;;) {
+      const a = await store.approval(id);
+      if (a === null) throw notFound(`no approval ${id}`);
+      const left = deadline - Date.now();
+      if (a.status !== 'pending' || left <= 0 || res.destroyed) return a;
+      const until = Math.min(left, a.expiresAt === null ? left : Math.max(0, Date.parse(a.expiresAt) - Date.now()) + 5);
+      await new Promise<void>((resolve) => {
+        let set = waiters.get(id);
+        if (set === undefined) {
+          set = new Set();
+          waiters.set(id, set);
+        }
+        const done = () => {
+          clearTimeout(timer);
+          res.off('close', done);
+          waiters.get(id)?.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, until);
+        res.once('close', done);
+        set.add(done);
+      });
+    }
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
@@ -115,6 +181,24 @@ export function createGatewayApi(opts: GatewayApiOptions) {
           throw new ControlHttpError('control_chain_broken', refused.message, { seq: refused.seq, acked: result.acked });
         }
         return sendJson(res, 200, { acked: result.acked } satisfies AuditBatchResult);
+      }
+      case GATEWAY_PATHS.approvals: {
+        known(caller);
+        const result = await store.acquireApproval(acquireOf(await readJson(req, opts.maxBodyBytes)), caller.id);
+        if (result.outcome === 'pending' && result.created) {
+          log.info('approval requested', { approval: result.approval.id, agent: result.approval.agentId, gateway: caller.id });
+          opts.approvals?.requested(result.approval);
+        }
+        if (result.outcome === 'use') opts.approvals?.used(result.approval);
+        return sendJson(res, 200, result);
+      }
+      case GATEWAY_PATHS.approvalWait: {
+        known(caller);
+        const o = field.object(await readJson(req, opts.maxBodyBytes), 'wait');
+        const id = field.string(o, 'id', { max: 200 });
+        const approval = await awaitDecision(id, field.int(o.timeoutMs ?? MAX_WAIT_MS, 'timeoutMs', 0), res);
+        if (res.destroyed) return;
+        return sendJson(res, 200, { approval });
       }
     }
   }

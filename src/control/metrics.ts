@@ -27,6 +27,8 @@ export interface FleetCounts {
 export interface ControlMetricsOptions {
   /** Reads the fleet for the gauges; called once per scrape. */
   fleet(): Promise<FleetCounts>;
+  /** Approvals waiting for a decision; read once per scrape. */
+  pendingApprovals?(): Promise<number>;
   log: Logger;
 }
 
@@ -40,6 +42,8 @@ export interface ControlMetrics {
   acked(ok: boolean): void;
   /** An audit batch was taken (in part, when refused). */
   ingested(result: IngestResult): void;
+  /** An approval of a gateway's call: requested (created), approved, denied, used (let its call through); webhook failures. */
+  approval(outcome: 'requested' | 'approved' | 'denied' | 'used' | 'webhook_failed'): void;
   /** The handler, counted and timed per `listener`; requests `untimed` (long-lived streams) are counted when they end, not timed. */
   serve(listener: Listener, handler: (req: IncomingMessage, res: ServerResponse) => void, untimed?: (req: IncomingMessage) => boolean): (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -158,6 +162,28 @@ export function createControlMetrics(opts: ControlMetricsOptions): ControlMetric
     registers: [registry],
   });
 
+  const approvals = new Counter({
+    name: 'aos_control_approvals_total',
+    help: "Approvals of gateways' calls by outcome through this replica: requested, approved, denied, used (let its call through); webhook_failed: a webhook not told",
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const o of ['requested', 'approved', 'denied', 'used']) approvals.labels(o).inc(0);
+  new Gauge({
+    name: 'aos_control_approvals_pending',
+    help: 'Approvals waiting for a decision (read from the store at each scrape)',
+    registers: [registry],
+    async collect() {
+      const read = opts.pendingApprovals;
+      if (read === undefined) return;
+      try {
+        this.set(await read());
+      } catch {
+        // aos_control_store_up says the store could not be read; this keeps its last value
+      }
+    },
+  });
+
   // The labels of a fixed set, bound once.
   const ackChildren = { true: acks.labels('true'), false: acks.labels('false') };
   const stored = records.labels('stored');
@@ -169,6 +195,7 @@ export function createControlMetrics(opts: ControlMetricsOptions): ControlMetric
     registry,
     changed: (action) => changes.labels(action).inc(),
     pushed: () => pushes.inc(),
+    approval: (outcome) => approvals.labels(outcome).inc(),
     acked: (ok) => ackChildren[`${ok}`].inc(),
     ingested(result) {
       if (result.stored > 0) stored.inc(result.stored);

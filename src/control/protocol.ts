@@ -21,12 +21,20 @@ import type { AgentRegistryFile } from '../config/agents-schema.js';
  *     for that gateway (and recomputes the hash); a record it already holds (same seq, same hash) is
  *     acknowledged again and stored once; a gap answers 409 with `expected` so the gateway resends
  *     from there; a record whose hash does not verify answers 422 `control_chain_broken`.
+ *  5. `POST /v1/approvals` (ApprovalAcquire → ApprovalAcquireResult): a call that needs a human
+ *     approval, bound to its agent and request hash. In one transaction the control plane consumes
+ *     a usable approval for it (single use), or names the pending one, or creates one.
+ *  6. `POST /v1/approvals/wait` (ApprovalWait → {approval}): a long poll. Answers as soon as the
+ *     approval is no longer pending (a person decided, or it expired), or after `timeoutMs` with it
+ *     still pending; the gateway asks again until its held call's deadline.
  */
 export const GATEWAY_PATHS = {
   hello: '/v1/hello',
   snapshots: '/v1/snapshots',
   acks: '/v1/acks',
   audit: '/v1/audit',
+  approvals: '/v1/approvals',
+  approvalWait: '/v1/approvals/wait',
 } as const;
 
 /** The default `aud` of gateways' credentials (control plane config `gateways.audience`). */
@@ -147,4 +155,57 @@ export type Role = 'viewer' | 'operator' | 'approver' | 'admin';
 /** Error body of both APIs. */
 export interface ControlError {
   error: { code: string; message: string };
+}
+
+/**
+ * An approval's life: `pending` (waiting for a person) → `approved` or `denied`; `approved` →
+ * `used` when it let its call through (once); `pending` or `approved` → `expired` when its
+ * deadline passed (`expiresAt`: the decision deadline while pending, the end of its usability once
+ * approved).
+ */
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used';
+
+/** An approval as both APIs show it (gateway admin API, people's API, webhook). */
+export interface ApprovalView {
+  id: string;
+  agentId: string | null;
+  /** SHA-256 (hex) of the request it is bound to (method, path and query, body; an MCP call without its JSON-RPC id). */
+  requestHash: string | null;
+  /** What was asked, redacted and truncated (never credentials): kind, tool, operation, method, path, arguments. */
+  request: unknown;
+  status: ApprovalStatus;
+  createdAt: string;
+  expiresAt: string | null;
+  decidedAt: string | null;
+  decidedBy: string | null;
+  reason: string | null;
+  usedAt: string | null;
+  /** The gateway whose call asked for it (under a control plane). */
+  gateway: string | null;
+}
+
+export interface ApprovalAcquire {
+  agentId: string;
+  requestHash: string;
+  request: unknown;
+  /** The approval the agent named (`x-aos-approval-id`), or null. */
+  approvalId: string | null;
+  /** How long a new approval waits for a decision. */
+  timeoutSeconds: number;
+  /** How long it stays usable once approved. */
+  ttlSeconds: number;
+}
+
+/** Why an acquire was refused: the gateway answers the agent with this code. */
+export type ApprovalRefusal = 'aos_approval_not_found' | 'aos_approval_mismatch' | 'aos_approval_expired' | 'aos_approval_used' | 'aos_approval_denied';
+
+export type ApprovalAcquireResult =
+  | { outcome: 'use'; approval: ApprovalView }
+  | { outcome: 'pending'; approval: ApprovalView; created: boolean }
+  | { outcome: 'refused'; code: ApprovalRefusal; approval: ApprovalView | null };
+
+export interface ApprovalWait {
+  id: string;
+  /** How long the control plane may hold the answer (at most 30 s). */
+  timeoutMs: number;
 }

@@ -10,6 +10,7 @@ import { loadYamlFile } from '../config/yaml-file.js';
 import { createVerifier } from '../identity/verifier.js';
 import { createLogger, type Logger } from '../log.js';
 import { listen } from '../server/listeners.js';
+import { createApprovalWebhook } from './approval-webhook.js';
 import { createGatewayAuth, createPeopleAuth, identityFor } from './auth.js';
 import { type LoadedControlConfig, loadControlConfig } from './config.js';
 import { createGatewayApi } from './gateway-api.js';
@@ -89,12 +90,36 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
       );
       const policy = config.policy.bundleUrl === undefined ? null : { url: config.policy.bundleUrl, revision: config.policy.revision ?? null };
       // Read at scrape time, once both are open.
-      const metrics = createControlMetrics({ log, fleet: async () => countGateways(await store!.gateways(), hub!.version(), hub!.live) });
+      const metrics = createControlMetrics({
+        log,
+        fleet: async () => countGateways(await store!.gateways(), hub!.version(), hub!.live),
+        pendingApprovals: async () => (await store!.approvals('pending')).length,
+      });
       hub = createHub({ store, policy, log, pollMs: config.store.pollMs, pingMs: opts.pingMs, pushed: metrics.pushed });
-      store.onChange((action) => metrics.changed(action.action));
+      store.onChange((action) => {
+        metrics.changed(action.action);
+        if (action.action === 'approval.approve') metrics.approval('approved');
+        if (action.action === 'approval.deny') metrics.approval('denied');
+      });
+      const hook = config.approvals.webhook;
+      const notify = hook === undefined ? null : createApprovalWebhook(hook, log, () => metrics.approval('webhook_failed'));
       await hub.refresh();
 
-      const gatewayApi = createGatewayApi({ store, hub, log, metrics, authenticate: createGatewayAuth(gatewayVerifier, store), maxBodyBytes: config.maxBodyBytes });
+      const gatewayApi = createGatewayApi({
+        store,
+        hub,
+        log,
+        metrics,
+        authenticate: createGatewayAuth(gatewayVerifier, store),
+        maxBodyBytes: config.maxBodyBytes,
+        approvals: {
+          requested(a) {
+            metrics.approval('requested');
+            notify?.(a);
+          },
+          used: () => metrics.approval('used'),
+        },
+      });
       const peopleApi = createPeopleApi({
         store,
         hub,
@@ -104,7 +129,9 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
         maxBodyBytes: config.maxBodyBytes,
       });
       // The snapshot stream lasts as long as the gateway is connected: counted when it ends, not timed.
-      const gateways = createServer(metrics.serve('gateways', gatewayApi, (req) => req.url?.split('?')[0] === GATEWAY_PATHS.snapshots));
+      // Long polls on an approval are held like the stream: counted, not timed.
+      const untimed = new Set<string>([GATEWAY_PATHS.snapshots, GATEWAY_PATHS.approvalWait]);
+      const gateways = createServer(metrics.serve('gateways', gatewayApi, (req) => untimed.has(req.url?.split('?')[0] ?? '')));
       const people = createServer(metrics.serve('people', peopleApi));
       servers.push(gateways, people);
       addresses.gateways = url(await listen(gateways, config.listen.gateways.host, config.listen.gateways.port));

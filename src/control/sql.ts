@@ -78,6 +78,14 @@ export const CONTROL_MIGRATIONS: readonly string[] = [
   `CREATE TABLE agent_counters (
      agent_id TEXT PRIMARY KEY, calls BIGINT NOT NULL, denied BIGINT NOT NULL, errors BIGINT NOT NULL,
      spend_usd DOUBLE PRECISION NOT NULL, last_ms BIGINT NOT NULL)`,
+  // Approvals bound to a gateway's call (src/approvals/): the request hash, the deadline (of the
+  // decision while pending, of its use once approved), how long it stays usable, when it was used.
+  `ALTER TABLE approvals ADD COLUMN request_hash TEXT`,
+  `ALTER TABLE approvals ADD COLUMN expires_ms BIGINT`,
+  `ALTER TABLE approvals ADD COLUMN ttl_seconds INTEGER`,
+  `ALTER TABLE approvals ADD COLUMN used_at TEXT`,
+  `ALTER TABLE approvals ADD COLUMN gateway TEXT`,
+  `CREATE INDEX approvals_key ON approvals (agent_id, request_hash)`,
 ];
 
 /** `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here hold no `?` inside literals). */

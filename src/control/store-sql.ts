@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AgentRegistryFile } from '../config/agents-schema.js';
+import { effectiveStatus, planAcquire } from './approval-rules.js';
 import { ControlHttpError, conflict, notFound } from './errors.js';
 import type { FleetSuspension, KillSwitch } from './protocol.js';
 import type { Mutate, Row, Sql, SqlDriver } from './sql.js';
@@ -44,13 +45,20 @@ const suspensionOf = (r: Row): FleetSuspension => ({ agentId: String(r.agent_id)
 const approvalOf = (r: Row): ApprovalRecord => ({
   id: String(r.id),
   agentId: str(r.agent_id),
+  requestHash: str(r.request_hash),
   request: JSON.parse(String(r.request)),
   status: r.status as ApprovalRecord['status'],
   createdAt: String(r.created_at),
+  expiresAt: r.expires_ms === null || r.expires_ms === undefined ? null : new Date(Number(r.expires_ms)).toISOString(),
   decidedBy: str(r.decided_by),
   decidedAt: str(r.decided_at),
   reason: str(r.reason),
+  usedAt: str(r.used_at),
+  gateway: str(r.gateway),
 });
+
+/** Approvals past their deadline are marked expired (before any read that shows or plans with them). */
+const expireApprovals = (sql: Sql, nowMs: number) => sql.run(`UPDATE approvals SET status = 'expired' WHERE status IN ('pending', 'approved') AND expires_ms IS NOT NULL AND expires_ms <= ?`, [nowMs]);
 
 const actionOf = (r: Row): ActionRecord => ({
   version: Number(r.version),
@@ -216,15 +224,83 @@ export function createSqlStore(driver: SqlDriver): ControlStore {
       mutate(action, async (sql, _v, at) => {
         const [row] = await sql.all(`SELECT * FROM approvals WHERE id = ?${driver.lockClause}`, [id]);
         if (row === undefined) throw notFound(`no approval ${id}`);
-        if (row.status !== 'pending') throw conflict(`approval ${id} was already ${row.status}`);
-        await sql.run('UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, reason = ? WHERE id = ?', [decision, action.actor, at, action.reason, id]);
-        return { ...approvalOf(row), status: decision, decidedBy: action.actor, decidedAt: at, reason: action.reason };
+        const status = effectiveStatus(approvalOf(row), Date.parse(at));
+        if (status !== 'pending') throw conflict(`approval ${id} was already ${status}`);
+        // Approved: usable for its ttl from now (one bound to no call: without a deadline).
+        const ttl = row.ttl_seconds === null || row.ttl_seconds === undefined ? null : Number(row.ttl_seconds);
+        const expires = decision === 'approved' ? (ttl === null ? null : Date.parse(at) + ttl * 1000) : (row.expires_ms ?? null);
+        await sql.run('UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, reason = ?, expires_ms = ? WHERE id = ?', [decision, action.actor, at, action.reason, expires, id]);
+        const [after] = await sql.all('SELECT * FROM approvals WHERE id = ?', [id]);
+        return approvalOf(after);
       }),
 
     async requestApproval({ agentId, request }) {
-      const out: ApprovalRecord = { id: randomUUID(), agentId, request, status: 'pending', createdAt: now(), decidedBy: null, decidedAt: null, reason: null };
+      const out: ApprovalRecord = {
+        id: randomUUID(),
+        agentId,
+        requestHash: null,
+        request,
+        status: 'pending',
+        createdAt: now(),
+        expiresAt: null,
+        decidedBy: null,
+        decidedAt: null,
+        reason: null,
+        usedAt: null,
+        gateway: null,
+      };
       await driver.run(`INSERT INTO approvals (id, agent_id, request, status, created_at) VALUES (?, ?, ?, 'pending', ?)`, [out.id, agentId, JSON.stringify(request), out.createdAt]);
       return out;
+    },
+
+    async acquireApproval(req, gateway) {
+      // A use is guarded by its status (`WHERE status = 'approved'`): when another replica's call
+      // took it first, plan again with what is there now.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const done = await driver.tx(async (sql) => {
+          const t = Date.now();
+          await expireApprovals(sql, t);
+          const named = req.approvalId === null ? [] : await sql.all(`SELECT * FROM approvals WHERE id = ?${driver.lockClause}`, [req.approvalId]);
+          const forKey = await sql.all(`SELECT * FROM approvals WHERE agent_id = ? AND request_hash = ? AND status IN ('pending', 'approved') ORDER BY created_at, id${driver.lockClause}`, [
+            req.agentId,
+            req.requestHash,
+          ]);
+          const plan = planAcquire(req, named.length === 0 ? null : approvalOf(named[0]), forKey.map(approvalOf), t);
+          switch (plan.kind) {
+            case 'use': {
+              const usedAt = new Date(t).toISOString();
+              if ((await sql.run(`UPDATE approvals SET status = 'used', used_at = ? WHERE id = ? AND status = 'approved'`, [usedAt, plan.approval.id])) === 0) return null;
+              return { outcome: 'use' as const, approval: { ...plan.approval, status: 'used' as const, usedAt } };
+            }
+            case 'pending':
+              return { outcome: 'pending' as const, approval: plan.approval, created: false };
+            case 'refuse':
+              return { outcome: 'refused' as const, code: plan.code, approval: plan.approval };
+            case 'create': {
+              const id = randomUUID();
+              await sql.run(`INSERT INTO approvals (id, agent_id, request, status, created_at, request_hash, expires_ms, ttl_seconds, gateway) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)`, [
+                id,
+                req.agentId,
+                JSON.stringify(req.request),
+                new Date(t).toISOString(),
+                req.requestHash,
+                t + req.timeoutSeconds * 1000,
+                req.ttlSeconds,
+                gateway,
+              ]);
+              const [row] = await sql.all('SELECT * FROM approvals WHERE id = ?', [id]);
+              return { outcome: 'pending' as const, approval: approvalOf(row), created: true };
+            }
+          }
+        });
+        if (done !== null) return done;
+      }
+      throw conflict('the approval was taken by another call meanwhile; try again');
+    },
+    async approval(id) {
+      await expireApprovals(driver, Date.now());
+      const [row] = await driver.all('SELECT * FROM approvals WHERE id = ?', [id]);
+      return row === undefined ? null : approvalOf(row);
     },
 
     agents: () => readAgents(driver),
@@ -241,10 +317,11 @@ export function createSqlStore(driver: SqlDriver): ControlStore {
       ),
     kills: async () => (await driver.all('SELECT * FROM kills ORDER BY at, id')).map(killOf),
     budgets: async () => ({ base: (await base(driver))?.budgets ?? null, overrides: await readOverrides(driver) }),
-    approvals: async (status) =>
-      (status === undefined ? await driver.all('SELECT * FROM approvals ORDER BY created_at') : await driver.all('SELECT * FROM approvals WHERE status = ? ORDER BY created_at', [status])).map(
-        approvalOf,
-      ),
+    async approvals(status) {
+      await expireApprovals(driver, Date.now());
+      const rows = status === undefined ? await driver.all('SELECT * FROM approvals ORDER BY created_at') : await driver.all('SELECT * FROM approvals WHERE status = ? ORDER BY created_at', [status]);
+      return rows.map(approvalOf);
+    },
     actions: async ({ limit, before }) =>
       (before === undefined
         ? await driver.all('SELECT * FROM actions ORDER BY version DESC LIMIT ?', [limit])

@@ -7,7 +7,7 @@
 import type { AuditRecord } from '../audit/event.js';
 import type { AuditFilter } from '../audit/store.js';
 import type { AgentRegistryFile, TemplateFile } from '../config/agents-schema.js';
-import type { FleetSuspension, HelloRequest, KillSwitch } from './protocol.js';
+import type { ApprovalAcquire, ApprovalAcquireResult, ApprovalView, FleetSuspension, HelloRequest, KillSwitch } from './protocol.js';
 
 /** Who changes something, and why: every mutation is recorded as one action. */
 export interface ActionInput {
@@ -87,16 +87,8 @@ export interface GatewayRecord {
   auditHash: string;
 }
 
-export interface ApprovalRecord {
-  id: string;
-  agentId: string | null;
-  request: unknown;
-  status: 'pending' | 'approved' | 'denied';
-  createdAt: string;
-  decidedBy: string | null;
-  decidedAt: string | null;
-  reason: string | null;
-}
+/** An approval as stored and shown (the wire shape of protocol.ts). */
+export type ApprovalRecord = ApprovalView;
 
 export interface AgentCounters {
   calls: number;
@@ -154,8 +146,14 @@ export interface ControlStore {
   rollback(name: string, version: number, action: ActionInput): Promise<TemplateVersion>;
   decideApproval(id: string, decision: 'approved' | 'denied', action: ActionInput): Promise<ApprovalRecord>;
   revokeGateway(id: string, action: ActionInput): Promise<GatewayRecord>;
-  /** Queues a request for a person's decision (filled by the approvals feature; not a person's action). */
+  /** Queues a request for a person's decision, bound to nothing (not a person's action). */
   requestApproval(request: { agentId: string | null; request: unknown }): Promise<ApprovalRecord>;
+  /**
+   * A gateway's call that needs an approval (not a person's action): in one transaction, consumes a
+   * usable approval for it, or names the pending one, or creates one (control/approval-rules.ts).
+   */
+  acquireApproval(req: ApprovalAcquire, gateway: string): Promise<ApprovalAcquireResult>;
+  approval(id: string): Promise<ApprovalRecord | null>;
 
   // ---- reads ----
   agents(): Promise<AgentRecord[]>;

@@ -25,8 +25,8 @@ export interface ControlClient {
   url(): string;
   /** Moves on to the next URL (after a failure). */
   failover(): void;
-  /** POSTs JSON; resolves with the parsed answer on 2xx, else throws ControlPlaneError (or a network error). */
-  post<T>(path: string, body: unknown, timeoutMs?: number): Promise<T>;
+  /** POSTs JSON; resolves with the parsed answer on 2xx, else throws ControlPlaneError (or a network error). `signal` aborts it early. */
+  post<T>(path: string, body: unknown, timeoutMs?: number, signal?: AbortSignal): Promise<T>;
   /** Opens a GET stream (the snapshots); the caller reads the body and aborts with `signal`. */
   open(path: string, signal: AbortSignal): Promise<Response>;
 }
@@ -46,10 +46,11 @@ export function createControlClient(config: ControlPlaneConfig, id: string, conf
     failover() {
       at = (at + 1) % urls.length;
     },
-    async post<T>(path: string, body: unknown, timeoutMs = config.connectTimeoutMs): Promise<T> {
+    async post<T>(path: string, body: unknown, timeoutMs = config.connectTimeoutMs, signal?: AbortSignal): Promise<T> {
       const url = urls[at] + path;
       const json = body instanceof RawJson ? body.text : JSON.stringify(body);
-      const res = await fetch(url, { method: 'POST', headers: headers(true), body: json, signal: AbortSignal.timeout(timeoutMs) });
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const res = await fetch(url, { method: 'POST', headers: headers(true), body: json, signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]) });
       const text = await res.text();
       const parsed = text === '' ? null : parseJson(text);
       if (!res.ok) throw new ControlPlaneError(res.status, parsed, url);

@@ -6,7 +6,7 @@ import type { Snapshot } from '../gateway/snapshot.js';
 import type { Logger } from '../log.js';
 import { packageVersion } from '../package-root.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { createControlClient } from './client.js';
+import { type ControlClient, createControlClient } from './client.js';
 import { createFleetOverlay, type FleetOverlay } from './gate.js';
 import { gatewayIdOf, labelsOf } from './identity.js';
 import { createFleetMetrics } from './metrics.js';
@@ -32,6 +32,8 @@ export interface FleetHost {
  */
 export interface Fleet {
   readonly id: string;
+  /** The control plane's gateway API, as this gateway (its credential, its id, failover). */
+  readonly client: ControlClient;
   readonly gate: FleetOverlay;
   /** A snapshot loaded from the config files, with the fleet's registry and budget overrides in force. */
   decorate(local: Snapshot): Snapshot;
@@ -51,6 +53,7 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
   const dataDir = resolve(first.config.dataDir);
   const id = gatewayIdOf(config, dataDir);
   const gate = createFleetOverlay(config.onKill);
+  const client = createControlClient(config, id, first.dir, opts.env);
   let current: ValidSnapshot | null = null;
   let connected = false;
   let lastHeard: number | null = null;
@@ -116,11 +119,11 @@ export function createFleet(first: Snapshot, opts: { env: NodeJS.ProcessEnv; log
 
   return {
     id,
+    client,
     gate,
     decorate: (local) => (current === null ? local : withFleet(local, current)),
     exclusive,
     start(host) {
-      const client = createControlClient(config, id, first.dir, opts.env);
       const store = host.auditStore();
       shipper = store === null ? null : createShipper({ client, config: config.audit, store, log, metrics });
       const labels = labelsOf(config, opts.env);

@@ -1,3 +1,5 @@
+import type { LocalApprovalStore } from '../approvals/local-store.js';
+import type { Approvals } from '../approvals/service.js';
 import type { AuditTrail } from '../audit/trail.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { LocalSigner, TokenVerifier } from '../identity/types.js';
@@ -16,6 +18,7 @@ import {
   createRecording,
   createRouting,
   type Identity,
+  openApprovals,
   openLocalStore,
   policyRegistryData,
   type Recording,
@@ -46,6 +49,8 @@ export interface Runtime {
   suspensions(): SuspensionStore;
   audit(): AuditTrail | null;
   budgets(): BudgetAdmin | null;
+  /** The gateway's own approvals queue (null under a control plane, which keeps it). */
+  approvals(): LocalApprovalStore | null;
 }
 
 /** Parts whose change takes effect on restart only (listeners, stores, audit and export). */
@@ -61,10 +66,11 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
   let routing: Routing | null = null;
   let budgets: Budgets | null = null;
   let recording: Recording | null = null;
+  let approvals: Approvals | null = null;
   let pipeline: Pipeline | null = null;
 
   const compose = () => {
-    pipeline = buildPipeline({ snapshot, identity: identity!, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording! }, deps);
+    pipeline = buildPipeline({ snapshot, identity: identity!, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording!, approvals }, deps);
   };
 
   /** Builds what the next snapshot changes; nothing running is touched until all of it is built. */
@@ -94,6 +100,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       const suspensions = store.suspensions;
       deps.calls.setSuspended(() => suspensions.list().length);
       recording = createRecording(snapshot, deps, () => snapshot);
+      approvals = openApprovals(snapshot, deps, () => snapshot);
       if (snapshot.config.metering.mode === 'enforce')
         budgets = await createBudgets(
           snapshot,
@@ -146,6 +153,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       policy?.close();
       await recording?.close(Math.min(snapshot.config.otel.exportTimeoutMs, 2000));
       store?.suspensions.close();
+      approvals?.close();
       await budgets?.close();
       store?.db.close();
     },
@@ -159,5 +167,6 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
     suspensions: () => store!.suspensions,
     audit: () => recording?.trail ?? null,
     budgets: () => budgets?.admin ?? null,
+    approvals: () => approvals?.local ?? null,
   };
 }

@@ -1,8 +1,10 @@
 import { resolve } from 'node:path';
+import { type Approvals, createApprovals } from '../approvals/service.js';
 import { type Capture, createCallRecorder } from '../audit/recorder.js';
 import { createRedactor, type Redactor } from '../audit/redact.js';
 import { type AuditStore, openAuditStore } from '../audit/store.js';
 import { type AuditTrail, createAuditTrail } from '../audit/trail.js';
+import type { ControlClient } from '../fleet/client.js';
 import { authenticate, type FleetGate } from '../identity/authenticate.js';
 import { loadLocalSigner } from '../identity/local-key.js';
 import type { AgentRegistry } from '../identity/registry.js';
@@ -43,6 +45,8 @@ export interface ServiceDeps {
   barrier: WriteBarrier | null;
   /** Under a control plane: its suspensions and kill switches (src/fleet/); null standalone. */
   fleet?: FleetGate | null;
+  /** Under a control plane: its gateway API (approvals are kept there); null standalone. */
+  control?: ControlClient | null;
 }
 
 /** The budget store a metering config names: Redis for a fleet, else SQLite in the data folder. */
@@ -259,6 +263,32 @@ export function openLocalStore(s: Snapshot, options?: Parameters<typeof createSu
   return { db, suspensions: createSuspensionStore(db, options) };
 }
 
+/**
+ * Human approvals, built once at start: the gateway's own store in dataDir, or its control plane's.
+ * What they read per call (a template's approval settings, the credentials to redact) follows the
+ * snapshot in force.
+ */
+export function openApprovals(s: Snapshot, deps: ServiceDeps, current: () => Snapshot): Approvals {
+  let seen: Snapshot | null = null;
+  let credentials: readonly string[] = [];
+  return createApprovals({
+    dataDir: resolve(s.config.dataDir),
+    config: s.config.approvals,
+    registry: () => current().registry,
+    credentials() {
+      const now = current();
+      if (now !== seen) {
+        seen = now;
+        credentials = [...now.credentials.values(), ...now.toolCredentials.values()];
+      }
+      return credentials;
+    },
+    log: deps.log,
+    registryMetrics: deps.metrics.registry,
+    control: deps.control ?? null,
+  });
+}
+
 /** Everything a pipeline is composed from. */
 export interface PipelineServices {
   snapshot: Snapshot;
@@ -268,6 +298,7 @@ export interface PipelineServices {
   routing: Routing;
   budgets: Budgets | null;
   recording: Recording;
+  approvals: Approvals | null;
 }
 
 /** The pipeline of one snapshot with the services in force: stages turned off by config are absent. */
@@ -297,7 +328,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       record: p.recording.stage,
       identity:
         config.identity.mode === 'required' ? authenticate({ verifier: p.identity.verifier, registry: registry!, suspensions: p.suspensions, fleet: deps.fleet, workload: p.identity.workload }) : null,
-      policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy }),
+      policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy, approve: p.approvals?.gate ?? null }),
       guardrails: null,
       meterEstimate: meter?.estimate ?? null,
       meterReserve: meter?.reserve ?? null,

@@ -76,6 +76,8 @@ export class CallContext {
   interrupt: ((err: GatewayError) => void) | null;
   /** The error a call was cut with before it was forwarded: the forwarder answers it instead. */
   cutBy: GatewayError | null;
+  /** The human approval the call was bound to (src/approvals/), for its audit event; null when none was needed. */
+  approval: CallApproval | null;
   private finishers: Finisher[] | null;
   private forwarders: (() => void)[] | null;
 
@@ -114,6 +116,7 @@ export class CallContext {
     this.rpcId = null;
     this.interrupt = null;
     this.cutBy = null;
+    this.approval = null;
     this.finishers = null;
     this.forwarders = null;
   }
@@ -175,6 +178,17 @@ export class CallContext {
     this.finishers = null;
     for (let i = fns.length - 1; i >= 0; i--) fns[i](outcome, this);
   }
+}
+
+/** The approval a call was bound to, as its audit event records it. */
+export interface CallApproval {
+  readonly id: string;
+  /** What the approval came to for this call: `used` (it let the call through), `pending`, `denied`, `expired`. */
+  readonly status: string;
+  readonly approver: string | null;
+  readonly reason: string | null;
+  /** How long the call was held for the decision (0 unless the template blocks). */
+  readonly waitedMs: number;
 }
 
 /** How a request ended, as its finishers see it. */

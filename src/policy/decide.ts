@@ -10,6 +10,8 @@ export interface DecideOptions {
   /** The engine in force; null while no bundle has loaded (calls are then denied). */
   engine(): PolicyEngine | null;
   metrics: PolicyMetrics;
+  /** The approval gate (src/approvals/) a decision that obliges `require_approval` runs, last; absent: such calls are refused. */
+  approve?: ((ctx: CallContext) => Promise<void>) | null;
 }
 
 /**
@@ -57,8 +59,9 @@ export function policyTool(t: ToolCall): Required<NonNullable<PolicyInput['call'
 /**
  * Pipeline stage: decides the call by policy and enforces the decision. Fails closed: no engine, an
  * evaluation error or a malformed result deny with `aos_policy_error`. Obligations the gateway can
- * enforce (max_tokens cap, model rewrite) rewrite the upstream request; those it cannot enforce yet
- * deny with a code that says so.
+ * enforce (max_tokens cap, model rewrite) rewrite the upstream request; `require_approval` binds
+ * the call to a human approval (src/approvals/gate.ts); those it cannot enforce yet deny with a
+ * code that says so.
  */
 export function decide(opts: DecideOptions): Stage {
   const { metrics } = opts;
@@ -82,14 +85,20 @@ export function decide(opts: DecideOptions): Stage {
       throw new GatewayError('aos_policy_denied', `denied by policy: ${why}`);
     }
     const o = decision.obligations;
-    if (o.require_approval === true) throw new GatewayError('aos_approval_required', 'this call needs a human approval first (the policy requires it)');
     if (o.redact === true) {
       // Nothing scanned (guardrails off, an uninspected pass-through): redaction cannot be promised.
       if (ctx.findings === null) throw new GatewayError('aos_obligation_unsupported', 'the policy requires redaction, but the guardrails did not scan this call');
       ctx.redact?.();
     }
     if (o.max_tokens !== undefined || o.model !== undefined) enforce(ctx, o);
+    if (o.require_approval === true) return requireApproval(opts, ctx);
   };
+}
+
+/** Last, once every other obligation was enforced: a call refused for another reason never asks a person. */
+function requireApproval(opts: DecideOptions, ctx: CallContext): Promise<void> {
+  if (opts.approve == null) throw new GatewayError('aos_approval_required', 'this call needs a human approval first (the policy requires it)');
+  return opts.approve(ctx);
 }
 
 /** Rewrites the JSON body for the max_tokens cap and the model; the forwarder re-serializes it when changed. */

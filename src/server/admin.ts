@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { approvalsRoute, isApprovalsPath } from '../approvals/admin-routes.js';
+import type { LocalApprovalStore } from '../approvals/local-store.js';
 import { auditFilter } from '../audit/query.js';
 import type { AuditFilter, AuditStore } from '../audit/store.js';
 import { verifyChain } from '../audit/verify.js';
@@ -35,6 +37,10 @@ export interface AdminOptions {
   audit?(): AuditStore | null;
   /** Budgets (null when metering is off). */
   budgets?(): BudgetAdmin | null;
+  /** The approvals queue (null under a control plane, which keeps it). */
+  approvals?(): LocalApprovalStore | null;
+  /** The role that may list and decide approvals besides the admin role (config `approvals.approverRole`). */
+  approverRole?(): string;
 }
 
 const AGENT_ACTION = /^\/admin\/agents\/([^/]+)\/(suspend|resume)$/;
@@ -46,7 +52,8 @@ const MAX_ADMIN_BODY = 64 * 1024;
 // Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 /**
  * The admin listener, kept off the proxy port. `/healthz`, `/readyz` and `/metrics` are open (probes
- * and scrapers); everything under `/admin/` needs a JWT for the admin audience carrying the admin role.
+ * and scrapers); everything under `/admin/` needs a JWT for the admin audience carrying the admin role
+ * (`/admin/approvals…`: the admin or the approver role).
  */
 export function createAdminServer(opts: AdminOptions): Server {
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -59,8 +66,8 @@ export function createAdminServer(opts: AdminOptions): Server {
     res.end(renderError(err, 'openai'));
   };
 
-  /** The admin's subject, or a thrown 401/403. */
-  const authorize = async (req: IncomingMessage): Promise<string> => {
+  /** The admin's subject, or a thrown 401/403. `also`: another role that grants this route. */
+  const authorize = async (req: IncomingMessage, also: string | null = null): Promise<string> => {
     const verifier = opts.verifier();
     const token = extractToken(req);
     if (token === null) throw unauthenticated('missing admin token: send "Authorization: Bearer <admin token>"', false);
@@ -68,8 +75,8 @@ export function createAdminServer(opts: AdminOptions): Server {
     const verified = await verifier.verify(token, 'admin');
     const role = opts.identity().adminRole;
     const roles = verified.claims.roles;
-    const has = Array.isArray(roles) ? roles.includes(role) : typeof roles === 'string' && roles.split(' ').includes(role);
-    if (!has) throw new GatewayError('aos_policy_denied', `the admin API needs the "${role}" role`);
+    const granted = (r: string) => (Array.isArray(roles) ? roles.includes(r) : typeof roles === 'string' && roles.split(' ').includes(r));
+    if (!granted(role) && (also === null || !granted(also))) throw new GatewayError('aos_policy_denied', `the admin API needs the "${role}" role${also === null ? '' : ` (or "${also}")`}`);
     return verified.subject;
   };
 
@@ -86,8 +93,17 @@ export function createAdminServer(opts: AdminOptions): Server {
 
   // Longer than most functions: the admin API's route table, one short branch per endpoint.
   const routes = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
-    const actor = await authorize(req);
     const method = req.method ?? 'GET';
+    if (isApprovalsPath(path)) {
+      // People who decide approvals need not be admins: the approver role is enough here, and only here.
+      const approver = await authorize(req, opts.approverRole?.() ?? 'approver');
+      const q = new URL(req.url ?? '/', 'http://admin').searchParams;
+      const answer = await approvalsRoute(opts.approvals?.() ?? null, method, path, q, approver, () => readJson(req));
+      if (answer === null) throw new GatewayError('aos_route_not_found', `no admin endpoint ${method} ${path}`);
+      if (method === 'POST') opts.log.warn('approval decided', { path, actor: approver, approval: (answer.body as { approval?: { id: string; status: string } }).approval });
+      return json(res, answer.status, answer.body);
+    }
+    const actor = await authorize(req);
     if (path === '/admin/agents' && method === 'GET') {
       const ids = new Set([
         ...(opts.registry()?.agents.keys() ?? []),

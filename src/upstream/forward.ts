@@ -21,6 +21,8 @@ const DROP_REQUEST = new Set([
   'expect',
   'accept-encoding',
   'x-aos-request-id',
+  // The approval an agent names is the gateway's business (src/approvals/), not the upstream's.
+  'x-aos-approval-id',
   'authorization',
   'x-api-key',
   'api-key',
