@@ -358,6 +358,10 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       ctx.costUsd = cost;
       // The audit event says when tokens were counted by the gateway, not reported by the provider.
       if (usage?.estimated) ctx.flag('usage_estimated');
+      if (tap.unreadable !== null) {
+        ctx.flag('stream_unreadable');
+        log.warn('the response stream could not be decoded; its usage is estimated', { id: ctx.id, why: tap.unreadable });
+      }
       if (usage !== null || cost > 0) {
         metrics.charged(ap.team, ap.metricAgent, cost, usage?.inputTokens ?? 0, usage?.cachedInputTokens ?? 0, usage?.outputTokens ?? 0, usage?.estimated ?? true);
       }
@@ -389,7 +393,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
    */
   const charged = (ctx: CallContext, tap: UsageTap): Usage | null => {
     const reported = tap.state.usage;
-    const complete = tap.ended && tap.aborted === null;
+    const complete = tap.ended && tap.aborted === null && tap.unreadable === null;
     if (reported !== null && complete) return reported;
     if (!tap.streaming) return null;
     const streamed = countTokens(tap.state.text.join(''));

@@ -1,0 +1,133 @@
+/**
+ * Real HTTP servers playing the cloud providers' wire formats, for the provider tests: Azure OpenAI
+ * (deployment paths, api-version, `api-key` or an Entra bearer token) with an OAuth2 token endpoint.
+ * Answers come from the sample upstream (examples/sample-upstream.ts) behind them, so bodies,
+ * streams and usage are OpenAI's own shapes.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Received {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+export interface TestServer {
+  readonly url: string;
+  readonly received: Received[];
+  close(): Promise<void>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void | Promise<void>;
+
+/** A loopback server that records every request (body read whole) before its handler runs. */
+export async function startServer(handler: Handler): Promise<{ server: Server } & TestServer> {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
+      Promise.resolve(handler(req, res, body)).catch((err) => res.destroy(err));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    server,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Forwards a request to the sample upstream at `path` with `body`, streaming its answer back. */
+async function relay(res: ServerResponse, sampleUrl: string, path: string, body: unknown): Promise<void> {
+  const answer = await fetch(`${sampleUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+  if (answer.body !== null) for await (const chunk of answer.body) res.write(chunk);
+  res.end();
+}
+
+export interface TokenEndpoint extends TestServer {
+  /** Tokens issued, in order. */
+  readonly issued: string[];
+  /** Tokens still valid at `now`. */
+  valid(token: string): boolean;
+  /** Seconds each token lives (changeable between calls). */
+  lifetimeSec: number;
+  /** Milliseconds the endpoint waits before answering. */
+  delayMs: number;
+}
+
+/** An OAuth2 token endpoint (client credentials grant) at `/tenant/oauth2/v2.0/token`, as Microsoft Entra ID answers. */
+export async function startTokenEndpoint(client: { id: string; secret: string; scope: string }): Promise<TokenEndpoint> {
+  const expiry = new Map<string, number>();
+  const issued: string[] = [];
+  const ep = {
+    issued,
+    lifetimeSec: 3600,
+    delayMs: 0,
+    valid: (token: string) => (expiry.get(token) ?? 0) > Date.now(),
+  };
+  const s = await startServer(async (req, res, body) => {
+    if (req.method !== 'POST' || req.url !== '/tenant/oauth2/v2.0/token') return json(res, 404, { error: 'not_found' });
+    const form = new URLSearchParams(body);
+    if (ep.delayMs > 0) await new Promise((r) => setTimeout(r, ep.delayMs));
+    if (form.get('grant_type') !== 'client_credentials') return json(res, 400, { error: 'unsupported_grant_type' });
+    if (form.get('client_id') !== client.id || form.get('client_secret') !== client.secret) {
+      return json(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
+    }
+    if (form.get('scope') !== client.scope) return json(res, 400, { error: 'invalid_scope' });
+    const token = `entra-token-${issued.length + 1}`;
+    issued.push(token);
+    expiry.set(token, Date.now() + ep.lifetimeSec * 1000);
+    json(res, 200, { token_type: 'Bearer', expires_in: ep.lifetimeSec, ext_expires_in: ep.lifetimeSec, access_token: token });
+  });
+  return Object.assign(ep, { url: s.url, received: s.received, close: s.close });
+}
+
+export interface AzureServer extends TestServer {}
+
+/**
+ * Azure OpenAI at `/openai`: `/openai/deployments/{deployment}/{chat/completions,completions,embeddings}?api-version=…`
+ * and the v1 API (`/openai/v1/chat/completions`, `model` = deployment). Authenticates `api-key`
+ * against `apiKey`, or a bearer token against the token endpoint; answers 404 DeploymentNotFound
+ * for a deployment it does not have. The sample upstream answers with the deployment's model.
+ */
+export async function startAzureServer(opts: { sampleUrl: string; deployments: Record<string, string>; apiKey?: string; tokens?: TokenEndpoint }): Promise<AzureServer> {
+  return startServer(async (req, res, raw) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const bearer = req.headers.authorization?.replace(/^Bearer /, '');
+    const authorized = opts.tokens !== undefined ? bearer !== undefined && opts.tokens.valid(bearer) : req.headers['api-key'] === opts.apiKey;
+    if (!authorized) return json(res, 401, { error: { code: '401', message: 'Access denied due to invalid subscription key or wrong API endpoint.' } });
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return json(res, 400, { error: { code: 'BadRequest', message: 'invalid JSON' } });
+    }
+    const dep = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|completions|embeddings)$/.exec(url.pathname);
+    const v1 = /^\/openai\/v1\/(chat\/completions|responses|embeddings)$/.exec(url.pathname);
+    if (dep === null && v1 === null) return json(res, 404, { error: { code: '404', message: 'Resource not found' } });
+    if (dep !== null && !url.searchParams.get('api-version')) return json(res, 404, { error: { code: '404', message: 'Resource not found' } });
+    const deployment = dep !== null ? decodeURIComponent(dep[1]) : String(body.model);
+    const model = opts.deployments[deployment];
+    if (model === undefined) {
+      return json(res, 404, { error: { code: 'DeploymentNotFound', message: 'The API deployment for this resource does not exist.' } });
+    }
+    await relay(res, opts.sampleUrl, `/v1/${dep?.[2] ?? v1![1]}`, { ...body, model });
+  });
+}
