@@ -93,7 +93,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   const estimate: Stage = function meteringEstimateStage(ctx) {
     const m = meteredOp(ctx);
     const ap = plan(ctx.agent);
-    const price = ctx.call === null ? null : prices.price(ctx.call.model);
+    const price = ctx.call === null ? null : prices.price(ctx.call.model, ctx.route!.upstream.name);
     // The template's cap bounds the output (the policy obliges it), so it bounds the worst case too.
     const cap = Math.min(outputCap(ctx, ap.maxTokens), ap.maxTokens ?? Infinity);
     const p = periods();
@@ -193,7 +193,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     let price: Price | null = null;
     let maxOut = 0;
     if (m !== null) {
-      price = prices.price(ctx.call!.model);
+      price = prices.price(ctx.call!.model, ctx.route!.upstream.name);
       if (price === null) {
         metrics.denied('unpriced');
         throw new GatewayError('aos_model_unpriced', `model "${ctx.call!.model}" has no price in ${prices.file} and unknown models are denied`, { param: 'model' });
