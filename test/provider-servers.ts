@@ -131,3 +131,88 @@ export async function startAzureServer(opts: { sampleUrl: string; deployments: R
     await relay(res, opts.sampleUrl, `/v1/${dep?.[2] ?? v1![1]}`, { ...body, model });
   });
 }
+
+export const GEMINI_USAGE = { promptTokenCount: 10, cachedContentTokenCount: 4, candidatesTokenCount: 5, thoughtsTokenCount: 3, totalTokenCount: 18 };
+
+/**
+ * The Gemini API (`/v1beta/models/{model}:generateContent`, `:streamGenerateContent?alt=sse`,
+ * `:countTokens`, key in `x-goog-api-key`) and Vertex AI (`/v1beta1/projects/{p}/locations/{l}/publishers/google/models/…`,
+ * a bearer token the token endpoint issued). Answers echo the last user text in three streamed
+ * parts, with GEMINI_USAGE (running totals in the stream, as Gemini sends them).
+ */
+export async function startGeminiServer(opts: { apiKey?: string; tokens?: { valid(token: string): boolean } }): Promise<TestServer> {
+  return startServer(async (req, res, raw) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const bearer = req.headers.authorization?.replace(/^Bearer /, '');
+    const authorized = opts.tokens !== undefined ? bearer !== undefined && opts.tokens.valid(bearer) : req.headers['x-goog-api-key'] === opts.apiKey;
+    const error = (code: number, status: string, message: string) => json(res, code, { error: { code, message, status } });
+    if (!authorized) return error(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
+    const m = /^\/(v1beta|v1beta1|v1)(\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google)?\/models\/([^/:]+):(\w+)$/.exec(url.pathname);
+    if (m === null) return error(404, 'NOT_FOUND', `no ${url.pathname}`);
+    let body: { contents?: { parts?: { text?: string }[] }[] };
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return error(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.');
+    }
+    const text = `Echo: ${
+      body.contents
+        ?.at(-1)
+        ?.parts?.map((p) => p.text ?? '')
+        .join('') ?? ''
+    }`;
+    if (m[4] === 'countTokens') return json(res, 200, { totalTokens: GEMINI_USAGE.promptTokenCount });
+    const model = decodeURIComponent(m[3]);
+    const answer = (parts: string, usage: Record<string, number>, finish?: string) => ({
+      candidates: [{ content: { role: 'model', parts: [{ text: parts }] }, index: 0, ...(finish ? { finishReason: finish } : {}) }],
+      usageMetadata: usage,
+      modelVersion: model,
+      responseId: 'resp-1',
+    });
+    if (m[4] === 'generateContent') return json(res, 200, answer(text, GEMINI_USAGE, 'STOP'));
+    if (m[4] !== 'streamGenerateContent') return error(404, 'NOT_FOUND', `no method ${m[4]}`);
+    const third = Math.ceil(text.length / 3);
+    const pieces = [text.slice(0, third), text.slice(third, 2 * third), text.slice(2 * third)];
+    const running = (i: number) => (i < 2 ? { promptTokenCount: GEMINI_USAGE.promptTokenCount, totalTokenCount: GEMINI_USAGE.promptTokenCount } : GEMINI_USAGE);
+    if (url.searchParams.get('alt') !== 'sse')
+      return json(
+        res,
+        200,
+        pieces.map((p, i) => answer(p, running(i), i === 2 ? 'STOP' : undefined)),
+      );
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (let i = 0; i < 3; i++) {
+      res.write(`data: ${JSON.stringify(answer(pieces[i], running(i), i === 2 ? 'STOP' : undefined))}\r\n\r\n`);
+      await new Promise(setImmediate);
+    }
+    res.end();
+  });
+}
+
+/**
+ * A Google OAuth2 token endpoint for service accounts (the key file's `token_uri`): checks the JWT
+ * bearer assertion's signature with the account's public key, its issuer, audience and scope.
+ */
+export async function startGoogleTokenEndpoint(account: { email: string; publicKey: import('node:crypto').KeyObject; scope: string }): Promise<TokenEndpoint> {
+  const { jwtVerify } = await import('jose');
+  const expiry = new Map<string, number>();
+  const issued: string[] = [];
+  const ep = { issued, lifetimeSec: 3600, delayMs: 0, valid: (token: string) => (expiry.get(token) ?? 0) > Date.now() };
+  let url = '';
+  const s = await startServer(async (req, res, body) => {
+    const form = new URLSearchParams(body);
+    if (req.method !== 'POST' || form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return json(res, 400, { error: 'unsupported_grant_type' });
+    try {
+      const { payload } = await jwtVerify(form.get('assertion') ?? '', account.publicKey, { issuer: account.email, audience: `${url}/token`, algorithms: ['RS256'] });
+      if (payload.scope !== account.scope) return json(res, 400, { error: 'invalid_scope' });
+    } catch (err) {
+      return json(res, 400, { error: 'invalid_grant', error_description: `Invalid JWT Signature. (${(err as Error).message})` });
+    }
+    const token = `ya29.vertex-token-${issued.length + 1}`;
+    issued.push(token);
+    expiry.set(token, Date.now() + ep.lifetimeSec * 1000);
+    json(res, 200, { access_token: token, expires_in: ep.lifetimeSec, token_type: 'Bearer' });
+  });
+  url = s.url;
+  return Object.assign(ep, { url: s.url, received: s.received, close: s.close });
+}
