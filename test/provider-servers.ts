@@ -216,3 +216,119 @@ export async function startGoogleTokenEndpoint(account: { email: string; publicK
   url = s.url;
   return Object.assign(ep, { url: s.url, received: s.received, close: s.close });
 }
+
+export const BEDROCK_CREDENTIALS = { accessKeyId: 'AKIAGATEWAYEXAMPLE', secretAccessKey: 'gateway-secret-access-key-example' };
+export const BEDROCK_REGION = 'us-east-1';
+export const CONVERSE_USAGE = { inputTokens: 12, outputTokens: 6, cacheReadInputTokens: 4, cacheWriteInputTokens: 0, totalTokens: 22 };
+
+export interface BedrockServer extends TestServer {
+  /** Requests whose signature did not verify (answered 403). */
+  readonly badSignatures: string[];
+}
+
+/**
+ * Bedrock Runtime: Converse, ConverseStream, InvokeModel and InvokeModelWithResponseStream (Claude
+ * bodies) at `/model/{modelId}/…`. Every request must carry a SigV4 signature by
+ * BEDROCK_CREDENTIALS, checked by signing the request again with the same signer
+ * (`@smithy/signature-v4`). Streams are AWS event streams; model `corrupt-stream` sends a message
+ * with a bad CRC.
+ */
+export async function startBedrockServer(): Promise<BedrockServer> {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { Hash } = await import('@smithy/core/serde');
+  const { EventStreamCodec } = await import('@smithy/core/event-streams');
+  const { toUtf8, fromUtf8 } = await import('@smithy/core/serde');
+  const codec = new EventStreamCodec(toUtf8, fromUtf8);
+  const signer = new SignatureV4({
+    service: 'bedrock',
+    region: BEDROCK_REGION,
+    credentials: BEDROCK_CREDENTIALS,
+    sha256: Hash.bind(null, 'sha256') as never,
+    uriEscapePath: true,
+    applyChecksum: false,
+  });
+  const badSignatures: string[] = [];
+  const exception = (res: ServerResponse, status: number, type: string, message: string) =>
+    json(res, status, { message }, { 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/` });
+  const message = (eventType: string, payload: unknown) =>
+    Buffer.from(
+      codec.encode({
+        headers: {
+          ':event-type': { type: 'string', value: eventType },
+          ':content-type': { type: 'string', value: 'application/json' },
+          ':message-type': { type: 'string', value: 'event' },
+        },
+        body: Buffer.from(JSON.stringify(payload)),
+      }),
+    );
+  const verify = async (req: IncomingMessage, raw: string): Promise<boolean> => {
+    const auth = req.headers.authorization ?? '';
+    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/\d{8}\/([^/]+)\/bedrock\/aws4_request, SignedHeaders=([^,]+), Signature=[0-9a-f]{64}$/.exec(auth);
+    if (m === null || m[1] !== BEDROCK_CREDENTIALS.accessKeyId) return false;
+    const url = new URL(req.url ?? '/', 'http://x');
+    const headers: Record<string, string> = {};
+    for (const name of m[3].split(';')) headers[name] = String(req.headers[name] ?? '');
+    const amzDate = String(req.headers['x-amz-date'] ?? '');
+    const date = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+    const query: Record<string, string> = {};
+    for (const [k, v] of url.searchParams) query[k] = v;
+    const again = await signer.sign(
+      { method: req.method ?? 'POST', protocol: 'https:', hostname: headers.host, path: (req.url ?? '/').split('?')[0], query, headers, body: raw },
+      { signingDate: date },
+    );
+    return (again.headers as Record<string, string>).authorization === auth;
+  };
+  const s = await startServer(async (req, res, raw) => {
+    if (!(await verify(req, raw))) {
+      badSignatures.push(req.url ?? '');
+      return exception(res, 403, 'InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.');
+    }
+    const m = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.exec((req.url ?? '/').split('?')[0]);
+    if (m === null) return exception(res, 404, 'UnknownOperationException', 'unknown operation');
+    const model = decodeURIComponent(m[1]);
+    let body: { messages?: { content?: ({ text?: string } | string)[] | string }[] };
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return exception(res, 400, 'ValidationException', 'Malformed input request');
+    }
+    const last = body.messages?.at(-1)?.content;
+    const said = typeof last === 'string' ? last : (last ?? []).map((c) => (typeof c === 'string' ? c : (c.text ?? ''))).join('');
+    const text = `Echo: ${said}`;
+    const pieces = [text.slice(0, 6), text.slice(6)];
+    switch (m[2]) {
+      case 'converse':
+        return json(res, 200, { output: { message: { role: 'assistant', content: [{ text }] } }, stopReason: 'end_turn', usage: CONVERSE_USAGE, metrics: { latencyMs: 3 } });
+      case 'invoke':
+        return json(
+          res,
+          200,
+          { id: 'msg_1', type: 'message', role: 'assistant', model, content: [{ type: 'text', text }], stop_reason: 'end_turn', usage: { input_tokens: 12, output_tokens: 6 } },
+          { 'x-amzn-bedrock-input-token-count': '12', 'x-amzn-bedrock-output-token-count': '6' },
+        );
+    }
+    res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': 'req-1' });
+    const frames: Buffer[] = [];
+    if (m[2] === 'converse-stream') {
+      frames.push(message('messageStart', { role: 'assistant' }));
+      for (const p of pieces) frames.push(message('contentBlockDelta', { contentBlockIndex: 0, delta: { text: p } }));
+      frames.push(message('contentBlockStop', { contentBlockIndex: 0 }), message('messageStop', { stopReason: 'end_turn' }), message('metadata', { usage: CONVERSE_USAGE, metrics: { latencyMs: 3 } }));
+      if (model === 'corrupt-stream') frames[1][frames[1].length - 1] ^= 0xff;
+    } else {
+      const chunk = (event: unknown) => message('chunk', { bytes: Buffer.from(JSON.stringify(event)).toString('base64') });
+      frames.push(chunk({ type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', model, content: [], usage: { input_tokens: 12, output_tokens: 1 } } }));
+      frames.push(chunk({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }));
+      for (const p of pieces) frames.push(chunk({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: p } }));
+      frames.push(chunk({ type: 'content_block_stop', index: 0 }), chunk({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 6 } }));
+      frames.push(chunk({ type: 'message_stop', 'amazon-bedrock-invocationMetrics': { inputTokenCount: 12, outputTokenCount: 6, invocationLatency: 3, firstByteLatency: 1 } }));
+    }
+    // Split across writes at odd offsets: the gateway must reassemble messages across chunks.
+    const all = Buffer.concat(frames);
+    for (let i = 0; i < all.length; i += 37) {
+      res.write(all.subarray(i, i + 37));
+      await new Promise(setImmediate);
+    }
+    res.end();
+  });
+  return Object.assign(s, { badSignatures });
+}
