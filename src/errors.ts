@@ -1,3 +1,5 @@
+import { crc32 } from 'node:zlib';
+
 /**
  * The one registry of gateway error codes. Every error the gateway answers with is created here,
  * has a stable `aos_*` code and an HTTP status, and renders in the caller's protocol so unmodified
@@ -5,7 +7,11 @@
  * this table by a test.
  */
 
-export type Dialect = 'openai' | 'anthropic' | 'jsonrpc';
+/**
+ * How errors are shaped on a route: OpenAI's, Anthropic's, JSON-RPC (MCP), Google's (`google.rpc.Status`,
+ * Gemini and Vertex AI) or AWS's (REST-JSON with `x-amzn-ErrorType`, Bedrock).
+ */
+export type Dialect = 'openai' | 'anthropic' | 'jsonrpc' | 'google' | 'aws';
 
 export interface ErrorSpec {
   readonly status: number;
@@ -162,6 +168,14 @@ export const ERRORS = {
     summary: 'The approval named by `x-aos-approval-id` was asked for another agent or another request (method, path, query or body differ).',
   },
   aos_route_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32601, retryable: false, summary: 'No route serves this path.' },
+  aos_model_not_found: {
+    status: 404,
+    openai: 'invalid_request_error',
+    anthropic: 'not_found_error',
+    jsonrpc: -32601,
+    retryable: false,
+    summary: "The path or body names a model (an Azure deployment, a Bedrock model id) that the provider's `deployments` map does not list.",
+  },
   aos_session_not_found: {
     status: 404,
     openai: 'invalid_request_error',
@@ -264,6 +278,47 @@ export function toGatewayError(err: unknown): GatewayError {
   return new GatewayError('aos_internal_error', 'internal gateway error', { cause: err });
 }
 
+/** google.rpc.Code names by HTTP status, as Google APIs answer them (Gemini, Vertex AI). */
+const GOOGLE_STATUS: Readonly<Record<number, string>> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  405: 'UNIMPLEMENTED',
+  408: 'DEADLINE_EXCEEDED',
+  413: 'INVALID_ARGUMENT',
+  415: 'INVALID_ARGUMENT',
+  429: 'RESOURCE_EXHAUSTED',
+  431: 'INVALID_ARGUMENT',
+  500: 'INTERNAL',
+  502: 'UNAVAILABLE',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+/** Bedrock's exception names by HTTP status (the AWS SDK raises the class of that name). */
+const AWS_EXCEPTION: Readonly<Record<number, string>> = {
+  400: 'ValidationException',
+  401: 'AccessDeniedException',
+  403: 'AccessDeniedException',
+  404: 'ResourceNotFoundException',
+  405: 'ValidationException',
+  408: 'ModelTimeoutException',
+  413: 'ValidationException',
+  415: 'ValidationException',
+  429: 'ThrottlingException',
+  431: 'ValidationException',
+  500: 'InternalServerException',
+  502: 'InternalServerException',
+  503: 'ServiceUnavailableException',
+  504: 'ModelTimeoutException',
+};
+
+/** The google.rpc.Code name of an error (`status` in Google's error body). */
+export const googleStatus = (err: GatewayError): string => GOOGLE_STATUS[err.status] ?? 'UNKNOWN';
+/** The AWS exception name of an error (`x-amzn-ErrorType`, `:exception-type` in an event stream). */
+export const awsException = (err: GatewayError): string => AWS_EXCEPTION[err.status] ?? 'InternalServerException';
+
 /** The JSON body of an error in one dialect. `id` is the JSON-RPC request id, when known. */
 export function renderError(err: GatewayError, dialect: Dialect, id: string | number | null = null): string {
   const spec = ERRORS[err.code];
@@ -274,14 +329,33 @@ export function renderError(err: GatewayError, dialect: Dialect, id: string | nu
       return JSON.stringify({ type: 'error', error: { type: spec.anthropic, message: err.message, code: err.code } });
     case 'jsonrpc':
       return JSON.stringify({ jsonrpc: '2.0', id, error: { code: spec.jsonrpc, message: err.message, data: { ...err.data, code: err.code, status: err.status } } });
+    case 'google':
+      // google.rpc.Status; the gateway's code rides in an ErrorInfo detail, as Google puts its reasons.
+      return JSON.stringify({
+        error: {
+          code: err.status,
+          message: err.message,
+          status: googleStatus(err),
+          details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: err.code, domain: 'aos-gateway' }],
+        },
+      });
+    case 'aws':
+      // REST-JSON: the SDK reads the exception name from x-amzn-ErrorType (errorHeaders) and `message`.
+      return JSON.stringify({ message: err.message, code: err.code });
   }
 }
 
+/** Headers a dialect's error needs besides its body: AWS SDKs take the exception's name from `x-amzn-ErrorType`. */
+export function errorHeaders(err: GatewayError, dialect: Dialect): Record<string, string> | null {
+  return dialect === 'aws' ? { 'x-amzn-errortype': `${awsException(err)}:http://internal.amazon.com/coral/com.amazon.bedrock/` } : null;
+}
+
 /**
- * The server-sent event that ends a stream which failed after its headers were sent, in the
- * caller's dialect: the SDKs raise it as an error instead of treating the stream as complete.
+ * What ends a stream which failed after its headers were sent, in the caller's dialect: the SDKs
+ * raise it as an error instead of treating the stream as complete. Server-sent events for every
+ * dialect but AWS's, whose streams are binary event-stream messages (an `exception` message).
  */
-export function renderStreamError(err: GatewayError, dialect: Dialect, id: string | number | null = null): string {
+export function renderStreamError(err: GatewayError, dialect: Dialect, id: string | number | null = null): string | Buffer {
   switch (dialect) {
     case 'openai':
       // OpenAI sends stream errors as a data event carrying `error`; its SDK raises it.
@@ -291,7 +365,49 @@ export function renderStreamError(err: GatewayError, dialect: Dialect, id: strin
     case 'jsonrpc':
       // With the request's id, the MCP client settles that request instead of waiting for it.
       return `event: message\ndata: ${renderError(err, 'jsonrpc', id)}\n\n`;
+    case 'google':
+      // Gemini's SSE streams carry errors as a data event with the google.rpc.Status body.
+      return `data: ${renderError(err, 'google')}\n\n`;
+    case 'aws':
+      return eventStreamMessage(
+        [
+          [':message-type', 'exception'],
+          [':exception-type', awsException(err)],
+          [':content-type', 'application/json'],
+        ],
+        Buffer.from(renderError(err, 'aws')),
+      );
   }
+}
+
+/**
+ * One message of the AWS event-stream encoding (string headers only): total and headers length,
+ * prelude CRC32, headers, payload, message CRC32. Enough for the error the gateway itself ends a
+ * Bedrock stream with; the gateway never re-encodes the upstream's messages.
+ */
+export function eventStreamMessage(headers: readonly (readonly [string, string])[], payload: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, value] of headers) {
+    const n = Buffer.from(name);
+    const v = Buffer.from(value);
+    const h = Buffer.alloc(1 + n.length + 1 + 2 + v.length);
+    h.writeUInt8(n.length, 0);
+    n.copy(h, 1);
+    h.writeUInt8(7, 1 + n.length); // type 7: string
+    h.writeUInt16BE(v.length, 2 + n.length);
+    v.copy(h, 4 + n.length);
+    parts.push(h);
+  }
+  const head = Buffer.concat(parts);
+  const total = 12 + head.length + payload.length + 4;
+  const out = Buffer.alloc(total);
+  out.writeUInt32BE(total, 0);
+  out.writeUInt32BE(head.length, 4);
+  out.writeUInt32BE(crc32(out.subarray(0, 8)), 8);
+  head.copy(out, 12);
+  payload.copy(out, 12 + head.length);
+  out.writeUInt32BE(crc32(out.subarray(0, total - 4)), total - 4);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import {
   BundleError,
   ERRORS,
   type ErrorCode,
+  errorHeaders,
   GatewayError,
   IdentityConfigError,
   INTERNAL_ERRORS,
@@ -45,6 +46,11 @@ t.test('every code renders in every dialect with its code, status and message', 
     t.same(openai, { error: { message: `message for ${code}`, type: ERRORS[code].openai, code, param: null } }, `${code} openai`);
     const anthropic = JSON.parse(renderError(err, 'anthropic'));
     t.same(anthropic, { type: 'error', error: { type: ERRORS[code].anthropic, message: `message for ${code}`, code } }, `${code} anthropic`);
+    const google = JSON.parse(renderError(err, 'google'));
+    t.match(google, { error: { code: ERRORS[code].status, message: `message for ${code}`, status: /^[A-Z_]+$/, details: [{ reason: code, domain: 'aos-gateway' }] } }, `${code} google`);
+    t.not(google.error.status, 'UNKNOWN', `${code}: a google.rpc.Code for its status`);
+    t.same(JSON.parse(renderError(err, 'aws')), { message: `message for ${code}`, code }, `${code} aws`);
+    t.match(errorHeaders(err, 'aws'), { 'x-amzn-errortype': /^[A-Za-z]+Exception:/ }, `${code}: an AWS exception for its status`);
     const rpc = JSON.parse(renderError(err, 'jsonrpc', 7));
     t.same(rpc, { jsonrpc: '2.0', id: 7, error: { code: ERRORS[code].jsonrpc, message: `message for ${code}`, data: { code, status: ERRORS[code].status } } }, `${code} jsonrpc`);
   }

@@ -11,7 +11,7 @@ function upstreamFor(t: Test, url: string): Upstream {
   const u = new URL(url);
   const pool = new Pool(u.origin, { connections: 4 });
   t.teardown(() => pool.close());
-  return { name: 'fixture', dialect: mcpDialect, origin: u.origin, basePath: u.pathname, pool, auth: ['authorization', 'Bearer k'], headers: [] };
+  return { name: 'fixture', dialect: mcpDialect, origin: u.origin, host: u.host, basePath: u.pathname, pool, auth: ['authorization', 'Bearer k'], authorize: null, deployments: null, headers: [] };
 }
 
 async function setup(t: Test, opts: McpFixtureOptions, ttlMs = 1000) {

@@ -1,5 +1,6 @@
 import { ConfigError } from './config-error.js';
 import { readCredential } from './credential.js';
+import { type ProviderAuth, resolveProviderAuth } from './provider-auth.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 import { resolveTools } from './tools.js';
 import { parseYamlText, readConfigText } from './yaml-file.js';
@@ -13,6 +14,8 @@ export interface LoadedConfig {
   readonly credentials: ReadonlyMap<string, string>;
   /** Tool credentials (the `tools:` section), by tool name. */
   readonly toolCredentials: ReadonlyMap<string, string>;
+  /** Provider credentials the gateway obtains or computes per request (`auth:`), their secrets read, by provider name. */
+  readonly providerAuth: ReadonlyMap<string, ProviderAuth>;
 }
 
 /** Reads, substitutes `${ENV}`, validates and resolves a gateway config file. Throws ConfigError (see its `code`). */
@@ -24,9 +27,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const { data: config, where } = parseYamlText<GatewayConfig>(text, file, configSchema, env);
   const problems: string[] = [];
   const credentials = new Map<string, string>();
+  const providerAuth = new Map<string, ProviderAuth>();
   for (const [name, provider] of Object.entries(config.providers)) {
     const key = readCredential(provider, file, where(['providers', name, 'apiKeyFile']), problems);
     if (key !== null) credentials.set(name, key);
+    const auth = resolveProviderAuth(provider, file, where(['providers', name, 'auth']), env, problems);
+    if (auth !== null) providerAuth.set(name, auth);
   }
   const prefixes = new Set<string>();
   config.routes.forEach((route, i) => {
@@ -52,7 +58,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     if (config.identity.mode === 'off') problems.push(`${where(['identity', 'workloadToken'])}: needs identity.mode: required`);
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
-  return { file, config, credentials, toolCredentials: tools.credentials };
+  return { file, config, credentials, toolCredentials: tools.credentials, providerAuth };
 }
 
 /** 127.0.0.0/8, ::1 (also as an IPv4-mapped address) or localhost: only this host reaches it. */

@@ -36,6 +36,11 @@ export const PriceTableSchema = Obj(
       description: 'Rates by model name: a key matches a model exactly, or as a prefix when it ends in `*` (the longest wins), so dated snapshots find their family.',
       default: {},
     }),
+    per_provider: Dict(Dict(ModelPriceSchema, { description: "Rates by model name for this provider's calls, matched like `models`." }), {
+      description:
+        'Rates that apply to one provider only (a key of `providers` in the gateway config), looked up before `models`: a self-hosted server at zero or internal chargeback rates, a vendor whose model names another one shares.',
+      default: {},
+    }),
     unknown: UnknownModelSchema,
   },
   { description: 'The price table (config/prices.yaml): USD per 1M tokens, by model.' },

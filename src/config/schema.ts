@@ -251,13 +251,48 @@ const MeteringSchema = Obj(
 
 // ---- providers and routes ---------------------------------------------------------------------
 
+const ProviderAuthSchema = Obj(
+  {
+    kind: Enum(['client-credentials', 'google-service-account', 'aws-sigv4'], {
+      description:
+        '`client-credentials`: an OAuth2 token (Microsoft Entra ID for Azure OpenAI) as a Bearer token. `google-service-account`: a Vertex AI access token from a service account key. `aws-sigv4`: every request signed with AWS Signature V4 (Bedrock).',
+    }),
+    tokenUrl: Type.Optional(Str('client-credentials: the token endpoint, e.g. https://login.microsoftonline.com/TENANT/oauth2/v2.0/token.', HTTP_URL)),
+    clientId: Type.Optional(Str('client-credentials: the application (client) id.', { minLength: 1 })),
+    clientSecret: Type.Optional(Str('client-credentials: the client secret.', { minLength: 1 })),
+    clientSecretFile: Type.Optional(Str('client-credentials: read the client secret from this file instead (trimmed, relative to the config file).', { minLength: 1 })),
+    scope: Type.Optional(Str('client-credentials: the scope asked for (default https://cognitiveservices.azure.com/.default).', { minLength: 1 })),
+    credentialsFile: Type.Optional(Str('google-service-account: the service account key file (JSON), relative to the config file; its `token_uri` is where tokens are asked for.', { minLength: 1 })),
+    scopes: Type.Optional(Type.Array(Str('An OAuth scope', { minLength: 1 }), { description: 'google-service-account: scopes (default cloud-platform).', minItems: 1 })),
+    region: Type.Optional(Str('aws-sigv4: the AWS region, e.g. us-east-1.', { pattern: '^[a-z0-9-]+$', title: 'an AWS region' })),
+    service: Type.Optional(Str('aws-sigv4: the signing name (default bedrock).', { pattern: '^[a-z0-9-]+$', title: 'a signing name' })),
+    accessKeyId: Type.Optional(Str('aws-sigv4: the access key id (default: AWS_ACCESS_KEY_ID).', { minLength: 1 })),
+    secretAccessKey: Type.Optional(Str('aws-sigv4: the secret access key (default: AWS_SECRET_ACCESS_KEY).', { minLength: 1 })),
+    sessionToken: Type.Optional(Str('aws-sigv4: a session token of temporary credentials (default: AWS_SESSION_TOKEN, if set).', { minLength: 1 })),
+  },
+  { description: 'A credential the gateway obtains or computes per request instead of a static key (`apiKey`); the two exclude each other.' },
+);
+
 const ProviderSchema = Obj(
   {
-    dialect: Enum(['openai', 'anthropic'], { description: 'The wire protocol the upstream speaks.' }),
+    dialect: Enum(['openai', 'azure-openai', 'anthropic', 'gemini', 'bedrock'], { description: 'The wire protocol the upstream speaks.' }),
     baseUrl: Str('What an SDK would be given as its base URL, e.g. https://api.openai.com/v1.', HTTP_URL),
     apiKey: Type.Optional(Str('The credential the gateway injects; whatever the agent sent is stripped.')),
     apiKeyFile: Type.Optional(Str('Read the credential from this file instead (trailing whitespace trimmed, relative to the config file).', { minLength: 1 })),
-    authHeader: Type.Optional(Str('Header that carries the credential; defaults by dialect (`authorization` with `Bearer `, `x-api-key`).', { pattern: '^[A-Za-z0-9-]+$', title: 'a header name' })),
+    authHeader: Type.Optional(
+      Str('Header that carries the credential; defaults by dialect (`authorization` with `Bearer `, `x-api-key`, `api-key`, `x-goog-api-key`).', {
+        pattern: '^[A-Za-z0-9-]+$',
+        title: 'a header name',
+      }),
+    ),
+    auth: Type.Optional(ProviderAuthSchema),
+    deployments: Type.Optional(
+      Dict(Str('The model it serves', { minLength: 1 }), {
+        description:
+          'Names the upstream uses for models (Azure deployments, Bedrock inference profiles or ARNs) mapped to model names: the policy, prices and metering see the model. When set, a name not listed is refused (404 `aos_model_not_found`).',
+        minProperties: 1,
+      }),
+    ),
     headers: Headers('Extra headers set on every upstream request.'),
   },
   { description: 'An LLM provider.' },
@@ -456,6 +491,7 @@ export type AuditConfig = Static<typeof AuditSchema>;
 export type OtelConfig = Static<typeof OtelSchema>;
 export type MeteringConfig = Static<typeof MeteringSchema>;
 export type ProviderConfig = Static<typeof ProviderSchema>;
+export type ProviderAuthConfig = Static<typeof ProviderAuthSchema>;
 export type DialectName = ProviderConfig['dialect'];
 export type RouteConfig = Static<typeof RouteSchema>;
 /** Policy-visible traits of a tool, an HTTP tool's operation or an MCP server's tool. */

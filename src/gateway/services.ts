@@ -127,7 +127,7 @@ export interface Routing {
 
 export function createRouting(s: Snapshot, previous: Routing | null): Routing {
   const tools = Object.keys(s.config.tools).length === 0 ? null : createToolRegistry(s.config, s.toolCredentials, previous?.tools ?? null);
-  return { upstreams: createUpstreams(s.config, s.credentials), tools };
+  return { upstreams: createUpstreams(s.config, s.credentials, s.providerAuth), tools };
 }
 
 /** In-flight requests finish on the pools they started with: close() waits for them. */

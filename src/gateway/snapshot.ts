@@ -58,8 +58,8 @@ export function changedParts(a: Snapshot, b: Snapshot): Set<Part> {
   same('metering', x.metering, y.metering);
   same(
     'routing',
-    [x.providers, x.routes, x.upstream, x.tools, x.limits.maxBodyBytes, [...a.credentials], [...a.toolCredentials]],
-    [y.providers, y.routes, y.upstream, y.tools, y.limits.maxBodyBytes, [...b.credentials], [...b.toolCredentials]],
+    [x.providers, x.routes, x.upstream, x.tools, x.limits.maxBodyBytes, [...a.credentials], [...a.toolCredentials], [...a.providerAuth]],
+    [y.providers, y.routes, y.upstream, y.tools, y.limits.maxBodyBytes, [...b.credentials], [...b.toolCredentials], [...b.providerAuth]],
   );
   same('audit', x.audit, y.audit);
   same('otel', x.otel, y.otel);

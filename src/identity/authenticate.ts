@@ -7,31 +7,38 @@ import type { TokenVerifier, VerifiedToken } from './types.js';
 import { unauthenticated } from './unauthenticated.js';
 import type { WorkloadToken } from './workload-token.js';
 
+/** Headers that carry an API key, by SDK: Anthropic 0.x, Azure OpenAI, Google Gen AI (Gemini). */
+const KEY_HEADERS = new Set(['x-api-key', 'api-key', 'x-goog-api-key']);
+
 /**
- * The agent token of a request: `Authorization: Bearer` (OpenAI SDKs, Anthropic SDK 1.x) or
- * `x-api-key` (Anthropic SDK 0.x). Both at once must agree; a repeated header is refused, since Node
- * would keep one and silently drop the other.
+ * The agent token of a request: `Authorization: Bearer` (OpenAI SDKs, Anthropic SDK 1.x, AWS SDKs
+ * with a Bedrock API key) or an API-key header (`x-api-key`, Azure's `api-key`, Gemini's
+ * `x-goog-api-key`). All present must agree; a repeated header is refused, since Node would keep
+ * one and silently drop the other. An AWS SigV4 `Authorization` is an AWS SDK signing with a
+ * placeholder credential: no agent token (the gateway re-signs the request with its own).
  */
 export function extractToken(req: IncomingMessage): string | null {
   const raw = req.rawHeaders;
   let auth: string | null = null;
   let key: string | null = null;
+  let keyName = '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     if (name.length === 13 && name.toLowerCase() === 'authorization') {
       if (auth !== null) throw unauthenticated('more than one Authorization header');
       auth = raw[i + 1];
-    } else if (name.length === 9 && name.toLowerCase() === 'x-api-key') {
-      if (key !== null) throw unauthenticated('more than one x-api-key header');
+    } else if (name.length >= 7 && name.length <= 14 && KEY_HEADERS.has(name.toLowerCase())) {
+      if (key !== null) throw unauthenticated(`more than one API key header (${keyName}, ${name.toLowerCase()})`);
       key = raw[i + 1];
+      keyName = name.toLowerCase();
     }
   }
   let bearer: string | null = null;
-  if (auth !== null) {
+  if (auth !== null && !auth.startsWith('AWS4-')) {
     if (auth.length < 8 || auth.slice(0, 7).toLowerCase() !== 'bearer ') throw unauthenticated('Authorization must be "Bearer <agent token>"');
     bearer = auth.slice(7).trim();
   }
-  if (key !== null && bearer !== null && key.trim() !== bearer) throw unauthenticated('conflicting credentials: Authorization and x-api-key carry different tokens');
+  if (key !== null && bearer !== null && key.trim() !== bearer) throw unauthenticated(`conflicting credentials: Authorization and ${keyName} carry different tokens`);
   const token = bearer ?? (key === null ? null : key.trim());
   return token === '' ? null : token;
 }

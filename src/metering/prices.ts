@@ -13,10 +13,10 @@ export interface Price {
 
 export interface PriceTable {
   readonly file: string;
-  /** The price of a model, or null when it is not listed and unknown models are denied. */
-  price(model: string | null): Price | null;
+  /** The price of a model (the provider's own rates first), or null when it is not listed and unknown models are denied. */
+  price(model: string | null, provider?: string): Price | null;
   /** True when the model is listed (not priced by the `unknown` default). */
-  listed(model: string | null): boolean;
+  listed(model: string | null, provider?: string): boolean;
 }
 
 const toPrice = (p: ModelPriceFile): Price => ({ input: p.input, cachedInput: p.cached_input ?? p.input, cacheWrite: p.cache_write ?? p.input, output: p.output });
@@ -28,17 +28,28 @@ export function loadPrices(file: string, env: NodeJS.ProcessEnv = process.env): 
   if (unknown.action === 'price' && (unknown.input === undefined || unknown.output === undefined)) {
     throw new ConfigError(file, [`${where(['unknown'])}: action price needs input and output rates`]);
   }
+  const global = matcher(raw.models);
+  const byProvider = new Map(Object.entries(raw.per_provider).map(([name, models]) => [name, matcher(models)] as const));
+  const fallback = unknown.action === 'price' && unknown.input !== undefined && unknown.output !== undefined ? toPrice({ ...unknown, input: unknown.input, output: unknown.output }) : null;
+  const lookup = (model: string, provider: string | undefined): Price | undefined => (provider === undefined ? undefined : byProvider.get(provider)?.(model)) ?? global(model);
+  return {
+    file,
+    price: (model, provider) => (model === null ? fallback : (lookup(model, provider) ?? fallback)),
+    listed: (model, provider) => model !== null && lookup(model, provider) !== undefined,
+  };
+}
+
+/** Exact keys and `*` prefixes (the longest wins), memoized: a handful of models are called over and over (bounded by the table's size + 1000). */
+function matcher(models: Record<string, ModelPriceFile>): (model: string) => Price | undefined {
   const exact = new Map<string, Price>();
   const prefixes: [string, Price][] = [];
-  for (const [name, p] of Object.entries(raw.models)) {
+  for (const [name, p] of Object.entries(models)) {
     if (name.endsWith('*')) prefixes.push([name.slice(0, -1), toPrice(p)]);
     else exact.set(name, toPrice(p));
   }
   prefixes.sort((a, b) => b[0].length - a[0].length);
-  const fallback = unknown.action === 'price' && unknown.input !== undefined && unknown.output !== undefined ? toPrice({ ...unknown, input: unknown.input, output: unknown.output }) : null;
-  // Lookups are memoized: a handful of models are called over and over (bounded by the table's size + 1000).
   const memo = new Map<string, Price | undefined>();
-  const lookup = (model: string): Price | undefined => {
+  return (model) => {
     if (memo.has(model)) return memo.get(model);
     let p = exact.get(model);
     if (p === undefined)
@@ -49,11 +60,6 @@ export function loadPrices(file: string, env: NodeJS.ProcessEnv = process.env): 
         }
     if (memo.size < 1000) memo.set(model, p);
     return p;
-  };
-  return {
-    file,
-    price: (model) => (model === null ? fallback : (lookup(model) ?? fallback)),
-    listed: (model) => model !== null && lookup(model) !== undefined,
   };
 }
 

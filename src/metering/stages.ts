@@ -93,7 +93,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   const estimate: Stage = function meteringEstimateStage(ctx) {
     const m = meteredOp(ctx);
     const ap = plan(ctx.agent);
-    const price = ctx.call === null ? null : prices.price(ctx.call.model);
+    const price = ctx.call === null ? null : prices.price(ctx.call.model, ctx.route!.upstream.name);
     // The template's cap bounds the output (the policy obliges it), so it bounds the worst case too.
     const cap = Math.min(outputCap(ctx, ap.maxTokens), ap.maxTokens ?? Infinity);
     const p = periods();
@@ -193,7 +193,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     let price: Price | null = null;
     let maxOut = 0;
     if (m !== null) {
-      price = prices.price(ctx.call!.model);
+      price = prices.price(ctx.call!.model, ctx.route!.upstream.name);
       if (price === null) {
         metrics.denied('unpriced');
         throw new GatewayError('aos_model_unpriced', `model "${ctx.call!.model}" has no price in ${prices.file} and unknown models are denied`, { param: 'model' });
@@ -358,6 +358,10 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       ctx.costUsd = cost;
       // The audit event says when tokens were counted by the gateway, not reported by the provider.
       if (usage?.estimated) ctx.flag('usage_estimated');
+      if (tap.unreadable !== null) {
+        ctx.flag('stream_unreadable');
+        log.warn('the response stream could not be decoded; its usage is estimated', { id: ctx.id, why: tap.unreadable });
+      }
       if (usage !== null || cost > 0) {
         metrics.charged(ap.team, ap.metricAgent, cost, usage?.inputTokens ?? 0, usage?.cachedInputTokens ?? 0, usage?.outputTokens ?? 0, usage?.estimated ?? true);
       }
@@ -389,7 +393,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
    */
   const charged = (ctx: CallContext, tap: UsageTap): Usage | null => {
     const reported = tap.state.usage;
-    const complete = tap.ended && tap.aborted === null;
+    const complete = tap.ended && tap.aborted === null && tap.unreadable === null;
     if (reported !== null && complete) return reported;
     if (!tap.streaming) return null;
     const streamed = countTokens(tap.state.text.join(''));

@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { DialectMetering, MeterState, Operation } from '../providers/dialect.js';
+import { EVENT_STREAM_TYPE, EventStreamReader } from '../upstream/event-stream.js';
 import { type SseEvent, SseSplitter } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
 
@@ -23,6 +24,11 @@ export class UsageTap implements ResponseTap {
   private chunks: Buffer[] | null = null;
   private size = 0;
   private splitter: SseSplitter | null = null;
+  private messages: EventStreamReader | null = null;
+  /** Why a binary event stream could not be read (its usage is then estimated), or null. */
+  get unreadable(): string | null {
+    return this.messages?.broken ?? null;
+  }
 
   constructor(
     private readonly metering: DialectMetering,
@@ -35,15 +41,25 @@ export class UsageTap implements ResponseTap {
   onStart(status: number, headers: OutgoingHttpHeaders): void {
     this.status = status;
     const type = headers['content-type'];
-    this.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
+    const binary = typeof type === 'string' && type.startsWith(EVENT_STREAM_TYPE) && this.metering.readMessage !== undefined;
+    this.streaming = binary || (typeof type === 'string' && type.startsWith('text/event-stream'));
     if (status >= 300) return; // provider errors carry no usage and are passed on untouched
-    if (this.streaming) {
+    this.metering.readHeaders?.(this.operation, headers as Record<string, unknown>, this.state);
+    if (binary) this.messages = new EventStreamReader();
+    else if (this.streaming) {
       this.splitter = new SseSplitter();
       if (this.injected) delete headers['content-length'];
     } else this.chunks = [];
   }
 
   onData(chunk: Buffer): Buffer | null {
+    const messages = this.messages;
+    if (messages !== null) {
+      // Binary streams pass byte for byte: the gateway never asks them for more than they carry.
+      const read = messages.push(chunk);
+      for (let i = 0; i < read.length; i++) this.metering.readMessage!(this.operation, read[i], this.state);
+      return chunk;
+    }
     const splitter = this.splitter;
     if (splitter !== null) {
       const events = splitter.push(chunk);
@@ -75,6 +91,10 @@ export class UsageTap implements ResponseTap {
   }
 
   private end(): Buffer | null {
+    if (this.messages !== null) {
+      this.messages.end();
+      return null;
+    }
     const splitter = this.splitter;
     if (splitter !== null) {
       const events = splitter.end();

@@ -71,5 +71,21 @@ export const parseJson: Stage = function parseJsonStage(ctx) {
   if (ctx.json === null || typeof ctx.json !== 'object' || Array.isArray(ctx.json)) {
     throw new GatewayError('aos_bad_request', 'the request body must be a JSON object');
   }
-  ctx.call = route.upstream.dialect.describe(route.operation, ctx.json);
+  const call = route.upstream.dialect.describe(route.operation, ctx.json, route.model ?? null);
+  // Names the upstream gives models (Azure deployments, Bedrock ARNs): the policy and prices see the model.
+  const deployments = route.upstream.deployments;
+  if (deployments !== null && call.model !== null) {
+    const model = deployments.get(call.model);
+    if (model === undefined) {
+      throw new GatewayError(
+        'aos_model_not_found',
+        `${JSON.stringify(call.model.slice(0, 200))} is not a deployment of provider ${route.upstream.name} (configured: ${[...deployments.keys()].join(', ')})`,
+        {
+          param: 'model',
+        },
+      );
+    }
+    call.model = model;
+  }
+  ctx.call = call;
 };

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { type ErrorCode, type GatewayError, renderError, renderStreamError } from '../errors.js';
+import { type ErrorCode, errorHeaders, type GatewayError, renderError, renderStreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallContext } from './context.js';
 
@@ -17,7 +17,8 @@ export function sendError(ctx: CallContext, err: GatewayError, log: Logger): voi
   // An MCP request's error is a JSON-RPC response to it (HTTP 200), which the MCP SDKs raise as
   // that request's error; a status would fail the transport instead. Without an id, the status.
   const status = ctx.rpcId !== null && ctx.dialect === 'jsonrpc' ? 200 : err.status;
-  writeError(res, status, err.code, renderError(err, ctx.dialect, ctx.rpcId), ctx.id, err.headers);
+  const dialectHeaders = errorHeaders(err, ctx.dialect);
+  writeError(res, status, err.code, renderError(err, ctx.dialect, ctx.rpcId), ctx.id, dialectHeaders === null ? err.headers : { ...dialectHeaders, ...err.headers });
 }
 
 export function writeError(res: ServerResponse, status: number, code: ErrorCode, body: string, id: string, extra: Record<string, string> | null): void {

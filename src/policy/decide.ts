@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
-import type { ToolCall } from '../providers/dialect.js';
+import { getPath, setPath, type ToolCall } from '../providers/dialect.js';
 import type { PolicyMetrics } from '../telemetry/metrics.js';
 import type { PolicyEngine } from './engine.js';
 import type { Obligations, PolicyInput } from './types.js';
@@ -107,6 +107,14 @@ function enforce(ctx: CallContext, o: Obligations): void {
   const call = ctx.call;
   if (body === undefined || call === null || call.kind !== 'model') return; // uninspected pass-through or a tool call: nothing to rewrite
   let changed = false;
+  const route = ctx.route!;
+  if (o.model !== undefined && call.model !== o.model && (route.model !== undefined || route.upstream.deployments !== null)) {
+    // The model is a segment of the path, or a deployment name: not rewritten, so not enforced.
+    throw new GatewayError(
+      'aos_obligation_unsupported',
+      `the policy requires model ${o.model}; provider ${route.upstream.name} names models by path or deployment, which the gateway does not rewrite`,
+    );
+  }
   if (o.model !== undefined && body.model !== o.model) {
     body.model = o.model;
     call.model = o.model;
@@ -115,12 +123,12 @@ function enforce(ctx: CallContext, o: Obligations): void {
   const field = o.max_tokens === undefined ? null : ctx.route!.upstream.dialect.maxTokensField(ctx.route!.operation);
   if (field !== null) {
     const cap = o.max_tokens!;
-    const used = field.present.find((k) => typeof body[k] === 'number');
+    const used = field.present.find((k) => typeof getPath(body, k) === 'number');
     if (used === undefined) {
-      body[field.set] = cap;
+      setPath(body, field.set, cap);
       changed = true;
-    } else if ((body[used] as number) > cap) {
-      body[used] = cap;
+    } else if ((getPath(body, used) as number) > cap) {
+      setPath(body, used, cap);
       changed = true;
     }
     if (call.maxTokens === null || call.maxTokens > cap) call.maxTokens = cap;

@@ -57,9 +57,19 @@ export interface Operation {
   readonly inspect: boolean;
 }
 
-/** One wire protocol (not one vendor): OpenAI-compatible, Anthropic; HTTP tools and MCP for the tool registry. */
+/**
+ * A path whose operation is known by its shape, not by exact match: the model (or Azure deployment)
+ * is one of its segments, e.g. `/v1beta/models/{model}:generateContent`.
+ */
+export interface PathMatch {
+  readonly operation: Operation;
+  /** The model the path names, decoded (a Gemini model, a Bedrock model id, an Azure deployment). */
+  readonly model: string;
+}
+
+/** One wire protocol (not one vendor): OpenAI-compatible, Azure OpenAI's paths, Anthropic, Gemini, Bedrock; HTTP tools and MCP for the tool registry. */
 export interface WireDialect {
-  readonly name: 'openai' | 'anthropic' | 'http-tool' | 'mcp';
+  readonly name: 'openai' | 'azure-openai' | 'anthropic' | 'gemini' | 'bedrock' | 'http-tool' | 'mcp';
   readonly errors: ErrorDialect;
   /** The header the provider credential goes in (`authorization` carries it as a Bearer token). */
   readonly authHeader: string;
@@ -71,15 +81,32 @@ export interface WireDialect {
   readonly claimsSharedPaths?: true;
   /** Operations by path relative to the base URL, e.g. `/chat/completions`. */
   readonly operations: ReadonlyMap<string, Operation>;
-  /** Reads the fields the gateway needs from a parsed JSON body. Never throws on odd shapes. */
-  describe(operation: Operation, body: unknown): CallInfo;
+  /**
+   * Operations whose path names the model (Azure deployments, Gemini, Vertex AI, Bedrock): the
+   * operation of a path relative to the base URL that no exact operation matched, or null. Cheap
+   * and never throws (a router calls it for every such path).
+   */
+  match?(path: string): PathMatch | null;
+  /**
+   * Reads the fields the gateway needs from a parsed JSON body. Never throws on odd shapes.
+   * `pathModel` is the model a PathMatch read from the path (null for exact operations).
+   */
+  describe(operation: Operation, body: unknown, pathModel?: string | null): CallInfo;
   /**
    * The body field that caps output tokens for an operation, or null when it has none. `present`
-   * lists fields to honour when the request already uses one of them.
+   * lists fields to honour when the request already uses one of them. Nested fields are dotted:
+   * `generationConfig.maxOutputTokens`.
    */
   maxTokensField(operation: Operation): { set: string; present: readonly string[] } | null;
   /** How this dialect's calls are metered (src/metering/); absent when it carries no token usage. */
   readonly metering?: DialectMetering;
+}
+
+/** A message of a binary event stream (AWS `application/vnd.amazon.eventstream`), decoded and CRC-checked. */
+export interface StreamMessage {
+  /** Its headers, e.g. `:message-type` (event, exception), `:event-type` (contentBlockDelta, chunk). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly payload: Uint8Array;
 }
 
 /** What a response reader gathers while the response goes by. */
@@ -110,6 +137,10 @@ export interface DialectMetering {
    * raw event, or null to drop it (only when `injected`: what the gateway itself asked for).
    */
   readEvent(operation: Operation, event: SseEvent, data: unknown, into: MeterState, injected: boolean): string | null;
+  /** Reads the response headers (Bedrock InvokeModel reports token counts there); absent when they carry no usage. */
+  readHeaders?(operation: Operation, headers: Readonly<Record<string, unknown>>, into: MeterState): void;
+  /** Reads one message of a binary event stream; absent for dialects that stream server-sent events only. */
+  readMessage?(operation: Operation, message: StreamMessage, into: MeterState): void;
 }
 
 export function op(name: string, methods: readonly string[], inspect: boolean): Operation {
@@ -121,4 +152,26 @@ export function field<T extends 'string' | 'number' | 'boolean'>(body: unknown, 
   if (body === null || typeof body !== 'object') return null;
   const v = (body as Record<string, unknown>)[key];
   return typeof v === type ? (v as never) : null;
+}
+
+/** A nested field of a JSON body by its dotted path (`generationConfig.maxOutputTokens`), or undefined. */
+export function getPath(body: unknown, path: string): unknown {
+  let v: unknown = body;
+  for (const key of path.split('.')) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return v;
+}
+
+/** Sets a nested field by its dotted path, making the objects on the way (a value that is not an object is replaced). */
+export function setPath(body: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let o = body;
+  for (let i = 0; i < keys.length - 1; i++) {
+    const next = o[keys[i]];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) o[keys[i]] = {};
+    o = o[keys[i]] as Record<string, unknown>;
+  }
+  o[keys[keys.length - 1]] = value;
 }

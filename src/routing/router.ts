@@ -51,6 +51,21 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
   }
   mounts.sort((a, b) => b.prefix.length - a.prefix.length);
   const passthrough = mounts.filter((m) => m.passthrough);
+  // Mounts whose dialect knows operations by the shape of their path (the model is a segment of it).
+  const patterned = mounts.filter((m) => m.upstream.dialect.match !== undefined);
+
+  /** The target of a path whose operation names its model, or null. A new target per request: it carries the model. */
+  const matchPatterned = (path: string): RouteTarget | null => {
+    for (const m of patterned) {
+      if (!path.startsWith(m.prefix) || path.charCodeAt(m.prefix.length) !== 47) continue;
+      const rest = path.slice(m.prefix.length);
+      const hit = m.upstream.dialect.match!(rest);
+      if (hit !== null) {
+        return { name: `${m.upstream.name}/${hit.operation.name}`, upstream: m.upstream, operation: hit.operation, upstreamPath: m.upstream.basePath + rest, model: hit.model };
+      }
+    }
+    return null;
+  };
   const http: ReadonlyMap<string, HttpTool> = tools?.http ?? new Map();
   const mcp = new Map<string, ReadonlyMap<string, RouteTarget>>();
   for (const server of tools?.mcp.values() ?? []) mcp.set(server.name, mcpTargets(server));
@@ -74,6 +89,10 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
     match(path, marked, method = 'GET') {
       const hit = exact.get(path);
       if (hit !== undefined) return marked ? (claimedAlt.get(path) ?? hit) : hit;
+      if (patterned.length > 0) {
+        const target = matchPatterned(path);
+        if (target !== null) return target;
+      }
       // The tool registry's mounts come before pass-through mounts (a passthrough `/` would take them).
       if (tools !== null) {
         const target = matchTool(path, method);

@@ -10,6 +10,8 @@ export interface RouteTarget {
   readonly operation: Operation;
   /** Path on the upstream, before the query string. */
   readonly upstreamPath: string;
+  /** The model the path names (a dialect's PathMatch): such targets are made per request. */
+  readonly model?: string;
   /** Tool registry routes (`/tools/<name>/…`, `/mcp/<name>`): what was matched; they run the tool stages. */
   readonly tool?: ToolMatch;
   /** Overrides upstream.bodyTimeoutMs for this route (0: none), e.g. an MCP GET stream, idle by nature. */

@@ -32,6 +32,9 @@ const DROP_REQUEST = new Set([
 /** Response headers never passed back: hop-by-hop ones (Node frames the response itself). */
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
 
+/** AWS's binary event stream (Bedrock): a stream, like server-sent events. */
+const EVENT_STREAM = 'application/vnd.amazon.eventstream';
+
 /** Connection failures that happen before any byte of the request was written: safe to retry. */
 const RETRYABLE = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
@@ -54,7 +57,7 @@ export function upstreamHeaders(ctx: CallContext): string[] {
   const traceparent = ctx.traceparent;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (DROP_REQUEST.has(name) || listed?.has(name) || setByConfig(upstream, name)) continue;
+    if (DROP_REQUEST.has(name) || listed?.has(name) || setByConfig(upstream, name) || upstream.authorize?.drops.has(name)) continue;
     // With tracing on, the upstream sees the gateway's span as its parent (tracestate passes as is).
     if (traceparent !== null && name === 'traceparent') continue;
     out.push(name, raw[i + 1]);
@@ -145,7 +148,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         }
         out['x-aos-request-id'] = ctx.id;
         const type = headers['content-type'];
-        ctx.streaming = typeof type === 'string' && type.startsWith('text/event-stream');
+        ctx.streaming = typeof type === 'string' && (type.startsWith('text/event-stream') || type.startsWith(EVENT_STREAM));
         if (res.destroyed || settled) return c.abort(new Error(settled ? 'the call was cut' : 'client closed the connection'));
         if (taps !== null) for (const t of taps) t.onStart?.(statusCode, out);
         res.writeHead(statusCode, out);
@@ -205,6 +208,26 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
       controller?.abort(failure);
     };
     ctx.upstreamStart = performance.now();
-    upstream.pool.dispatch(request, handler);
+    const authorize = upstream.authorize;
+    if (authorize === null) return void upstream.pool.dispatch(request, handler);
+    // A credential made for this request (a token, a signature) goes in last, after every header it covers.
+    const headers = request.headers as string[];
+    const send = (extra: readonly string[]) => {
+      if (settled) return;
+      for (let i = 0; i < extra.length; i++) headers.push(extra[i]);
+      upstream.pool.dispatch(request, handler);
+    };
+    const fail = (err: unknown) => {
+      opts.upstreamError(upstream.name, 'credential');
+      opts.log.warn('no upstream credential', { id: ctx.id, provider: upstream.name, error: (err as Error).message });
+      settle(err instanceof GatewayError ? err : new GatewayError('aos_upstream_error', `could not make a credential for provider ${upstream.name}`, { cause: err }));
+    };
+    try {
+      const extra = authorize.headers({ method: request.method, host: upstream.host, path: request.path, headers, body: ctx.body });
+      if (extra instanceof Promise) extra.then(send, fail);
+      else send(extra);
+    } catch (err) {
+      fail(err);
+    }
   });
 }

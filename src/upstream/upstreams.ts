@@ -1,7 +1,9 @@
 import { Pool } from 'undici';
+import type { ProviderAuth } from '../config/provider-auth.js';
 import type { GatewayConfig } from '../config/schema.js';
+import type { UpstreamAuth } from '../providers/auth.js';
 import type { WireDialect } from '../providers/dialect.js';
-import { dialects } from '../providers/index.js';
+import { createProviderAuth, dialects } from '../providers/index.js';
 
 /** A configured provider or tool, ready to forward to: its pool, dialect and the credential to inject. */
 export interface Upstream {
@@ -11,8 +13,14 @@ export interface Upstream {
   /** Path of the base URL, without trailing slash: `/v1` for https://api.openai.com/v1 (an MCP URL keeps it as given). */
   readonly basePath: string;
   readonly pool: Pool;
+  /** The Host header the upstream expects (what a signature covers). */
+  readonly host: string;
   /** Lower-case header name and value of the injected credential, or null when none is configured. */
   readonly auth: readonly [string, string] | null;
+  /** A credential made per request (a fetched token, a signature), or null: see providers/auth.ts. */
+  readonly authorize: UpstreamAuth | null;
+  /** Upstream model names (Azure deployments, Bedrock ARNs) to model names; null when the provider has no `deployments`. */
+  readonly deployments: ReadonlyMap<string, string> | null;
   /** Extra headers as a flat [name, value, ...] list. */
   readonly headers: readonly string[];
 }
@@ -31,6 +39,8 @@ export interface UpstreamSpec {
   readonly bodyTimeoutMs?: number | undefined;
   /** Keep the base URL's path as given (an MCP endpoint) instead of stripping trailing slashes. */
   readonly keepTrailingSlash?: boolean;
+  readonly authorize?: UpstreamAuth | null;
+  readonly deployments?: Readonly<Record<string, string>> | undefined;
 }
 
 export function createUpstream(name: string, spec: UpstreamSpec, u: GatewayConfig['upstream']): Upstream {
@@ -41,6 +51,7 @@ export function createUpstream(name: string, spec: UpstreamSpec, u: GatewayConfi
     name,
     dialect: spec.dialect,
     origin: url.origin,
+    host: url.host,
     basePath: spec.keepTrailingSlash === true ? url.pathname : url.pathname.replace(/\/+$/, ''),
     pool: new Pool(url.origin, {
       connections: u.connections,
@@ -51,20 +62,36 @@ export function createUpstream(name: string, spec: UpstreamSpec, u: GatewayConfi
       pipelining: 1,
     }),
     auth: key ? [authHeader, authHeader === 'authorization' ? `Bearer ${key}` : key] : null,
+    authorize: spec.authorize ?? null,
+    deployments: spec.deployments === undefined ? null : new Map(Object.entries(spec.deployments)),
     headers: Object.entries(spec.headers).flatMap(([k, v]) => [k.toLowerCase(), v]),
   };
 }
 
 /** The upstreams of the configured providers, by name. */
-export function createUpstreams(config: GatewayConfig, credentials: ReadonlyMap<string, string>): Map<string, Upstream> {
+export function createUpstreams(config: GatewayConfig, credentials: ReadonlyMap<string, string>, auths: ReadonlyMap<string, ProviderAuth> = new Map()): Map<string, Upstream> {
   const out = new Map<string, Upstream>();
   for (const [name, p] of Object.entries(config.providers)) {
-    const spec = { baseUrl: p.baseUrl, dialect: dialects[p.dialect], authHeader: p.authHeader, headers: p.headers, credential: credentials.get(name) };
+    const auth = auths.get(name);
+    const spec = {
+      baseUrl: p.baseUrl,
+      dialect: dialects[p.dialect],
+      authHeader: p.authHeader,
+      headers: p.headers,
+      credential: credentials.get(name),
+      authorize: auth === undefined ? null : createProviderAuth(name, auth),
+      deployments: p.deployments,
+    };
     out.set(name, createUpstream(name, spec, config.upstream));
   }
   return out;
 }
 
 export async function closeUpstreams(upstreams: Iterable<Upstream>): Promise<void> {
-  await Promise.allSettled([...upstreams].map((u) => u.pool.close()));
+  await Promise.allSettled(
+    [...upstreams].map((u) => {
+      u.authorize?.close();
+      return u.pool.close();
+    }),
+  );
 }
