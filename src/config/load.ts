@@ -1,3 +1,4 @@
+import { patternProblem } from '../guardrails/detectors/custom.js';
 import { ConfigError } from './config-error.js';
 import { readCredential } from './credential.js';
 import { configSchema, type GatewayConfig } from './schema.js';
@@ -50,6 +51,19 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       );
     }
     if (config.identity.mode === 'off') problems.push(`${where(['identity', 'workloadToken'])}: needs identity.mode: required`);
+  }
+  for (const [name, profile] of Object.entries(config.guardrails.profiles)) {
+    const names = new Set<string>();
+    profile.patterns.forEach((p, i) => {
+      const problem = patternProblem(p.pattern, p.ignoreCase);
+      if (problem !== null) problems.push(`${where(['guardrails', 'profiles', name, 'patterns', i, 'pattern'])}: ${problem}`);
+      if (names.has(`custom.${p.name}`)) problems.push(`${where(['guardrails', 'profiles', name, 'patterns', i, 'name'])}: "${p.name}" is named twice`);
+      names.add(`custom.${p.name}`);
+    });
+    profile.words.forEach((w, i) => {
+      if (names.has(`word.${w.name}`)) problems.push(`${where(['guardrails', 'profiles', name, 'words', i, 'name'])}: "${w.name}" is named twice`);
+      names.add(`word.${w.name}`);
+    });
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
   return { file, config, credentials, toolCredentials: tools.credentials };

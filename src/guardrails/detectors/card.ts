@@ -5,7 +5,8 @@
  * are reported as `pii.card_test` with a low severity, so a table of findings shows them as such.
  *
  * Does not count: numbers that fail Luhn, runs of one repeated digit (`0000 0000 0000 0000` passes
- * Luhn), numbers with other separators (dots, slashes) or with two separators in a row.
+ * Luhn), numbers grouped otherwise than cards are printed (groups of four, or 4-6-5 and 4-6-4), with
+ * mixed separators, or with other separators (dots, slashes).
  */
 import type { Detector, DetectorId } from './detector.js';
 
@@ -62,6 +63,20 @@ export function luhn(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+/**
+ * Written as cards are: no separator, or one kind of separator between groups of four (the last
+ * group 1–4 digits), or the 4-6-5 / 4-6-4 grouping of American Express and Diners cards.
+ */
+export function groupedAsCard(candidate: string): boolean {
+  const separators = new Set(candidate.replace(/\d/g, ''));
+  if (separators.size === 0) return true;
+  if (separators.size > 1) return false;
+  const groups = candidate.split(/[ -]/).map((g) => g.length);
+  const shape = groups.join('-');
+  if (shape === '4-6-5' || shape === '4-6-4') return true;
+  return groups.slice(0, -1).every((n) => n === 4) && groups[groups.length - 1]! <= 4;
+}
+
 export function createCardDetector(): Detector {
   return {
     ids: [CARD, CARD_TEST],
@@ -70,7 +85,7 @@ export function createCardDetector(): Detector {
       CANDIDATE.lastIndex = 0;
       for (let m = CANDIDATE.exec(text); m !== null; m = CANDIDATE.exec(text)) {
         const digits = m[0].replace(/[ -]/g, '');
-        if (!luhn(digits) || /^(\d)\1*$/.test(digits)) continue;
+        if (!groupedAsCard(m[0]) || !luhn(digits) || /^(\d)\1*$/.test(digits)) continue;
         const k = TEST_CARDS.has(digits) ? CARD_TEST : CARD;
         out.push({ detector: k.id, severity: k.severity, label: k.label, start: m.index, end: m.index + m[0].length });
       }
