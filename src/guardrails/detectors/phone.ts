@@ -9,7 +9,9 @@
  * - grouping: a number written with separators must be grouped as its country writes it (the
  *   digit groups of the text fall on group boundaries of the national format): `2024-000123` is an
  *   order number, not `(202) 400-0123`; `123-45-6789` is an SSN, not a phone;
- * - a bounded effort: at most 512 candidates per scanned string (a string of 100 KB of
+ * - more than 15 digits (E.164's maximum: card numbers) or a dotted quad (an IPv4 address) is not
+ *   parsed at all;
+ * - a bounded effort: at most 256 candidates per scanned string (a string of 100 KB of
  *   `12 34 56 78 …` would otherwise cost a second); past that, phones are not looked for.
  */
 import { type CountryCode, findNumbers } from 'libphonenumber-js/max';
@@ -20,7 +22,7 @@ const PHONE: DetectorId = { id: 'pii.phone', severity: 'medium', label: 'PHONE' 
 /** A run of digits with short separator runs, optionally opened by `+` or `(`. */
 const CANDIDATE = /(?<![\p{L}\p{N}_+])(?:\+|\(\+?)?\d(?:[ \-./()]{0,2}\d){6,16}(?![\p{L}\p{N}_])/gu;
 
-export const MAX_PHONE_CANDIDATES = 512;
+export const MAX_PHONE_CANDIDATES = 256;
 
 export function createPhoneDetector(defaultRegion: string): Detector {
   const options = { defaultCountry: defaultRegion as CountryCode, v2: true as const };
@@ -32,6 +34,7 @@ export function createPhoneDetector(defaultRegion: string): Detector {
       let budget = MAX_PHONE_CANDIDATES;
       for (let m = CANDIDATE.exec(text); m !== null && budget > 0; m = CANDIDATE.exec(text), budget--) {
         const span = m[0];
+        if (!worthParsing(span)) continue;
         let found: ReturnType<typeof findNumbers>;
         try {
           found = findNumbers(span, options);
@@ -46,6 +49,18 @@ export function createPhoneDetector(defaultRegion: string): Detector {
       }
     },
   };
+}
+
+const DOTTED_QUAD = /^\d{1,3}(?:\.\d{1,3}){3}$/;
+
+/**
+ * Candidates that cannot be a phone number, rejected before the costly parse: more than 15 digits
+ * (E.164's maximum; card numbers), a dotted quad (an IPv4 address).
+ */
+function worthParsing(span: string): boolean {
+  let digits = 0;
+  for (let i = 0; i < span.length; i++) if (span.charCodeAt(i) >= 48 && span.charCodeAt(i) <= 57) digits++;
+  return digits <= 15 && !DOTTED_QUAD.test(span);
 }
 
 /**

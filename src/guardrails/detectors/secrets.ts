@@ -166,8 +166,12 @@ function isPlaceholder(value: string): boolean {
 }
 
 function isJwtHeader(segment: string): boolean {
+  if (segment.length > 2048) return false;
+  const json = Buffer.from(segment, 'base64url').toString('utf8');
+  // Cheap checks before JSON.parse, whose exceptions are the slow path on `eyJ…` floods.
+  if (!json.endsWith('}') || !json.includes('"alg"')) return false;
   try {
-    const header: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    const header: unknown = JSON.parse(json);
     return typeof header === 'object' && header !== null && typeof (header as { alg?: unknown }).alg === 'string';
   } catch {
     return false;
@@ -221,35 +225,61 @@ export function createSecretsDetector(options: SecretsOptions = {}): Detector {
     prepared.push(entry);
   }
   const ungated = options.ungated === true;
+  // One pass over the text finds which gates open: every trigger literal in one case-insensitive
+  // alternation (cheaper than 50 `includes`; a case-insensitive hit on a case-sensitive trigger
+  // only runs a rule that then finds nothing).
+  const gateOf = new Map<string, number[]>();
+  const addGate = (literal: string, index: number) => {
+    const key = literal.toLowerCase();
+    gateOf.set(key, [...(gateOf.get(key) ?? []), index]);
+  };
+  prepared.forEach((rule, i) => {
+    for (const t of [...rule.spec.triggers, ...(rule.spec.foldedTriggers ?? [])]) addGate(t, i);
+  });
+  const OURS = { jwt: prepared.length, password: prepared.length + 1, url: prepared.length + 2 };
+  addGate('eyJ', OURS.jwt);
+  for (const t of ['password', 'passwd', 'pwd']) addGate(t, OURS.password);
+  addGate('://', OURS.url);
+  const gate = new RegExp(
+    [...gateOf.keys()]
+      .sort((a, b) => b.length - a.length)
+      .map(escapeLiteral)
+      .join('|'),
+    'gi',
+  );
+  const open = new Uint8Array(prepared.length + 3);
   return {
     ids: SECRET_IDS,
     // The private key rule spans at most 10,000 base64 characters plus its two armour lines.
     window: Math.max(10_200, JWT_MAX),
     detect(text, out) {
-      let folded: string | null = null;
-      for (const rule of prepared) {
-        const { spec } = rule;
-        let run = ungated || spec.triggers.some((t) => text.includes(t));
-        if (!run && spec.foldedTriggers !== undefined) {
-          folded ??= text.toLowerCase();
-          const f = folded;
-          run = spec.foldedTriggers.some((t) => f.includes(t));
-        }
-        if (!run) continue;
+      if (ungated) open.fill(1);
+      else {
+        open.fill(0);
+        gate.lastIndex = 0;
+        for (let m = gate.exec(text); m !== null; m = gate.exec(text)) for (const i of gateOf.get(m[0].toLowerCase())!) open[i] = 1;
+      }
+      for (let i = 0; i < prepared.length; i++) {
+        if (open[i] === 0) continue;
+        const rule = prepared[i]!;
         current = { text, out, rule };
         try {
-          for (const filePath of spec.filePaths ?? [undefined]) rule.handlers.file?.({ content: text, filePath, ext: '', contentType: 'text' });
+          for (const filePath of rule.spec.filePaths ?? [undefined]) rule.handlers.file?.({ content: text, filePath, ext: '', contentType: 'text' });
         } catch {
           // A rule that throws on odd input finds nothing in it; the scan goes on.
         } finally {
           current = null;
         }
       }
-      if (ungated || text.includes('eyJ')) detectJwts(text, out);
-      if (ungated || /p(?:ass)?wd|password/i.test(text)) detectPasswords(text, out);
-      if (ungated || text.includes('://')) detectUrlCredentials(text, out);
+      if (open[OURS.jwt] === 1) detectJwts(text, out);
+      if (open[OURS.password] === 1) detectPasswords(text, out);
+      if (open[OURS.url] === 1) detectUrlCredentials(text, out);
     },
   };
+}
+
+function escapeLiteral(literal: string): string {
+  return literal.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
 }
 
 /** Turns one report of a rule into a match over the value's exact range. */
