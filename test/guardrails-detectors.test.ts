@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { luhn, TEST_CARDS } from '../src/guardrails/detectors/card.js';
@@ -335,4 +336,41 @@ t.test('config: profiles load with defaults; bad custom patterns are refused wit
   t.match(configProblems(`  profiles:\n    p:\n      pii: [email, fax]\n`), /guardrails\.profiles\.p\.pii\[1\]: expected one of email, phone, card, iban, national_id, ip/);
   t.match(configProblems(`  profiles:\n    p:\n      severities: { pii.ip: urgent }\n`), /expected one of low, medium, high, critical/);
   t.equal(patternProblem('\\bproj-[a-z]{3}\\b'), null, 'an ordinary pattern is accepted');
+  t.match(patternProblem('[a-z]+@[a-z]+\\.com'), /super-linearly on "a" repeated .* anchor where it starts/, 'a repetition that rescans a run is refused, with the fix');
+  t.equal(patternProblem('(?<![a-z])[a-z]+@[a-z]+\\.com'), null, 'anchored by a look-behind it is accepted');
+});
+
+t.test('the commented example in config/aos.yaml loads once uncommented', async (t) => {
+  const lines = readFileSync(new URL('../config/aos.yaml', import.meta.url), 'utf8').split('\n');
+  const from = lines.indexOf('# guardrails:');
+  t.ok(from > 0, 'the example is there');
+  const example: string[] = [];
+  for (const line of lines.slice(from)) {
+    if (!line.startsWith('#')) break;
+    example.push(line.replace(/^# ?/, ''));
+  }
+  const { config } = parseConfig(`${PROVIDERS}${example.join('\n')}\n`, 'aos.yaml', {});
+  const scanners = createScanners(config.guardrails);
+  const out: Match[] = [];
+  scanners.get('finance')!.scan('Project Falcon: ticket ACME-123456 for 203.0.113.7', out);
+  t.same(
+    out.map((m) => [m.detector, m.severity]),
+    [
+      ['word.codenames', 'high'],
+      ['custom.ticket', 'low'],
+    ],
+    'pii.ip is not among the enabled detectors',
+  );
+});
+
+t.test('a word list of 20,000 words stays linear on 1 MB', async (t) => {
+  const words = Array.from({ length: 20_000 }, (_, i) => `w${i.toString(36)}x${(i * 7919).toString(36)}`);
+  const scanner = createScanner('words', profileDefaults({ secrets: false, pii: [], words: [{ name: 'many', words, severity: 'low' }] }));
+  const text = fill(`${words[123]} w1 w12 ww `);
+  const out: Match[] = [];
+  const start = performance.now();
+  scanner.scan(text, out);
+  const ms = performance.now() - start;
+  t.ok(ms < 500, `${ms.toFixed(0)} ms`);
+  t.ok(out.length > 10_000 && out.every((m) => text.slice(m.start, m.end) === words[123]));
 });
