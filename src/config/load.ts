@@ -1,6 +1,6 @@
-import { patternProblem } from '../guardrails/detectors/custom.js';
 import { ConfigError } from './config-error.js';
 import { readCredential } from './credential.js';
+import { patternProblem } from './regex-safety.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 import { resolveTools } from './tools.js';
 import { parseYamlText, readConfigText } from './yaml-file.js';
