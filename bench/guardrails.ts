@@ -31,7 +31,7 @@ const random = () => {
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(random() * 10)).join('');
 
-/** Sprinkles: about one every 400 characters. */
+/** Sprinkles: one word in a hundred, about one every 600 characters. */
 const SPRINKLES: (() => string)[] = [
   () => `${pick(WORDS)}.${pick(WORDS)}${digits(2)}@example.com`,
   () => `(212) 555-${digits(4)}`,
@@ -47,7 +47,7 @@ function prompt(chars: number): string {
   const parts: string[] = [];
   let length = 0;
   while (length < chars) {
-    const part = random() < 1 / 60 ? pick(SPRINKLES)() : pick(WORDS);
+    const part = random() < 1 / 100 ? pick(SPRINKLES)() : pick(WORDS);
     parts.push(part);
     length += part.length + 1;
     if (random() < 0.08) parts.push('.\n');

@@ -7,7 +7,7 @@ import { luhn, TEST_CARDS } from '../src/guardrails/detectors/card.js';
 import { trieSource } from '../src/guardrails/detectors/custom.js';
 import { ibanChecksumOk } from '../src/guardrails/detectors/iban.js';
 import { createSecretsDetector, PRESET_RULES, RULE_SPECS } from '../src/guardrails/detectors/secrets.js';
-import { BUILTIN_PROFILES, createScanner, createScanners, type GuardrailProfile, profileDefaults } from '../src/guardrails/scanner.js';
+import { BUILTIN_PROFILES, createScanner, createScanners, type GuardrailProfile, profileDefaults, profileDetectorIds } from '../src/guardrails/scanner.js';
 import type { Match } from '../src/guardrails/types.js';
 
 // Fake credentials, built at run time so this file holds no token a secret scanner would flag.
@@ -374,4 +374,11 @@ t.test('a word list of 20,000 words stays linear on 1 MB', async (t) => {
   const ms = performance.now() - start;
   t.ok(ms < 500, `${ms.toFixed(0)} ms`);
   t.ok(out.length > 10_000 && out.every((m) => text.slice(m.start, m.end) === words[123]));
+});
+
+t.test('docs/guardrails.md lists every built-in detector id with its severity and label', async (t) => {
+  const doc = readFileSync(new URL('../docs/guardrails.md', import.meta.url), 'utf8');
+  for (const { id, severity, label } of profileDetectorIds(BUILTIN_PROFILES.strict)) {
+    t.ok(doc.includes(`| \`${id}\` | ${severity} | \`${label}\` |`), id);
+  }
 });
