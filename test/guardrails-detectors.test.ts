@@ -336,6 +336,11 @@ t.test('config: profiles load with defaults; bad custom patterns are refused wit
   }
   t.match(configProblems(`  profiles:\n    p:\n      pii: [email, fax]\n`), /guardrails\.profiles\.p\.pii\[1\]: expected one of email, phone, card, iban, national_id, ip/);
   t.match(configProblems(`  profiles:\n    p:\n      severities: { pii.ip: urgent }\n`), /expected one of low, medium, high, critical/);
+  t.match(
+    configProblems(`  profiles:\n    p:\n      severities: { custom.nope: low }\n`),
+    /guardrails\.profiles\.p\.severities\.custom\.nope: no pattern or word list of this profile is named "custom\.nope"/,
+  );
+  t.match(configProblems(`  profiles:\n    p:\n      defaultRegion: XX\n`), /guardrails\.profiles\.p\.defaultRegion: "XX" is not a country the phone number metadata knows/);
   t.equal(patternProblem('\\bproj-[a-z]{3}\\b'), null, 'an ordinary pattern is accepted');
   t.match(patternProblem('[a-z]+@[a-z]+\\.com'), /super-linearly on "a" repeated .* anchor where it starts/, 'a repetition that rescans a run is refused, with the fix');
   t.equal(patternProblem('(?<![a-z])[a-z]+@[a-z]+\\.com'), null, 'anchored by a look-behind it is accepted');

@@ -1,3 +1,4 @@
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { ConfigError } from './config-error.js';
 import { readCredential } from './credential.js';
 import { patternProblem } from './regex-safety.js';
@@ -64,6 +65,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       if (names.has(`word.${w.name}`)) problems.push(`${where(['guardrails', 'profiles', name, 'words', i, 'name'])}: "${w.name}" is named twice`);
       names.add(`word.${w.name}`);
     });
+    for (const id of Object.keys(profile.severities)) {
+      if (/^(custom|word)\./.test(id) && !names.has(id)) problems.push(`${where(['guardrails', 'profiles', name, 'severities', id], true)}: no pattern or word list of this profile is named "${id}"`);
+    }
+    if (!isSupportedCountry(profile.defaultRegion)) {
+      problems.push(`${where(['guardrails', 'profiles', name, 'defaultRegion'])}: "${profile.defaultRegion}" is not a country the phone number metadata knows`);
+    }
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
   return { file, config, credentials, toolCredentials: tools.credentials };
