@@ -257,7 +257,11 @@ export function createSecretsDetector(options: SecretsOptions = {}): Detector {
       else {
         open.fill(0);
         gate.lastIndex = 0;
-        for (let m = gate.exec(text); m !== null; m = gate.exec(text)) for (const i of gateOf.get(m[0].toLowerCase())!) open[i] = 1;
+        for (let m = gate.exec(text); m !== null; m = gate.exec(text)) {
+          for (const i of gateOf.get(m[0].toLowerCase())!) open[i] = 1;
+          // Literals may overlap (`ops_eyJ…` holds `ops_ey` and `eyJ`): resume one past the start.
+          gate.lastIndex = m.index + 1;
+        }
       }
       for (let i = 0; i < prepared.length; i++) {
         if (open[i] === 0) continue;
