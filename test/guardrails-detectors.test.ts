@@ -172,14 +172,32 @@ t.test("every rule of secretlint's preset is mapped or deliberately skipped (a n
 t.test('the literal gates never hide a match: gated and ungated secret detectors agree', async (t) => {
   const gated = createSecretsDetector();
   const ungated = createSecretsDetector({ ungated: true });
-  const texts = [...cases.map((c) => c.text), `${GH} ${SLACK} HOOKS.SLACK.COM/services/T000/B000/XXX MONGODB://a:Xy7pQ2w@h/db`, 'https://github.com/foo:x-oauth-basic@github.com/'];
+  const whole = createSecretsDetector({ wholeText: true });
+  let found = 0;
+  const texts = [
+    ...cases.map((c) => c.text),
+    `${GH} ${SLACK} HOOKS.SLACK.COM/services/T000/B000/XXX MONGODB://a:Xy7pQ2w@h/db`,
+    'https://github.com/foo:x-oauth-basic@github.com/',
+    // Tokens around literals: at the text's edges, glued to punctuation or letters, several per token.
+    `${AWS_ID}`,
+    `"${AWS_ID}",${GH};${NPM}\n(${SHOPIFY})\t${AWS_ID}${AWS_ID} x${AWS_ID} ${AWS_ID}x`,
+    `url=https://u1:Pw0rd99x@h.example.com/x,https://u2:Zz9yYx8w@h2.example.org\u00a0${LINEAR}\u2028${ANTHROPIC}`,
+    `aws_secret_access_key=${AWS_SECRET} and ${AWS_ID} and account_id: 1234-5678-9012`,
+    `${rep('AKIA ', 100)}${AWS_ID}`,
+  ];
   for (const text of texts) {
     const a: Match[] = [];
     const b: Match[] = [];
+    const c: Match[] = [];
     gated.detect(text, a);
     ungated.detect(text, b);
-    t.same(a, b, text.slice(0, 40));
+    whole.detect(text, c);
+    const order = (ms: Match[]) => ms.sort((x, y) => x.start - y.start || x.end - y.end || (x.detector < y.detector ? -1 : 1));
+    t.same(order(a), order(b), text.slice(0, 40));
+    t.same(order(c), order(b), `whole text: ${text.slice(0, 40)}`);
+    found += b.length;
   }
+  t.ok(found > 40, `the texts hold secrets (${found} matches)`);
 });
 
 t.test('checks used by the detectors', async (t) => {

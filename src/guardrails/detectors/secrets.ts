@@ -70,6 +70,13 @@ interface RuleSpec {
   readonly triggers: readonly string[];
   /** Lower-case literals matched against the lower-cased text (for rules whose patterns are `/i`). */
   readonly foldedTriggers?: readonly string[];
+  /**
+   * Triggers whose matches never hold whitespace (a token: `AKIA…`, `ghp_…`). When only these open
+   * the rule, it runs on the whitespace-delimited tokens around them instead of the whole text: its
+   * other patterns need literals that are absent, and a token's edges (whitespace or the text's
+   * ends) look the same to `\b` and look-arounds as in the whole text.
+   */
+  readonly local?: readonly string[];
   readonly options?: Record<string, unknown>;
   /** Source variants to run the rule on (some rules look at the file name). */
   readonly filePaths?: readonly (string | undefined)[];
@@ -88,6 +95,7 @@ const PREFIX = '@secretlint/secretlint-rule-';
 export const RULE_SPECS: Readonly<Record<string, RuleSpec | 'skipped'>> = {
   aws: {
     triggers: [...AWS_KEY_PREFIXES, 'SECRET', 'secret', 'Secret'],
+    local: AWS_KEY_PREFIXES,
     // The access key id scan is off by default in secretlint (it also reports account ids).
     options: { enableIDScanRule: true },
     kinds: {
@@ -101,6 +109,7 @@ export const RULE_SPECS: Readonly<Record<string, RuleSpec | 'skipped'>> = {
   privatekey: { triggers: ['-----BEGIN'], kinds: { PrivateKey: kind('private_key', 'critical', 'PRIVATE_KEY', 'KEY') } },
   npm: {
     triggers: ['npm_', 'x-oauth-basic', '_authToken='],
+    local: ['npm_'],
     // Without a file name the rule checks package.json patterns; as `.npmrc` it checks `_authToken=`.
     filePaths: [undefined, '.npmrc'],
     kinds: {
@@ -109,19 +118,20 @@ export const RULE_SPECS: Readonly<Record<string, RuleSpec | 'skipped'>> = {
       PackageJSON_xOauthToken: { ...GITHUB_TOKEN, valueProp: 'TOKEN' },
     },
   },
-  basicauth: { triggers: ['://'], kinds: { BasicAuth: kind('basic_auth', 'high', 'SECRET', 'CREDENTIAL') } },
+  basicauth: { triggers: ['://'], local: ['://'], kinds: { BasicAuth: kind('basic_auth', 'high', 'SECRET', 'CREDENTIAL') } },
   slack: {
     triggers: ['xoxb-', 'xoxp-', 'xapp-', 'xoxa-', 'xoxo-', 'xoxr-'],
+    local: ['xoxb-', 'xoxp-', 'xapp-', 'xoxa-', 'xoxo-', 'xoxr-'],
     foldedTriggers: ['hooks.slack.com'],
     kinds: { SLACK_TOKEN: kind('slack_token', 'high', 'SECRET', 'TOKEN'), IncomingWebhook: kind('slack_webhook', 'high', 'SECRET', 'URL') },
   },
-  sendgrid: { triggers: ['SG.'], kinds: { SENDGRID_KEY: kind('sendgrid_key', 'high', 'SECRET', 'KEY') } },
-  shopify: { triggers: ['shppa_', 'shpca_', 'shpat_', 'shpss_'], kinds: { SHOPIFY_KEY: kind('shopify_token', 'high', 'SECRET', 'KEY') } },
-  github: { triggers: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'], kinds: { GITHUB_TOKEN } },
-  openai: { triggers: ['T3BlbkFJ'], kinds: { OPENAI_TOKEN: kind('openai_key', 'high', 'SECRET', 'TOKEN') } },
-  anthropic: { triggers: ['sk-ant-api0'], kinds: { ANTHROPIC_API_KEY: kind('anthropic_key', 'high', 'SECRET', 'KEY') } },
-  linear: { triggers: ['lin_api_'], kinds: { LINEAR_API_TOKEN: kind('linear_token', 'high', 'SECRET', 'ID') } },
-  '1password': { triggers: ['ops_ey'], kinds: { OPS_TOKEN: kind('onepassword_token', 'high', 'SECRET', 'TOKEN') } },
+  sendgrid: { triggers: ['SG.'], local: ['SG.'], kinds: { SENDGRID_KEY: kind('sendgrid_key', 'high', 'SECRET', 'KEY') } },
+  shopify: { triggers: ['shppa_', 'shpca_', 'shpat_', 'shpss_'], local: ['shppa_', 'shpca_', 'shpat_', 'shpss_'], kinds: { SHOPIFY_KEY: kind('shopify_token', 'high', 'SECRET', 'KEY') } },
+  github: { triggers: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'], local: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'], kinds: { GITHUB_TOKEN } },
+  openai: { triggers: ['T3BlbkFJ'], local: ['T3BlbkFJ'], kinds: { OPENAI_TOKEN: kind('openai_key', 'high', 'SECRET', 'TOKEN') } },
+  anthropic: { triggers: ['sk-ant-api0'], local: ['sk-ant-api0'], kinds: { ANTHROPIC_API_KEY: kind('anthropic_key', 'high', 'SECRET', 'KEY') } },
+  linear: { triggers: ['lin_api_'], local: ['lin_api_'], kinds: { LINEAR_API_TOKEN: kind('linear_token', 'high', 'SECRET', 'ID') } },
+  '1password': { triggers: ['ops_ey'], local: ['ops_ey'], kinds: { OPS_TOKEN: kind('onepassword_token', 'high', 'SECRET', 'TOKEN') } },
   'database-connection-string': {
     triggers: [],
     foldedTriggers: ['mongodb', 'mysql', 'postgres'],
@@ -202,20 +212,52 @@ function dedupe(ids: DetectorId[]): DetectorId[] {
 }
 
 export interface SecretsOptions {
-  /** Run every rule on every text (tests: proves the gates hide nothing). */
+  /** Run every rule on every whole text (tests and the bench: proves the gates hide nothing). */
   readonly ungated?: boolean;
+  /** Gate the rules, but run an open rule on the whole text, never on tokens around its literals (tests). */
+  readonly wholeText?: boolean;
+}
+
+const CLOSED = 0;
+const LOCAL = 1;
+const FULL = 2;
+
+/** More literal hits than this in one text, or tokens longer than this: the rule runs on the whole text. */
+const MAX_LOCAL_HITS = 64;
+const MAX_TOKEN = 8192;
+
+function isSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || (c > 127 && /\s/.test(String.fromCharCode(c)));
+}
+
+/**
+ * The whitespace-delimited tokens holding the hits, merged, as [start, end, start, end, …]; null
+ * when running on the whole text is as cheap (many hits, long tokens).
+ */
+function tokensAround(text: string, hits: readonly number[]): number[] | null {
+  if (hits.length > MAX_LOCAL_HITS) return null;
+  const windows: number[] = [];
+  for (const hit of hits) {
+    if (windows.length > 0 && hit < windows[windows.length - 1]!) continue; // inside the previous token
+    let start = hit;
+    while (start > 0 && !isSpace(text.charCodeAt(start - 1))) if (hit - --start > MAX_TOKEN) return null;
+    let end = hit;
+    while (end < text.length && !isSpace(text.charCodeAt(end))) if (++end - hit > MAX_TOKEN) return null;
+    windows.push(start, end);
+  }
+  return windows;
 }
 
 export function createSecretsDetector(options: SecretsOptions = {}): Detector {
   // One rule instance per detector, created once; `current` receives the reports of the scan in progress.
-  let current: { text: string; out: Match[]; rule: PreparedRule } | null = null;
+  let current: { text: string; out: Match[]; rule: PreparedRule; offset: number } | null = null;
   const prepared: PreparedRule[] = [];
   for (const [name, rule] of PRESET_RULES) {
     const spec = RULE_SPECS[name];
     if (spec === undefined || spec === 'skipped') continue;
     const context: RuleContext = {
       report: (descriptor) => {
-        if (current !== null) collect(current.text, current.out, current.rule, descriptor);
+        if (current !== null) collect(current.text, current.out, current.rule, descriptor, current.offset);
       },
       ignore: () => {},
       createTranslator: () => (messageId, props) => ({ messageId, props }),
@@ -225,16 +267,26 @@ export function createSecretsDetector(options: SecretsOptions = {}): Detector {
     prepared.push(entry);
   }
   const ungated = options.ungated === true;
+  const ungatedLocal = options.wholeText === true;
+  const run = (rule: PreparedRule, text: string, out: Match[], content: string, offset: number) => {
+    current = { text, out, rule, offset };
+    for (const filePath of rule.spec.filePaths ?? [undefined]) rule.handlers.file?.({ content, filePath, ext: '', contentType: 'text' });
+  };
   // One pass over the text finds which gates open: every trigger literal in one case-insensitive
   // alternation (cheaper than 50 `includes`; a case-insensitive hit on a case-sensitive trigger
   // only runs a rule that then finds nothing).
-  const gateOf = new Map<string, number[]>();
-  const addGate = (literal: string, index: number) => {
+  // Each literal opens rules: wholly (FULL), or around its hits only (LOCAL).
+  const gateOf = new Map<string, { rule: number; local: boolean }[]>();
+  const addGate = (literal: string, index: number, local = false) => {
     const key = literal.toLowerCase();
-    gateOf.set(key, [...(gateOf.get(key) ?? []), index]);
+    const entries = gateOf.get(key) ?? [];
+    const same = entries.find((e) => e.rule === index);
+    if (same === undefined) gateOf.set(key, [...entries, { rule: index, local }]);
+    else same.local &&= local;
   };
   prepared.forEach((rule, i) => {
-    for (const t of [...rule.spec.triggers, ...(rule.spec.foldedTriggers ?? [])]) addGate(t, i);
+    const local = new Set(rule.spec.local ?? []);
+    for (const t of [...rule.spec.triggers, ...(rule.spec.foldedTriggers ?? [])]) addGate(t, i, local.has(t));
   });
   const OURS = { jwt: prepared.length, password: prepared.length + 1, url: prepared.length + 2 };
   addGate('eyJ', OURS.jwt);
@@ -248,36 +300,45 @@ export function createSecretsDetector(options: SecretsOptions = {}): Detector {
     'gi',
   );
   const open = new Uint8Array(prepared.length + 3);
+  const hits: number[][] = prepared.map(() => []);
   return {
     ids: SECRET_IDS,
     // The private key rule spans at most 10,000 base64 characters plus its two armour lines.
     window: Math.max(10_200, JWT_MAX),
     detect(text, out) {
-      if (ungated) open.fill(1);
+      if (ungated) open.fill(FULL);
       else {
-        open.fill(0);
+        open.fill(CLOSED);
+        for (const h of hits) h.length = 0;
         gate.lastIndex = 0;
         for (let m = gate.exec(text); m !== null; m = gate.exec(text)) {
-          for (const i of gateOf.get(m[0].toLowerCase())!) open[i] = 1;
+          for (const { rule, local } of gateOf.get(m[0].toLowerCase())!) {
+            if (!local || ungatedLocal) open[rule] = FULL;
+            else if (open[rule] !== FULL) {
+              open[rule] = LOCAL;
+              hits[rule]!.push(m.index);
+            }
+          }
           // Literals may overlap (`ops_eyJ…` holds `ops_ey` and `eyJ`): resume one past the start.
           gate.lastIndex = m.index + 1;
         }
       }
       for (let i = 0; i < prepared.length; i++) {
-        if (open[i] === 0) continue;
+        if (open[i] === CLOSED) continue;
         const rule = prepared[i]!;
-        current = { text, out, rule };
+        const windows = open[i] === LOCAL ? tokensAround(text, hits[i]!) : null;
         try {
-          for (const filePath of rule.spec.filePaths ?? [undefined]) rule.handlers.file?.({ content: text, filePath, ext: '', contentType: 'text' });
+          if (windows === null) run(rule, text, out, text, 0);
+          else for (let w = 0; w < windows.length; w += 2) run(rule, text, out, text.slice(windows[w], windows[w + 1]), windows[w]!);
         } catch {
           // A rule that throws on odd input finds nothing in it; the scan goes on.
         } finally {
           current = null;
         }
       }
-      if (open[OURS.jwt] === 1) detectJwts(text, out);
-      if (open[OURS.password] === 1) detectPasswords(text, out);
-      if (open[OURS.url] === 1) detectUrlCredentials(text, out);
+      if (open[OURS.jwt] !== CLOSED) detectJwts(text, out);
+      if (open[OURS.password] !== CLOSED) detectPasswords(text, out);
+      if (open[OURS.url] !== CLOSED) detectUrlCredentials(text, out);
     },
   };
 }
@@ -287,14 +348,14 @@ function escapeLiteral(literal: string): string {
 }
 
 /** Turns one report of a rule into a match over the value's exact range. */
-function collect(text: string, out: Match[], rule: PreparedRule, { message, range }: Report): void {
+function collect(text: string, out: Match[], rule: PreparedRule, { message, range }: Report, offset: number): void {
   const { messageId, props } = (typeof message === 'object' && message !== null ? message : {}) as Partial<Translated>;
   const listed = rule.spec.kinds[messageId ?? ''];
   if (listed === 'dropped') return;
   const k = listed ?? rule.fallback;
   const value = props?.[k.valueProp];
-  let start = range[0] ?? 0;
-  let end = range[1] ?? start;
+  let start = (range[0] ?? 0) + offset;
+  let end = (range[1] ?? range[0] ?? 0) + offset;
   // Some rules report the start of the whole match with the length of the captured value (the AWS
   // secret key, x-oauth-basic): the value itself is where it is found from the reported start.
   if (typeof value === 'string' && value.length > 0) {
