@@ -75,6 +75,9 @@ const cases: Case[] = [
   { name: 'JWT', text: `Authorization: Bearer ${JWT}`, want: [['secret.jwt', 'high', 'JWT', JWT]] },
   { name: 'eyJ… that is not a JWT header', text: `x eyJub3QganNvbg.${rep('a', 10)}.${rep('b', 10)}`, want: [] },
   { name: 'password assignment: the value only', text: 'DB_PASSWORD="hunter22x" and more', want: [['secret.password', 'high', 'SECRET', 'hunter22x']] },
+  { name: 'code is not a password: types, members, calls, keywords, numbers', text: 'password: string; pwd = opts.password; passwd = getPwd(x); password: null, password=0x02', want: [] },
+  { name: 'a quoted word is a password', text: `login({ password: 'sunshine' })`, want: [['secret.password', 'high', 'SECRET', 'sunshine']] },
+  { name: "the .npmrc rule's loose match on code is dropped", text: `const key = '_authToken=',`, want: [] },
   { name: 'templated password is not a secret', text: `password=${'$'}{DB_PASSWORD}`, want: [] },
   { name: 'credentials in a redis URL: the password', text: 'redis://default:Zx9yW8v7@cache:6379', want: [['secret.url_credentials', 'high', 'SECRET', 'Zx9yW8v7']] },
   { name: 'a UUID is not a key', text: 'request 3f2b8c1e-9a4d-4e6f-b2a1-7c8d9e0f1a2b failed', want: [] },
@@ -113,7 +116,11 @@ const cases: Case[] = [
       ['pii.ip', 'low', 'IP', '2001:db8::8a2e:370:7334'],
     ],
   },
-  { name: 'not IPs: versions, loopback, any-address, times, C++ scopes', text: 'v1.2.3.4, version 10.2.30.4, 1.2.3.4, 1.2.3.4.5, 127.0.0.1, 0.0.0.0, ::1, 12:30:45, std::map', want: [] },
+  {
+    name: 'not IPs: versions, loopback, any-address, times, C++ scopes',
+    text: 'v1.2.3.4, version 10.2.30.4, RFC 9111 section-5.2.2.10, 1.2.3.4, 1.2.3.4.5, 127.0.0.1, 0.0.0.0, ::1, 12:30:45, std::map',
+    want: [],
+  },
   // ---- custom ----
   {
     name: 'custom pattern and word list',
@@ -130,10 +137,18 @@ const cases: Case[] = [
     }),
   },
   // ---- overlaps ----
+  { name: 'overlap, equal severity: the longer wins (a card inside a password)', text: 'password=4539148803436467!', want: [['secret.password', 'high', 'SECRET', '4539148803436467!']] },
   {
-    name: 'overlap: the more severe wins (a card inside a password value)',
+    name: 'overlap: the more severe wins (a card made medium inside a password)',
     text: 'password=4539148803436467',
     want: [['secret.password', 'high', 'SECRET', '4539148803436467']],
+    profile: profileDefaults({ severities: { 'pii.card': 'medium' } }),
+  },
+  {
+    name: 'overlap: the more severe wins (a password made low, the card inside it stays high)',
+    text: 'password=4539148803436467',
+    want: [['pii.card', 'high', 'CARD', '4539148803436467']],
+    profile: profileDefaults({ severities: { 'secret.password': 'low' } }),
   },
   { name: 'severity override', text: 'from 203.0.113.7', want: [['pii.ip', 'medium', 'IP', '203.0.113.7']], profile: profileDefaults({ severities: { 'pii.ip': 'medium' } }) },
 ];

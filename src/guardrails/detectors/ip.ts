@@ -2,7 +2,8 @@
  * IP addresses (`pii.ip`, low): an address can identify a person's connection or an internal host.
  *
  * IPv4 counts as four dotted decimal octets 0–255 without leading zeros, not glued to a letter,
- * digit or dot (`1.2.3.4.5` and `v1.2.3.4` are not addresses). Left out on purpose: 0.0.0.0,
+ * digit or dot, nor right after `-`, `#` or `§` (`1.2.3.4.5`, `v1.2.3.4` and `section-5.2.2.10` are
+ * not addresses). Left out on purpose: 0.0.0.0,
  * 255.255.255.255 and 127.0.0.0/8 (they name no one); addresses whose four octets are single digits
  * (`1.2.3.4`, `2.0.0.1`: far more often versions than hosts); anything right after the word
  * `version`/`ver`. Private ranges (10/8, 172.16/12, 192.168/16) do count: they map an internal network.
@@ -17,7 +18,7 @@ import type { Detector, DetectorId } from './detector.js';
 const IP: DetectorId = { id: 'pii.ip', severity: 'low', label: 'IP' };
 
 const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const IPV4 = new RegExp(`(?<![\\p{L}\\p{N}_.])${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}(?![\\p{L}\\p{N}_]|\\.\\d)`, 'gu');
+const IPV4 = new RegExp(`(?<![\\p{L}\\p{N}_.#§-])${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}(?![\\p{L}\\p{N}_]|\\.\\d)`, 'gu');
 const VERSION_BEFORE = /\b(?:version|ver\.?)\s*$/i;
 
 /** Hex groups and colons (at least two), with an optional dotted IPv4 tail; `isIPv6` decides. */

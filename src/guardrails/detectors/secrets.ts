@@ -159,14 +159,37 @@ const JWT_PATTERN = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.
 const JWT_MAX = 16_384;
 
 /** `password=…`, `DB_PASSWORD: "…"`, `pwd=…`: the value is reported, not the key. */
-const PASSWORD_PATTERN = /(?<![A-Za-z0-9])(?:password|passwd|pwd)["']?[ \t]{0,8}[:=][ \t]{0,8}["']?([^\s"'&;,<>]{4,128})/dgi;
+const PASSWORD_PATTERN = /(?<![A-Za-z0-9])(?:password|passwd|pwd)["']?[ \t]{0,8}[:=][ \t]{0,8}(["'`]?)([^\s"'`&;,<>]{4,128})/dgi;
+
+/**
+ * Unquoted values that are code, not secrets (prompts often carry code): `password: string`,
+ * `password = opts.password`, `pwd = getPwd()`, `password: null`, hex literals, and plain words
+ * without a digit or symbol (`password: required`). A quoted value counts unless it is a placeholder;
+ * so does an unquoted PIN (`password=4711`).
+ */
+const CODE_VALUE = /^(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+|[A-Za-z_$][\w$]*\(.*|[A-Za-z]+|0x[0-9a-fA-F]+)$/;
 
 /** Credentials in a URL of any scheme (the preset covers http(s), ftp, MySQL, PostgreSQL and MongoDB only). */
 const URL_CREDENTIALS_PATTERN = /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,30}:\/\/([^:@/\s"'<>]{1,128}):([^@/\s"'<>]{1,256})@[A-Za-z0-9[]/dg;
 
 /** Values that are placeholders, not secrets (the preset's database rule skips the same). */
-const PLACEHOLDERS = new Set(['password', 'passwd', 'secret', 'changeme', 'pass', 'admin', 'root', 'user', 'username', 'mypassword', 'your_password', 'replace_with_password', 'example']);
-const TEMPLATED = /\$\{|\{\{|^\{[^}]*\}$|^%[A-Z_]+%$|^\$[A-Za-z_]|^<[^>]*>$|^\*+$/;
+const PLACEHOLDERS = new Set([
+  'x-oauth-basic',
+  'password',
+  'passwd',
+  'secret',
+  'changeme',
+  'pass',
+  'admin',
+  'root',
+  'user',
+  'username',
+  'mypassword',
+  'your_password',
+  'replace_with_password',
+  'example',
+]);
+const TEMPLATED = /\$\{|\{\{|^\{[^}]*\}$|^%[A-Z_]+%$|^\$[A-Za-z_]|^<[^>]*>$|^\*+$|^\[[^\]]*\]$|REDACTED/;
 
 function isPlaceholder(value: string): boolean {
   if (value.length < 4 || PLACEHOLDERS.has(value.toLowerCase()) || TEMPLATED.test(value)) return true;
@@ -365,7 +388,18 @@ function collect(text: string, out: Match[], rule: PreparedRule, { message, rang
       end = at + value.length;
     }
   }
-  if (end > start) out.push({ detector: k.id, severity: k.severity, label: k.label, start, end });
+  // A value with fewer than four letters or digits is punctuation a loose rule caught on code (the
+  // `.npmrc` rule's `_authToken=(.*)` on `'_authToken=',`), not a credential.
+  if (end > start && alphanumerics(text, start, end) >= 4) out.push({ detector: k.id, severity: k.severity, label: k.label, start, end });
+}
+
+function alphanumerics(text: string, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end && n < 4; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) n++;
+  }
+  return n;
 }
 
 function detectJwts(text: string, out: Match[]): void {
@@ -380,8 +414,10 @@ function detectJwts(text: string, out: Match[]): void {
 function detectPasswords(text: string, out: Match[]): void {
   PASSWORD_PATTERN.lastIndex = 0;
   for (let m = PASSWORD_PATTERN.exec(text); m !== null; m = PASSWORD_PATTERN.exec(text)) {
-    const [start, end] = m.indices![1]!;
-    if (!isPlaceholder(m[1]!)) out.push({ detector: PASSWORD.id, severity: PASSWORD.severity, label: PASSWORD.label, start, end });
+    const value = m[2]!;
+    if (isPlaceholder(value) || (m[1] === '' && CODE_VALUE.test(value))) continue;
+    const [start, end] = m.indices![2]!;
+    out.push({ detector: PASSWORD.id, severity: PASSWORD.severity, label: PASSWORD.label, start, end });
   }
 }
 
