@@ -1,4 +1,4 @@
-import { isSupportedCountry } from 'libphonenumber-js/max';
+import { createRequire } from 'node:module';
 import { ConfigError } from './config-error.js';
 import { readCredential } from './credential.js';
 import { patternProblem } from './regex-safety.js';
@@ -68,12 +68,22 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     for (const id of Object.keys(profile.severities)) {
       if (/^(custom|word)\./.test(id) && !names.has(id)) problems.push(`${where(['guardrails', 'profiles', name, 'severities', id], true)}: no pattern or word list of this profile is named "${id}"`);
     }
-    if (!isSupportedCountry(profile.defaultRegion)) {
+    if (!isPhoneRegion(profile.defaultRegion)) {
       problems.push(`${where(['guardrails', 'profiles', name, 'defaultRegion'])}: "${profile.defaultRegion}" is not a country the phone number metadata knows`);
     }
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
   return { file, config, credentials, toolCredentials: tools.credentials };
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * A country the phone number metadata knows. The metadata (about 100 ms to load) is required only
+ * when a guardrail profile is configured; the phone detector requires the same CommonJS build.
+ */
+function isPhoneRegion(code: string): boolean {
+  return (require('libphonenumber-js/max') as typeof import('libphonenumber-js/max')).isSupportedCountry(code);
 }
 
 /** 127.0.0.0/8, ::1 (also as an IPv4-mapped address) or localhost: only this host reaches it. */

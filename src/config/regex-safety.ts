@@ -12,7 +12,11 @@
  *   misses, such as `(a|aa)*b`, `\d+\d+x` and `[a-z]+@` (a repetition that can start anywhere in a
  *   long run rescans it).
  */
-import safeRegex from 'safe-regex2';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+/** Loaded on the first pattern checked: most configurations have none. */
+const safeRegex = (re: string): boolean => (require('safe-regex2') as typeof import('safe-regex2'))(re);
 
 /** Why a pattern is refused, or null when it is accepted. */
 export function patternProblem(source: string, ignoreCase = false): string | null {

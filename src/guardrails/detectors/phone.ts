@@ -14,8 +14,12 @@
  * - a bounded effort: at most 256 candidates per scanned string (a string of 100 KB of
  *   `12 34 56 78 …` would otherwise cost a second); past that, phones are not looked for.
  */
-import { type CountryCode, findNumbers } from 'libphonenumber-js/max';
+import { createRequire } from 'node:module';
+import type { CountryCode } from 'libphonenumber-js/max';
 import type { Detector, DetectorId } from './detector.js';
+
+// The CommonJS build, as config loading uses it to check a profile's region: one copy of the metadata.
+const { findNumbers } = createRequire(import.meta.url)('libphonenumber-js/max') as typeof import('libphonenumber-js/max');
 
 const PHONE: DetectorId = { id: 'pii.phone', severity: 'medium', label: 'PHONE' };
 
