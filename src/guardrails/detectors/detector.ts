@@ -21,12 +21,3 @@ export interface DetectorId {
 }
 
 export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
-
-/** The code unit before `i` is a letter, a digit or `_` (ASCII): `i` is not the start of a token. */
-export function isWordCode(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
-}
-
-export function isDigitCode(c: number): boolean {
-  return c >= 48 && c <= 57;
-}
