@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import OpenAI from 'openai';
 import t, { type Test } from 'tap';
-import { type Harness, auditEvents, startHarness } from './helpers.js';
+import { auditEvents, type Harness, startHarness } from './helpers.js';
 import { startMcpServer } from './mcp-fixture.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
@@ -102,7 +102,13 @@ t.test('a secret denies the call (high severity): the provider never sees it, th
   const client = await openai(h);
   const before = h.upstream.received.length;
   const err = (await client.chat.completions
-    .create({ model: 'gpt-4o', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: `deploy with ${AWS_KEY}` }] })
+    .create({
+      model: 'gpt-4o',
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: `deploy with ${AWS_KEY}` },
+      ],
+    })
     .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
   t.ok(err instanceof OpenAI.PermissionDeniedError);
   t.equal(err.code, 'aos_policy_denied');
@@ -147,10 +153,14 @@ t.test('responses are scanned where the profile asks: findings recorded under re
     { detector: 'pii.email', severity: 'medium', path: 'messages.0.content' },
     { detector: 'pii.email', severity: 'medium', path: 'response.choices.0.message.content' },
   ]);
-  t.same(events[1].findings, [
-    { detector: 'pii.email', severity: 'medium', path: 'messages.0.content' },
-    { detector: 'pii.email', severity: 'medium', path: 'response.choices.0.delta.content' },
-  ], 'found once in a stream split into 3-character events');
+  t.same(
+    events[1].findings,
+    [
+      { detector: 'pii.email', severity: 'medium', path: 'messages.0.content' },
+      { detector: 'pii.email', severity: 'medium', path: 'response.choices.0.delta.content' },
+    ],
+    'found once in a stream split into 3-character events',
+  );
   const metrics = await (await fetch(`${h.admin}/metrics`)).text();
   t.match(metrics, /aos_guardrail_findings_total\{detector="pii.email",action="recorded"\} 2/);
 });
@@ -194,7 +204,10 @@ t.test('tool calls: HTTP tool bodies and MCP tools/call arguments are redacted a
   const inUrl = await fetch(`${h.url}/tools/crm/find?email=${encodeURIComponent(EMAIL)}`, { headers: auth });
   t.equal(inUrl.status, 403);
   t.equal(inUrl.headers.get('x-aos-error-code'), 'aos_obligation_unsupported', 'a value in the query cannot be redacted');
-  t.notOk(api.seen.some((s) => s.url.includes('example.com')), 'and was not sent');
+  t.notOk(
+    api.seen.some((s) => s.url.includes('example.com')),
+    'and was not sent',
+  );
 
   const transport = new StreamableHTTPClientTransport(new URL(`${h.url}/mcp/fixture`), { requestInit: { headers: { authorization: auth.authorization } } });
   const client = new Client({ name: 'guarded-agent', version: '1.0.0' });

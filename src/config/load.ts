@@ -1,6 +1,8 @@
+import { createRequire } from 'node:module';
 import { ConfigError } from './config-error.js';
 import { readCredential } from './credential.js';
 import { type ProviderAuth, resolveProviderAuth } from './provider-auth.js';
+import { patternProblem } from './regex-safety.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 import { resolveTools } from './tools.js';
 import { parseYamlText, readConfigText } from './yaml-file.js';
@@ -57,8 +59,37 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     }
     if (config.identity.mode === 'off') problems.push(`${where(['identity', 'workloadToken'])}: needs identity.mode: required`);
   }
+  for (const [name, profile] of Object.entries(config.guardrails.profiles)) {
+    const names = new Set<string>();
+    profile.patterns.forEach((p, i) => {
+      const problem = patternProblem(p.pattern, p.ignoreCase);
+      if (problem !== null) problems.push(`${where(['guardrails', 'profiles', name, 'patterns', i, 'pattern'])}: ${problem}`);
+      if (names.has(`custom.${p.name}`)) problems.push(`${where(['guardrails', 'profiles', name, 'patterns', i, 'name'])}: "${p.name}" is named twice`);
+      names.add(`custom.${p.name}`);
+    });
+    profile.words.forEach((w, i) => {
+      if (names.has(`word.${w.name}`)) problems.push(`${where(['guardrails', 'profiles', name, 'words', i, 'name'])}: "${w.name}" is named twice`);
+      names.add(`word.${w.name}`);
+    });
+    for (const id of Object.keys(profile.severities)) {
+      if (/^(custom|word)\./.test(id) && !names.has(id)) problems.push(`${where(['guardrails', 'profiles', name, 'severities', id], true)}: no pattern or word list of this profile is named "${id}"`);
+    }
+    if (!isPhoneRegion(profile.defaultRegion)) {
+      problems.push(`${where(['guardrails', 'profiles', name, 'defaultRegion'])}: "${profile.defaultRegion}" is not a country the phone number metadata knows`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(file, problems);
   return { file, config, credentials, toolCredentials: tools.credentials, providerAuth };
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * A country the phone number metadata knows. The metadata (about 100 ms to load) is required only
+ * when a guardrail profile is configured; the phone detector requires the same CommonJS build.
+ */
+function isPhoneRegion(code: string): boolean {
+  return (require('libphonenumber-js/max') as typeof import('libphonenumber-js/max')).isSupportedCountry(code);
 }
 
 /** 127.0.0.0/8, ::1 (also as an IPv4-mapped address) or localhost: only this host reaches it. */

@@ -447,6 +447,76 @@ const ApprovalsSchema = Obj(
   },
 );
 
+// ---- guardrails -------------------------------------------------------------------------------
+
+const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+const Severity = (description: string) => Enum(SEVERITIES, { description });
+
+/** The personal-data detectors a profile can enable (src/guardrails/detectors/, docs/guardrails.md). */
+export const PII_DETECTORS = ['email', 'phone', 'card', 'iban', 'national_id', 'ip'] as const;
+
+/** A detector or list name: one segment of a detector id (`custom.<name>`). */
+const DETECTOR_NAME = { pattern: '^[a-z0-9][a-z0-9_-]*$', title: 'lower-case letters, digits, _ and -' };
+
+const GuardrailPatternSchema = Obj(
+  {
+    name: Str('Detector id `custom.<name>`.', { ...DETECTOR_NAME, maxLength: 64 }),
+    pattern: Str('A JavaScript regular expression (Unicode mode). Refused at load when it can backtrack super-linearly (docs/guardrails.md).', { minLength: 1, maxLength: 1024 }),
+    severity: Severity('Severity of a match.'),
+    label: Type.Optional(Str('Redaction placeholder type (`[LABEL_1]`); default: the name in upper case.', { pattern: '^[A-Z][A-Z0-9_]*$', title: 'upper-case letters, digits and _' })),
+    ignoreCase: Bool(false, 'Match case-insensitively.'),
+  },
+  { description: 'A custom detector: a regular expression.' },
+);
+
+const GuardrailWordsSchema = Obj(
+  {
+    name: Str('Detector id `word.<name>`.', { ...DETECTOR_NAME, maxLength: 64 }),
+    words: Type.Array(Str('A word or phrase.', { minLength: 1, maxLength: 200 }), { description: 'Matched as whole words, case-insensitively.', minItems: 1, maxItems: 100_000 }),
+    severity: Severity('Severity of a match.'),
+    label: Type.Optional(Str('Redaction placeholder type; default: the name in upper case.', { pattern: '^[A-Z][A-Z0-9_]*$', title: 'upper-case letters, digits and _' })),
+  },
+  { description: 'A word list detector (code names, customer names, …).' },
+);
+
+const GuardrailProfileSchema = Obj(
+  {
+    secrets: Bool(true, "Secret detectors (secretlint's recommended rules, JWTs, passwords, credentials in URLs)."),
+    pii: Type.Array(Enum(PII_DETECTORS, { description: 'A personal-data detector.' }), {
+      description: 'The personal-data detectors enabled (`card` includes well-known test cards, reported as `pii.card_test`).',
+      uniqueItems: true,
+      default: [...PII_DETECTORS],
+    }),
+    defaultRegion: Str('Country (ISO 3166 alpha-2) assumed for phone numbers written without a country code.', { pattern: '^[A-Z]{2}$', title: 'an ISO 3166 alpha-2 code like US', default: 'US' }),
+    patterns: Type.Array(GuardrailPatternSchema, { description: 'Custom regular expression detectors.', default: [] }),
+    words: Type.Array(GuardrailWordsSchema, { description: 'Word list detectors.', default: [] }),
+    responses: Bool(false, "Scan the model's responses too (whole JSON and streams): findings are recorded (audit, metrics) under `response.`, the bytes pass unchanged."),
+    restore: Bool(
+      true,
+      'When the policy obliges `redact`, put the redacted values back into the response of the same request (the agent sees its own data; the provider never does). false: the agent sees the placeholders.',
+    ),
+    maxScanBytes: Int(1024, 1024 * 1024, 'Text scanned per request, in UTF-16 code units (about bytes for ASCII); the rest is not scanned and the call is flagged.', 64 * 1024 * 1024),
+    severities: Dict(Severity('The severity.'), {
+      description: 'Severity overrides by detector id (`pii.ip: medium`).',
+      default: {},
+      propertyNames: { pattern: '^(secret|pii|custom|word)\\.[a-z0-9_-]+$' },
+    }),
+  },
+  { description: "A guardrail profile: the detectors a template's calls are scanned with." },
+);
+
+const GuardrailsSchema = Obj(
+  {
+    mode: Enum(['on', 'off'], { description: 'off: no guardrails stage (the policy then sees no findings, and a `redact` obligation denies with aos_obligation_unsupported).', default: 'on' }),
+    profiles: Dict(GuardrailProfileSchema, {
+      description: 'Guardrail profiles by name (templates name one). `standard` and `strict` are built in; a profile configured under one of those names replaces it.',
+      default: {},
+      propertyNames: DETECTOR_NAME,
+    }),
+  },
+  { description: 'Secret and personal-data detectors (docs/guardrails.md).', default: {} },
+);
+
 // ---- the file ---------------------------------------------------------------------------------
 
 export const GatewayConfigSchema = Obj(
@@ -466,6 +536,7 @@ export const GatewayConfigSchema = Obj(
     routes: Type.Array(RouteSchema, { description: 'The mounts on the proxy listener.', minItems: 1 }),
     tools: Dict(ToolSchema, { description: 'The tool registry: HTTP APIs and MCP servers, by name (one path segment).', default: {}, propertyNames: { pattern: TOOL_NAME } }),
     approvals: ApprovalsSchema,
+    guardrails: GuardrailsSchema,
     controlPlane: Type.Optional(ControlPlaneSchema),
   },
   { description: 'The gateway configuration (config/aos.yaml).' },
@@ -504,3 +575,8 @@ export type ToolConfig = HttpToolConfig | McpToolConfig;
 export type ApprovalsConfig = Static<typeof ApprovalsSchema>;
 /** The control plane this gateway runs under (src/fleet/). */
 export type ControlPlaneConfig = Static<typeof ControlPlaneSchema>;
+/** The guardrails section (src/guardrails/). */
+export type GuardrailsConfig = Static<typeof GuardrailsSchema>;
+/** One guardrail profile. */
+export type GuardrailProfile = Static<typeof GuardrailProfileSchema>;
+export type PiiDetectorName = (typeof PII_DETECTORS)[number];

@@ -5,6 +5,8 @@ import { createRedactor, type Redactor } from '../audit/redact.js';
 import { type AuditStore, openAuditStore } from '../audit/store.js';
 import { type AuditTrail, createAuditTrail } from '../audit/trail.js';
 import type { ControlClient } from '../fleet/client.js';
+import { createScanners } from '../guardrails/scanner.js';
+import { createGuardrailStage } from '../guardrails/stage.js';
 import { authenticate, type FleetGate } from '../identity/authenticate.js';
 import { loadLocalSigner } from '../identity/local-key.js';
 import type { AgentRegistry } from '../identity/registry.js';
@@ -329,7 +331,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       identity:
         config.identity.mode === 'required' ? authenticate({ verifier: p.identity.verifier, registry: registry!, suspensions: p.suspensions, fleet: deps.fleet, workload: p.identity.workload }) : null,
       policy: manager === null ? null : decide({ engine: () => manager.current(), metrics: metrics.policy, approve: p.approvals?.gate ?? null }),
-      guardrails: null,
+      guardrails: config.guardrails.mode === 'off' ? null : createGuardrailStage({ scanners: createScanners(config.guardrails), registry, metrics: metrics.guardrails }),
       meterEstimate: meter?.estimate ?? null,
       meterReserve: meter?.reserve ?? null,
       tools,
