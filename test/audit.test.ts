@@ -174,7 +174,7 @@ t.test('privacy: bodies not stored by default; opt-in capture is redacted; keys 
   const h = await governed(t);
   const agentToken = await h.token('writer');
   const recordedToken = await h.token('recorded-agent');
-  const secretPrompt = `my key is sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX and the gateway's is ${PROVIDER_KEY}`;
+  const secretPrompt = `my key is sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX and the gateway's is ${PROVIDER_KEY}, mail jane.doe@example.com`;
   await new OpenAI({ baseURL: `${h.url}/v1`, apiKey: agentToken, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'plain prompt text' }] });
   const c = await new OpenAI({ baseURL: `${h.url}/v1`, apiKey: recordedToken, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: secretPrompt }] });
   t.match(c.choices[0].message.content, /sk-proj-ABCDEF/, 'the sample upstream echoes the secret back (so the response capture must redact it)');
@@ -187,6 +187,7 @@ t.test('privacy: bodies not stored by default; opt-in capture is redacted; keys 
   t.match(cap.request, /\[REDACTED:credential\]/);
   t.match(cap.response, /Echo: my key is \[REDACTED:api_key\]/);
   t.notMatch(JSON.stringify(cap), /sk-proj-ABCDEF|sk-test-provider/);
+  t.match(cap.response, /\[REDACTED:pii\.email\]/, "the guardrails' detectors redact the capture too (the echo carries the agent's restored value)");
   await h.gateway.audit()!.flush();
   const files = readdirSync(join(h.dir, 'data'));
   t.ok(files.includes('audit.db'), `files: ${files.join(', ')}`);
@@ -197,6 +198,7 @@ t.test('privacy: bodies not stored by default; opt-in capture is redacted; keys 
       ['agent token', agentToken],
       ['recorded agent token', recordedToken],
       ['prompt secret', 'sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX'],
+      ['email', 'jane.doe@example.com'],
     ]) {
       t.equal(bytes.indexOf(secret), -1, `${what} not in ${f}`);
     }

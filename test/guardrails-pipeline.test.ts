@@ -28,7 +28,8 @@ agents:
 `;
 
 const EMAIL = 'jane.doe@example.com';
-const CARD = '4539 1488 0343 6467'; // passes Luhn, not a test card
+const CARD = '4539 1488 0343 6467'; // passes Luhn, not a test card: high severity
+const OTHER_EMAIL = 'ops@corp.example.org';
 const AWS_KEY = 'AKIAZ7VRSQ5TJN3PXL2M';
 
 async function harness(t: Test, overrides: Record<string, unknown> = {}) {
@@ -68,17 +69,17 @@ t.test('OpenAI chat: an email is redacted upstream and restored for the agent; t
   t.equal(event.decision, 'allow');
   t.notOk((await auditText(h, 1)).includes(EMAIL), 'the audit store never holds the value');
   const metrics = await (await fetch(`${h.admin}/metrics`)).text();
-  t.match(metrics, /aos_guardrail_findings_total\{detector="pii.email",action="redacted"\} 1/);
+  t.match(metrics, /aos_guardrail_findings_total\{detector="pii.email",action="redacted"\} 2/, 'each occurrence counted');
 });
 
 t.test('streams split a placeholder anywhere: OpenAI chat and Anthropic messages restore it', async (t) => {
   const h = await harness(t);
   const client = await openai(h);
-  const stream = await client.chat.completions.create({ model: 'fine-stream', stream: true, messages: [{ role: 'user', content: `card ${CARD} for ${EMAIL}` }] });
+  const stream = await client.chat.completions.create({ model: 'fine-stream', stream: true, messages: [{ role: 'user', content: `cc ${OTHER_EMAIL} for ${EMAIL}` }] });
   let text = '';
   for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
-  t.equal(text, `Echo: card ${CARD} for ${EMAIL}`, 'OpenAI stream restored');
-  t.match(JSON.parse(upstreamBody(h)).messages[0].content, /^card \[CARD_1\] for \[EMAIL_1\]$/);
+  t.equal(text, `Echo: cc ${OTHER_EMAIL} for ${EMAIL}`, 'OpenAI stream restored');
+  t.equal(JSON.parse(upstreamBody(h)).messages[0].content, 'cc [EMAIL_1] for [EMAIL_2]');
 
   const anthropic = new Anthropic({ baseURL: `${h.url}/anthropic`, apiKey: await h.token('writer'), maxRetries: 0 });
   const s = anthropic.messages.stream({ model: 'fine-stream', max_tokens: 64, messages: [{ role: 'user', content: `ping ${EMAIL}` }] });
@@ -119,6 +120,14 @@ t.test('a secret denies the call (high severity): the provider never sees it, th
   t.equal(event.decision, 'deny');
   t.match(event.findings, [{ path: 'messages.1.content' }]);
   t.notOk((await auditText(h, 1)).includes(AWS_KEY));
+
+  const anthropic = new Anthropic({ baseURL: `${h.url}/anthropic`, apiKey: await h.token('writer'), maxRetries: 0 });
+  const aerr = (await anthropic.messages
+    .create({ model: 'claude-sonnet-4-5', max_tokens: 16, system: `card on file: ${CARD}`, messages: [{ role: 'user', content: 'charge it' }] })
+    .catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+  t.ok(aerr instanceof Anthropic.PermissionDeniedError, 'a payment card in the Anthropic system prompt is denied');
+  t.match(aerr.message, /pii\.card \(high\) at system/);
+  t.equal(h.upstream.received.length, before, 'not forwarded either');
 });
 
 t.test('a strict profile denies what standard redacts; a profile without restore leaves the placeholders', async (t) => {

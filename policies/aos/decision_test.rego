@@ -136,12 +136,12 @@ test_anonymous_skips_template_rules if {
 
 test_anonymous_still_budgeted_and_guarded if {
 	req := object.union(anonymous_call, {
-		"call": {"findings": [{"detector": "secrets", "severity": "critical", "path": "messages.0.content"}]},
+		"call": {"findings": [{"detector": "secret.private_key", "severity": "critical", "path": "messages.0.content"}]},
 		"budget": {"scope": "org", "limit_usd": 1, "spent_usd": 1, "reserved_usd": 0, "estimated_usd": 0.01, "window": "monthly"},
 	})
 	decide(req).reasons == [
 		"budget would be exceeded: scope org, window monthly",
-		"guardrail finding secrets (critical) at messages.0.content",
+		"guardrail finding secret.private_key (critical) at messages.0.content",
 	]
 }
 
@@ -405,14 +405,14 @@ finding(detector, severity) := {"detector": detector, "severity": severity, "pat
 with_findings(req, findings) := object.union(req, {"call": {"findings": findings}})
 
 test_high_finding_denied if {
-	d := decide(with_findings(model_call, [finding("secrets", "high")]))
+	d := decide(with_findings(model_call, [finding("secret.aws_access_key", "high")]))
 	d.allow == false
-	d.reasons == ["guardrail finding secrets (high) at messages.0.content"]
+	d.reasons == ["guardrail finding secret.aws_access_key (high) at messages.0.content"]
 }
 
 test_critical_finding_denied if {
-	d := decide(with_findings(model_call, [finding("secrets", "critical")]))
-	d.reasons == ["guardrail finding secrets (critical) at messages.0.content"]
+	d := decide(with_findings(model_call, [finding("secret.private_key", "critical")]))
+	d.reasons == ["guardrail finding secret.private_key (critical) at messages.0.content"]
 }
 
 test_medium_finding_redacted if {
@@ -427,7 +427,7 @@ test_low_finding_redacted if {
 }
 
 test_mixed_findings_deny_and_redact if {
-	d := decide(with_findings(model_call, [finding("pii.email", "low"), finding("secrets", "high")]))
+	d := decide(with_findings(model_call, [finding("pii.email", "low"), finding("secret.aws_access_key", "high")]))
 	d.allow == false
 	d.obligations.redact
 }
@@ -450,8 +450,8 @@ test_unknown_profile_uses_global_severities if {
 }
 
 test_default_severities_without_settings if {
-	d := decide(with_findings(model_call, [finding("secrets", "high"), finding("pii", "medium")])) with data.aos.settings as {}
-	d.reasons == ["guardrail finding secrets (high) at messages.0.content"]
+	d := decide(with_findings(model_call, [finding("secret.aws_access_key", "high"), finding("pii.iban", "medium")])) with data.aos.settings as {}
+	d.reasons == ["guardrail finding secret.aws_access_key (high) at messages.0.content"]
 	d.obligations.redact
 }
 
@@ -462,7 +462,7 @@ test_every_reason_at_once if {
 		"call": object.union(model_call.call, {
 			"provider": "mistral",
 			"model": "mistral-large",
-			"findings": [finding("secrets", "high")],
+			"findings": [finding("secret.aws_access_key", "high")],
 		}),
 		"budget": budget(20, 0, 1),
 	}
@@ -471,7 +471,7 @@ test_every_reason_at_once if {
 	d.reasons == [
 		"agent demo-agent is suspended",
 		"budget would be exceeded: scope team:platform, window daily",
-		"guardrail finding secrets (high) at messages.0.content",
+		"guardrail finding secret.aws_access_key (high) at messages.0.content",
 		"model mistral-large is not allowed for template standard",
 		"provider mistral is not allowed for template standard",
 	]

@@ -1,7 +1,10 @@
+import type { Match, Scanner } from '../guardrails/types.js';
+
 /**
- * Minimal secret redaction for captured bodies (there is no guardrails module yet; when it lands,
- * its detectors replace this list). Known credentials (the providers' keys the gateway injects) are
- * replaced wherever they appear; common secret shapes are replaced by pattern.
+ * Redaction of captured bodies before they are stored: the credentials the gateway holds (the
+ * providers' keys it injects) wherever they appear, what the guardrails' scanner finds (secrets and
+ * personal data, as `[REDACTED:<detector>]`), and common secret shapes by pattern (also where the
+ * text is JSON-escaped or cut, which a scanner of plain text can miss).
  */
 const PATTERNS: readonly [string, RegExp][] = [
   ['private_key', /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g],
@@ -16,11 +19,25 @@ const PATTERNS: readonly [string, RegExp][] = [
 
 export type Redactor = (text: string) => string;
 
-export function createRedactor(knownSecrets: Iterable<string>): Redactor {
+export function createRedactor(knownSecrets: Iterable<string>, scanner: Scanner | null = null): Redactor {
   const known = [...new Set(knownSecrets)].filter((s) => s.length >= 8).sort((a, b) => b.length - a.length);
+  const found: Match[] = [];
   return (text) => {
     let out = text;
     for (const s of known) if (out.includes(s)) out = out.split(s).join('[REDACTED:credential]');
+    if (scanner !== null) {
+      found.length = 0;
+      scanner.scan(out, found);
+      if (found.length > 0) {
+        let kept = '';
+        let at = 0;
+        for (const m of found) {
+          kept += `${out.slice(at, m.start)}[REDACTED:${m.detector}]`;
+          at = m.end;
+        }
+        out = kept + out.slice(at);
+      }
+    }
     for (const [kind, re] of PATTERNS) {
       out = out.replace(re, (...m: string[]) => (kind === 'bearer' ? `${m[1]}[REDACTED:${kind}]` : kind === 'secret_field' ? `${m[1]}[REDACTED:${kind}]${m[2]}` : `[REDACTED:${kind}]`));
     }

@@ -5,7 +5,7 @@ import { createRedactor, type Redactor } from '../audit/redact.js';
 import { type AuditStore, openAuditStore } from '../audit/store.js';
 import { type AuditTrail, createAuditTrail } from '../audit/trail.js';
 import type { ControlClient } from '../fleet/client.js';
-import { createScanners } from '../guardrails/scanner.js';
+import { BUILTIN_PROFILES, createScanner, createScanners } from '../guardrails/scanner.js';
 import { createGuardrailStage } from '../guardrails/stage.js';
 import { authenticate, type FleetGate } from '../identity/authenticate.js';
 import { loadLocalSigner } from '../identity/local-key.js';
@@ -166,7 +166,9 @@ export function createRecording(s: Snapshot, deps: ServiceDeps, current: () => S
     seen = now;
     captures = new Map();
     for (const t of now.registry?.templates.values() ?? []) if (t.audit.capture.request || t.audit.capture.response) captures.set(t.name, t.audit.capture);
-    redactor = createRedactor(now.credentials.values());
+    // The standard profile's detectors, over the whole captured text (not bounded like a call's scan).
+    const standard = { ...BUILTIN_PROFILES.standard, ...now.config.guardrails.profiles.standard, maxScanBytes: Number.MAX_SAFE_INTEGER };
+    redactor = createRedactor(now.credentials.values(), createScanner('standard', standard));
   };
   const stage = createCallRecorder({
     trail,
