@@ -247,3 +247,22 @@ t.test('bad input: huge prompts are bounded, adversarial text is linear, a non-J
   t.ok(events[0].flags?.includes('guardrails_truncated'), 'text past maxScanBytes is flagged, not scanned');
   t.same(events[0].findings, [], 'the email past the bound was not scanned');
 });
+
+t.test('a stream cut mid-way: the agent gets the error event its SDK raises, the findings are still audited', async (t) => {
+  const h = await harness(t);
+  const client = await openai(h);
+  const stream = await client.chat.completions.create({ model: 'reset-mid-stream', stream: true, messages: [{ role: 'user', content: `to ${EMAIL} and more words here` }] });
+  let text = '';
+  const err = await (async () => {
+    for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+  })().then(
+    () => null,
+    (e: Error) => e,
+  );
+  t.ok(err !== null, `the SDK raised: ${err?.message}`);
+  t.notOk(text.includes('[EMAIL_1]'), 'no placeholder leaked to the agent');
+  const [event] = await auditEvents(h, 1);
+  t.equal(event.outcome, 'failed');
+  t.same(event.findings, [{ detector: 'pii.email', severity: 'medium', path: 'messages.0.content' }]);
+  t.ok(event.flags?.includes('redacted'));
+});
