@@ -33,7 +33,11 @@ t.test('each invalid file is refused with file, line, key path and what was expe
       `limits:\n  maxBodyByte: 10\n${PROVIDERS}`,
       'conf/aos.yaml:2:3: limits.maxBodyByte: unknown key (expected one of: maxBodyBytes, maxHeaderBytes, maxHeaders, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, shutdownGraceMs)',
     ],
-    ['unknown dialect', PROVIDERS.replace('dialect: openai', 'dialect: grpc'), 'conf/aos.yaml:3:14: providers.openai.dialect: expected one of openai, anthropic, got "grpc"'],
+    [
+      'unknown dialect',
+      PROVIDERS.replace('dialect: openai', 'dialect: grpc'),
+      'conf/aos.yaml:3:14: providers.openai.dialect: expected one of openai, azure-openai, anthropic, gemini, bedrock, got "grpc"',
+    ],
     [
       'bad base URL',
       PROVIDERS.replace('https://api.openai.com/v1', 'ftp://example'),
@@ -87,7 +91,7 @@ t.test('environment substitution: set, default, empty default; never inside keys
 
 t.test('defaults fill every optional key, and the shipped config is valid', async (t) => {
   const { config } = parseConfig(PROVIDERS, 'x.yaml', {});
-  t.same(config.listen, { host: '127.0.0.1', port: 8080 });
+  t.same(config.listen, { host: '127.0.0.1', port: 8080, allowedOrigins: [] });
   t.equal(config.limits.maxBodyBytes, 10 * 1024 * 1024);
   t.equal(config.upstream.retries, 2);
   t.equal(config.routes[0].passthrough, false);

@@ -10,6 +10,12 @@ import { createSecretsDetector, PRESET_RULES, RULE_SPECS } from '../src/guardrai
 import { BUILTIN_PROFILES, createScanner, createScanners, type GuardrailProfile, profileDefaults, profileDetectorIds } from '../src/guardrails/scanner.js';
 import type { Match } from '../src/guardrails/types.js';
 
+/**
+ * A bound only super-linear scanning breaks: linear scans of these 1 MB inputs take 10–100 ms here
+ * (quiet) and under 1 s on the shared machine under load; a quadratic one would take minutes.
+ */
+const SUPER_LINEAR_MS = 5000;
+
 // Fake credentials, built at run time so this file holds no token a secret scanner would flag.
 const rep = (s: string, n: number) => s.repeat(n);
 const AWS_ID = `AKIA${'Z7QX4NE3K2PDLW5M'}`;
@@ -312,7 +318,7 @@ t.test('adversarial 1 MB inputs: each detector family and the whole strict scann
       const start = performance.now();
       scanner.scan(text, out);
       const ms = performance.now() - start;
-      t.ok(ms < 500, `${family} on ${input}: ${ms.toFixed(0)} ms`);
+      t.ok(ms < SUPER_LINEAR_MS, `${family} on ${input}: ${ms.toFixed(0)} ms`);
     }
   }
 });
@@ -352,10 +358,11 @@ t.test('config: profiles load with defaults; bad custom patterns are refused wit
     defaultRegion: 'US',
     words: [],
     responses: false,
+    restore: true,
     maxScanBytes: MB,
     severities: {},
   });
-  t.same(parseConfig(PROVIDERS, 'x.yaml', {}).config.guardrails, { profiles: {} });
+  t.same(parseConfig(PROVIDERS, 'x.yaml', {}).config.guardrails, { mode: 'on', profiles: {} });
 
   const refused: [string, string, RegExp][] = [
     ['nested quantifiers', `'(a+)+$'`, /guardrails\.profiles\.p\.patterns\[0\]\.pattern: refused as a ReDoS risk: nested quantifiers/],
@@ -410,7 +417,7 @@ t.test('a word list of 20,000 words stays linear on 1 MB', async (t) => {
   const start = performance.now();
   scanner.scan(text, out);
   const ms = performance.now() - start;
-  t.ok(ms < 500, `${ms.toFixed(0)} ms`);
+  t.ok(ms < SUPER_LINEAR_MS, `${ms.toFixed(0)} ms`);
   t.ok(out.length > 10_000 && out.every((m) => text.slice(m.start, m.end) === words[123]));
 });
 
