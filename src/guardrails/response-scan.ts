@@ -6,6 +6,7 @@ import type { Finding, Match, Scanner } from './types.js';
 
 /** Largest whole response body scanned; past it the body is not scanned (and the call flagged). */
 const MAX_BODY = 8 * 1024 * 1024;
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 
 /**
  * Scans a model's (or tool's) response on its way to the client, for the profiles that ask for it:
@@ -26,7 +27,7 @@ export class ResponseScanTap implements ResponseTap {
     private readonly scanner: Scanner,
     private readonly skip: ReadonlySet<string>,
     private readonly report: (f: Finding) => void,
-    private readonly unscanned: () => void,
+    private readonly unscanned: (reason: 'size' | 'not_json') => void,
   ) {
     this.left = scanner.maxChars;
   }
@@ -34,8 +35,10 @@ export class ResponseScanTap implements ResponseTap {
   onStart(status: number, headers: OutgoingHttpHeaders): void {
     if (status >= 300) return;
     const type = headers['content-type'];
-    if (typeof type === 'string' && type.startsWith('text/event-stream')) this.splitter = new SseSplitter();
-    else this.chunks = [];
+    if (typeof type !== 'string') return;
+    if (type.startsWith('text/event-stream')) this.splitter = new SseSplitter();
+    else if (JSON_TYPE.test(type)) this.chunks = [];
+    else this.unscanned('not_json'); // a binary stream (AWS event stream) or text that is not JSON
   }
 
   onData(chunk: Buffer): Buffer {
@@ -46,7 +49,7 @@ export class ResponseScanTap implements ResponseTap {
       this.size += chunk.length;
       if (this.size > MAX_BODY) {
         this.chunks = null;
-        this.unscanned();
+        this.unscanned('size');
       } else this.chunks.push(chunk);
     }
     return chunk;
@@ -68,7 +71,7 @@ export class ResponseScanTap implements ResponseTap {
     }
     const scan = scanBody(this.scanner, body, this.skip);
     for (const f of scan.findings) this.report({ ...f, path: `response.${f.path}` });
-    if (scan.truncated) this.unscanned();
+    if (scan.truncated) this.unscanned('size');
     return null;
   }
 
@@ -104,7 +107,7 @@ export class ResponseScanTap implements ResponseTap {
   /** Scans the look-behind and the new text; reports matches that end in the new text and were not reported. */
   private text(s: string, where: string): void {
     if (this.left <= 0) {
-      if (this.left === 0) this.unscanned();
+      if (this.left === 0) this.unscanned('size');
       this.left = -1;
       return;
     }

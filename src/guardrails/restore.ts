@@ -4,6 +4,7 @@ import type { ResponseTap } from '../upstream/tap.js';
 
 /** Largest whole (not streamed) response body restored; a larger one passes on as it came. */
 const MAX_BODY = 8 * 1024 * 1024;
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 const PLACEHOLDER = /\[[A-Z][A-Z0-9_]*_\d+\]/g;
 /** The start of a placeholder at the very end of a text: the rest may come in the next event. */
 const PARTIAL = /\[[A-Z0-9_]*$/;
@@ -11,7 +12,8 @@ const PARTIAL = /\[[A-Z0-9_]*$/;
 /**
  * Puts the values the gateway redacted back into the response of the same request: the agent sees
  * its own data, the provider never did. Only this request's placeholders are replaced (a model that
- * writes `[EMAIL_7]` of its own keeps it). A whole body is restored at its end; a stream event by
+ * writes `[EMAIL_7]` of its own keeps it). JSON bodies and server-sent events only: other bodies (an
+ * AWS event stream) pass on as they came. A whole body is restored at its end; a stream event by
  * event, where a placeholder split across two events (`[EMA` + `IL_1]`) holds the first event back
  * until the next one completes (or does not complete) it.
  */
@@ -31,8 +33,10 @@ export class RestoreTap implements ResponseTap {
   onStart(status: number, headers: OutgoingHttpHeaders): void {
     if (status >= 300) return;
     const type = headers['content-type'];
-    if (typeof type === 'string' && type.startsWith('text/event-stream')) this.splitter = new SseSplitter();
-    else this.chunks = [];
+    if (typeof type !== 'string') return;
+    if (type.startsWith('text/event-stream')) this.splitter = new SseSplitter();
+    else if (JSON_TYPE.test(type)) this.chunks = [];
+    else return; // a binary stream (AWS event stream) or text that is not JSON: passed on as it is
     delete headers['content-length'];
   }
 

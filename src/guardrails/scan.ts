@@ -18,6 +18,7 @@ export const MODEL_SKIP = new Set([
   'signature',
   'encrypted_content',
   'data',
+  'bytes',
   'format',
   'detail',
   'voice',

@@ -63,7 +63,7 @@ export function createGuardrailStage(opts: GuardrailStageOptions): Stage {
         if (all.length >= MAX_FINDINGS) ctx.flag('guardrail_findings_capped');
         else if (!all.some((g) => same(f, g))) all.push(f);
       };
-      ctx.tap(new ResponseScanTap(scanner, call.kind === 'model' ? MODEL_SKIP : NO_SKIP, report, () => unscanned(ctx, metrics, 'size')));
+      ctx.tap(new ResponseScanTap(scanner, call.kind === 'model' ? MODEL_SKIP : NO_SKIP, report, (reason) => unscanned(ctx, metrics, reason)));
     }
   };
 }
