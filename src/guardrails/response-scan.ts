@@ -22,6 +22,8 @@ export class ResponseScanTap implements ResponseTap {
   private readonly behind = new Map<string, { tail: string; offset: number; reported: number }>();
   private readonly found: Match[] = [];
   private left: number;
+  /** The scan bound was reached (reported once). */
+  private over = false;
 
   constructor(
     private readonly scanner: Scanner,
@@ -107,8 +109,8 @@ export class ResponseScanTap implements ResponseTap {
   /** Scans the look-behind and the new text; reports matches that end in the new text and were not reported. */
   private text(s: string, where: string): void {
     if (this.left <= 0) {
-      if (this.left === 0) this.unscanned('size');
-      this.left = -1;
+      if (!this.over) this.unscanned('size');
+      this.over = true;
       return;
     }
     this.left -= s.length;
