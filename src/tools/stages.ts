@@ -1,4 +1,5 @@
 import { describeErrors } from '../config/json-schema.js';
+import type { GatewayConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
@@ -8,6 +9,7 @@ import type { CallInfo, ToolCall } from '../providers/dialect.js';
 import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
 import type { ToolMatch } from '../routing/target.js';
+import { createMetadataStage } from './mcp-auth.js';
 import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
 import type { ToolSchema } from './mcp-schemas.js';
 import type { HttpToolOperation, McpServer } from './registry.js';
@@ -24,6 +26,8 @@ export interface ToolStages {
   mcp: Stage;
   /** MCP: after the policy allowed a tools/call, checks its arguments against the tool's inputSchema. */
   mcpValidate: Stage;
+  /** MCP: answers `/.well-known/oauth-protected-resource/mcp/<name>` (RFC 9728). */
+  mcpMetadata: Stage;
 }
 
 export interface ToolStageOptions {
@@ -31,6 +35,8 @@ export interface ToolStageOptions {
   evaluate: ((input: PolicyInput) => Decision | null) | null;
   /** Largest JSON tools/list answer that can be filtered. */
   maxListBytes: number;
+  /** The issuers named in the MCP servers' protected resource metadata. */
+  config: GatewayConfig;
   log: Logger;
 }
 
@@ -219,7 +225,7 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     );
   };
 
-  return { operation, describe, validate, mcp, mcpValidate };
+  return { operation, describe, validate, mcp, mcpValidate, mcpMetadata: createMetadataStage(opts.config) };
 }
 
 /** Validates a tools/call's arguments against the tool's inputSchema, learning it first if needed. */
