@@ -74,7 +74,7 @@ t.test('a 401 on an MCP route points at the metadata; a token for another audien
 t.test('the agent token (Authorization or x-api-key) never reaches the server: it sees its own credential', async (t) => {
   const { h, server, idpToken } = await setup(t);
   const token = await idpToken('aos-gateway');
-  for (const headers of [{ authorization: `Bearer ${token}` }, { 'x-api-key': token }]) {
+  for (const headers of [{ authorization: `Bearer ${token}` }, { 'x-api-key': token }] as Record<string, string>[]) {
     const transport = new StreamableHTTPClientTransport(new URL(`${h.url}/mcp/fixture`), { requestInit: { headers } });
     const client = new Client({ name: 'auth-agent', version: '1.0.0' });
     await client.connect(transport);

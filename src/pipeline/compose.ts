@@ -52,7 +52,7 @@ export function composePipeline(config: GatewayConfig, router: Router, s: Pipeli
     // tool-call budgets and rate limits.
     tool: t === null ? [] : present(s.identity, t.operation, body, t.describe, s.guardrails, s.policy, t.validate, s.meterReserve),
     // A 401 on an MCP route names the protected resource metadata (tools/mcp-auth.ts).
-    mcp: t === null ? [] : present(s.identity === null ? null : withResourceMetadata(s.identity), body, t.mcp, s.guardrails, s.policy, t.mcpValidate, s.meterReserve),
+    mcp: t === null ? [] : present(s.identity === null ? null : withResourceMetadata(s.identity), body, t.mcp, s.guardrails, s.policy, t.mcpRevision, t.mcpValidate, s.meterReserve),
     mcpMetadata: t === null ? [] : [t.mcpMetadata],
   };
 }
