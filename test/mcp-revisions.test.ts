@@ -107,7 +107,7 @@ t.test('a 2026-07-28 agent in front of a 2025-11-25 server: discover, list, call
   t.match(discover.result?._meta, { 'io.modelcontextprotocol/serverInfo': { name: 'fixture' } });
 
   const list = await a('tools/list');
-  t.same((list.result?.tools as { name: string }[]).map((x) => x.name).sort(), ['add', 'count', 'echo'], 'filtered by policy as for any agent');
+  t.same(((list.result?.tools ?? []) as { name: string }[]).map((x) => x.name).sort(), ['add', 'count', 'echo'], 'filtered by policy as for any agent');
   t.match(list.result, { resultType: 'complete', ttlMs: 0, cacheScope: 'private' }, 'caching hints the old server could not give');
 
   const echo = await a('tools/call', { name: 'echo', arguments: { text: 'hi' } });
@@ -151,7 +151,7 @@ t.test('a 2026-07-28 agent in front of a 2026-07-28 server: discovered, passed t
   const a = statelessClient(`${h.url}/mcp/new`, await token('agent-a'));
   const list = await a('tools/list');
   t.same(
-    (list.result?.tools as { name: string }[]).map((x) => x.name),
+    ((list.result?.tools ?? []) as { name: string }[]).map((x) => x.name),
     ['echo'],
     'filtered by policy',
   );
@@ -170,8 +170,15 @@ t.test('a 2026-07-28 agent in front of a 2026-07-28 server: discovered, passed t
     t.equal(r.headers.authorization, 'Bearer new-key', "the server's credential, never the agent's");
     t.notOk(r.headers['mcp-session-id'], 'no session');
   }
-  const events = await auditEvents(h, 3);
+  const trace = '0af7651916cd43dd8448eb211c80319c';
+  const traced = await a('tools/call', { name: 'echo', arguments: { text: 'traced' }, _meta: { traceparent: `00-${trace}-b7ad6b7169203331-01` } });
+  t.same(traced.result?.content, [{ type: 'text', text: 'traced' }]);
+  const upstreamMeta = fresh.requests.find((r) => JSON.stringify(r.body).includes('"traced"'))?.body.params as { _meta: { traceparent: string } };
+  t.match(upstreamMeta._meta.traceparent, new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`), 'the server sees the same trace in _meta');
+  // (With tracing on, the parent there is the gateway's span: trace-context.ts sets ctx.traceparent.)
+  const events = await auditEvents(h, 4);
   t.same(events.find((e) => e.tool === 'echo' && e.decision === 'allow')?.mcp, { agent_revision: STATELESS, server_revision: STATELESS });
+  t.equal(events.find((e) => e.tool_args_sha256 !== null && e.trace_id === trace)?.tool, 'echo', 'the call is in the trace its _meta named');
 });
 
 t.test('a 2025-11-25 agent (the official SDK client) is unchanged: its own session, both revisions 2025-11-25 in the audit', async (t) => {

@@ -181,6 +181,7 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     if (revision === REV_STATELESS && ctx.req.headers['mcp-method'] === undefined) throw new GatewayError('aos_bad_request', `a ${REV_STATELESS} request needs the Mcp-Method header`);
     ctx.call = describeMcp(server.name, msg);
     ctx.call.revisions = { agent: revision, server: null };
+    traceFromMeta(ctx, msg.params);
     const tool = ctx.call.tool ?? null;
     if (tool !== null) {
       const isCall = msg.method === 'tools/call';
@@ -249,6 +250,28 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
   };
 
   return { operation, describe, validate, mcp, mcpValidate, mcpMetadata: createMetadataStage(opts.config), mcpRevision };
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * W3C trace context in `_meta` (MCP 2026-07-28, and the OpenTelemetry MCP conventions): without a
+ * `traceparent` header, the call joins the trace the message names, so a tool call shows up in the
+ * trace of the model call that proposed it; the server then sees the gateway's span as the parent
+ * (written into the same `_meta` key, only when the agent sent one).
+ */
+function traceFromMeta(ctx: CallContext, params: Record<string, unknown> | null): void {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  const tp = meta?.traceparent;
+  if (typeof tp !== 'string') return;
+  const m = TRACEPARENT.exec(tp);
+  if (m === null || m[1] === '0'.repeat(32)) return;
+  if (ctx.req.headers.traceparent === undefined) ctx.traceId ??= m[1];
+  ctx.onForward(() => {
+    if (ctx.traceparent === null || ctx.traceparent === tp) return;
+    meta!.traceparent = ctx.traceparent;
+    ctx.jsonChanged = true;
+  });
 }
 
 /** The headers the gateway's own requests carry: the agent's, with those a stage set for the upstream over them. */
