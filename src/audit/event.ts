@@ -70,6 +70,11 @@ export interface AuditEvent {
    * events of every other call (and every event written before approvals existed) encode as before.
    */
   approval?: { id: string; status: string; approver: string | null; reason: string | null; waited_ms: number };
+  /**
+   * MCP POSTs: the protocol revision the agent spoke and the one the gateway spoke to the server
+   * (null: the server was not reached). Absent on every other call, so older events encode as before.
+   */
+  mcp?: { agent_revision: string; server_revision: string | null };
 }
 
 /** A stored event: the event plus its place and links in the hash chain. */

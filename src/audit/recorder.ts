@@ -174,6 +174,9 @@ class Recorder {
     const a = ctx.approval;
     // Only calls bound to an approval carry the key (encoded by the general path of canonical.ts).
     if (a !== null) event.approval = { id: a.id, status: a.status, approver: a.approver, reason: a.reason, waited_ms: Math.round(a.waitedMs) };
+    const revisions = call?.revisions;
+    // Only MCP POSTs carry the key (encoded by the general path of canonical.ts).
+    if (revisions !== undefined) event.mcp = { agent_revision: revisions.agent, server_revision: revisions.server };
     return event;
   }
 }

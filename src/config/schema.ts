@@ -364,6 +364,11 @@ const McpToolSchema = Obj(
     ...traits,
     tools: Dict(ToolTraitsSchema, { description: "MCP: traits of single tools of the server, by tool name (they override the server's).", default: {} }),
     schemaCacheSec: Int(0, 300, "MCP: how long input schemas learned from the server's tools/list are trusted."),
+    revision: Enum(['auto', '2025-11-25', '2026-07-28'], {
+      description:
+        'MCP: the protocol revision the server speaks. `auto`: asked once with `server/discover` (2026-07-28) and cached; a server that does not answer it speaks 2025-11-25 (sessions). Agents of either revision are translated to it (docs/tools-and-mcp.md).',
+      default: 'auto',
+    }),
   },
   { description: 'An MCP server (Streamable HTTP) agents reach at `/mcp/<name>`.' },
 );

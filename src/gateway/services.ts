@@ -322,6 +322,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       : createToolStages({
           evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,
           maxListBytes: config.limits.maxBodyBytes,
+          config,
           log,
         });
   return composePipeline(

@@ -1,6 +1,7 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { Router } from '../routing/router.js';
 import type { WriteBarrier } from '../store/write-barrier.js';
+import { withResourceMetadata } from '../tools/mcp-auth.js';
 import type { ToolStages } from '../tools/stages.js';
 import type { ForwardOptions } from '../upstream/forward.js';
 import { parseJson, readBody } from './body.js';
@@ -50,6 +51,8 @@ export function composePipeline(config: GatewayConfig, router: Router, s: Pipeli
     // An undeclared operation is refused before the body is read. Tool calls count against
     // tool-call budgets and rate limits.
     tool: t === null ? [] : present(s.identity, t.operation, body, t.describe, s.guardrails, s.policy, t.validate, s.meterReserve),
-    mcp: t === null ? [] : present(s.identity, body, t.mcp, s.guardrails, s.policy, t.mcpValidate, s.meterReserve),
+    // A 401 on an MCP route names the protected resource metadata (tools/mcp-auth.ts).
+    mcp: t === null ? [] : present(s.identity === null ? null : withResourceMetadata(s.identity), body, t.mcp, s.guardrails, s.policy, t.mcpRevision, t.mcpValidate, s.meterReserve),
+    mcpMetadata: t === null ? [] : [t.mcpMetadata],
   };
 }

@@ -78,6 +78,13 @@ export class CallContext {
   cutBy: GatewayError | null;
   /** The human approval the call was bound to (src/approvals/), for its audit event; null when none was needed. */
   approval: CallApproval | null;
+  /** A stage answered the request itself (an MCP request the gateway serves): nothing is forwarded. */
+  answered: boolean;
+  /**
+   * Headers a stage sets on the upstream request, as a flat name/value list (lower-case names): they
+   * replace the agent's headers of the same names. Null when none (the common case).
+   */
+  upstreamHeaders: string[] | null;
   private finishers: Finisher[] | null;
   private forwarders: (() => void)[] | null;
 
@@ -117,6 +124,8 @@ export class CallContext {
     this.interrupt = null;
     this.cutBy = null;
     this.approval = null;
+    this.answered = false;
+    this.upstreamHeaders = null;
     this.finishers = null;
     this.forwarders = null;
   }

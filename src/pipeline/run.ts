@@ -20,6 +20,8 @@ export interface Pipeline {
   readonly passthrough: readonly Stage[];
   readonly tool: readonly Stage[];
   readonly mcp: readonly Stage[];
+  /** An MCP server's protected resource metadata (answered by the gateway, no token needed). */
+  readonly mcpMetadata: readonly Stage[];
   readonly forward: ForwardOptions;
   /** The records of the calls decided in this turn are written before they are forwarded (null: written at once). */
   readonly barrier: WriteBarrier | null;
@@ -49,8 +51,9 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
       throw new GatewayError('aos_method_not_allowed', `${method} is not allowed on ${ctx.path} (allowed: ${methods.join(', ')})`, { headers: { allow: methods.join(', ') } });
     }
     const kind = route.tool?.kind;
-    const stages = runStages(kind === undefined ? (route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : p.mcp, ctx);
+    const stages = runStages(kind === undefined ? (route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : kind === 'mcp' ? p.mcp : p.mcpMetadata, ctx);
     if (stages !== undefined) await stages;
+    if (ctx.answered) return;
     ctx.forwarding();
     const durable = p.barrier?.ready() ?? null;
     if (durable !== null) await durable;

@@ -30,6 +30,8 @@ export interface CallInfo {
   meta?: Record<string, unknown> | null;
   /** Not a call to decide (an MCP notification, an answer to a server request): the policy lets it pass. */
   undecided?: true;
+  /** MCP POSTs: the protocol revision the agent speaks and the one the server was spoken to in (null: not known yet). */
+  revisions?: { agent: string; server: string | null };
 }
 
 /**

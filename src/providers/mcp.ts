@@ -38,6 +38,8 @@ const NAMED: Readonly<Record<string, 'name' | 'uri'>> = {
 /** Methods of the protocol, for bounded metric labels; anything else is `other`. */
 const KNOWN_METHODS = new Set([
   'initialize',
+  'server/discover',
+  'subscriptions/listen',
   'ping',
   'tools/list',
   'tools/call',

@@ -24,6 +24,8 @@ const PASSTHROUGH: Operation = { name: 'passthrough', methods: [], inspect: fals
 const TOOLS = '/tools/';
 const MCP = '/mcp/';
 const MCP_METHODS = ['GET', 'POST', 'DELETE'];
+/** RFC 9728 path insertion: the metadata of the resource `/mcp/<name>`. */
+const MCP_METADATA = '/.well-known/oauth-protected-resource/mcp/';
 
 /**
  * The one place that knows the mounts: provider routes, `/tools/<name>/…` and `/mcp/<name>`. Exact
@@ -68,7 +70,17 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
   };
   const http: ReadonlyMap<string, HttpTool> = tools?.http ?? new Map();
   const mcp = new Map<string, ReadonlyMap<string, RouteTarget>>();
-  for (const server of tools?.mcp.values() ?? []) mcp.set(server.name, mcpTargets(server));
+  const metadata = new Map<string, RouteTarget>();
+  for (const server of tools?.mcp.values() ?? []) {
+    mcp.set(server.name, mcpTargets(server));
+    metadata.set(server.name, {
+      name: `${server.name}/metadata`,
+      upstream: server.upstream,
+      operation: { name: 'metadata', methods: ['GET'], inspect: false },
+      upstreamPath: server.upstream.basePath,
+      tool: { kind: 'mcp-metadata', server },
+    });
+  }
 
   /** The target for a path under /tools/ or /mcp/, or null when no tool claims it. */
   const matchTool = (path: string, method: string): RouteTarget | null => {
@@ -78,6 +90,7 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
       // Before the body is read the method is unknown: the POST target is relabelled by the MCP stage.
       return targets.get(method === 'GET' ? 'stream' : method === 'DELETE' ? 'session.delete' : 'other')!;
     }
+    if (path.startsWith(MCP_METADATA)) return metadata.get(path.slice(MCP_METADATA.length)) ?? null;
     if (!path.startsWith(TOOLS)) return null;
     const slash = path.indexOf('/', TOOLS.length);
     const tool = http.get(slash === -1 ? path.slice(TOOLS.length) : path.slice(TOOLS.length, slash));
@@ -106,7 +119,7 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
       return null;
     },
     dialectFor(path, marked) {
-      if (path.startsWith(MCP)) return mcpDialect.errors;
+      if (path.startsWith(MCP) || path.startsWith(MCP_METADATA)) return mcpDialect.errors;
       if (!marked) for (const m of mounts) if (m.prefix !== '' && path.startsWith(`${m.prefix}/`)) return m.upstream.dialect.errors;
       return unroutedErrors(path, marked);
     },

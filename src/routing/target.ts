@@ -26,4 +26,6 @@ export type ToolMatch =
       readonly server: McpServer;
       /** The server's targets by method label (`tools/call`, …): the MCP stage relabels a POST once it read the message. */
       readonly targets: ReadonlyMap<string, RouteTarget>;
-    };
+    }
+  /** `/.well-known/oauth-protected-resource/mcp/<name>`: the server's protected resource metadata, answered by the gateway. */
+  | { readonly kind: 'mcp-metadata'; readonly server: McpServer };

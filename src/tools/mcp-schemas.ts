@@ -125,51 +125,56 @@ export function createSchemaCache(opts: { server: string; upstream: Upstream; tt
 
 /** One JSON-RPC request of the gateway's own to the server; its result, answered as JSON or SSE. */
 async function rpc(upstream: Upstream, ctx: FetchContext, id: string, method: string, params: Record<string, unknown>): Promise<unknown> {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-    'x-aos-request-id': ctx.requestId,
-  };
+  const headers: Record<string, string> = { 'x-aos-request-id': ctx.requestId };
   for (const name of CARRIED) {
     const v = ctx.headers[name];
     if (typeof v === 'string') headers[name] = v;
   }
   // A server of the session-less revision routes on these headers; send them when the agent does.
   if (ctx.headers['mcp-method'] !== undefined) headers['mcp-method'] = method;
+  const res = await postMessage(upstream, headers, { jsonrpc: '2.0', id, method, params });
+  if (res.status !== 200) throw new McpToolsListError(`${method} answered HTTP ${res.status}: ${res.text.slice(0, 200)}`);
+  const answer = res.messages.find((m) => m !== null && typeof m === 'object' && (m as { id?: unknown }).id === id) as { result?: unknown; error?: { message?: unknown } } | undefined;
+  if (answer === undefined) throw new McpToolsListError(`${method} got no answer to its request`);
+  if (answer.error !== undefined) throw new McpToolsListError(`${method} failed: ${String(answer.error?.message ?? 'error')}`);
+  if (answer.result === null || typeof answer.result !== 'object') throw new McpToolsListError(`${method} returned no result`);
+  return answer.result;
+}
+
+/** What a POST of the gateway's own to an MCP server got back: status, headers and the JSON-RPC messages (JSON or SSE). */
+export interface PostAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  messages: unknown[];
+}
+
+/** POSTs one JSON-RPC message of the gateway's own to the server (its credential and extra headers added), bounded in size and time. */
+export async function postMessage(upstream: Upstream, extra: Record<string, string>, message: unknown): Promise<PostAnswer> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...extra };
   for (let i = 0; i < upstream.headers.length; i += 2) headers[upstream.headers[i]] = upstream.headers[i + 1];
   if (upstream.auth !== null) headers[upstream.auth[0]] = upstream.auth[1];
-  const res = await upstream.pool.request({
-    path: upstream.basePath,
-    method: 'POST',
-    headers,
-    body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
-    signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-  });
+  const res = await upstream.pool.request({ path: upstream.basePath, method: 'POST', headers, body: JSON.stringify(message), signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res.body) {
     size += (chunk as Buffer).length;
     if (size > MAX_LIST_BYTES) {
       res.body.destroy();
-      throw new McpToolsListError(`${method} answer is over ${MAX_LIST_BYTES} bytes`);
+      throw new McpToolsListError(`the answer to ${String((message as { method?: unknown }).method)} is over ${MAX_LIST_BYTES} bytes`);
     }
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (res.statusCode !== 200) throw new McpToolsListError(`${method} answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
   const type = String(res.headers['content-type'] ?? '');
   let messages: unknown[];
   if (type.startsWith('text/event-stream')) {
     const splitter = new SseSplitter();
     messages = [...splitter.push(Buffer.from(text)), ...splitter.end()].filter((e) => e.data !== '').map((e) => safeParse(e.data));
   } else {
-    messages = [safeParse(text)];
+    messages = text === '' ? [] : [safeParse(text)];
   }
-  const answer = messages.find((m) => m !== null && typeof m === 'object' && (m as { id?: unknown }).id === id) as { result?: unknown; error?: { message?: unknown } } | undefined;
-  if (answer === undefined) throw new McpToolsListError(`${method} got no answer to its request`);
-  if (answer.error !== undefined) throw new McpToolsListError(`${method} failed: ${String(answer.error?.message ?? 'error')}`);
-  if (answer.result === null || typeof answer.result !== 'object') throw new McpToolsListError(`${method} returned no result`);
-  return answer.result;
+  return { status: res.statusCode, headers: res.headers, text, messages };
 }
 
 function safeParse(text: string): unknown {

@@ -4,6 +4,7 @@ import type { GatewayConfig, McpToolConfig, ToolConfig, ToolTraits } from '../co
 import { httpToolDialect } from '../providers/http-tool.js';
 import { mcpDialect } from '../providers/mcp.js';
 import { createUpstream, type Upstream } from '../upstream/upstreams.js';
+import { createServerRevisions, type ServerRevisions } from './mcp-revisions.js';
 import { createSchemaCache, type SchemaCache } from './mcp-schemas.js';
 import { createSessionOwners, type SessionOwners } from './mcp-sessions.js';
 
@@ -46,6 +47,8 @@ export interface McpServer {
   readonly schemas: SchemaCache;
   /** Who opened each session; kept across config reloads while the server's URL stays the same. */
   readonly sessions: SessionOwners;
+  /** The revision the server speaks (discovered once), and the sessions the gateway holds for agents of the stateless revision. */
+  readonly revisions: ServerRevisions;
 }
 
 export interface ToolRegistry {
@@ -129,6 +132,7 @@ function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream
     schemas: createSchemaCache({ server: name, upstream, ttlMs: config.schemaCacheSec * 1000 }),
     sessions,
     url: config.url,
+    revisions: createServerRevisions(upstream, config.revision),
   };
   return server;
 }

@@ -1,4 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { describeErrors } from '../config/json-schema.js';
+import type { GatewayConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
@@ -8,7 +10,9 @@ import type { CallInfo, ToolCall } from '../providers/dialect.js';
 import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
 import type { ToolMatch } from '../routing/target.js';
+import { createMetadataStage } from './mcp-auth.js';
 import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
+import { agentRevision, createMessageTap, type Discovered, discoverResult, REV_SESSION, REV_STATELESS, toStatelessResult } from './mcp-revisions.js';
 import type { ToolSchema } from './mcp-schemas.js';
 import type { HttpToolOperation, McpServer } from './registry.js';
 
@@ -24,6 +28,14 @@ export interface ToolStages {
   mcp: Stage;
   /** MCP: after the policy allowed a tools/call, checks its arguments against the tool's inputSchema. */
   mcpValidate: Stage;
+  /** MCP: answers `/.well-known/oauth-protected-resource/mcp/<name>` (RFC 9728). */
+  mcpMetadata: Stage;
+  /**
+   * MCP, after the policy: speaks to the server in its revision (tools/mcp-revisions.ts): a
+   * 2026-07-28 agent's request to a 2025-11-25 server goes in the agent's upstream session, with
+   * `server/discover` answered by the gateway.
+   */
+  mcpRevision: Stage;
 }
 
 export interface ToolStageOptions {
@@ -31,6 +43,8 @@ export interface ToolStageOptions {
   evaluate: ((input: PolicyInput) => Decision | null) | null;
   /** Largest JSON tools/list answer that can be filtered. */
   maxListBytes: number;
+  /** The issuers named in the MCP servers' protected resource metadata. */
+  config: GatewayConfig;
   log: Logger;
 }
 
@@ -157,12 +171,17 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     if (msg.type === 'request') ctx.rpcId = msg.id;
     ctx.route = mcpMatch(ctx).targets.get(methodLabel(msg))!;
     checkMcpHeaders(ctx.req.headers, msg);
+    const revision = agentRevision(ctx.req.headers['mcp-protocol-version'], msg.type === 'response' ? null : msg.params);
     if (msg.type !== 'request') {
       // Notifications and the agent's answers to server requests are not calls: they pass undecided.
-      ctx.call = { ...call('mcp', msg.type === 'notification' ? msg.method : 'response', null), undecided: true };
+      ctx.call = { ...call('mcp', msg.type === 'notification' ? msg.method : 'response', null), undecided: true, revisions: { agent: revision, server: null } };
       return;
     }
+    // The stateless revision requires Mcp-Method on every request (and Mcp-Name where the body names something).
+    if (revision === REV_STATELESS && ctx.req.headers['mcp-method'] === undefined) throw new GatewayError('aos_bad_request', `a ${REV_STATELESS} request needs the Mcp-Method header`);
     ctx.call = describeMcp(server.name, msg);
+    ctx.call.revisions = { agent: revision, server: null };
+    traceFromMeta(ctx, msg.params);
     const tool = ctx.call.tool ?? null;
     if (tool !== null) {
       const isCall = msg.method === 'tools/call';
@@ -219,14 +238,104 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     );
   };
 
-  return { operation, describe, validate, mcp, mcpValidate };
+  const mcpRevision: Stage = function mcpRevisionStage(ctx) {
+    const revisions = ctx.call?.revisions;
+    if (revisions === undefined) return;
+    // An agent of a session revision speaks to the server as it always did: the session it opened says the revision.
+    if (revisions.agent !== REV_STATELESS) {
+      revisions.server = revisions.agent;
+      return;
+    }
+    return toServerRevision(ctx, mcpServer(ctx), revisions);
+  };
+
+  return { operation, describe, validate, mcp, mcpValidate, mcpMetadata: createMetadataStage(opts.config), mcpRevision };
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * W3C trace context in `_meta` (MCP 2026-07-28, and the OpenTelemetry MCP conventions): without a
+ * `traceparent` header, the call joins the trace the message names, so a tool call shows up in the
+ * trace of the model call that proposed it; the server then sees the gateway's span as the parent
+ * (written into the same `_meta` key, only when the agent sent one).
+ */
+function traceFromMeta(ctx: CallContext, params: Record<string, unknown> | null): void {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  const tp = meta?.traceparent;
+  if (typeof tp !== 'string') return;
+  const m = TRACEPARENT.exec(tp);
+  if (m === null || m[1] === '0'.repeat(32)) return;
+  if (ctx.req.headers.traceparent === undefined) ctx.traceId ??= m[1];
+  ctx.onForward(() => {
+    if (ctx.traceparent === null || ctx.traceparent === tp) return;
+    meta!.traceparent = ctx.traceparent;
+    ctx.jsonChanged = true;
+  });
+}
+
+/** The headers the gateway's own requests carry: the agent's, with those a stage set for the upstream over them. */
+function fetchHeaders(ctx: CallContext): IncomingHttpHeaders {
+  const own = ctx.upstreamHeaders;
+  if (own === null) return ctx.req.headers;
+  const out: IncomingHttpHeaders = { ...ctx.req.headers };
+  for (let i = 0; i < own.length; i += 2) out[own[i]] = own[i + 1];
+  return out;
+}
+
+/** A 2026-07-28 agent's POST, to the server in the revision it speaks. */
+async function toServerRevision(ctx: CallContext, server: McpServer, revisions: { agent: string; server: string | null }): Promise<void> {
+  const msg = ctx.json as { id?: RpcId; method?: string; params?: Record<string, unknown> };
+  const method = typeof msg.method === 'string' ? msg.method : null;
+  let found: Discovered;
+  try {
+    found = await server.revisions.discover(ctx.id);
+  } catch (err) {
+    throw new GatewayError('aos_upstream_error', `could not learn which MCP revision ${server.name} speaks: ${(err as Error).message}`, { cause: err });
+  }
+  if (found.versions.includes(REV_STATELESS)) {
+    revisions.server = REV_STATELESS;
+    // The server routes on these headers: set from the body the policy decided on, whatever the agent sent.
+    const own = ['mcp-protocol-version', REV_STATELESS];
+    if (method !== null) own.push('mcp-method', method);
+    const named = method === null ? undefined : msg.params?.[method.startsWith('resources/') ? 'uri' : 'name'];
+    if (typeof named === 'string' && ctx.call?.tool != null)
+      own.push('mcp-name', /^[\x21-\x7e]+$/.test(named) && !named.startsWith('=?base64?') ? named : `=?base64?${Buffer.from(named).toString('base64')}?=`);
+    ctx.upstreamHeaders = own;
+    return;
+  }
+  revisions.server = REV_SESSION;
+  const agent = ctx.agent?.id ?? '';
+  const caps = (msg.params?._meta as Record<string, unknown> | undefined)?.['io.modelcontextprotocol/clientCapabilities'];
+  let session: Awaited<ReturnType<McpServer['revisions']['session']>>;
+  try {
+    session = await server.revisions.session(agent, caps, ctx.id);
+  } catch (err) {
+    throw new GatewayError('aos_upstream_error', `could not open a session with MCP server ${server.name}: ${(err as Error).message}`, { cause: err });
+  }
+  if (method === 'server/discover' && msg.id !== undefined) {
+    const body = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: discoverResult(session.result) });
+    ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-aos-request-id': ctx.id });
+    ctx.res.end(body);
+    ctx.answered = true;
+    return;
+  }
+  const own = ['mcp-protocol-version', String(session.result.protocolVersion ?? REV_SESSION)];
+  if (session.id !== null) {
+    own.push('mcp-session-id', session.id);
+    const id = session.id;
+    // The server forgot the session (restart, expiry): the next request opens a new one.
+    ctx.tap({ onStart: (status) => void (status === 404 && server.revisions.forget(agent, id)) });
+  }
+  ctx.upstreamHeaders = own;
+  if (msg.id !== undefined && method !== null) ctx.tap(createMessageTap(toStatelessResult(msg.id, method)));
 }
 
 /** Validates a tools/call's arguments against the tool's inputSchema, learning it first if needed. */
 async function checkArguments(ctx: CallContext, server: McpServer, tool: ToolCall, log: Logger): Promise<void> {
   let known: ToolSchema | null;
   try {
-    known = await server.schemas.lookup(tool.name, { headers: ctx.req.headers, meta: ctx.call!.meta ?? null, requestId: ctx.id });
+    known = await server.schemas.lookup(tool.name, { headers: fetchHeaders(ctx), meta: ctx.call!.meta ?? null, requestId: ctx.id });
   } catch (err) {
     log.warn('could not read the tools of an MCP server to check a call', { id: ctx.id, server: server.name, error: (err as Error).message });
     throw new GatewayError('aos_upstream_error', `could not read the tools of MCP server ${server.name} to check the call: ${(err as Error).message}`, { cause: err });

@@ -55,14 +55,17 @@ export function upstreamHeaders(ctx: CallContext): string[] {
   const connection = ctx.req.headers.connection;
   const listed = connection && connection !== 'keep-alive' && connection !== 'close' ? new Set(connection.toLowerCase().split(/\s*,\s*/)) : null;
   const traceparent = ctx.traceparent;
+  const own = ctx.upstreamHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
     if (DROP_REQUEST.has(name) || listed?.has(name) || setByConfig(upstream, name) || upstream.authorize?.drops.has(name)) continue;
+    if (own !== null && setBy(own, name)) continue;
     // With tracing on, the upstream sees the gateway's span as its parent (tracestate passes as is).
     if (traceparent !== null && name === 'traceparent') continue;
     out.push(name, raw[i + 1]);
   }
   if (traceparent !== null) out.push('traceparent', traceparent);
+  if (own !== null) out.push(...own);
   out.push(...upstream.headers);
   if (upstream.auth !== null) out.push(upstream.auth[0], upstream.auth[1]);
   out.push('x-aos-request-id', ctx.id);
@@ -72,8 +75,11 @@ export function upstreamHeaders(ctx: CallContext): string[] {
 /** The header is the provider's credential header (whatever its name) or one of its extra headers. */
 function setByConfig(upstream: Upstream, name: string): boolean {
   if (upstream.auth !== null && upstream.auth[0] === name) return true;
-  const extra = upstream.headers;
-  for (let i = 0; i < extra.length; i += 2) if (extra[i] === name) return true;
+  return setBy(upstream.headers, name);
+}
+
+function setBy(list: readonly string[], name: string): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return true;
   return false;
 }
 
