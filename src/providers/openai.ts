@@ -1,4 +1,4 @@
-import { type CallInfo, field, type Operation, op, type WireDialect } from './dialect.js';
+import { type CallInfo, field, type Operation, op, sessionOp, type WireDialect } from './dialect.js';
 import { openaiMetering } from './openai-metering.js';
 
 const POST = ['POST'] as const;
@@ -16,6 +16,8 @@ export const openaiDialect: WireDialect = {
     ['/embeddings', op('embeddings', POST, true)],
     ['/completions', op('completions', POST, true)],
     ['/models', op('models.list', GET, false)],
+    // The Realtime API: `GET /realtime?model=…` upgraded to a WebSocket.
+    ['/realtime', sessionOp('realtime')],
   ]),
   maxTokensField(operation) {
     switch (operation.name) {
@@ -30,6 +32,7 @@ export const openaiDialect: WireDialect = {
         return null;
     }
   },
+  sessionModel: (_operation, query) => query.get('model'),
   describe(operation, body): CallInfo {
     const maxTokens = field(body, 'max_completion_tokens', 'number') ?? field(body, 'max_output_tokens', 'number') ?? field(body, 'max_tokens', 'number');
     return {
