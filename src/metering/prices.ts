@@ -80,7 +80,12 @@ function matcher(models: Record<string, ModelPriceFile>): (model: string) => Pri
 
 /** The cost of a usage in USD: uncached input, cache reads, cache writes and output at their rates; audio at the audio rates. */
 export function costOf(usage: Usage, price: Price): number {
-  const text = (Math.max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteTokens) * price.input + usage.cachedInputTokens * price.cachedInput + usage.cacheWriteTokens * price.cacheWrite + usage.outputTokens * price.output) / 1e6;
+  const text =
+    (Math.max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteTokens) * price.input +
+      usage.cachedInputTokens * price.cachedInput +
+      usage.cacheWriteTokens * price.cacheWrite +
+      usage.outputTokens * price.output) /
+    1e6;
   const audioIn = usage.audioInputTokens;
   const audioOut = usage.audioOutputTokens;
   if (audioIn === undefined && audioOut === undefined) return text;

@@ -1,6 +1,6 @@
 import { GatewayError } from '../errors.js';
-import type { CallContext, Stage } from './context.js';
 import { deploymentModel } from './body.js';
+import type { CallContext, Stage } from './context.js';
 
 /** RFC 6455 §4.1: a nonce of 16 bytes, base64. */
 const KEY = /^[+/0-9A-Za-z]{21}[AQgw]==$/;
@@ -34,6 +34,10 @@ export const describeSession: Stage = function describeSessionStage(ctx) {
   const dialect = route.upstream.dialect;
   const query = new URLSearchParams(ctx.query.length > 1 ? ctx.query.slice(1) : '');
   const named = dialect.sessionModel?.(route.operation, query) ?? null;
-  const model = named === null ? null : deploymentModel(route.upstream, named);
-  ctx.call = { kind: 'model', operation: route.operation.name, model, stream: true, maxTokens: null };
+  // Without a model the policy could not check it, nor metering price it.
+  if (named === null || named === '')
+    throw new GatewayError('aos_bad_request', `a ${route.operation.name} session names its model in the query string (${dialect.name === 'azure-openai' ? '?deployment=…' : '?model=…'})`, {
+      param: 'model',
+    });
+  ctx.call = { kind: 'model', operation: route.operation.name, model: deploymentModel(route.upstream, named), stream: true, maxTokens: null };
 };

@@ -160,10 +160,11 @@ export interface DialectMetering {
   /** Reads one message of a binary event stream; absent for dialects that stream server-sent events only. */
   readMessage?(operation: Operation, message: StreamMessage, into: MeterState): void;
   /**
-   * Reads one server event of a WebSocket session (parsed JSON): the usage of a response that is
-   * done (Realtime `response.done`), else null. Absent on dialects without sessions.
+   * Reads one text message the upstream of a WebSocket session sent: the usage of a response that is
+   * done (Realtime `response.done`), else null. Called for every message, so it parses only the ones
+   * that can carry usage. Absent on dialects without sessions.
    */
-  sessionUsage?(event: Record<string, unknown>): Usage | null;
+  sessionUsage?(message: Buffer): Usage | null;
 }
 
 export function op(name: string, methods: readonly string[], inspect: boolean): Operation {

@@ -100,6 +100,7 @@ function responsesInput(input: unknown, out: string[]): void {
 }
 
 const USAGE_NULL = /,"usage":null/g;
+const RESPONSE_DONE = Buffer.from('"response.done"');
 
 export const openaiMetering: DialectMetering = {
   metered(operation: Operation) {
@@ -153,8 +154,17 @@ export const openaiMetering: DialectMetering = {
       }
     }
   },
-  sessionUsage(event) {
-    return event.type === 'response.done' ? realtimeUsage(obj(event.response)?.usage) : null;
+  sessionUsage(message) {
+    // Audio deltas are most of a session's bytes: only a message naming `"response.done"` is parsed
+    // (in a JSON string the name would be escaped, `\"response.done\"`, and not match).
+    if (message.indexOf(RESPONSE_DONE) === -1) return null;
+    let event: Json | null;
+    try {
+      event = obj(JSON.parse(message.toString('utf8')));
+    } catch {
+      return null;
+    }
+    return event?.type === 'response.done' ? realtimeUsage(obj(event.response)?.usage) : null;
   },
   readEvent(operation, event, data, into, injected) {
     const d = obj(data);

@@ -44,3 +44,24 @@ export const openaiDialect: WireDialect = {
     };
   },
 };
+
+/** The subprotocol a browser's Realtime client sends its key in (browsers cannot set headers): `openai-insecure-api-key.<key>`. */
+const KEY_PROTOCOL = 'openai-insecure-api-key.';
+
+/**
+ * A Realtime client's `Sec-WebSocket-Protocol` offer: the agent token it carries in OpenAI's
+ * key subprotocol (null when none), and the other protocols, which are offered to the upstream.
+ * The key subprotocol is never forwarded.
+ */
+export function sessionProtocols(header: string | undefined): { token: string | null; forward: string[] } {
+  const forward: string[] = [];
+  let token: string | null = null;
+  if (header === undefined) return { token, forward };
+  for (const part of header.split(',')) {
+    const p = part.trim();
+    if (p === '') continue;
+    if (p.startsWith(KEY_PROTOCOL)) token ??= p.slice(KEY_PROTOCOL.length);
+    else forward.push(p);
+  }
+  return { token, forward };
+}
