@@ -383,6 +383,16 @@ export function renderStreamError(err: GatewayError, dialect: Dialect, id: strin
 }
 
 /**
+ * A gateway error as an event of a Realtime WebSocket session (OpenAI's `error` server event, which
+ * the SDKs raise): `invalid_request_error` for what the session may not do (4xx codes),
+ * `server_error` for the gateway's or the upstream's failures. The session is closed after it.
+ */
+export function renderSessionError(err: GatewayError): string {
+  const type = err.status < 500 ? 'invalid_request_error' : 'server_error';
+  return JSON.stringify({ type: 'error', event_id: null, error: { type, code: err.code, message: err.message, param: null, event_id: null } });
+}
+
+/**
  * One message of the AWS event-stream encoding (string headers only): total and headers length,
  * prelude CRC32, headers, payload, message CRC32. Enough for the error the gateway itself ends a
  * Bedrock stream with; the gateway never re-encodes the upstream's messages.

@@ -13,9 +13,11 @@ import type { BudgetAdmin } from './metering/admin.js';
 import { createAdminServer } from './server/admin.js';
 import { createProxyServer, listen } from './server/listeners.js';
 import { createProxyHandler } from './server/proxy.js';
+import { createUpgradeHandler } from './server/upgrade.js';
 import { createWriteBarrier } from './store/write-barrier.js';
 import { createCallMetrics } from './telemetry/call-metrics.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
+import { createRealtime } from './upstream/realtime.js';
 
 export interface GatewayOptions {
   /** Path of the YAML config file. */
@@ -64,11 +66,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     return fleet?.decorate(next) ?? next;
   };
   const calls = createCallMetrics(metrics.registry);
-  const runtime = createRuntime(first, { log, metrics, calls, barrier, fleet: fleet?.gate ?? null, control: fleet?.client ?? null });
+  // WebSocket sessions outlive configuration reloads: one relay for the gateway's life.
+  const realtime = createRealtime({ log, registry: metrics.registry, upstreamError: metrics.upstreamError, connectTimeoutMs: first.config.upstream.connectTimeoutMs });
+  const runtime = createRuntime(first, { log, metrics, calls, barrier, fleet: fleet?.gate ?? null, control: fleet?.client ?? null, relay: realtime.relay });
   // Under a control plane its suspensions are the ones in force (the local store is not consulted).
   const suspensions = fleet === null ? runtime.suspensions : () => fleet.gate.suspensions;
   const inflight = createInflight();
-  const proxy = createProxyServer(first.config, createProxyHandler({ pipeline: runtime.pipeline, metrics, log, draining: inflight.draining, track: inflight.track }), log);
+  const handler = createProxyHandler({ pipeline: runtime.pipeline, metrics, log, draining: inflight.draining, track: inflight.track });
+  const proxy = createProxyServer(first.config, handler, log);
+  proxy.on('upgrade', createUpgradeHandler(handler));
   const admin = createAdminServer({
     listen: first.config.admin,
     metrics,
@@ -134,10 +140,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     async stop(graceMs = runtime.snapshot().config.limits.shutdownGraceMs) {
       if (inflight.draining()) return;
       const drained = inflight.drain(graceMs);
+      // Open WebSocket sessions are told the gateway is going away (1001), then cut at the grace period.
+      const sessions = realtime.close(1001, 'gateway shutting down', graceMs);
       watcher?.close();
       const closed = proxy.listening ? new Promise<void>((r) => proxy.close(() => r())) : Promise.resolve();
       proxy.closeIdleConnections();
-      await drained;
+      await Promise.all([drained, sessions]);
       proxy.closeAllConnections();
       await closed;
       if (fleet !== null) {

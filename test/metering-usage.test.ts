@@ -231,11 +231,11 @@ for (const c of CASES) {
 
 t.test('prices: exact and prefix matches (longest wins), unknown models priced or denied, cost of a usage', async (t) => {
   const p = loadPrices(new URL('../config/prices.yaml', import.meta.url).pathname);
-  t.same(p.price('gpt-4o-mini-2024-07-18'), { input: 0.15, cachedInput: 0.075, cacheWrite: 0.15, output: 0.6 });
+  t.same(p.price('gpt-4o-mini-2024-07-18'), { input: 0.15, cachedInput: 0.075, cacheWrite: 0.15, output: 0.6, audioInput: 0.15, cachedAudioInput: 0.075, audioOutput: 0.6 });
   t.equal(p.price('gpt-4o-2024-11-20')!.input, 2.5, 'gpt-4o* does not take gpt-4o-mini*');
   t.ok(p.listed('claude-sonnet-4-5'));
   t.notOk(p.listed('my-local-model'));
-  t.same(p.price('my-local-model'), { input: 15, cachedInput: 15, cacheWrite: 15, output: 75 }, 'priced by the unknown default');
+  t.same(p.price('my-local-model'), { input: 15, cachedInput: 15, cacheWrite: 15, output: 75, audioInput: 15, cachedAudioInput: 15, audioOutput: 75 }, 'priced by the unknown default');
   const sonnet = p.price('claude-sonnet-4-5')!;
   const cost = costOf({ inputTokens: 5050, cachedInputTokens: 3000, cacheWriteTokens: 2000, outputTokens: 120, reasoningTokens: 0, estimated: false }, sonnet);
   t.equal(Math.round(cost * 1e9), Math.round((50 * 3 + 3000 * 0.3 + 2000 * 3.75 + 120 * 15) * 1000));

@@ -82,13 +82,37 @@ const EVENT_KEYS = Object.keys({
   capture: 1,
 } satisfies Record<Exclude<keyof AuditEvent, OptionalKey>, 1>);
 /** Keys only some events have (absent, not null, elsewhere): the fast path below stays for the rest. */
-type OptionalKey = 'approval' | 'mcp';
-const OPTIONAL_KEYS = ['approval', 'mcp'] satisfies OptionalKey[];
-const NESTED_KEYS = ['request', 'response', 'truncated', 'detector', 'severity', 'path', 'id', 'status', 'approver', 'reason', 'waited_ms', 'agent_revision', 'server_revision'] satisfies (
+type OptionalKey = 'approval' | 'mcp' | 'session';
+const OPTIONAL_KEYS = ['approval', 'mcp', 'session'] satisfies OptionalKey[];
+const NESTED_KEYS = [
+  'request',
+  'response',
+  'truncated',
+  'detector',
+  'severity',
+  'path',
+  'id',
+  'status',
+  'approver',
+  'reason',
+  'waited_ms',
+  'agent_revision',
+  'server_revision',
+  'close_code',
+  'close_reason',
+  'responses',
+  'client_messages',
+  'upstream_messages',
+  'client_bytes',
+  'upstream_bytes',
+  'audio_input_tokens',
+  'audio_output_tokens',
+] satisfies (
   | keyof NonNullable<AuditEvent['capture']>
   | keyof NonNullable<AuditEvent['findings']>[number]
   | keyof NonNullable<AuditEvent['approval']>
   | keyof NonNullable<AuditEvent['mcp']>
+  | keyof NonNullable<AuditEvent['session']>
 )[];
 const ALL_KEYS = [...new Set([...EVENT_KEYS, ...OPTIONAL_KEYS, ...NESTED_KEYS])].sort();
 

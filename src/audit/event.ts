@@ -75,6 +75,24 @@ export interface AuditEvent {
    * (null: the server was not reached). Absent on every other call, so older events encode as before.
    */
   mcp?: { agent_revision: string; server_revision: string | null };
+  /**
+   * A WebSocket session (the Realtime API; `status` 101): how it closed and what went through it.
+   * Its tokens and cost are the session's totals (every `response.done`). Absent on other calls.
+   */
+  session?: {
+    /** The close code of the client's side (1000 normal, 1001 going away, 1008 ended by the gateway, 1006 dropped); null if it never closed cleanly. */
+    close_code: number | null;
+    close_reason: string;
+    /** Responses done (charged). */
+    responses: number;
+    client_messages: number;
+    upstream_messages: number;
+    client_bytes: number;
+    upstream_bytes: number;
+    /** Of input_tokens and output_tokens, audio. */
+    audio_input_tokens: number;
+    audio_output_tokens: number;
+  };
 }
 
 /** A stored event: the event plus its place and links in the hash chain. */

@@ -55,7 +55,9 @@ const UNDECIDED = {
 } satisfies Partial<AuditEvent>;
 /** Decided, but only on some calls: written after the others when present, so older lines (without it) still read. */
 type OptionalDecidedKey = 'approval' | 'mcp';
-type DecidedKey = Exclude<keyof AuditEvent, keyof typeof UNDECIDED | OptionalDecidedKey>;
+/** Known only once the call is over, and only on some calls (a WebSocket session): never in an intent line. */
+type OptionalCompletionKey = 'session';
+type DecidedKey = Exclude<keyof AuditEvent, keyof typeof UNDECIDED | OptionalDecidedKey | OptionalCompletionKey>;
 /** The fields of an intent line, in order. The `satisfies` fails the build when AuditEvent gains a field neither list has. */
 const DECIDED_KEYS = Object.keys({
   agent_id: 1,

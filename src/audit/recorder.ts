@@ -237,6 +237,23 @@ class RecordedCall {
     event.tool_calls = ctx.toolCalls === null ? null : ctx.toolCalls.slice();
     event.total_ms = Math.round(outcome.totalMs * 1000) / 1000;
     event.upstream_ms = outcome.upstreamMs === null ? null : Math.round(outcome.upstreamMs * 1000) / 1000;
+    const s = ctx.session;
+    if (s !== null) {
+      // A WebSocket session: no response body to hash; what went through it, and how it closed.
+      event.response_bytes = s.upstreamBytes;
+      event.response_sha256 = null;
+      event.session = {
+        close_code: s.closeCode,
+        close_reason: s.closeReason,
+        responses: s.responses,
+        client_messages: s.clientMessages,
+        upstream_messages: s.upstreamMessages,
+        client_bytes: s.clientBytes,
+        upstream_bytes: s.upstreamBytes,
+        audio_input_tokens: usage?.audioInputTokens ?? 0,
+        audio_output_tokens: usage?.audioOutputTokens ?? 0,
+      };
+    }
     if (r.tracer !== null) r.tracer.end(this.span, ctx, event, performance.timeOrigin + ctx.start + outcome.totalMs);
     if (r.trail === null) return;
     if (this.event !== null) r.trail.complete(event, this.segment);

@@ -14,6 +14,9 @@ const rates = {
   cached_input: Type.Optional(Rate("USD per 1M input tokens read from the provider's prompt cache (default: input).")),
   cache_write: Type.Optional(Rate('USD per 1M input tokens written to the prompt cache (Anthropic; default: input).')),
   output: Rate('USD per 1M output tokens, reasoning included.'),
+  audio_input: Type.Optional(Rate('USD per 1M audio input tokens (the Realtime API; default: input).')),
+  cached_audio_input: Type.Optional(Rate('USD per 1M audio input tokens read from the prompt cache (default: cached_input).')),
+  audio_output: Type.Optional(Rate('USD per 1M audio output tokens (default: output).')),
 };
 
 const ModelPriceSchema = Obj(rates, { description: 'The rates of a model.' });
@@ -25,6 +28,9 @@ const UnknownModelSchema = Obj(
     cached_input: rates.cached_input,
     cache_write: rates.cache_write,
     output: Type.Optional(rates.output),
+    audio_input: rates.audio_input,
+    cached_audio_input: rates.cached_audio_input,
+    audio_output: rates.audio_output,
   },
   { description: 'A model that matches no key of `models`: priced at these rates, or denied.', default: { action: 'deny' } },
 );

@@ -23,7 +23,7 @@ import { createMeteringStages } from '../metering/stages.js';
 import { type BudgetStore, NANO, toNano } from '../metering/store.js';
 import { composePipeline } from '../pipeline/compose.js';
 import type { Stage } from '../pipeline/context.js';
-import type { Pipeline } from '../pipeline/run.js';
+import type { Pipeline, Relay } from '../pipeline/run.js';
 import { decide } from '../policy/decide.js';
 import { createPolicyManager, type PolicyManager } from '../policy/manager.js';
 import type { PolicyRegistryData } from '../policy/types.js';
@@ -49,6 +49,8 @@ export interface ServiceDeps {
   fleet?: FleetGate | null;
   /** Under a control plane: its gateway API (approvals are kept there); null standalone. */
   control?: ControlClient | null;
+  /** Relays WebSocket sessions (the Realtime API); null: upgrades are refused. */
+  relay?: Relay | null;
 }
 
 /** The budget store a metering config names: Redis for a fleet, else SQLite in the data folder. */
@@ -341,5 +343,6 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
     },
     { retries: config.upstream.retries, log, upstreamError: metrics.upstreamError },
     deps.barrier,
+    deps.relay ?? null,
   );
 }

@@ -9,6 +9,10 @@ export interface Price {
   cachedInput: number;
   cacheWrite: number;
   output: number;
+  /** Audio tokens (the Realtime API); the text rates where the table gives none. */
+  audioInput: number;
+  cachedAudioInput: number;
+  audioOutput: number;
 }
 
 export interface PriceTable {
@@ -19,7 +23,18 @@ export interface PriceTable {
   listed(model: string | null, provider?: string): boolean;
 }
 
-const toPrice = (p: ModelPriceFile): Price => ({ input: p.input, cachedInput: p.cached_input ?? p.input, cacheWrite: p.cache_write ?? p.input, output: p.output });
+const toPrice = (p: ModelPriceFile): Price => {
+  const cachedInput = p.cached_input ?? p.input;
+  return {
+    input: p.input,
+    cachedInput,
+    cacheWrite: p.cache_write ?? p.input,
+    output: p.output,
+    audioInput: p.audio_input ?? p.input,
+    cachedAudioInput: p.cached_audio_input ?? cachedInput,
+    audioOutput: p.audio_output ?? p.output,
+  };
+};
 
 /** Loads and validates the price table (config/prices.yaml). Throws ConfigError. */
 export function loadPrices(file: string, env: NodeJS.ProcessEnv = process.env): PriceTable {
@@ -63,13 +78,24 @@ function matcher(models: Record<string, ModelPriceFile>): (model: string) => Pri
   };
 }
 
-/** The cost of a usage in USD: uncached input, cache reads, cache writes and output at their rates. */
+/** The cost of a usage in USD: uncached input, cache reads, cache writes and output at their rates; audio at the audio rates. */
 export function costOf(usage: Usage, price: Price): number {
-  const plain = Math.max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteTokens);
-  return (plain * price.input + usage.cachedInputTokens * price.cachedInput + usage.cacheWriteTokens * price.cacheWrite + usage.outputTokens * price.output) / 1e6;
+  const text =
+    (Math.max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteTokens) * price.input +
+      usage.cachedInputTokens * price.cachedInput +
+      usage.cacheWriteTokens * price.cacheWrite +
+      usage.outputTokens * price.output) /
+    1e6;
+  const audioIn = usage.audioInputTokens;
+  const audioOut = usage.audioOutputTokens;
+  if (audioIn === undefined && audioOut === undefined) return text;
+  // Audio tokens are among the input (cached) and output tokens above, at the text rates: add the difference.
+  const cachedAudio = usage.cachedAudioInputTokens ?? 0;
+  const plainAudio = Math.max(0, (audioIn ?? 0) - cachedAudio);
+  return text + (plainAudio * (price.audioInput - price.input) + cachedAudio * (price.cachedAudioInput - price.cachedInput) + (audioOut ?? 0) * (price.audioOutput - price.output)) / 1e6;
 }
 
-/** Worst-case cost before the call: every input token uncached, every allowed output token used. */
+/** Worst-case cost before the call: every input token uncached, every allowed output token used (at the dearest rates: audio where dearer). */
 export function worstCase(inputTokens: number, maxOutputTokens: number, price: Price): number {
-  return (inputTokens * Math.max(price.input, price.cacheWrite) + maxOutputTokens * price.output) / 1e6;
+  return (inputTokens * Math.max(price.input, price.cacheWrite, price.audioInput) + maxOutputTokens * Math.max(price.output, price.audioOutput)) / 1e6;
 }

@@ -2,7 +2,7 @@ import type { MeteringConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Agent, AgentRegistry } from '../identity/registry.js';
 import type { Logger } from '../log.js';
-import type { CallContext, Stage } from '../pipeline/context.js';
+import type { CallContext, SessionMeter, Stage } from '../pipeline/context.js';
 import type { DialectMetering, Usage } from '../providers/dialect.js';
 import type { MeteringMetrics } from '../telemetry/metrics.js';
 import { type BudgetRule, type BudgetRules, createPeriods, keyOf, lineOf, type Period, type ScopeRules, type Window } from './budgets.js';
@@ -53,7 +53,8 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   /** The output tokens a call may produce at most: the request's cap, else the template's, else the default. */
   const outputCap = (ctx: CallContext, templateMax: number | null | undefined): number => {
     const route = ctx.route!;
-    if (route.upstream.dialect.maxTokensField(route.operation) === null) return 0; // embeddings: no output
+    // Embeddings: no output. A session (Realtime) has no body field for it: the cap bounds each response's reservation.
+    if (route.upstream.dialect.maxTokensField(route.operation) === null && route.operation.upgrade !== true) return 0;
     return ctx.call?.maxTokens ?? templateMax ?? config.defaultMaxOutputTokens;
   };
   const promptTexts = (ctx: CallContext, m: DialectMetering): { texts: string[]; messages: number } => {
@@ -206,8 +207,21 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
 
   /** Reserves every line that applies; a refusal made on the prompt's bound is tried again on its exact count. */
   const tryReserve = (ctx: CallContext, ap: AgentPlan, m: DialectMetering | null, price: Price | null, maxOut: number, p: Record<Window, Period>): void | Promise<void> => {
+    const { worst, lines, used } = linesOf(ctx, ap, m, price, maxOut, p, ctx.estInputTokens ?? 0, true);
+    if (lines.length === 0 && m === null) return;
+    if (lines.length === 0) return proceed(ctx, ap, m, price, maxOut, worst, null, lines, used, p.minute.end);
+    const out = store.reserve(lines, ttlMs);
+    if (out instanceof Promise) return out.then((o) => reserved(ctx, ap, m, price, maxOut, p, worst, o, lines, used));
+    return reserved(ctx, ap, m, price, maxOut, p, worst, out, lines, used);
+  };
+
+  /**
+   * The lines a call reserves on: USD budgets (model calls), tool-call budgets (tool calls), rate
+   * limits. `requests`: count it as a request (a session's later responses are not: the session was one).
+   */
+  const linesOf = (ctx: CallContext, ap: AgentPlan, m: DialectMetering | null, price: Price | null, maxOut: number, p: Record<Window, Period>, input: number, requests: boolean) => {
     const scope = ap.scope;
-    const worst = m === null ? 0 : worstCase(ctx.estInputTokens ?? 0, maxOut, price!);
+    const worst = m === null ? 0 : worstCase(input, maxOut, price!);
     const keys = keysOf(ap, p);
     const lines: ReserveLine[] = [];
     const used: BudgetRule[] = [];
@@ -230,15 +244,11 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     }
     for (let i = 0; i < scope.rate.length; i++) {
       const r = scope.rate[i];
-      if (r.kind === 'tokens' && m === null) continue;
-      lines.push(lineOf(r, p[r.window], r.kind === 'requests' ? 1 : (ctx.estInputTokens ?? 0) + maxOut, keys.rate[i]));
+      if ((r.kind === 'tokens' && m === null) || (r.kind === 'requests' && !requests)) continue;
+      lines.push(lineOf(r, p[r.window], r.kind === 'requests' ? 1 : input + maxOut, keys.rate[i]));
       used.push(r);
     }
-    if (lines.length === 0 && m === null) return;
-    if (lines.length === 0) return proceed(ctx, ap, m, price, worst, null, lines, used, p.minute.end);
-    const out = store.reserve(lines, ttlMs);
-    if (out instanceof Promise) return out.then((o) => reserved(ctx, ap, m, price, maxOut, p, worst, o, lines, used));
-    return reserved(ctx, ap, m, price, maxOut, p, worst, out, lines, used);
+    return { worst, lines, used };
   };
 
   const reserved = (
@@ -259,7 +269,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       ctx.estInputExact = true;
       return tryReserve(ctx, ap, m, price, maxOut, p);
     }
-    proceed(ctx, ap, m, price, worst, out, lines, used, p.minute.end);
+    proceed(ctx, ap, m, price, maxOut, worst, out, lines, used, p.minute.end);
   };
 
   const proceed = (
@@ -267,6 +277,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     ap: AgentPlan,
     m: DialectMetering | null,
     price: Price | null,
+    maxOut: number,
     worst: number,
     out: ReserveOutcome | null,
     lines: ReserveLine[],
@@ -274,16 +285,13 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     minuteEnd: number,
   ) => {
     if (out !== null && !out.ok) throw refusal(ctx, out, used, lines, minuteEnd);
-    if (out !== null) {
-      for (let i = 0; i < lines.length; i++) {
-        const s = out.states[i];
-        const r = used[i];
-        if (r.kind !== 'usd' && r.kind !== 'tool_calls') continue;
-        if (s.limit > 0 && s.spent + s.reserved >= r.soft * s.limit) {
-          ctx.flag('budget_soft_limit');
-          metrics.softLimit(r.kind);
-        }
-      }
+    if (out !== null) softLimits(ctx, out.states, used);
+    if (m !== null && ctx.route!.operation.upgrade === true) {
+      // A WebSocket session: charged response by response, one reservation held at a time.
+      const session = new SessionSettlement(ctx, ap, m, price!, maxOut, out === null ? null : out.id, lines, used);
+      ctx.sessionMeter = session;
+      ctx.onFinish(session.close);
+      return;
     }
     const settlement = new Settlement(ctx, ap, price, worst, out === null ? null : out.id, lines, used);
     if (m !== null) {
@@ -293,6 +301,83 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       ctx.tap(settlement.tap);
     }
     ctx.onFinish(settlement.complete);
+  };
+
+  const softLimits = (ctx: CallContext, states: readonly LineState[], used: readonly BudgetRule[]) => {
+    for (let i = 0; i < states.length; i++) {
+      const s = states[i];
+      const r = used[i];
+      if (r.kind !== 'usd' && r.kind !== 'tool_calls') continue;
+      if (s.limit > 0 && s.spent + s.reserved >= r.soft * s.limit) {
+        ctx.flag('budget_soft_limit');
+        metrics.softLimit(r.kind);
+      }
+    }
+  };
+
+  /**
+   * A WebSocket session's metering: it holds the reservation of one response at a time (the worst
+   * case of the next response: the last response's input tokens, as a conversation only grows, and
+   * the output cap). A response that is done is charged its reported usage, which settles the
+   * reservation, and the next one is reserved: when that fails the budget has no room left and the
+   * relay ends the session. The reservation still held when the session ends is released.
+   */
+  class SessionSettlement implements SessionMeter {
+    private closed = false;
+    constructor(
+      private readonly ctx: CallContext,
+      private readonly ap: AgentPlan,
+      private readonly m: DialectMetering,
+      private readonly price: Price,
+      private readonly maxOut: number,
+      private id: string | null,
+      private lines: ReserveLine[],
+      private used: BudgetRule[],
+    ) {}
+
+    charge(usage: Usage): GatewayError | null | Promise<GatewayError | null> {
+      const { ctx, ap, price } = this;
+      const cost = costOf(usage, price);
+      addUsage(ctx, usage, cost);
+      metrics.charged(ap.team, ap.metricAgent, cost, usage.inputTokens, usage.cachedInputTokens, usage.outputTokens, false);
+      if (this.id !== null) {
+        const costNano = toNano(cost);
+        const actual = this.used.map((r) => (r.kind === 'usd' ? costNano : r.kind === 'tokens' ? usage.inputTokens + usage.outputTokens : 1));
+        settleQuietly(ctx, this.id, this.lines, actual);
+        this.id = null;
+      }
+      if (this.closed) return null;
+      const p = periods();
+      const { lines, used } = linesOf(ctx, ap, this.m, price, this.maxOut, p, usage.inputTokens, false);
+      if (lines.length === 0) return null;
+      const out = store.reserve(lines, ttlMs);
+      const next = (o: ReserveOutcome): GatewayError | null => {
+        if (!o.ok) return refusal(ctx, o, used, lines, p.minute.end);
+        // The session ended while the store answered: nothing to hold it for.
+        if (this.closed) {
+          settleQuietly(ctx, o.id, lines, new Array<number>(lines.length).fill(0));
+          return null;
+        }
+        softLimits(ctx, o.states, used);
+        this.id = o.id;
+        this.lines = lines;
+        this.used = used;
+        return null;
+      };
+      return out instanceof Promise ? out.then(next) : next(out);
+    }
+
+    readonly close = (): void => {
+      if (this.closed) return;
+      this.closed = true;
+      if (this.id !== null) settleQuietly(this.ctx, this.id, this.lines, new Array<number>(this.lines.length).fill(0));
+      this.id = null;
+    };
+  }
+
+  const settleQuietly = (ctx: CallContext, id: string, lines: readonly ReserveLine[], actual: readonly number[]) => {
+    const done = store.settle(id, lines, actual);
+    if (done instanceof Promise) done.catch((err: Error) => log.error('budget settlement failed', { id: ctx.id, error: err.message }));
   };
 
   /**
@@ -409,4 +494,33 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   };
 
   return { estimate, reserve };
+}
+
+/** Adds one response of a session to the call's usage and cost (the audit event records the totals). */
+function addUsage(ctx: CallContext, u: Usage, cost: number): void {
+  const t = ctx.usage;
+  ctx.costUsd = (ctx.costUsd ?? 0) + cost;
+  if (t === null) {
+    ctx.usage = {
+      inputTokens: u.inputTokens,
+      cachedInputTokens: u.cachedInputTokens,
+      cacheWriteTokens: u.cacheWriteTokens,
+      outputTokens: u.outputTokens,
+      reasoningTokens: u.reasoningTokens,
+      estimated: u.estimated,
+      audioInputTokens: u.audioInputTokens ?? 0,
+      cachedAudioInputTokens: u.cachedAudioInputTokens ?? 0,
+      audioOutputTokens: u.audioOutputTokens ?? 0,
+    };
+    return;
+  }
+  t.inputTokens += u.inputTokens;
+  t.cachedInputTokens += u.cachedInputTokens;
+  t.cacheWriteTokens += u.cacheWriteTokens;
+  t.outputTokens += u.outputTokens;
+  t.reasoningTokens += u.reasoningTokens;
+  t.estimated ||= u.estimated;
+  t.audioInputTokens = (t.audioInputTokens ?? 0) + (u.audioInputTokens ?? 0);
+  t.cachedAudioInputTokens = (t.cachedAudioInputTokens ?? 0) + (u.cachedAudioInputTokens ?? 0);
+  t.audioOutputTokens = (t.audioOutputTokens ?? 0) + (u.audioOutputTokens ?? 0);
 }

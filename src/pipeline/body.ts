@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import type { Upstream } from '../upstream/upstreams.js';
 import type { CallContext, Stage } from './context.js';
 
 /** Reads the whole request body up to `limit` bytes; the request is refused past it. */
@@ -72,20 +73,22 @@ export const parseJson: Stage = function parseJsonStage(ctx) {
     throw new GatewayError('aos_bad_request', 'the request body must be a JSON object');
   }
   const call = route.upstream.dialect.describe(route.operation, ctx.json, route.model ?? null);
-  // Names the upstream gives models (Azure deployments, Bedrock ARNs): the policy and prices see the model.
-  const deployments = route.upstream.deployments;
-  if (deployments !== null && call.model !== null) {
-    const model = deployments.get(call.model);
-    if (model === undefined) {
-      throw new GatewayError(
-        'aos_model_not_found',
-        `${JSON.stringify(call.model.slice(0, 200))} is not a deployment of provider ${route.upstream.name} (configured: ${[...deployments.keys()].join(', ')})`,
-        {
-          param: 'model',
-        },
-      );
-    }
-    call.model = model;
-  }
+  if (call.model !== null) call.model = deploymentModel(route.upstream, call.model);
   ctx.call = call;
 };
+
+/**
+ * The model behind a name the upstream gives models (Azure deployments, Bedrock ARNs): the policy
+ * and prices see the model. A name the provider's `deployments` does not list is refused (404).
+ */
+export function deploymentModel(upstream: Upstream, name: string): string {
+  const deployments = upstream.deployments;
+  if (deployments === null) return name;
+  const model = deployments.get(name);
+  if (model === undefined) {
+    throw new GatewayError('aos_model_not_found', `${JSON.stringify(name.slice(0, 200))} is not a deployment of provider ${upstream.name} (configured: ${[...deployments.keys()].join(', ')})`, {
+      param: 'model',
+    });
+  }
+  return model;
+}

@@ -7,7 +7,8 @@ import type { ForwardOptions } from '../upstream/forward.js';
 import { parseJson, readBody } from './body.js';
 import type { Stage } from './context.js';
 import { checkRequest } from './request-checks.js';
-import type { Pipeline } from './run.js';
+import type { Pipeline, Relay } from './run.js';
+import { describeSession } from './session.js';
 
 /** The stages a configuration turns on; null: off, and then absent from the pipeline. */
 export interface PipelineStages {
@@ -37,17 +38,20 @@ const present = (...list: (Stage | null)[]): Stage[] => list.filter((s): s is St
  * per request. Identity comes first after routing, so no body of an unauthenticated client is read.
  * The order is the one docs/lifecycle.md describes.
  */
-export function composePipeline(config: GatewayConfig, router: Router, s: PipelineStages, forwardOptions: ForwardOptions, barrier: WriteBarrier | null = null): Pipeline {
+export function composePipeline(config: GatewayConfig, router: Router, s: PipelineStages, forwardOptions: ForwardOptions, barrier: WriteBarrier | null = null, relay: Relay | null = null): Pipeline {
   const body = readBody(config.limits.maxBodyBytes);
   const t = s.tools;
   return {
     config,
     router,
     forward: forwardOptions,
+    relay,
     barrier,
     head: present(s.metrics, s.record, checkRequest(config.limits.maxHeaders, config.listen)),
     inspected: present(s.identity, body, parseJson, s.meterEstimate, s.guardrails, s.policy, s.meterReserve),
     passthrough: present(s.identity, body, s.meterEstimate, s.policy, s.meterReserve),
+    // A WebSocket session (Realtime): no body; each response is charged as it is done (the reservation holds one at a time).
+    session: present(s.identity, describeSession, s.meterEstimate, s.policy, s.meterReserve),
     // An undeclared operation is refused before the body is read. Tool calls count against
     // tool-call budgets and rate limits.
     tool: t === null ? [] : present(s.identity, t.operation, body, t.describe, s.guardrails, s.policy, t.validate, s.meterReserve),

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ERRORS, type ErrorCode, type Dialect as ErrorDialect, type GatewayError } from '../errors.js';
 import type { Finding } from '../guardrails/types.js';
 import type { Agent } from '../identity/registry.js';
@@ -85,6 +86,12 @@ export class CallContext {
    * replace the agent's headers of the same names. Null when none (the common case).
    */
   upstreamHeaders: string[] | null;
+  /** An HTTP upgrade request (a WebSocket handshake): its connection; null for every other request. */
+  upgrade: UpgradeRequest | null;
+  /** The WebSocket session once accepted (101 sent): how it went, for the finishers; null otherwise. */
+  session: SessionRecord | null;
+  /** How a metered session is charged, response by response (set by metering's reserve stage); null when not metered. */
+  sessionMeter: SessionMeter | null;
   private finishers: Finisher[] | null;
   private forwarders: (() => void)[] | null;
 
@@ -126,6 +133,9 @@ export class CallContext {
     this.approval = null;
     this.answered = false;
     this.upstreamHeaders = null;
+    this.upgrade = null;
+    this.session = null;
+    this.sessionMeter = null;
     this.finishers = null;
     this.forwarders = null;
   }
@@ -198,6 +208,38 @@ export interface CallApproval {
   readonly reason: string | null;
   /** How long the call was held for the decision (0 unless the template blocks). */
   readonly waitedMs: number;
+}
+
+/** An HTTP request asking to upgrade its connection (Node's `upgrade` event): the socket and the bytes read past the head. */
+export interface UpgradeRequest {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  /** `Upgrade: websocket` (any other protocol is refused). */
+  readonly websocket: boolean;
+}
+
+/** A WebSocket session (the Realtime API) once accepted, as its finishers and audit event see it. */
+export interface SessionRecord {
+  /** The close code and reason of the client's side (1000 normal, 1001 going away, 1008 policy, 1006 dropped); null until closed. */
+  closeCode: number | null;
+  closeReason: string;
+  /** Responses charged (`response.done` events). */
+  responses: number;
+  /** Messages relayed: client to upstream, upstream to client; and their bytes. */
+  clientMessages: number;
+  upstreamMessages: number;
+  clientBytes: number;
+  upstreamBytes: number;
+}
+
+/**
+ * How a WebSocket session is charged as it goes (src/metering/ implements it): it holds a
+ * reservation for one response at a time; each response that is done is charged and the next one
+ * reserved. The reservation still held is released when the session finishes.
+ */
+export interface SessionMeter {
+  /** Charges a response that is done (adds to `ctx.usage` and `ctx.costUsd`) and reserves the next: the refusal when the budgets have no room for it, else null. */
+  charge(usage: Usage): GatewayError | null | Promise<GatewayError | null>;
 }
 
 /** How a request ended, as its finishers see it. */

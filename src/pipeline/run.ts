@@ -8,6 +8,7 @@ import type { WriteBarrier } from '../store/write-barrier.js';
 import { type ForwardOptions, forward } from '../upstream/forward.js';
 import type { CallContext, Stage } from './context.js';
 import { sendError } from './respond.js';
+import { checkUpgrade } from './session.js';
 
 /** One configuration's pipeline: composed once, swapped whole on reload. */
 export interface Pipeline {
@@ -18,14 +19,21 @@ export interface Pipeline {
   /** After routing, by kind of route: inspected (JSON) operations, pass-through, HTTP tools, MCP. */
   readonly inspected: readonly Stage[];
   readonly passthrough: readonly Stage[];
+  /** WebSocket sessions (the Realtime API): decided like a model call, then relayed. */
+  readonly session: readonly Stage[];
   readonly tool: readonly Stage[];
   readonly mcp: readonly Stage[];
   /** An MCP server's protected resource metadata (answered by the gateway, no token needed). */
   readonly mcpMetadata: readonly Stage[];
   readonly forward: ForwardOptions;
+  /** Relays an accepted WebSocket session (src/upstream/realtime.ts); null: upgrades are refused. */
+  readonly relay: Relay | null;
   /** The records of the calls decided in this turn are written before they are forwarded (null: written at once). */
   readonly barrier: WriteBarrier | null;
 }
+
+/** Opens and relays a decided WebSocket session; resolves when it is over, rejects (a GatewayError) only before the upgrade was answered. */
+export type Relay = (ctx: CallContext) => Promise<void>;
 
 /** Runs stages in order; a promise only when one of them is asynchronous (most are not: no tick is paid for them). */
 function runStages(stages: readonly Stage[], ctx: CallContext, from = 0): Promise<void> | undefined {
@@ -50,14 +58,16 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
     if (methods.length > 0 && !methods.includes(method)) {
       throw new GatewayError('aos_method_not_allowed', `${method} is not allowed on ${ctx.path} (allowed: ${methods.join(', ')})`, { headers: { allow: methods.join(', ') } });
     }
+    const session = route.operation.upgrade === true && p.relay !== null;
+    checkUpgrade(ctx, session);
     const kind = route.tool?.kind;
-    const stages = runStages(kind === undefined ? (route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : kind === 'mcp' ? p.mcp : p.mcpMetadata, ctx);
+    const stages = runStages(kind === undefined ? (session ? p.session : route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : kind === 'mcp' ? p.mcp : p.mcpMetadata, ctx);
     if (stages !== undefined) await stages;
     if (ctx.answered) return;
     ctx.forwarding();
     const durable = p.barrier?.ready() ?? null;
     if (durable !== null) await durable;
-    await forward(ctx, p.forward);
+    await (session ? p.relay!(ctx) : forward(ctx, p.forward));
   } catch (err) {
     sendError(ctx, toGatewayError(err), log);
   }
@@ -70,6 +80,11 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
 export function finishCall(ctx: CallContext): void {
   const end = performance.now();
   const { res } = ctx;
+  if (ctx.session !== null) {
+    // A WebSocket session: 101 was its answer; how it closed is in ctx.session (and errorCode when the gateway ended it).
+    ctx.finish({ status: 101, totalMs: end - ctx.start, upstreamMs: ctx.upstreamStart === 0 ? null : (ctx.upstreamEnd || end) - ctx.upstreamStart });
+    return;
+  }
   if (!res.writableFinished && ctx.errorCode === null) ctx.errorCode = 'client_aborted';
   const status = ctx.errorCode === 'client_aborted' || !res.headersSent ? 499 : res.statusCode;
   ctx.finish({ status, totalMs: end - ctx.start, upstreamMs: ctx.upstreamStart === 0 ? null : (ctx.upstreamEnd || end) - ctx.upstreamStart });

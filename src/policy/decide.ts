@@ -105,6 +105,10 @@ function requireApproval(opts: DecideOptions, ctx: CallContext): Promise<void> {
 function enforce(ctx: CallContext, o: Obligations): void {
   const body = ctx.json as Record<string, unknown> | undefined;
   const call = ctx.call;
+  if (call !== null && call.kind === 'model' && ctx.route!.operation.upgrade === true) {
+    enforceOnSession(call, o);
+    return;
+  }
   if (body === undefined || call === null || call.kind !== 'model') return; // uninspected pass-through or a tool call: nothing to rewrite
   let changed = false;
   const route = ctx.route!;
@@ -134,4 +138,16 @@ function enforce(ctx: CallContext, o: Obligations): void {
     if (call.maxTokens === null || call.maxTokens > cap) call.maxTokens = cap;
   }
   if (changed) ctx.jsonChanged = true;
+}
+
+/**
+ * A WebSocket session (Realtime) has no body to rewrite: its model is in the query string, its
+ * output caps in later events. A model the policy changes is refused; a `max_tokens` cap bounds what
+ * each response reserves (the events themselves are relayed unchanged).
+ */
+function enforceOnSession(call: NonNullable<CallContext['call']>, o: Obligations): void {
+  if (o.model !== undefined && o.model !== call.model) {
+    throw new GatewayError('aos_obligation_unsupported', `the policy requires model ${o.model}; a realtime session names its model when it opens, which the gateway does not rewrite`);
+  }
+  if (o.max_tokens !== undefined && (call.maxTokens === null || call.maxTokens > o.max_tokens)) call.maxTokens = o.max_tokens;
 }

@@ -31,6 +31,9 @@ export const azureOpenaiDialect: WireDialect = {
     ['/v1/models', openaiOp('/models')],
     ['/responses', openaiOp('/responses')],
     ['/models', openaiOp('/models')],
+    // Realtime: `/realtime?api-version=…&deployment=…` (preview) and `/v1/realtime?model=…` (GA, the deployment name).
+    ['/realtime', openaiOp('/realtime')],
+    ['/v1/realtime', openaiOp('/realtime')],
   ]),
   match(path): PathMatch | null {
     if (!path.startsWith(DEPLOYMENTS)) return null;
@@ -47,6 +50,7 @@ export const azureOpenaiDialect: WireDialect = {
     return { operation, model: deployment };
   },
   maxTokensField: (operation) => openaiDialect.maxTokensField(operation),
+  sessionModel: (_operation, query) => query.get('deployment') ?? query.get('model'),
   describe(operation, body, pathModel): CallInfo {
     const call = openaiDialect.describe(operation, body);
     // A deployment path names the model; a `model` in such a body is ignored by Azure.

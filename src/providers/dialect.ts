@@ -12,6 +12,14 @@ export interface Usage {
   outputTokens: number;
   /** Of outputTokens, spent on reasoning. */
   reasoningTokens: number;
+  /**
+   * Of inputTokens, audio (the Realtime API); absent where a provider reports none. Priced at the
+   * audio rates when the price table has them. `cachedAudioInputTokens` is of both the audio and the
+   * cached input tokens; `audioOutputTokens` of outputTokens.
+   */
+  audioInputTokens?: number;
+  cachedAudioInputTokens?: number;
+  audioOutputTokens?: number;
   /** The provider did not report usage (e.g. a stream cut short): counted with a tokenizer instead. */
   estimated: boolean;
 }
@@ -57,6 +65,11 @@ export interface Operation {
   readonly methods: readonly string[];
   /** The request body is JSON the gateway reads (and may later rewrite). */
   readonly inspect: boolean;
+  /**
+   * A WebSocket session (the Realtime API): the request is an HTTP upgrade, decided like any call,
+   * then relayed frame by frame (src/upstream/realtime.ts). Absent on every other operation.
+   */
+  readonly upgrade?: true;
 }
 
 /**
@@ -94,6 +107,11 @@ export interface WireDialect {
    * `pathModel` is the model a PathMatch read from the path (null for exact operations).
    */
   describe(operation: Operation, body: unknown, pathModel?: string | null): CallInfo;
+  /**
+   * The model a WebSocket session (an `upgrade` operation) is opened for, from its query string
+   * (OpenAI `?model=`, Azure `?deployment=`); null when it names none. Absent on dialects without sessions.
+   */
+  sessionModel?(operation: Operation, query: URLSearchParams): string | null;
   /**
    * The body field that caps output tokens for an operation, or null when it has none. `present`
    * lists fields to honour when the request already uses one of them. Nested fields are dotted:
@@ -143,10 +161,21 @@ export interface DialectMetering {
   readHeaders?(operation: Operation, headers: Readonly<Record<string, unknown>>, into: MeterState): void;
   /** Reads one message of a binary event stream; absent for dialects that stream server-sent events only. */
   readMessage?(operation: Operation, message: StreamMessage, into: MeterState): void;
+  /**
+   * Reads one text message the upstream of a WebSocket session sent: the usage of a response that is
+   * done (Realtime `response.done`), else null. Called for every message, so it parses only the ones
+   * that can carry usage. Absent on dialects without sessions.
+   */
+  sessionUsage?(message: Buffer): Usage | null;
 }
 
 export function op(name: string, methods: readonly string[], inspect: boolean): Operation {
   return { name, methods, inspect };
+}
+
+/** A WebSocket session operation (GET, upgraded). */
+export function sessionOp(name: string): Operation {
+  return { name, methods: ['GET'], inspect: false, upgrade: true };
 }
 
 /** Fields read from a JSON request body, each checked for its type. */

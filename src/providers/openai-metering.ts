@@ -25,6 +25,32 @@ export function openaiUsage(u: unknown): Usage | null {
   };
 }
 
+/**
+ * Realtime usage (`response.done`'s `response.usage`), normalized: `input_tokens` includes cached
+ * ones; `input_token_details` {cached_tokens, audio_tokens, cached_tokens_details.audio_tokens} and
+ * `output_token_details.audio_tokens` give the audio shares, priced at the audio rates.
+ */
+export function realtimeUsage(u: unknown): Usage | null {
+  const o = obj(u);
+  if (o === null) return null;
+  const input = num(o.input_tokens);
+  const output = num(o.output_tokens);
+  const inputDetails = obj(o.input_token_details);
+  const cached = Math.min(input, num(inputDetails?.cached_tokens));
+  const audioIn = Math.min(input, num(inputDetails?.audio_tokens));
+  return {
+    inputTokens: input,
+    cachedInputTokens: cached,
+    cacheWriteTokens: 0,
+    outputTokens: output,
+    reasoningTokens: 0,
+    estimated: false,
+    audioInputTokens: audioIn,
+    cachedAudioInputTokens: Math.min(cached, audioIn, num(obj(inputDetails?.cached_tokens_details)?.audio_tokens)),
+    audioOutputTokens: Math.min(output, num(obj(o.output_token_details)?.audio_tokens)),
+  };
+}
+
 const addTool = (into: MeterState, name: unknown) => {
   if (typeof name !== 'string' || name === '') return;
   if (into.toolCalls === null) into.toolCalls = [];
@@ -74,13 +100,16 @@ function responsesInput(input: unknown, out: string[]): void {
 }
 
 const USAGE_NULL = /,"usage":null/g;
+const RESPONSE_DONE = Buffer.from('"response.done"');
 
 export const openaiMetering: DialectMetering = {
   metered(operation: Operation) {
     const n = operation.name;
-    return n === 'chat.completions' || n === 'responses' || n === 'embeddings' || n === 'completions';
+    return n === 'chat.completions' || n === 'responses' || n === 'embeddings' || n === 'completions' || n === 'realtime';
   },
   promptText(operation, body, out) {
+    // A session has no request body: its prompt comes later, in events; each response is reserved as it comes.
+    if (operation.upgrade === true) return 0;
     switch (operation.name) {
       case 'chat.completions':
         messagesText(body.messages, out);
@@ -124,6 +153,18 @@ export const openaiMetering: DialectMetering = {
         if (it?.type === 'function_call') addTool(into, it.name);
       }
     }
+  },
+  sessionUsage(message) {
+    // Audio deltas are most of a session's bytes: only a message naming `"response.done"` is parsed
+    // (in a JSON string the name would be escaped, `\"response.done\"`, and not match).
+    if (message.indexOf(RESPONSE_DONE) === -1) return null;
+    let event: Json | null;
+    try {
+      event = obj(JSON.parse(message.toString('utf8')));
+    } catch {
+      return null;
+    }
+    return event?.type === 'response.done' ? realtimeUsage(obj(event.response)?.usage) : null;
   },
   readEvent(operation, event, data, into, injected) {
     const d = obj(data);

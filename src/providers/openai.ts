@@ -1,4 +1,4 @@
-import { type CallInfo, field, type Operation, op, type WireDialect } from './dialect.js';
+import { type CallInfo, field, type Operation, op, sessionOp, type WireDialect } from './dialect.js';
 import { openaiMetering } from './openai-metering.js';
 
 const POST = ['POST'] as const;
@@ -16,6 +16,8 @@ export const openaiDialect: WireDialect = {
     ['/embeddings', op('embeddings', POST, true)],
     ['/completions', op('completions', POST, true)],
     ['/models', op('models.list', GET, false)],
+    // The Realtime API: `GET /realtime?model=…` upgraded to a WebSocket.
+    ['/realtime', sessionOp('realtime')],
   ]),
   maxTokensField(operation) {
     switch (operation.name) {
@@ -30,6 +32,7 @@ export const openaiDialect: WireDialect = {
         return null;
     }
   },
+  sessionModel: (_operation, query) => query.get('model'),
   describe(operation, body): CallInfo {
     const maxTokens = field(body, 'max_completion_tokens', 'number') ?? field(body, 'max_output_tokens', 'number') ?? field(body, 'max_tokens', 'number');
     return {
@@ -41,3 +44,24 @@ export const openaiDialect: WireDialect = {
     };
   },
 };
+
+/** The subprotocol a browser's Realtime client sends its key in (browsers cannot set headers): `openai-insecure-api-key.<key>`. */
+const KEY_PROTOCOL = 'openai-insecure-api-key.';
+
+/**
+ * A Realtime client's `Sec-WebSocket-Protocol` offer: the agent token it carries in OpenAI's
+ * key subprotocol (null when none), and the other protocols, which are offered to the upstream.
+ * The key subprotocol is never forwarded.
+ */
+export function sessionProtocols(header: string | undefined): { token: string | null; forward: string[] } {
+  const forward: string[] = [];
+  let token: string | null = null;
+  if (header === undefined) return { token, forward };
+  for (const part of header.split(',')) {
+    const p = part.trim();
+    if (p === '') continue;
+    if (p.startsWith(KEY_PROTOCOL)) token ??= p.slice(KEY_PROTOCOL.length);
+    else forward.push(p);
+  }
+  return { token, forward };
+}

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
-import { CallContext } from '../pipeline/context.js';
+import { CallContext, type UpgradeRequest } from '../pipeline/context.js';
 import { requestId } from '../pipeline/request-id.js';
 import { finishCall, type Pipeline, runPipeline } from '../pipeline/run.js';
 import { CLAIM_HEADER } from '../providers/index.js';
@@ -31,7 +31,8 @@ export function createProxyHandler(opts: ProxyHandlerOptions) {
     }
   };
 
-  return function handleProxyRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** `upgrade`: the request asked to upgrade its connection (src/server/upgrade.ts); null for every other. */
+  return function handleProxyRequest(req: IncomingMessage, res: ServerResponse, upgrade: UpgradeRequest | null = null): Promise<void> {
     const start = performance.now();
     opts.track(1);
     metrics.inflight.inc();
@@ -40,6 +41,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions) {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const ctx = new CallContext(requestId(), req, res, start, path, q === -1 ? '' : url.slice(q), pipeline.router.dialectFor(path, req.headers[CLAIM_HEADER] !== undefined));
+    ctx.upgrade = upgrade;
     req.on('error', noop);
     res.on('error', noop);
     res.once('close', () => finished(ctx));
