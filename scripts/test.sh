@@ -48,6 +48,16 @@ if ! have_postgres; then
   fi
   if in_ci && ! have_postgres; then echo "CI: PostgreSQL is required" >&2; exit 1; fi
 fi
+# Debian's chromium for the console's browser tests (Playwright drives it, never downloading one).
+if [ ! -x "${AOS_CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (apt-get)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 || echo "warning: could not install chromium, the console browser tests will skip" >&2
+  else
+    echo "warning: no chromium (apt-get install chromium), the console browser tests will skip" >&2
+  fi
+  if in_ci && [ ! -x "${AOS_CHROMIUM:-/usr/bin/chromium}" ]; then echo "CI: chromium is required" >&2; exit 1; fi
+fi
 rm -rf .tap/test-results
 if in_ci; then reporter=tap; else reporter=terse; fi
 npx --no-install tap --reporter="${AOS_TAP_REPORTER:-$reporter}" "$@"

@@ -89,3 +89,17 @@ export function postgresServer(): Tool {
   postgres = tool('PostgreSQL (initdb, pg_ctl)', found, 'not found on PATH nor under /usr/lib/postgresql (apt-get install postgresql)');
   return postgres;
 }
+
+let chromium: Tool | undefined;
+
+/**
+ * Debian's chromium for the console's browser tests (Playwright drives it; it never downloads a
+ * browser of its own): $AOS_CHROMIUM when set, else /usr/bin/chromium (scripts/test.sh installs it
+ * on a fresh CI machine).
+ */
+export function chromiumBrowser(): Tool {
+  if (chromium !== undefined) return chromium;
+  const path = process.env.AOS_CHROMIUM || '/usr/bin/chromium';
+  chromium = tool('chromium', executable(path) ? path : null, `${path} is not an executable (apt-get install chromium)`);
+  return chromium;
+}

@@ -69,7 +69,7 @@ export function CallsTable({ events, caption, onOpen }) {
         (e) => html`<tr>
           <td><${Ago} time=${e.time} /></td>
           <td>${e.agent_id ?? '–'}</td>
-          <td>${e.decision === 'deny' ? html`<${Badge} kind="bad">deny<//>` : e.decision}/${e.outcome}</td>
+          <td>${e.decision === 'deny' ? html`<${Badge} kind="bad">deny<//>` : e.decision}/${e.outcome}${e.error_code ? html` <code>${e.error_code}</code>` : ''}</td>
           <td>${e.status ?? '–'}</td>
           <td>${e.route ?? e.path}</td>
           <td>${e.tool ?? e.model ?? '–'}</td>
