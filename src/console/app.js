@@ -23,6 +23,9 @@ const route = () => {
   return { page: parts[0] || 'fleet', arg: parts[1] ?? null, query: new URLSearchParams(query) };
 };
 
+// Asked at once, while the page renders its first frame.
+const firstSession = api('GET', '/console/session');
+
 function SignIn({ onSession }) {
   const [token, setToken] = useState('');
   const [error, setError] = useState(null);
@@ -72,7 +75,7 @@ function App() {
     setState(s);
   };
   useEffect(() => {
-    api('GET', '/console/session').then(use, () => use(null));
+    firstSession.then(use, () => use(null));
     const onHash = () => setWhere(route());
     const onOut = () => use(null);
     window.addEventListener('hashchange', onHash);

@@ -1,7 +1,7 @@
 // Shared pieces of the pages: the htm binding, formatting, a data hook, and small accessible widgets.
 import htm from 'htm';
 import { h } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { get } from './api.js';
 
 export const html = htm.bind(h);
@@ -28,7 +28,8 @@ export function useGet(path, tick = 0) {
   const [state, setState] = useState({ data: null, error: null });
   const [n, setN] = useState(0);
   const reload = useCallback(() => setN((x) => x + 1), []);
-  useEffect(() => {
+  // A layout effect: the request leaves right after the render, not after the next paint.
+  useLayoutEffect(() => {
     if (path === null) return;
     let live = true;
     get(path).then(
