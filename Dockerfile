@@ -22,6 +22,8 @@ WORKDIR /app
 RUN mkdir -p /var/lib/aos && chown node:node /var/lib/aos
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The web console: browser modules served as files by `aos control` (not compiled)
+COPY --from=build /app/src/console ./src/console
 COPY package.json ./
 COPY config ./config
 COPY policies ./policies

@@ -9,6 +9,8 @@
 # and prepared once, under a lock. The tests run in a copy of the work tree whose node_modules is
 # that install: the shared node_modules (built for Node 20) is never touched.
 #
+# `node24-smoke.sh --runtime` prepares the Node 24 binary only and prints its path.
+#
 # Results go to .tap/test-results/node24/, where scripts/test.sh counts them; the last line is
 # `node24-smoke: PASS|FAIL|SKIP …`. A Node 24 that cannot be prepared is a skip with the reason
 # outside CI, and a failure under CI.
@@ -80,6 +82,12 @@ if [ ! -x "$runtime/bin/node" ] || [ ! -f "$runtime/include/node/node_version.h"
   rm -rf "$runtime" && mv "$fetch/x" "$runtime" && rm -rf "$fetch"
 fi
 [ "$("$runtime/bin/node" --version 2>>"$log")" = "v$NODE24_VERSION" ] || unprepared "$runtime/bin/node does not run"
+# `--runtime`: the Node 24 binary only (tests that need Node >= 22 take it as $AOS_NODE24), its path printed.
+if [ "${1:-}" = "--runtime" ]; then
+  flock -u 9
+  echo "$runtime/bin/node"
+  exit 0
+fi
 if [ ! -f "$deps/.aos-installed" ]; then
   echo "installing npm dependencies for Node $NODE24_VERSION into ${deps#"$root/"} (npm ci, better-sqlite3 from source)…" >&2
   rm -rf "$deps" && mkdir -p "$deps" && cp package.json package-lock.json "$deps/"

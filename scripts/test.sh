@@ -48,6 +48,27 @@ if ! have_postgres; then
   fi
   if in_ci && ! have_postgres; then echo "CI: PostgreSQL is required" >&2; exit 1; fi
 fi
+# Debian's chromium for the console's browser tests (Playwright drives it, never downloading one).
+if [ ! -x "${AOS_CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (apt-get)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 || echo "warning: could not install chromium, the console browser tests will skip" >&2
+  else
+    echo "warning: no chromium (apt-get install chromium), the console browser tests will skip" >&2
+  fi
+  if in_ci && [ ! -x "${AOS_CHROMIUM:-/usr/bin/chromium}" ]; then echo "CI: chromium is required" >&2; exit 1; fi
+fi
+# A Node 24 binary for the tests that need Node >= 22 (the MCP conformance suite), as the Node 24
+# smoke below prepares it (cached under .tools/node24).
+node24="$(./scripts/node24-smoke.sh --runtime 2>/dev/null | tail -n 1)"
+if [ -x "$node24" ]; then
+  export AOS_NODE24="$node24"
+elif in_ci; then
+  echo "CI: a Node 24 binary is required (scripts/node24-smoke.sh --runtime failed)" >&2
+  exit 1
+else
+  echo "warning: no Node 24 binary, the MCP conformance test will skip" >&2
+fi
 rm -rf .tap/test-results
 if in_ci; then reporter=tap; else reporter=terse; fi
 npx --no-install tap --reporter="${AOS_TAP_REPORTER:-$reporter}" "$@"

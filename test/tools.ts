@@ -110,3 +110,17 @@ export function node24Binary(): Tool {
   node24 = tool('Node ≥ 22', found, `none of ${candidates.join(', ')} is a Node ≥ 22 binary (bash scripts/node24-smoke.sh prepares one)`);
   return node24;
 }
+
+let chromium: Tool | undefined;
+
+/**
+ * Debian's chromium for the console's browser tests (Playwright drives it; it never downloads a
+ * browser of its own): $AOS_CHROMIUM when set, else /usr/bin/chromium (scripts/test.sh installs it
+ * on a fresh CI machine).
+ */
+export function chromiumBrowser(): Tool {
+  if (chromium !== undefined) return chromium;
+  const path = process.env.AOS_CHROMIUM || '/usr/bin/chromium';
+  chromium = tool('chromium', executable(path) ? path : null, `${path} is not an executable (apt-get install chromium)`);
+  return chromium;
+}

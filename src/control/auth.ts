@@ -22,6 +22,8 @@ export const ROLES: readonly Role[] = ['viewer', 'operator', 'approver', 'admin'
 export interface Person {
   actor: string;
   role: Role;
+  /** When the credential it was read from expires (epoch ms: a JWT's `exp`); absent: it does not. */
+  expiresAt?: number;
 }
 
 export interface GatewayCaller {
@@ -73,17 +75,20 @@ export function createGatewayAuth(verifier: TokenVerifier, store: ControlStore) 
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function createPeopleAuth(verifier: TokenVerifier, opts: { adminToken: string | null; rolesClaim: string }) {
+/** A person's credential (an admin JWT, or the static admin token) → who they are and their role. */
+export type PeopleAuth = (token: string) => Promise<Person>;
+
+export function createPeopleAuth(verifier: TokenVerifier, opts: { adminToken: string | null; rolesClaim: string }): PeopleAuth {
   const admin = opts.adminToken === null ? null : digest(opts.adminToken);
-  return async (req: IncomingMessage): Promise<Person> => {
-    const token = bearer(req);
+  return async (token) => {
     if (admin !== null && timingSafeEqual(digest(token), admin)) return { actor: 'admin-token', role: 'admin' };
     const verified = await verifier.verify(token, 'admin');
     const claim = verified.claims[opts.rolesClaim];
     const roles = Array.isArray(claim) ? claim : typeof claim === 'string' ? claim.split(' ') : [];
     const rank = Math.max(-1, ...roles.map((r) => ROLES.indexOf(r as Role)));
     if (rank < 0) throw new ControlHttpError('control_forbidden', `the token carries no control plane role (${ROLES.join(', ')}) in its ${opts.rolesClaim} claim`);
-    return { actor: verified.subject, role: ROLES[rank] };
+    const exp = verified.claims.exp;
+    return { actor: verified.subject, role: ROLES[rank], ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}) };
   };
 }
 

@@ -82,6 +82,24 @@ export const ControlConfigSchema = Obj(
       },
       { description: 'The fleet policy bundle; absent: each gateway keeps its own policy config.', default: {} },
     ),
+    console: Obj(
+      {
+        enabled: Bool(true, 'Serve the web console under `/console/` on the people listener (docs/console.md).'),
+        allowedHosts: Type.Optional(
+          Type.Array(Str('A host name (port ignored), or `*` for any.', { minLength: 1 }), {
+            description:
+              'Host names the console and cookie sessions answer to (against DNS rebinding). Default: `localhost`, `127.0.0.1`, `[::1]` when the people listener is on loopback, any host otherwise (then set the names people use).',
+          }),
+        ),
+        sessionMinutes: Int(1, 480, 'How long a console session lasts after sign-in (a JWT session ends with the token, if sooner).', 7 * 24 * 60),
+        secureCookie: Enum(['auto', 'always', 'never'], {
+          description: '`Secure` on the session cookie. `auto`: always, except when the people listener is on loopback (plain http on this machine). `never` only behind nothing but loopback.',
+          default: 'auto',
+        }),
+        liveMs: Int(100, 2000, 'How often the live fleet summary is pushed to open consoles (server-sent events).', 60_000),
+      },
+      { description: 'The web console (docs/console.md).', default: {} },
+    ),
     approvals: Obj(
       {
         webhook: Type.Optional(

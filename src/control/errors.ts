@@ -10,6 +10,8 @@ export const CONTROL_ERRORS = {
   control_unauthenticated: { status: 401, summary: 'No credential, or one that does not verify (unknown issuer, bad signature, expired, wrong audience).' },
   control_forbidden: { status: 403, summary: "The credential is valid but its roles do not allow this call, or it names another gateway's id." },
   control_gateway_revoked: { status: 403, summary: 'This gateway was revoked (`POST /api/gateways/{id}/revoke`).' },
+  control_csrf: { status: 403, summary: "A console change without its session's CSRF token (`x-aos-csrf`), or from another origin." },
+  control_host_not_allowed: { status: 403, summary: 'The Host the request names is not one the console answers to (`console.allowedHosts`): DNS rebinding.' },
   control_self_review: { status: 403, summary: 'A template version must be approved by someone other than its author.' },
   control_not_found: { status: 404, summary: 'No such route, agent, template version, kill switch, approval or gateway.' },
   control_method_not_allowed: { status: 405, summary: 'The route exists but not with this method.' },

@@ -1,38 +1,57 @@
 /**
  * The people's API under /api (protocol.ts lists the routes): one table of routes, each with the
  * role it needs. Every change is one store mutation (recorded as an action with who and why), then
- * the new snapshot is pushed to the gateways before the answer goes out.
+ * the new snapshot is pushed to the gateways before the answer goes out. The web console is served
+ * under /console (console.ts); its pages call these routes with a session cookie instead of a bearer
+ * token, and every change they make carries the session's CSRF token.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuditQueryError } from '../errors.js';
-import { type Person, requireRole } from './auth.js';
+import { type PeopleAuth, type Person, requireRole } from './auth.js';
+import type { Console } from './console.js';
 import { badRequest, ControlHttpError, notFound } from './errors.js';
-import { readJson, sendError, sendJson } from './http.js';
+import { bearer, readJson, sendError, sendJson } from './http.js';
 import type { ControlMetrics } from './metrics.js';
 import type { PeopleApiDeps, Route, RouteContext, RouteResult } from './routes.js';
 import { agentRoutes } from './routes-agents.js';
 import { auditRoutes } from './routes-audit.js';
+import { liveRoutes } from './routes-live.js';
 import { templateRoutes } from './routes-templates.js';
 
 export interface PeopleApiOptions extends PeopleApiDeps {
-  authenticate(req: IncomingMessage): Promise<Person>;
+  /** A bearer credential → the person. */
+  authenticate: PeopleAuth;
+  /** The web console (null: not served, and no cookie is read). */
+  console: Console | null;
   metrics: Pick<ControlMetrics, 'registry'>;
   maxBodyBytes: number;
+  /** How often `GET /api/live` pushes the fleet summary. */
+  liveMs: number;
 }
 
 export function createPeopleApi(opts: PeopleApiOptions) {
-  const routes: Route[] = [...agentRoutes(opts), ...templateRoutes(opts), ...auditRoutes(opts)];
+  const routes: Route[] = [...agentRoutes(opts), ...templateRoutes(opts), ...auditRoutes(opts), ...liveRoutes(opts)];
+
+  /** The bearer credential when there is one; else the console's session cookie (CSRF-checked on a change). */
+  function personOf(req: IncomingMessage): Promise<Person> {
+    if (req.headers.authorization === undefined && opts.console !== null) {
+      const p = opts.console.person(req, req.method !== 'GET' && req.method !== 'HEAD');
+      if (p !== null) return Promise.resolve(p);
+    }
+    return opts.authenticate(bearer(req));
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://control');
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', store: opts.store.dialect, version: opts.hub.version() });
     // Open like /healthz, for the scrapers: the people listener is kept off the agents' network.
     if (url.pathname === '/metrics') return sendMetrics(req, res);
+    if (opts.console !== null && (url.pathname === '/console' || url.pathname.startsWith('/console/'))) return opts.console.handle(req, res, url.pathname);
     const matching = routes.map((r) => ({ r, m: r.path.exec(url.pathname) })).filter((x) => x.m !== null);
     if (matching.length === 0) throw notFound(`no route ${url.pathname}`);
     const hit = matching.find((x) => x.r.method === req.method);
     if (hit === undefined) throw new ControlHttpError('control_method_not_allowed', `${url.pathname} takes ${[...new Set(matching.map((x) => x.r.method))].join(', ')}`);
-    const person = await opts.authenticate(req);
+    const person = await personOf(req);
     requireRole(person, hit.r.role);
     let params: string[];
     try {

@@ -2,8 +2,7 @@
 import { badRequest, notFound } from './errors.js';
 import { field } from './http.js';
 import type { KillSwitch } from './protocol.js';
-import { type PeopleApiDeps, type Route, reasonOf } from './routes.js';
-import type { GatewayRecord } from './store.js';
+import { gatewayViewOf, type PeopleApiDeps, type Route, reasonOf } from './routes.js';
 
 const LIMIT_ID = /^(org|team:[^|]+|agent:[^|]+)\|(usd|tool_calls|requests|tokens)\|(minute|hourly|daily|monthly)$/;
 const AGENT_ID = /^[^\s/]{1,256}$/;
@@ -11,21 +10,7 @@ const KILL_SCOPES: readonly KillSwitch['scope'][] = ['agent', 'team', 'template'
 
 // Longer than most functions: one table of routes, each a few lines.
 export function agentRoutes({ store, hub }: PeopleApiDeps): Route[] {
-  const gatewayView = (g: GatewayRecord) => ({
-    id: g.id,
-    version: g.version,
-    labels: g.labels,
-    snapshotVersion: g.snapshotVersion,
-    snapshotError: g.snapshotError,
-    policyRevision: g.policyRevision,
-    firstSeen: g.firstSeen,
-    lastSeen: g.lastSeen,
-    connected: hub.live(g),
-    revokedAt: g.revokedAt,
-    revokedBy: g.revokedBy,
-    auditSeq: g.auditSeq,
-    credential: { issuer: g.issuer, subject: g.subject },
-  });
+  const gatewayView = gatewayViewOf(hub);
   const action = (actor: string, name: string, target: string, reason: string, detail?: Record<string, unknown>) => ({ actor, action: name, target, reason, detail });
 
   return [
@@ -175,7 +160,19 @@ export function agentRoutes({ store, hub }: PeopleApiDeps): Route[] {
       async handle({ params: [id] }) {
         const agent = await store.agent(id);
         if (agent === null) throw notFound(`no agent ${id}`);
-        return { body: { agent } };
+        const [active, counters, snapshot] = await Promise.all([store.activeVersions(), store.counters(), hub.snapshot()]);
+        const suspension = snapshot.suspensions.find((s) => s.agentId === id) ?? null;
+        return {
+          body: {
+            agent: {
+              ...agent,
+              version: agent.pinned ?? active.get(agent.template) ?? null,
+              status: suspension === null ? 'active' : 'suspended',
+              suspension,
+              counters: counters.get(id) ?? { calls: 0, denied: 0, errors: 0, spendUsd: 0, lastCall: null },
+            },
+          },
+        };
       },
     },
   ];

@@ -5,7 +5,7 @@ import type { Person } from './auth.js';
 import { badRequest } from './errors.js';
 import type { Hub } from './hub.js';
 import type { Role } from './protocol.js';
-import type { ControlStore } from './store.js';
+import type { ControlStore, GatewayRecord } from './store.js';
 
 export interface RouteContext {
   person: Person;
@@ -39,3 +39,20 @@ export function reasonOf(body: Record<string, unknown>): string {
   if (r.length > 2000) throw badRequest('reason: longer than 2000 characters');
   return r;
 }
+
+/** A gateway as the people's API shows it (its credential's issuer and subject, never the token). */
+export const gatewayViewOf = (hub: Pick<Hub, 'live'>) => (g: GatewayRecord) => ({
+  id: g.id,
+  version: g.version,
+  labels: g.labels,
+  snapshotVersion: g.snapshotVersion,
+  snapshotError: g.snapshotError,
+  policyRevision: g.policyRevision,
+  firstSeen: g.firstSeen,
+  lastSeen: g.lastSeen,
+  connected: hub.live(g),
+  revokedAt: g.revokedAt,
+  revokedBy: g.revokedBy,
+  auditSeq: g.auditSeq,
+  credential: { issuer: g.issuer, subject: g.subject },
+});

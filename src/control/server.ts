@@ -1,7 +1,7 @@
 /**
  * `aos control`: the composition root of the control plane. Config → store (SQLite or
  * PostgreSQL) → seed → verifiers → metrics → snapshot hub → the two listeners (gateways, people,
- * which also serves the metrics).
+ * which also serves the metrics and the web console).
  */
 import { createServer, type Server } from 'node:http';
 import { dirname, resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { listen } from '../server/listeners.js';
 import { createApprovalWebhook } from './approval-webhook.js';
 import { createGatewayAuth, createPeopleAuth, identityFor } from './auth.js';
 import { type LoadedControlConfig, loadControlConfig } from './config.js';
+import { createConsole } from './console.js';
 import { createGatewayApi } from './gateway-api.js';
 import { createHub, type Hub } from './hub.js';
 import { countGateways, createControlMetrics } from './metrics.js';
@@ -120,19 +121,23 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
           used: () => metrics.approval('used'),
         },
       });
+      const peopleAuth = createPeopleAuth(peopleVerifier, { adminToken: loaded.adminToken, rolesClaim: config.people.rolesClaim });
       const peopleApi = createPeopleApi({
         store,
         hub,
         log,
         metrics,
-        authenticate: createPeopleAuth(peopleVerifier, { adminToken: loaded.adminToken, rolesClaim: config.people.rolesClaim }),
+        authenticate: peopleAuth,
+        console: config.console.enabled ? createConsole({ config: config.console, listenHost: config.listen.people.host, authenticate: peopleAuth, maxBodyBytes: config.maxBodyBytes }) : null,
         maxBodyBytes: config.maxBodyBytes,
+        liveMs: config.console.liveMs,
       });
       // The snapshot stream lasts as long as the gateway is connected: counted when it ends, not timed.
       // Long polls on an approval are held like the stream: counted, not timed.
       const untimed = new Set<string>([GATEWAY_PATHS.snapshots, GATEWAY_PATHS.approvalWait]);
       const gateways = createServer(metrics.serve('gateways', gatewayApi, (req) => untimed.has(req.url?.split('?')[0] ?? '')));
-      const people = createServer(metrics.serve('people', peopleApi));
+      // The console's live stream lasts as long as its page is open: counted when it ends, not timed.
+      const people = createServer(metrics.serve('people', peopleApi, (req) => req.url?.split('?')[0] === '/api/live'));
       servers.push(gateways, people);
       addresses.gateways = url(await listen(gateways, config.listen.gateways.host, config.listen.gateways.port));
       addresses.people = url(await listen(people, config.listen.people.host, config.listen.people.port));

@@ -86,6 +86,9 @@ export const CONTROL_MIGRATIONS: readonly string[] = [
   `ALTER TABLE approvals ADD COLUMN used_at TEXT`,
   `ALTER TABLE approvals ADD COLUMN gateway TEXT`,
   `CREATE INDEX approvals_key ON approvals (agent_id, request_hash)`,
+  // The console's aggregates (store-audit.ts stats: series, totals) read only these columns: a
+  // covering index answers them without reading the events' bodies (about 1 KB each).
+  `CREATE INDEX audit_events_stats ON audit_events (time_ms, team, agent_id, gateway, decision, outcome, status, cost_usd)`,
 ];
 
 /** `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here hold no `?` inside literals). */

@@ -7,9 +7,11 @@ import { canonicalEventJson, chainHash, GENESIS_HASH } from '../audit/canonical.
 import type { AuditEvent, AuditRecord } from '../audit/event.js';
 import { conflict } from './errors.js';
 import type { Row, Sql, SqlDriver } from './sql.js';
-import type { AuditQuery, ChainCheck, IngestResult } from './store.js';
+import type { AuditGroup, AuditQuery, AuditStatsRow, ChainCheck, IngestResult } from './store.js';
 
 const PAGE = 1000;
+
+const GROUP_COLUMN: Record<AuditGroup, string> = { team: 'team', agent: 'agent_id', gateway: 'gateway' };
 
 /** The canonical body a record's hash covers: the record without its chain fields. */
 export function recordBody(record: AuditRecord): string {
@@ -136,6 +138,23 @@ export function createAuditStatements(driver: SqlDriver) {
         q.limit ?? PAGE,
       ]);
       return rows.map(recordOf);
+    },
+
+    /** Totals per group and time bucket, in one aggregate over the (indexed) time range; the SQL is the same in both dialects. */
+    async stats(q: AuditQuery, opts: { by?: AuditGroup; bucketMs?: number }): Promise<AuditStatsRow[]> {
+      const { clause, params } = where(q);
+      const key = opts.by === undefined ? 'NULL' : GROUP_COLUMN[opts.by];
+      // Integer division in both SQLite and PostgreSQL (bigint / bigint); the bucket is an integer of ms.
+      const bucket = opts.bucketMs === undefined ? '0' : `(time_ms / ${Math.floor(opts.bucketMs)}) * ${Math.floor(opts.bucketMs)}`;
+      const rows = await driver.all(
+        `SELECT ${key} AS k, ${bucket} AS t, COUNT(*) AS calls,
+           SUM(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END) AS denied,
+           SUM(CASE WHEN outcome IN ('failed', 'interrupted') OR (outcome = 'completed' AND status >= 400) THEN 1 ELSE 0 END) AS errors,
+           COALESCE(SUM(cost_usd), 0) AS spend
+         FROM audit_events ${clause} GROUP BY 1, 2 ORDER BY 2, 1`,
+        params,
+      );
+      return rows.map((r) => ({ key: r.k === null ? null : String(r.k), t: Number(r.t), calls: Number(r.calls), denied: Number(r.denied), errors: Number(r.errors), spendUsd: Number(r.spend) }));
     },
 
     /** Walks one gateway's stored chain from genesis to the head it acknowledged. */

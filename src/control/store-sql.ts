@@ -337,6 +337,7 @@ export function createSqlStore(driver: SqlDriver): ControlStore {
     ingest: audit.ingest,
     audit: audit.query,
     verify: audit.verify,
+    auditStats: audit.stats,
     close: () => driver.close(),
   } satisfies ControlStore;
 }

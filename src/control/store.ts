@@ -113,6 +113,21 @@ export interface AuditQuery extends AuditFilter {
   after?: { timeMs: number; gateway: string; seq: number };
 }
 
+/** Totals of the audit events matching a query, per group and time bucket (`auditStats`). */
+export interface AuditStatsRow {
+  /** The group's value (team, agent or gateway; null when the events carry none), or null when not grouped. */
+  key: string | null;
+  /** The bucket's start (epoch ms), or 0 when not bucketed. */
+  t: number;
+  calls: number;
+  denied: number;
+  /** Failed, interrupted, or answered with a status ≥ 400 (as the agent counters count them). */
+  errors: number;
+  spendUsd: number;
+}
+
+export type AuditGroup = 'team' | 'agent' | 'gateway';
+
 export interface ChainCheck {
   gateway: string;
   ok: boolean;
@@ -178,5 +193,7 @@ export interface ControlStore {
   ingest(gateway: string, records: readonly AuditRecord[]): Promise<IngestResult>;
   audit(query: AuditQuery): Promise<(AuditRecord & { gateway: string })[]>;
   verify(gateway: string): Promise<ChainCheck>;
+  /** Counts and spend of the matching events, grouped by `by` and by time buckets of `bucketMs` (each optional). */
+  auditStats(query: AuditQuery, opts: { by?: AuditGroup; bucketMs?: number }): Promise<AuditStatsRow[]>;
   close(): Promise<void>;
 }

@@ -61,7 +61,10 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
     const session = route.operation.upgrade === true && p.relay !== null;
     checkUpgrade(ctx, session);
     const kind = route.tool?.kind;
-    const stages = runStages(kind === undefined ? (session ? p.session : route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : kind === 'mcp' ? p.mcp : p.mcpMetadata, ctx);
+    const stages = runStages(
+      kind === undefined ? (session ? p.session : route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : kind === 'mcp' ? p.mcp : p.mcpMetadata,
+      ctx,
+    );
     if (stages !== undefined) await stages;
     if (ctx.answered) return;
     ctx.forwarding();

@@ -1,0 +1,63 @@
+/**
+ * The browser's side of the people listener (the console and its cookie sessions), guarded the way
+ * the gateway guards its listeners (src/pipeline/request-checks.ts, which the control plane may not
+ * import): the Host a request names must be one this listener answers to, so a web page whose
+ * domain was re-pointed at this address (DNS rebinding) is refused; and a change made with a
+ * session cookie must come from this very origin.
+ */
+import type { IncomingMessage } from 'node:http';
+import { ControlHttpError } from './errors.js';
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+export const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
+
+/** The host name of a Host header or URL authority, lower case, without the port (`[::1]` keeps its brackets). */
+export function hostName(authority: string): string {
+  const a = authority.toLowerCase();
+  if (a.startsWith('[')) {
+    const end = a.indexOf(']');
+    return end === -1 ? a : a.slice(0, end + 1);
+  }
+  const colon = a.indexOf(':');
+  return colon === -1 ? a : a.slice(0, colon);
+}
+
+export interface WebGuard {
+  /** 403 `control_host_not_allowed` unless the Host is one this listener answers to. */
+  host(req: IncomingMessage): void;
+  /** 403 `control_csrf` unless the request's Origin is this listener's own (the Host it was sent to). */
+  sameOrigin(req: IncomingMessage): void;
+}
+
+/**
+ * `allowedHosts` absent: the loopback names when the listener is on loopback (what a browser on this
+ * machine uses), any host otherwise (set the names people use, as with the gateway's `allowedHosts`).
+ */
+export function createWebGuard(listenHost: string, allowedHosts: readonly string[] | undefined): WebGuard {
+  const hosts = allowedHosts ?? (isLoopback(listenHost) ? LOOPBACK_NAMES : ['*']);
+  const any = hosts.includes('*');
+  const allowed = new Set(hosts.map(hostName));
+  return {
+    host(req) {
+      const host = req.headers.host;
+      if (host === undefined) throw new ControlHttpError('control_host_not_allowed', 'a browser request needs a Host header');
+      if (!any && !allowed.has(hostName(host))) {
+        throw new ControlHttpError('control_host_not_allowed', `Host ${JSON.stringify(host.slice(0, 100))} is not served by this console (console.allowedHosts)`);
+      }
+    },
+    sameOrigin(req) {
+      const origin = req.headers.origin;
+      const host = req.headers.host?.toLowerCase();
+      let authority: string | null = null;
+      try {
+        authority = origin === undefined ? null : new URL(origin).host.toLowerCase();
+      } catch {
+        // `null` (a sandboxed frame, a file) or garbage: not this origin
+      }
+      if (authority === null || host === undefined || authority !== host) {
+        throw new ControlHttpError('control_csrf', `a console change must come from the console's own origin (Origin ${JSON.stringify((origin ?? 'absent').slice(0, 100))})`);
+      }
+    },
+  };
+}
