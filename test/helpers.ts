@@ -65,7 +65,7 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
 }
 
 /** Starts the sample upstream and a gateway in front of it; both stop in t.teardown. */
-export async function startHarness(t: Test, overrides: Record<string, unknown> = {}, opts: { watchConfig?: boolean; files?: Record<string, string> } = {}): Promise<Harness> {
+export async function startHarness(t: Test, overrides: Record<string, unknown> = {}, opts: { watchConfig?: boolean; files?: Record<string, string>; env?: Record<string, string> } = {}): Promise<Harness> {
   const upstream = await startSampleUpstream();
   const dir = mkdtempSync(join(tmpdir(), 'aos-test-'));
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);
@@ -73,7 +73,13 @@ export async function startHarness(t: Test, overrides: Record<string, unknown> =
   const writeConfig = (o: Record<string, unknown> = overrides) => writeFileSync(configFile, stringify(merge(baseConfig(upstream.url, dir), o)));
   writeConfig();
   const logs: string[] = [];
-  const gateway = createGateway({ configFile, log: createLogger('debug', (l) => logs.push(l)), watchConfig: opts.watchConfig ?? false });
+  const gateway = createGateway({
+    configFile,
+    log: createLogger('debug', (l) => logs.push(l)),
+    watchConfig: opts.watchConfig ?? false,
+    // Variables the gateway sees besides the process's own (AWS_ROLE_ARN, …).
+    ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }),
+  });
   await gateway.start();
   t.teardown(async () => {
     await gateway.stop(500);

@@ -222,31 +222,66 @@ export const BEDROCK_REGION = 'us-east-1';
 export const CONVERSE_USAGE = { inputTokens: 12, outputTokens: 6, cacheReadInputTokens: 4, cacheWriteInputTokens: 0, totalTokens: 22 };
 
 export interface BedrockServer extends TestServer {
-  /** Requests whose signature did not verify (answered 403). */
+  /** Requests whose signature did not verify (answered 403), with why. */
   readonly badSignatures: string[];
+}
+
+/** AWS credentials as a server that checks signatures knows them; `expiresAt` (ms) for temporary ones. */
+export interface KnownAwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiresAt?: number;
+}
+
+/**
+ * Checks a request's SigV4 signature by signing it again with the same signer
+ * (`@smithy/signature-v4`) and the credentials `lookup` knows for its access key id: null when it
+ * verifies, else why not. Temporary credentials must come with their session token (signed) and be
+ * unexpired.
+ */
+export async function verifySigV4(
+  req: IncomingMessage,
+  raw: string,
+  service: string,
+  lookup: (accessKeyId: string) => KnownAwsCredentials | undefined,
+): Promise<string | null> {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { Hash } = await import('@smithy/core/serde');
+  const auth = req.headers.authorization ?? '';
+  const m = new RegExp(`^AWS4-HMAC-SHA256 Credential=([^/]+)/\\d{8}/([^/]+)/${service}/aws4_request, SignedHeaders=([^,]+), Signature=[0-9a-f]{64}$`).exec(auth);
+  if (m === null) return 'no SigV4 authorization';
+  const creds = lookup(m[1]);
+  if (creds === undefined) return `unknown access key ${m[1]}`;
+  if (creds.expiresAt !== undefined && creds.expiresAt <= Date.now()) return `expired credentials ${m[1]}`;
+  if (creds.sessionToken !== undefined && req.headers['x-amz-security-token'] !== creds.sessionToken) return `wrong session token for ${m[1]}`;
+  const signer = new SignatureV4({ service, region: m[2], credentials: creds, sha256: Hash.bind(null, 'sha256') as never, uriEscapePath: true, applyChecksum: false });
+  const url = new URL(req.url ?? '/', 'http://x');
+  const headers: Record<string, string> = {};
+  for (const name of m[3].split(';')) headers[name] = String(req.headers[name] ?? '');
+  const amzDate = String(req.headers['x-amz-date'] ?? '');
+  const date = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = v;
+  const again = await signer.sign(
+    { method: req.method ?? 'POST', protocol: 'https:', hostname: headers.host, path: (req.url ?? '/').split('?')[0], query, headers, body: raw },
+    { signingDate: date },
+  );
+  return (again.headers as Record<string, string>).authorization === auth ? null : `signature mismatch for ${m[1]}`;
 }
 
 /**
  * Bedrock Runtime: Converse, ConverseStream, InvokeModel and InvokeModelWithResponseStream (Claude
  * bodies) at `/model/{modelId}/…`. Every request must carry a SigV4 signature by
- * BEDROCK_CREDENTIALS, checked by signing the request again with the same signer
- * (`@smithy/signature-v4`). Streams are AWS event streams; model `corrupt-stream` sends a message
+ * BEDROCK_CREDENTIALS, or by the credentials `credentials` knows (temporary ones from a fake STS),
+ * checked by verifySigV4. Streams are AWS event streams; model `corrupt-stream` sends a message
  * with a bad CRC.
  */
-export async function startBedrockServer(): Promise<BedrockServer> {
-  const { SignatureV4 } = await import('@smithy/signature-v4');
-  const { Hash } = await import('@smithy/core/serde');
+export async function startBedrockServer(opts: { credentials?: (accessKeyId: string) => KnownAwsCredentials | undefined } = {}): Promise<BedrockServer> {
   const { EventStreamCodec } = await import('@smithy/core/event-streams');
   const { toUtf8, fromUtf8 } = await import('@smithy/core/serde');
   const codec = new EventStreamCodec(toUtf8, fromUtf8);
-  const signer = new SignatureV4({
-    service: 'bedrock',
-    region: BEDROCK_REGION,
-    credentials: BEDROCK_CREDENTIALS,
-    sha256: Hash.bind(null, 'sha256') as never,
-    uriEscapePath: true,
-    applyChecksum: false,
-  });
+  const lookup = opts.credentials ?? ((id: string) => (id === BEDROCK_CREDENTIALS.accessKeyId ? BEDROCK_CREDENTIALS : undefined));
   const badSignatures: string[] = [];
   const exception = (res: ServerResponse, status: number, type: string, message: string) =>
     json(res, status, { message }, { 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/` });
@@ -261,26 +296,10 @@ export async function startBedrockServer(): Promise<BedrockServer> {
         body: Buffer.from(JSON.stringify(payload)),
       }),
     );
-  const verify = async (req: IncomingMessage, raw: string): Promise<boolean> => {
-    const auth = req.headers.authorization ?? '';
-    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/\d{8}\/([^/]+)\/bedrock\/aws4_request, SignedHeaders=([^,]+), Signature=[0-9a-f]{64}$/.exec(auth);
-    if (m === null || m[1] !== BEDROCK_CREDENTIALS.accessKeyId) return false;
-    const url = new URL(req.url ?? '/', 'http://x');
-    const headers: Record<string, string> = {};
-    for (const name of m[3].split(';')) headers[name] = String(req.headers[name] ?? '');
-    const amzDate = String(req.headers['x-amz-date'] ?? '');
-    const date = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
-    const query: Record<string, string> = {};
-    for (const [k, v] of url.searchParams) query[k] = v;
-    const again = await signer.sign(
-      { method: req.method ?? 'POST', protocol: 'https:', hostname: headers.host, path: (req.url ?? '/').split('?')[0], query, headers, body: raw },
-      { signingDate: date },
-    );
-    return (again.headers as Record<string, string>).authorization === auth;
-  };
   const s = await startServer(async (req, res, raw) => {
-    if (!(await verify(req, raw))) {
-      badSignatures.push(req.url ?? '');
+    const bad = await verifySigV4(req, raw, 'bedrock', lookup);
+    if (bad !== null) {
+      badSignatures.push(`${req.url ?? ''}: ${bad}`);
       return exception(res, 403, 'InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.');
     }
     const m = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.exec((req.url ?? '/').split('?')[0]);
@@ -331,4 +350,75 @@ export async function startBedrockServer(): Promise<BedrockServer> {
     res.end();
   });
   return Object.assign(s, { badSignatures });
+}
+
+export interface StsServer extends TestServer {
+  /** Temporary credentials issued, in order, with the action that issued them and when (ms). */
+  readonly issued: (KnownAwsCredentials & { expiresAt: number; action: string; roleArn: string; at: number })[];
+  /** The issued credentials with this access key id. */
+  credentials(accessKeyId: string): KnownAwsCredentials | undefined;
+  /** The web identity token AssumeRoleWithWebIdentity accepts (changeable: a rotated token). */
+  webIdentityToken: string;
+  /** Seconds each issued credential lives (changeable between calls). */
+  lifetimeSec: number;
+  /** Milliseconds the endpoint waits before answering. */
+  delayMs: number;
+}
+
+const STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
+
+/**
+ * AWS STS's Query API (form-encoded POST, XML answers) for AssumeRoleWithWebIdentity (checks the
+ * token and the role) and AssumeRole (checks the caller's SigV4 signature, service `sts`, by
+ * `callers`: base keys or credentials this server issued; and the external id if `externalId`),
+ * issuing short-lived credentials. Errors as STS sends them (`ErrorResponse`, 400/403).
+ */
+export async function startStsServer(opts: {
+  roles: readonly string[];
+  webIdentityToken?: string;
+  callers?: (accessKeyId: string) => KnownAwsCredentials | undefined;
+  externalId?: string;
+}): Promise<StsServer> {
+  const issued: StsServer['issued'] = [];
+  const byKey = new Map<string, KnownAwsCredentials>();
+  const ep = {
+    issued,
+    credentials: (id: string) => byKey.get(id),
+    webIdentityToken: opts.webIdentityToken ?? '',
+    lifetimeSec: 3600,
+    delayMs: 0,
+  };
+  const fail = (res: ServerResponse, status: number, code: string, message: string) => {
+    const xml = `<ErrorResponse xmlns="${STS_NS}"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r-${issued.length}</RequestId></ErrorResponse>`;
+    res.writeHead(status, { 'content-type': 'text/xml' }).end(xml);
+  };
+  const s = await startServer(async (req, res, raw) => {
+    const form = new URLSearchParams(raw);
+    const action = form.get('Action') ?? '';
+    if (ep.delayMs > 0) await new Promise((r) => setTimeout(r, ep.delayMs));
+    if (req.method !== 'POST' || form.get('Version') !== '2011-06-15') return fail(res, 400, 'InvalidAction', 'not an STS Query API request');
+    const roleArn = form.get('RoleArn') ?? '';
+    if (action === 'AssumeRoleWithWebIdentity') {
+      if (form.get('WebIdentityToken') !== ep.webIdentityToken) return fail(res, 400, 'InvalidIdentityToken', 'Couldn&apos;t retrieve verification key from your identity provider');
+    } else if (action === 'AssumeRole') {
+      const bad = await verifySigV4(req, raw, 'sts', (id) => opts.callers?.(id) ?? byKey.get(id));
+      if (bad !== null) return fail(res, 403, 'SignatureDoesNotMatch', `The request signature we calculated does not match (${bad})`);
+      if (opts.externalId !== undefined && form.get('ExternalId') !== opts.externalId) return fail(res, 403, 'AccessDenied', 'Not authorized to perform sts:AssumeRole (external id)');
+    } else return fail(res, 400, 'InvalidAction', `unknown action ${action}`);
+    if (!opts.roles.includes(roleArn)) return fail(res, 403, 'AccessDenied', `Not authorized to perform ${action} on ${roleArn}`);
+    const n = issued.length + 1;
+    const at = Date.now();
+    const creds = {
+      accessKeyId: `ASIATEMPORARY${String(n).padStart(4, '0')}`,
+      secretAccessKey: `temporary-secret-${n}`,
+      sessionToken: `session-token-${n}-${'x'.repeat(40)}`,
+      expiresAt: at + ep.lifetimeSec * 1000,
+    };
+    issued.push({ ...creds, action, roleArn, at });
+    byKey.set(creds.accessKeyId, creds);
+    const session = form.get('RoleSessionName') ?? '';
+    const xml = `<${action}Response xmlns="${STS_NS}"><${action}Result>${action === 'AssumeRoleWithWebIdentity' ? '<SubjectFromWebIdentityToken>system:serviceaccount:agents:gateway</SubjectFromWebIdentityToken><Audience>sts.amazonaws.com</Audience>' : ''}<AssumedRoleUser><AssumedRoleId>AROATEST:${session}</AssumedRoleId><Arn>${roleArn.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/')}/${session}</Arn></AssumedRoleUser><Credentials><AccessKeyId>${creds.accessKeyId}</AccessKeyId><SecretAccessKey>${creds.secretAccessKey}</SecretAccessKey><SessionToken>${creds.sessionToken}</SessionToken><Expiration>${new Date(creds.expiresAt).toISOString()}</Expiration></Credentials></${action}Result><ResponseMetadata><RequestId>r-${n}</RequestId></ResponseMetadata></${action}Response>`;
+    res.writeHead(200, { 'content-type': 'text/xml' }).end(xml);
+  });
+  return Object.assign(ep, { url: s.url, received: s.received, close: s.close });
 }

@@ -10,13 +10,35 @@ export type ProviderAuth =
       readonly key: { readonly client_email: string; readonly private_key: string; readonly private_key_id?: string; readonly token_uri?: string };
       readonly scopes: readonly string[];
     }
-  | { readonly kind: 'aws-sigv4'; readonly region: string; readonly service: string; readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
+  | { readonly kind: 'aws-sigv4'; readonly region: string; readonly service: string; readonly credentials: AwsCredentialSource; readonly stsEndpoint?: string };
+
+/** AWS access keys the gateway holds as they are. */
+export interface AwsStaticKeys {
+  readonly kind: 'static';
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/** A role assumed with a web identity token read from a file each time (EKS IRSA: AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN). */
+export interface AwsWebIdentity {
+  readonly kind: 'web-identity';
+  readonly roleArn: string;
+  readonly tokenFile: string;
+  readonly sessionName: string;
+}
+
+/** Where the gateway's AWS credentials come from: keys, a web identity, or a role assumed (STS AssumeRole) with either. */
+export type AwsCredentialSource =
+  | AwsStaticKeys
+  | AwsWebIdentity
+  | { readonly kind: 'assume-role'; readonly roleArn: string; readonly sessionName: string; readonly externalId?: string; readonly base: AwsStaticKeys | AwsWebIdentity };
 
 /** The keys each kind takes (besides `kind`). */
 const KEYS: Record<ProviderAuthConfig['kind'], readonly string[]> = {
   'client-credentials': ['tokenUrl', 'clientId', 'clientSecret', 'clientSecretFile', 'scope'],
   'google-service-account': ['credentialsFile', 'scopes'],
-  'aws-sigv4': ['region', 'service', 'accessKeyId', 'secretAccessKey', 'sessionToken'],
+  'aws-sigv4': ['region', 'service', 'accessKeyId', 'secretAccessKey', 'sessionToken', 'roleArn', 'roleSessionName', 'externalId', 'webIdentityTokenFile', 'stsEndpoint'],
 };
 
 const AZURE_SCOPE = 'https://cognitiveservices.azure.com/.default';
@@ -81,13 +103,59 @@ export function resolveProviderAuth(p: ProviderConfig, configFile: string, at: s
     }
     case 'aws-sigv4': {
       const region = a.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-      const accessKeyId = a.accessKeyId ?? env.AWS_ACCESS_KEY_ID;
-      const secretAccessKey = a.secretAccessKey ?? env.AWS_SECRET_ACCESS_KEY;
-      const sessionToken = a.sessionToken ?? (a.accessKeyId === undefined ? env.AWS_SESSION_TOKEN : undefined);
       need('region', region);
-      if (!accessKeyId || !secretAccessKey) problems.push(`${at}: auth kind aws-sigv4 needs accessKeyId and secretAccessKey (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`);
-      if (problems.length > before) return null;
-      return { kind: a.kind, region: region!, service: a.service ?? 'bedrock', accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey!, ...(sessionToken ? { sessionToken } : {}) };
+      const credentials = awsCredentialSource(a, configFile, at, env, problems);
+      if (problems.length > before || credentials === null) return null;
+      return { kind: a.kind, region: region!, service: a.service ?? 'bedrock', credentials, ...(a.stsEndpoint === undefined ? {} : { stsEndpoint: a.stsEndpoint }) };
     }
   }
+}
+
+/**
+ * The AWS credential source of an `aws-sigv4` auth, in the order the AWS SDK's default chain takes
+ * them: `webIdentityTokenFile` (with `roleArn` or AWS_ROLE_ARN) is that web identity; otherwise
+ * `roleArn` is a role assumed with the base credentials (keys, or the pod's web identity from the
+ * environment: role chaining); otherwise keys (config, then AWS_ACCESS_KEY_ID…), then the web
+ * identity the environment names (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, as EKS IRSA sets).
+ */
+function awsCredentialSource(a: ProviderAuthConfig, configFile: string, at: string, env: NodeJS.ProcessEnv, problems: string[]): AwsCredentialSource | null {
+  const sessionName = a.roleSessionName ?? env.AWS_ROLE_SESSION_NAME ?? 'aos-gateway';
+  const configKeys = a.accessKeyId !== undefined || a.secretAccessKey !== undefined || a.sessionToken !== undefined;
+  const keys = (): AwsStaticKeys | null => {
+    const accessKeyId = a.accessKeyId ?? env.AWS_ACCESS_KEY_ID;
+    const secretAccessKey = a.secretAccessKey ?? env.AWS_SECRET_ACCESS_KEY;
+    const sessionToken = a.sessionToken ?? (a.accessKeyId === undefined ? env.AWS_SESSION_TOKEN : undefined);
+    if (!accessKeyId || !secretAccessKey) return null;
+    return { kind: 'static', accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+  };
+  const webIdentity = (file: string | undefined, roleArn: string | undefined, where: string): AwsWebIdentity | null => {
+    if (!file || !roleArn) return null;
+    const tokenFile = fileOf(configFile, file);
+    try {
+      readFileSync(tokenFile);
+    } catch (err) {
+      // Read again at every refresh (the kubelet rotates it); unreadable at start is a mistake.
+      problems.push(`${at}${where}: cannot read the web identity token file ${tokenFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return null;
+    }
+    return { kind: 'web-identity', roleArn, tokenFile, sessionName };
+  };
+  const fromEnv = () => webIdentity(env.AWS_WEB_IDENTITY_TOKEN_FILE, env.AWS_ROLE_ARN, ' (AWS_WEB_IDENTITY_TOKEN_FILE)');
+  if (a.webIdentityTokenFile !== undefined) {
+    if (configKeys) problems.push(`${at}: webIdentityTokenFile excludes accessKeyId, secretAccessKey and sessionToken`);
+    const roleArn = a.roleArn ?? env.AWS_ROLE_ARN;
+    if (!roleArn) problems.push(`${at}: webIdentityTokenFile needs roleArn (or AWS_ROLE_ARN)`);
+    return webIdentity(a.webIdentityTokenFile, roleArn, '.webIdentityTokenFile');
+  }
+  const before = problems.length;
+  const base = keys() ?? (configKeys ? null : fromEnv());
+  if (base === null) {
+    if (problems.length === before)
+      problems.push(
+        `${at}: auth kind aws-sigv4 needs accessKeyId and secretAccessKey (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), webIdentityTokenFile and roleArn, or AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN`,
+      );
+    return null;
+  }
+  if (a.roleArn === undefined) return base;
+  return { kind: 'assume-role', roleArn: a.roleArn, sessionName, ...(a.externalId === undefined ? {} : { externalId: a.externalId }), base };
 }

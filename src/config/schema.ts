@@ -269,6 +269,18 @@ const ProviderAuthSchema = Obj(
     accessKeyId: Type.Optional(Str('aws-sigv4: the access key id (default: AWS_ACCESS_KEY_ID).', { minLength: 1 })),
     secretAccessKey: Type.Optional(Str('aws-sigv4: the secret access key (default: AWS_SECRET_ACCESS_KEY).', { minLength: 1 })),
     sessionToken: Type.Optional(Str('aws-sigv4: a session token of temporary credentials (default: AWS_SESSION_TOKEN, if set).', { minLength: 1 })),
+    roleArn: Type.Optional(
+      Str(
+        'aws-sigv4: a role to assume (STS AssumeRole) with the base credentials (the keys, or the web identity of AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN); with webIdentityTokenFile, the role that web identity assumes (default AWS_ROLE_ARN). Temporary credentials are refreshed before they expire.',
+        { pattern: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$', title: 'an IAM role ARN' },
+      ),
+    ),
+    roleSessionName: Type.Optional(Str('aws-sigv4: the role session name, seen in CloudTrail (default AWS_ROLE_SESSION_NAME, or aos-gateway).', { pattern: '^[\\w+=,.@-]{2,64}$', title: 'a role session name' })),
+    externalId: Type.Optional(Str('aws-sigv4: the external id the role trust policy asks for (AssumeRole with roleArn).', { minLength: 2 })),
+    webIdentityTokenFile: Type.Optional(
+      Str('aws-sigv4: a web identity (OIDC) token file, read at every refresh, exchanged with STS AssumeRoleWithWebIdentity for roleArn (EKS IRSA sets AWS_WEB_IDENTITY_TOKEN_FILE, used when no keys are set).', { minLength: 1 }),
+    ),
+    stsEndpoint: Type.Optional(Str('aws-sigv4: the STS endpoint (default the regional one, https://sts.REGION.amazonaws.com).', HTTP_URL)),
   },
   { description: 'A credential the gateway obtains or computes per request instead of a static key (`apiKey`); the two exclude each other.' },
 );

@@ -25,16 +25,22 @@ export interface UpstreamAuth {
   close(): void;
 }
 
-/** A token and when it stops being valid (ms since the epoch). */
-export interface Token {
-  readonly value: string;
+/** A token (or another temporary credential: AWS keys from STS) and when it stops being valid (ms since the epoch). */
+export interface Token<V = string> {
+  readonly value: V;
   readonly expiresAt: number;
 }
 
-export interface TokenCacheOptions {
+export interface TokenCache<V = string> {
+  /** The current value, or a promise while the first one (or one replacing an expired one) is fetched. */
+  get(): V | Promise<V>;
+  close(): void;
+}
+
+export interface TokenCacheOptions<V = string> {
   /** Whose token, for messages: the provider's name. */
   name: string;
-  fetch(): Promise<Token>;
+  fetch(): Promise<Token<V>>;
   /** Refresh this long before expiry (default 5 minutes, or a fifth of a short token's lifetime). */
   refreshBeforeMs?: number;
   now?: () => number;
@@ -46,13 +52,13 @@ export interface TokenCacheOptions {
  * window is still used while a background fetch replaces it; a failed background fetch is retried by
  * the next call. Only a call with no valid token waits.
  */
-export function createTokenCache(opts: TokenCacheOptions): { get(): string | Promise<string>; close(): void } {
+export function createTokenCache<V = string>(opts: TokenCacheOptions<V>): TokenCache<V> {
   const now = opts.now ?? Date.now;
-  let token: Token | null = null;
+  let token: Token<V> | null = null;
   let refreshAt = 0;
-  let pending: Promise<string> | null = null;
+  let pending: Promise<V> | null = null;
   let closed = false;
-  const fetchOnce = (): Promise<string> => {
+  const fetchOnce = (): Promise<V> => {
     if (pending !== null) return pending;
     const started = now();
     pending = opts.fetch().then(
@@ -88,7 +94,7 @@ export function createTokenCache(opts: TokenCacheOptions): { get(): string | Pro
 }
 
 /** A bearer token in `authorization`, from a token cache. */
-export function bearerAuth(cache: { get(): string | Promise<string>; close(): void }, drops: readonly string[] = []): UpstreamAuth {
+export function bearerAuth(cache: TokenCache, drops: readonly string[] = []): UpstreamAuth {
   const set = new Set(drops);
   return {
     drops: set,

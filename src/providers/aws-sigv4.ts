@@ -1,7 +1,7 @@
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { GatewayError } from '../errors.js';
-import type { OutgoingRequest, UpstreamAuth } from './auth.js';
+import type { OutgoingRequest, TokenCache, UpstreamAuth } from './auth.js';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -15,7 +15,8 @@ export interface SigV4Options {
   region: string;
   /** The signing name: `bedrock` for Bedrock Runtime. */
   service: string;
-  credentials: AwsCredentials;
+  /** Keys, or temporary credentials from a cache that refreshes them (aws-credentials.ts). */
+  credentials: AwsCredentials | TokenCache<AwsCredentials>;
 }
 
 /** The agent's own signing headers: the gateway's signature replaces them, so they are never forwarded. */
@@ -32,13 +33,16 @@ class Sha256 extends Hash {
 }
 
 /**
- * AWS Signature Version 4 with the gateway's own credentials: every request is signed anew as it
+ * AWS Signature Version 4 with the gateway's own credentials (keys, or temporary ones from STS): every request is signed anew as it
  * is sent (the agent's SigV4 `Authorization`, made with whatever placeholder credential its SDK
  * had, is dropped with the rest of its signing headers). Signs host, x-amz-date, the session token,
  * content-type, accept and the payload's SHA-256.
  */
 export function createSigV4Auth(opts: SigV4Options): UpstreamAuth {
-  const signer = new SignatureV4({ service: opts.service, region: opts.region, credentials: opts.credentials, sha256: Sha256, uriEscapePath: true, applyChecksum: false });
+  const c = opts.credentials;
+  // The signer asks for credentials at every signature: temporary ones are the cache's current ones.
+  const credentials = 'get' in c ? async () => c.get() : c;
+  const signer = new SignatureV4({ service: opts.service, region: opts.region, credentials, sha256: Sha256, uriEscapePath: true, applyChecksum: false });
   return {
     drops: new Set(AGENT_SIGNING),
     async headers(req: OutgoingRequest) {
@@ -64,6 +68,7 @@ export function createSigV4Auth(opts: SigV4Options): UpstreamAuth {
           body: req.body ?? undefined,
         })) as { headers: Record<string, string> };
       } catch (err) {
+        if (err instanceof GatewayError) throw err; // no credentials: the cache's message says why
         throw new GatewayError('aos_upstream_error', `could not sign the request for provider ${opts.name}: ${(err as Error).message}`, { cause: err });
       }
       const out: string[] = [];
@@ -74,6 +79,8 @@ export function createSigV4Auth(opts: SigV4Options): UpstreamAuth {
       }
       return out;
     },
-    close() {},
+    close() {
+      if ('get' in c) c.close();
+    },
   };
 }

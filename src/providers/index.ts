@@ -3,6 +3,7 @@ import type { DialectName } from '../config/schema.js';
 import type { Dialect as ErrorDialect } from '../errors.js';
 import { anthropicDialect } from './anthropic.js';
 import { bearerAuth, createTokenCache, type UpstreamAuth } from './auth.js';
+import { createAwsCredentials } from './aws-credentials.js';
 import { createSigV4Auth } from './aws-sigv4.js';
 import { azureOpenaiDialect } from './azure-openai.js';
 import { bedrockDialect } from './bedrock.js';
@@ -36,11 +37,6 @@ export function createProviderAuth(name: string, auth: ProviderAuth): UpstreamAu
     case 'google-service-account':
       return bearerAuth(createTokenCache({ name, fetch: serviceAccountToken(auth.key, auth.scopes) }));
     case 'aws-sigv4':
-      return createSigV4Auth({
-        name,
-        region: auth.region,
-        service: auth.service,
-        credentials: { accessKeyId: auth.accessKeyId, secretAccessKey: auth.secretAccessKey, sessionToken: auth.sessionToken },
-      });
+      return createSigV4Auth({ name, region: auth.region, service: auth.service, credentials: createAwsCredentials(auth.credentials, { name, region: auth.region, stsEndpoint: auth.stsEndpoint }) });
   }
 }
