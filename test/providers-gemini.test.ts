@@ -2,7 +2,7 @@
  * Google Gemini API and Vertex AI through the gateway with the official `@google/genai` client: the
  * `gemini` dialect (model from the path, stream from the method, maxOutputTokens capped by the
  * policy), the key injected as `x-goog-api-key`, Vertex AI tokens from a service account key
- * (signed JWT exchanged at its token_uri, cached), usage metered from `usageMetadata` in JSON and
+ * (signed JWT exchanged at its token_uri, cached, refreshed before expiry), usage metered from `usageMetadata` in JSON and
  * SSE, errors in Google's shape.
  */
 import { generateKeyPairSync } from 'node:crypto';
@@ -183,6 +183,40 @@ t.test('Vertex AI: a service account key, its token from token_uri (signed JWT),
   t.equal(text, 'Echo: vertex stream');
   t.equal(tokens.issued.length, 1, 'cached');
   t.equal(toNano(await h.settled()), 4 * ONE_CALL, 'metered like the Gemini API');
+
+  t.test('a token near its expiry is replaced in the background before it expires; calls never wait or fail', async (t) => {
+    // Each new token lives 4 s: refreshed once 4/5 of its life has passed; the endpoint answers in
+    // 300 ms, so a call that waited for the refresh would take that long.
+    tokens.lifetimeSec = 4;
+    const h2 = await harness(t, { gemini: vertex, vertex }, { 'sa.json': JSON.stringify(sa) });
+    const t2 = await h2.token();
+    const ai2 = new GoogleGenAI({
+      vertexai: true,
+      project: 'proj',
+      location: 'us-central1',
+      googleAuthOptions: { authClient: { getRequestHeaders: async () => new Headers({ authorization: `Bearer ${t2}` }) } as never },
+      httpOptions: { baseUrl: `${h2.url}/vertex` },
+    });
+    const call = async (text: string) => {
+      const started = performance.now();
+      t.equal((await ai2.models.generateContent({ model: 'gemini-2.5-flash', contents: text })).text, `Echo: ${text}`);
+      return performance.now() - started;
+    };
+    const n = tokens.issued.length;
+    await call('first');
+    t.equal(tokens.issued.length, n + 1);
+    tokens.delayMs = 300;
+    await new Promise((r) => setTimeout(r, 3300));
+    t.ok((await call('in the refresh window')) < 250, 'the call in the refresh window did not wait for the new token');
+    t.equal(server.received.at(-1)!.headers.authorization, `Bearer ${tokens.issued[n]}`, 'it carried the current token');
+    for (let i = 0; i < 100 && tokens.issued.length < n + 2; i++) await new Promise((r) => setTimeout(r, 10));
+    t.equal(tokens.issued.length, n + 2, 'refreshed in the background');
+    t.ok(tokens.valid(tokens.issued[n]), 'while the first token was still valid');
+    while (tokens.valid(tokens.issued[n])) await new Promise((r) => setTimeout(r, 50));
+    await call('after the first token expired');
+    t.equal(server.received.at(-1)!.headers.authorization, `Bearer ${tokens.issued[n + 1]}`, 'the new token is used');
+    tokens.delayMs = 0;
+  });
 
   t.test('a key the token endpoint refuses: 502 aos_upstream_error, Google-shaped', async (t) => {
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
