@@ -65,7 +65,11 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
 }
 
 /** Starts the sample upstream and a gateway in front of it; both stop in t.teardown. */
-export async function startHarness(t: Test, overrides: Record<string, unknown> = {}, opts: { watchConfig?: boolean; files?: Record<string, string>; env?: Record<string, string> } = {}): Promise<Harness> {
+export async function startHarness(
+  t: Test,
+  overrides: Record<string, unknown> = {},
+  opts: { watchConfig?: boolean; files?: Record<string, string>; env?: Record<string, string> } = {},
+): Promise<Harness> {
   const upstream = await startSampleUpstream();
   const dir = mkdtempSync(join(tmpdir(), 'aos-test-'));
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);

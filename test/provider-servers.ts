@@ -240,12 +240,7 @@ export interface KnownAwsCredentials {
  * verifies, else why not. Temporary credentials must come with their session token (signed) and be
  * unexpired.
  */
-export async function verifySigV4(
-  req: IncomingMessage,
-  raw: string,
-  service: string,
-  lookup: (accessKeyId: string) => KnownAwsCredentials | undefined,
-): Promise<string | null> {
+export async function verifySigV4(req: IncomingMessage, raw: string, service: string, lookup: (accessKeyId: string) => KnownAwsCredentials | undefined): Promise<string | null> {
   const { SignatureV4 } = await import('@smithy/signature-v4');
   const { Hash } = await import('@smithy/core/serde');
   const auth = req.headers.authorization ?? '';
@@ -263,10 +258,7 @@ export async function verifySigV4(
   const date = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = v;
-  const again = await signer.sign(
-    { method: req.method ?? 'POST', protocol: 'https:', hostname: headers.host, path: (req.url ?? '/').split('?')[0], query, headers, body: raw },
-    { signingDate: date },
-  );
+  const again = await signer.sign({ method: req.method ?? 'POST', protocol: 'https:', hostname: headers.host, path: (req.url ?? '/').split('?')[0], query, headers, body: raw }, { signingDate: date });
   return (again.headers as Record<string, string>).authorization === auth ? null : `signature mismatch for ${m[1]}`;
 }
 

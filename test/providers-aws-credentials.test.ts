@@ -35,7 +35,11 @@ async function clouds(t: Test, sts: Parameters<typeof startStsServer>[0]): Promi
 }
 
 async function gateway(t: Test, bedrock: BedrockServer, auth: Record<string, unknown>, opts: { files?: Record<string, string>; env?: Record<string, string> } = {}) {
-  const h = await startHarness(t, { providers: { bedrock: { dialect: 'bedrock', baseUrl: bedrock.url, auth: { kind: 'aws-sigv4', region: REGION, ...auth } } }, routes: [{ prefix: '/bedrock', provider: 'bedrock' }] }, opts);
+  const h = await startHarness(
+    t,
+    { providers: { bedrock: { dialect: 'bedrock', baseUrl: bedrock.url, auth: { kind: 'aws-sigv4', region: REGION, ...auth } } }, routes: [{ prefix: '/bedrock', provider: 'bedrock' }] },
+    opts,
+  );
   const client = new BedrockRuntimeClient({
     region: REGION,
     endpoint: `${h.url}/bedrock`,
@@ -59,7 +63,10 @@ t.test('web identity (EKS IRSA): AssumeRoleWithWebIdentity with the token file, 
   const h = await gateway(t, bedrock, { roleArn: POD_ROLE, webIdentityTokenFile: 'token', stsEndpoint: sts.url }, { files: { token: POD_TOKEN } });
 
   const answers = await Promise.all([1, 2, 3, 4, 5].map((i) => h.converse(`call ${i}`)));
-  t.same(answers, [1, 2, 3, 4, 5].map((i) => `Echo: call ${i}`));
+  t.same(
+    answers,
+    [1, 2, 3, 4, 5].map((i) => `Echo: call ${i}`),
+  );
   t.same(bedrock.badSignatures, [], 'Bedrock verified every signature with the temporary credentials');
   t.equal(sts.issued.length, 1, 'five concurrent calls, one STS call (single flight)');
   const form = new URLSearchParams(sts.received[0].body);
@@ -69,9 +76,7 @@ t.test('web identity (EKS IRSA): AssumeRoleWithWebIdentity with the token file, 
     bedrock.received.every((r) => keyOf(r.headers.authorization) === first.accessKeyId && r.headers['x-amz-security-token'] === first.sessionToken),
     'signed with the temporary key, the session token sent and signed',
   );
-  t.ok(
-    bedrock.received.every((r) => r.headers['x-amz-security-token'] !== undefined && /SignedHeaders=[^,]*x-amz-security-token/.test(r.headers.authorization ?? '')),
-  );
+  t.ok(bedrock.received.every((r) => r.headers['x-amz-security-token'] !== undefined && /SignedHeaders=[^,]*x-amz-security-token/.test(r.headers.authorization ?? '')));
 
   t.test('short-lived credentials: replaced in the background before they expire (a rotated token file reread); calls never wait or fail', async (t) => {
     // Credentials live 6 s: refreshed from a fifth of their life before expiry (4.8 s in). STS answers
@@ -186,9 +191,19 @@ t.test('config: the aws-sigv4 credential sources and their mistakes', async (t) 
     ['web identity, relative file', `roleArn: "${POD_ROLE}", webIdentityTokenFile: token`, {}, { kind: 'web-identity', roleArn: POD_ROLE, tokenFile: join(dir, 'token'), sessionName: 'aos-gateway' }],
     ['web identity, role from AWS_ROLE_ARN', 'webIdentityTokenFile: token', { AWS_ROLE_ARN: POD_ROLE }, { kind: 'web-identity', roleArn: POD_ROLE }],
     ['IRSA variables alone', '', { AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: POD_ROLE }, { kind: 'web-identity', roleArn: POD_ROLE }],
-    ['keys win over IRSA variables', '', { AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: POD_ROLE, AWS_ACCESS_KEY_ID: 'AKIA2', AWS_SECRET_ACCESS_KEY: 's' }, { kind: 'static', accessKeyId: 'AKIA2' }],
+    [
+      'keys win over IRSA variables',
+      '',
+      { AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: POD_ROLE, AWS_ACCESS_KEY_ID: 'AKIA2', AWS_SECRET_ACCESS_KEY: 's' },
+      { kind: 'static', accessKeyId: 'AKIA2' },
+    ],
     ['roleArn with keys', `roleArn: "${BEDROCK_ROLE}", accessKeyId: AKIA1, secretAccessKey: s`, {}, { kind: 'assume-role', roleArn: BEDROCK_ROLE, base: { kind: 'static' } }],
-    ['roleArn chained from IRSA', `roleArn: "${BEDROCK_ROLE}"`, { AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: POD_ROLE }, { kind: 'assume-role', base: { kind: 'web-identity', roleArn: POD_ROLE } }],
+    [
+      'roleArn chained from IRSA',
+      `roleArn: "${BEDROCK_ROLE}"`,
+      { AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'), AWS_ROLE_ARN: POD_ROLE },
+      { kind: 'assume-role', base: { kind: 'web-identity', roleArn: POD_ROLE } },
+    ],
     ['nothing', '', {}, /needs accessKeyId and secretAccessKey .*webIdentityTokenFile and roleArn, or AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN/],
     ['a token file without a role', 'webIdentityTokenFile: token', {}, /webIdentityTokenFile needs roleArn \(or AWS_ROLE_ARN\)/],
     ['an unreadable token file', `roleArn: "${POD_ROLE}", webIdentityTokenFile: missing`, {}, /auth\.webIdentityTokenFile: cannot read the web identity token file .*missing \(ENOENT\)/],

@@ -275,10 +275,15 @@ const ProviderAuthSchema = Obj(
         { pattern: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$', title: 'an IAM role ARN' },
       ),
     ),
-    roleSessionName: Type.Optional(Str('aws-sigv4: the role session name, seen in CloudTrail (default AWS_ROLE_SESSION_NAME, or aos-gateway).', { pattern: '^[\\w+=,.@-]{2,64}$', title: 'a role session name' })),
+    roleSessionName: Type.Optional(
+      Str('aws-sigv4: the role session name, seen in CloudTrail (default AWS_ROLE_SESSION_NAME, or aos-gateway).', { pattern: '^[\\w+=,.@-]{2,64}$', title: 'a role session name' }),
+    ),
     externalId: Type.Optional(Str('aws-sigv4: the external id the role trust policy asks for (AssumeRole with roleArn).', { minLength: 2 })),
     webIdentityTokenFile: Type.Optional(
-      Str('aws-sigv4: a web identity (OIDC) token file, read at every refresh, exchanged with STS AssumeRoleWithWebIdentity for roleArn (EKS IRSA sets AWS_WEB_IDENTITY_TOKEN_FILE, used when no keys are set).', { minLength: 1 }),
+      Str(
+        'aws-sigv4: a web identity (OIDC) token file, read at every refresh, exchanged with STS AssumeRoleWithWebIdentity for roleArn (EKS IRSA sets AWS_WEB_IDENTITY_TOKEN_FILE, used when no keys are set).',
+        { minLength: 1 },
+      ),
     ),
     stsEndpoint: Type.Optional(Str('aws-sigv4: the STS endpoint (default the regional one, https://sts.REGION.amazonaws.com).', HTTP_URL)),
   },
