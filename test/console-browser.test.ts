@@ -155,7 +155,9 @@ t.test('the console in chromium: fleet, suspend, approve, audit, roll back', bro
 
   // Audit: the calls, one event opened, every chain verified
   // The gateway audits a suspended agent's refusal as that agent's call: the agent filter finds it.
-  await until('the refusal shipped', async () => (await control.api('GET', '/api/audit?agent=writer&decision=deny')).events.some((e: { error_code: string }) => e.error_code === 'aos_agent_suspended'));
+  await until('the refusal shipped', async () =>
+    (await control.api('GET', '/api/audit?agent=writer&decision=deny')).events.some((e: { error_code: string }) => e.error_code === 'aos_agent_suspended'),
+  );
   await page.getByRole('link', { name: 'Audit' }).click();
   await page.getByLabel('Decision').selectOption('deny');
   await page.getByRole('button', { name: 'Search' }).click();

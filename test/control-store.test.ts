@@ -235,7 +235,10 @@ t.test('sqlite: the rollup migration fills the rollup from the events already he
   store = openSqliteStore(dir);
   t.teardown(() => store.close());
   t.same(await store.auditStats({}, { by: 'team', bucketMs: 3_600_000 }), before);
-  t.equal(before.reduce((n, r) => n + r.calls, 0), 50);
+  t.equal(
+    before.reduce((n, r) => n + r.calls, 0),
+    50,
+  );
 });
 
 t.test('postgres', POSTGRES.options, async (t) => {
