@@ -78,6 +78,20 @@ t.test('static files: the page, its modules and a strict CSP', async (t) => {
   const app = await raw(base, 'GET', '/console/app.js');
   const again = await raw(base, 'GET', '/console/app.js', { 'if-none-match': String(app.headers.etag) });
   t.equal(again.status, 304, 'revalidated by ETag');
+  t.equal(app.headers['cache-control'], 'no-cache', 'an unversioned URL is revalidated');
+  t.equal(page.headers['cache-control'], 'no-cache', 'index.html is revalidated');
+
+  // index.html names every file by its version, the import map maps the console's own modules to theirs:
+  // those URLs are cached for good (a change makes a new URL), so a page load asks for index.html alone.
+  const imports = (JSON.parse(map) as { imports: Record<string, string> }).imports;
+  const version = String(app.headers.etag).replaceAll('"', '');
+  t.equal(imports['/console/app.js'], `/console/app.js?v=${version}`, "a console module's versioned URL");
+  t.match(imports.preact, /^\/console\/vendor\/preact\.mjs\?v=[\w-]{22}$/);
+  t.match(page.text, `<script type="module" src="/console/app.js?v=${version}"></script>`);
+  t.notMatch(page.text.replace(/<script type="importmap">[\s\S]*?<\/script>/, ''), /"\/console\/[^"?]+"/, 'every URL versioned');
+  const kept = await raw(base, 'GET', `/console/app.js?v=${version}`);
+  t.same([kept.status, kept.headers['cache-control']], [200, 'public, max-age=31536000, immutable']);
+  t.equal((await raw(base, 'GET', '/console/app.js?v=old')).headers['cache-control'], 'no-cache', 'another version: revalidated');
   t.equal((await raw(base, 'GET', '/console')).headers.location, '/console/');
   t.equal((await raw(base, 'GET', '/console/nope.js')).json.error.code, 'control_not_found');
   t.equal((await raw(base, 'GET', '/console/../package.json')).status, 404, 'nothing outside the console folder');

@@ -4,11 +4,14 @@
  */
 import t, { type Test } from 'tap';
 import { GENESIS_HASH } from '../src/audit/canonical.js';
+import { CONTROL_MIGRATIONS } from '../src/control/sql.js';
 import type { ControlStore } from '../src/control/store.js';
 import { openPostgresStore } from '../src/control/store-postgres.js';
 import { openSqliteStore } from '../src/control/store-sqlite.js';
 import { checkTemplate, templateYaml } from '../src/control/templates.js';
 import { createLogger } from '../src/log.js';
+import { openDatabase } from '../src/store/database.js';
+import { sampleEvent } from './audit-events.js';
 import { chain, REGISTRY, tempDir } from './control-fixtures.js';
 import { POSTGRES, startPostgres } from './postgres-server.js';
 
@@ -162,11 +165,80 @@ async function suite(t: Test, open: () => Promise<ControlStore>) {
     t.match(counters.get('agent-0'), { calls: 3, denied: 0 });
     await t.rejects(store.ingest('gw-unknown', records), { code: 'control_conflict' });
   });
+
+  t.test('audit totals: the hourly rollup and the events at the edges add up to the totals over every event', async (t) => {
+    await store.hello(hello('gw-3'), who);
+    // 300 events every 61 s from 00:17:05 (five hours, none aligned), some without a team, some failed, costs.
+    const start = Date.UTC(2026, 1, 1, 0, 17, 5);
+    const records = chain(300, {
+      event: (i) => {
+        const e = sampleEvent(i, start + i * 61_000);
+        return { ...e, team: i % 7 === 0 ? null : e.team, status: i % 11 === 0 ? 502 : e.status, cost_usd: (i % 9) * 0.25 };
+      },
+    });
+    for (let i = 0; i < records.length; i += 64) await store.ingest('gw-3', records.slice(i, i + 64));
+    const every = await store.audit({ limit: 10_000 });
+    const HOUR = 3_600_000;
+    type Q = Parameters<ControlStore['auditStats']>[0];
+    type O = Parameters<ControlStore['auditStats']>[1];
+    // The same totals computed here from every event.
+    const expected = (q: Q, o: O) => {
+      const out = new Map<string, { key: string | null; t: number; calls: number; denied: number; errors: number; spendUsd: number }>();
+      for (const r of every) {
+        const ms = Date.parse(r.time);
+        if ((q.sinceMs !== undefined && ms < q.sinceMs) || (q.untilMs !== undefined && ms >= q.untilMs)) continue;
+        if ((q.gateway !== undefined && r.gateway !== q.gateway) || (q.team !== undefined && r.team !== q.team)) continue;
+        const key = o.by === 'team' ? r.team : o.by === 'gateway' ? r.gateway : null;
+        const bucket = o.bucketMs === undefined ? 0 : Math.floor(ms / o.bucketMs) * o.bucketMs;
+        const c = out.get(`${bucket} ${key}`) ?? { key, t: bucket, calls: 0, denied: 0, errors: 0, spendUsd: 0 };
+        c.calls += 1;
+        if (r.decision === 'deny') c.denied += 1;
+        if (r.outcome === 'failed' || r.outcome === 'interrupted' || (r.outcome === 'completed' && (r.status ?? 0) >= 400)) c.errors += 1;
+        c.spendUsd += r.cost_usd ?? 0;
+        out.set(`${bucket} ${key}`, c);
+      }
+      return [...out.values()].sort((a, b) => a.t - b.t || String(a.key).localeCompare(String(b.key)));
+    };
+    const rounded = (rows: { key: string | null; t: number; spendUsd: number }[]) =>
+      rows.map((r) => ({ ...r, spendUsd: Math.round(r.spendUsd * 1e6) / 1e6 })).sort((a, b) => a.t - b.t || String(a.key).localeCompare(String(b.key)));
+    const cases: [string, Q, O][] = [
+      ['everything', {}, {}],
+      ['by team, since an unaligned time', { sinceMs: start + 40 * 60_000 }, { by: 'team' }],
+      ['by gateway, both ends unaligned', { sinceMs: start + 50 * 60_000, untilMs: start + 4 * HOUR + 7_000 }, { by: 'gateway' }],
+      ['one gateway and team, since an hour boundary', { gateway: 'gw-3', team: 'red', sinceMs: Date.UTC(2026, 1, 1, 2) }, {}],
+      ['within one hour (events only)', { sinceMs: start + 60_000, untilMs: start + 30 * 60_000 }, { by: 'team' }],
+      ['hourly buckets', { gateway: 'gw-3', sinceMs: start + 1_000, untilMs: start + 5 * HOUR }, { bucketMs: HOUR, by: 'team' }],
+      ['minute buckets (events only)', { gateway: 'gw-3', sinceMs: start, untilMs: start + HOUR }, { bucketMs: 60_000 }],
+    ];
+    for (const [name, q, o] of cases) t.same(rounded(await store.auditStats(q, o)), rounded(expected(q, o)), name);
+    t.equal((await store.auditStats({ gateway: 'gw-3' }, {}))[0].calls, 300, 'every event counted once');
+  });
 }
 
 t.test('sqlite', async (t) => {
   const dir = tempDir(t);
   await suite(t, async () => openSqliteStore(dir));
+});
+
+t.test('sqlite: the rollup migration fills the rollup from the events already held', async (t) => {
+  const dir = tempDir(t);
+  let store = openSqliteStore(dir);
+  await store.hello(hello('gw-1'), who);
+  await store.ingest('gw-1', chain(50, { event: (i) => ({ ...sampleEvent(i, Date.UTC(2026, 0, 1) + i * 150_000), cost_usd: 0.5 }) }));
+  const before = await store.auditStats({}, { by: 'team', bucketMs: 3_600_000 });
+  await store.close();
+  // Back to the schema before the rollup: the two migrations run again on open.
+  const db = openDatabase(dir, 'control.db', []);
+  db.exec('DROP TABLE audit_rollup');
+  db.pragma(`user_version = ${CONTROL_MIGRATIONS.length - 2}`);
+  db.close();
+  store = openSqliteStore(dir);
+  t.teardown(() => store.close());
+  t.same(await store.auditStats({}, { by: 'team', bucketMs: 3_600_000 }), before);
+  t.equal(
+    before.reduce((n, r) => n + r.calls, 0),
+    50,
+  );
 });
 
 t.test('postgres', POSTGRES.options, async (t) => {

@@ -9,7 +9,7 @@ import { ConfigError } from '../src/config/load.js';
 import { loadRegistry } from '../src/identity/registry.js';
 import { createSuspensionStore } from '../src/identity/suspensions.js';
 import { openDatabase } from '../src/store/database.js';
-import { type Harness, PROVIDER_KEY, startHarness } from './helpers.js';
+import { auditEvents, type Harness, PROVIDER_KEY, startHarness } from './helpers.js';
 
 const REGISTRY = `
 unknownAgents: { action: deny, template: trial }
@@ -167,6 +167,28 @@ t.test('suspension mid-run: from another process (CLI path) within a second, and
   t.match(await suspended.json(), { id: 'billing-agent', team: 'finance', status: 'suspended', suspension: { reason: 'investigation', actor: 'ops-admin' } });
   t.equal((await chat(h, auth)).status, 403, 'suspended at once');
   t.equal(cli.list().length, 1, 'persisted in SQLite');
+});
+
+t.test("a suspended agent's refusal is audited as that agent's call", async (t) => {
+  const h = await identityHarness(t);
+  const admin = { authorization: `Bearer ${await h.token('ops-admin', { admin: true })}` };
+  const suspended = await fetch(`${h.admin}/admin/agents/billing-agent/suspend`, {
+    method: 'POST',
+    headers: { ...admin, 'content-type': 'application/json' },
+    body: JSON.stringify({ reason: 'investigation' }),
+  });
+  t.equal(suspended.status, 200);
+  t.equal((await chat(h, { authorization: `Bearer ${await h.token('billing-agent')}` })).status, 403);
+  const [refusal] = await auditEvents(h, 1);
+  t.match(refusal, { agent_id: 'billing-agent', team: 'finance', template: 'standard', decision: 'deny', error_code: 'aos_agent_suspended' });
+  t.same(
+    h.gateway
+      .audit()!
+      .store.query({ agent: 'billing-agent' })
+      .map((r) => r.error_code),
+    ['aos_agent_suspended'],
+    'found by the agent filter',
+  );
 });
 
 t.test('admin API: open probes, everything else needs an admin token', async (t) => {

@@ -1,7 +1,7 @@
 // The console: sign-in, the navigation, and a hash router over the pages (#/fleet, #/agents/…).
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, setSession } from './api.js';
+import { api, route, setSession } from './api.js';
 import { AgentPage, AgentsPage } from './page-agents.js';
 import { ApprovalsPage } from './page-approvals.js';
 import { AuditPage } from './page-audit.js';
@@ -17,13 +17,7 @@ const PAGES = [
   ['templates', 'Templates'],
 ];
 
-const route = () => {
-  const [path, query = ''] = location.hash.replace(/^#\/?/, '').split('?');
-  const parts = path.split('/').map(decodeURIComponent);
-  return { page: parts[0] || 'fleet', arg: parts[1] ?? null, query: new URLSearchParams(query) };
-};
-
-// Asked at once, while the page renders its first frame.
+// Asked by api.js before this module evaluates; this takes its answer.
 const firstSession = api('GET', '/console/session');
 
 function SignIn({ onSession }) {

@@ -1,7 +1,7 @@
 // Agents: search and filter the registry with each agent's counters; an agent's page with its
 // template, budgets and spend, recent calls, and suspend / resume / kill with a reason.
 import { useMemo, useState } from 'preact/hooks';
-import { api, qs } from './api.js';
+import { api, calls as first } from './api.js';
 import { Chart } from './chart.js';
 import { Ago, Badge, can, ErrorNote, html, Loading, num, ReasonForm, usd, useGet } from './ui.js';
 
@@ -19,7 +19,7 @@ const matches = (a, text) => {
 };
 
 export function AgentsPage() {
-  const { data, error } = useGet('/api/agents');
+  const { data, error } = useGet(first.agents().agents);
   const [text, setText] = useState('');
   const [team, setTeam] = useState('');
   const [status, setStatus] = useState('');
@@ -90,10 +90,11 @@ function Budget({ template }) {
 export function AgentPage({ session, id }) {
   const [tick, setTick] = useState(0);
   const refresh = () => setTick((n) => n + 1);
-  const agent = useGet(`/api/agents/${encodeURIComponent(id)}`, tick);
-  const calls = useGet(`/api/audit${qs({ agent: id, order: 'newest', limit: 50 })}`, tick);
-  const series = useGet(`/api/audit/series${qs({ agent: id, since: '24h' })}`, tick);
-  const kills = useGet('/api/kills', tick);
+  const paths = first.agent(id);
+  const agent = useGet(paths.agent, tick);
+  const calls = useGet(paths.calls, tick);
+  const series = useGet(paths.series, tick);
+  const kills = useGet(paths.kills, tick);
   const a = agent.data?.agent;
   const template = useGet(a ? `/api/templates/${encodeURIComponent(a.template)}/versions/${a.version}` : null);
   if (!a) return agent.error ? html`<${ErrorNote} error=${agent.error} />` : html`<${Loading} />`;

@@ -1,7 +1,7 @@
 // Approvals: the calls waiting for a person (what exactly was asked: tool, operation, the redacted
 // arguments, findings, the agent), approve or deny with a reason; and the decided ones.
 import { useState } from 'preact/hooks';
-import { api } from './api.js';
+import { api, calls } from './api.js';
 import { Ago, Badge, can, ErrorNote, html, Json, Loading, ReasonForm, useGet, useInterval } from './ui.js';
 
 const KIND = { approved: 'ok', used: 'ok', denied: 'bad', expired: 'warn', pending: 'warn' };
@@ -39,7 +39,7 @@ export function ApprovalsPage({ session }) {
   const [tick, setTick] = useState(0);
   const refresh = () => setTick((n) => n + 1);
   useInterval(refresh, 3000);
-  const { data, error } = useGet('/api/approvals', tick);
+  const { data, error } = useGet(calls.approvals().approvals, tick);
   if (data === null) return error ? html`<${ErrorNote} error=${error} />` : html`<${Loading} />`;
   const pending = data.approvals.filter((a) => a.status === 'pending');
   const decided = data.approvals.filter((a) => a.status !== 'pending').reverse();

@@ -1,7 +1,7 @@
 // Audit explorer: filter the fleet's calls (agent, team, decision, workflow, gateway, time), open
 // one event, see each gateway's chain verified, export what the filters match (JSON lines, CSV).
 import { useState } from 'preact/hooks';
-import { qs } from './api.js';
+import { auditFilters, calls, qs } from './api.js';
 import { CallsTable } from './page-agents.js';
 import { Badge, ErrorNote, html, Loading, num, useGet } from './ui.js';
 
@@ -49,12 +49,11 @@ function Verify() {
 }
 
 export function AuditPage({ query }) {
-  const initial = Object.fromEntries(['agent', 'team', 'decision', 'workflow', 'gateway', 'since', 'until'].map((k) => [k, query?.get(k) ?? '']));
-  if (initial.since === '') initial.since = '24h';
+  const initial = auditFilters(query);
   const [form, setForm] = useState(initial);
   const [filters, setFilters] = useState(initial);
   const [open, setOpen] = useState(null);
-  const { data, error } = useGet(`/api/audit${qs({ ...filters, order: 'newest', limit: 100 })}`);
+  const { data, error } = useGet(calls.audit(filters).events);
   const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
   const exportQs = qs(filters);
   return html`<h1>Audit</h1>

@@ -1,11 +1,9 @@
 // Fleet: the gateways and the last minute, live (server-sent events from /api/live); calls, spend
 // and denials over the last hour (uPlot); spend against the team and org budgets.
 import { useEffect, useState } from 'preact/hooks';
+import { calls } from './api.js';
 import { Chart } from './chart.js';
 import { Ago, Badge, ErrorNote, html, Loading, num, pct, usd, useGet, useInterval } from './ui.js';
-
-const startOfDay = () => new Date(new Date().toISOString().slice(0, 10)).toISOString();
-const startOfMonth = () => `${new Date().toISOString().slice(0, 7)}-01T00:00:00.000Z`;
 
 function useLive() {
   const [live, setLive] = useState({ summary: null, connected: false });
@@ -57,9 +55,10 @@ function Gateways({ s }) {
 function Budgets() {
   const [tick, setTick] = useState(0);
   useInterval(() => setTick((n) => n + 1), 15_000);
-  const budgets = useGet('/api/budgets', tick);
-  const today = useGet(`/api/audit/summary?by=team&since=${startOfDay()}`, tick);
-  const month = useGet(`/api/audit/summary?since=${startOfMonth()}`, tick);
+  const paths = calls.fleet();
+  const budgets = useGet(paths.budgets, tick);
+  const today = useGet(paths.today, tick);
+  const month = useGet(paths.month, tick);
   if (budgets.data === null || today.data === null || month.data === null) return html`<${ErrorNote} error=${budgets.error ?? today.error ?? month.error} />`;
   const { base, overrides } = budgets.data;
   const limit = (id, fallback) => overrides[id] ?? fallback ?? null;
@@ -86,7 +85,7 @@ function Budgets() {
 function Charts() {
   const [tick, setTick] = useState(0);
   useInterval(() => setTick((n) => n + 1), 10_000);
-  const series = useGet('/api/audit/series?since=1h', tick);
+  const series = useGet(calls.fleet().series, tick);
   if (series.data === null) return series.error ? html`<${ErrorNote} error=${series.error} />` : html`<${Loading} />`;
   const points = series.data.points;
   return html`<div class="charts">

@@ -1,7 +1,7 @@
 // Templates and policy: every template's versions (draft → active, approved ones to roll back to),
 // a version's YAML, the diff between two versions; propose, approve and roll back with a reason.
 import { useState } from 'preact/hooks';
-import { api, qs } from './api.js';
+import { api, calls, qs } from './api.js';
 import { Badge, can, ErrorNote, html, Loading, ReasonForm, useGet } from './ui.js';
 
 const KIND = { active: 'ok', approved: 'muted', draft: 'warn' };
@@ -84,7 +84,7 @@ function Template({ t, session, onDone }) {
 
 export function TemplatesPage({ session, name }) {
   const [tick, setTick] = useState(0);
-  const { data, error } = useGet('/api/templates', tick);
+  const { data, error } = useGet(calls.templates().templates, tick);
   if (data === null) return error ? html`<${ErrorNote} error=${error} />` : html`<${Loading} />`;
   const selected = data.templates.find((t) => t.name === name) ?? null;
   return html`<h1>Templates</h1>

@@ -31,14 +31,37 @@ const TYPES: Record<string, string> = {
 interface Asset {
   body: Buffer;
   type: string;
+  /** A hash of the content: the ETag, and the `?v=` that index.html puts on the file's URL. */
+  version: string;
   etag: string;
 }
 
-const asset = (body: Buffer, file: string): Asset => ({
-  body,
-  type: TYPES[extname(file)] ?? 'application/octet-stream',
-  etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
-});
+const asset = (body: Buffer, file: string): Asset => {
+  const version = createHash('sha256').update(body).digest('base64url').slice(0, 22);
+  return { body, type: TYPES[extname(file)] ?? 'application/octet-stream', version, etag: `"${version}"` };
+};
+
+/** A file's URL with its version: cached for good by the browser (a change is a new URL). */
+const versioned = (assets: Map<string, Asset>, url: string) => {
+  const a = assets.get(url.slice('/console/'.length));
+  return a === undefined ? url : `${url}?v=${a.version}`;
+};
+
+/**
+ * index.html with every URL it names versioned, and an import map that also maps each of the
+ * console's own modules to its versioned URL (the modules import each other as './x.js'): a page
+ * load then asks the server for index.html alone, every module comes from the browser's cache.
+ */
+function versionIndex(assets: Map<string, Asset>, html: string): string {
+  const map = /<script type="importmap">([\s\S]*?)<\/script>/.exec(html);
+  if (map === null) throw new Error('console index.html: no import map');
+  const imports: Record<string, string> = {};
+  for (const [name, url] of Object.entries((JSON.parse(map[1]) as { imports: Record<string, string> }).imports)) imports[name] = versioned(assets, url);
+  for (const path of [...assets.keys()].filter((p) => p.endsWith('.js')).sort()) imports[`/console/${path}`] = versioned(assets, `/console/${path}`);
+  return html
+    .replace(map[0], () => `<script type="importmap">${JSON.stringify({ imports })}</script>`)
+    .replace(/(href|src)="(\/console\/[^"?]+)"/g, (_, attr: string, url: string) => `${attr}="${versioned(assets, url)}"`);
+}
 
 /** The third-party modules the import map names, from node_modules (dependencies: in the production image). */
 function vendorFiles(): Record<string, string> {
@@ -58,8 +81,10 @@ export function loadAssets(dir = CONSOLE_DIR): { assets: Map<string, Asset>; csp
   const assets = new Map<string, Asset>();
   for (const name of readdirSync(dir)) if (TYPES[extname(name)] !== undefined) assets.set(name, asset(readFileSync(join(dir, name)), name));
   for (const [path, file] of Object.entries(vendorFiles())) assets.set(path, asset(readFileSync(file), file));
-  const index = assets.get('index.html');
-  if (index === undefined) throw new Error(`the console has no index.html in ${dir}`);
+  const source = assets.get('index.html');
+  if (source === undefined) throw new Error(`the console has no index.html in ${dir}`);
+  const index = asset(Buffer.from(versionIndex(assets, source.body.toString('utf8'))), 'index.html');
+  assets.set('index.html', index);
   // The one inline script: the import map (bare names → /console/vendor/…), allowed by its hash alone.
   const map = /<script type="importmap">([\s\S]*?)<\/script>/.exec(index.body.toString('utf8'));
   if (map === null) throw new Error('console index.html: no import map');
@@ -133,7 +158,10 @@ export function createConsole(opts: ConsoleOptions): Console {
     const a = assets.get(path);
     if (a === undefined) throw notFound(`no console file /console/${path}`);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new ControlHttpError('control_method_not_allowed', `/console/${path} takes GET or HEAD`);
-    const headers = { ...securityHeaders, 'cache-control': 'no-cache', etag: a.etag };
+    // The URL index.html names (this content's version): kept by the browser without asking again.
+    // Any other (index.html itself, an old version): revalidated by ETag on every use.
+    const current = (req.url ?? '').endsWith(`?v=${a.version}`);
+    const headers = { ...securityHeaders, 'cache-control': current ? 'public, max-age=31536000, immutable' : 'no-cache', etag: a.etag };
     if (req.headers['if-none-match'] === a.etag) {
       res.writeHead(304, headers);
       res.end();

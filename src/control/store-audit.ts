@@ -74,6 +74,74 @@ async function count(sql: Sql, stored: readonly AuditRecord[]): Promise<void> {
   }
 }
 
+/** The rollup's bucket: an hour (sql.ts audit_rollup). */
+export const ROLLUP_MS = 3_600_000;
+
+/** Adds a batch's stored records to the hourly rollup of its gateway (one upsert per hour and team of the batch). */
+async function rollup(sql: Sql, gateway: string, stored: readonly AuditRecord[]): Promise<void> {
+  const byKey = new Map<string, { hour: number; team: string; calls: number; denied: number; errors: number; spend: number }>();
+  for (const r of stored) {
+    const hour = Math.floor(Date.parse(r.time) / ROLLUP_MS) * ROLLUP_MS;
+    const team = r.team ?? '';
+    const k = `${hour} ${team}`;
+    let c = byKey.get(k);
+    if (c === undefined) {
+      c = { hour, team, calls: 0, denied: 0, errors: 0, spend: 0 };
+      byKey.set(k, c);
+    }
+    c.calls += 1;
+    if (r.decision === 'deny') c.denied += 1;
+    if (isError(r)) c.errors += 1;
+    c.spend += r.cost_usd ?? 0;
+  }
+  for (const c of byKey.values()) {
+    await sql.run(
+      `INSERT INTO audit_rollup (hour_ms, gateway, team, calls, denied, errors, spend_usd) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (hour_ms, gateway, team) DO UPDATE SET calls = audit_rollup.calls + excluded.calls, denied = audit_rollup.denied + excluded.denied,
+         errors = audit_rollup.errors + excluded.errors, spend_usd = audit_rollup.spend_usd + excluded.spend_usd`,
+      [c.hour, gateway, c.team, c.calls, c.denied, c.errors, c.spend],
+    );
+  }
+}
+
+/** True when the rollup can answer a stats query: filtered and grouped only by time, gateway and team, in whole-hour buckets. */
+const rollable = (q: AuditQuery, opts: { by?: AuditGroup; bucketMs?: number }) =>
+  q.agent === undefined &&
+  q.decision === undefined &&
+  q.trace === undefined &&
+  q.workflow === undefined &&
+  q.after === undefined &&
+  opts.by !== 'agent' &&
+  (opts.bucketMs === undefined || (opts.bucketMs >= ROLLUP_MS && opts.bucketMs % ROLLUP_MS === 0));
+
+/** Sums rows of the same group and bucket (the rollup's whole hours and the events at the edges), ordered by bucket then group. */
+function merge(parts: AuditStatsRow[][]): AuditStatsRow[] {
+  const out = new Map<string, AuditStatsRow>();
+  for (const rows of parts) {
+    for (const r of rows) {
+      const k = `${r.t} ${r.key === null ? '\u0000' : `=${r.key}`}`;
+      const held = out.get(k);
+      if (held === undefined) out.set(k, { ...r });
+      else {
+        held.calls += r.calls;
+        held.denied += r.denied;
+        held.errors += r.errors;
+        held.spendUsd += r.spendUsd;
+      }
+    }
+  }
+  return [...out.values()].sort((a, b) => a.t - b.t || (a.key === b.key ? 0 : a.key === null ? -1 : b.key === null ? 1 : a.key < b.key ? -1 : 1));
+}
+
+const statsRow = (r: Row): AuditStatsRow => ({
+  key: r.k === null ? null : String(r.k),
+  t: Number(r.t),
+  calls: Number(r.calls),
+  denied: Number(r.denied),
+  errors: Number(r.errors),
+  spendUsd: Number(r.spend),
+});
+
 export function createAuditStatements(driver: SqlDriver) {
   async function store(sql: Sql, gateway: string, r: AuditRecord, body: string): Promise<void> {
     await sql.run(
@@ -81,6 +149,44 @@ export function createAuditStatements(driver: SqlDriver) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [gateway, r.seq, r.id, Date.parse(r.time), r.agent_id, r.team, r.decision, r.outcome, r.status, r.workflow_id, r.trace_id, r.cost_usd, body, r.prev_hash, r.hash],
     );
+  }
+
+  async function eventStats(q: AuditQuery, opts: { by?: AuditGroup; bucketMs?: number }): Promise<AuditStatsRow[]> {
+    const { clause, params } = where(q);
+    const key = opts.by === undefined ? 'NULL' : GROUP_COLUMN[opts.by];
+    // Integer division in both SQLite and PostgreSQL (bigint / bigint); the bucket is an integer of ms.
+    const bucket = opts.bucketMs === undefined ? '0' : `(time_ms / ${Math.floor(opts.bucketMs)}) * ${Math.floor(opts.bucketMs)}`;
+    const rows = await driver.all(
+      `SELECT ${key} AS k, ${bucket} AS t, COUNT(*) AS calls,
+         SUM(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END) AS denied,
+         SUM(CASE WHEN outcome IN ('failed', 'interrupted') OR (outcome = 'completed' AND status >= 400) THEN 1 ELSE 0 END) AS errors,
+         COALESCE(SUM(cost_usd), 0) AS spend
+       FROM audit_events ${clause} GROUP BY 1, 2 ORDER BY 2, 1`,
+      params,
+    );
+    return rows.map(statsRow);
+  }
+
+  /** The rollup's hours in [first, end) (either side open when undefined). */
+  async function rollupStats(q: AuditQuery, opts: { by?: AuditGroup; bucketMs?: number }, first: number | undefined, end: number | undefined): Promise<AuditStatsRow[]> {
+    const terms: string[] = [];
+    const params: unknown[] = [];
+    const add = (term: string, value: unknown) => {
+      terms.push(term);
+      params.push(value);
+    };
+    if (q.gateway !== undefined) add('gateway = ?', q.gateway);
+    if (q.team !== undefined) add('team = ?', q.team);
+    if (first !== undefined) add('hour_ms >= ?', first);
+    if (end !== undefined) add('hour_ms < ?', end);
+    const key = opts.by === 'team' ? "NULLIF(team, '')" : opts.by === 'gateway' ? 'gateway' : 'NULL';
+    const bucket = opts.bucketMs === undefined ? '0' : `(hour_ms / ${Math.floor(opts.bucketMs)}) * ${Math.floor(opts.bucketMs)}`;
+    const rows = await driver.all(
+      `SELECT ${key} AS k, ${bucket} AS t, SUM(calls) AS calls, SUM(denied) AS denied, SUM(errors) AS errors, COALESCE(SUM(spend_usd), 0) AS spend
+       FROM audit_rollup ${terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`} GROUP BY 1, 2`,
+      params,
+    );
+    return rows.map(statsRow);
   }
 
   return {
@@ -124,6 +230,7 @@ export function createAuditStatements(driver: SqlDriver) {
         if (stored.length > 0) {
           await sql.run('UPDATE gateways SET audit_seq = ?, audit_hash = ? WHERE id = ?', [seq, hash, gateway]);
           await count(sql, stored);
+          await rollup(sql, gateway, stored);
         }
         result.acked = seq;
         return result;
@@ -140,21 +247,23 @@ export function createAuditStatements(driver: SqlDriver) {
       return rows.map(recordOf);
     },
 
-    /** Totals per group and time bucket, in one aggregate over the (indexed) time range; the SQL is the same in both dialects. */
+    /**
+     * Totals per group and time bucket. From the events (one aggregate over the indexed time range;
+     * the SQL is the same in both dialects), or, when the query filters and groups only by time,
+     * gateway and team, from the hourly rollup for the whole hours it spans plus the events of the
+     * partial hours at its edges: a month's totals read a few rows per hour, not every event.
+     */
     async stats(q: AuditQuery, opts: { by?: AuditGroup; bucketMs?: number }): Promise<AuditStatsRow[]> {
-      const { clause, params } = where(q);
-      const key = opts.by === undefined ? 'NULL' : GROUP_COLUMN[opts.by];
-      // Integer division in both SQLite and PostgreSQL (bigint / bigint); the bucket is an integer of ms.
-      const bucket = opts.bucketMs === undefined ? '0' : `(time_ms / ${Math.floor(opts.bucketMs)}) * ${Math.floor(opts.bucketMs)}`;
-      const rows = await driver.all(
-        `SELECT ${key} AS k, ${bucket} AS t, COUNT(*) AS calls,
-           SUM(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END) AS denied,
-           SUM(CASE WHEN outcome IN ('failed', 'interrupted') OR (outcome = 'completed' AND status >= 400) THEN 1 ELSE 0 END) AS errors,
-           COALESCE(SUM(cost_usd), 0) AS spend
-         FROM audit_events ${clause} GROUP BY 1, 2 ORDER BY 2, 1`,
-        params,
-      );
-      return rows.map((r) => ({ key: r.k === null ? null : String(r.k), t: Number(r.t), calls: Number(r.calls), denied: Number(r.denied), errors: Number(r.errors), spendUsd: Number(r.spend) }));
+      if (!rollable(q, opts)) return eventStats(q, opts);
+      const lo = q.sinceMs;
+      const hi = q.untilMs;
+      const first = lo === undefined ? undefined : Math.ceil(lo / ROLLUP_MS) * ROLLUP_MS;
+      const end = hi === undefined ? undefined : Math.floor(hi / ROLLUP_MS) * ROLLUP_MS;
+      if (first !== undefined && end !== undefined && first >= end) return eventStats(q, opts);
+      const parts = [await rollupStats(q, opts, first, end)];
+      if (lo !== undefined && first !== undefined && lo < first) parts.push(await eventStats({ ...q, sinceMs: lo, untilMs: first }, opts));
+      if (hi !== undefined && end !== undefined && end < hi) parts.push(await eventStats({ ...q, sinceMs: end, untilMs: hi }, opts));
+      return merge(parts);
     },
 
     /** Walks one gateway's stored chain from genesis to the head it acknowledged. */

@@ -86,7 +86,10 @@ export function authenticate(opts: AuthenticateOptions): Stage {
   // The agent a verified token stands for, remembered per verification (the verifier returns the
   // same object while its cache holds the token), so a known token costs two lookups.
   const agents = new WeakMap<VerifiedToken, Agent | null>();
-  const admit = (verified: VerifiedToken): Agent => {
+  // The agent goes on the context before the suspension and kill checks, so a refused call is
+  // audited as that agent's (its page and an audit filter by agent show the refusals); it is
+  // tracked (for a kill switch to cut) only once admitted.
+  const admit = (ctx: CallContext, verified: VerifiedToken): void => {
     let agent = agents.get(verified);
     if (agent === undefined) {
       agent = registry.resolve(verified);
@@ -95,15 +98,12 @@ export function authenticate(opts: AuthenticateOptions): Stage {
     if (agent === null) {
       throw new GatewayError('aos_agent_unknown', `the token is valid but its agent (${String(verified.claims.sub ?? verified.subject).slice(0, 200)}) is not in the agent registry`);
     }
+    ctx.agent = agent;
     if (fleet !== null) {
       const refused = fleet.refusal(agent);
       if (refused !== null) throw refused;
+      fleet.track(ctx, agent);
     } else if (suspensions.isSuspended(agent.id)) throw new GatewayError('aos_agent_suspended', `agent ${agent.id} is suspended`);
-    return agent;
-  };
-  const admitted = (ctx: CallContext, agent: Agent) => {
-    ctx.agent = agent;
-    if (fleet !== null) fleet.track(ctx, agent);
   };
 
   return function authenticateStage(ctx) {
@@ -111,8 +111,8 @@ export function authenticate(opts: AuthenticateOptions): Stage {
     // An agent JWT wins; without one, a sidecar's call is the workload's (a placeholder key is ignored).
     const verified = token !== null && (workload === null || looksLikeJwt(token)) ? verifier.verify(token, 'agent') : workload !== null ? workload.current() : missing();
     if (verified instanceof Promise) {
-      return verified.then((v) => admitted(ctx, admit(v)));
+      return verified.then((v) => admit(ctx, v));
     }
-    admitted(ctx, admit(verified));
+    admit(ctx, verified);
   };
 }
