@@ -126,12 +126,21 @@ export function createCacheStage(opts: CacheStageOptions): Stage {
       return;
     }
     const p = plan(ctx.agent);
-    if (!p.on) return metrics.bypass('off');
+    if (!p.on) {
+      metrics.bypass('off');
+      return;
+    }
     const cc = h['cache-control'];
     const noStore = cc !== undefined && cc.includes('no-store');
-    if (noStore) return metrics.bypass('no_store');
+    if (noStore) {
+      metrics.bypass('no_store');
+      return;
+    }
     // A call whose request was redacted is answered with the agent's values put back: never shared.
-    if (ctx.flags?.includes('redacted')) return metrics.bypass('redacted');
+    if (ctx.flags?.includes('redacted')) {
+      metrics.bypass('redacted');
+      return;
+    }
     const route = ctx.route!;
     const key = cacheKey(p.scopeKey, `${route.upstream.name}\n${route.upstream.dialect.name}`, route.operation.name, body as Record<string, unknown>);
     // no-cache: not answered from the cache, but the fresh answer is stored.

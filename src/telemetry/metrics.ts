@@ -242,10 +242,18 @@ export function createMetrics(): Metrics {
       if (outputTokens > 0) cacheSavedTokens.labels('output').inc(outputTokens);
       if (savedUsd > 0) cacheSavedUsd.inc(savedUsd);
     },
-    miss: (scope) => cacheMisses.labels(scope).inc(),
-    bypass: (reason) => cacheBypass.labels(reason).inc(),
-    stored: () => cacheStores.inc(),
-    evicted: (reason, n) => cacheEvictions.labels(reason).inc(n),
+    miss(scope) {
+      cacheMisses.labels(scope).inc();
+    },
+    bypass(reason) {
+      cacheBypass.labels(reason).inc();
+    },
+    stored() {
+      cacheStores.inc();
+    },
+    evicted(reason, n) {
+      cacheEvictions.labels(reason).inc(n);
+    },
   };
 
   // Bound children cached per label set: the hot path pays a Map lookup, not label hashing.
