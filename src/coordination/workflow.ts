@@ -36,7 +36,10 @@ export function createWorkflowStage(config: WorkflowsConfig): Stage {
     const agent = ctx.req.headers.baggage;
     let baggage = member;
     if (typeof agent === 'string' && agent !== '') {
-      const kept = agent.split(',').filter((m) => m.trim() !== '' && m.split('=')[0].trim() !== 'aos.workflow_id');
+      const kept = agent
+        .split(',')
+        .map((m) => m.trim())
+        .filter((m) => m !== '' && m.split('=')[0].trim() !== 'aos.workflow_id');
       if (kept.length > 0) baggage = `${kept.join(',')},${member}`;
       if (baggage.length > MAX_BAGGAGE) return;
     }
