@@ -22,7 +22,15 @@ const N = Number(process.env.N ?? 2000);
 const WARM = 200;
 const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 30_000 });
 const body = (i: number | null, stream = false) =>
-  JSON.stringify({ model: 'gpt-4o-mini', temperature: 0, stream, messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: i === null ? 'the same question' : `question ${i}` }] });
+  JSON.stringify({
+    model: 'gpt-4o-mini',
+    temperature: 0,
+    stream,
+    messages: [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: i === null ? 'the same question' : `question ${i}` },
+    ],
+  });
 
 async function call(url: string, b: string): Promise<string | null> {
   const r = await request(url, { method: 'POST', body: b, headers: { 'content-type': 'application/json', authorization: 'Bearer k' }, dispatcher });

@@ -90,7 +90,7 @@ const TemplateSchema = Obj(
     cache: Obj(
       {
         mode: Type.Optional(Enum(['on', 'off'], { description: '`off`: these calls are never answered from or stored in the cache; `on` (the default when the gateway has a cache).' })),
-        scope: Type.Optional(Enum(['agent', 'team', 'template', 'org'], { description: 'Who shares these calls\' entries (default: the gateway\'s `cache.scope`).' })),
+        scope: Type.Optional(Enum(['agent', 'team', 'template', 'org'], { description: "Who shares these calls' entries (default: the gateway's `cache.scope`)." })),
         ttlSeconds: Type.Optional(Type.Integer({ description: "How long these calls' entries answer (default: the gateway's `cache.ttlSeconds`).", minimum: 1, maximum: 30 * 86_400 })),
       },
       { description: 'The response cache for calls of these agents (docs/coordination.md).', default: {} },

@@ -264,7 +264,12 @@ const CacheSchema = Obj(
     scope: Enum(CACHE_SCOPES, { description: 'Who shares an entry: the same `agent`, `team`, `template`, or the whole `org`. A template may narrow or widen it.', default: 'team' }),
     ttlSeconds: Int(1, 3600, 'How long an entry answers (a template may set its own).', 30 * 86_400),
     maxEntryBytes: Int(1024, 1024 * 1024, 'A response larger than this is not stored.', 64 * 1024 * 1024),
-    maxTotalBytes: Int(1024 * 1024, 256 * 1024 * 1024, 'SQLite store: total size of the entries; the least recently used ones are evicted past it (Redis: bound by its `maxmemory` and eviction policy).', 2 ** 40),
+    maxTotalBytes: Int(
+      1024 * 1024,
+      256 * 1024 * 1024,
+      'SQLite store: total size of the entries; the least recently used ones are evicted past it (Redis: bound by its `maxmemory` and eviction policy).',
+      2 ** 40,
+    ),
     chargeFraction: Type.Number({
       description: 'Share of the cost of the answer charged to the budgets for a hit (0: a hit is free; the full cost is counted as saved).',
       minimum: 0,
@@ -287,7 +292,7 @@ const WorkflowsSchema = Obj(
   {
     start: Bool(
       true,
-      'A call that names no workflow (`x-aos-workflow-id`, baggage `aos.workflow_id`) starts one: its id (the call\'s trace id) is returned in `x-aos-workflow-id` and sent upstream in `baggage`. false: only workflows the agents name are recorded.',
+      "A call that names no workflow (`x-aos-workflow-id`, baggage `aos.workflow_id`) starts one: its id (the call's trace id) is returned in `x-aos-workflow-id` and sent upstream in `baggage`. false: only workflows the agents name are recorded.",
     ),
   },
   { description: 'Workflow ids on calls, tools and the audit trail (docs/coordination.md).', default: {} },

@@ -94,22 +94,26 @@ export function createCacheStage(opts: CacheStageOptions): Stage {
     });
   };
 
-  const lookedUp = (ctx: CallContext, p: AgentPlan, key: string, e: CacheEntry | null): void => {
+  /** The stored answer in the form the call asked for: a plain call takes JSON; a stream takes stored events, or JSON replayed as events. */
+  const replayOf = (ctx: CallContext, e: CacheEntry): { body: Buffer; contentType: string } | null => {
     const stream = ctx.call!.stream;
-    if (e !== null) {
-      if (!stream && e.kind === 'json') return answer(ctx, p, e, e.body, e.contentType);
-      if (stream && e.kind === 'sse') return answer(ctx, p, e, e.body, e.contentType);
-      if (stream && e.kind === 'json') {
-        const route = ctx.route!;
-        let replay: string | null = null;
-        try {
-          replay = route.upstream.dialect.replayStream?.(route.operation, JSON.parse(e.body.toString('utf8')), ctx.json as Record<string, unknown>) ?? null;
-        } catch {
-          replay = null;
-        }
-        if (replay !== null) return answer(ctx, p, e, Buffer.from(replay), 'text/event-stream; charset=utf-8');
-      }
-      // A stored stream cannot answer a plain call: forwarded, and its JSON answer replaces the entry.
+    if (stream === (e.kind === 'sse')) return { body: e.body, contentType: e.contentType };
+    // A stored stream cannot answer a plain call: forwarded, and its JSON answer replaces the entry.
+    if (!stream) return null;
+    const route = ctx.route!;
+    try {
+      const replay = route.upstream.dialect.replayStream?.(route.operation, JSON.parse(e.body.toString('utf8')), ctx.json as Record<string, unknown>) ?? null;
+      return replay === null ? null : { body: Buffer.from(replay), contentType: 'text/event-stream; charset=utf-8' };
+    } catch {
+      return null;
+    }
+  };
+
+  const lookedUp = (ctx: CallContext, p: AgentPlan, key: string, e: CacheEntry | null): void => {
+    const r = e === null ? null : replayOf(ctx, e);
+    if (r !== null) {
+      answer(ctx, p, e!, r.body, r.contentType);
+      return;
     }
     miss(ctx, p, key, true);
   };
@@ -131,8 +135,7 @@ export function createCacheStage(opts: CacheStageOptions): Stage {
       return;
     }
     const cc = h['cache-control'];
-    const noStore = cc !== undefined && cc.includes('no-store');
-    if (noStore) {
+    if (cc?.includes('no-store')) {
       metrics.bypass('no_store');
       return;
     }
@@ -144,9 +147,10 @@ export function createCacheStage(opts: CacheStageOptions): Stage {
     const route = ctx.route!;
     const key = cacheKey(p.scopeKey, `${route.upstream.name}\n${route.upstream.dialect.name}`, route.operation.name, body as Record<string, unknown>);
     // no-cache: not answered from the cache, but the fresh answer is stored.
-    if (cc !== undefined && cc.includes('no-cache')) {
+    if (cc?.includes('no-cache')) {
       metrics.bypass('no_cache');
-      return miss(ctx, p, key, false);
+      miss(ctx, p, key, false);
+      return;
     }
     const got = store.get(key);
     if (got instanceof Promise) return got.then((e) => lookedUp(ctx, p, key, e));

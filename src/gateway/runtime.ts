@@ -1,7 +1,7 @@
 import type { LocalApprovalStore } from '../approvals/local-store.js';
 import type { Approvals } from '../approvals/service.js';
-import type { CacheStore } from '../coordination/cache-store.js';
 import type { AuditTrail } from '../audit/trail.js';
+import type { CacheStore } from '../coordination/cache-store.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { LocalSigner, TokenVerifier } from '../identity/types.js';
 import type { WorkloadToken } from '../identity/workload-token.js';

@@ -232,7 +232,12 @@ export function createMetrics(): Metrics {
   const cacheMisses = new Counter({ name: 'aos_cache_misses_total', help: 'Cacheable model calls not found in the response cache, by scope', labelNames: ['scope'] as const, registers: [registry] });
   const cacheBypass = new Counter({ name: 'aos_cache_bypass_total', help: 'Cacheable model calls that skipped the cache lookup, by reason', labelNames: ['reason'] as const, registers: [registry] });
   const cacheStores = new Counter({ name: 'aos_cache_stores_total', help: 'Responses stored in the response cache', registers: [registry] });
-  const cacheEvictions = new Counter({ name: 'aos_cache_evictions_total', help: 'Response cache entries evicted (size bound) or dropped (expired)', labelNames: ['reason'] as const, registers: [registry] });
+  const cacheEvictions = new Counter({
+    name: 'aos_cache_evictions_total',
+    help: 'Response cache entries evicted (size bound) or dropped (expired)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   const cacheSavedTokens = new Counter({ name: 'aos_cache_saved_tokens_total', help: 'Provider tokens not spent thanks to cache hits, by kind', labelNames: ['kind'] as const, registers: [registry] });
   const cacheSavedUsd = new Counter({ name: 'aos_cache_saved_usd_total', help: 'Cost not charged thanks to cache hits, in USD', registers: [registry] });
   const cache: CacheMetrics = {
