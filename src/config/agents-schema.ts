@@ -87,6 +87,14 @@ const TemplateSchema = Obj(
     maxTokens: Type.Unsafe<number | null>({ description: 'Cap on the output tokens of a call (null: none).', type: ['integer', 'null'], minimum: 1, default: null }),
     audit: Obj({ capture: CaptureSchema }, { description: 'What the audit trail keeps of these calls beyond sizes and hashes (opt-in, redacted).', default: {} }),
     approval: ApprovalSchema,
+    cache: Obj(
+      {
+        mode: Type.Optional(Enum(['on', 'off'], { description: '`off`: these calls are never answered from or stored in the cache; `on` (the default when the gateway has a cache).' })),
+        scope: Type.Optional(Enum(['agent', 'team', 'template', 'org'], { description: "Who shares these calls' entries (default: the gateway's `cache.scope`)." })),
+        ttlSeconds: Type.Optional(Type.Integer({ description: "How long these calls' entries answer (default: the gateway's `cache.ttlSeconds`).", minimum: 1, maximum: 30 * 86_400 })),
+      },
+      { description: 'The response cache for calls of these agents (docs/coordination.md).', default: {} },
+    ),
   },
   { description: 'A template: a versioned blueprint of what agents built on it may use.' },
 );

@@ -249,6 +249,55 @@ const MeteringSchema = Obj(
   { description: 'Usage, cost, budgets and rate limits.', default: {} },
 );
 
+// ---- coordination: the response cache and workflows -------------------------------------------
+
+export const CACHE_SCOPES = ['agent', 'team', 'template', 'org'] as const;
+
+const CacheSchema = Obj(
+  {
+    mode: Enum(['on', 'off'], {
+      description:
+        '`on`: model calls that are deterministic by their request (temperature 0, or the header `x-aos-cache: on`) are answered from an exact-match cache after the policy and budget checks (docs/coordination.md). `off`: no cache stage at all (applies on restart).',
+      default: 'off',
+    }),
+    store: Enum(['sqlite', 'redis'], { description: '`sqlite`: dataDir/cache.db, one gateway. `redis`: a fleet shares the entries (applies on restart).', default: 'sqlite' }),
+    scope: Enum(CACHE_SCOPES, { description: 'Who shares an entry: the same `agent`, `team`, `template`, or the whole `org`. A template may narrow or widen it.', default: 'team' }),
+    ttlSeconds: Int(1, 3600, 'How long an entry answers (a template may set its own).', 30 * 86_400),
+    maxEntryBytes: Int(1024, 1024 * 1024, 'A response larger than this is not stored.', 64 * 1024 * 1024),
+    maxTotalBytes: Int(
+      1024 * 1024,
+      256 * 1024 * 1024,
+      'SQLite store: total size of the entries; the least recently used ones are evicted past it (Redis: bound by its `maxmemory` and eviction policy).',
+      2 ** 40,
+    ),
+    chargeFraction: Type.Number({
+      description: 'Share of the cost of the answer charged to the budgets for a hit (0: a hit is free; the full cost is counted as saved).',
+      minimum: 0,
+      maximum: 1,
+      default: 0,
+    }),
+    redis: Obj(
+      {
+        url: Str('The Redis server.', { pattern: '^rediss?://', title: 'a redis:// or rediss:// URL', default: 'redis://127.0.0.1:6379' }),
+        keyPrefix: Str('Prefix of every key.', { pattern: '^[A-Za-z0-9_.:-]+$', title: 'letters, digits, _ . : -', default: 'aos' }),
+        commandTimeoutMs: Int(1, 100, 'A slower Redis answer is a miss (the call is forwarded).'),
+      },
+      { description: 'The shared cache of a fleet.', default: {} },
+    ),
+  },
+  { description: 'The shared response cache (docs/coordination.md).', default: {} },
+);
+
+const WorkflowsSchema = Obj(
+  {
+    start: Bool(
+      true,
+      "A call that names no workflow (`x-aos-workflow-id`, baggage `aos.workflow_id`) starts one: its id (the call's trace id) is returned in `x-aos-workflow-id` and sent upstream in `baggage`. false: only workflows the agents name are recorded.",
+    ),
+  },
+  { description: 'Workflow ids on calls, tools and the audit trail (docs/coordination.md).', default: {} },
+);
+
 // ---- providers and routes ---------------------------------------------------------------------
 
 const ProviderAuthSchema = Obj(
@@ -554,6 +603,8 @@ export const GatewayConfigSchema = Obj(
     audit: AuditSchema,
     otel: OtelSchema,
     metering: MeteringSchema,
+    cache: CacheSchema,
+    workflows: WorkflowsSchema,
     providers: Dict(ProviderSchema, { description: 'The LLM providers, by name.', minProperties: 1 }),
     routes: Type.Array(RouteSchema, { description: 'The mounts on the proxy listener.', minItems: 1 }),
     tools: Dict(ToolSchema, { description: 'The tool registry: HTTP APIs and MCP servers, by name (one path segment).', default: {}, propertyNames: { pattern: TOOL_NAME } }),
@@ -583,6 +634,11 @@ export type AuditConfig = Static<typeof AuditSchema>;
 /** OpenTelemetry export (src/telemetry/otel.ts). */
 export type OtelConfig = Static<typeof OtelSchema>;
 export type MeteringConfig = Static<typeof MeteringSchema>;
+/** The response cache (src/coordination/). */
+export type CacheConfig = Static<typeof CacheSchema>;
+export type CacheScope = (typeof CACHE_SCOPES)[number];
+/** Workflows (src/coordination/). */
+export type WorkflowsConfig = Static<typeof WorkflowsSchema>;
 export type ProviderConfig = Static<typeof ProviderSchema>;
 export type ProviderAuthConfig = Static<typeof ProviderAuthSchema>;
 export type DialectName = ProviderConfig['dialect'];

@@ -1,6 +1,7 @@
 import type { LocalApprovalStore } from '../approvals/local-store.js';
 import type { Approvals } from '../approvals/service.js';
 import type { AuditTrail } from '../audit/trail.js';
+import type { CacheStore } from '../coordination/cache-store.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { LocalSigner, TokenVerifier } from '../identity/types.js';
 import type { WorkloadToken } from '../identity/workload-token.js';
@@ -19,6 +20,7 @@ import {
   createRouting,
   type Identity,
   openApprovals,
+  openCacheStore,
   openLocalStore,
   policyRegistryData,
   type Recording,
@@ -67,10 +69,11 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
   let budgets: Budgets | null = null;
   let recording: Recording | null = null;
   let approvals: Approvals | null = null;
+  let cache: CacheStore | null = null;
   let pipeline: Pipeline | null = null;
 
   const compose = () => {
-    pipeline = buildPipeline({ snapshot, identity: identity!, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording!, approvals }, deps);
+    pipeline = buildPipeline({ snapshot, identity: identity!, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording!, approvals, cache }, deps);
   };
 
   /** Builds what the next snapshot changes; nothing running is touched until all of it is built. */
@@ -101,6 +104,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       deps.calls.setSuspended(() => suspensions.list().length);
       recording = createRecording(snapshot, deps, () => snapshot);
       approvals = openApprovals(snapshot, deps, () => snapshot);
+      cache = openCacheStore(snapshot, deps);
       if (snapshot.config.metering.mode === 'enforce')
         budgets = await createBudgets(
           snapshot,
@@ -155,6 +159,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       store?.suspensions.close();
       approvals?.close();
       await budgets?.close();
+      await cache?.close();
       store?.db.close();
     },
     pipeline: () => pipeline!,

@@ -4,6 +4,11 @@ import { type Capture, createCallRecorder } from '../audit/recorder.js';
 import { createRedactor, type Redactor } from '../audit/redact.js';
 import { type AuditStore, openAuditStore } from '../audit/store.js';
 import { type AuditTrail, createAuditTrail } from '../audit/trail.js';
+import { createCacheStage } from '../coordination/cache-stage.js';
+import type { CacheStore } from '../coordination/cache-store.js';
+import { createRedisCache } from '../coordination/redis-cache.js';
+import { createSqliteCache } from '../coordination/sqlite-cache.js';
+import { createWorkflowStage } from '../coordination/workflow.js';
 import type { ControlClient } from '../fleet/client.js';
 import { BUILTIN_PROFILES, createScanner, createScanners } from '../guardrails/scanner.js';
 import { createGuardrailStage } from '../guardrails/stage.js';
@@ -61,6 +66,14 @@ export async function openBudgetStore(s: Snapshot, log: Logger, metrics: Metrics
   }
   metrics?.metering.storeUp('sqlite', true);
   return createSqliteStore({ dataDir: resolve(s.config.dataDir), snapshotIntervalMs: m.snapshotIntervalMs, barrier });
+}
+
+/** The response cache's store (opened once at start; null when the cache is off): Redis for a fleet, else dataDir/cache.db. */
+export function openCacheStore(s: Snapshot, deps: ServiceDeps): CacheStore | null {
+  const c = s.config.cache;
+  if (c.mode === 'off') return null;
+  if (c.store === 'redis') return createRedisCache({ ...c.redis, log: deps.log });
+  return createSqliteCache({ dataDir: resolve(s.config.dataDir), maxTotalBytes: c.maxTotalBytes, onEvict: (reason, n) => deps.metrics.cache.evicted(reason, n) });
 }
 
 /** The audit store of a snapshot's data folder, for reading (the CLI and the admin API). */
@@ -305,6 +318,8 @@ export interface PipelineServices {
   budgets: Budgets | null;
   recording: Recording;
   approvals: Approvals | null;
+  /** The response cache's store; null: no cache stage. */
+  cache: CacheStore | null;
 }
 
 /** The pipeline of one snapshot with the services in force: stages turned off by config are absent. */
@@ -339,6 +354,8 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       guardrails: config.guardrails.mode === 'off' ? null : createGuardrailStage({ scanners: createScanners(config.guardrails), registry, metrics: metrics.guardrails }),
       meterEstimate: meter?.estimate ?? null,
       meterReserve: meter?.reserve ?? null,
+      cache: p.cache === null || config.cache.mode === 'off' ? null : createCacheStage({ config: config.cache, store: p.cache, registry, metrics: metrics.cache }),
+      workflow: createWorkflowStage(config.workflows),
       tools,
     },
     { retries: config.upstream.retries, log, upstreamError: metrics.upstreamError },

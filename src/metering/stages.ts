@@ -438,6 +438,8 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       if (tap.status >= 200 && tap.status < 300) {
         usage = charged(ctx, tap);
         cost = usage === null ? worst : costOf(usage, price!);
+        // Answered from the response cache: the provider was not called; the configured share is charged.
+        if (ctx.cacheHit !== null) cost *= ctx.cacheHit.chargeFraction;
       }
       ctx.usage = usage;
       ctx.costUsd = cost;
@@ -447,7 +449,10 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
         ctx.flag('stream_unreadable');
         log.warn('the response stream could not be decoded; its usage is estimated', { id: ctx.id, why: tap.unreadable });
       }
-      if (usage !== null || cost > 0) {
+      if (ctx.cacheHit !== null) {
+        // No provider tokens were spent (aos_cache_saved_tokens_total counts them).
+        if (cost > 0) metrics.charged(ap.team, ap.metricAgent, cost, 0, 0, 0, false);
+      } else if (usage !== null || cost > 0) {
         metrics.charged(ap.team, ap.metricAgent, cost, usage?.inputTokens ?? 0, usage?.cachedInputTokens ?? 0, usage?.outputTokens ?? 0, usage?.estimated ?? true);
       }
     }

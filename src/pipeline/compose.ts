@@ -27,6 +27,15 @@ export interface PipelineStages {
   meterEstimate: Stage | null;
   /** After the policy: the atomic budget and rate-limit reservation. */
   meterReserve: Stage | null;
+  /**
+   * Last on model routes, after the budget reservation: the response cache (src/coordination/); null: off.
+   * After the policy, so a denied call, a suspended agent or a call waiting for an approval is never
+   * answered from it; after the reservation, so a hit counts against rate limits and is charged its
+   * configured share when it settles; last, so the body it keys on is the one that would be sent.
+   */
+  cache: Stage | null;
+  /** Every request, after the record stage: the workflow id read, or started (src/coordination/); null: only read by the record stage. */
+  workflow: Stage | null;
   /** HTTP tools and MCP servers (null without a `tools:` section). */
   tools: ToolStages | null;
 }
@@ -47,8 +56,8 @@ export function composePipeline(config: GatewayConfig, router: Router, s: Pipeli
     forward: forwardOptions,
     relay,
     barrier,
-    head: present(s.metrics, s.record, checkRequest(config.limits.maxHeaders, config.listen)),
-    inspected: present(s.identity, body, parseJson, s.meterEstimate, s.guardrails, s.policy, s.meterReserve),
+    head: present(s.metrics, s.record, checkRequest(config.limits.maxHeaders, config.listen), s.workflow),
+    inspected: present(s.identity, body, parseJson, s.meterEstimate, s.guardrails, s.policy, s.meterReserve, s.cache),
     passthrough: present(s.identity, body, s.meterEstimate, s.policy, s.meterReserve),
     // A WebSocket session (Realtime): no body; each response is charged as it is done (the reservation holds one at a time).
     session: present(s.identity, describeSession, s.meterEstimate, s.policy, s.meterReserve),

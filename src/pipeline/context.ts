@@ -92,6 +92,8 @@ export class CallContext {
   session: SessionRecord | null;
   /** How a metered session is charged, response by response (set by metering's reserve stage); null when not metered. */
   sessionMeter: SessionMeter | null;
+  /** The call was answered from the response cache (src/coordination/): metering charges it this share of its cost. Null otherwise. */
+  cacheHit: { readonly chargeFraction: number } | null;
   private finishers: Finisher[] | null;
   private forwarders: (() => void)[] | null;
 
@@ -136,6 +138,7 @@ export class CallContext {
     this.upgrade = null;
     this.session = null;
     this.sessionMeter = null;
+    this.cacheHit = null;
     this.finishers = null;
     this.forwarders = null;
   }
@@ -144,6 +147,12 @@ export class CallContext {
   tap(t: ResponseTap): void {
     if (this.taps === null) this.taps = [];
     this.taps.push(t);
+  }
+
+  /** Adds a response tap before every other: it sees the bytes as the upstream sent them. */
+  tapFirst(t: ResponseTap): void {
+    if (this.taps === null) this.taps = [];
+    this.taps.unshift(t);
   }
 
   /**
@@ -265,7 +274,7 @@ export type Stage = (ctx: CallContext) => void | Promise<void>;
  * when no decision was made (the client left, or the gateway failed).
  */
 export function callDecision(ctx: CallContext): 'allow' | 'deny' | 'none' {
-  if (ctx.upstreamStart !== 0) return 'allow';
+  if (ctx.upstreamStart !== 0 || ctx.cacheHit !== null) return 'allow';
   const code = ctx.errorCode;
   if (code === 'client_aborted') return 'none';
   if (code !== null) {

@@ -1,5 +1,6 @@
 import { anthropicMetering } from './anthropic-metering.js';
 import { type CallInfo, field, type Operation, op, type WireDialect } from './dialect.js';
+import { anthropicReplay } from './replay.js';
 
 /** The Anthropic Messages wire dialect. */
 export const anthropicDialect: WireDialect = {
@@ -13,6 +14,7 @@ export const anthropicDialect: WireDialect = {
     ['/v1/messages/count_tokens', op('messages.count_tokens', ['POST'], true)],
     ['/v1/models', op('models.list', ['GET'], false)],
   ]),
+  replayStream: (operation, answer) => anthropicReplay(operation, answer),
   maxTokensField(operation) {
     return operation.name === 'messages' ? { set: 'max_tokens', present: ['max_tokens'] } : null;
   },

@@ -118,6 +118,12 @@ export interface WireDialect {
    * `generationConfig.maxOutputTokens`.
    */
   maxTokensField(operation: Operation): { set: string; present: readonly string[] } | null;
+  /**
+   * A whole JSON answer of the operation as the event stream the provider would have sent (the
+   * response cache replays a stored answer to a streaming call with it); null when the operation has
+   * no such stream. `request` is the request body as sent. Absent on dialects the cache does not replay.
+   */
+  replayStream?(operation: Operation, answer: unknown, request: Record<string, unknown>): string | null;
   /** How this dialect's calls are metered (src/metering/); absent when it carries no token usage. */
   readonly metering?: DialectMetering;
 }

@@ -1,5 +1,6 @@
 import { type CallInfo, field, type Operation, op, sessionOp, type WireDialect } from './dialect.js';
 import { openaiMetering } from './openai-metering.js';
+import { openaiReplay } from './replay.js';
 
 const POST = ['POST'] as const;
 const GET = ['GET'] as const;
@@ -33,6 +34,7 @@ export const openaiDialect: WireDialect = {
     }
   },
   sessionModel: (_operation, query) => query.get('model'),
+  replayStream: openaiReplay,
   describe(operation, body): CallInfo {
     const maxTokens = field(body, 'max_completion_tokens', 'number') ?? field(body, 'max_output_tokens', 'number') ?? field(body, 'max_tokens', 'number');
     return {

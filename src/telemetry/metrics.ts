@@ -14,6 +14,17 @@ export interface Metrics {
   readonly policy: PolicyMetrics;
   readonly metering: MeteringMetrics;
   readonly guardrails: GuardrailMetrics;
+  readonly cache: CacheMetrics;
+}
+
+/** The response cache (src/coordination/). Labels: a scope kind, a bypass reason, an eviction reason: all bounded. */
+export interface CacheMetrics {
+  hit(scope: string, inputTokens: number, outputTokens: number, savedUsd: number): void;
+  miss(scope: string): void;
+  /** A cacheable call that was not looked up: `no_store`, `no_cache`, `redacted`, `off` (x-aos-cache: off or the template). */
+  bypass(reason: string): void;
+  stored(): void;
+  evicted(reason: 'size' | 'expired', n: number): void;
 }
 
 /** Guardrails (src/guardrails/). Labels: detector ids are the built-in ones and the configured profiles' own, so they stay bounded. */
@@ -217,6 +228,39 @@ export function createMetrics(): Metrics {
     unscanned: (reason) => unscanned.labels(reason).inc(),
   };
 
+  const cacheHits = new Counter({ name: 'aos_cache_hits_total', help: 'Model calls answered from the response cache, by scope', labelNames: ['scope'] as const, registers: [registry] });
+  const cacheMisses = new Counter({ name: 'aos_cache_misses_total', help: 'Cacheable model calls not found in the response cache, by scope', labelNames: ['scope'] as const, registers: [registry] });
+  const cacheBypass = new Counter({ name: 'aos_cache_bypass_total', help: 'Cacheable model calls that skipped the cache lookup, by reason', labelNames: ['reason'] as const, registers: [registry] });
+  const cacheStores = new Counter({ name: 'aos_cache_stores_total', help: 'Responses stored in the response cache', registers: [registry] });
+  const cacheEvictions = new Counter({
+    name: 'aos_cache_evictions_total',
+    help: 'Response cache entries evicted (size bound) or dropped (expired)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const cacheSavedTokens = new Counter({ name: 'aos_cache_saved_tokens_total', help: 'Provider tokens not spent thanks to cache hits, by kind', labelNames: ['kind'] as const, registers: [registry] });
+  const cacheSavedUsd = new Counter({ name: 'aos_cache_saved_usd_total', help: 'Cost not charged thanks to cache hits, in USD', registers: [registry] });
+  const cache: CacheMetrics = {
+    hit(scope, inputTokens, outputTokens, savedUsd) {
+      cacheHits.labels(scope).inc();
+      if (inputTokens > 0) cacheSavedTokens.labels('input').inc(inputTokens);
+      if (outputTokens > 0) cacheSavedTokens.labels('output').inc(outputTokens);
+      if (savedUsd > 0) cacheSavedUsd.inc(savedUsd);
+    },
+    miss(scope) {
+      cacheMisses.labels(scope).inc();
+    },
+    bypass(reason) {
+      cacheBypass.labels(reason).inc();
+    },
+    stored() {
+      cacheStores.inc();
+    },
+    evicted(reason, n) {
+      cacheEvictions.labels(reason).inc(n);
+    },
+  };
+
   // Bound children cached per label set: the hot path pays a Map lookup, not label hashing.
   const children = new Map<string, { overhead: Histogram.Internal<'route'>; upstream: Histogram.Internal<'route'> }>();
   const forRoute = (route: string) => {
@@ -235,6 +279,7 @@ export function createMetrics(): Metrics {
     policy,
     metering,
     guardrails,
+    cache,
     observe(route, overheadSeconds, upstreamSeconds) {
       const c = forRoute(route);
       c.overhead.observe(overheadSeconds);

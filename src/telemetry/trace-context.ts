@@ -16,6 +16,8 @@ export function readTraceHeaders(ctx: CallContext): void {
     const m = TRACEPARENT.exec(tp);
     if (m !== null && m[1] !== ZERO_TRACE) ctx.traceId = m[1];
   }
+  // Read once: the workflow stage (src/coordination/workflow.ts) may have read it, or started one.
+  if (ctx.workflowId !== null) return;
   const wf = h['x-aos-workflow-id'];
   if (typeof wf === 'string' && wf !== '') {
     ctx.workflowId = clean(wf);

@@ -301,7 +301,7 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
     const named = method === null ? undefined : msg.params?.[method.startsWith('resources/') ? 'uri' : 'name'];
     if (typeof named === 'string' && ctx.call?.tool != null)
       own.push('mcp-name', /^[\x21-\x7e]+$/.test(named) && !named.startsWith('=?base64?') ? named : `=?base64?${Buffer.from(named).toString('base64')}?=`);
-    ctx.upstreamHeaders = own;
+    ctx.upstreamHeaders = ctx.upstreamHeaders === null ? own : [...ctx.upstreamHeaders, ...own];
     return;
   }
   revisions.server = REV_SESSION;
@@ -327,7 +327,7 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
     // The server forgot the session (restart, expiry): the next request opens a new one.
     ctx.tap({ onStart: (status) => void (status === 404 && server.revisions.forget(agent, id)) });
   }
-  ctx.upstreamHeaders = own;
+  ctx.upstreamHeaders = ctx.upstreamHeaders === null ? own : [...ctx.upstreamHeaders, ...own];
   if (msg.id !== undefined && method !== null) ctx.tap(createMessageTap(toStatelessResult(msg.id, method)));
 }
 

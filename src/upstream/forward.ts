@@ -23,6 +23,8 @@ const DROP_REQUEST = new Set([
   'x-aos-request-id',
   // The approval an agent names is the gateway's business (src/approvals/), not the upstream's.
   'x-aos-approval-id',
+  // The response cache's opt-in is the gateway's business (src/coordination/).
+  'x-aos-cache',
   'authorization',
   'x-api-key',
   'api-key',
