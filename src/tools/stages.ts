@@ -266,7 +266,9 @@ function traceFromMeta(ctx: CallContext, params: Record<string, unknown> | null)
   if (typeof tp !== 'string') return;
   const m = TRACEPARENT.exec(tp);
   if (m === null || m[1] === '0'.repeat(32)) return;
-  if (ctx.req.headers.traceparent === undefined) ctx.traceId ??= m[1];
+  // Without a traceparent header the message's own trace wins, over one the workflow stage started
+  // for the call (the call keeps its workflow id).
+  if (ctx.req.headers.traceparent === undefined) ctx.traceId = m[1];
   ctx.onForward(() => {
     if (ctx.traceparent === null || ctx.traceparent === tp) return;
     meta!.traceparent = ctx.traceparent;
