@@ -324,6 +324,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       : createToolStages({
           evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,
           maxListBytes: config.limits.maxBodyBytes,
+          metrics: metrics.mcp,
           config,
           log,
         });

@@ -14,6 +14,13 @@ export interface Metrics {
   readonly policy: PolicyMetrics;
   readonly metering: MeteringMetrics;
   readonly guardrails: GuardrailMetrics;
+  readonly mcp: McpMetrics;
+}
+
+/** MCP (src/tools/). Labels are fixed sets. */
+export interface McpMetrics {
+  /** A list request of a 2026-07-28 agent to a 2026-07-28 server: served from the gateway's list cache (`hit`) or asked of the server (`miss`). */
+  listCache(list: 'tools' | 'prompts' | 'resources', result: 'hit' | 'miss'): void;
 }
 
 /** Guardrails (src/guardrails/). Labels: detector ids are the built-in ones and the configured profiles' own, so they stay bounded. */
@@ -228,9 +235,18 @@ export function createMetrics(): Metrics {
     return c;
   };
 
+  const listCache = new Counter({
+    name: 'aos_mcp_list_cache_total',
+    help: 'MCP list requests (2026-07-28 agent and server) served from the list cache (hit) or asked of the server (miss), by list',
+    labelNames: ['list', 'result'] as const,
+    registers: [registry],
+  });
+  const mcp: McpMetrics = { listCache: (list, result) => listCache.labels(list, result).inc() };
+
   return {
     registry,
     inflight,
+    mcp,
     configReloads,
     policy,
     metering,

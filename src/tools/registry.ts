@@ -4,6 +4,7 @@ import type { GatewayConfig, McpToolConfig, ToolConfig, ToolTraits } from '../co
 import { httpToolDialect } from '../providers/http-tool.js';
 import { mcpDialect } from '../providers/mcp.js';
 import { createUpstream, type Upstream } from '../upstream/upstreams.js';
+import { createListCache, type ListCache } from './mcp-list-cache.js';
 import { createServerRevisions, type ServerRevisions } from './mcp-revisions.js';
 import { createSchemaCache, type SchemaCache } from './mcp-schemas.js';
 import { createSessionOwners, type SessionOwners } from './mcp-sessions.js';
@@ -49,6 +50,8 @@ export interface McpServer {
   readonly sessions: SessionOwners;
   /** The revision the server speaks (discovered once), and the sessions the gateway holds for agents of the stateless revision. */
   readonly revisions: ServerRevisions;
+  /** List results kept by their `ttlMs`/`cacheScope` hints (stateless-revision servers). */
+  readonly lists: ListCache;
 }
 
 export interface ToolRegistry {
@@ -133,6 +136,7 @@ function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream
     sessions,
     url: config.url,
     revisions: createServerRevisions(upstream, config.revision),
+    lists: createListCache(),
   };
   return server;
 }
