@@ -12,6 +12,7 @@ import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
 import type { ToolMatch } from '../routing/target.js';
 import { createMetadataStage } from './mcp-auth.js';
+import { createInputRequiredTap, fingerprint, resumeParked } from './mcp-input-required.js';
 import type { ListKind } from './mcp-list-cache.js';
 import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
 import { agentRevision, createMessageTap, type Discovered, discoverResult, REV_SESSION, REV_STATELESS, toStatelessResult } from './mcp-revisions.js';
@@ -221,7 +222,8 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
 
   const mcpValidate: Stage = function mcpValidateStage(ctx) {
     const c = ctx.call;
-    if (c === null || c.operation !== 'tools/call' || c.undecided === true) return;
+    // Answered by the gateway (a retry relayed from a parked stream): its arguments were checked the first time.
+    if (c === null || c.operation !== 'tools/call' || c.undecided === true || ctx.answered) return;
     return checkArguments(ctx, mcpServer(ctx), c.tool!, opts.log);
   };
 
@@ -380,7 +382,37 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
     ctx.tap({ onStart: (status) => void (status === 404 && server.revisions.forget(agent, id)) });
   }
   ctx.upstreamHeaders = own;
-  if (msg.id !== undefined && method !== null) ctx.tap(createMessageTap(toStatelessResult(msg.id, method)));
+  if (msg.id === undefined || method === null) return;
+  const sessionHeaders: Record<string, string> = {};
+  for (let i = 0; i < own.length; i += 2) sessionHeaders[own[i]] = own[i + 1];
+  const params = msg.params;
+  if (params !== undefined && (params.requestState !== undefined || params.inputResponses !== undefined)) {
+    // The retry of an input-required round trip: the gateway's own state names the parked request.
+    const parked = typeof params.requestState === 'string' ? server.inputs.take(params.requestState, agent) : undefined;
+    if (parked !== undefined) {
+      try {
+        if (parked.fingerprint !== fingerprint(method, params)) throw new GatewayError('aos_bad_request', `a retry with requestState must repeat the request it answers (${parked.method}, the same name and arguments)`);
+        await resumeParked(parked, { id: msg.id, params }, { res: ctx.res, requestId: ctx.id, upstream: server.upstream, store: server.inputs });
+      } catch (err) {
+        // The round trip is broken: the parked call upstream is cut (the agent may start it again).
+        parked.abort();
+        throw err;
+      }
+      ctx.answered = true;
+      return;
+    }
+    // Unknown or expired: the server of the old revision knows nothing of them; the request starts again.
+    delete params.requestState;
+    delete params.inputResponses;
+    ctx.jsonChanged = true;
+  }
+  ctx.tap(createMessageTap(toStatelessResult(msg.id, method)));
+  if (isRecord(caps) && (caps.elicitation !== undefined || caps.sampling !== undefined || caps.roots !== undefined))
+    ctx.tap(createInputRequiredTap({ store: server.inputs, res: ctx.res, agent, headers: sessionHeaders, id: msg.id, method, params, interrupt: () => ctx.interrupt }));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** Validates a tools/call's arguments against the tool's inputSchema, learning it first if needed. */
