@@ -37,8 +37,7 @@ async function setup(t: Test, server: Parameters<typeof startStatelessServer>[0]
     },
     { files: { 'agents.yaml': REGISTRY } },
   );
-  const client = async (agent: string, name = 'new') =>
-    statelessClient(`${h.url}/mcp/${name}`, await h.gateway.signer()!.mint({ subject: agent, audience: 'aos-gateway', ttlSec: 600 }));
+  const client = async (agent: string, name = 'new') => statelessClient(`${h.url}/mcp/${name}`, await h.gateway.signer()!.mint({ subject: agent, audience: 'aos-gateway', ttlSec: 600 }));
   /** The agents' tools/list requests the server got (the gateway's own, for schemas, have string ids). */
   const lists = () => fresh.requests.filter((r) => r.body.method === 'tools/list' && typeof r.body.id === 'number').map((r) => (r.body.params as { cursor?: string }).cursor ?? null);
   const metric = async (result: 'hit' | 'miss') => {
@@ -60,7 +59,11 @@ t.test('public: one server list for every agent within ttlMs, filtered per agent
   t.equal(first.result?.ttlMs, 60_000, "a miss passes the server's hints");
   const second = await a('tools/list');
   t.same(names(second.result), ['echo', 'change'], 'a hit is filtered for the agent');
-  t.match(second.result, { resultType: 'complete', cacheScope: 'public', _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'stateless-fixture' } } }, 'the rest of the result as the server sent it');
+  t.match(
+    second.result,
+    { resultType: 'complete', cacheScope: 'public', _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'stateless-fixture' } } },
+    'the rest of the result as the server sent it',
+  );
   t.ok((second.result?.ttlMs as number) <= 60_000 && (second.result?.ttlMs as number) > 50_000, 'ttlMs is what is left');
   t.equal(second.status, 200);
   t.same(names((await b('tools/list')).result), ['secret_dump'], 'another agent: the same cached list, filtered by its own policy');

@@ -210,7 +210,11 @@ export function createInputRequiredTap(opts: WatchOptions): ResponseTap {
  * the server's request, then the held stream relayed as the retry's answer (the original's id
  * replaced by the retry's), until the result or the next server request.
  */
-export async function resumeParked(p: Parked, retry: { id: RpcId; params: Record<string, unknown> }, ctx: { res: ServerResponse; requestId: string; upstream: Upstream; store: InputRequests }): Promise<void> {
+export async function resumeParked(
+  p: Parked,
+  retry: { id: RpcId; params: Record<string, unknown> },
+  ctx: { res: ServerResponse; requestId: string; upstream: Upstream; store: InputRequests },
+): Promise<void> {
   const responses = retry.params.inputResponses;
   const answer = isRecord(responses) ? responses[String(p.serverId)] : undefined;
   if (answer === undefined) throw new GatewayError('aos_invalid_arguments', `the retry carries no inputResponses[${JSON.stringify(String(p.serverId))}]`);

@@ -3,7 +3,6 @@ import { describeErrors } from '../config/json-schema.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { McpMetrics } from '../telemetry/metrics.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
 import { policyInput, policyTool } from '../policy/decide.js';
 import type { Decision, PolicyInput } from '../policy/types.js';
@@ -11,6 +10,7 @@ import type { CallInfo, ToolCall } from '../providers/dialect.js';
 import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
 import type { ToolMatch } from '../routing/target.js';
+import type { McpMetrics } from '../telemetry/metrics.js';
 import { createMetadataStage } from './mcp-auth.js';
 import { createInputRequiredTap, fingerprint, resumeParked } from './mcp-input-required.js';
 import type { ListKind } from './mcp-list-cache.js';
@@ -391,7 +391,8 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
     const parked = typeof params.requestState === 'string' ? server.inputs.take(params.requestState, agent) : undefined;
     if (parked !== undefined) {
       try {
-        if (parked.fingerprint !== fingerprint(method, params)) throw new GatewayError('aos_bad_request', `a retry with requestState must repeat the request it answers (${parked.method}, the same name and arguments)`);
+        if (parked.fingerprint !== fingerprint(method, params))
+          throw new GatewayError('aos_bad_request', `a retry with requestState must repeat the request it answers (${parked.method}, the same name and arguments)`);
         await resumeParked(parked, { id: msg.id, params }, { res: ctx.res, requestId: ctx.id, upstream: server.upstream, store: server.inputs });
       } catch (err) {
         // The round trip is broken: the parked call upstream is cut (the agent may start it again).
