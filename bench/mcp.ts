@@ -59,7 +59,11 @@ function check(method: string, r: { status: number; text: string }): void {
 /** A 2025-11-25 client: initialize, then every request in the session. */
 async function sessionClient(url: string, token: string | null): Promise<Send> {
   const auth: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
-  const init = await post(url, { ...auth, 'mcp-protocol-version': SESSION }, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: SESSION, capabilities: {}, clientInfo: { name: 'bench', version: '1' } } });
+  const init = await post(
+    url,
+    { ...auth, 'mcp-protocol-version': SESSION },
+    { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: SESSION, capabilities: {}, clientInfo: { name: 'bench', version: '1' } } },
+  );
   check('initialize', init);
   const headers = { ...auth, 'mcp-protocol-version': SESSION, 'mcp-session-id': String(init.headers['mcp-session-id']) };
   await post(url, headers, { jsonrpc: '2.0', method: 'notifications/initialized' });
@@ -132,7 +136,11 @@ async function main() {
         tools: { old: { kind: 'mcp', url: oldUrl }, new: { kind: 'mcp', url: newUrl } },
       }),
     );
-    const mint = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'token', 'mint', '--agent', 'bench-agent', '--ttl', '12h', '--config', configFile], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const mint = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'token', 'mint', '--agent', 'bench-agent', '--ttl', '12h', '--config', configFile], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     if (mint.status !== 0) throw new Error(`token mint failed: ${mint.stderr}`);
     const token = mint.stdout.trim().split('\n').at(-1) ?? '';
     const gw = group.start('gateway', node('src/cli.ts', 'start', '--config', configFile), { cwd: ROOT, logFile: join(OUT, 'gateway-mcp.log') });
@@ -145,13 +153,45 @@ async function main() {
     const translated = statelessClient(`${gateway}/mcp/old`, token);
     let i = 0;
     const rows: [string, string, string, [number[], number[]]][] = [];
-    rows.push(['2025-11-25 → 2025-11-25', '`tools/call`, SSE answer', 'direct', await pair(() => echo(oldDirect, i++), () => echo(oldVia, i++))]);
+    rows.push([
+      '2025-11-25 → 2025-11-25',
+      '`tools/call`, SSE answer',
+      'direct',
+      await pair(
+        () => echo(oldDirect, i++),
+        () => echo(oldVia, i++),
+      ),
+    ]);
     console.error('2025 → 2025 done');
-    rows.push(['2026-07-28 → 2026-07-28', '`tools/call`, JSON answer', 'direct', await pair(() => echo(newDirect, i++), () => echo(newVia, i++))]);
+    rows.push([
+      '2026-07-28 → 2026-07-28',
+      '`tools/call`, JSON answer',
+      'direct',
+      await pair(
+        () => echo(newDirect, i++),
+        () => echo(newVia, i++),
+      ),
+    ]);
     console.error('2026 → 2026 done');
-    rows.push(['2026-07-28 → 2025-11-25', '`tools/call`, translated', '2025-11-25 client direct', await pair(() => echo(oldDirect, i++), () => echo(translated, i++))]);
+    rows.push([
+      '2026-07-28 → 2025-11-25',
+      '`tools/call`, translated',
+      '2025-11-25 client direct',
+      await pair(
+        () => echo(oldDirect, i++),
+        () => echo(translated, i++),
+      ),
+    ]);
     console.error('2026 → 2025 done');
-    rows.push(['2026-07-28 → 2026-07-28', '`tools/list`, list cache hit', 'direct', await pair(() => list(newDirect), () => list(newVia))]);
+    rows.push([
+      '2026-07-28 → 2026-07-28',
+      '`tools/list`, list cache hit',
+      'direct',
+      await pair(
+        () => list(newDirect),
+        () => list(newVia),
+      ),
+    ]);
     console.error('tools/list done');
 
     const lines = [

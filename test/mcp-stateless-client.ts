@@ -39,10 +39,10 @@ export function statelessClient(url: string, token: string) {
         params: {
           ...params,
           _meta: {
-            ...((params._meta as object) ?? {}),
             'io.modelcontextprotocol/protocolVersion': STATELESS,
             'io.modelcontextprotocol/clientInfo': { name: 'raw-2026-client', version: '1' },
             'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
+            ...((params._meta as object) ?? {}),
           },
         },
       }),
