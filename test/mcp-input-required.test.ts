@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { createInputRequests, fingerprint } from '../src/tools/mcp-input-required.js';
 import { auditEvents, startHarness } from './helpers.js';
 import { startMcpServer } from './mcp-fixture.js';
 import { statelessClient } from './mcp-stateless-client.js';
@@ -110,4 +111,31 @@ t.test('a retry must repeat the call, and belongs to the agent that got the stat
   t.equal(changed.error?.code, -32600, 'other arguments than the parked call: refused');
   t.match(changed.error?.message, /repeat the request/);
   t.equal(old.requests.filter((r) => r.method === 'POST' && r.rpc === null).length, 0, 'nothing was answered upstream');
+});
+
+t.test('parked requests: their agent only, once, until they expire (then cut); all cut on close', async (t) => {
+  let now = 0;
+  const store = createInputRequests(() => now);
+  const cut: string[] = [];
+  const park = (agent: string) => {
+    const stream = { events: [], state: 'open', wake: null };
+    return store.park({ agent, headers: {}, id: 1, method: 'tools/call', fingerprint: fingerprint('tools/call', { name: 'x' }), serverId: 0, stream, abort: () => cut.push(agent) });
+  };
+  const a = park('a');
+  t.equal(store.take(a, 'b'), undefined, "another agent's state");
+  t.equal(store.take(a, 'a')?.agent, 'a');
+  t.equal(store.take(a, 'a'), undefined, 'taken once');
+  const old = park('old');
+  now = 10 * 60_000;
+  t.equal(store.take(old, 'old'), undefined, 'expired');
+  park('c');
+  t.same(cut, ['old'], 'an expired one is cut when the next is parked');
+  store.close();
+  t.same(cut, ['old', 'c']);
+  t.equal(store.size(), 0);
+  t.equal(
+    fingerprint('tools/call', { name: 'x', arguments: { a: 1 }, _meta: { p: 1 }, requestState: 's', inputResponses: {} }),
+    fingerprint('tools/call', { name: 'x', arguments: { a: 1 } }),
+    'the round trip fields and _meta are not part of the call',
+  );
 });

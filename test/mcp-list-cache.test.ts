@@ -8,6 +8,7 @@
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { createListCache } from '../src/tools/mcp-list-cache.js';
+import { createListChangedTap } from '../src/tools/mcp-list-tap.js';
 import { startHarness } from './helpers.js';
 import { startMcpServer } from './mcp-fixture.js';
 import { statelessClient } from './mcp-stateless-client.js';
@@ -162,4 +163,20 @@ t.test('the cache alone: hints decide, invalidation by list, bounded', async (t)
   t.equal(c.size(), 2);
   c.invalidate('tools');
   t.equal(c.size(), 0);
+});
+
+t.test('list_changed of each list is seen, split across chunks too', async (t) => {
+  const cases: [string, string[], string[]][] = [
+    ['tools, one chunk', ['data: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n\n'], ['tools']],
+    ['prompts, split', ['data: {"jsonrpc":"2.0","method":"notifications/prom', 'pts/list_changed"}\n\n'], ['prompts']],
+    ['resources, split in three', ['data: {"method":"notifications/reso', 'urces/list_', 'changed"}\n\n'], ['resources']],
+    ['none', ['data: {"method":"notifications/progress"}\n\n'], []],
+  ];
+  for (const [name, chunks, want] of cases) {
+    const seen: string[] = [];
+    const tap = createListChangedTap((list) => seen.push(list));
+    tap.onStart?.(200, { 'content-type': 'text/event-stream' });
+    for (const c of chunks) t.equal(tap.onData?.(Buffer.from(c))?.toString(), c, 'bytes pass untouched');
+    t.same(seen, want, name);
+  }
 });
