@@ -260,8 +260,14 @@ export class GatewayError extends Error {
   readonly headers: Record<string, string> | null;
   /** Extra members of a JSON-RPC error's `data` (e.g. `approval_id`); null when none. */
   readonly data: Record<string, unknown> | null;
+  /**
+   * A JSON-RPC result the agent is answered instead of the error (an MCP 2026-07-28 agent's
+   * `input_required`: a pending approval offered as a URL to open); the call is still recorded
+   * as refused with `code`. Null: the error.
+   */
+  readonly result: Record<string, unknown> | null;
 
-  constructor(code: ErrorCode, message: string, options: { param?: string; headers?: Record<string, string>; data?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { param?: string; headers?: Record<string, string>; data?: Record<string, unknown>; result?: Record<string, unknown>; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
@@ -269,6 +275,7 @@ export class GatewayError extends Error {
     this.param = options.param ?? null;
     this.headers = options.headers ?? null;
     this.data = options.data ?? null;
+    this.result = options.result ?? null;
   }
 }
 
@@ -330,6 +337,7 @@ export function renderError(err: GatewayError, dialect: Dialect, id: string | nu
     case 'anthropic':
       return JSON.stringify({ type: 'error', error: { type: spec.anthropic, message: err.message, code: err.code } });
     case 'jsonrpc':
+      if (err.result !== null && id !== null) return JSON.stringify({ jsonrpc: '2.0', id, result: err.result });
       return JSON.stringify({ jsonrpc: '2.0', id, error: { code: spec.jsonrpc, message: err.message, data: { ...err.data, code: err.code, status: err.status } } });
     case 'google':
       // google.rpc.Status; the gateway's code rides in an ErrorInfo detail, as Google puts its reasons.

@@ -11,6 +11,7 @@ import t, { type Test } from 'tap';
 import { aosCli } from './control-fixtures.js';
 import { auditEvents, freePort, startHarness } from './helpers.js';
 import { startMcpServer } from './mcp-fixture.js';
+import { statelessClient } from './mcp-stateless-client.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
 const REGISTRY = `
@@ -112,4 +113,56 @@ t.test('block: the tools/call is held until a person approves it with the CLI', 
   const ok = await result;
   t.same(ok.content, [{ type: 'text', text: 'deleted octo/held' }], 'the held call went on once approved');
   t.same(server.called, ['delete_repo']);
+});
+
+t.test('a 2026-07-28 agent that declared URL elicitation: the pending approval as input_required with the approval URL; the retry goes through once approved', async (t) => {
+  const server = await startMcpServer();
+  t.teardown(() => server.close());
+  const h = await startHarness(
+    t,
+    {
+      admin: { host: '127.0.0.1', port: await freePort() },
+      identity: { mode: 'required', registry: 'agents.yaml' },
+      policy: { mode: 'enforce', bundle: { file: BUNDLE } },
+      approvals: { url: 'https://console.example/approvals/{id}' },
+      tools: { fixture: { kind: 'mcp', url: server.url } },
+    },
+    { files: { 'agents.yaml': REGISTRY } },
+  );
+  const cli = (...args: string[]) => aosCli([...args, '--config', h.configFile]);
+  const a = statelessClient(`${h.url}/mcp/fixture`, await h.gateway.signer()!.mint({ subject: 'helper-agent', audience: 'aos-gateway', ttlSec: 600 }));
+  const urlCaps = { 'io.modelcontextprotocol/clientCapabilities': { elicitation: { form: {}, url: {} } } };
+  const call = { name: 'delete_repo', arguments: { repo: 'octo/old' }, _meta: urlCaps };
+
+  const first = await a('tools/call', call);
+  t.equal(first.error, undefined, 'not an error for this agent');
+  const asked = first.result as { resultType: string; inputRequests: Record<string, { method: string; params: Record<string, string> }>; requestState: string };
+  t.equal(asked.resultType, 'input_required');
+  const request = asked.inputRequests['aos-approval'];
+  t.equal(request.method, 'elicitation/create');
+  t.equal(request.params.mode, 'url');
+  const id = request.params.elicitationId;
+  t.match(id, /^[0-9a-f-]{36}$/);
+  t.equal(request.params.url, `https://console.example/approvals/${id}`, 'the configured URL, {id} replaced');
+  t.match(request.params.message, /fixture\/delete_repo/);
+
+  const retry = { ...call, inputResponses: { 'aos-approval': { action: 'accept' } }, requestState: asked.requestState };
+  const still = await a('tools/call', retry);
+  t.same(
+    (still.result as { inputRequests: Record<string, { params: { elicitationId: string } }> }).inputRequests['aos-approval'].params.elicitationId,
+    id,
+    'still pending: the same approval, asked again',
+  );
+
+  const approved = await cli('approvals', 'approve', id, '--reason', 'archived');
+  t.equal(approved.code, 0, approved.stderr);
+  const done = await a('tools/call', retry);
+  t.match(done.result, { resultType: 'complete', content: [{ type: 'text', text: 'deleted octo/old' }] }, 'the retry is the approved call');
+  t.same(server.called, ['delete_repo']);
+  const upstream = server.requests.find((r) => r.rpc === 'tools/call')?.body as { params: Record<string, unknown> };
+  t.notOk('requestState' in upstream.params || 'inputResponses' in upstream.params, "the answer to the gateway's own elicitation does not reach the server");
+
+  const noUrl = await a('tools/call', { name: 'delete_repo', arguments: { repo: 'octo/other' } });
+  t.equal(noUrl.error?.code, -32003, 'an agent that did not declare URL elicitation gets the error, as before');
+  t.match((noUrl.error as { data?: unknown } | undefined)?.data, { code: 'aos_approval_pending' });
 });

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { type JSONRPCMessage, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitResultSchema, type JSONRPCMessage, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 export interface McpFixture {
@@ -79,6 +79,23 @@ function buildServer(fixture: McpFixture, opts: McpFixtureOptions, live: Map<str
     }
     return { content: [{ type: 'text', text: `counted to ${to}` }] };
   });
+  server.registerTool(
+    'confirm',
+    { description: "Asks the user (elicitation on the call's stream) before it acts, as many times as `asks`", inputSchema: { asks: z.number().int().min(1).max(3) } },
+    async ({ asks }, extra) => {
+      ran('confirm');
+      const answers: string[] = [];
+      for (let i = 1; i <= asks; i++) {
+        await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: `asking ${i}` } });
+        const r = await extra.sendRequest(
+          { method: 'elicitation/create', params: { message: `Proceed (${i})?`, requestedSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] } } },
+          ElicitResultSchema,
+        );
+        answers.push(r.action === 'accept' ? `ok=${String(r.content?.ok)}` : r.action);
+      }
+      return { content: [{ type: 'text', text: `confirmed: ${answers.join(', ')}` }] };
+    },
+  );
   server.registerTool('die', { description: 'The server dies mid-call', inputSchema: {} }, async (_args, extra) => {
     ran('die');
     // Give an SSE answer time to send its headers, then cut the connection.

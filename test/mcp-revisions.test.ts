@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import t, { type Test } from 'tap';
-import { SseSplitter } from '../src/upstream/sse.js';
 import { auditEvents, startHarness } from './helpers.js';
 import { startMcpServer } from './mcp-fixture.js';
+import { statelessClient } from './mcp-stateless-client.js';
 import { STATELESS, startStatelessServer } from './mcp-stateless-server.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
@@ -22,58 +22,6 @@ agents:
   - { id: agent-a, team: qa, template: helper }
   - { id: agent-b, team: qa, template: helper }
 `;
-
-interface Answer {
-  status: number;
-  /** Every JSON-RPC message of the answer (JSON, or the events of an SSE stream), in order. */
-  messages: Record<string, unknown>[];
-  /** The answer to the request (the message with its id). */
-  result: Record<string, unknown> | undefined;
-  error: { code: number; message: string } | undefined;
-}
-
-/** A 2026-07-28 client: one POST per request, the revision, method and name in headers and `_meta`. */
-function statelessClient(url: string, token: string) {
-  let n = 0;
-  return async (method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Answer> => {
-    const id = ++n;
-    const named = typeof params.name === 'string' ? params.name : typeof params.uri === 'string' ? params.uri : undefined;
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': STATELESS,
-        'mcp-method': method,
-        ...(named === undefined ? {} : { 'mcp-name': named }),
-        ...headers,
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id,
-        method,
-        params: {
-          ...params,
-          _meta: {
-            ...((params._meta as object) ?? {}),
-            'io.modelcontextprotocol/protocolVersion': STATELESS,
-            'io.modelcontextprotocol/clientInfo': { name: 'raw-2026-client', version: '1' },
-            'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
-          },
-        },
-      }),
-    });
-    const text = await res.text();
-    let messages: Record<string, unknown>[] = [];
-    if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
-      const s = new SseSplitter();
-      messages = [...s.push(Buffer.from(text)), ...s.end()].filter((e) => e.data !== '').map((e) => JSON.parse(e.data));
-    } else if (text !== '') messages = [JSON.parse(text)];
-    const answer = messages.find((m) => m.id === id) as { result?: Record<string, unknown>; error?: { code: number; message: string } } | undefined;
-    return { status: res.status, messages, result: answer?.result, error: answer?.error };
-  };
-}
 
 async function setup(t: Test) {
   const old = await startMcpServer();

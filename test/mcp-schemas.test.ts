@@ -31,7 +31,7 @@ for (const json of [false, true]) {
     t.ok(add?.schema?.validate({ a: 1, b: 2 }));
     t.notOk(add?.schema?.validate({ a: 1 }));
     t.equal(fetches(), 3, 'three pages of three');
-    t.equal(cache.size(), 7);
+    t.equal(cache.size(), 8);
     t.equal(server.requests[0].headers.authorization, 'Bearer k', 'with the tool credential');
     t.ok(await cache.lookup('echo', ctx));
     t.equal(await cache.lookup('nope', ctx), null, 'unknown in a fresh complete list');

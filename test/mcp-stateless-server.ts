@@ -1,8 +1,9 @@
 /**
  * Test fixture: a minimal MCP server of the stateless revision (2026-07-28), raw HTTP, written from
  * the specification because no SDK on npm speaks it yet (@modelcontextprotocol/sdk 1.x stops at
- * 2025-11-25). It answers `server/discover`, `tools/list` (with `ttlMs`/`cacheScope`) and
- * `tools/call`, and refuses what the revision forbids: a missing or mismatched `MCP-Protocol-Version`,
+ * 2025-11-25). It answers `server/discover`, `tools/list` (with `ttlMs`/`cacheScope`, one tool
+ * a page when `paged`) and `tools/call` (`change` answers on an SSE stream that first announces
+ * `notifications/tools/list_changed`), and refuses what the revision forbids: a missing or mismatched `MCP-Protocol-Version`,
  * `Mcp-Method` or `Mcp-Name` header (400, -32020 HeaderMismatch), `initialize`, sessions.
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -19,6 +20,7 @@ export interface StatelessServer {
 const TOOLS = [
   { name: 'echo', description: 'Echoes text', inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } },
   { name: 'secret_dump', description: 'Not for agents', inputSchema: { type: 'object' } },
+  { name: 'change', description: 'Announces that the tools changed', inputSchema: { type: 'object' } },
 ];
 
 function decodeName(v: string): string {
@@ -26,7 +28,7 @@ function decodeName(v: string): string {
   return m === null ? v : Buffer.from(m[1], 'base64').toString('utf8');
 }
 
-export async function startStatelessServer(opts: { ttlMs?: number; cacheScope?: 'public' | 'private' } = {}): Promise<StatelessServer> {
+export async function startStatelessServer(opts: { ttlMs?: number; cacheScope?: 'public' | 'private'; paged?: boolean } = {}): Promise<StatelessServer> {
   const out: StatelessServer = { url: '', requests: [], close: async () => {} };
   const http = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -52,9 +54,18 @@ export async function startStatelessServer(opts: { ttlMs?: number; cacheScope?: 
           id,
           result: { resultType: 'complete', supportedVersions: [STATELESS], capabilities: { tools: { listChanged: true } }, _meta: meta, ttlMs: 60_000, cacheScope: 'public' },
         });
-      case 'tools/list':
-        return send(200, { jsonrpc: '2.0', id, result: { resultType: 'complete', tools: TOOLS, ttlMs: opts.ttlMs ?? 60_000, cacheScope: opts.cacheScope ?? 'public', _meta: meta } });
+      case 'tools/list': {
+        const hints = { ttlMs: opts.ttlMs ?? 60_000, cacheScope: opts.cacheScope ?? 'public' };
+        if (!opts.paged) return send(200, { jsonrpc: '2.0', id, result: { resultType: 'complete', tools: TOOLS, ...hints, _meta: meta } });
+        const at = body.params?.cursor === 'page-2' ? 1 : 0;
+        return send(200, { jsonrpc: '2.0', id, result: { resultType: 'complete', tools: [TOOLS[at]], ...(at === 0 ? { nextCursor: 'page-2' } : {}), ...hints, _meta: meta } });
+      }
       case 'tools/call': {
+        if (body.params?.name === 'change') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`data: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' })}\n\n`);
+          return void res.end(`data: ${JSON.stringify({ jsonrpc: '2.0', id, result: { resultType: 'complete', content: [{ type: 'text', text: 'changed' }], _meta: meta } })}\n\n`);
+        }
         const args = (body.params?.arguments ?? {}) as { text?: string };
         return send(200, { jsonrpc: '2.0', id, result: { resultType: 'complete', content: [{ type: 'text', text: String(args.text ?? body.params?.name) }], _meta: meta } });
       }

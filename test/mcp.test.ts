@@ -62,7 +62,7 @@ t.test('tools/list is filtered by policy to what the agent may use; the server s
   const { client } = await connect('helper-agent');
   t.same(names((await client.listTools()).tools), ['add', 'count', 'delete_repo', 'die', 'echo'], 'secret_dump is hidden; delete_repo (needs approval) stays listed');
   const root = await connect('root-agent');
-  t.same(names((await root.client.listTools()).tools), ['add', 'add_tool', 'count', 'delete_repo', 'die', 'echo', 'secret_dump'], 'another template sees all');
+  t.same(names((await root.client.listTools()).tools), ['add', 'add_tool', 'confirm', 'count', 'delete_repo', 'die', 'echo', 'secret_dump'], 'another template sees all');
   const jwt = await token('helper-agent');
   for (const r of server.requests) {
     t.equal(r.headers.authorization, `Bearer ${TOOL_KEY}`, `${r.method} ${r.rpc ?? ''}: the tool credential`);

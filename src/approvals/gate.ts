@@ -5,7 +5,8 @@ import { GatewayError } from '../errors.js';
 import type { Agent } from '../identity/registry.js';
 import type { Logger } from '../log.js';
 import type { CallContext } from '../pipeline/context.js';
-import { APPROVAL_HEADER, requestHash, requestSummary } from './request.js';
+import { MCP_STATELESS_REVISION } from '../providers/mcp.js';
+import { APPROVAL_HEADER, APPROVAL_INPUT, requestHash, requestSummary } from './request.js';
 import type { ApprovalBackend, ApprovalMetrics } from './types.js';
 
 export interface ApprovalGateOptions {
@@ -15,6 +16,8 @@ export interface ApprovalGateOptions {
   settings(agent: Agent): ApprovalSettings;
   /** Redacts the summary shown to people (credentials the gateway holds, secret-looking values). */
   redact(text: string): string;
+  /** Where a person decides an approval (`{id}` replaced), offered to 2026-07-28 MCP agents as a URL elicitation; null: the error only. */
+  url: string | null;
   log: Logger;
 }
 
@@ -100,7 +103,10 @@ export function createApprovalGate(opts: ApprovalGateOptions): (ctx: CallContext
     if (a.status === 'approved') {
       // Consumed like any other use: atomically, once (another call for the same request may race for it).
       const r = await acquire(ctx, agent, hash, a.id, settings);
-      if (r.outcome === 'use') return record(ctx, r.approval, 'used', started);
+      if (r.outcome === 'use') {
+        dropApprovalInput(ctx);
+        return record(ctx, r.approval, 'used', started);
+      }
       if (r.outcome === 'refused') return refused(ctx, r, started, a.id);
       record(ctx, r.approval, r.approval.status, started);
       throw new GatewayError('aos_approval_timeout', `approval ${a.id} was not usable when the call went on`, { headers: idHeader(a.id), data: { approval_id: a.id } });
@@ -127,7 +133,10 @@ export function createApprovalGate(opts: ApprovalGateOptions): (ctx: CallContext
     const settings = opts.settings(agent);
     const hash = requestHash(ctx);
     const r = await acquire(ctx, agent, hash, named, settings);
-    if (r.outcome === 'use') return record(ctx, r.approval, 'used', started);
+    if (r.outcome === 'use') {
+      dropApprovalInput(ctx);
+      return record(ctx, r.approval, 'used', started);
+    }
     if (r.outcome === 'refused') return refused(ctx, r, started, named);
     const a = r.approval;
     if (settings.mode === 'block') return hold(ctx, agent, hash, a, settings, started);
@@ -135,7 +144,61 @@ export function createApprovalGate(opts: ApprovalGateOptions): (ctx: CallContext
     throw new GatewayError(
       'aos_approval_pending',
       `this call waits for a human approval: approval ${a.id} is pending (until ${a.expiresAt}); send the same request again once it is approved (optionally with x-aos-approval-id: ${a.id})`,
-      { headers: idHeader(a.id), data: { approval_id: a.id } },
+      { headers: idHeader(a.id), data: { approval_id: a.id }, result: opts.url === null ? undefined : (urlElicitation(ctx, a.id, opts.url) ?? undefined) },
     );
   };
+}
+
+interface McpParams {
+  _meta?: { 'io.modelcontextprotocol/clientCapabilities'?: { elicitation?: { url?: unknown } } };
+  inputResponses?: Record<string, unknown>;
+  requestState?: unknown;
+}
+
+const mcpParams = (ctx: CallContext): McpParams | null => {
+  const p = (ctx.json as { params?: unknown } | undefined)?.params;
+  return p !== null && typeof p === 'object' && !Array.isArray(p) ? (p as McpParams) : null;
+};
+
+/**
+ * A pending approval as MCP 2026-07-28 `input_required` with a URL elicitation (mode `url`): the
+ * agent's client shows the person the page where the approval is decided, and sends the call again
+ * (with `inputResponses`/`requestState`, which the approval's key leaves out) once it is. Only for
+ * a 2026-07-28 agent that declared URL elicitation; null otherwise (the error stands).
+ */
+function urlElicitation(ctx: CallContext, id: string, template: string): Record<string, unknown> | null {
+  const call = ctx.call;
+  if (call === null || call.kind !== 'mcp' || call.revisions?.agent !== MCP_STATELESS_REVISION || ctx.rpcId === null) return null;
+  if (mcpParams(ctx)?._meta?.['io.modelcontextprotocol/clientCapabilities']?.elicitation?.url === undefined) return null;
+  const what = call.tool === null || call.tool === undefined ? call.operation : `${call.tool.server ?? ''}/${call.tool.name}`;
+  return {
+    resultType: 'input_required',
+    inputRequests: {
+      [APPROVAL_INPUT]: {
+        method: 'elicitation/create',
+        params: {
+          mode: 'url',
+          elicitationId: id,
+          url: template.replaceAll('{id}', encodeURIComponent(id)),
+          message: `${what} waits for a person's approval (${id}): open the link; send the call again once it is approved.`,
+        },
+      },
+    },
+    requestState: `${APPROVAL_INPUT}:${id}`,
+  };
+}
+
+/** The answer to the gateway's own approval elicitation is the gateway's: it does not go to the server. */
+function dropApprovalInput(ctx: CallContext): void {
+  const p = mcpParams(ctx);
+  if (p === null || ctx.route?.tool?.kind !== 'mcp') return;
+  const state = p.requestState;
+  const responses = p.inputResponses;
+  if (typeof state === 'string' && state.startsWith(`${APPROVAL_INPUT}:`)) delete p.requestState;
+  else if (responses?.[APPROVAL_INPUT] === undefined) return;
+  if (responses !== undefined) {
+    delete responses[APPROVAL_INPUT];
+    if (Object.keys(responses).length === 0) delete p.inputResponses;
+  }
+  ctx.jsonChanged = true;
 }

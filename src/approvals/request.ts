@@ -4,13 +4,17 @@ import type { CallContext } from '../pipeline/context.js';
 
 /** The header an agent names an approval with, and the gateway answers a pending one's id in. */
 export const APPROVAL_HEADER = 'x-aos-approval-id';
+/** The key of the gateway's own approval request in an MCP 2026-07-28 `input_required` (gate.ts). */
+export const APPROVAL_INPUT = 'aos-approval';
 
 /**
  * What an approval is bound to: SHA-256 over the method, the path with its query, and the body
  * bytes as the agent sent them. On MCP routes the JSON-RPC message without its `id` stands for the
  * body (re-serialized from the parsed message, keys in the order sent): a client that sends the
  * same call again under a new request id, or in a new session, matches its approval. Read from the
- * bytes, not from what later stages (obligations, redaction) made of them.
+ * bytes, not from what later stages (obligations, redaction) made of them. An MCP 2026-07-28
+ * retry's `params.inputResponses` and `params.requestState` (answers to `input_required`, the
+ * approval's own among them) are left out: the retry is the same call.
  */
 export function requestHash(ctx: CallContext): string {
   const h = createHash('sha256');
@@ -19,6 +23,11 @@ export function requestHash(ctx: CallContext): string {
   const message = ctx.route?.tool?.kind === 'mcp' && body !== null ? rpcMessage(body) : null;
   if (message !== null) {
     const { id: _id, ...rest } = message;
+    const params = rest.params;
+    if (params !== null && typeof params === 'object' && !Array.isArray(params) && ('inputResponses' in params || 'requestState' in params)) {
+      const { inputResponses: _r, requestState: _s, ...same } = params as Record<string, unknown>;
+      rest.params = same;
+    }
     h.update(JSON.stringify(rest));
   } else if (body !== null) h.update(body);
   return h.digest('hex');

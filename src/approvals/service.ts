@@ -71,6 +71,7 @@ export function createApprovals(opts: ApprovalsOptions): Approvals {
       }
       return redactor(text);
     },
+    url: opts.config.url ?? null,
     log,
   });
   return {

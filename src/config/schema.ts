@@ -495,6 +495,12 @@ const ControlPlaneSchema = Obj(
 
 const ApprovalsSchema = Obj(
   {
+    url: Type.Optional(
+      Str(
+        'Where a person decides an approval (the console, a ticket), `{id}` replaced by its id: a 2026-07-28 MCP agent that declared URL elicitation (`elicitation.url`) is answered `input_required` with it instead of the `aos_approval_pending` error, and retries the call once approved.',
+        { pattern: '^https?://', minLength: 8 },
+      ),
+    ),
     approverRole: Str('Value of the roles claim (of an admin-audience token) that may list and decide approvals on the admin API; the admin role may too.', { minLength: 1, default: 'approver' }),
     webhook: Type.Optional(
       Obj(

@@ -339,6 +339,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       : createToolStages({
           evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null,
           maxListBytes: config.limits.maxBodyBytes,
+          metrics: metrics.mcp,
           config,
           log,
         });

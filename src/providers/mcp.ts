@@ -20,6 +20,9 @@ export const mcpDialect: WireDialect = {
 
 export type RpcId = string | number;
 
+/** The stateless revision of MCP (no sessions; `input_required` round trips): tools/mcp-revisions.ts. */
+export const MCP_STATELESS_REVISION = '2026-07-28';
+
 /** One JSON-RPC message as the gateway sees it. */
 export type McpMessage =
   | { type: 'request'; id: RpcId; method: string; params: Record<string, unknown> | null }

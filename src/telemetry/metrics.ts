@@ -15,6 +15,13 @@ export interface Metrics {
   readonly metering: MeteringMetrics;
   readonly guardrails: GuardrailMetrics;
   readonly cache: CacheMetrics;
+  readonly mcp: McpMetrics;
+}
+
+/** MCP (src/tools/). Labels are fixed sets. */
+export interface McpMetrics {
+  /** A list request of a 2026-07-28 agent to a 2026-07-28 server: served from the gateway's list cache (`hit`) or asked of the server (`miss`). */
+  listCache(list: 'tools' | 'prompts' | 'resources', result: 'hit' | 'miss'): void;
 }
 
 /** The response cache (src/coordination/). Labels: a scope kind, a bypass reason, an eviction reason: all bounded. */
@@ -272,9 +279,18 @@ export function createMetrics(): Metrics {
     return c;
   };
 
+  const listCache = new Counter({
+    name: 'aos_mcp_list_cache_total',
+    help: 'MCP list requests (2026-07-28 agent and server) served from the list cache (hit) or asked of the server (miss), by list',
+    labelNames: ['list', 'result'] as const,
+    registers: [registry],
+  });
+  const mcp: McpMetrics = { listCache: (list, result) => listCache.labels(list, result).inc() };
+
   return {
     registry,
     inflight,
+    mcp,
     configReloads,
     policy,
     metering,

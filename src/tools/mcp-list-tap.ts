@@ -3,6 +3,7 @@ import { GatewayError, renderError } from '../errors.js';
 import type { RpcId } from '../providers/mcp.js';
 import { type SseEvent, SseSplitter } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
+import type { ListKind } from './mcp-list-cache.js';
 
 export interface ToolsListTapOptions {
   /** The id of the list request; null: any response whose result carries the list (a resumed stream). */
@@ -11,6 +12,8 @@ export interface ToolsListTapOptions {
   list?: 'tools' | 'prompts' | 'resources';
   /** Sees every entry of the page as the server sent it (the schema cache learns tools from it). */
   learn(entries: readonly unknown[]): void;
+  /** Sees the whole result as the server sent it, before it is filtered (the list cache keeps it). */
+  onResult?(result: Record<string, unknown>): void;
   /** Whether the agent may see this entry, by its name (tools, prompts) or URI (resources). */
   keep(entry: { name: string }): boolean;
   /** A JSON answer larger than this cannot be filtered: it is replaced by an error. */
@@ -46,6 +49,7 @@ export function createToolsListTap(opts: ToolsListTapOptions): ResponseTap {
     if (opts.id !== null ? msg.id !== opts.id : !Array.isArray(entries)) return null;
     if (!Array.isArray(entries)) return null;
     opts.learn(entries);
+    opts.onResult?.({ ...msg.result });
     msg.result[list] = entries.filter((e) => {
       const name = e !== null && typeof e === 'object' ? (e as Record<string, unknown>)[key] : undefined;
       return typeof name === 'string' && opts.keep({ name });
@@ -124,27 +128,30 @@ export function createResultSizeTap(target: { resultBytes?: number }): ResponseT
   };
 }
 
-const LIST_CHANGED = Buffer.from('"notifications/tools/list_changed"');
+const LISTS_CHANGED: readonly (readonly [ListKind, Buffer])[] = (['tools', 'prompts', 'resources'] as const).map((l) => [l, Buffer.from(`"notifications/${l}/list_changed"`)]);
 
 /**
- * Watches an SSE answer for `notifications/tools/list_changed` (the server's tools changed) and
- * calls `onChanged` once per occurrence; the bytes pass untouched. A match split across two
- * chunks is found: the tail of each chunk is kept.
+ * Watches an SSE answer for `notifications/<list>/list_changed` (the server's tools, prompts or
+ * resources changed) and calls `onChanged` with the list, once per chunk that carries it; the bytes
+ * pass untouched. A match split across two chunks is found: the tail of each chunk is kept.
  */
-export function createListChangedTap(onChanged: () => void): ResponseTap {
+export function createListChangedTap(onChanged: (list: ListKind) => void): ResponseTap {
   let sse = false;
   let tail: Buffer | null = null;
+  const keep = 40;
   return {
     onStart(status, headers) {
       sse = status === 200 && String(headers['content-type'] ?? '').startsWith('text/event-stream');
     },
     onData(chunk) {
       if (!sse) return chunk;
-      const n = LIST_CHANGED.length;
-      // Across the boundary only the last n-1 bytes of the previous chunk can matter: no copy of the chunk.
-      const across = tail !== null && Buffer.concat([tail, chunk.subarray(0, n - 1)]).indexOf(LIST_CHANGED) !== -1;
-      if (across || chunk.indexOf(LIST_CHANGED) !== -1) onChanged();
-      tail = Buffer.from(chunk.length >= n - 1 ? chunk.subarray(chunk.length - (n - 1)) : Buffer.concat([tail ?? Buffer.alloc(0), chunk]).subarray(-(n - 1)));
+      for (const [list, needle] of LISTS_CHANGED) {
+        const n = needle.length;
+        // Across the boundary only the last n-1 bytes of the previous chunk can matter: no copy of the chunk.
+        const across = tail !== null && Buffer.concat([tail.subarray(-(n - 1)), chunk.subarray(0, n - 1)]).indexOf(needle) !== -1;
+        if (across || chunk.indexOf(needle) !== -1) onChanged(list);
+      }
+      tail = Buffer.from(chunk.length >= keep ? chunk.subarray(chunk.length - keep) : Buffer.concat([tail ?? Buffer.alloc(0), chunk]).subarray(-keep));
       return chunk;
     },
   };

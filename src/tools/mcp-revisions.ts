@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { McpToolsListError } from '../errors.js';
+import { MCP_STATELESS_REVISION } from '../providers/mcp.js';
 import { SseSplitter } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
 import type { Upstream } from '../upstream/upstreams.js';
@@ -21,7 +22,7 @@ import { postMessage } from './mcp-schemas.js';
  * caching hints) to the results. A server that speaks the agent's revision gets the request as is
  * (with `Mcp-Method`/`Mcp-Name` set for a 2026-07-28 server).
  */
-export const REV_STATELESS = '2026-07-28';
+export const REV_STATELESS = MCP_STATELESS_REVISION;
 export const REV_SESSION = '2025-11-25';
 export type Revision = string;
 

@@ -4,6 +4,8 @@ import type { GatewayConfig, McpToolConfig, ToolConfig, ToolTraits } from '../co
 import { httpToolDialect } from '../providers/http-tool.js';
 import { mcpDialect } from '../providers/mcp.js';
 import { createUpstream, type Upstream } from '../upstream/upstreams.js';
+import { createInputRequests, type InputRequests } from './mcp-input-required.js';
+import { createListCache, type ListCache } from './mcp-list-cache.js';
 import { createServerRevisions, type ServerRevisions } from './mcp-revisions.js';
 import { createSchemaCache, type SchemaCache } from './mcp-schemas.js';
 import { createSessionOwners, type SessionOwners } from './mcp-sessions.js';
@@ -49,6 +51,10 @@ export interface McpServer {
   readonly sessions: SessionOwners;
   /** The revision the server speaks (discovered once), and the sessions the gateway holds for agents of the stateless revision. */
   readonly revisions: ServerRevisions;
+  /** List results kept by their `ttlMs`/`cacheScope` hints (stateless-revision servers). */
+  readonly lists: ListCache;
+  /** Agents' requests waiting for their answer to the server's elicitation/sampling (2026-07-28 agents, 2025-11-25 server). */
+  readonly inputs: InputRequests;
 }
 
 export interface ToolRegistry {
@@ -133,11 +139,14 @@ function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream
     sessions,
     url: config.url,
     revisions: createServerRevisions(upstream, config.revision),
+    lists: createListCache(),
+    inputs: createInputRequests(),
   };
   return server;
 }
 
 export async function closeToolRegistry(registry: ToolRegistry | null): Promise<void> {
   if (registry === null) return;
+  for (const server of registry.mcp.values()) server.inputs.close();
   await Promise.allSettled(registry.upstreams.map((u) => u.pool.close()));
 }

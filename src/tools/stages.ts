@@ -10,7 +10,10 @@ import type { CallInfo, ToolCall } from '../providers/dialect.js';
 import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
 import type { ToolMatch } from '../routing/target.js';
+import type { McpMetrics } from '../telemetry/metrics.js';
 import { createMetadataStage } from './mcp-auth.js';
+import { createInputRequiredTap, fingerprint, resumeParked } from './mcp-input-required.js';
+import type { ListKind } from './mcp-list-cache.js';
 import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
 import { agentRevision, createMessageTap, type Discovered, discoverResult, REV_SESSION, REV_STATELESS, toStatelessResult } from './mcp-revisions.js';
 import type { ToolSchema } from './mcp-schemas.js';
@@ -45,6 +48,8 @@ export interface ToolStageOptions {
   maxListBytes: number;
   /** The issuers named in the MCP servers' protected resource metadata. */
   config: GatewayConfig;
+  /** List cache hits and misses (absent in unit tests that do not count them). */
+  metrics?: McpMetrics;
   log: Logger;
 }
 
@@ -162,7 +167,7 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       if (method === 'GET') {
         // A resumed stream may replay answers, list results among them: filter those too.
         if (ctx.req.headers['last-event-id'] !== undefined) for (const list of LISTS) addListTap(ctx, server, null, list);
-        ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
+        ctx.tap(createListChangedTap(listChanged(server)));
       }
       return;
     }
@@ -192,7 +197,7 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       tool.readOnly = isCall ? traits.readOnly : true;
     }
     // The server may announce changed tools in any streamed answer: the schemas are then learned again.
-    ctx.tap(createListChangedTap(() => server.schemas.invalidate()));
+    ctx.tap(createListChangedTap(listChanged(server)));
     if (msg.method === 'initialize') {
       // The session the server opens belongs to this agent.
       ctx.tap({
@@ -201,10 +206,14 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
           if (typeof opened === 'string') server.sessions.claim(opened, agent);
         },
       });
-    } else if (msg.method === 'tools/list') {
-      addListTap(ctx, server, msg.id);
-    } else if (msg.method === 'prompts/list' || msg.method === 'resources/list') {
-      addListTap(ctx, server, msg.id, msg.method === 'prompts/list' ? 'prompts' : 'resources');
+    } else if (msg.method === 'tools/list' || msg.method === 'prompts/list' || msg.method === 'resources/list') {
+      const list = LIST_OF[msg.method];
+      const cursor = typeof msg.params?.cursor === 'string' ? msg.params.cursor : null;
+      addListTap(ctx, server, msg.id, list, (result) => {
+        // Kept only between a 2026-07-28 agent and server (known once the revision stage ran): the hints are the server's own.
+        const r = ctx.call?.revisions;
+        if (r?.agent === REV_STATELESS && r.server === REV_STATELESS) server.lists.put(list, cursor, agent, result);
+      });
     } else if (msg.method === 'tools/call') {
       ctx.call.meta = protocolMeta(msg);
       ctx.tap(createResultSizeTap(tool!));
@@ -213,29 +222,58 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
 
   const mcpValidate: Stage = function mcpValidateStage(ctx) {
     const c = ctx.call;
-    if (c === null || c.operation !== 'tools/call' || c.undecided === true) return;
+    // Answered by the gateway (a retry relayed from a parked stream): its arguments were checked the first time.
+    if (c === null || c.operation !== 'tools/call' || c.undecided === true || ctx.answered) return;
     return checkArguments(ctx, mcpServer(ctx), c.tool!, opts.log);
   };
 
-  const addListTap = (ctx: CallContext, server: McpServer, id: RpcId | null, list: 'tools' | 'prompts' | 'resources' = 'tools') => {
+  /** What of a list this agent may see, by name or URI: decided once per entry. */
+  const keeper = (ctx: CallContext, server: McpServer, list: ListKind) => {
     const seen = new Map<string, boolean>();
     const operation = list === 'tools' ? 'tools/call' : list === 'prompts' ? 'prompts/get' : 'resources/read';
+    return (name: string): boolean => {
+      let ok = seen.get(name);
+      if (ok === undefined) {
+        ok = mayUse(ctx, server, operation, name);
+        seen.set(name, ok);
+      }
+      return ok;
+    };
+  };
+
+  const addListTap = (ctx: CallContext, server: McpServer, id: RpcId | null, list: ListKind = 'tools', onResult?: (result: Record<string, unknown>) => void) => {
+    const keep = keeper(ctx, server, list);
     ctx.tap(
       createToolsListTap({
         id,
         list,
         learn: list === 'tools' ? (tools) => server.schemas.learn(tools) : () => {},
-        keep: (t) => {
-          let ok = seen.get(t.name);
-          if (ok === undefined) {
-            ok = mayUse(ctx, server, operation, t.name);
-            seen.set(t.name, ok);
-          }
-          return ok;
-        },
+        onResult,
+        keep: (t) => keep(t.name),
         maxBytes: opts.maxListBytes,
       }),
     );
+  };
+
+  /**
+   * A list request between a 2026-07-28 agent and server, answered from the list cache while the
+   * server's `ttlMs` lasts: filtered for this agent as the list tap would, the server not asked.
+   */
+  const fromListCache = (ctx: CallContext, server: McpServer): void => {
+    const msg = ctx.json as { id?: RpcId; method?: string; params?: Record<string, unknown> };
+    const list = msg.method === undefined ? undefined : LIST_OF[msg.method];
+    if (list === undefined || msg.id === undefined) return;
+    const cursor = typeof msg.params?.cursor === 'string' ? msg.params.cursor : null;
+    const cached = server.lists.get(list, cursor, ctx.agent?.id ?? '');
+    opts.metrics?.listCache(list, cached === null ? 'miss' : 'hit');
+    if (cached === null) return;
+    const keep = keeper(ctx, server, list);
+    const key = list === 'resources' ? 'uri' : 'name';
+    cached[list] = (cached[list] as unknown[]).filter((e) => {
+      const name = e !== null && typeof e === 'object' ? (e as Record<string, unknown>)[key] : undefined;
+      return typeof name === 'string' && keep(name);
+    });
+    answerJson(ctx, { jsonrpc: '2.0', id: msg.id, result: cached });
   };
 
   const mcpRevision: Stage = function mcpRevisionStage(ctx) {
@@ -246,10 +284,32 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       revisions.server = revisions.agent;
       return;
     }
-    return toServerRevision(ctx, mcpServer(ctx), revisions);
+    const server = mcpServer(ctx);
+    const pending = toServerRevision(ctx, server, revisions);
+    return pending.then(() => {
+      if (revisions.server === REV_STATELESS && !ctx.answered) fromListCache(ctx, server);
+    });
   };
 
   return { operation, describe, validate, mcp, mcpValidate, mcpMetadata: createMetadataStage(opts.config), mcpRevision };
+}
+
+const LIST_OF: Readonly<Record<string, ListKind>> = { 'tools/list': 'tools', 'prompts/list': 'prompts', 'resources/list': 'resources' };
+
+/** What a server's `notifications/<list>/list_changed` drops: the list's cached results, and for tools the learned schemas. */
+function listChanged(server: McpServer): (list: ListKind) => void {
+  return (list) => {
+    if (list === 'tools') server.schemas.invalidate();
+    server.lists.invalidate(list);
+  };
+}
+
+/** Answers the request with one JSON-RPC message of the gateway's own: nothing is forwarded. */
+function answerJson(ctx: CallContext, message: unknown): void {
+  const body = JSON.stringify(message);
+  ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-aos-request-id': ctx.id });
+  ctx.res.end(body);
+  ctx.answered = true;
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -315,13 +375,7 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
   } catch (err) {
     throw new GatewayError('aos_upstream_error', `could not open a session with MCP server ${server.name}: ${(err as Error).message}`, { cause: err });
   }
-  if (method === 'server/discover' && msg.id !== undefined) {
-    const body = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: discoverResult(session.result) });
-    ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-aos-request-id': ctx.id });
-    ctx.res.end(body);
-    ctx.answered = true;
-    return;
-  }
+  if (method === 'server/discover' && msg.id !== undefined) return answerJson(ctx, { jsonrpc: '2.0', id: msg.id, result: discoverResult(session.result) });
   const own = ['mcp-protocol-version', String(session.result.protocolVersion ?? REV_SESSION)];
   if (session.id !== null) {
     own.push('mcp-session-id', session.id);
@@ -330,7 +384,38 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
     ctx.tap({ onStart: (status) => void (status === 404 && server.revisions.forget(agent, id)) });
   }
   ctx.upstreamHeaders = ctx.upstreamHeaders === null ? own : [...ctx.upstreamHeaders, ...own];
-  if (msg.id !== undefined && method !== null) ctx.tap(createMessageTap(toStatelessResult(msg.id, method)));
+  if (msg.id === undefined || method === null) return;
+  const sessionHeaders: Record<string, string> = {};
+  for (let i = 0; i < own.length; i += 2) sessionHeaders[own[i]] = own[i + 1];
+  const params = msg.params;
+  if (params !== undefined && (params.requestState !== undefined || params.inputResponses !== undefined)) {
+    // The retry of an input-required round trip: the gateway's own state names the parked request.
+    const parked = typeof params.requestState === 'string' ? server.inputs.take(params.requestState, agent) : undefined;
+    if (parked !== undefined) {
+      try {
+        if (parked.fingerprint !== fingerprint(method, params))
+          throw new GatewayError('aos_bad_request', `a retry with requestState must repeat the request it answers (${parked.method}, the same name and arguments)`);
+        await resumeParked(parked, { id: msg.id, params }, { res: ctx.res, requestId: ctx.id, upstream: server.upstream, store: server.inputs });
+      } catch (err) {
+        // The round trip is broken: the parked call upstream is cut (the agent may start it again).
+        parked.abort();
+        throw err;
+      }
+      ctx.answered = true;
+      return;
+    }
+    // Unknown or expired: the server of the old revision knows nothing of them; the request starts again.
+    delete params.requestState;
+    delete params.inputResponses;
+    ctx.jsonChanged = true;
+  }
+  ctx.tap(createMessageTap(toStatelessResult(msg.id, method)));
+  if (isRecord(caps) && (caps.elicitation !== undefined || caps.sampling !== undefined || caps.roots !== undefined))
+    ctx.tap(createInputRequiredTap({ store: server.inputs, res: ctx.res, agent, headers: sessionHeaders, id: msg.id, method, params, interrupt: () => ctx.interrupt }));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** Validates a tools/call's arguments against the tool's inputSchema, learning it first if needed. */
