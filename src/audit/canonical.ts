@@ -124,7 +124,8 @@ const SORTED_EVENT_KEYS = [...EVENT_KEYS].sort();
  * else (or with nested objects, whose order is not checked here) takes the general path.
  */
 export function encodeEvent(event: AuditEvent): string {
-  if (event.capture === null && event.findings === null) {
+  // An empty findings list (scanned, nothing found: most calls) has no keys whose order could differ.
+  if (event.capture === null && (event.findings === null || event.findings.length === 0)) {
     const keys = Object.keys(event);
     let sorted = keys.length === SORTED_EVENT_KEYS.length;
     for (let i = 0; sorted && i < keys.length; i++) sorted = keys[i] === SORTED_EVENT_KEYS[i];
