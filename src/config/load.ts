@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { ConfigError } from './config-error.js';
 import { readCredential } from './credential.js';
+import { isLoopback } from './hosts.js';
 import { type ProviderAuth, resolveProviderAuth } from './provider-auth.js';
 import { patternProblem } from './regex-safety.js';
 import { configSchema, type GatewayConfig } from './schema.js';
@@ -90,12 +91,4 @@ const require = createRequire(import.meta.url);
  */
 function isPhoneRegion(code: string): boolean {
   return (require('libphonenumber-js/max') as typeof import('libphonenumber-js/max')).isSupportedCountry(code);
-}
-
-/** 127.0.0.0/8, ::1 (also as an IPv4-mapped address) or localhost: only this host reaches it. */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }

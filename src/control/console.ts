@@ -9,13 +9,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
+import { isLoopback } from '../config/hosts.js';
 import { packageRoot } from '../package-root.js';
 import type { PeopleAuth, Person } from './auth.js';
 import type { ControlConfig } from './config.js';
 import { badRequest, ControlHttpError, notFound } from './errors.js';
 import { readJson, sendJson } from './http.js';
 import { cookie, createSessions, type Session, sameToken } from './sessions.js';
-import { createWebGuard, isLoopback } from './web-guard.js';
+import { createWebGuard } from './web-guard.js';
 
 /** Where the console's own modules live (src/console, also in the container image). */
 export const CONSOLE_DIR = join(packageRoot, 'src', 'console');

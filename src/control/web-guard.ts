@@ -5,23 +5,10 @@
  * domain was re-pointed at this address (DNS rebinding) is refused; and a change made with a
  * session cookie must come from this very origin.
  */
+
 import type { IncomingMessage } from 'node:http';
+import { hostName, isLoopback, LOOPBACK_NAMES } from '../config/hosts.js';
 import { ControlHttpError } from './errors.js';
-
-const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
-
-export const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
-
-/** The host name of a Host header or URL authority, lower case, without the port (`[::1]` keeps its brackets). */
-export function hostName(authority: string): string {
-  const a = authority.toLowerCase();
-  if (a.startsWith('[')) {
-    const end = a.indexOf(']');
-    return end === -1 ? a : a.slice(0, end + 1);
-  }
-  const colon = a.indexOf(':');
-  return colon === -1 ? a : a.slice(0, colon);
-}
 
 export interface WebGuard {
   /** 403 `control_host_not_allowed` unless the Host is one this listener answers to. */

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { hostName, isLoopback, LOOPBACK_NAMES } from '../config/hosts.js';
 import type { ListenConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Stage } from './context.js';
@@ -40,20 +41,6 @@ export function checkRequest(maxHeaders: number, listen: ListenConfig): Stage {
     const refused = checkHost(req.headers);
     if (refused !== null) throw refused;
   };
-}
-
-const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
-
-/** The host name of a Host header or URL authority, lower case, without the port (`[::1]` keeps its brackets). */
-export function hostName(authority: string): string {
-  const a = authority.toLowerCase();
-  if (a.startsWith('[')) {
-    const end = a.indexOf(']');
-    return end === -1 ? a : a.slice(0, end + 1);
-  }
-  const colon = a.indexOf(':');
-  return colon === -1 ? a : a.slice(0, colon);
 }
 
 /**
