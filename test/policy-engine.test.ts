@@ -82,3 +82,28 @@ t.test('decisions are cached only when the bundle declares it, ignoring request 
   const plain = await loadEngine(await parseBundle(build(t.testdir(), rego, {}), { source: 'test', verification: null }), REGISTRY, LIMITS);
   t.not(plain.evaluate(input('yes', 'r1')), plain.evaluate(input('yes', 'r1')), 'no declaration: every call evaluated');
 });
+
+t.test('a bundle may declare call fields its decision ignores: they are null in what it evaluates, and out of the cache key', opa.options, async (t) => {
+  // Allows only when it cannot see the prompt's size: proves the ignored field is blanked, not just left out of the key.
+  const rego = `package aos\n\ndecision := {"allow": input.call.est_input_tokens == null, "reasons": [], "obligations": {}}\n`;
+  const load = async (decl: unknown) =>
+    loadEngine(await parseBundle(build(t.testdir(), rego, { aos: { gateway: { cache_decisions: decl } } }), { source: 'test', verification: null }), REGISTRY, LIMITS);
+  const sized = (tokens: number, id: string) => {
+    const i = input('yes', id);
+    i.call.est_input_tokens = tokens;
+    return i;
+  };
+  const engine = await load({ ignore: ['call.est_input_tokens'] });
+  const a = engine.evaluate(sized(120, 'r1'));
+  t.equal(a.allow, true, 'the policy saw null');
+  t.equal(engine.evaluate(sized(9_999, 'r2')), a, 'another prompt size: the same cached decision');
+  const i = sized(42, 'r3');
+  engine.evaluate(i);
+  t.equal(i.call.est_input_tokens, 42, 'the caller keeps its input as it was');
+  t.equal((await load(true)).evaluate(sized(120, 'r4')).allow, false, 'without the declaration the policy sees the size');
+  for (const bad of ['agent.id', 'request.path', 'call', 'call.Model', 7]) {
+    await t.rejects(load({ ignore: [bad] }), /cache_decisions\.ignore: .* is not a field of call or budget/, `${JSON.stringify(bad)} refused`);
+  }
+  const uncached = await load({ ignore: 'call.model' });
+  t.not(uncached.evaluate(sized(1, 'r5')), uncached.evaluate(sized(1, 'r5')), 'a malformed declaration: no cache');
+});

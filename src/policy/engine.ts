@@ -66,9 +66,12 @@ export async function loadEngine(bundle: PolicyBundle, registry: PolicyRegistryD
   const revision = bundle.revision;
   // A bundle may declare (data.aos.gateway.cache_decisions) that its decision depends on nothing
   // but the input less request.id and request.time_ns and the bundle's data. Its decisions are then
-  // remembered per engine (a new bundle or registry is a new engine), bounded in size.
+  // remembered per engine (a new bundle or registry is a new engine), bounded in size. The object
+  // form `{ "ignore": ["call.est_input_tokens", …] }` names more input fields the decision does not
+  // read: they are null in what the policy evaluates, so the cache can never hide a field it uses.
   const gateway = (bundle.data.aos as { gateway?: { cache_decisions?: unknown } } | undefined)?.gateway;
-  const cache = gateway?.cache_decisions === true ? new Map<string, Decision>() : null;
+  const ignored = cacheDeclaration(gateway?.cache_decisions);
+  const cache = ignored === null ? null : new Map<string, Decision>();
 
   const deny = (error: string): Decision => ({ allow: false, reasons: [], obligations: {}, revision, error });
 
@@ -81,9 +84,11 @@ export async function loadEngine(bundle: PolicyBundle, registry: PolicyRegistryD
       const { id, time_ns } = input.request;
       input.request.id = '';
       input.request.time_ns = 0;
+      const kept = ignored!.length === 0 ? null : blank(input, ignored!);
       const key = JSON.stringify(input);
       input.request.id = id;
       input.request.time_ns = time_ns;
+      if (kept !== null) restore(input, ignored!, kept);
       const hit = cache.get(key);
       if (hit !== undefined) return hit;
       const decision = decideNow(key);
@@ -119,6 +124,58 @@ export async function loadEngine(bundle: PolicyBundle, registry: PolicyRegistryD
   const probe = engine.evaluate(PROBE_INPUT);
   if (probe.error !== null) throw new BundleError('AOS_ERR_BUNDLE_UNLOADABLE', `the bundle's decision on a probe input is invalid: ${probe.error}`);
   return engine;
+}
+
+/** An input field by its dotted path: the object that holds it and its key. */
+interface FieldPath {
+  readonly parents: readonly string[];
+  readonly key: string;
+}
+
+/** What a bundle's cache declaration says: null (no cache), or the extra input fields its decision ignores. */
+export function cacheDeclaration(value: unknown): FieldPath[] | null {
+  if (value === true) return [];
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
+  const ignore = (value as { ignore?: unknown }).ignore;
+  if (!Array.isArray(ignore)) return null;
+  const paths: FieldPath[] = [];
+  for (const p of ignore) {
+    // agent.id or request.path would merge decisions of different agents or routes: only fields
+    // of the call and the budget may be declared.
+    if (typeof p !== 'string' || !/^(call|budget)(\.[a-z_]+)+$/.test(p)) {
+      throw new BundleError('AOS_ERR_BUNDLE_UNLOADABLE', `data.aos.gateway.cache_decisions.ignore: ${JSON.stringify(p)} is not a field of call or budget (e.g. "call.est_input_tokens")`);
+    }
+    const parts = p.split('.');
+    paths.push({ parents: parts.slice(0, -1), key: parts[parts.length - 1] });
+  }
+  return paths;
+}
+
+function holder(input: PolicyInput, path: FieldPath): Record<string, unknown> | null {
+  let o: unknown = input;
+  for (const k of path.parents) {
+    o = (o as Record<string, unknown>)[k];
+    if (o === null || typeof o !== 'object') return null;
+  }
+  return o as Record<string, unknown>;
+}
+
+/** Sets the ignored fields that are present to null; returns their values, in order. */
+function blank(input: PolicyInput, paths: readonly FieldPath[]): unknown[] {
+  const kept: unknown[] = [];
+  for (const p of paths) {
+    const h = holder(input, p);
+    kept.push(h === null ? undefined : h[p.key]);
+    if (h !== null && p.key in h) h[p.key] = null;
+  }
+  return kept;
+}
+
+function restore(input: PolicyInput, paths: readonly FieldPath[], kept: readonly unknown[]): void {
+  for (let i = 0; i < paths.length; i++) {
+    const h = holder(input, paths[i]);
+    if (h !== null && kept[i] !== undefined) h[paths[i].key] = kept[i];
+  }
 }
 
 /** A plausible input, evaluated once at load to refuse bundles that cannot produce a decision. */
