@@ -172,9 +172,9 @@ for (const def of stores) {
     const s = await def.open(t);
     // On Redis, every writer has its own connection: the compare-and-set is the server's.
     const others: MemoryStore[] = [];
-    if (def.url !== undefined) {
+    if (s.url !== undefined) {
       for (let i = 0; i < 4; i++) {
-        const o = createRedisMemory({ url: (s as { url: string }).url, keyPrefix: 'test', commandTimeoutMs: 2000, log: createLogger('silent') });
+        const o = createRedisMemory({ url: s.url, keyPrefix: 'test', commandTimeoutMs: 2000, log: createLogger('silent') });
         t.teardown(() => o.close());
         others.push(o);
       }
@@ -222,7 +222,7 @@ t.test('redis: a document carries its TTL; the index expires with its longest-li
     (await s.list('workflow:w1', '', null, 10)).items.map((i) => i.key),
     ['b', 'c'],
   );
-  t.same(await probe.zrange('aos:mem:{workflow:w1}:i', 0, -1), ['b', 'c'], 'a member whose document is gone is dropped when met');
+  t.same(await probe.zrange('aos:mem:{workflow:w1}:i', '0', '-1'), ['b', 'c'], 'a member whose document is gone is dropped when met');
 });
 
 t.test('redis: a Redis that does not answer fails the operation', async (t) => {

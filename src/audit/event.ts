@@ -76,6 +76,12 @@ export interface AuditEvent {
    */
   mcp?: { agent_revision: string; server_revision: string | null };
   /**
+   * A shared memory operation (`kind: memory`): namespace, key, the document's ETag, the SHA-256 and
+   * size of the value written or read (never the value), the number of documents a list or search
+   * returned, what the store answered (`ok`, `not_found`, `precondition_failed`, `precondition_required`). Absent on every other call, so older events encode as before.
+   */
+  memory?: { namespace: string; key: string | null; etag: string | null; value_sha256: string | null; value_bytes: number | null; results: number | null; outcome: string };
+  /**
    * A WebSocket session (the Realtime API; `status` 101): how it closed and what went through it.
    * Its tokens and cost are the session's totals (every `response.done`). Absent on other calls.
    */

@@ -55,8 +55,8 @@ const UNDECIDED = {
 } satisfies Partial<AuditEvent>;
 /** Decided, but only on some calls: written after the others when present, so older lines (without it) still read. */
 type OptionalDecidedKey = 'approval' | 'mcp';
-/** Known only once the call is over, and only on some calls (a WebSocket session): never in an intent line. */
-type OptionalCompletionKey = 'session';
+/** Known only once the call is over, and only on some calls (a WebSocket session, a shared memory operation): never in an intent line. */
+type OptionalCompletionKey = 'session' | 'memory';
 type DecidedKey = Exclude<keyof AuditEvent, keyof typeof UNDECIDED | OptionalDecidedKey | OptionalCompletionKey>;
 /** The fields of an intent line, in order. The `satisfies` fails the build when AuditEvent gains a field neither list has. */
 const DECIDED_KEYS = Object.keys({

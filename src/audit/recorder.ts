@@ -101,6 +101,8 @@ class Recorder {
   }
 
   captureOf(ctx: CallContext): Capture | null {
+    // Shared memory: the audit event holds the value's hash and size, never the value (docs/coordination.md).
+    if (ctx.call?.kind === 'memory') return null;
     return ctx.agent === null || this.trail === null ? null : this.opts.capture(ctx.agent.template);
   }
 
@@ -237,6 +239,9 @@ class RecordedCall {
     event.tool_calls = ctx.toolCalls === null ? null : ctx.toolCalls.slice();
     event.total_ms = Math.round(outcome.totalMs * 1000) / 1000;
     event.upstream_ms = outcome.upstreamMs === null ? null : Math.round(outcome.upstreamMs * 1000) / 1000;
+    const m = ctx.call?.memoryRecord;
+    // Only shared memory operations carry the key (encoded by the general path of canonical.ts).
+    if (m !== undefined) event.memory = { namespace: m.namespace, key: m.key, etag: m.etag, value_sha256: m.value_sha256, value_bytes: m.value_bytes, results: m.results, outcome: m.outcome };
     const s = ctx.session;
     if (s !== null) {
       // A WebSocket session: no response body to hash; what went through it, and how it closed.

@@ -9,6 +9,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { JWT_ALGORITHMS } from './algorithms.js';
+import { MemorySchema } from './memory-schema.js';
 import { Bool, Const, Dict, Enum, fileSchema, Int, Obj, Str } from './schema-builders.js';
 
 // ---- building blocks (the shared ones are in schema-builders.ts) ------------------------------
@@ -611,6 +612,7 @@ export const GatewayConfigSchema = Obj(
     metering: MeteringSchema,
     cache: CacheSchema,
     workflows: WorkflowsSchema,
+    memory: MemorySchema,
     providers: Dict(ProviderSchema, { description: 'The LLM providers, by name.', minProperties: 1 }),
     routes: Type.Array(RouteSchema, { description: 'The mounts on the proxy listener.', minItems: 1 }),
     tools: Dict(ToolSchema, { description: 'The tool registry: HTTP APIs and MCP servers, by name (one path segment).', default: {}, propertyNames: { pattern: TOOL_NAME } }),

@@ -2,6 +2,7 @@ import type { LocalApprovalStore } from '../approvals/local-store.js';
 import type { Approvals } from '../approvals/service.js';
 import type { AuditTrail } from '../audit/trail.js';
 import type { CacheStore } from '../coordination/cache-store.js';
+import { type MemoryService, openMemory } from '../coordination/memory.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
 import type { LocalSigner, TokenVerifier } from '../identity/types.js';
 import type { WorkloadToken } from '../identity/workload-token.js';
@@ -70,10 +71,11 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
   let recording: Recording | null = null;
   let approvals: Approvals | null = null;
   let cache: CacheStore | null = null;
+  let memory: MemoryService | null = null;
   let pipeline: Pipeline | null = null;
 
   const compose = () => {
-    pipeline = buildPipeline({ snapshot, identity: identity!, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording!, approvals, cache }, deps);
+    pipeline = buildPipeline({ snapshot, identity: identity!, suspensions: store!.suspensions, policy, routing: routing!, budgets, recording: recording!, approvals, cache, memory }, deps);
   };
 
   /** Builds what the next snapshot changes; nothing running is touched until all of it is built. */
@@ -105,6 +107,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       recording = createRecording(snapshot, deps, () => snapshot);
       approvals = openApprovals(snapshot, deps, () => snapshot);
       cache = openCacheStore(snapshot, deps);
+      memory = openMemory(snapshot.config, log, metrics.registry);
       if (snapshot.config.metering.mode === 'enforce')
         budgets = await createBudgets(
           snapshot,
@@ -160,6 +163,7 @@ export function createRuntime(first: Snapshot, deps: ServiceDeps): Runtime {
       approvals?.close();
       await budgets?.close();
       await cache?.close();
+      await memory?.close();
       store?.db.close();
     },
     pipeline: () => pipeline!,

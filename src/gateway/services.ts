@@ -6,6 +6,8 @@ import { type AuditStore, openAuditStore } from '../audit/store.js';
 import { type AuditTrail, createAuditTrail } from '../audit/trail.js';
 import { createCacheStage } from '../coordination/cache-stage.js';
 import type { CacheStore } from '../coordination/cache-store.js';
+import type { MemoryService } from '../coordination/memory.js';
+import { createMemoryStages } from '../coordination/memory-stages.js';
 import { createRedisCache } from '../coordination/redis-cache.js';
 import { createSqliteCache } from '../coordination/sqlite-cache.js';
 import { createWorkflowStage } from '../coordination/workflow.js';
@@ -320,6 +322,8 @@ export interface PipelineServices {
   approvals: Approvals | null;
   /** The response cache's store; null: no cache stage. */
   cache: CacheStore | null;
+  /** Shared memory (opened once at start); null: `memory.mode: off`. */
+  memory?: MemoryService | null;
 }
 
 /** The pipeline of one snapshot with the services in force: stages turned off by config are absent. */
@@ -327,6 +331,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
   const { config, registry, prices } = p.snapshot;
   const { log, metrics } = deps;
   const manager = p.policy;
+  const mem = p.memory == null || config.memory.mode === 'off' ? null : p.memory;
   const m = config.metering;
   const meter =
     m.mode === 'enforce' && p.budgets !== null && prices !== null
@@ -345,7 +350,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
         });
   return composePipeline(
     config,
-    createRouter(config.routes, p.routing.upstreams, p.routing.tools),
+    createRouter(config.routes, p.routing.upstreams, p.routing.tools, mem === null ? null : mem.match),
     {
       metrics: createCallMetricsStage(metrics, deps.calls),
       record: p.recording.stage,
@@ -358,6 +363,7 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       cache: p.cache === null || config.cache.mode === 'off' ? null : createCacheStage({ config: config.cache, store: p.cache, registry, metrics: metrics.cache }),
       workflow: createWorkflowStage(config.workflows),
       tools,
+      memory: mem === null ? null : createMemoryStages({ config: config.memory, store: mem.store, metrics: mem.metrics, barrier: deps.barrier }),
     },
     { retries: config.upstream.retries, log, upstreamError: metrics.upstreamError },
     deps.barrier,

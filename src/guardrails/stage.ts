@@ -45,6 +45,10 @@ export function createGuardrailStage(opts: GuardrailStageOptions): Stage {
     } else if (call.kind === 'mcp') {
       const params = (ctx.json as { params?: { arguments?: unknown } } | undefined)?.params;
       scan = scanBody(scanner, params?.arguments, NO_SKIP, ['params', 'arguments']);
+    } else if (call.kind === 'memory') {
+      // Shared memory: the document a write stores, as `{value}` (a read returns what was scanned when it was written).
+      if (ctx.json === undefined) return;
+      scan = scanBody(scanner, ctx.json, NO_SKIP);
     } else return;
     if (scan.truncated) unscanned(ctx, metrics, 'size');
     ctx.findings = distinct(ctx, scan.findings);
@@ -56,7 +60,7 @@ export function createGuardrailStage(opts: GuardrailStageOptions): Stage {
       });
     }
     if (scan.sites.length > 0) ctx.redact = () => redact(ctx, scan, scanner);
-    if (scanner.responses) {
+    if (scanner.responses && call.kind !== 'memory') {
       const report = (f: Finding) => {
         metrics.finding(f.detector, 'recorded');
         const all = ctx.findings!;
@@ -105,5 +109,6 @@ function redact(ctx: CallContext, scan: BodyScan, scanner: Scanner): void {
   if (call.kind === 'tool') ctx.json = (call.tool!.args as { body: unknown }).body;
   ctx.jsonChanged = true;
   ctx.flag('redacted');
-  if (scanner.restore) ctx.tap(new RestoreTap(placeholders));
+  // A memory write stores the redacted document: nothing comes back to restore.
+  if (scanner.restore && call.kind !== 'memory') ctx.tap(new RestoreTap(placeholders));
 }

@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '../config/schema.js';
+import type { MemoryStages } from '../coordination/memory-stages.js';
 import type { Router } from '../routing/router.js';
 import type { WriteBarrier } from '../store/write-barrier.js';
 import { withResourceMetadata } from '../tools/mcp-auth.js';
@@ -38,6 +39,8 @@ export interface PipelineStages {
   workflow: Stage | null;
   /** HTTP tools and MCP servers (null without a `tools:` section). */
   tools: ToolStages | null;
+  /** Shared memory (src/coordination/memory-stages.ts); null: `memory.mode: off`. */
+  memory: MemoryStages | null;
 }
 
 const present = (...list: (Stage | null)[]): Stage[] => list.filter((s): s is Stage => s !== null);
@@ -50,6 +53,7 @@ const present = (...list: (Stage | null)[]): Stage[] => list.filter((s): s is St
 export function composePipeline(config: GatewayConfig, router: Router, s: PipelineStages, forwardOptions: ForwardOptions, barrier: WriteBarrier | null = null, relay: Relay | null = null): Pipeline {
   const body = readBody(config.limits.maxBodyBytes);
   const t = s.tools;
+  const m = s.memory;
   return {
     config,
     router,
@@ -67,5 +71,7 @@ export function composePipeline(config: GatewayConfig, router: Router, s: Pipeli
     // A 401 on an MCP route names the protected resource metadata (tools/mcp-auth.ts).
     mcp: t === null ? [] : present(s.identity === null ? null : withResourceMetadata(s.identity), body, t.mcp, s.guardrails, s.policy, t.mcpRevision, t.mcpValidate, s.meterReserve),
     mcpMetadata: t === null ? [] : [t.mcpMetadata],
+    // Shared memory: counted against request rate limits (not USD or tool-call budgets); answered from the store, never forwarded.
+    memory: m === null ? [] : present(s.identity, body, m.describe, s.guardrails, s.policy, s.meterReserve, m.answer),
   };
 }

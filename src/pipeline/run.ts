@@ -25,6 +25,8 @@ export interface Pipeline {
   readonly mcp: readonly Stage[];
   /** An MCP server's protected resource metadata (answered by the gateway, no token needed). */
   readonly mcpMetadata: readonly Stage[];
+  /** Shared memory (`/memory/v1/…`, `/mcp/memory`): decided like any call, answered by the gateway from its store. */
+  readonly memory: readonly Stage[];
   readonly forward: ForwardOptions;
   /** Relays an accepted WebSocket session (src/upstream/realtime.ts); null: upgrades are refused. */
   readonly relay: Relay | null;
@@ -62,7 +64,19 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
     checkUpgrade(ctx, session);
     const kind = route.tool?.kind;
     const stages = runStages(
-      kind === undefined ? (session ? p.session : route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : kind === 'mcp' ? p.mcp : p.mcpMetadata,
+      kind === undefined
+        ? session
+          ? p.session
+          : route.operation.inspect
+            ? p.inspected
+            : p.passthrough
+        : kind === 'tool'
+          ? p.tool
+          : kind === 'mcp'
+            ? p.mcp
+            : kind === 'memory'
+              ? p.memory
+              : p.mcpMetadata,
       ctx,
     );
     if (stages !== undefined) await stages;

@@ -22,7 +22,7 @@ export function policyInput(ctx: CallContext): PolicyInput {
   const route = ctx.route!;
   const call = ctx.call;
   const agent = ctx.agent;
-  return {
+  const input: PolicyInput = {
     agent:
       agent === null
         ? null
@@ -49,6 +49,9 @@ export function policyInput(ctx: CallContext): PolicyInput {
     },
     budget: ctx.budget,
   };
+  // Only shared memory operations carry the key: every other call's input is as before.
+  if (call?.memory !== undefined) input.call.memory = call.memory;
+  return input;
 }
 
 /** A tool call as the policy sees it: traits default to unlabelled, not sensitive, not read-only. */

@@ -1,3 +1,5 @@
+import type { MemoryCall } from '../providers/dialect.js';
+
 /**
  * The policy contract: what Rego sees as `input` and `data.registry`, and what it must return from
  * the entrypoint `aos/decision`. Kept stable: security teams write Rego against it.
@@ -23,7 +25,7 @@ export interface PolicyInput {
     time_ns: number;
   };
   call: {
-    kind: 'model' | 'tool' | 'mcp' | 'http';
+    kind: 'model' | 'tool' | 'mcp' | 'http' | 'memory';
     provider: string;
     operation: string;
     model: string | null;
@@ -36,6 +38,8 @@ export interface PolicyInput {
      */
     tool: { name: string; server: string | null; args: unknown; labels?: Record<string, string>; sensitive?: boolean; read_only?: boolean } | null;
     findings: { detector: string; severity: 'low' | 'medium' | 'high' | 'critical'; path: string }[];
+    /** Shared memory operations only (`kind: memory`; absent on every other call): see MemoryCall in providers/dialect.ts. */
+    memory?: MemoryCall;
   };
   budget: {
     scope: string;

@@ -26,8 +26,8 @@ export interface Usage {
 
 /** What the gateway understood of one call; adapters type only the fields they read. */
 export interface CallInfo {
-  /** model: an LLM call; tool: an HTTP tool; mcp: an MCP server; http: uninspected pass-through. */
-  kind: 'model' | 'tool' | 'mcp' | 'http';
+  /** model: an LLM call; tool: an HTTP tool; mcp: an MCP server; http: uninspected pass-through; memory: shared memory (answered by the gateway). */
+  kind: 'model' | 'tool' | 'mcp' | 'http' | 'memory';
   operation: string;
   model: string | null;
   stream: boolean;
@@ -40,6 +40,47 @@ export interface CallInfo {
   undecided?: true;
   /** MCP POSTs: the protocol revision the agent speaks and the one the server was spoken to in (null: not known yet). */
   revisions?: { agent: string; server: string | null };
+  /** Shared memory operations (`kind: memory`): what the policy sees of them (src/coordination/memory-stages.ts). */
+  memory?: MemoryCall;
+  /** Shared memory operations, once done: what the audit event records of them (hashes and sizes, never values). */
+  memoryRecord?: MemoryRecord;
+}
+
+/** A shared memory operation as the policy sees it (`input.call.memory`). */
+export interface MemoryCall {
+  /** `team:payments`, `org`, `workflow:<id>`, `agent:<id>`: `<kind>[:<name>]`. */
+  namespace: string;
+  /** The namespace's kind (`team`, `org`, `workflow`, `agent`, or another a policy of your own knows). */
+  scope: string;
+  /** The name after the kind (`payments`); null for `org`. */
+  name: string | null;
+  /** `read` (get, list, search) or `write` (put, delete). */
+  access: 'read' | 'write';
+  /** The document's key (get, put, delete); null for list and search. */
+  key: string | null;
+  /** The listing's prefix (list); null otherwise. */
+  prefix: string | null;
+  /** Bytes of the value a put writes; null otherwise. */
+  bytes: number | null;
+  /** The TTL a put asks for, in seconds; null: none. */
+  ttl_seconds: number | null;
+  /** The workflow this call belongs to (`x-aos-workflow-id`, or the one the gateway started); null: none. */
+  workflow: string | null;
+}
+
+/** A shared memory operation as its audit event records it (`memory` in the event). */
+export interface MemoryRecord {
+  namespace: string;
+  key: string | null;
+  /** The document's version after the operation (put), before it (delete), or read (get); null: none. */
+  etag: string | null;
+  /** SHA-256 of the value written or read (as stored: after redaction); null when none. */
+  value_sha256: string | null;
+  value_bytes: number | null;
+  /** Documents a list or search returned; null for the others. */
+  results: number | null;
+  /** What the store answered: `ok`, `not_found`, `precondition_failed`, `precondition_required`. */
+  outcome: string;
 }
 
 /**

@@ -33,7 +33,13 @@ const MCP_METADATA = '/.well-known/oauth-protected-resource/mcp/';
  * registry's mounts; then mounts marked `passthrough`, longest prefix first. Earlier routes win a
  * path two routes share.
  */
-export function createRouter(routes: readonly RouteConfig[], upstreams: ReadonlyMap<string, Upstream>, tools: ToolRegistry | null = null): Router {
+export function createRouter(
+  routes: readonly RouteConfig[],
+  upstreams: ReadonlyMap<string, Upstream>,
+  tools: ToolRegistry | null = null,
+  /** Shared memory's mounts (`/memory/v1/…`, `/mcp/memory`: coordination/memory-routes.ts), before the tool registry's; null: off. */
+  memory: ((path: string, method: string) => RouteTarget | null) | null = null,
+): Router {
   const exact = new Map<string, RouteTarget>();
   /** Targets of a claiming dialect for paths an earlier route of another dialect took. */
   const claimedAlt = new Map<string, RouteTarget>();
@@ -104,6 +110,10 @@ export function createRouter(routes: readonly RouteConfig[], upstreams: Readonly
       if (hit !== undefined) return marked ? (claimedAlt.get(path) ?? hit) : hit;
       if (patterned.length > 0) {
         const target = matchPatterned(path);
+        if (target !== null) return target;
+      }
+      if (memory !== null) {
+        const target = memory(path, method);
         if (target !== null) return target;
       }
       // The tool registry's mounts come before pass-through mounts (a passthrough `/` would take them).

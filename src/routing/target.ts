@@ -12,7 +12,7 @@ export interface RouteTarget {
   readonly upstreamPath: string;
   /** The model the path names (a dialect's PathMatch): such targets are made per request. */
   readonly model?: string;
-  /** Tool registry routes (`/tools/<name>/…`, `/mcp/<name>`): what was matched; they run the tool stages. */
+  /** Tool registry routes (`/tools/<name>/…`, `/mcp/<name>`) and shared memory: what was matched; they run the tool (memory) stages. */
   readonly tool?: ToolMatch;
   /** Overrides upstream.bodyTimeoutMs for this route (0: none), e.g. an MCP GET stream, idle by nature. */
   readonly bodyTimeoutMs?: number;
@@ -28,4 +28,9 @@ export type ToolMatch =
       readonly targets: ReadonlyMap<string, RouteTarget>;
     }
   /** `/.well-known/oauth-protected-resource/mcp/<name>`: the server's protected resource metadata, answered by the gateway. */
-  | { readonly kind: 'mcp-metadata'; readonly server: McpServer };
+  | { readonly kind: 'mcp-metadata'; readonly server: McpServer }
+  /**
+   * Shared memory, answered by the gateway (src/coordination/memory-stages.ts): `/memory/v1/<namespace>[/<key>]`
+   * with the namespace and key as the path has them (checked by the memory stage), or the MCP server `/mcp/memory`.
+   */
+  | { readonly kind: 'memory'; readonly mcp: boolean; readonly namespace: string | null; readonly key: string | null };
