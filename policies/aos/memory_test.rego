@@ -44,6 +44,8 @@ test_memory_org_read_by_all_written_by_writer_roles if {
 	denied(memory_call(object.union(org, {"access": "write"})), "memory write of namespace org is not allowed for agent demo-agent")
 	writer := object.union(memory_call(object.union(org, {"access": "write"})), {"agent": object.union(agent, {"roles": ["agent", "memory-org-writer"]})})
 	allowed(writer)
+	without := aos.decision with input as writer with data.registry as registry with data.aos.settings.memory as {}
+	without.allow
 	custom := object.union(memory_call(object.union(org, {"access": "write"})), {"agent": object.union(agent, {"roles": ["curator"]})})
 	d := aos.decision with input as custom with data.registry as registry with data.aos.settings.memory.org_writer_roles as ["curator"]
 	d.allow
