@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import t, { type Test } from 'tap';
+import { parseConfig } from '../src/config/load.js';
 import { auditEvents, type Harness, startHarness } from './helpers.js';
 import { REDIS, startRedis } from './redis-server.js';
 
@@ -333,6 +334,30 @@ t.test('memory.mode off: nothing is routed', async (t) => {
   const r = await h.call('alice', 'GET', '/memory/v1/team:research/k');
   t.equal(r.status, 404);
   t.equal(r.headers.get('x-aos-error-code'), 'aos_route_not_found');
+});
+
+t.test('config: an MCP server named memory would be shadowed by /mcp/memory: refused while memory is on', async (t) => {
+  const base = `providers: { openai: { dialect: openai, baseUrl: "http://127.0.0.1:9/v1" } }
+routes: [{ prefix: /v1, provider: openai }]
+tools: { memory: { kind: mcp, url: "http://127.0.0.1:9/mcp" } }
+`;
+  t.throws(() => parseConfig(base, 'aos.yaml'), /tools\.memory.*\/mcp\/memory is the gateway's shared memory/);
+  t.equal(parseConfig(`${base}memory: { mode: off }\n`, 'aos.yaml').config.memory.mode, 'off', 'accepted with memory off');
+  t.same(
+    parseConfig(base.replace('memory: { kind', 'mem: { kind'), 'aos.yaml').config.memory,
+    {
+      mode: 'on',
+      store: 'sqlite',
+      maxValueBytes: 256 * 1024,
+      maxKeyBytes: 512,
+      defaultTtlSeconds: 0,
+      maxTtlSeconds: 0,
+      listLimit: 1000,
+      searchMaxScan: 2000,
+      redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'aos', commandTimeoutMs: 1000 },
+    },
+    'the defaults',
+  );
 });
 
 const stores: { name: string; options?: object; memory(t: Test): Promise<Record<string, unknown>> }[] = [

@@ -47,6 +47,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   });
   const tools = resolveTools(config, file, where);
   problems.push(...tools.problems);
+  if (config.memory.mode === 'on' && config.tools.memory?.kind === 'mcp') {
+    problems.push(`${where(['tools', 'memory'])}: /mcp/memory is the gateway's shared memory while memory.mode is on: give this MCP server another name, or set memory.mode: off`);
+  }
   const cp = config.controlPlane;
   if (cp !== undefined && (cp.tokenFile === undefined) === (cp.tokenEnv === undefined)) {
     problems.push(`${where(['controlPlane'])}: set tokenFile or tokenEnv (the gateway's credential), exactly one`);

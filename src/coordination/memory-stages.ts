@@ -213,6 +213,8 @@ export function createMemoryStages(opts: MemoryStageOptions): MemoryStages {
       const durable = barrier?.ready() ?? null;
       if (durable !== null) await durable;
     }
+    // A kill switch that cut the call once it was decided: refused, as a forwarded call would be.
+    if (ctx.cutBy !== null) throw ctx.cutBy;
     if (op.op === 'put' && ctx.jsonChanged) op.value = stored((ctx.json as { value: unknown }).value);
     ctx.upstreamStart = performance.now();
     try {
