@@ -360,6 +360,30 @@ tools: { memory: { kind: mcp, url: "http://127.0.0.1:9/mcp" } }
   );
 });
 
+t.test('a Redis store that does not answer: 503 aos_memory_unavailable, audited as failed', async (t) => {
+  const h = await harness(t, { memory: { store: 'redis', redis: { url: 'redis://127.0.0.1:9', commandTimeoutMs: 100 } } });
+  const r = await h.call('alice', 'PUT', '/memory/v1/team:research/k', { a: 1 });
+  t.equal(r.status, 503);
+  t.equal((await errorOf(r)).code, 'aos_memory_unavailable');
+  t.equal(r.headers.get('retry-after'), null);
+  const [event] = await auditEvents(h, 1);
+  t.match(event, { kind: 'memory', decision: 'allow', outcome: 'failed', error_code: 'aos_memory_unavailable', status: 503 });
+  const metrics = await (await fetch(`${h.admin}/metrics`)).text();
+  t.match(metrics, /aos_memory_ops_total\{op="put",outcome="unavailable"\} 1/);
+});
+
+t.test('TTL defaults and bounds', async (t) => {
+  const h = await harness(t, { memory: { defaultTtlSeconds: 60, maxTtlSeconds: 120 } });
+  const expiresIn = async (key: string, headers: Record<string, string> = {}) => {
+    const r = await h.call('alice', 'PUT', `/memory/v1/team:research/${key}`, { a: 1 }, headers);
+    t.equal(r.status, 201);
+    return Math.round((Date.parse((await r.json()).expires_at) - Date.now()) / 1000);
+  };
+  t.ok(Math.abs((await expiresIn('a')) - 60) <= 2, 'a write without a TTL gets the default');
+  t.ok(Math.abs((await expiresIn('b', { 'x-aos-ttl-seconds': '90' })) - 90) <= 2, 'its own, within the bound');
+  t.ok(Math.abs((await expiresIn('c', { 'x-aos-ttl-seconds': '100000' })) - 120) <= 2, 'capped at maxTtlSeconds');
+});
+
 const stores: { name: string; options?: object; memory(t: Test): Promise<Record<string, unknown>> }[] = [
   { name: 'sqlite', memory: async () => ({ store: 'sqlite' }) },
   { name: 'redis', options: REDIS.options, memory: async (t) => ({ store: 'redis', redis: { url: (await startRedis(t)).url } }) },
