@@ -57,10 +57,10 @@ export function openMemory(config: GatewayConfig, log: Logger, registry: Registr
     match(path, method) {
       if (path === MEMORY_MCP_PATH) return mcpTarget;
       if (!path.startsWith(MEMORY_PREFIX)) return null;
-      const rest_ = path.slice(MEMORY_PREFIX.length);
-      const slash = rest_.indexOf('/');
+      const tail = path.slice(MEMORY_PREFIX.length);
+      const slash = tail.indexOf('/');
       if (slash === -1) {
-        return { name: 'memory/list', upstream: rest, operation: NAMESPACE, upstreamPath: '', tool: { kind: 'memory', mcp: false, namespace: rest_, key: null } };
+        return { name: 'memory/list', upstream: rest, operation: NAMESPACE, upstreamPath: '', tool: { kind: 'memory', mcp: false, namespace: tail, key: null } };
       }
       const operation = DOCUMENT[method] ?? OTHER;
       return {
@@ -68,7 +68,7 @@ export function openMemory(config: GatewayConfig, log: Logger, registry: Registr
         upstream: rest,
         operation,
         upstreamPath: '',
-        tool: { kind: 'memory', mcp: false, namespace: rest_.slice(0, slash), key: rest_.slice(slash + 1) },
+        tool: { kind: 'memory', mcp: false, namespace: tail.slice(0, slash), key: tail.slice(slash + 1) },
       };
     },
     async close() {
