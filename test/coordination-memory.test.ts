@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import t, { type Test } from 'tap';
 import { parseConfig } from '../src/config/load.js';
 import { auditEvents, type Harness, startHarness } from './helpers.js';
+import { statelessClient } from './mcp-stateless-client.js';
 import { REDIS, startRedis } from './redis-server.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
@@ -327,6 +328,22 @@ t.test('MCP: the official SDK client uses /mcp/memory', async (t) => {
   const mcpPut = events.find((e) => e.path === '/mcp/memory' && e.operation === 'memory.put' && e.memory?.outcome === 'ok')!;
   t.match(mcpPut, { kind: 'memory', route: 'memory/put', agent_id: 'alice' });
   t.equal(mcpPut.memory?.value_sha256, sha256(JSON.stringify({ color: 'blue', source: 'looking up' })));
+});
+
+t.test('MCP 2026-07-28 (stateless): server/discover, tools/list with caching hints, tool calls with resultType', async (t) => {
+  const h = await harness(t);
+  const rpc = statelessClient(`${h.url}/mcp/memory`, await h.token('alice'));
+  const discover = await rpc('server/discover');
+  t.match(discover.result, { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: {} }, _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'aos-memory' } } });
+  const list = await rpc('tools/list');
+  t.match(list.result, { resultType: 'complete', cacheScope: 'public', ttlMs: 3_600_000 });
+  t.equal((list.result!.tools as unknown[]).length, 5);
+  const put = await rpc('tools/call', { name: 'put', arguments: { namespace: 'agent:alice', key: 'todo', value: ['a', 'b'] } });
+  t.match(put.result, { resultType: 'complete', isError: false, structuredContent: { created: true } });
+  const get = await rpc('tools/call', { name: 'get', arguments: { namespace: 'agent:alice', key: 'todo' } });
+  t.same((get.result!.structuredContent as { value: unknown }).value, ['a', 'b']);
+  const noHeader = await rpc('tools/list', {}, { 'mcp-method': '' });
+  t.ok(noHeader.error, 'headers that do not match the body are refused');
 });
 
 t.test('memory.mode off: nothing is routed', async (t) => {

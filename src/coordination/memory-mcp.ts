@@ -1,17 +1,29 @@
 import type { MemoryConfig } from '../config/memory-schema.js';
 import { GatewayError } from '../errors.js';
 import type { McpMessage } from '../providers/mcp.js';
+import { discoverResult, REV_STATELESS } from '../tools/mcp-revisions.js';
 import { etagOf, type MemoryOp, memoryOp } from './memory-ops.js';
 import type { Precondition } from './memory-store.js';
 
 /**
  * Shared memory as an MCP server the gateway answers itself at `/mcp/memory` (Streamable HTTP,
- * JSON answers, no sessions): `initialize`, `ping`, `tools/list` and `tools/call` of five tools. A
- * tool call is the same operation as its REST request, decided by the same policy input.
+ * JSON answers, no sessions): `initialize`, `ping`, `tools/list` and `tools/call` of five tools; for
+ * 2026-07-28 agents `server/discover` too, and results with `resultType` (the tool list with caching
+ * hints: it is the same for every agent). A tool call is the same operation as its REST request,
+ * decided by the same policy input.
  */
 
 /** Revisions this server answers in (the agent's own when it is one of them, else the newest). */
 const REVISIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+
+const INIT = {
+  capabilities: { tools: { listChanged: false } },
+  serverInfo: { name: 'aos-memory', title: 'AOS shared memory', version: '1.0.0' },
+  instructions:
+    'Shared JSON memory governed by the gateway. Namespaces: team:<team>, org, workflow:<id>, agent:<id>. Update a document with the etag you read (if_match); retry from a fresh get when it fails.',
+};
+/** How long a 2026-07-28 agent may keep the tool list (the same for every agent; it changes only with the gateway's version). */
+const LIST_TTL_MS = 3_600_000;
 
 const NS = { type: 'string', description: 'The namespace: team:<team>, org, workflow:<id>, agent:<id>.' };
 const KEY = { type: 'string', description: 'The key: segments of letters, digits and . _ ~ : @ + = , - separated by /.' };
@@ -83,32 +95,26 @@ const ALLOWED = new Map<string, Set<string>>(MEMORY_TOOLS.map((t) => [t.name, ne
 export type McpAsk = { kind: 'op'; op: MemoryOp; value: unknown } | { kind: 'result'; result: unknown } | { kind: 'accepted' };
 
 /** The answer to a protocol message, or the operation a `tools/call` asks for (argument errors throw `aos_invalid_arguments`). */
-export function mcpAsk(config: MemoryConfig, msg: McpMessage): McpAsk {
+export function mcpAsk(config: MemoryConfig, msg: McpMessage, revision: string): McpAsk {
   if (msg.type !== 'request') return { kind: 'accepted' };
   const params = msg.params ?? {};
+  const stateless = revision === REV_STATELESS;
   switch (msg.method) {
     case 'initialize': {
       const asked = params.protocolVersion;
       const protocolVersion = typeof asked === 'string' && REVISIONS.includes(asked) ? asked : REVISIONS[0];
-      return {
-        kind: 'result',
-        result: {
-          protocolVersion,
-          capabilities: { tools: { listChanged: false } },
-          serverInfo: { name: 'aos-memory', title: 'AOS shared memory', version: '1.0.0' },
-          instructions:
-            'Shared JSON memory governed by the gateway. Namespaces: team:<team>, org, workflow:<id>, agent:<id>. Update a document with the etag you read (if_match); retry from a fresh get when it fails.',
-        },
-      };
+      return { kind: 'result', result: { protocolVersion, ...INIT } };
     }
+    case 'server/discover':
+      return { kind: 'result', result: discoverResult(INIT) };
     case 'ping':
-      return { kind: 'result', result: {} };
+      return { kind: 'result', result: stateless ? { resultType: 'complete' } : {} };
     case 'tools/list':
-      return { kind: 'result', result: { tools: MEMORY_TOOLS } };
+      return { kind: 'result', result: stateless ? { tools: MEMORY_TOOLS, resultType: 'complete', ttlMs: LIST_TTL_MS, cacheScope: 'public' } : { tools: MEMORY_TOOLS } };
     case 'tools/call':
       return { kind: 'op', ...toolOp(config, params) };
     default:
-      throw new GatewayError('aos_route_not_found', `the memory MCP server does not serve ${msg.method} (it serves initialize, ping, tools/list and tools/call)`);
+      throw new GatewayError('aos_route_not_found', `the memory MCP server does not serve ${msg.method} (it serves initialize, server/discover, ping, tools/list and tools/call)`);
   }
 }
 
@@ -148,6 +154,8 @@ function toolOp(config: MemoryConfig, params: Record<string, unknown>): { op: Me
 }
 
 /** A tool's result: the payload as text (what most clients show the model) and as structured content. */
-export function toolResult(payload: Record<string, unknown>, isError: boolean): Record<string, unknown> {
-  return { content: [{ type: 'text', text: JSON.stringify(payload) }], structuredContent: payload, isError };
+export function toolResult(payload: Record<string, unknown>, isError: boolean, revision: string): Record<string, unknown> {
+  const result: Record<string, unknown> = { content: [{ type: 'text', text: JSON.stringify(payload) }], structuredContent: payload, isError };
+  if (revision === REV_STATELESS) result.resultType = 'complete';
+  return result;
 }

@@ -8,6 +8,7 @@ import type { MemoryRecord } from '../providers/dialect.js';
 import { checkMcpHeaders, parseMcpMessage } from '../providers/mcp.js';
 import type { ToolMatch } from '../routing/target.js';
 import type { WriteBarrier } from '../store/write-barrier.js';
+import { agentRevision, REV_STATELESS } from '../tools/mcp-revisions.js';
 import { tapData, tapEnd } from '../upstream/tap.js';
 import { type McpAsk, mcpAsk, toolResult } from './memory-mcp.js';
 import type { MemoryMetrics } from './memory-metrics.js';
@@ -36,7 +37,7 @@ type MemoryMatch = ToolMatch & { kind: 'memory' };
 const OPS = new Set(['get', 'put', 'delete', 'list', 'search']);
 
 /** What the describe stage found, for the answer stage (one per request). */
-type Ask = { via: 'rest'; op: MemoryOp } | { via: 'mcp'; ask: McpAsk };
+type Ask = { via: 'rest'; op: MemoryOp } | { via: 'mcp'; ask: McpAsk; revision: string };
 
 /** The stored form of a document: compact JSON. */
 const stored = (value: unknown): string => JSON.stringify(value);
@@ -168,8 +169,12 @@ export function createMemoryStages(opts: MemoryStageOptions): MemoryStages {
     if (msg.type === 'request') ctx.rpcId = msg.id;
     if (msg.type === 'request' && msg.method === 'tools/call') counted.op = OPS.has(msg.params?.name as string) ? (msg.params!.name as string) : 'unknown';
     checkMcpHeaders(ctx.req.headers, msg);
-    const ask = mcpAsk(config, msg);
-    asks.set(ctx, { via: 'mcp', ask });
+    const revision = agentRevision(ctx.req.headers['mcp-protocol-version'], msg.type === 'response' ? null : msg.params);
+    // The stateless revision requires Mcp-Method on every request, as on every MCP route.
+    if (revision === REV_STATELESS && msg.type === 'request' && ctx.req.headers['mcp-method'] === undefined)
+      throw new GatewayError('aos_bad_request', `a ${REV_STATELESS} request needs the Mcp-Method header`);
+    const ask = mcpAsk(config, msg, revision);
+    asks.set(ctx, { via: 'mcp', ask, revision });
     if (ask.kind !== 'op') {
       // Protocol messages (initialize, ping, tools/list) and notifications: nothing to decide.
       ctx.call = { kind: 'mcp', operation: msg.type === 'request' ? msg.method : msg.type, model: null, stream: false, maxTokens: null, tool: null, undecided: true };
@@ -288,7 +293,7 @@ export function createMemoryStages(opts: MemoryStageOptions): MemoryStages {
     return run(ctx, op).then((r) => {
       ctx.call!.memoryRecord = r.record;
       if (ask.via === 'rest') answerRest(ctx, op, r);
-      else answerMcp(ctx, op, r);
+      else answerMcp(ctx, op, r, ask.revision);
     });
   };
 
@@ -322,17 +327,17 @@ export function createMemoryStages(opts: MemoryStageOptions): MemoryStages {
     else reply(ctx, 200, { 'cache-control': 'no-store' }, JSON.stringify(r.payload));
   };
 
-  const answerMcp = (ctx: CallContext, op: MemoryOp, r: Result) => {
+  const answerMcp = (ctx: CallContext, op: MemoryOp, r: Result, revision: string) => {
     let result: Record<string, unknown>;
-    if (r.outcome !== 'ok') result = toolResult({ code: r.code, message: r.message, etag: r.etag }, true);
+    if (r.outcome !== 'ok') result = toolResult({ code: r.code, message: r.message, etag: r.etag }, true, revision);
     else if (r.doc !== undefined) {
       const d = r.doc;
-      result = toolResult({ namespace: op.namespace, key: d.key, etag: d.etag, value: JSON.parse(d.value) as unknown, updated_at: iso(d.updatedMs), expires_at: iso(d.expiresMs) }, false);
+      result = toolResult({ namespace: op.namespace, key: d.key, etag: d.etag, value: JSON.parse(d.value) as unknown, updated_at: iso(d.updatedMs), expires_at: iso(d.expiresMs) }, false, revision);
     } else if (r.put !== undefined) {
       const p = r.put;
-      result = toolResult({ namespace: op.namespace, key: op.key, etag: p.etag, bytes: p.bytes, created: p.created, expires_at: iso(p.expiresMs) }, false);
-    } else if (op.op === 'delete') result = toolResult({ namespace: op.namespace, key: op.key, deleted: true }, false);
-    else result = toolResult(r.payload!, false);
+      result = toolResult({ namespace: op.namespace, key: op.key, etag: p.etag, bytes: p.bytes, created: p.created, expires_at: iso(p.expiresMs) }, false, revision);
+    } else if (op.op === 'delete') result = toolResult({ namespace: op.namespace, key: op.key, deleted: true }, false, revision);
+    else result = toolResult(r.payload!, false, revision);
     reply(ctx, 200, {}, JSON.stringify({ jsonrpc: '2.0', id: ctx.rpcId, result }));
   };
 
