@@ -346,6 +346,28 @@ t.test('MCP 2026-07-28 (stateless): server/discover, tools/list with caching hin
   t.ok(noHeader.error, 'headers that do not match the body are refused');
 });
 
+t.test('rate limits: a memory operation takes a request slot; it costs no USD and is not a tool call', async (t) => {
+  const registry = `
+templates:
+  worker: { version: 1, budget: { requests_per_minute: 3, daily_usd: 1, tool_calls_daily: 1 } }
+agents:
+  - { id: alice, team: research, template: worker }
+`;
+  const h = await startHarness(t, { identity: { mode: 'required', registry: 'agents.yaml' }, log: { level: 'warn' } }, { files: { 'agents.yaml': registry } });
+  const token = await h.gateway.signer()!.mint({ subject: 'alice', audience: 'aos-gateway', ttlSec: 600 });
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await fetch(`${h.url}/memory/v1/team:research/k${i}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"n":1}' });
+    statuses.push(r.status);
+    if (r.status === 429) t.equal(r.headers.get('x-aos-error-code'), 'aos_rate_limited');
+    await r.arrayBuffer();
+  }
+  t.same(statuses, [201, 201, 201, 429], 'three per minute, then refused; the tool-call budget of 1 was never touched');
+  const daily = (await h.gateway.budgets()!.show('agent:alice')).budgets.find((b) => b.key === 'daily_usd')!;
+  t.equal(daily.spent, 0, 'no USD spent');
+  t.equal(daily.reserved, 0, 'nothing left reserved');
+});
+
 t.test('memory.mode off: nothing is routed', async (t) => {
   const h = await harness(t, { memory: { mode: 'off' } });
   const r = await h.call('alice', 'GET', '/memory/v1/team:research/k');
