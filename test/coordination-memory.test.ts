@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import t, { type Test } from 'tap';
+import { verifyChain } from '../src/audit/verify.js';
 import { parseConfig } from '../src/config/load.js';
 import { auditEvents, type Harness, startHarness } from './helpers.js';
 import { statelessClient } from './mcp-stateless-client.js';
@@ -119,6 +120,7 @@ t.test('REST: create, read, conditional update, create-only, delete, TTL; audit 
     results: null,
     outcome: 'ok',
   });
+  t.match(verifyChain(h.gateway.audit()!.store), { ok: true }, 'the hash chain verifies with memory events in it');
   const refused = events.find((e) => e.status === 428)!;
   t.match(refused.memory, { outcome: 'precondition_required', etag: etag.slice(1, -1) });
   const metrics = await (await fetch(`${h.admin}/metrics`)).text();
