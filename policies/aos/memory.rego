@@ -1,6 +1,7 @@
 # Shared memory (call.kind == "memory", docs/coordination.md#shared-memory): who may read and write
 # which namespace. `input.call.memory` is {namespace, scope, name, access, key, prefix, bytes,
-# ttl_seconds, workflow}; `access` is "read" (get, list, search) or "write" (put, delete).
+# ttl_seconds, workflow}; `access` is "read" (get, list, search) or "write" (put, delete); `workflow`
+# is the call's workflow id on workflow: namespaces, null on the others.
 #
 #   agent:<id>      the agent <id> only
 #   team:<team>     the agents of <team>

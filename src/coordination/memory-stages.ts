@@ -100,7 +100,8 @@ export function createMemoryStages(opts: MemoryStageOptions): MemoryStages {
         prefix: op.op === 'list' ? op.prefix : null,
         bytes: op.value === null ? null : Buffer.byteLength(op.value),
         ttl_seconds: op.ttlMs === null ? null : op.ttlMs / 1000,
-        workflow: ctx.workflowId,
+        // Only where it decides (a workflow namespace): a workflow id per call would defeat the decision cache elsewhere.
+        workflow: op.scope === 'workflow' ? ctx.workflowId : null,
       },
     };
   };

@@ -64,7 +64,7 @@ export interface MemoryCall {
   bytes: number | null;
   /** The TTL a put asks for, in seconds; null: none. */
   ttl_seconds: number | null;
-  /** The workflow this call belongs to (`x-aos-workflow-id`, or the one the gateway started); null: none. */
+  /** For `workflow:` namespaces, the workflow this call belongs to (`x-aos-workflow-id`, or the one the gateway started); null otherwise. */
   workflow: string | null;
 }
 
