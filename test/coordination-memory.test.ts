@@ -370,6 +370,18 @@ agents:
   t.equal(daily.reserved, 0, 'nothing left reserved');
 });
 
+t.test('a suspended agent reaches no memory, at once', async (t) => {
+  const h = await harness(t);
+  t.equal((await h.call('alice', 'PUT', '/memory/v1/team:research/k', { a: 1 })).status, 201);
+  const admin = await h.gateway.signer()!.mint({ subject: 'ops', audience: 'aos-admin', roles: ['admin'], ttlSec: 600 });
+  const s = await fetch(`${h.admin}/admin/agents/alice/suspend`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: '{"reason":"test"}' });
+  t.equal(s.status, 200);
+  const r = await h.call('alice', 'GET', '/memory/v1/team:research/k');
+  t.equal(r.status, 403);
+  t.equal((await errorOf(r)).code, 'aos_agent_suspended');
+  t.equal((await h.call('bob', 'GET', '/memory/v1/team:research/k')).status, 200, 'a teammate still reads it');
+});
+
 t.test('memory.mode off: nothing is routed', async (t) => {
   const h = await harness(t, { memory: { mode: 'off' } });
   const r = await h.call('alice', 'GET', '/memory/v1/team:research/k');
