@@ -76,6 +76,12 @@ export interface AuditEvent {
    */
   mcp?: { agent_revision: string; server_revision: string | null };
   /**
+   * Who asked whom (docs/coordination.md#agent-to-agent-a2a): on an A2A hand-off, the chain it makes
+   * (its last agent the callee); on a call an agent makes under a gateway-signed delegation, the
+   * chain it acts under (its last agent the caller). `depth`: hand-offs in it. Absent on other calls.
+   */
+  delegation?: { chain: string[]; depth: number };
+  /**
    * A WebSocket session (the Realtime API; `status` 101): how it closed and what went through it.
    * Its tokens and cost are the session's totals (every `response.done`). Absent on other calls.
    */

@@ -25,6 +25,9 @@ export interface Pipeline {
   readonly mcp: readonly Stage[];
   /** An MCP server's protected resource metadata (answered by the gateway, no token needed). */
   readonly mcpMetadata: readonly Stage[];
+  /** A2A hand-offs to a registered agent (`/a2a/<agent>`), and its card (answered by the gateway). */
+  readonly a2a: readonly Stage[];
+  readonly a2aCard: readonly Stage[];
   readonly forward: ForwardOptions;
   /** Relays an accepted WebSocket session (src/upstream/realtime.ts); null: upgrades are refused. */
   readonly relay: Relay | null;
@@ -62,7 +65,21 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
     checkUpgrade(ctx, session);
     const kind = route.tool?.kind;
     const stages = runStages(
-      kind === undefined ? (session ? p.session : route.operation.inspect ? p.inspected : p.passthrough) : kind === 'tool' ? p.tool : kind === 'mcp' ? p.mcp : p.mcpMetadata,
+      kind === undefined
+        ? session
+          ? p.session
+          : route.operation.inspect
+            ? p.inspected
+            : p.passthrough
+        : kind === 'tool'
+          ? p.tool
+          : kind === 'mcp'
+            ? p.mcp
+            : kind === 'a2a'
+              ? p.a2a
+              : kind === 'a2a-card'
+                ? p.a2aCard
+                : p.mcpMetadata,
       ctx,
     );
     if (stages !== undefined) await stages;

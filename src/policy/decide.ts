@@ -22,7 +22,7 @@ export function policyInput(ctx: CallContext): PolicyInput {
   const route = ctx.route!;
   const call = ctx.call;
   const agent = ctx.agent;
-  return {
+  const input: PolicyInput = {
     agent:
       agent === null
         ? null
@@ -49,6 +49,11 @@ export function policyInput(ctx: CallContext): PolicyInput {
     },
     budget: ctx.budget,
   };
+  // Only A2A hand-offs and delegated calls carry these keys: every other input stays as it was.
+  if (call?.a2a !== undefined) input.call.a2a = { ...call.a2a };
+  const d = ctx.delegation;
+  if (d !== null) input.call.delegation = { chain: d.chain.slice(), depth: d.depth };
+  return input;
 }
 
 /** A tool call as the policy sees it: traits default to unlabelled, not sensitive, not read-only. */
