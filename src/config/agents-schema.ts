@@ -85,7 +85,7 @@ const TemplateSchema = Obj(
     tools: Type.Array(Str('A tool name', { minLength: 1 }), { description: 'Tools (keys of `tools` in aos.yaml) the agents may call.', default: [] }),
     budget: budget("Each agent's own budget.", {
       workflow_usd: Usd(
-        'Hard limit in USD per workflow: every call of every agent in a workflow this template\'s agent starts draws from it (`workflow:<id>`; docs/coordination.md). Kept `budgets.workflowTtlSeconds` after the workflow\'s last call.',
+        "Hard limit in USD per workflow: every call of every agent in a workflow this template's agent starts draws from it (`workflow:<id>`; docs/coordination.md). Kept `budgets.workflowTtlSeconds` after the workflow's last call.",
       ),
     }),
     agents: Type.Array(Str('An agent id pattern', { minLength: 1 }), {
@@ -123,7 +123,7 @@ const A2aSchema = Obj(
   {
     url: HttpUrl("The agent's A2A JSON-RPC endpoint (A2A 1.0), e.g. http://127.0.0.1:9001/a2a/jsonrpc."),
     rest: Type.Optional(HttpUrl('The base URL of its HTTP+JSON binding (`<rest>/message:send`, …); absent: only JSON-RPC is offered.')),
-    card: Type.Optional(HttpUrl("Where its Agent Card is (default: `/.well-known/agent-card.json` on the origin of `url`).")),
+    card: Type.Optional(HttpUrl('Where its Agent Card is (default: `/.well-known/agent-card.json` on the origin of `url`).')),
     headers: Dict(Type.String(), { description: 'Headers the gateway adds to every call to the agent (a credential of its own).', default: {} }),
   },
   { description: 'The agent is also a callee: other agents hand it work through the gateway at `/a2a/<id>` (docs/coordination.md#agent-to-agent-a2a).' },

@@ -35,6 +35,8 @@ export interface A2aStageOptions {
 export interface A2aStages {
   /** Reads the A2A message (or the HTTP+JSON path), checks the chain, describes the call and readies the callee's token. */
   describe: Stage;
+  /** Describes a card's read (`GetAgentCard`), for the policy. */
+  cardCall: Stage;
   /** Answers the agent's card as the caller may see it. */
   card: Stage;
 }
@@ -54,7 +56,8 @@ export function createA2aStages(opts: A2aStageOptions): A2aStages {
       ctx.route = m.targets.get(method) ?? m.targets.get('other')!;
     } else {
       const found = restMethod(ctx.req.method ?? 'GET', m.path);
-      if (found === null) throw new GatewayError('aos_route_not_found', `no A2A HTTP+JSON operation ${ctx.req.method} ${m.path} (A2A 1.0: POST /message:send, POST /message:stream, GET /tasks/{id}, …)`);
+      if (found === null)
+        throw new GatewayError('aos_route_not_found', `no A2A HTTP+JSON operation ${ctx.req.method} ${m.path} (A2A 1.0: POST /message:send, POST /message:stream, GET /tasks/{id}, …)`);
       method = found;
       const r = ctx.route!;
       ctx.route = { ...r, name: `${r.upstream.name}/${method}`, operation: { name: method, methods: [], inspect: false } };
@@ -80,9 +83,13 @@ export function createA2aStages(opts: A2aStageOptions): A2aStages {
     });
   };
 
-  const card: Stage = async function a2aCardStage(ctx) {
+  const cardCall: Stage = function a2aCardCallStage(ctx) {
     const agent = (ctx.route!.tool as { agent: A2aAgent }).agent;
     ctx.call = { kind: 'a2a', operation: 'GetAgentCard', model: null, stream: false, maxTokens: null, tool: null, a2a: { agent: agent.id, method: 'GetAgentCard', binding: 'jsonrpc', skill: null } };
+  };
+
+  const card: Stage = async function a2aCardStage(ctx) {
+    const agent = (ctx.route!.tool as { agent: A2aAgent }).agent;
     let own: Record<string, unknown>;
     try {
       own = await agent.card();
@@ -106,7 +113,7 @@ export function createA2aStages(opts: A2aStageOptions): A2aStages {
     return d !== null && d.error === null && d.allow;
   };
 
-  return { describe, card };
+  return { describe, cardCall, card };
 }
 
 /** The JSON-RPC message of a POST: one request (A2A sends no batches); its id answers errors from here on. */
