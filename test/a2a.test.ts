@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { stringify } from 'yaml';
-import { a2aClient, agentFetch, answerText, type Incoming, openaiAs, passOn, startA2aAgent, userMessage } from './a2a-agents.js';
+import { type A2aAgentServer, a2aClient, agentFetch, answerText, type Incoming, openaiAs, passOn, startA2aAgent, userMessage } from './a2a-agents.js';
 import { auditEvents, type Harness, startHarness } from './helpers.js';
+import { REDIS, startRedis } from './redis-server.js';
 import { opaCli } from './tools.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
@@ -46,10 +47,14 @@ interface World {
   tokens: Record<string, string>;
   /** What the agents' own calls came to (errors included), by agent. */
   notes: Record<string, string[]>;
+  servers: Record<string, A2aAgentServer>;
 }
 
 /** Starts researcher, writer and editor (A2A servers), then the gateway with the registry that names them. */
-async function world(t: Test, opts: { policy: 'chain' | 'default'; maxDepth?: number; workflowUsd?: number; metering?: Record<string, unknown> } = { policy: 'chain' }): Promise<World> {
+async function world(
+  t: Test,
+  opts: { policy: 'chain' | 'default'; maxDepth?: number; workflowUsd?: number; metering?: Record<string, unknown>; gate?: Promise<void> } = { policy: 'chain' },
+): Promise<World> {
   const env = { gw: '', tokens: {} as Record<string, string> };
   const notes: Record<string, string[]> = { researcher: [], writer: [], editor: [] };
   const note = (who: string, what: string) => notes[who].push(what);
@@ -63,8 +68,12 @@ async function world(t: Test, opts: { policy: 'chain' | 'default'; maxDepth?: nu
   const research = async (text: string, incoming: Incoming, stream: { update(text: string): void } | null) => {
     const openai = openaiAs(env.gw, env.tokens.researcher, passOn(incoming));
     const found = await openai.chat.completions.create(ask(`research ${text}`));
-    stream?.update('researched');
     note('researcher', 'model ok');
+    if (stream !== null) {
+      stream.update('researched');
+      // Held until the test saw the first events: a gateway that buffered the stream would never show them.
+      await opts.gate;
+    }
     if (text.includes('no hand-off')) return `research: ${found.choices[0].message.content}`;
     const writer = await a2aClient(env.gw, 'writer', text.includes('rest') ? 'rest' : 'jsonrpc', agentFetch(env.tokens.researcher, passOn(incoming)));
     const draft = await writer.sendMessage({ message: userMessage(`write up ${text}`) } as never);
@@ -123,7 +132,7 @@ async function world(t: Test, opts: { policy: 'chain' | 'default'; maxDepth?: nu
   );
   env.gw = h.url;
   for (const id of ['planner', 'researcher', 'writer', 'editor']) env.tokens[id] = await h.gateway.signer()!.mint({ subject: id, audience: 'aos-gateway', ttlSec: 600 });
-  return { h, tokens: env.tokens, notes };
+  return { h, tokens: env.tokens, notes, servers: { researcher, writer, editor } };
 }
 
 t.test('planner → researcher → writer: one trace, one workflow, the chain in the policy input, a fourth hop and a loop refused', OPA.options, async (t) => {
@@ -187,15 +196,7 @@ t.test('planner → researcher → writer: one trace, one workflow, the chain in
     ],
     'flagged delegation_ignored, no chain recorded',
   );
-  // A token the gateway signed, for someone else: the researcher cannot use the writer's.
-  const writerToken = researcherSeen(h);
-  t.ok(writerToken, 'the writer got a gateway-signed delegation');
 });
-
-/** The x-aos-delegation the gateway sent the writer is never forwarded to a model provider. */
-function researcherSeen(h: Harness): boolean {
-  return h.upstream.received.every((r) => r.headers['x-aos-delegation'] === undefined);
-}
 
 t.test('HTTP+JSON binding, streaming relayed event by event, the card through the gateway filtered by the default policy', async (t) => {
   const { h, tokens, notes } = await world(t, { policy: 'default' });
@@ -224,14 +225,7 @@ t.test('HTTP+JSON binding, streaming relayed event by event, the card through th
     'every skill of an agent the template names whole',
   );
 
-  // HTTP+JSON, streaming: the first event arrives while the researcher is still working.
-  const researcher = await a2aClient(h.url, 'researcher', 'rest', fetchImpl);
-  const events: string[] = [];
-  for await (const e of researcher.sendMessageStream({ message: userMessage('numbers, no hand-off') } as never)) {
-    events.push(e.payload?.$case ?? 'none');
-  }
-  t.same(events, ['task', 'statusUpdate', 'artifactUpdate', 'statusUpdate'], 'task, progress, answer, completion: relayed as SSE');
-  t.same(notes.researcher, ['model ok']);
+  t.same(notes.researcher, []);
 
   // The default policy: the planner may not hand work to the editor (not in its template's agents).
   const cardRes = await fetchImpl(`${h.url}/a2a/editor/.well-known/agent-card.json`);
@@ -270,4 +264,90 @@ t.test('bad input: not JSON-RPC, unknown agent, unknown HTTP+JSON operation, no 
     const body = (await res.json()) as { jsonrpc?: string; error: { data?: { reason: string }[]; details?: { reason: string }[] } };
     t.equal((body.error.data ?? body.error.details)?.[0].reason, code, `${name}: in the binding's shape`);
   }
+});
+
+t.test('streaming, both bindings: every event is relayed as it comes, never buffered whole', async (t) => {
+  for (const binding of ['jsonrpc', 'rest'] as const) {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const { h, tokens, notes } = await world(t, { policy: 'default', gate });
+    const researcher = await a2aClient(h.url, 'researcher', binding, agentFetch(tokens.planner));
+    const it = researcher.sendMessageStream({ message: userMessage('numbers, no hand-off') } as never)[Symbol.asyncIterator]();
+    const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no event within 5 s: the stream was held back')), 5000))]);
+    const early = [(await within(it.next())).value?.payload?.$case, (await within(it.next())).value?.payload?.$case];
+    t.same(early, ['task', 'statusUpdate'], `${binding}: the task and its progress arrived while the researcher was still working`);
+    open();
+    const rest: string[] = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value.payload?.$case ?? 'none');
+    t.same(rest, ['artifactUpdate', 'statusUpdate'], `${binding}: then the answer and the completion`);
+    t.same(notes.researcher, ['model ok']);
+    const events = await auditEvents(h, 3);
+    const handoff = events.find((e) => e.kind === 'a2a' && e.operation === 'SendStreamingMessage');
+    t.match(
+      handoff,
+      { agent_id: 'planner', stream: true, decision: 'allow', outcome: 'completed', delegation: { chain: ['planner', 'researcher'], depth: 1 } },
+      `${binding}: audited as a streaming hand-off`,
+    );
+  }
+});
+
+for (const store of ['sqlite', 'redis'] as const) {
+  t.test(`a workflow budget every agent in the workflow draws from (${store})`, store === 'redis' ? REDIS.options : {}, async (t) => {
+    const metering = store === 'redis' ? { store: 'redis', redis: { url: (await startRedis(t)).url, keyPrefix: 'a2a' } } : undefined;
+    // The planner's template: $0.0001 per workflow; the researcher's template has none of its own.
+    const { h, tokens, notes, servers } = await world(t, { policy: 'default', workflowUsd: 0.0001, metering });
+    const planner = openaiAs(h.url, tokens.planner);
+    const first = await planner.chat.completions.create(ask('plan')).withResponse();
+    const workflow = first.response.headers.get('x-aos-workflow-id')!;
+    const researcher = await a2aClient(h.url, 'researcher', 'jsonrpc', agentFetch(tokens.planner, { 'x-aos-workflow-id': workflow }));
+    await researcher.sendMessage({ message: userMessage('numbers, no hand-off') } as never);
+    t.same(notes.researcher, ['model ok'], "the researcher's call fit the workflow's budget");
+    // The researcher goes on under the delegation it got: the same workflow budget, signed by the gateway.
+    const delegated = servers.researcher.seen.find((hd) => typeof hd['x-aos-delegation'] === 'string')!['x-aos-delegation'] as string;
+    const openai = openaiAs(h.url, tokens.researcher, { 'x-aos-delegation': delegated });
+    let refused: { status?: number; message?: string; headers?: Headers } | null = null;
+    let calls = 0;
+    while (refused === null && calls < 60) {
+      await openai.chat.completions.create(ask('more research')).then(
+        () => calls++,
+        (e: unknown) => {
+          refused = e as typeof refused;
+        },
+      );
+    }
+    t.ok(calls > 3 && calls < 30, `the budget held ${calls} more calls`);
+    t.match(refused, { status: 429, message: new RegExp(`workflow budget of workflow:${workflow} would be exceeded`) }, 'then aos_budget_exceeded');
+    const again = await planner.chat.completions.create(ask('plan more'), { headers: { 'x-aos-workflow-id': workflow } }).catch((e: unknown) => e as { status: number });
+    t.match(again, { status: 429 }, "the planner draws from the same workflow's budget: refused too");
+    const fresh = await planner.chat.completions.create(ask('another plan')).withResponse();
+    t.not(fresh.response.headers.get('x-aos-workflow-id'), workflow, 'a new workflow');
+    t.ok(fresh.data.choices.length > 0, 'has its own budget');
+    const events = await auditEvents(h, calls + 5);
+    const spent = events.filter((e) => e.workflow_id === workflow && e.kind === 'model').reduce((sum, e) => sum + (e.cost_usd ?? 0), 0);
+    t.ok(spent > 0.00005 && spent <= 0.0001, `what the workflow spent ($${spent.toFixed(6)}) stayed within its budget`);
+  });
+}
+
+t.test("a delegation is bound to its agent: the writer's token is nothing to the researcher", OPA.options, async (t) => {
+  const { h, tokens, servers } = await world(t);
+  const planner = a2aClient(h.url, 'researcher', 'jsonrpc', agentFetch(tokens.planner));
+  await (await planner).sendMessage({ message: userMessage('numbers') } as never);
+  const writers = servers.writer.seen.find((hd) => typeof hd['x-aos-delegation'] === 'string')!['x-aos-delegation'] as string;
+  t.ok(writers, 'the writer got a gateway-signed delegation');
+  const [, payload] = writers.split('.');
+  t.match(
+    JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')),
+    { sub: 'planner', act: { sub: 'writer', act: { sub: 'researcher' } }, aud: 'aos-delegation' },
+    'RFC 8693 act claims: the current actor outermost',
+  );
+  await openaiAs(h.url, tokens.researcher, { 'x-aos-delegation': writers }).chat.completions.create(ask('as the writer'));
+  const last = (await auditEvents(h, 8)).filter((e) => e.agent_id === 'researcher' && e.kind === 'model').at(-1)!;
+  t.same(last.flags, ['delegation_ignored'], "another agent's delegation is ignored");
+  t.equal(last.delegation, undefined);
+  t.ok(
+    h.upstream.received.every((r) => r.headers['x-aos-delegation'] === undefined),
+    'a delegation token never reaches a model provider',
+  );
 });
