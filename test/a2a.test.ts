@@ -350,4 +350,8 @@ t.test("a delegation is bound to its agent: the writer's token is nothing to the
     h.upstream.received.every((r) => r.headers['x-aos-delegation'] === undefined),
     'a delegation token never reaches a model provider',
   );
+  const asBearer = await openaiAs(h.url, writers)
+    .chat.completions.create(ask('a delegation as an agent token'))
+    .catch((e: unknown) => e as { status: number });
+  t.match(asBearer, { status: 401 }, 'a delegation token is no agent token (another audience)');
 });
