@@ -17,6 +17,7 @@ import { loadLocalSigner } from '../src/identity/local-key.js';
 import { restMethod } from '../src/providers/a2a.js';
 import { sampleEvent } from './audit-events.js';
 
+const NONE = { usd: null, handoffs: null };
 const dir = mkdtempSync(join(tmpdir(), 'aos-a2a-units-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -26,10 +27,18 @@ t.test('delegation tokens: signed and verified by the gateway key only, bound in
   const other = await loadLocalSigner(join(dir, 'b'), 'aos-local');
   const keys = createDelegationKeys(signer, 60, () => now);
   const otherKeys = createDelegationKeys(other, 60, () => now);
-  const token = keys.sign(['planner', 'researcher', 'writer'], 'wf-1', 0.5);
-  t.match(keys.verify(token), { chain: ['planner', 'researcher', 'writer'], depth: 2, workflowId: 'wf-1', workflowUsd: 0.5 });
+  const token = keys.sign(['planner', 'researcher', 'writer'], 'wf-1', { usd: 0.5, handoffs: 3 });
+  t.match(keys.verify(token), { chain: ['planner', 'researcher', 'writer'], depth: 2, workflowId: 'wf-1', workflowUsd: 0.5, workflowHandoffs: 3 });
   const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
-  t.match(payload, { iss: 'aos-local', aud: 'aos-delegation', sub: 'planner', act: { sub: 'writer', act: { sub: 'researcher' } }, aos_workflow_id: 'wf-1', aos_workflow_usd: 0.5 });
+  t.match(payload, {
+    iss: 'aos-local',
+    aud: 'aos-delegation',
+    sub: 'planner',
+    act: { sub: 'writer', act: { sub: 'researcher' } },
+    aos_workflow_id: 'wf-1',
+    aos_workflow_usd: 0.5,
+    aos_workflow_handoffs: 3,
+  });
   t.equal(payload.act.act.act, undefined, 'the first agent is the subject, not an actor');
   t.equal(otherKeys.verify(token), null, "another gateway's key: not ours");
 
@@ -43,16 +52,16 @@ t.test('delegation tokens: signed and verified by the gateway key only, bound in
     ['garbage', '..'],
   ];
   for (const [name, bad] of cases) t.equal(keys.verify(bad), null, name);
-  t.equal(keys.verify(keys.sign(['solo'], null, null)), null, 'a chain of one is no delegation');
+  t.equal(keys.verify(keys.sign(['solo'], null, NONE)), null, 'a chain of one is no delegation');
 
   const long = Array.from({ length: MAX_CHAIN + 2 }, (_, i) => `a${i}`);
-  t.equal(keys.verify(keys.sign(long, null, null)), null, `more than ${MAX_CHAIN} actors are refused`);
+  t.equal(keys.verify(keys.sign(long, null, NONE)), null, `more than ${MAX_CHAIN} actors are refused`);
 
   const cached = keys.verify(token);
   t.ok(cached, 'verified (and remembered)');
   now += 61_000;
   t.equal(keys.verify(token), null, 'expired, even when remembered');
-  t.equal(keys.verify(keys.sign(['a', 'b'], null, null))?.workflowUsd, null, 'no workflow budget: null');
+  t.match(keys.verify(keys.sign(['a', 'b'], null, NONE)), { workflowUsd: null, workflowHandoffs: null }, 'no workflow limits: null');
 });
 
 t.test('HTTP+JSON operations (A2A 1.0 §11) map to their methods', async (t) => {

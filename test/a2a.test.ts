@@ -53,7 +53,7 @@ interface World {
 /** Starts researcher, writer and editor (A2A servers), then the gateway with the registry that names them. */
 async function world(
   t: Test,
-  opts: { policy: 'chain' | 'default'; maxDepth?: number; workflowUsd?: number; metering?: Record<string, unknown>; gate?: Promise<void> } = { policy: 'chain' },
+  opts: { policy: 'chain' | 'default'; maxDepth?: number; workflowUsd?: number; workflowHandoffs?: number; metering?: Record<string, unknown>; gate?: Promise<void> } = { policy: 'chain' },
 ): Promise<World> {
   const env = { gw: '', tokens: {} as Record<string, string> };
   const notes: Record<string, string[]> = { researcher: [], writer: [], editor: [] };
@@ -107,7 +107,13 @@ async function world(
 
   const registry = {
     templates: {
-      planner: { version: 1, providers: ['openai'], models: ['gpt-4o*'], agents: ['researcher', 'writer/draft'], budget: opts.workflowUsd === undefined ? {} : { workflow_usd: opts.workflowUsd } },
+      planner: {
+        version: 1,
+        providers: ['openai'],
+        models: ['gpt-4o*'],
+        agents: ['researcher', 'writer/draft'],
+        budget: { ...(opts.workflowUsd === undefined ? {} : { workflow_usd: opts.workflowUsd }), ...(opts.workflowHandoffs === undefined ? {} : { workflow_handoffs: opts.workflowHandoffs }) },
+      },
       worker: { version: 1, providers: ['openai'], models: ['gpt-4o*'], agents: ['*'] },
     },
     delegation: { maxDepth: opts.maxDepth ?? 2 },
@@ -354,4 +360,15 @@ t.test("a delegation is bound to its agent: the writer's token is nothing to the
     .chat.completions.create(ask('a delegation as an agent token'))
     .catch((e: unknown) => e as { status: number });
   t.match(asBearer, { status: 401 }, 'a delegation token is no agent token (another audience)');
+});
+
+t.test("fan-out: the workflow's hand-offs are bounded by the first agent's template, across every agent in it", OPA.options, async (t) => {
+  // Depth would allow the writer's hand-off to the editor; the workflow's two hand-offs are spent by then.
+  const { h, tokens, notes } = await world(t, { policy: 'chain', maxDepth: 4, workflowHandoffs: 2 });
+  const researcher = await a2aClient(h.url, 'researcher', 'jsonrpc', agentFetch(tokens.planner));
+  t.match(answerText(await researcher.sendMessage({ message: userMessage('numbers') } as never)), /^research done; draft: /);
+  t.same(notes.writer, ['model ok', 'editor: aos_budget_exceeded', 'researcher: aos_delegation_loop'], 'a third hand-off in the workflow is refused');
+  t.same(notes.editor, []);
+  const refused = (await auditEvents(h, 8)).find((e) => e.error_code === 'aos_budget_exceeded');
+  t.match(refused, { agent_id: 'writer', kind: 'a2a', reasons: ['aos_budget_exceeded'], delegation: { chain: ['planner', 'researcher', 'writer', 'editor'] } });
 });

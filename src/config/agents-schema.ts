@@ -87,6 +87,7 @@ const TemplateSchema = Obj(
       workflow_usd: Usd(
         "Hard limit in USD per workflow: every call of every agent in a workflow this template's agent starts draws from it (`workflow:<id>`; docs/coordination.md). Kept `budgets.workflowTtlSeconds` after the workflow's last call.",
       ),
+      workflow_handoffs: Count("Fan-out: A2A hand-offs (`SendMessage`, `SendStreamingMessage`) per workflow this template's agent starts, by every agent in it (`workflow:<id>`)."),
     }),
     agents: Type.Array(Str('An agent id pattern', { minLength: 1 }), {
       description: 'Agents (ids, `*` a wildcard; `<agent>/<skill>` for one skill of it) the agents may hand work to over A2A (`/a2a/<agent>`); empty: none.',

@@ -74,10 +74,12 @@ export function createA2aStages(opts: A2aStageOptions): A2aStages {
     }
     if (keys === null) throw new GatewayError('aos_unavailable', 'A2A hand-offs need the gateway signing key, loaded at start: restart the gateway');
     const next = [...chain, callee];
-    const usd = ctx.delegation?.workflowUsd ?? registry.templates.get(caller.template)?.budget.workflow_usd ?? null;
+    const own = registry.templates.get(caller.template)?.budget;
+    const d = ctx.delegation;
+    const limits = { usd: d !== null ? d.workflowUsd : (own?.workflow_usd ?? null), handoffs: d !== null ? d.workflowHandoffs : (own?.workflow_handoffs ?? null) };
     // Signed once the call is decided (a refused call signs nothing); it replaces any the caller sent.
     ctx.onForward(() => {
-      const token = keys.sign(next, ctx.workflowId, usd);
+      const token = keys.sign(next, ctx.workflowId, limits);
       if (ctx.upstreamHeaders === null) ctx.upstreamHeaders = [DELEGATION_HEADER, token];
       else ctx.upstreamHeaders.push(DELEGATION_HEADER, token);
     });

@@ -25,9 +25,15 @@ const AUDIENCE = 'aos-delegation';
 export const MAX_CHAIN = 32;
 const CACHE_MAX = 4096;
 
+/** A workflow's limits the first agent's template set, carried (signed) to every agent in it. */
+export interface WorkflowLimits {
+  readonly usd: number | null;
+  readonly handoffs: number | null;
+}
+
 export interface DelegationKeys {
   /** A token for `chain` (its last agent the one acting), valid `ttlSec`. */
-  sign(chain: readonly string[], workflowId: string | null, budgetUsd: number | null): string;
+  sign(chain: readonly string[], workflowId: string | null, limits: WorkflowLimits): string;
   /** The delegation a token carries, or null when this gateway did not sign it, or it expired or is malformed. */
   verify(token: string): Delegation | null;
 }
@@ -59,10 +65,11 @@ export function createDelegationKeys(signer: LoadedLocalSigner, ttlSec: number, 
   const issuer = signer.issuer;
   const verified = new Map<string, Delegation>();
   return {
-    sign(chain, workflowId, budgetUsd) {
+    sign(chain, workflowId, limits) {
       const iat = Math.floor(now() / 1000);
       const payload: Record<string, unknown> = { iss: issuer, aud: AUDIENCE, sub: chain[0], act: actClaim(chain), iat, exp: iat + ttlSec, jti: randomUUID(), aos_workflow_id: workflowId };
-      if (budgetUsd !== null) payload.aos_workflow_usd = budgetUsd;
+      if (limits.usd !== null) payload.aos_workflow_usd = limits.usd;
+      if (limits.handoffs !== null) payload.aos_workflow_handoffs = limits.handoffs;
       const input = `${header}.${b64(JSON.stringify(payload))}`;
       return `${input}.${signer.signBytes(Buffer.from(input)).toString('base64url')}`;
     },
@@ -89,11 +96,13 @@ export function createDelegationKeys(signer: LoadedLocalSigner, ttlSec: number, 
       if (chain === null || chain.length < 2) return null;
       const wf = payload.aos_workflow_id;
       const usd = payload.aos_workflow_usd;
+      const handoffs = payload.aos_workflow_handoffs;
       const d: Delegation = {
         chain,
         depth: chain.length - 1,
         workflowId: typeof wf === 'string' && wf !== '' ? wf : null,
         workflowUsd: typeof usd === 'number' && usd >= 0 ? usd : null,
+        workflowHandoffs: Number.isInteger(handoffs) && (handoffs as number) >= 0 ? (handoffs as number) : null,
         expiresAt: payload.exp,
       };
       if (verified.size >= CACHE_MAX) verified.clear();

@@ -38,7 +38,8 @@ const WINDOW_NAME = { minute: 'per-minute', hourly: 'hourly', daily: 'daily', mo
 /** A workflow's USD budget (`workflow:<id>`): one counter every agent in the workflow draws from, kept a while after its last call. */
 interface WorkflowRule {
   readonly scope: string;
-  readonly kind: 'usd';
+  /** usd: spend (nano-USD); handoffs: A2A hand-offs (fan-out). */
+  readonly kind: 'usd' | 'handoffs';
   readonly window: 'workflow';
   readonly limit: number;
   readonly soft: number;
@@ -167,6 +168,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     readonly maxTokens: number | null | undefined;
     /** The template's `budget.workflow_usd` (undefined: none) and soft ratio. */
     readonly workflowUsd: number | undefined;
+    readonly workflowHandoffs: number | undefined;
     readonly soft: number;
     readonly team: string;
     readonly metricAgent: string | null;
@@ -179,6 +181,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     scope: rules.forAgent(agent),
     maxTokens: agent === null ? undefined : registry?.templates.get(agent.template)?.maxTokens,
     workflowUsd: agent === null ? undefined : registry?.templates.get(agent.template)?.budget.workflow_usd,
+    workflowHandoffs: agent === null ? undefined : registry?.templates.get(agent.template)?.budget.workflow_handoffs,
     soft: (agent === null ? undefined : registry?.templates.get(agent.template)?.budget.soft_ratio) ?? config.softThreshold,
     team: agent?.team ?? 'anonymous',
     metricAgent: config.agentMetrics && agent !== null && registry?.agents.has(agent.id) ? agent.id : null,
@@ -252,7 +255,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       }
       // The workflow's budget: the limit a gateway-signed delegation carries (the first agent's template), else the agent's own template's.
       const wf = ctx.workflowId;
-      const limitUsd = wf === null ? null : (ctx.delegation?.workflowUsd ?? ap.workflowUsd);
+      const limitUsd = wf === null ? null : ctx.delegation !== null ? ctx.delegation.workflowUsd : ap.workflowUsd;
       if (limitUsd != null) {
         const limitId = `workflow:${wf}|usd|workflow`;
         const rule: WorkflowRule = { scope: `workflow:${wf}`, kind: 'usd', window: 'workflow', limit: toNano(limitUsd), soft: ap.soft, limitId };
@@ -268,6 +271,15 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
         const r = scope.tools[i];
         lines.push(lineOf(r, p[r.window], 1, keys.tools[i]));
         used.push(r);
+      }
+    }
+    // Fan-out: a hand-off that gives another agent work counts against its workflow's hand-offs.
+    if (call !== null && call.kind === 'a2a' && (call.operation === 'SendMessage' || call.operation === 'SendStreamingMessage') && ctx.workflowId !== null) {
+      const limit = ctx.delegation !== null ? ctx.delegation.workflowHandoffs : ap.workflowHandoffs;
+      if (limit != null) {
+        const limitId = `workflow:${ctx.workflowId}|handoffs|workflow`;
+        lines.push({ key: `${limitId}|w`, limitId, limit, amount: 1, until: now() + workflowTtlMs });
+        used.push({ scope: `workflow:${ctx.workflowId}`, kind: 'handoffs', window: 'workflow', limit, soft: ap.soft, limitId });
       }
     }
     for (let i = 0; i < scope.rate.length; i++) {
@@ -453,7 +465,9 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     const what =
       r.kind === 'usd'
         ? `limit ${usd(s.limit)}, spent ${usd(s.spent)}, reserved ${usd(s.reserved)}, this call up to ${usd(lines[out.index].amount)}`
-        : `limit ${s.limit} tool calls, ${s.spent + s.reserved} used`;
+        : r.kind === 'handoffs'
+          ? `limit ${s.limit} hand-offs, ${s.spent + s.reserved} made`
+          : `limit ${s.limit} tool calls, ${s.spent + s.reserved} used`;
     void ctx;
     return new GatewayError('aos_budget_exceeded', `${WINDOW_NAME[r.window]} budget of ${r.scope} would be exceeded (${what})`);
   };

@@ -231,6 +231,8 @@ export interface Delegation {
   readonly workflowId: string | null;
   /** The workflow's USD budget the first agent's template set (a workflow budget is drawn by every agent in it); null: none. */
   readonly workflowUsd: number | null;
+  /** The workflow's hand-off limit (fan-out) the first agent's template set; null: none. */
+  readonly workflowHandoffs: number | null;
   /** Epoch seconds. */
   readonly expiresAt: number;
 }
