@@ -57,6 +57,12 @@ t.test('delegation tokens: signed and verified by the gateway key only, bound in
   const long = Array.from({ length: MAX_CHAIN + 2 }, (_, i) => `a${i}`);
   t.equal(keys.verify(keys.sign(long, null, NONE)), null, `more than ${MAX_CHAIN} actors are refused`);
 
+  t.equal(keys.sign(['planner', 'researcher', 'writer'], 'wf-1', { usd: 0.5, handoffs: 3 }), token, 'the same chain reuses its token while more than half its life is left');
+  t.not(keys.sign(['planner', 'researcher', 'writer'], 'wf-2', { usd: 0.5, handoffs: 3 }), token, 'another workflow: another token');
+  now += 31_000;
+  const renewed = keys.sign(['planner', 'researcher', 'writer'], 'wf-1', { usd: 0.5, handoffs: 3 });
+  t.not(renewed, token, 'renewed past half its life');
+  now -= 31_000;
   const cached = keys.verify(token);
   t.ok(cached, 'verified (and remembered)');
   now += 61_000;
