@@ -14,6 +14,7 @@ import type { A2aAgent } from '../src/coordination/a2a-registry.js';
 import { createDelegationKeys, MAX_CHAIN } from '../src/coordination/delegation.js';
 import { a2aRpcCode, GatewayError, renderError, renderStreamError } from '../src/errors.js';
 import { loadLocalSigner } from '../src/identity/local-key.js';
+import { Ledger } from '../src/metering/ledger.js';
 import { restMethod } from '../src/providers/a2a.js';
 import { sampleEvent } from './audit-events.js';
 
@@ -170,4 +171,17 @@ t.test('an audit intent line with a delegation reads back whole after a crash', 
   t.equal(read[1].mcp, undefined, 'the mcp slot before it stays absent');
   t.same([read[2].approval, read[2].delegation], [both.approval, both.delegation]);
   t.equal(encodeEvent(delegated), canonicalEventJson(delegated), 'canonical encoding covers the new key');
+});
+
+t.test("a workflow's counter lives on with each reservation, then expires", async (t) => {
+  const ledger = new Ledger();
+  const line = (until: number) => ({ key: 'workflow:w1|usd|workflow|w', limitId: 'workflow:w1|usd|workflow', limit: 100, amount: 10, until });
+  t.ok(ledger.reserve('r1', [line(1_000)], 10_000).ok);
+  ledger.settleLines('r1', [line(1_000)], [4]);
+  t.ok(ledger.reserve('r2', [line(5_000)], 10_000).ok, 'a later call of the workflow');
+  ledger.settleLines('r2', [line(5_000)], [4]);
+  t.same(ledger.prune(3_000), [], 'still in use: its expiry moved on with the second call');
+  t.equal(ledger.state(line(0)).spent, 8, 'one counter for both calls');
+  t.same(ledger.prune(6_000), ['workflow:w1|usd|workflow|w'], 'forgotten once its time is up');
+  t.equal(ledger.state(line(0)).spent, 0);
 });
