@@ -9,9 +9,10 @@ import { crc32 } from 'node:zlib';
 
 /**
  * How errors are shaped on a route: OpenAI's, Anthropic's, JSON-RPC (MCP), Google's (`google.rpc.Status`,
- * Gemini and Vertex AI) or AWS's (REST-JSON with `x-amzn-ErrorType`, Bedrock).
+ * Gemini and Vertex AI) or AWS's (REST-JSON with `x-amzn-ErrorType`, Bedrock); A2A's two bindings:
+ * JSON-RPC (`a2a`) and HTTP+JSON (`a2a-rest`, a google.rpc.Status body, `event: error` in a stream).
  */
-export type Dialect = 'openai' | 'anthropic' | 'jsonrpc' | 'google' | 'aws';
+export type Dialect = 'openai' | 'anthropic' | 'jsonrpc' | 'google' | 'aws' | 'a2a' | 'a2a-rest';
 
 export interface ErrorSpec {
   readonly status: number;
@@ -166,6 +167,22 @@ export const ERRORS = {
     jsonrpc: -32003,
     retryable: false,
     summary: 'The approval named by `x-aos-approval-id` was asked for another agent or another request (method, path, query or body differ).',
+  },
+  aos_delegation_loop: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: 'An A2A hand-off to an agent that is already in the delegation chain (it would call itself, directly or through others): refused before it reaches the agent.',
+  },
+  aos_delegation_too_deep: {
+    status: 403,
+    openai: 'permission_denied',
+    anthropic: 'permission_error',
+    jsonrpc: -32003,
+    retryable: false,
+    summary: "An A2A hand-off that would make the delegation chain deeper than the registry's `delegation.maxDepth`.",
   },
   aos_route_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', jsonrpc: -32601, retryable: false, summary: 'No route serves this path.' },
   aos_model_not_found: {
@@ -398,7 +415,25 @@ export function renderError(err: GatewayError, dialect: Dialect, id: string | nu
     case 'aws':
       // REST-JSON: the SDK reads the exception name from x-amzn-ErrorType (errorHeaders) and `message`.
       return JSON.stringify({ message: err.message, code: err.code });
+    case 'a2a':
+      // A2A 1.0 JSON-RPC: the gateway's code in an ErrorInfo detail, as A2A puts its own reasons.
+      return JSON.stringify({ jsonrpc: '2.0', id, error: { code: a2aRpcCode(err), message: err.message, data: [errorInfo(err)] } });
+    case 'a2a-rest':
+      return renderError(err, 'google');
   }
+}
+
+const errorInfo = (err: GatewayError) => ({ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: err.code, domain: 'aos-gateway', metadata: { status: String(err.status) } });
+
+/**
+ * An error's JSON-RPC code on A2A routes: the registry's, except where it is one A2A reserves for
+ * its own errors (-32001 to -32009, e.g. -32001 TaskNotFound): then -32040 − (status − 400) for a
+ * refusal, -32050 − (status − 500) for a failure, so an A2A SDK never takes it for one of its own.
+ */
+export function a2aRpcCode(err: GatewayError): number {
+  const code = ERRORS[err.code].jsonrpc;
+  if (code > -32001 || code < -32009) return code;
+  return err.status < 500 ? -32040 - (err.status - 400) : -32050 - (err.status - 500);
 }
 
 /** Headers a dialect's error needs besides its body: AWS SDKs take the exception's name from `x-amzn-ErrorType`. */
@@ -424,6 +459,11 @@ export function renderStreamError(err: GatewayError, dialect: Dialect, id: strin
     case 'google':
       // Gemini's SSE streams carry errors as a data event with the google.rpc.Status body.
       return `data: ${renderError(err, 'google')}\n\n`;
+    case 'a2a':
+      return `data: ${renderError(err, 'a2a', id)}\n\n`;
+    case 'a2a-rest':
+      // A2A HTTP+JSON streams end in an `error` event carrying the google.rpc.Status body.
+      return `event: error\ndata: ${renderError(err, 'google')}\n\n`;
     case 'aws':
       return eventStreamMessage(
         [

@@ -6,13 +6,15 @@
 # `input` is the PolicyInput of src/policy/types.ts (agent, request, call, budget). Everything a
 # security team tunes is data, not Rego:
 #
-#   data.registry.templates[name]   agent templates (providers, models, tools, max_tokens, guardrails),
+#   data.registry.templates[name]   agent templates (providers, models, tools, agents, max_tokens, guardrails),
 #                                   supplied by the gateway from config/agents.yaml at run time
 #   data.aos.settings               policies/data.json: anonymous calls, guardrail severities,
 #                                   sensitive tools, read-only templates, model downgrades
 #                                   (policies/README.md)
 #
 # Tool calls carry the tool registry's traits: input.call.tool.{labels, sensitive, read_only}.
+# A2A hand-offs (kind "a2a") carry input.call.a2a {agent, method, binding, skill}; a call an agent
+# makes under a gateway-signed delegation carries input.call.delegation {chain, depth}.
 #
 # A call is allowed when no deny rule fires; `reasons` lists every deny reason, sorted, as stable
 # human-readable strings. Obligations are computed whether or not the call is allowed; the gateway
@@ -54,6 +56,12 @@ read_only_templates := data.aos.settings.read_only_templates
 default tool_kinds := ["tool", "mcp", "http"]
 
 tool_kinds := data.aos.settings.tool_kinds
+
+# A2A hand-offs: the longest delegation chain the policy allows (hand-offs; 0: no bound of its own,
+# the registry's delegation.maxDepth still refuses longer chains with aos_delegation_too_deep).
+default max_delegation_depth := 0
+
+max_delegation_depth := data.aos.settings.max_delegation_depth
 
 # --- the agent's template ------------------------------------------------------------------------
 
@@ -204,6 +212,34 @@ deny contains concat("", ["tool ", input.call.tool.name, " is not allowed for te
 	template
 	tool_checked
 	not matches_any(object.get(template, "tools", []), tool_names)
+}
+
+# A2A hand-offs: the template's `agents` (glob patterns over the callee's id, or "<agent>/<skill>"
+# for one skill of it); an empty list allows none. A message names no skill: any pattern of the
+# callee allows it. A card lists a skill when a pattern matches the agent or "<agent>/<skill>".
+deny contains concat("", ["agent ", input.call.a2a.agent, " is not one agents of template ", template_name, " may hand work to"]) if {
+	input.call.kind == "a2a"
+	template
+	not a2a_allowed
+}
+
+a2a_allowed if {
+	input.call.a2a.skill == null
+	some pattern in object.get(template, "agents", [])
+	pattern_matches_any(split(pattern, "/")[0], {input.call.a2a.agent})
+}
+
+a2a_allowed if {
+	is_string(input.call.a2a.skill)
+	matches_any(object.get(template, "agents", []), {input.call.a2a.agent, concat("/", [input.call.a2a.agent, input.call.a2a.skill])})
+}
+
+# Delegation depth: the chain this hand-off makes (the caller's chain, plus one).
+handoff_depth := object.get(input.call, ["delegation", "depth"], 0) + 1 if input.call.kind == "a2a"
+
+deny contains sprintf("delegation chain of %d hand-offs is over the policy's limit of %d", [handoff_depth, max_delegation_depth]) if {
+	max_delegation_depth > 0
+	handoff_depth > max_delegation_depth
 }
 
 # Read-only templates: every tool call must be to a tool (or operation) marked read-only.

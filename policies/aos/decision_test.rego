@@ -33,6 +33,7 @@ templates := {
 		"guardrails": "unknown-profile",
 	},
 	"bare": {"version": 1},
+	"planner": {"version": 1, "agents": ["research*", "writer/draft"]},
 }
 
 registry := {"templates": templates}
@@ -564,5 +565,56 @@ test_read_only_not_required_of_other_templates if {
 
 test_read_only_default_without_settings if {
 	d := decide(traited_call("mcp", "files.write", "fs", {"read_only": false})) with data.aos.settings as {}
+	d.allow
+}
+
+# --- A2A hand-offs --------------------------------------------------------------------------------
+
+planner := object.union(agent, {"id": "planner", "template": "planner"})
+
+a2a_call(callee, skill, delegation) := object.union(object.union(model_call, {"agent": planner}), {"call": {
+	"kind": "a2a",
+	"provider": concat("", ["a2a:", callee]),
+	"operation": "SendMessage",
+	"model": null,
+	"max_tokens": null,
+	"a2a": {"agent": callee, "method": "SendMessage", "binding": "jsonrpc", "skill": skill},
+	"delegation": delegation,
+}})
+
+test_a2a_allowed_by_pattern if {
+	decide(a2a_call("researcher", null, null)) == {"allow": true, "reasons": [], "obligations": {}}
+}
+
+test_a2a_skill_pattern_allows_messages_to_its_agent if {
+	decide(a2a_call("writer", null, null)).allow
+}
+
+test_a2a_card_skills_filtered if {
+	decide(a2a_call("writer", "draft", null)).allow
+	d := decide(a2a_call("writer", "publish", null))
+	d == deny_only("agent writer is not one agents of template planner may hand work to")
+}
+
+test_a2a_unlisted_agent_denied if {
+	d := decide(a2a_call("billing", null, null))
+	d == deny_only("agent billing is not one agents of template planner may hand work to")
+}
+
+test_a2a_template_without_agents_denies if {
+	req := object.union(a2a_call("researcher", null, null), {"agent": agent})
+	d := decide(req)
+	d == deny_only("agent researcher is not one agents of template standard may hand work to")
+}
+
+test_a2a_depth_bounded_by_setting if {
+	chain := {"chain": ["planner", "researcher"], "depth": 1}
+	decide(a2a_call("researcher2", null, chain)).allow
+	d := decide(a2a_call("researcher2", null, chain)) with data.aos.settings.max_delegation_depth as 1
+	d == deny_only("delegation chain of 2 hand-offs is over the policy's limit of 1")
+}
+
+test_a2a_first_hand_off_within_depth_one if {
+	d := decide(a2a_call("researcher", null, null)) with data.aos.settings.max_delegation_depth as 1
 	d.allow
 }

@@ -82,8 +82,8 @@ const EVENT_KEYS = Object.keys({
   capture: 1,
 } satisfies Record<Exclude<keyof AuditEvent, OptionalKey>, 1>);
 /** Keys only some events have (absent, not null, elsewhere): the fast path below stays for the rest. */
-type OptionalKey = 'approval' | 'mcp' | 'session' | 'memory';
-const OPTIONAL_KEYS = ['approval', 'mcp', 'session', 'memory'] satisfies OptionalKey[];
+type OptionalKey = 'approval' | 'mcp' | 'session' | 'delegation' | 'memory';
+const OPTIONAL_KEYS = ['approval', 'mcp', 'session', 'delegation', 'memory'] satisfies OptionalKey[];
 const NESTED_KEYS = [
   'request',
   'response',
@@ -107,6 +107,8 @@ const NESTED_KEYS = [
   'upstream_bytes',
   'audio_input_tokens',
   'audio_output_tokens',
+  'chain',
+  'depth',
   'namespace',
   'key',
   'etag',
@@ -120,6 +122,7 @@ const NESTED_KEYS = [
   | keyof NonNullable<AuditEvent['approval']>
   | keyof NonNullable<AuditEvent['mcp']>
   | keyof NonNullable<AuditEvent['session']>
+  | keyof NonNullable<AuditEvent['delegation']>
   | keyof NonNullable<AuditEvent['memory']>
 )[];
 const ALL_KEYS = [...new Set([...EVENT_KEYS, ...OPTIONAL_KEYS, ...NESTED_KEYS])].sort();

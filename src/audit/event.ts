@@ -76,6 +76,12 @@ export interface AuditEvent {
    */
   mcp?: { agent_revision: string; server_revision: string | null };
   /**
+   * Who asked whom (docs/coordination.md#agent-to-agent-a2a): on an A2A hand-off, the chain it makes
+   * (its last agent the callee); on a call an agent makes under a gateway-signed delegation, the
+   * chain it acts under (its last agent the caller). `depth`: hand-offs in it. Absent on other calls.
+   */
+  delegation?: { chain: string[]; depth: number };
+  /**
    * A shared memory operation (`kind: memory`): namespace, key, the document's ETag, the SHA-256 and
    * size of the value written or read (never the value), the number of documents a list or search
    * returned, what the store answered (`ok`, `not_found`, `precondition_failed`, `precondition_required`). Absent on every other call, so older events encode as before.

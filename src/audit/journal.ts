@@ -54,7 +54,7 @@ const UNDECIDED = {
   upstream_ms: null,
 } satisfies Partial<AuditEvent>;
 /** Decided, but only on some calls: written after the others when present, so older lines (without it) still read. */
-type OptionalDecidedKey = 'approval' | 'mcp';
+type OptionalDecidedKey = 'approval' | 'mcp' | 'delegation';
 /** Known only once the call is over, and only on some calls (a WebSocket session, a shared memory operation): never in an intent line. */
 type OptionalCompletionKey = 'session' | 'memory';
 type DecidedKey = Exclude<keyof AuditEvent, keyof typeof UNDECIDED | OptionalDecidedKey | OptionalCompletionKey>;
@@ -93,20 +93,23 @@ const DECIDED_KEYS = Object.keys({
 function encodeIntent(event: AuditEvent): string {
   const values = new Array<unknown>(DECIDED_KEYS.length);
   for (let i = 0; i < DECIDED_KEYS.length; i++) values[i] = event[DECIDED_KEYS[i]];
-  // Optional fields by position after the others: [approval] or [approval|null, mcp].
-  if (event.approval !== undefined || event.mcp !== undefined) values.push(event.approval ?? null);
-  if (event.mcp !== undefined) values.push(event.mcp);
+  // Optional fields by position after the others: [approval], [approval|null, mcp] or [approval|null, mcp|null, delegation].
+  const delegation = event.delegation;
+  if (event.approval !== undefined || event.mcp !== undefined || delegation !== undefined) values.push(event.approval ?? null);
+  if (event.mcp !== undefined || delegation !== undefined) values.push(event.mcp ?? null);
+  if (delegation !== undefined) values.push(delegation);
   return JSON.stringify(values);
 }
 
 function decodeIntent(json: string): AuditEvent {
   const parsed = JSON.parse(json) as unknown;
   if (!Array.isArray(parsed)) return parsed as AuditEvent; // a whole event (earlier versions)
-  if (parsed.length < DECIDED_KEYS.length || parsed.length > DECIDED_KEYS.length + 2) throw new Error('intent line of another shape');
+  if (parsed.length < DECIDED_KEYS.length || parsed.length > DECIDED_KEYS.length + 3) throw new Error('intent line of another shape');
   const event: Record<string, unknown> = { ...UNDECIDED };
   for (let i = 0; i < DECIDED_KEYS.length; i++) event[DECIDED_KEYS[i]] = parsed[i];
   if (parsed.length > DECIDED_KEYS.length && parsed[DECIDED_KEYS.length] !== null) event.approval = parsed[DECIDED_KEYS.length];
-  if (parsed.length > DECIDED_KEYS.length + 1) event.mcp = parsed[DECIDED_KEYS.length + 1];
+  if (parsed.length > DECIDED_KEYS.length + 1 && parsed[DECIDED_KEYS.length + 1] !== null) event.mcp = parsed[DECIDED_KEYS.length + 1];
+  if (parsed.length > DECIDED_KEYS.length + 2) event.delegation = parsed[DECIDED_KEYS.length + 2];
   return event as unknown as AuditEvent;
 }
 

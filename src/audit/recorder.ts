@@ -179,6 +179,11 @@ class Recorder {
     const revisions = call?.revisions;
     // Only MCP POSTs carry the key (encoded by the general path of canonical.ts).
     if (revisions !== undefined) event.mcp = { agent_revision: revisions.agent, server_revision: revisions.server };
+    // Only A2A hand-offs and delegated calls carry the key: the chain the hand-off makes, or the one the agent acts under.
+    const handoff = call?.a2a;
+    const chain = ctx.delegation?.chain ?? (handoff !== undefined && agent !== null ? [agent.id] : null);
+    if (handoff !== undefined && chain !== null && handoff.method !== 'GetAgentCard') event.delegation = { chain: [...chain, handoff.agent], depth: chain.length };
+    else if (ctx.delegation !== null) event.delegation = { chain: ctx.delegation.chain.slice(), depth: ctx.delegation.depth };
     return event;
   }
 }

@@ -4,16 +4,17 @@
  * src/identity/registry.ts loads it and checks what a schema cannot say (a template that exists,
  * an agent listed once).
  */
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TProperties, Type } from '@sinclair/typebox';
 import { Bool, Dict, Enum, fileSchema, Int, Obj, Str } from './schema-builders.js';
 
 const Usd = (description: string) => Type.Optional(Type.Number({ description, minimum: 0 }));
 const Count = (description: string) => Type.Optional(Type.Integer({ description, minimum: 0 }));
 
 /** A budget (src/metering/budgets.ts): USD per window, tool calls per window, rate limits, soft threshold. Every limit is optional. */
-const budget = (description: string) =>
+const budget = <E extends TProperties = Record<never, never>>(description: string, extra: E = {} as E) =>
   Obj(
     {
+      ...extra,
       hourly_usd: Usd('Hard limit in USD per UTC hour.'),
       daily_usd: Usd('Hard limit in USD per UTC day.'),
       monthly_usd: Usd('Hard limit in USD per calendar month (UTC).'),
@@ -82,7 +83,16 @@ const TemplateSchema = Obj(
     providers: Type.Array(Str('A provider name', { minLength: 1 }), { description: 'Providers (keys of `providers` in aos.yaml) the agents may call; empty: any.', default: [] }),
     models: Type.Array(Str('A model name pattern', { minLength: 1 }), { description: 'Model name patterns (`*` a wildcard) the agents may call; empty: any.', default: [] }),
     tools: Type.Array(Str('A tool name', { minLength: 1 }), { description: 'Tools (keys of `tools` in aos.yaml) the agents may call.', default: [] }),
-    budget: budget("Each agent's own budget."),
+    budget: budget("Each agent's own budget.", {
+      workflow_usd: Usd(
+        "Hard limit in USD per workflow: every call of every agent in a workflow this template's agent starts draws from it (`workflow:<id>`; docs/coordination.md). Kept `budgets.workflowTtlSeconds` after the workflow's last call.",
+      ),
+      workflow_handoffs: Count("Fan-out: A2A hand-offs (`SendMessage`, `SendStreamingMessage`) per workflow this template's agent starts, by every agent in it (`workflow:<id>`)."),
+    }),
+    agents: Type.Array(Str('An agent id pattern', { minLength: 1 }), {
+      description: 'Agents (ids, `*` a wildcard; `<agent>/<skill>` for one skill of it) the agents may hand work to over A2A (`/a2a/<agent>`); empty: none.',
+      default: [],
+    }),
     guardrails: Str('The guardrail profile of the policy (`settings.guardrail_profiles` in the policy data).', { default: 'standard' }),
     maxTokens: Type.Unsafe<number | null>({ description: 'Cap on the output tokens of a call (null: none).', type: ['integer', 'null'], minimum: 1, default: null }),
     audit: Obj({ capture: CaptureSchema }, { description: 'What the audit trail keeps of these calls beyond sizes and hashes (opt-in, redacted).', default: {} }),
@@ -103,8 +113,29 @@ const BudgetsSchema = Obj(
   {
     org: budget('The budget of the whole organization.'),
     teams: Dict(BudgetSchema, { description: 'Team budgets, by team.', default: {} }),
+    workflowTtlSeconds: Int(60, 86_400, "How long a workflow's spend (`workflow_usd`) is kept after its last call; then its counter expires.", 30 * 86_400),
   },
   { description: "Organization and team budgets, on top of each agent's own (a call must fit every one); `aos budget set` overrides them at run time.", default: {} },
+);
+
+const HttpUrl = (description: string) => Str(description, { title: 'an http(s) URL without query or fragment', pattern: '^https?://[^/?#]+(/[^?#]*)?$' });
+
+const A2aSchema = Obj(
+  {
+    url: HttpUrl("The agent's A2A JSON-RPC endpoint (A2A 1.0), e.g. http://127.0.0.1:9001/a2a/jsonrpc."),
+    rest: Type.Optional(HttpUrl('The base URL of its HTTP+JSON binding (`<rest>/message:send`, …); absent: only JSON-RPC is offered.')),
+    card: Type.Optional(HttpUrl('Where its Agent Card is (default: `/.well-known/agent-card.json` on the origin of `url`).')),
+    headers: Dict(Type.String(), { description: 'Headers the gateway adds to every call to the agent (a credential of its own).', default: {} }),
+  },
+  { description: 'The agent is also a callee: other agents hand it work through the gateway at `/a2a/<id>` (docs/coordination.md#agent-to-agent-a2a).' },
+);
+
+const DelegationSchema = Obj(
+  {
+    maxDepth: Int(1, 4, 'Longest chain of A2A hand-offs (planner → researcher → writer is 2): a hand-off past it is refused with `aos_delegation_too_deep`.', 16),
+    ttlSeconds: Int(10, 600, "How long the delegation token the gateway signs for a callee stays valid (the callee's calls carry it back).", 86_400),
+  },
+  { description: 'Agent-to-agent hand-offs through the gateway (docs/coordination.md#agent-to-agent-a2a).', default: {} },
 );
 
 const AgentSchema = Obj(
@@ -115,6 +146,7 @@ const AgentSchema = Obj(
     roles: Type.Array(Type.String({ description: 'A role' }), { description: 'Roles the policy reads.', default: [] }),
     labels: Dict(Type.String(), { description: 'Free-form labels the policy reads (a Kubernetes token adds `kubernetes.namespace`, `kubernetes.serviceaccount`, `kubernetes.pod`).', default: {} }),
     template: Str('The template the agent is built on (a key of `templates`).', { minLength: 1 }),
+    a2a: Type.Optional(A2aSchema),
   },
   { description: 'A registered agent.' },
 );
@@ -125,6 +157,7 @@ export const AgentRegistrySchema = Obj(
     unknownAgents: UnknownAgentsSchema,
     templates: Dict(TemplateSchema, { description: 'The templates, by name.', minProperties: 1 }),
     budgets: BudgetsSchema,
+    delegation: DelegationSchema,
     agents: Type.Array(AgentSchema, { description: 'The registered agents.', default: [] }),
   },
   { description: 'The agent registry (config/agents.yaml).' },
@@ -143,3 +176,6 @@ export type TemplateFile = Static<typeof TemplateSchema>;
 export type AgentFile = Static<typeof AgentSchema>;
 /** A template's approval settings (src/approvals/). */
 export type ApprovalSettings = Static<typeof ApprovalSchema>;
+/** An agent's A2A endpoint (src/coordination/a2a.ts). */
+export type A2aAgentFile = Static<typeof A2aSchema>;
+export type DelegationSettings = Static<typeof DelegationSchema>;

@@ -11,13 +11,17 @@ import type { FleetState, RegistryBase } from './store.js';
 const EMPTY_BASE: RegistryBase = {
   claims: { agent: 'sub', team: 'team', roles: 'roles' },
   unknownAgents: { action: 'deny', team: 'unassigned' },
-  budgets: { org: {}, teams: {} },
+  budgets: { org: {}, teams: {}, workflowTtlSeconds: 86_400 },
 };
+
+/** A2A delegation settings: a fleet's registry does not carry them yet, so the defaults apply. */
+const DELEGATION_DEFAULTS: AgentRegistryFile['delegation'] = { maxDepth: 4, ttlSeconds: 600 };
 
 export function buildSnapshot(state: FleetState, policy: FleetSnapshot['policy'], at = new Date()): FleetSnapshot {
   const templates: Record<string, TemplateFile> = {};
   for (const v of state.templates) templates[state.active.get(v.name) === v.version ? v.name : `${v.name}@${v.version}`] = v.template;
   const registry: AgentRegistryFile = {
+    delegation: DELEGATION_DEFAULTS,
     ...(state.base ?? EMPTY_BASE),
     templates,
     agents: state.agents.map((a) => ({

@@ -1,5 +1,5 @@
 import type { WorkflowsConfig } from '../config/schema.js';
-import type { Stage } from '../pipeline/context.js';
+import type { CallContext, Stage } from '../pipeline/context.js';
 import { readTraceHeaders } from '../telemetry/trace-context.js';
 import { randomHexId } from '../telemetry/trace-ids.js';
 
@@ -31,20 +31,45 @@ export function createWorkflowStage(config: WorkflowsConfig): Stage {
       // A workflow the gateway started (its id is a trace id): this call joins its trace.
       ctx.traceId = id;
     }
-    ctx.res.setHeader('x-aos-workflow-id', id);
-    const member = `aos.workflow_id=${encodeURIComponent(id)}`;
-    const agent = ctx.req.headers.baggage;
-    let baggage = member;
-    if (typeof agent === 'string' && agent !== '') {
-      const kept = agent
-        .split(',')
-        .map((m) => m.trim())
-        .filter((m) => m !== '' && m.split('=')[0].trim() !== 'aos.workflow_id');
-      if (kept.length > 0) baggage = `${kept.join(',')},${member}`;
-      if (baggage.length > MAX_BAGGAGE) return;
-    }
-    const own = ctx.upstreamHeaders;
-    if (own === null) ctx.upstreamHeaders = ['baggage', baggage];
-    else own.push('baggage', baggage);
+    propagate(ctx, id);
   };
+}
+
+/** Answers the workflow id and sends it upstream in `baggage`, merged with the agent's own members. */
+function propagate(ctx: CallContext, id: string): void {
+  ctx.res.setHeader('x-aos-workflow-id', id);
+  const member = `aos.workflow_id=${encodeURIComponent(id)}`;
+  const agent = ctx.req.headers.baggage;
+  let baggage = member;
+  if (typeof agent === 'string' && agent !== '') {
+    const kept = agent
+      .split(',')
+      .map((m) => m.trim())
+      .filter((m) => m !== '' && m.split('=')[0].trim() !== 'aos.workflow_id');
+    if (kept.length > 0) baggage = `${kept.join(',')},${member}`;
+    if (baggage.length > MAX_BAGGAGE) return;
+  }
+  const own = ctx.upstreamHeaders;
+  if (own === null) {
+    ctx.upstreamHeaders = ['baggage', baggage];
+    return;
+  }
+  for (let i = 0; i < own.length; i += 2) {
+    if (own[i] === 'baggage') {
+      own[i + 1] = baggage;
+      return;
+    }
+  }
+  own.push('baggage', baggage);
+}
+
+/**
+ * Puts the call in another workflow than the one the workflow stage read or started: the one a
+ * delegation the gateway signed names (src/coordination/delegation.ts). A call without a
+ * traceparent of its own joins the workflow's trace when its id is a trace id.
+ */
+export function joinWorkflow(ctx: CallContext, id: string): void {
+  ctx.workflowId = id;
+  if (ctx.req.headers.traceparent === undefined && TRACE_ID.test(id) && id !== ZERO_TRACE) ctx.traceId = id;
+  propagate(ctx, id);
 }

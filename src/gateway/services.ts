@@ -4,8 +4,11 @@ import { type Capture, createCallRecorder } from '../audit/recorder.js';
 import { createRedactor, type Redactor } from '../audit/redact.js';
 import { type AuditStore, openAuditStore } from '../audit/store.js';
 import { type AuditTrail, createAuditTrail } from '../audit/trail.js';
+import { createA2aStages } from '../coordination/a2a.js';
+import { type A2aRegistry, closeA2aRegistry, createA2aRegistry } from '../coordination/a2a-registry.js';
 import { createCacheStage } from '../coordination/cache-stage.js';
 import type { CacheStore } from '../coordination/cache-store.js';
+import { createDelegationKeys, createDelegationStage, type DelegationKeys } from '../coordination/delegation.js';
 import type { MemoryService } from '../coordination/memory.js';
 import { createMemoryStages } from '../coordination/memory-stages.js';
 import { createRedisCache } from '../coordination/redis-cache.js';
@@ -95,7 +98,7 @@ export function budgetRulesOf(s: Snapshot, overrides: ReadonlyMap<string, number
 export function policyRegistryData(registry: AgentRegistry | null): PolicyRegistryData {
   const templates: PolicyRegistryData['templates'] = {};
   for (const t of registry?.templates.values() ?? []) {
-    templates[t.name] = { version: t.version, providers: t.providers, models: t.models, tools: t.tools, max_tokens: t.maxTokens, guardrails: t.guardrails };
+    templates[t.name] = { version: t.version, providers: t.providers, models: t.models, tools: t.tools, agents: t.agents, max_tokens: t.maxTokens, guardrails: t.guardrails };
   }
   return { templates };
 }
@@ -103,6 +106,8 @@ export function policyRegistryData(registry: AgentRegistry | null): PolicyRegist
 /** The token verifier, the local signer and, in sidecar mode, the workload's token; close() ends them. */
 export interface Identity {
   readonly signer: LocalSigner | null;
+  /** Signs and verifies A2A delegation tokens with the gateway's local key; null when no agent takes A2A hand-offs at start. */
+  readonly delegation: DelegationKeys | null;
   readonly verifier: TokenVerifier;
   readonly workload: WorkloadToken | null;
   close(): void;
@@ -114,8 +119,13 @@ export async function createIdentity(s: Snapshot, log: Logger): Promise<Identity
   const verifier = await createVerifier(identity, { dataDir: resolve(dataDir), configDir: s.dir, log, localSigner: signer });
   const w = identity.workloadToken;
   const workload = w === undefined ? null : createWorkloadToken({ file: resolve(s.dir, w.file), verifier, reloadCheckMs: w.reloadCheckMs, log });
+  // Delegations are signed with the local key (loaded for them even when the local issuer is off).
+  const a2a = s.registry !== null && s.registry.a2a.size > 0;
+  const key = signer ?? (a2a ? await loadLocalSigner(resolve(dataDir), identity.localIssuer.issuer) : null);
+  const delegation = key === null || s.registry === null ? null : createDelegationKeys(key, s.registry.delegation.ttlSeconds);
   return {
     signer,
+    delegation,
     verifier,
     workload,
     close() {
@@ -142,17 +152,19 @@ export async function createPolicy(s: Snapshot, deps: ServiceDeps): Promise<Poli
 export interface Routing {
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly tools: ToolRegistry | null;
+  /** Agents that take A2A hand-offs (null when none has an endpoint). */
+  readonly a2a: A2aRegistry | null;
 }
 
 export function createRouting(s: Snapshot, previous: Routing | null): Routing {
   const tools = Object.keys(s.config.tools).length === 0 ? null : createToolRegistry(s.config, s.toolCredentials, previous?.tools ?? null);
-  return { upstreams: createUpstreams(s.config, s.credentials, s.providerAuth), tools };
+  return { upstreams: createUpstreams(s.config, s.credentials, s.providerAuth), tools, a2a: createA2aRegistry(s.registry, s.config.upstream) };
 }
 
 /** In-flight requests finish on the pools they started with: close() waits for them. */
 export async function closeRouting(r: Routing | null): Promise<void> {
   if (r === null) return;
-  await Promise.all([closeUpstreams(r.upstreams.values()), closeToolRegistry(r.tools)]);
+  await Promise.all([closeUpstreams(r.upstreams.values()), closeToolRegistry(r.tools), closeA2aRegistry(r.a2a)]);
 }
 
 /**
@@ -348,9 +360,13 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
           config,
           log,
         });
+  const a2a =
+    p.routing.a2a === null || registry === null
+      ? null
+      : createA2aStages({ registry, keys: p.identity.delegation, evaluate: manager === null ? null : (input) => manager.current()?.evaluate(input) ?? null, log });
   return composePipeline(
     config,
-    createRouter(config.routes, p.routing.upstreams, p.routing.tools, mem === null ? null : mem.match),
+    createRouter(config.routes, p.routing.upstreams, p.routing.tools, p.routing.a2a, mem === null ? null : mem.match),
     {
       metrics: createCallMetricsStage(metrics, deps.calls),
       record: p.recording.stage,
@@ -363,6 +379,8 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       cache: p.cache === null || config.cache.mode === 'off' ? null : createCacheStage({ config: config.cache, store: p.cache, registry, metrics: metrics.cache }),
       workflow: createWorkflowStage(config.workflows),
       tools,
+      delegation: a2a === null ? null : createDelegationStage(() => p.identity.delegation),
+      a2a,
       memory: mem === null ? null : createMemoryStages({ config: config.memory, store: mem.store, metrics: mem.metrics, barrier: deps.barrier }),
     },
     { retries: config.upstream.retries, log, upstreamError: metrics.upstreamError },

@@ -2,7 +2,7 @@
  * The local development issuer: an Ed25519 key pair generated in the data folder on first use and
  * reused afterwards, so `aos token mint` works with zero set-up and tokens survive restarts.
  */
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
 import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, importJWK, type JWK, SignJWT } from 'jose';
@@ -11,7 +11,15 @@ import type { LocalSigner } from './types.js';
 
 export const LOCAL_KEY_FILE = 'local-signing-key.json';
 
-export type LoadedLocalSigner = LocalSigner & { readonly publicJwk: JWK };
+export type LoadedLocalSigner = LocalSigner & {
+  readonly publicJwk: JWK;
+  /** The key's id (its JWK thumbprint). */
+  readonly kid: string;
+  /** Ed25519 signature of `data` (synchronous: the gateway's own short-lived tokens, src/coordination/delegation.ts). */
+  signBytes(data: Buffer): Buffer;
+  /** Whether `signature` is this key's signature of `data`. */
+  verifyBytes(data: Buffer, signature: Buffer): boolean;
+};
 
 /** Loads the local signing key from `<dataDir>/local-signing-key.json`, creating it on first use. */
 export async function loadLocalSigner(dataDir: string, issuer: string): Promise<LoadedLocalSigner> {
@@ -20,9 +28,14 @@ export async function loadLocalSigner(dataDir: string, issuer: string): Promise<
   const { kty, crv, x, kid } = privateJwk;
   const publicJwk: JWK = { kty, crv, x, kid, alg: 'EdDSA', use: 'sig' };
   const key = await importJWK(privateJwk, 'EdDSA');
+  const privateKey = createPrivateKey({ key: privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+  const publicKey = createPublicKey({ key: { kty, crv, x } as import('node:crypto').JsonWebKey, format: 'jwk' });
   return {
     issuer,
     publicJwk,
+    kid: kid!,
+    signBytes: (data) => sign(null, data, privateKey),
+    verifyBytes: (data, signature) => signature.length === 64 && verify(null, data, publicKey, signature),
     mint({ subject, audience, roles, ttlSec, claims = {} }) {
       const iat = Math.floor(Date.now() / 1000);
       // Registered claims are set last: extra claims cannot override who issued the token or for whom.

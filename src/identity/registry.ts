@@ -1,4 +1,4 @@
-import { type AgentRegistryFile, agentRegistrySchema, type Budget, type TemplateFile } from '../config/agents-schema.js';
+import { type A2aAgentFile, type AgentRegistryFile, agentRegistrySchema, type Budget, type DelegationSettings, type TemplateFile } from '../config/agents-schema.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadYamlFile, parseYamlText, type YamlFile } from '../config/yaml-file.js';
 import type { VerifiedToken } from './types.js';
@@ -23,8 +23,11 @@ export interface AgentRegistry {
   readonly file: string;
   readonly templates: ReadonlyMap<string, AgentTemplate>;
   readonly agents: ReadonlyMap<string, Agent>;
-  /** Organization and team budgets (agent budgets are on their templates). */
-  readonly budgets: { readonly org: Readonly<Budget>; readonly teams: ReadonlyMap<string, Readonly<Budget>> };
+  /** Organization and team budgets (agent budgets are on their templates); how long a workflow's spend is kept. */
+  readonly budgets: { readonly org: Readonly<Budget>; readonly teams: ReadonlyMap<string, Readonly<Budget>>; readonly workflowTtlSeconds: number };
+  /** Agents that take A2A hand-offs (`/a2a/<id>`), by id. */
+  readonly a2a: ReadonlyMap<string, A2aAgentFile>;
+  readonly delegation: DelegationSettings;
   /** The agent a verified token stands for, or null when unknown agents are denied. */
   resolve(token: VerifiedToken): Agent | null;
 }
@@ -53,7 +56,9 @@ function registryOf({ data: reg, where }: YamlFile<AgentRegistryFile>, file: str
   for (const [name, t] of Object.entries(reg.templates)) templates.set(name, { name, ...t });
   const known = [...templates.keys()].join(', ');
   const agents = new Map<string, Agent>();
+  const a2a = new Map<string, A2aAgentFile>();
   reg.agents.forEach((a, i) => {
+    if (a.a2a !== undefined) a2a.set(a.id, a.a2a);
     const template = templates.get(a.template);
     if (template === undefined) problems.push(`${where(['agents', i, 'template'])}: expected one of the templates (${known}), got "${a.template}"`);
     if (agents.has(a.id)) problems.push(`${where(['agents', i, 'id'])}: agent "${a.id}" is listed twice`);
@@ -71,7 +76,9 @@ function registryOf({ data: reg, where }: YamlFile<AgentRegistryFile>, file: str
     file,
     templates,
     agents,
-    budgets: { org: reg.budgets.org, teams: new Map(Object.entries(reg.budgets.teams)) },
+    budgets: { org: reg.budgets.org, teams: new Map(Object.entries(reg.budgets.teams)), workflowTtlSeconds: reg.budgets.workflowTtlSeconds },
+    a2a,
+    delegation: reg.delegation,
     resolve(token) {
       const id = stringClaim(token.claims[claims.agent]);
       if (id === null) return null;

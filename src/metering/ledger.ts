@@ -60,6 +60,8 @@ export class Ledger {
       const line = lines[i];
       const c = this.counter(line.key, line.until);
       c.reserved += line.amount;
+      // A counter kept a while after its last use (a workflow's) lives on with each reservation.
+      if (line.until > c.until) c.until = line.until;
       keys[i] = line.key;
       amounts[i] = line.amount;
       states[i] = { spent: c.spent, reserved: c.reserved, limit: this.limitOf(line) };

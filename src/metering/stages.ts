@@ -33,7 +33,20 @@ export interface MeteringStages {
 const HEADROOM_CALLS = 64;
 
 const usd = (nano: number) => `$${(nano / NANO).toFixed(nano < NANO / 100 ? 6 : 2)}`;
-const WINDOW_NAME = { minute: 'per-minute', hourly: 'hourly', daily: 'daily', monthly: 'monthly' } as const;
+const WINDOW_NAME = { minute: 'per-minute', hourly: 'hourly', daily: 'daily', monthly: 'monthly', workflow: 'workflow' } as const;
+
+/** A workflow's USD budget (`workflow:<id>`): one counter every agent in the workflow draws from, kept a while after its last call. */
+interface WorkflowRule {
+  readonly scope: string;
+  /** usd: spend (nano-USD); handoffs: A2A hand-offs (fan-out). */
+  readonly kind: 'usd' | 'handoffs';
+  readonly window: 'workflow';
+  readonly limit: number;
+  readonly soft: number;
+  readonly limitId: string;
+}
+/** A rule a call reserved on: a scope's window, or its workflow's budget. */
+type UsedRule = BudgetRule | WorkflowRule;
 
 // Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 /** The metering stages of one configuration, built once (the store lives across reloads). */
@@ -153,15 +166,23 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
   interface AgentPlan {
     readonly scope: ScopeRules;
     readonly maxTokens: number | null | undefined;
+    /** The template's `budget.workflow_usd` (undefined: none) and soft ratio. */
+    readonly workflowUsd: number | undefined;
+    readonly workflowHandoffs: number | undefined;
+    readonly soft: number;
     readonly team: string;
     readonly metricAgent: string | null;
     /** The counter keys of `scope`'s rules in `period` (usd, tools, rate), rebuilt when the second turns. */
     period: Record<Window, Period> | null;
     keys: { usd: string[]; tools: string[]; rate: string[] };
   }
+  const workflowTtlMs = (registry?.budgets.workflowTtlSeconds ?? 86_400) * 1000;
   const planOf = (agent: Agent | null): AgentPlan => ({
     scope: rules.forAgent(agent),
     maxTokens: agent === null ? undefined : registry?.templates.get(agent.template)?.maxTokens,
+    workflowUsd: agent === null ? undefined : registry?.templates.get(agent.template)?.budget.workflow_usd,
+    workflowHandoffs: agent === null ? undefined : registry?.templates.get(agent.template)?.budget.workflow_handoffs,
+    soft: (agent === null ? undefined : registry?.templates.get(agent.template)?.budget.soft_ratio) ?? config.softThreshold,
     team: agent?.team ?? 'anonymous',
     metricAgent: config.agentMetrics && agent !== null && registry?.agents.has(agent.id) ? agent.id : null,
     period: null,
@@ -224,13 +245,23 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     const worst = m === null ? 0 : worstCase(input, maxOut, price!);
     const keys = keysOf(ap, p);
     const lines: ReserveLine[] = [];
-    const used: BudgetRule[] = [];
+    const used: UsedRule[] = [];
     if (m !== null) {
       const amount = toNano(worst);
       for (let i = 0; i < scope.usd.length; i++) {
         const r = scope.usd[i];
         lines.push(lineOf(r, p[r.window], amount, keys.usd[i]));
         used.push(r);
+      }
+      // The workflow's budget: the limit a gateway-signed delegation carries (the first agent's template), else the agent's own template's.
+      const wf = ctx.workflowId;
+      const limitUsd = wf === null ? null : ctx.delegation !== null ? ctx.delegation.workflowUsd : ap.workflowUsd;
+      if (limitUsd != null) {
+        const limitId = `workflow:${wf}|usd|workflow`;
+        const rule: WorkflowRule = { scope: `workflow:${wf}`, kind: 'usd', window: 'workflow', limit: toNano(limitUsd), soft: ap.soft, limitId };
+        // Its counter lives workflowTtlSeconds past the workflow's last call (each reservation pushes it on).
+        lines.push({ key: `${limitId}|w`, limitId, limit: rule.limit, amount, until: now() + workflowTtlMs });
+        used.push(rule);
       }
     }
     // Tool-call budgets count HTTP tool calls and MCP tools/call requests (not the rest of the protocol).
@@ -240,6 +271,15 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
         const r = scope.tools[i];
         lines.push(lineOf(r, p[r.window], 1, keys.tools[i]));
         used.push(r);
+      }
+    }
+    // Fan-out: a hand-off that gives another agent work counts against its workflow's hand-offs.
+    if (call !== null && call.kind === 'a2a' && (call.operation === 'SendMessage' || call.operation === 'SendStreamingMessage') && ctx.workflowId !== null) {
+      const limit = ctx.delegation !== null ? ctx.delegation.workflowHandoffs : ap.workflowHandoffs;
+      if (limit != null) {
+        const limitId = `workflow:${ctx.workflowId}|handoffs|workflow`;
+        lines.push({ key: `${limitId}|w`, limitId, limit, amount: 1, until: now() + workflowTtlMs });
+        used.push({ scope: `workflow:${ctx.workflowId}`, kind: 'handoffs', window: 'workflow', limit, soft: ap.soft, limitId });
       }
     }
     for (let i = 0; i < scope.rate.length; i++) {
@@ -261,7 +301,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     worst: number,
     out: ReserveOutcome,
     lines: ReserveLine[],
-    used: BudgetRule[],
+    used: UsedRule[],
   ): void | Promise<void> => {
     // (Not while a Redis store is down: each try would count as a call decided by the local fallback.)
     if (!out.ok && out.reason === 'limit' && m !== null && !ctx.estInputExact && store.healthy()) {
@@ -281,7 +321,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     worst: number,
     out: ReserveOutcome | null,
     lines: ReserveLine[],
-    used: BudgetRule[],
+    used: UsedRule[],
     minuteEnd: number,
   ) => {
     if (out !== null && !out.ok) throw refusal(ctx, out, used, lines, minuteEnd);
@@ -303,7 +343,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     ctx.onFinish(settlement.complete);
   };
 
-  const softLimits = (ctx: CallContext, states: readonly LineState[], used: readonly BudgetRule[]) => {
+  const softLimits = (ctx: CallContext, states: readonly LineState[], used: readonly UsedRule[]) => {
     for (let i = 0; i < states.length; i++) {
       const s = states[i];
       const r = used[i];
@@ -332,7 +372,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       private readonly maxOut: number,
       private id: string | null,
       private lines: ReserveLine[],
-      private used: BudgetRule[],
+      private used: UsedRule[],
     ) {}
 
     charge(usage: Usage): GatewayError | null | Promise<GatewayError | null> {
@@ -395,7 +435,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
       private readonly worst: number,
       private readonly id: string | null,
       private readonly lines: ReserveLine[],
-      private readonly used: BudgetRule[],
+      private readonly used: UsedRule[],
     ) {}
 
     readonly complete = (): void => {
@@ -405,7 +445,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     };
   }
 
-  const refusal = (ctx: CallContext, out: Extract<ReserveOutcome, { ok: false }>, used: BudgetRule[], lines: ReserveLine[], minuteEnd: number): GatewayError => {
+  const refusal = (ctx: CallContext, out: Extract<ReserveOutcome, { ok: false }>, used: UsedRule[], lines: ReserveLine[], minuteEnd: number): GatewayError => {
     if (out.reason === 'unavailable') {
       metrics.denied('unavailable');
       return new GatewayError('aos_budget_unavailable', 'the shared budget store is unreachable and metering.redis.failMode is closed: calls are refused until it is back', {
@@ -425,12 +465,14 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     const what =
       r.kind === 'usd'
         ? `limit ${usd(s.limit)}, spent ${usd(s.spent)}, reserved ${usd(s.reserved)}, this call up to ${usd(lines[out.index].amount)}`
-        : `limit ${s.limit} tool calls, ${s.spent + s.reserved} used`;
+        : r.kind === 'handoffs'
+          ? `limit ${s.limit} hand-offs, ${s.spent + s.reserved} made`
+          : `limit ${s.limit} tool calls, ${s.spent + s.reserved} used`;
     void ctx;
     return new GatewayError('aos_budget_exceeded', `${WINDOW_NAME[r.window]} budget of ${r.scope} would be exceeded (${what})`);
   };
 
-  const finish = (ctx: CallContext, ap: AgentPlan, tap: UsageTap | null, price: Price | null, worst: number, id: string | null, lines: ReserveLine[], used: BudgetRule[]) => {
+  const finish = (ctx: CallContext, ap: AgentPlan, tap: UsageTap | null, price: Price | null, worst: number, id: string | null, lines: ReserveLine[], used: UsedRule[]) => {
     let usage: Usage | null = null;
     let cost = 0;
     if (tap !== null) {

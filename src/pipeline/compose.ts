@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '../config/schema.js';
+import type { A2aStages } from '../coordination/a2a.js';
 import type { MemoryStages } from '../coordination/memory-stages.js';
 import type { Router } from '../routing/router.js';
 import type { WriteBarrier } from '../store/write-barrier.js';
@@ -39,6 +40,10 @@ export interface PipelineStages {
   workflow: Stage | null;
   /** HTTP tools and MCP servers (null without a `tools:` section). */
   tools: ToolStages | null;
+  /** After identity on every route: a gateway-signed delegation (`x-aos-delegation`) read; null when no agent takes A2A hand-offs. */
+  delegation: Stage | null;
+  /** A2A hand-offs to registered agents (src/coordination/a2a.ts); null when no agent has an A2A endpoint. */
+  a2a: A2aStages | null;
   /** Shared memory (src/coordination/memory-stages.ts); null: `memory.mode: off`. */
   memory: MemoryStages | null;
 }
@@ -53,6 +58,8 @@ const present = (...list: (Stage | null)[]): Stage[] => list.filter((s): s is St
 export function composePipeline(config: GatewayConfig, router: Router, s: PipelineStages, forwardOptions: ForwardOptions, barrier: WriteBarrier | null = null, relay: Relay | null = null): Pipeline {
   const body = readBody(config.limits.maxBodyBytes);
   const t = s.tools;
+  const a = s.a2a;
+  const d = s.delegation;
   const m = s.memory;
   return {
     config,
@@ -61,17 +68,21 @@ export function composePipeline(config: GatewayConfig, router: Router, s: Pipeli
     relay,
     barrier,
     head: present(s.metrics, s.record, checkRequest(config.limits.maxHeaders, config.listen), s.workflow),
-    inspected: present(s.identity, body, parseJson, s.meterEstimate, s.guardrails, s.policy, s.meterReserve, s.cache),
-    passthrough: present(s.identity, body, s.meterEstimate, s.policy, s.meterReserve),
+    inspected: present(s.identity, d, body, parseJson, s.meterEstimate, s.guardrails, s.policy, s.meterReserve, s.cache),
+    passthrough: present(s.identity, d, body, s.meterEstimate, s.policy, s.meterReserve),
     // A WebSocket session (Realtime): no body; each response is charged as it is done (the reservation holds one at a time).
-    session: present(s.identity, describeSession, s.meterEstimate, s.policy, s.meterReserve),
+    session: present(s.identity, d, describeSession, s.meterEstimate, s.policy, s.meterReserve),
     // An undeclared operation is refused before the body is read. Tool calls count against
     // tool-call budgets and rate limits.
-    tool: t === null ? [] : present(s.identity, t.operation, body, t.describe, s.guardrails, s.policy, t.validate, s.meterReserve),
+    tool: t === null ? [] : present(s.identity, d, t.operation, body, t.describe, s.guardrails, s.policy, t.validate, s.meterReserve),
     // A 401 on an MCP route names the protected resource metadata (tools/mcp-auth.ts).
-    mcp: t === null ? [] : present(s.identity === null ? null : withResourceMetadata(s.identity), body, t.mcp, s.guardrails, s.policy, t.mcpRevision, t.mcpValidate, s.meterReserve),
+    mcp: t === null ? [] : present(s.identity === null ? null : withResourceMetadata(s.identity), d, body, t.mcp, s.guardrails, s.policy, t.mcpRevision, t.mcpValidate, s.meterReserve),
     mcpMetadata: t === null ? [] : [t.mcpMetadata],
+    // A hand-off is checked (chain, policy) and reserved on rate limits like any call; its card is
+    // decided by the policy too (may this agent hand work to that one at all), then answered by the gateway.
+    a2a: a === null ? [] : present(s.identity, d, body, a.describe, s.policy, s.meterReserve),
+    a2aCard: a === null ? [] : present(s.identity, d, a.cardCall, s.policy, a.card),
     // Shared memory: counted against request rate limits (not USD or tool-call budgets); answered from the store, never forwarded.
-    memory: m === null ? [] : present(s.identity, body, m.describe, s.guardrails, s.policy, s.meterReserve, m.answer),
+    memory: m === null ? [] : present(s.identity, d, body, m.describe, s.guardrails, s.policy, s.meterReserve, m.answer),
   };
 }

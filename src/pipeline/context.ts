@@ -94,6 +94,8 @@ export class CallContext {
   sessionMeter: SessionMeter | null;
   /** The call was answered from the response cache (src/coordination/): metering charges it this share of its cost. Null otherwise. */
   cacheHit: { readonly chargeFraction: number } | null;
+  /** The delegation the agent acts under (a gateway-signed `x-aos-delegation`, src/coordination/delegation.ts); null: its own call. */
+  delegation: Delegation | null;
   private finishers: Finisher[] | null;
   private forwarders: (() => void)[] | null;
 
@@ -139,6 +141,7 @@ export class CallContext {
     this.session = null;
     this.sessionMeter = null;
     this.cacheHit = null;
+    this.delegation = null;
     this.finishers = null;
     this.forwarders = null;
   }
@@ -217,6 +220,21 @@ export interface CallApproval {
   readonly reason: string | null;
   /** How long the call was held for the decision (0 unless the template blocks). */
   readonly waitedMs: number;
+}
+
+/** A chain of A2A hand-offs, as the gateway signed it for the agent acting now. */
+export interface Delegation {
+  /** Who asked whom: first the agent that started the hand-offs, last the one acting now. */
+  readonly chain: readonly string[];
+  /** Hand-offs so far (chain length − 1). */
+  readonly depth: number;
+  readonly workflowId: string | null;
+  /** The workflow's USD budget the first agent's template set (a workflow budget is drawn by every agent in it); null: none. */
+  readonly workflowUsd: number | null;
+  /** The workflow's hand-off limit (fan-out) the first agent's template set; null: none. */
+  readonly workflowHandoffs: number | null;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
 }
 
 /** An HTTP request asking to upgrade its connection (Node's `upgrade` event): the socket and the bytes read past the head. */

@@ -25,6 +25,9 @@ export interface Pipeline {
   readonly mcp: readonly Stage[];
   /** An MCP server's protected resource metadata (answered by the gateway, no token needed). */
   readonly mcpMetadata: readonly Stage[];
+  /** A2A hand-offs to a registered agent (`/a2a/<agent>`), and its card (answered by the gateway). */
+  readonly a2a: readonly Stage[];
+  readonly a2aCard: readonly Stage[];
   /** Shared memory (`/memory/v1/…`, `/mcp/memory`): decided like any call, answered by the gateway from its store. */
   readonly memory: readonly Stage[];
   readonly forward: ForwardOptions;
@@ -74,9 +77,13 @@ export async function runPipeline(p: Pipeline, ctx: CallContext, log: Logger): P
           ? p.tool
           : kind === 'mcp'
             ? p.mcp
-            : kind === 'memory'
-              ? p.memory
-              : p.mcpMetadata,
+            : kind === 'a2a'
+              ? p.a2a
+              : kind === 'a2a-card'
+                ? p.a2aCard
+                : kind === 'memory'
+                  ? p.memory
+                  : p.mcpMetadata,
       ctx,
     );
     if (stages !== undefined) await stages;

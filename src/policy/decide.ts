@@ -49,6 +49,10 @@ export function policyInput(ctx: CallContext): PolicyInput {
     },
     budget: ctx.budget,
   };
+  // Only A2A hand-offs and delegated calls carry these keys: every other input stays as it was.
+  if (call?.a2a !== undefined) input.call.a2a = { ...call.a2a };
+  const d = ctx.delegation;
+  if (d !== null) input.call.delegation = { chain: d.chain.slice(), depth: d.depth };
   // Only shared memory operations carry the key: every other call's input is as before.
   if (call?.memory !== undefined) input.call.memory = call.memory;
   return input;

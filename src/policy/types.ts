@@ -25,7 +25,7 @@ export interface PolicyInput {
     time_ns: number;
   };
   call: {
-    kind: 'model' | 'tool' | 'mcp' | 'http' | 'memory';
+    kind: 'model' | 'tool' | 'mcp' | 'a2a' | 'http' | 'memory';
     provider: string;
     operation: string;
     model: string | null;
@@ -38,6 +38,17 @@ export interface PolicyInput {
      */
     tool: { name: string; server: string | null; args: unknown; labels?: Record<string, string>; sensitive?: boolean; read_only?: boolean } | null;
     findings: { detector: string; severity: 'low' | 'medium' | 'high' | 'critical'; path: string }[];
+    /**
+     * A2A hand-offs (`kind: a2a`, docs/coordination.md#agent-to-agent-a2a): the agent called, the A2A
+     * method, the binding, and the skill when a card's skills are filtered (null otherwise). Absent on other calls.
+     */
+    a2a?: { agent: string; method: string; binding: 'jsonrpc' | 'rest'; skill: string | null };
+    /**
+     * The delegation the calling agent acts under (a gateway-signed `x-aos-delegation`): who asked
+     * whom, first the agent that started, last the caller; `depth` hand-offs so far. Absent on an
+     * agent's own calls.
+     */
+    delegation?: { chain: string[]; depth: number };
     /** Shared memory operations only (`kind: memory`; absent on every other call): see MemoryCall in providers/dialect.ts. */
     memory?: MemoryCall;
   };
@@ -65,6 +76,8 @@ export interface PolicyRegistryData {
       /** Glob patterns (`*`), matched with Rego's glob.match. */
       models: string[];
       tools: string[];
+      /** Agents (globs; `<agent>/<skill>`) its agents may hand work to over A2A. */
+      agents?: string[];
       max_tokens: number | null;
       guardrails: string;
     }

@@ -26,8 +26,8 @@ export interface Usage {
 
 /** What the gateway understood of one call; adapters type only the fields they read. */
 export interface CallInfo {
-  /** model: an LLM call; tool: an HTTP tool; mcp: an MCP server; http: uninspected pass-through; memory: shared memory (answered by the gateway). */
-  kind: 'model' | 'tool' | 'mcp' | 'http' | 'memory';
+  /** model: an LLM call; tool: an HTTP tool; mcp: an MCP server; a2a: a hand-off to another agent; http: uninspected pass-through; memory: shared memory (answered by the gateway). */
+  kind: 'model' | 'tool' | 'mcp' | 'a2a' | 'http' | 'memory';
   operation: string;
   model: string | null;
   stream: boolean;
@@ -40,6 +40,8 @@ export interface CallInfo {
   undecided?: true;
   /** MCP POSTs: the protocol revision the agent speaks and the one the server was spoken to in (null: not known yet). */
   revisions?: { agent: string; server: string | null };
+  /** A2A calls (`/a2a/<agent>`): the agent called, the A2A method, the binding; `skill` only when a card's skills are filtered. */
+  a2a?: A2aCall;
   /** Shared memory operations (`kind: memory`): what the policy sees of them (src/coordination/memory-stages.ts). */
   memory?: MemoryCall;
   /** Shared memory operations, once done: what the audit event records of them (hashes and sizes, never values). */
@@ -81,6 +83,13 @@ export interface MemoryRecord {
   results: number | null;
   /** What the store answered: `ok`, `not_found`, `precondition_failed`, `precondition_required`. */
   outcome: string;
+}
+
+export interface A2aCall {
+  agent: string;
+  method: string;
+  binding: 'jsonrpc' | 'rest';
+  skill: string | null;
 }
 
 /**
@@ -125,7 +134,7 @@ export interface PathMatch {
 
 /** One wire protocol (not one vendor): OpenAI-compatible, Azure OpenAI's paths, Anthropic, Gemini, Bedrock; HTTP tools and MCP for the tool registry. */
 export interface WireDialect {
-  readonly name: 'openai' | 'azure-openai' | 'anthropic' | 'gemini' | 'bedrock' | 'http-tool' | 'mcp';
+  readonly name: 'openai' | 'azure-openai' | 'anthropic' | 'gemini' | 'bedrock' | 'http-tool' | 'mcp' | 'a2a' | 'a2a-rest';
   readonly errors: ErrorDialect;
   /** The header the provider credential goes in (`authorization` carries it as a Bearer token). */
   readonly authHeader: string;

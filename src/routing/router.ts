@@ -1,11 +1,13 @@
 import { matchPathPattern, splitPath } from '../config/path-pattern.js';
 import type { RouteConfig } from '../config/schema.js';
+import type { A2aRegistry } from '../coordination/a2a-registry.js';
 import type { Dialect as ErrorDialect } from '../errors.js';
 import type { Operation } from '../providers/dialect.js';
 import { unroutedErrors } from '../providers/index.js';
 import { MCP_LABELS, mcpDialect } from '../providers/mcp.js';
 import type { HttpTool, HttpToolOperation, McpServer, ToolRegistry } from '../tools/registry.js';
 import type { Upstream } from '../upstream/upstreams.js';
+import { createA2aMatcher } from './a2a-routes.js';
 import type { RouteTarget } from './target.js';
 
 export interface Router {
@@ -37,9 +39,11 @@ export function createRouter(
   routes: readonly RouteConfig[],
   upstreams: ReadonlyMap<string, Upstream>,
   tools: ToolRegistry | null = null,
-  /** Shared memory's mounts (`/memory/v1/…`, `/mcp/memory`: coordination/memory-routes.ts), before the tool registry's; null: off. */
+  a2a: A2aRegistry | null = null,
+  /** Shared memory's mounts (`/memory/v1/…`, `/mcp/memory`: coordination/memory.ts), before the tool registry's; null: off. */
   memory: ((path: string, method: string) => RouteTarget | null) | null = null,
 ): Router {
+  const matchA2a = a2a === null ? null : createA2aMatcher(a2a);
   const exact = new Map<string, RouteTarget>();
   /** Targets of a claiming dialect for paths an earlier route of another dialect took. */
   const claimedAlt = new Map<string, RouteTarget>();
@@ -121,6 +125,7 @@ export function createRouter(
         const target = matchTool(path, method);
         if (target !== null) return target;
       }
+      if (matchA2a !== null && path.startsWith('/a2a/')) return matchA2a(path);
       for (const m of passthrough) {
         if (path.startsWith(m.prefix) && (path.length === m.prefix.length || path.charCodeAt(m.prefix.length) === 47)) {
           return { name: `${m.upstream.name}/passthrough`, upstream: m.upstream, operation: PASSTHROUGH, upstreamPath: m.upstream.basePath + path.slice(m.prefix.length) };
@@ -130,6 +135,7 @@ export function createRouter(
     },
     dialectFor(path, marked) {
       if (path.startsWith(MCP) || path.startsWith(MCP_METADATA)) return mcpDialect.errors;
+      if (path.startsWith('/a2a/')) return path.indexOf('/', 5) === -1 ? 'a2a' : 'a2a-rest';
       if (!marked) for (const m of mounts) if (m.prefix !== '' && path.startsWith(`${m.prefix}/`)) return m.upstream.dialect.errors;
       return unroutedErrors(path, marked);
     },

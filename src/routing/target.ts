@@ -1,3 +1,4 @@
+import type { A2aAgent } from '../coordination/a2a-registry.js';
 import type { Operation } from '../providers/dialect.js';
 import type { HttpTool, HttpToolOperation, McpServer } from '../tools/registry.js';
 import type { Upstream } from '../upstream/upstreams.js';
@@ -29,6 +30,13 @@ export type ToolMatch =
     }
   /** `/.well-known/oauth-protected-resource/mcp/<name>`: the server's protected resource metadata, answered by the gateway. */
   | { readonly kind: 'mcp-metadata'; readonly server: McpServer }
+  /**
+   * `/a2a/<agent>` (JSON-RPC; the A2A stage relabels the target by method) or `/a2a/<agent>/…`
+   * (HTTP+JSON, `path` below the agent's base). src/coordination/a2a.ts.
+   */
+  | { readonly kind: 'a2a'; readonly agent: A2aAgent; readonly binding: 'jsonrpc' | 'rest'; readonly path: string; readonly targets: ReadonlyMap<string, RouteTarget> }
+  /** `/a2a/<agent>/.well-known/agent-card.json`: the agent's card as the caller may see it, answered by the gateway. */
+  | { readonly kind: 'a2a-card'; readonly agent: A2aAgent }
   /**
    * Shared memory, answered by the gateway (src/coordination/memory-stages.ts): `/memory/v1/<namespace>[/<key>]`
    * with the namespace and key as the path has them (checked by the memory stage), or the MCP server `/mcp/memory`.

@@ -25,6 +25,8 @@ const DROP_REQUEST = new Set([
   'x-aos-approval-id',
   // The response cache's opt-in is the gateway's business (src/coordination/).
   'x-aos-cache',
+  // A delegation token is the gateway's own (src/coordination/delegation.ts): an A2A callee gets a new one.
+  'x-aos-delegation',
   'authorization',
   'x-api-key',
   'api-key',
