@@ -19,6 +19,8 @@ const PAGES = [
 
 // Asked by api.js before this module evaluates; this takes its answer.
 const firstSession = api('GET', '/console/session');
+// The OpenID provider's name when the control plane signs in with one (console.oidc), else null.
+const OIDC = document.querySelector('meta[name="aos-oidc"]')?.getAttribute('content') ?? null;
 
 function SignIn({ onSession }) {
   const [token, setToken] = useState('');
@@ -33,6 +35,12 @@ function SignIn({ onSession }) {
   };
   return html`<main class="signin" id="main">
     <h1>AOS control</h1>
+    ${
+      OIDC === null
+        ? null
+        : html`<p><a class="button" href="/console/oidc/login">Sign in with ${OIDC}</a></p>
+            <p class="muted">Or with a token:</p>`
+    }
     <form onSubmit=${submit}>
       <label for="token">Admin token or JWT</label>
       <input id="token" type="password" autocomplete="current-password" required value=${token} onInput=${(e) => setToken(e.currentTarget.value)} />
