@@ -5,10 +5,15 @@
  * a session, sign-out, the live stream, time series, totals and the CSV export.
  * The pages themselves are driven in a real browser by console-browser.test.ts.
  */
+import { createHash } from 'node:crypto';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import t from 'tap';
+import { CONTROL_MIGRATIONS } from '../src/control/sql.js';
+import { openDatabase } from '../src/store/database.js';
 import { sampleEvent } from './audit-events.js';
-import { ADMIN_TOKEN, chain, startControl } from './control-fixtures.js';
+import { ADMIN_TOKEN, chain, makeIssuer, startControl, tempDir } from './control-fixtures.js';
+import { POSTGRES, startPostgres } from './postgres-server.js';
 
 interface Answer {
   status: number;
@@ -255,4 +260,67 @@ t.test('aggregates: series, totals by team, CSV export, the live stream', async 
     ['gw-1', 'gw-2'],
   );
   abort.abort();
+});
+
+/** Signs in with the admin token; the cookie (`name=value`) and the CSRF token. */
+async function signIn(base: string): Promise<{ cookie: string; csrf: string }> {
+  const r = await raw(base, 'POST', '/console/session', { origin: base }, { token: ADMIN_TOKEN });
+  if (r.status !== 200) throw new Error(`sign-in: ${r.status} ${r.text}`);
+  return { cookie: String(r.headers['set-cookie']).split(';')[0], csrf: r.json.csrf };
+}
+
+t.test('sessions survive a restart: kept in the store under a hash of the cookie, never the cookie', async (t) => {
+  const dir = tempDir(t);
+  const issuers = { gateway: await makeIssuer(dir, 'gw-issuer'), people: await makeIssuer(dir, 'idp') };
+  const first = await startControl(t, { dir, issuers });
+  const { cookie, csrf } = await signIn(first.cp.addresses.people);
+  const value = cookie.split('=')[1];
+  await first.cp.stop();
+
+  // What the store holds: the hash of the cookie, not the cookie.
+  const db = openDatabase(join(dir, 'data'), 'control.db', CONTROL_MIGRATIONS);
+  const rows = db.prepare('SELECT * FROM console_sessions').all() as Record<string, unknown>[];
+  db.close();
+  t.equal(rows.length, 1);
+  t.equal(rows[0].key_hash, createHash('sha256').update(value).digest('base64url'));
+  t.notMatch(JSON.stringify(rows), value, 'the cookie value is nowhere in the store');
+
+  const second = await startControl(t, { dir, issuers });
+  const base = second.cp.addresses.people;
+  t.match((await raw(base, 'GET', '/console/session', { cookie })).json, { actor: 'admin-token', role: 'admin', csrf }, 'still signed in after the restart');
+  const change = await raw(base, 'POST', '/api/agents/agent-1/suspend', { cookie, origin: base, 'x-aos-csrf': csrf }, { reason: 'after a restart' });
+  t.equal(change.status, 200, 'a change with the same CSRF token');
+  t.equal((await raw(base, 'DELETE', '/console/session', { cookie, origin: base, 'x-aos-csrf': csrf })).status, 200);
+  t.equal((await raw(base, 'GET', '/console/session', { cookie })).status, 401, 'revoked at sign-out');
+});
+
+t.test('idle sessions end (console.idleMinutes)', async (t) => {
+  // The clock is real: an idle timeout of one minute, the session's last use moved back in the store.
+  const h = await startControl(t, { config: { console: { idleMinutes: 1 } } });
+  const base = h.cp.addresses.people;
+  const { cookie } = await signIn(base);
+  t.equal((await raw(base, 'GET', '/api/agents', { cookie })).status, 200);
+  const db = openDatabase(join(h.dir, 'data'), 'control.db', CONTROL_MIGRATIONS);
+  db.prepare('UPDATE console_sessions SET last_ms = last_ms - 61000').run();
+  db.close();
+  const r = await raw(base, 'GET', '/api/agents', { cookie });
+  t.same([r.status, r.json.error.code], [401, 'control_unauthenticated'], 'unused for longer than the idle timeout');
+});
+
+t.test('two replicas sharing PostgreSQL accept the same cookie; sign-out on one ends it on both', POSTGRES.options, async (t) => {
+  const pg = await startPostgres(t);
+  const url = await pg.database('console');
+  const dir = tempDir(t);
+  const issuers = { gateway: await makeIssuer(dir, 'gw-issuer'), people: await makeIssuer(dir, 'idp') };
+  const config = { store: { kind: 'postgres' } };
+  const env = { AOS_CONTROL_DATABASE_URL: url };
+  const a = await startControl(t, { dir, issuers, config, env });
+  const b = await startControl(t, { dir, issuers, config, env });
+  const { cookie, csrf } = await signIn(a.cp.addresses.people);
+  const onB = b.cp.addresses.people;
+  t.match((await raw(onB, 'GET', '/console/session', { cookie })).json, { actor: 'admin-token', csrf }, 'B knows the session made on A');
+  const change = await raw(onB, 'POST', '/api/agents/agent-1/suspend', { cookie, origin: onB, 'x-aos-csrf': csrf }, { reason: 'from replica B' });
+  t.equal(change.status, 200, 'and takes a change with its CSRF token');
+  t.equal((await raw(onB, 'DELETE', '/console/session', { cookie, origin: onB, 'x-aos-csrf': csrf })).status, 200, 'signed out on B');
+  t.equal((await raw(a.cp.addresses.people, 'GET', '/api/agents', { cookie })).json.error.code, 'control_unauthenticated', 'ended on A too');
 });
