@@ -84,6 +84,25 @@ export function roleOf(value: unknown, roleMap: Record<string, Role>): Role | nu
   return rank < 0 ? null : ROLES[rank];
 }
 
+/**
+ * An ID token checked as OpenID Connect Core §3.1.3.7 asks: signed by a key of the provider's JWKS,
+ * from `issuer`, for `clientId` (and `azp` this client when present), not expired, and carrying
+ * this sign-in's nonce. Its claims; 401 `control_unauthenticated` saying what failed otherwise.
+ */
+export async function verifyIdToken(idToken: string, expected: { issuer: string; clientId: string; nonce: string; jwks: ReturnType<typeof createRemoteJWKSet> }): Promise<Record<string, unknown>> {
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(idToken, expected.jwks, { issuer: expected.issuer, audience: expected.clientId, clockTolerance: 30, requiredClaims: ['sub', 'exp', 'iat'] }));
+  } catch (err) {
+    const why = err instanceof joseErrors.JOSEError ? `${err.code}: ${err.message}` : (err as Error).message;
+    throw unauthenticated(`the ID token does not verify (${why})`);
+  }
+  const several = Array.isArray(payload.aud) && payload.aud.length > 1;
+  if ((several || payload.azp !== undefined) && payload.azp !== expected.clientId) throw unauthenticated(`the ID token was issued to another client (azp ${JSON.stringify(payload.azp ?? null)})`);
+  if (typeof payload.nonce !== 'string' || payload.nonce !== expected.nonce) throw unauthenticated('the ID token’s nonce is not this sign-in’s: sign in again');
+  return payload as Record<string, unknown>;
+}
+
 export function createOidc(cfg: OidcConfig, clientSecret: string | null): Oidc {
   let metadata: Promise<Metadata> | null = null;
   let jwks: ReturnType<typeof createRemoteJWKSet> | null = null;
@@ -140,21 +159,6 @@ export function createOidc(cfg: OidcConfig, clientSecret: string | null): Oidc {
     return { idToken: body.id_token, accessToken: typeof body.access_token === 'string' ? body.access_token : null };
   }
 
-  async function verifyIdToken(m: Metadata, idToken: string, nonce: string): Promise<JWTPayload> {
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(idToken, jwks!, { issuer: m.issuer, audience: cfg.clientId, clockTolerance: 30, requiredClaims: ['sub', 'exp', 'iat'] }));
-    } catch (err) {
-      const why = err instanceof joseErrors.JOSEError ? `${err.code}: ${err.message}` : (err as Error).message;
-      throw unauthenticated(`the ID token does not verify (${why})`);
-    }
-    // OpenID Connect Core §3.1.3.7: with several audiences, azp must be this client.
-    if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp !== cfg.clientId) throw unauthenticated('the ID token was issued to another client (azp)');
-    if (payload.azp !== undefined && payload.azp !== cfg.clientId) throw unauthenticated('the ID token was issued to another client (azp)');
-    if (typeof payload.nonce !== 'string' || payload.nonce !== nonce) throw unauthenticated('the ID token’s nonce is not this sign-in’s: sign in again');
-    return payload;
-  }
-
   async function userinfo(m: Metadata, accessToken: string, sub: string): Promise<Record<string, unknown>> {
     const { status, body } = await getJson(m.userinfo_endpoint!, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } }, 'userinfo endpoint');
     if (status !== 200) throw unauthenticated(`the identity provider's userinfo endpoint answered ${status}`);
@@ -190,7 +194,7 @@ export function createOidc(cfg: OidcConfig, clientSecret: string | null): Oidc {
       if (code === null || code === '') throw badRequest('the callback has no code');
       const m = await discover();
       const { idToken, accessToken } = await exchange(m, code, pending, redirectUri);
-      const claims = (await verifyIdToken(m, idToken, pending.nonce)) as Record<string, unknown>;
+      const claims = await verifyIdToken(idToken, { issuer: m.issuer, clientId: cfg.clientId, nonce: pending.nonce, jwks: jwks! });
       const sub = String(claims.sub);
       let roles = claimAt(claims, cfg.rolesClaim);
       let named = claims[cfg.actorClaim];
