@@ -20,6 +20,7 @@ import { signInAtIdp, startIdp } from './oidc-idp.js';
 interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
+  text: string;
   // biome-ignore lint/suspicious/noExplicitAny: a JSON answer, read by the assertions
   json: any;
 }
@@ -39,7 +40,7 @@ function get(url: string, headers: Record<string, string> = {}, method = 'GET', 
         try {
           json = JSON.parse(text);
         } catch {}
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, json });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
       });
     });
     req.on('error', reject);
@@ -196,6 +197,17 @@ t.test('OIDC sign-in at the HTTP level', async (t) => {
     const r = await callbackWith(`${base}/console/oidc/callback?error=access_denied&error_description=End-User+aborted+interaction&state=${state}`, s.login);
     t.same([r.status, r.json.error.code], [401, 'control_unauthenticated']);
     t.match(r.json.error.message, 'the identity provider refused the sign-in (access_denied: End-User aborted interaction)');
+    // A browser (Accept: text/html) gets the same refusal as a page, with the way back.
+    const again = await start();
+    const page = await get(`${base}/console/oidc/callback?error=access_denied&error_description=%3Cscript%3E&state=${new URL(again.location).searchParams.get('state')}`, {
+      cookie: again.login,
+      accept: 'text/html,application/xhtml+xml',
+    });
+    t.equal(page.status, 401);
+    t.match(page.headers['content-type'], /^text\/html/);
+    t.match(page.headers['content-security-policy'], "default-src 'none'");
+    t.match(page.text, '<code>control_unauthenticated</code>: the identity provider refused the sign-in (access_denied: &lt;script>)');
+    t.match(page.text, '<a href="/console/">Back to the sign-in page</a>');
   });
 
   t.test('a public client: PKCE alone, no secret', async (t) => {

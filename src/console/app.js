@@ -19,6 +19,8 @@ const PAGES = [
 
 // Asked by api.js before this module evaluates; this takes its answer.
 const firstSession = api('GET', '/console/session');
+// Not signed in is an answer, taken by App's first effect (which may run after it came).
+firstSession.catch(() => {});
 // The OpenID provider's name when the control plane signs in with one (console.oidc), else null.
 const OIDC = document.querySelector('meta[name="aos-oidc"]')?.getAttribute('content') ?? null;
 

@@ -119,6 +119,7 @@ export function createConsole(opts: ConsoleOptions): Console {
   // `__Host-`: the browser keeps it only when Secure, for this host, on path / (never set by a sibling domain).
   const name = secure ? '__Host-aos_session' : 'aos_session';
   const loginName = secure ? '__Host-aos_login' : 'aos_login';
+  const styles = [...assets.keys()].find((k) => /^styles-[A-Z0-9]{8}\.css$/.test(k)) ?? null;
   const securityHeaders = {
     'content-security-policy': csp,
     'x-content-type-options': 'nosniff',
@@ -185,10 +186,26 @@ export function createConsole(opts: ConsoleOptions): Console {
     // Used once, whatever the outcome: a state cannot be played again.
     res.appendHeader('set-cookie', setLogin('', 0));
     const query = new URL(req.url ?? '/', 'http://console').searchParams;
-    const person = await oidc.finish(query, pending, redirectUri(req));
+    let person: Person;
+    try {
+      person = await oidc.finish(query, pending, redirectUri(req));
+    } catch (err) {
+      // A browser gets a page saying why, with the way back; anything else the JSON error.
+      if (!(err instanceof ControlHttpError) || !(req.headers.accept ?? '').includes('text/html')) throw err;
+      return sendRefusal(res, err);
+    }
     await startSession(res, person, 'oidc');
     res.writeHead(303, { ...securityHeaders, location: '/console/', 'cache-control': 'no-store' });
     res.end();
+  }
+
+  function sendRefusal(res: ServerResponse, err: ControlHttpError): void {
+    const body = Buffer.from(
+      `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Sign-in refused · AOS control</title><link rel="icon" href="/console/favicon.svg" type="image/svg+xml">${styles === null ? '' : `<link rel="stylesheet" href="/console/${styles}">`}</head>` +
+        `<body><main class="signin"><h1>Sign-in refused</h1><p role="alert"><code>${escapeAttr(err.code)}</code>: ${escapeAttr(err.message)}</p><p><a href="/console/">Back to the sign-in page</a></p></main></body></html>\n`,
+    );
+    res.writeHead(err.status, { ...securityHeaders, 'content-type': 'text/html; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
+    res.end(body);
   }
 
   return {
