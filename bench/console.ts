@@ -101,6 +101,7 @@ async function main() {
     '/api/gateways',
     '/api/audit/series?since=1h',
     '/api/audit/series?since=24h',
+    '/api/audit/series?agent=agent-0007&since=24h',
     '/api/audit/summary?by=team&since=24h',
     '/api/audit?order=newest&limit=100&since=24h',
     '/api/audit?agent=agent-0007&order=newest&limit=50',

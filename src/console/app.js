@@ -2,6 +2,7 @@
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, route, setSession } from './api.js';
+import { loadUplot } from './chart.js';
 import { AgentPage, AgentsPage } from './page-agents.js';
 import { ApprovalsPage } from './page-approvals.js';
 import { AuditPage } from './page-audit.js';
@@ -53,7 +54,12 @@ function SignIn({ onSession }) {
   </main>`;
 }
 
+/** The pages that draw charts: uPlot is loaded as they open, not after their data has come. */
+const charts = (where) => where.page === 'fleet' || (where.page === 'agents' && where.arg !== null);
+if (charts(route())) loadUplot();
+
 function Page({ session, where }) {
+  if (charts(where)) loadUplot();
   switch (where.page) {
     case 'fleet':
       return html`<${FleetPage} session=${session} />`;

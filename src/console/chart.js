@@ -5,7 +5,8 @@ import { useEffect, useRef } from 'preact/hooks';
 import { html } from './ui.js';
 
 let uPlotModule = null;
-const loadUplot = () => {
+/** uPlot, loaded once (app.js asks it at start on a page with charts, while the page's data is on its way). */
+export const loadUplot = () => {
   uPlotModule ??= import('uplot').then((m) => m.default);
   return uPlotModule;
 };
