@@ -1,6 +1,6 @@
 // The console: sign-in, the navigation, and a hash router over the pages (#/fleet, #/agents/…).
 import { render } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, route, setSession } from './api.js';
 import { loadUplot } from './chart.js';
 import { AgentPage, AgentsPage } from './page-agents.js';
@@ -84,7 +84,9 @@ function App() {
     setSession(s);
     setState(s);
   };
-  useEffect(() => {
+  // A layout effect: the session's answer (usually in already) is taken before the first paint,
+  // not a frame later, so the page and its first calls follow at once.
+  useLayoutEffect(() => {
     firstSession.then(use, () => use(null));
     const onHash = () => setWhere(route());
     const onOut = () => use(null);
