@@ -256,6 +256,21 @@ t.test('OIDC sign-in at the HTTP level', async (t) => {
   });
 });
 
+t.test('a provider that cannot be reached: 503 control_unavailable at sign-in, saying where', async (t) => {
+  const gone = `http://127.0.0.1:${await freePort()}`;
+  const h = await startControl(t, { config: { console: { oidc: { issuer: gone, clientId: 'aos-console' } } } });
+  const r = await get(`${h.cp.addresses.people}/console/oidc/login`);
+  t.same([r.status, r.json.error.code], [503, 'control_unavailable']);
+  t.match(r.json.error.message, `the identity provider's discovery document cannot be reached (${gone}/.well-known/openid-configuration)`);
+  t.equal(cookieNamed(r, 'aos_login'), undefined, 'no login started');
+  const page = await get(`${h.cp.addresses.people}/console/oidc/login`, { accept: 'text/html' });
+  t.same([page.status, page.headers['content-type']], [503, 'text/html; charset=utf-8']);
+  t.match(page.text, '<h1>Sign-in refused</h1>');
+  // The token form still signs in.
+  const token = await get(`${h.cp.addresses.people}/console/session`, { origin: h.cp.addresses.people }, 'POST', { token: ADMIN_TOKEN });
+  t.equal(token.status, 200);
+});
+
 t.test('config: a client secret named but not in the environment is refused at start', async (t) => {
   await t.rejects(
     startControl(t, { config: { console: { oidc: { issuer: 'https://idp.example', clientId: 'aos-console', clientSecretEnv: 'AOS_OIDC_SECRET_UNSET' } } } }),

@@ -175,7 +175,15 @@ export function createConsole(opts: ConsoleOptions): Console {
 
   /** `GET /console/oidc/login`: off to the provider, the login's state kept by this browser. */
   async function oidcLogin(oidc: Oidc, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { url, pending } = await oidc.start(redirectUri(req));
+    let started: Awaited<ReturnType<Oidc['start']>>;
+    try {
+      started = await oidc.start(redirectUri(req));
+    } catch (err) {
+      // The provider unreachable or misconfigured: a browser gets a page saying so.
+      if (!(err instanceof ControlHttpError) || !(req.headers.accept ?? '').includes('text/html')) throw err;
+      return sendRefusal(res, err);
+    }
+    const { url, pending } = started;
     res.writeHead(302, { ...securityHeaders, location: url, 'cache-control': 'no-store', 'set-cookie': setLogin(Buffer.from(JSON.stringify(pending)).toString('base64url'), LOGIN_SECONDS) });
     res.end();
   }
