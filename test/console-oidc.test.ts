@@ -210,9 +210,9 @@ t.test('OIDC sign-in at the HTTP level', async (t) => {
     t.match(page.text, '<a href="/console/">Back to the sign-in page</a>');
   });
 
-  t.test('a public client: PKCE alone, no secret', async (t) => {
+  t.test('a public client: PKCE alone, no secret; the roles from a nested claim (Keycloak’s realm_access.roles)', async (t) => {
     const pub = await startControl(t, {
-      config: { listen: listen(publicPort), console: { oidc: { issuer: idp.issuer, clientId: 'aos-public', rolesClaim: 'groups', roleMap: { 'aos-admins': 'admin' } } } },
+      config: { listen: listen(publicPort), console: { oidc: { issuer: idp.issuer, clientId: 'aos-public', rolesClaim: 'realm_access.roles', roleMap: { 'aos-admins': 'admin' } } } },
     });
     const at = pub.cp.addresses.people;
     const s = await start(at);

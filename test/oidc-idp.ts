@@ -1,7 +1,7 @@
 /**
  * A real OpenID Provider for the console's sign-in tests (not a test file): panva's `oidc-provider`
  * on 127.0.0.1, port 0, with its development login and consent pages (any password; the login is
- * the subject), accounts whose `groups` and `preferred_username` come from `accounts`, and the
+ * the subject), accounts whose `groups` (also as `realm_access.roles`) and `preferred_username` come from `accounts`, and the
  * clients given. `signIn` walks its pages over HTTP (the browser test clicks them instead).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -35,13 +35,15 @@ export async function startIdp(t: Test, opts: { clients: IdpClient[]; accounts: 
     clients: opts.clients.map((c) => ({ ...c, grant_types: ['authorization_code'], response_types: ['code'] })),
     jwks: { keys: [signingKey] },
     cookies: { keys: ['a cookie key for the test provider'] },
-    claims: { openid: ['sub'], profile: ['preferred_username', 'groups'] },
+    claims: { openid: ['sub'], profile: ['preferred_username', 'groups', 'realm_access'] },
     pkce: { required: () => true },
     ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 300 },
     async findAccount(_ctx, sub) {
       if (!(sub in opts.accounts)) return undefined;
       const groups = opts.accounts[sub];
-      return { accountId: sub, claims: async () => ({ sub, preferred_username: `${sub}@example.com`, ...(groups === undefined ? {} : { groups }) }) };
+      // The groups twice: as `groups`, and nested as Keycloak puts realm roles (`realm_access.roles`).
+      const claims = { sub, preferred_username: `${sub}@example.com`, ...(groups === undefined ? {} : { groups, realm_access: { roles: groups } }) };
+      return { accountId: sub, claims: async () => claims };
     },
   });
   // The development pages warn once on start; the tests know.
