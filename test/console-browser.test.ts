@@ -215,7 +215,15 @@ t.test('signing in with an OpenID provider in chromium: its pages, back signed i
   const port = await freePort();
   const secret = 'the console client secret 0123456789';
   const idp = await startIdp(t, {
-    clients: [{ client_id: 'aos-console', client_secret: secret, redirect_uris: [`http://127.0.0.1:${port}/console/oidc/callback`], token_endpoint_auth_method: 'client_secret_basic' }],
+    clients: [
+      {
+        client_id: 'aos-console',
+        client_secret: secret,
+        redirect_uris: [`http://127.0.0.1:${port}/console/oidc/callback`],
+        post_logout_redirect_uris: [`http://127.0.0.1:${port}/console/`],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
     accounts: { alice: ['aos-approvers'], nobody: [] },
   });
   const dir = join(root, 'control');
@@ -226,7 +234,17 @@ t.test('signing in with an OpenID provider in chromium: its pages, back signed i
     issuers,
     config: {
       listen: { gateways: { host: '127.0.0.1', port: 0 }, people: { host: '127.0.0.1', port } },
-      console: { oidc: { issuer: idp.issuer, clientId: 'aos-console', clientSecretEnv: 'AOS_OIDC_SECRET', rolesClaim: 'groups', roleMap: { 'aos-approvers': 'approver' }, name: 'Example IdP' } },
+      console: {
+        oidc: {
+          issuer: idp.issuer,
+          clientId: 'aos-console',
+          clientSecretEnv: 'AOS_OIDC_SECRET',
+          rolesClaim: 'groups',
+          roleMap: { 'aos-approvers': 'approver' },
+          name: 'Example IdP',
+          signOutAtProvider: true,
+        },
+      },
     },
     env: { AOS_OIDC_SECRET: secret },
   };
@@ -275,13 +293,16 @@ t.test('signing in with an OpenID provider in chromium: its pages, back signed i
   await page.getByRole('heading', { name: 'Approvals' }).waitFor();
   t.pass('still signed in after the restart');
 
+  // Sign-out ends the session here, then at the provider (signOutAtProvider), and comes back.
   await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL((u) => u.origin === idp.issuer);
+  t.same(await ours(), [], 'signed out of the console');
+  await page.getByRole('button', { name: 'Yes, sign me out' }).click();
   await page.getByRole('link', { name: 'Sign in with Example IdP' }).waitFor();
-  t.same(await ours(), [], 'signed out');
+  t.equal(page.url(), `${base}/console/`, 'back on the console');
 
-  // Someone the provider knows but who has no role here: a clear refusal, no session.
-  // (The provider remembers alice: its cookies cleared, it asks who signs in again.)
-  await page.context().clearCookies();
+  // Someone the provider knows but who has no role here: a clear refusal, no session. The
+  // provider asks who signs in (alice's session there ended with the sign-out).
   await page.getByRole('link', { name: 'Sign in with Example IdP' }).click();
   await page.locator('input[name="login"]').fill('nobody');
   await page.locator('input[name="password"]').fill('any password');

@@ -217,11 +217,21 @@ async function suite(t: Test, open: () => Promise<ControlStore>) {
   t.test('console sessions: stored by key, touched at most once a minute, ended by expiry, idleness or revocation', async (t) => {
     const MIN = 60_000;
     const t0 = Date.UTC(2026, 0, 1);
-    const rec = (key: string, expiresMs = t0 + 60 * MIN) => ({ key, actor: 'alice', role: 'operator' as const, csrf: `csrf-${key}`, via: 'oidc', createdMs: t0, lastMs: t0, expiresMs });
+    const rec = (key: string, expiresMs = t0 + 60 * MIN) => ({
+      key,
+      actor: 'alice',
+      role: 'operator' as const,
+      csrf: `csrf-${key}`,
+      via: 'oidc',
+      createdMs: t0,
+      lastMs: t0,
+      expiresMs,
+      idToken: key === 'k1' ? 'header.payload.signature' : null,
+    });
     await store.putSession(rec('k1'), 30 * MIN);
     t.match(
       await store.session('k1', t0 + 1000, 30 * MIN),
-      { key: 'k1', actor: 'alice', role: 'operator', csrf: 'csrf-k1', via: 'oidc', lastMs: t0 },
+      { key: 'k1', actor: 'alice', role: 'operator', csrf: 'csrf-k1', via: 'oidc', lastMs: t0, idToken: 'header.payload.signature' },
       'read back; last use not written within a minute',
     );
     t.equal(await store.session('nope', t0, 30 * MIN), null, 'unknown');

@@ -105,8 +105,10 @@ function App() {
   if (session === undefined) return html`<p class="boot">Loading…</p>`;
   if (session === null) return html`<${SignIn} onSession=${use} />`;
   const signOut = async () => {
-    await api('DELETE', '/console/session').catch(() => {});
-    use(null);
+    const out = await api('DELETE', '/console/session').catch(() => null);
+    // Signed in with the identity provider and told to sign out there too: off to its sign-out page.
+    if (typeof out?.logoutUrl === 'string') location.assign(out.logoutUrl);
+    else use(null);
   };
   return html`<a class="skip" href="#main" onClick=${(e) => {
     e.preventDefault();

@@ -121,6 +121,10 @@ export const ControlConfigSchema = Obj(
                 default: {},
               }),
               actorClaim: Str('The claim that names the person in the actions log (`sub` when the token lacks it).', { minLength: 1, default: 'preferred_username' }),
+              signOutAtProvider: Bool(
+                false,
+                'Sign-out also ends the session at the provider (RP-initiated logout at its `end_session_endpoint`, back to `/console/`: register `<console origin>/console/` as a post-logout redirect URI there).',
+              ),
               name: Type.Optional(Str('The provider’s name on the sign-in button (“Sign in with …”); default: the issuer’s host.', { minLength: 1 })),
               redirectUrl: Type.Optional(
                 Str('The callback registered at the provider; default: `https://<Host>/console/oidc/callback` (`http` on a loopback listener without `secureCookie: always`).', {

@@ -140,9 +140,10 @@ export function createConsole(opts: ConsoleOptions): Console {
   };
   const view = (s: Session) => ({ actor: s.person.actor, role: s.person.role, csrf: s.csrf, expiresAt: new Date(s.expiresAt).toISOString() });
   const redirectUri = (req: IncomingMessage) => opts.config.oidc?.redirectUrl ?? `${secure ? 'https' : 'http'}://${req.headers.host}/console/oidc/callback`;
-  const startSession = async (res: ServerResponse, person: Person, via: 'token' | 'oidc'): Promise<Session> => {
+  const startSession = async (res: ServerResponse, person: Person, via: 'token' | 'oidc', idToken: string | null = null): Promise<Session> => {
     const expiresAt = Math.min(now() + opts.config.sessionMinutes * 60_000, person.expiresAt ?? Number.POSITIVE_INFINITY);
-    const s = await sessions.create(person, expiresAt, via);
+    // The ID token is kept only when it will name the session at the provider's sign-out.
+    const s = await sessions.create(person, expiresAt, via, opts.config.oidc?.signOutAtProvider ? idToken : null);
     res.appendHeader('set-cookie', setCookie(s.id, Math.max(1, Math.floor((expiresAt - now()) / 1000))));
     return s;
   };
@@ -194,15 +195,15 @@ export function createConsole(opts: ConsoleOptions): Console {
     // Used once, whatever the outcome: a state cannot be played again.
     res.appendHeader('set-cookie', setLogin('', 0));
     const query = new URL(req.url ?? '/', 'http://console').searchParams;
-    let person: Person;
+    let signedIn: Awaited<ReturnType<Oidc['finish']>>;
     try {
-      person = await oidc.finish(query, pending, redirectUri(req));
+      signedIn = await oidc.finish(query, pending, redirectUri(req));
     } catch (err) {
       // A browser gets a page saying why, with the way back; anything else the JSON error.
       if (!(err instanceof ControlHttpError) || !(req.headers.accept ?? '').includes('text/html')) throw err;
       return sendRefusal(res, err);
     }
-    await startSession(res, person, 'oidc');
+    await startSession(res, signedIn.person, 'oidc', signedIn.idToken);
     res.writeHead(303, { ...securityHeaders, location: '/console/', 'cache-control': 'no-store' });
     res.end();
   }
@@ -246,7 +247,10 @@ export function createConsole(opts: ConsoleOptions): Console {
           await sessions.end(s.id);
         }
         res.setHeader('set-cookie', setCookie('', 0));
-        return sendJson(res, 200, { signedOut: true });
+        // Signed in at the provider: the page goes on to its sign-out, which comes back to the console.
+        const atProvider = s?.via === 'oidc' && opts.oidc !== null && opts.config.oidc?.signOutAtProvider === true;
+        const logoutUrl = atProvider ? await opts.oidc!.endSession(s.idToken, `${secure ? 'https' : 'http'}://${req.headers.host}/console/`) : null;
+        return sendJson(res, 200, { signedOut: true, ...(logoutUrl === null ? {} : { logoutUrl }) });
       }
       throw new ControlHttpError('control_method_not_allowed', '/console/session takes GET, POST or DELETE');
     },

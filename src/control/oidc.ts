@@ -34,6 +34,7 @@ interface Metadata {
   token_endpoint: string;
   jwks_uri: string;
   userinfo_endpoint?: string;
+  end_session_endpoint?: string;
   token_endpoint_auth_methods_supported?: string[];
   code_challenge_methods_supported?: string[];
 }
@@ -44,7 +45,9 @@ export interface Oidc {
   /** The provider's authorization URL for a new login, and what the browser must keep until the callback. */
   start(redirectUri: string): Promise<{ url: string; pending: PendingLogin }>;
   /** The callback's query checked against the browser's pending login; the person who signed in. */
-  finish(query: URLSearchParams, pending: PendingLogin | null, redirectUri: string): Promise<Person>;
+  finish(query: URLSearchParams, pending: PendingLogin | null, redirectUri: string): Promise<{ person: Person; idToken: string }>;
+  /** The provider's sign-out URL for a session (RP-initiated logout), or null when it has none. */
+  endSession(idToken: string | null, postLogoutRedirect: string): Promise<string | null>;
 }
 
 const random = () => randomBytes(32).toString('base64url');
@@ -211,7 +214,16 @@ export function createOidc(cfg: OidcConfig, clientSecret: string | null): Oidc {
           `${actor} signed in, but carries no control plane role: the ${cfg.rolesClaim} claim ${roles === undefined ? 'is missing' : `names none of ${ROLES.join(', ')}`}${Object.keys(cfg.roleMap).length > 0 ? ' nor a name in console.oidc.roleMap' : ''}`,
         );
       }
-      return { actor, role };
+      return { person: { actor, role }, idToken };
+    },
+    async endSession(idToken, postLogoutRedirect) {
+      const m = await discover();
+      if (m.end_session_endpoint === undefined) return null;
+      const url = new URL(m.end_session_endpoint);
+      const q = new URLSearchParams({ client_id: cfg.clientId, post_logout_redirect_uri: postLogoutRedirect });
+      if (idToken !== null) q.set('id_token_hint', idToken);
+      for (const [k, v] of q) url.searchParams.set(k, v);
+      return url.toString();
     },
   };
 }

@@ -16,10 +16,12 @@ export interface Session {
   readonly person: Person;
   readonly csrf: string;
   readonly expiresAt: number;
+  readonly via: string;
+  readonly idToken: string | null;
 }
 
 export interface Sessions {
-  create(person: Person, expiresAt: number, via: 'token' | 'oidc'): Promise<Session>;
+  create(person: Person, expiresAt: number, via: 'token' | 'oidc', idToken?: string | null): Promise<Session>;
   /** The live session with this cookie value, or null (unknown, expired, idle or revoked). */
   get(id: string): Promise<Session | null>;
   end(id: string): Promise<void>;
@@ -34,18 +36,18 @@ export function createSessions(opts: { store: ControlStore; idleMs: number; now?
   const now = opts.now ?? Date.now;
   const { store, idleMs } = opts;
   return {
-    async create(person, expiresAt, via) {
+    async create(person, expiresAt, via, idToken = null) {
       const id = randomBytes(32).toString('base64url');
       const csrf = randomBytes(32).toString('base64url');
       const t = now();
-      await store.putSession({ key: sessionKey(id), actor: person.actor, role: person.role, csrf, via, createdMs: t, lastMs: t, expiresMs: expiresAt }, idleMs);
-      return { id, person, csrf, expiresAt };
+      await store.putSession({ key: sessionKey(id), actor: person.actor, role: person.role, csrf, via, createdMs: t, lastMs: t, expiresMs: expiresAt, idToken }, idleMs);
+      return { id, person, csrf, expiresAt, via, idToken };
     },
     async get(id) {
       // Not one we could have made: no store round trip for it.
       if (!COOKIE_VALUE.test(id)) return null;
       const s = await store.session(sessionKey(id), now(), idleMs);
-      return s === null ? null : { id, person: { actor: s.actor, role: s.role, expiresAt: s.expiresMs }, csrf: s.csrf, expiresAt: s.expiresMs };
+      return s === null ? null : { id, person: { actor: s.actor, role: s.role, expiresAt: s.expiresMs }, csrf: s.csrf, expiresAt: s.expiresMs, via: s.via, idToken: s.idToken };
     },
     async end(id) {
       if (COOKIE_VALUE.test(id)) await store.endSession(sessionKey(id));

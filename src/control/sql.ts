@@ -105,7 +105,7 @@ export const CONTROL_MIGRATIONS: readonly string[] = [
   // SHA-256 of the cookie's value: the store never holds a value a browser could present.
   `CREATE TABLE console_sessions (
      key_hash TEXT PRIMARY KEY, actor TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL, via TEXT NOT NULL,
-     created_ms BIGINT NOT NULL, last_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL)`,
+     created_ms BIGINT NOT NULL, last_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, id_token TEXT)`,
   `CREATE INDEX console_sessions_expires ON console_sessions (expires_ms)`,
 ];
 

@@ -18,6 +18,7 @@ const sessionOf = (r: Row): SessionRecord => ({
   createdMs: Number(r.created_ms),
   lastMs: Number(r.last_ms),
   expiresMs: Number(r.expires_ms),
+  idToken: r.id_token === null || r.id_token === undefined ? null : String(r.id_token),
 });
 
 export function createSessionStatements(driver: SqlDriver) {
@@ -25,7 +26,7 @@ export function createSessionStatements(driver: SqlDriver) {
     async putSession(s: SessionRecord, idleMs: number): Promise<void> {
       // Ended sessions go as new ones come: the table holds only live ones and those not yet seen again.
       await driver.run('DELETE FROM console_sessions WHERE expires_ms <= ? OR last_ms <= ?', [s.createdMs, s.createdMs - idleMs]);
-      await driver.run('INSERT INTO console_sessions (key_hash, actor, role, csrf, via, created_ms, last_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
+      await driver.run('INSERT INTO console_sessions (key_hash, actor, role, csrf, via, created_ms, last_ms, expires_ms, id_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [
         s.key,
         s.actor,
         s.role,
@@ -34,6 +35,7 @@ export function createSessionStatements(driver: SqlDriver) {
         s.createdMs,
         s.lastMs,
         s.expiresMs,
+        s.idToken,
       ]);
     },
     async session(key: string, nowMs: number, idleMs: number): Promise<SessionRecord | null> {

@@ -141,6 +141,8 @@ export interface SessionRecord {
   /** The last use (written at most once a minute): a session unused for the idle timeout ends. */
   lastMs: number;
   expiresMs: number;
+  /** An OIDC session's ID token, kept only to name the session at the provider's sign-out (`id_token_hint`); else null. */
+  idToken: string | null;
 }
 
 export interface ChainCheck {
