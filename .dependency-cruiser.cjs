@@ -91,7 +91,8 @@ module.exports = {
     // Resolve like tsc does: NodeNext, `./x.js` in the source is `./x.ts` on disk.
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(node_modules|dist|data|\\.tap)/' },
+    // src/console/built: the console bundled by scripts/console-build.ts (minified browser code).
+    exclude: { path: '^(node_modules|dist|data|\\.tap)/|^src/console/built/' },
     moduleSystems: ['es6', 'cjs'],
     enhancedResolveOptions: {
       exportsFields: ['exports'],

@@ -22,7 +22,7 @@ WORKDIR /app
 RUN mkdir -p /var/lib/aos && chown node:node /var/lib/aos
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# The web console: browser modules served as files by `aos control` (not compiled)
+# The web console: its sources and the bundle `aos control` serves (src/console/built, committed)
 COPY --from=build /app/src/console ./src/console
 COPY package.json ./
 COPY config ./config

@@ -18,8 +18,10 @@ import { stringify } from 'yaml';
 import { startSampleUpstream } from '../examples/sample-upstream.js';
 import { createLogger } from '../src/log.js';
 import { createGateway } from '../src/main.js';
-import { ADMIN_TOKEN, makeIssuer } from './control-fixtures.js';
+import { ADMIN_TOKEN, makeIssuer, startControl } from './control-fixtures.js';
 import { fleetGatewayDir, startAosControl, testIssuer, until } from './fleet-gateways.js';
+import { freePort } from './helpers.js';
+import { startIdp } from './oidc-idp.js';
 import { chromiumBrowser } from './tools.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
@@ -204,4 +206,114 @@ t.test('the console in chromium: fleet, suspend, approve, audit, roll back', bro
   await page.getByLabel('Admin token or JWT').waitFor();
   t.same(await page.context().cookies(), [], 'cookie cleared');
   t.same(problems, [], 'no script error or CSP violation on any page');
+});
+
+t.test('signing in with an OpenID provider in chromium: its pages, back signed in, the session kept across a restart, sign-out', browserTool.options, async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'aos-console-oidc-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(SHOTS, { recursive: true });
+  const port = await freePort();
+  const secret = 'the console client secret 0123456789';
+  const idp = await startIdp(t, {
+    clients: [
+      {
+        client_id: 'aos-console',
+        client_secret: secret,
+        redirect_uris: [`http://127.0.0.1:${port}/console/oidc/callback`],
+        post_logout_redirect_uris: [`http://127.0.0.1:${port}/console/`],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    accounts: { alice: ['aos-approvers'], nobody: [] },
+  });
+  const dir = join(root, 'control');
+  mkdirSync(dir);
+  const issuers = { gateway: await makeIssuer(dir, 'gw-issuer'), people: await makeIssuer(dir, 'idp') };
+  const options = {
+    dir,
+    issuers,
+    config: {
+      listen: { gateways: { host: '127.0.0.1', port: 0 }, people: { host: '127.0.0.1', port } },
+      console: {
+        oidc: {
+          issuer: idp.issuer,
+          clientId: 'aos-console',
+          clientSecretEnv: 'AOS_OIDC_SECRET',
+          rolesClaim: 'groups',
+          roleMap: { 'aos-approvers': 'approver' },
+          name: 'Example IdP',
+          signOutAtProvider: true,
+        },
+      },
+    },
+    env: { AOS_OIDC_SECRET: secret },
+  };
+  let control = await startControl(t, options);
+  const browser = await chromium.launch({ executablePath: browserTool.path, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(10_000);
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  const base = `http://127.0.0.1:${port}`;
+  // The provider's pages are not ours (they ask for web fonts and a favicon it has not).
+  page.on('console', (m) => {
+    if (m.type() === 'error' && m.location().url.startsWith(base) && !/the server responded with a status of (401|403)/.test(m.text())) problems.push(`${m.location().url}: ${m.text()}`);
+  });
+
+  await page.goto(`${base}/console/`);
+  const button = page.getByRole('link', { name: 'Sign in with Example IdP' });
+  await button.waitFor();
+  t.ok(await page.getByLabel('Admin token or JWT').isVisible(), 'the token form too');
+  await page.screenshot({ path: join(SHOTS, 'signin-oidc.png') });
+  await button.click();
+  // The provider's own pages (oidc-provider's development login and consent).
+  await page.waitForURL((u) => u.origin === idp.issuer);
+  await page.locator('input[name="login"]').fill('alice');
+  await page.locator('input[name="password"]').fill('any password');
+  await page.getByRole('button', { name: 'Sign-in' }).click();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('heading', { name: 'Fleet' }).waitFor();
+  t.equal(new URL(page.url()).pathname, '/console/', 'back on the console');
+  await page.getByText('alice@example.com (approver)').waitFor();
+  // Cookies are per host, not per port: the provider's (on 127.0.0.1 too) are left out.
+  const ours = async () => (await page.context().cookies(base)).filter((c) => c.name.startsWith('aos_'));
+  t.match(await ours(), [{ name: 'aos_session', httpOnly: true, sameSite: 'Strict' }], 'the session cookie; the login cookie is gone');
+  t.equal((await ours()).length, 1);
+  await page.screenshot({ path: join(SHOTS, 'fleet-oidc.png') });
+
+  // The control plane restarts on the same data (from a page without a live stream): reloaded,
+  // the page is still signed in.
+  await page.getByRole('link', { name: 'Approvals' }).click();
+  await page.getByRole('heading', { name: 'Approvals' }).waitFor();
+  await control.cp.stop();
+  control = await startControl(t, options);
+  await page.reload();
+  await page.getByText('alice@example.com (approver)').waitFor();
+  await page.getByRole('heading', { name: 'Approvals' }).waitFor();
+  t.pass('still signed in after the restart');
+
+  // Sign-out ends the session here, then at the provider (signOutAtProvider), and comes back.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL((u) => u.origin === idp.issuer);
+  t.same(await ours(), [], 'signed out of the console');
+  await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+  await page.getByRole('link', { name: 'Sign in with Example IdP' }).waitFor();
+  t.equal(page.url(), `${base}/console/`, 'back on the console');
+
+  // Someone the provider knows but who has no role here: a clear refusal, no session. The
+  // provider asks who signs in (alice's session there ended with the sign-out).
+  await page.getByRole('link', { name: 'Sign in with Example IdP' }).click();
+  await page.locator('input[name="login"]').fill('nobody');
+  await page.locator('input[name="password"]').fill('any password');
+  await page.getByRole('button', { name: 'Sign-in' }).click();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL((u) => u.pathname === '/console/oidc/callback');
+  await page.getByRole('heading', { name: 'Sign-in refused' }).waitFor();
+  t.match(await page.getByRole('alert').textContent(), /control_forbidden: nobody@example\.com signed in, but carries no control plane role/);
+  await page.screenshot({ path: join(SHOTS, 'signin-refused.png') });
+  await page.getByRole('link', { name: 'Back to the sign-in page' }).click();
+  await page.getByRole('link', { name: 'Sign in with Example IdP' }).waitFor();
+  t.same(await ours(), [], 'no session');
+  t.same(problems, [], 'no script error or CSP violation');
 });

@@ -213,6 +213,44 @@ async function suite(t: Test, open: () => Promise<ControlStore>) {
     for (const [name, q, o] of cases) t.same(rounded(await store.auditStats(q, o)), rounded(expected(q, o)), name);
     t.equal((await store.auditStats({ gateway: 'gw-3' }, {}))[0].calls, 300, 'every event counted once');
   });
+
+  t.test('console sessions: stored by key, touched at most once a minute, ended by expiry, idleness or revocation', async (t) => {
+    const MIN = 60_000;
+    const t0 = Date.UTC(2026, 0, 1);
+    const rec = (key: string, expiresMs = t0 + 60 * MIN) => ({
+      key,
+      actor: 'alice',
+      role: 'operator' as const,
+      csrf: `csrf-${key}`,
+      via: 'oidc',
+      createdMs: t0,
+      lastMs: t0,
+      expiresMs,
+      idToken: key === 'k1' ? 'header.payload.signature' : null,
+    });
+    await store.putSession(rec('k1'), 30 * MIN);
+    t.match(
+      await store.session('k1', t0 + 1000, 30 * MIN),
+      { key: 'k1', actor: 'alice', role: 'operator', csrf: 'csrf-k1', via: 'oidc', lastMs: t0, idToken: 'header.payload.signature' },
+      'read back; last use not written within a minute',
+    );
+    t.equal(await store.session('nope', t0, 30 * MIN), null, 'unknown');
+    t.equal((await store.session('k1', t0 + 20 * MIN, 30 * MIN))?.lastMs, t0 + 20 * MIN, 'a use after a minute is recorded');
+    t.ok(await store.session('k1', t0 + 45 * MIN, 30 * MIN), 'still live: last use 25 minutes ago');
+    t.equal(await store.session('k1', t0 + 60 * MIN, 30 * MIN), null, 'expired');
+    t.equal(await store.session('k1', t0 + 61 * MIN, 24 * 60 * MIN), null, 'and deleted');
+
+    await store.putSession(rec('k2'), 30 * MIN);
+    t.equal(await store.session('k2', t0 + 31 * MIN, 30 * MIN), null, 'idle for longer than the timeout');
+    await store.putSession(rec('k3'), 30 * MIN);
+    t.equal(await store.endSession('k3'), true, 'revoked');
+    t.equal(await store.endSession('k3'), false, 'once');
+    t.equal(await store.session('k3', t0 + 1000, 30 * MIN), null);
+
+    await store.putSession(rec('old', t0 + MIN), 30 * MIN);
+    await store.putSession({ ...rec('new'), createdMs: t0 + 2 * MIN, lastMs: t0 + 2 * MIN }, 30 * MIN);
+    t.equal(await store.session('old', t0, 24 * 60 * MIN), null, 'ended sessions are dropped when a new one is stored');
+  });
 }
 
 t.test('sqlite', async (t) => {
@@ -229,8 +267,9 @@ t.test('sqlite: the rollup migration fills the rollup from the events already he
   await store.close();
   // Back to the schema before the rollup: the two migrations run again on open.
   const db = openDatabase(dir, 'control.db', []);
-  db.exec('DROP TABLE audit_rollup');
-  db.pragma(`user_version = ${CONTROL_MIGRATIONS.length - 2}`);
+  // (and the later ones, which run again after it)
+  db.exec('DROP TABLE audit_rollup; DROP TABLE console_sessions');
+  db.pragma(`user_version = ${CONTROL_MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE audit_rollup'))}`);
   db.close();
   store = openSqliteStore(dir);
   t.teardown(() => store.close());

@@ -1,7 +1,8 @@
 // The console: sign-in, the navigation, and a hash router over the pages (#/fleet, #/agents/…).
 import { render } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, route, setSession } from './api.js';
+import { loadUplot } from './chart.js';
 import { AgentPage, AgentsPage } from './page-agents.js';
 import { ApprovalsPage } from './page-approvals.js';
 import { AuditPage } from './page-audit.js';
@@ -19,6 +20,10 @@ const PAGES = [
 
 // Asked by api.js before this module evaluates; this takes its answer.
 const firstSession = api('GET', '/console/session');
+// Not signed in is an answer, taken by App's first effect (which may run after it came).
+firstSession.catch(() => {});
+// The OpenID provider's name when the control plane signs in with one (console.oidc), else null.
+const OIDC = document.querySelector('meta[name="aos-oidc"]')?.getAttribute('content') ?? null;
 
 function SignIn({ onSession }) {
   const [token, setToken] = useState('');
@@ -33,6 +38,12 @@ function SignIn({ onSession }) {
   };
   return html`<main class="signin" id="main">
     <h1>AOS control</h1>
+    ${
+      OIDC === null
+        ? null
+        : html`<p><a class="button" href="/console/oidc/login">Sign in with ${OIDC}</a></p>
+            <p class="muted">Or with a token:</p>`
+    }
     <form onSubmit=${submit}>
       <label for="token">Admin token or JWT</label>
       <input id="token" type="password" autocomplete="current-password" required value=${token} onInput=${(e) => setToken(e.currentTarget.value)} />
@@ -43,7 +54,12 @@ function SignIn({ onSession }) {
   </main>`;
 }
 
+/** The pages that draw charts: uPlot is loaded as they open, not after their data has come. */
+const charts = (where) => where.page === 'fleet' || (where.page === 'agents' && where.arg !== null);
+if (charts(route())) loadUplot();
+
 function Page({ session, where }) {
+  if (charts(where)) loadUplot();
   switch (where.page) {
     case 'fleet':
       return html`<${FleetPage} session=${session} />`;
@@ -68,7 +84,9 @@ function App() {
     setSession(s);
     setState(s);
   };
-  useEffect(() => {
+  // A layout effect: the session's answer (usually in already) is taken before the first paint,
+  // not a frame later, so the page and its first calls follow at once.
+  useLayoutEffect(() => {
     firstSession.then(use, () => use(null));
     const onHash = () => setWhere(route());
     const onOut = () => use(null);
@@ -87,8 +105,10 @@ function App() {
   if (session === undefined) return html`<p class="boot">Loading…</p>`;
   if (session === null) return html`<${SignIn} onSession=${use} />`;
   const signOut = async () => {
-    await api('DELETE', '/console/session').catch(() => {});
-    use(null);
+    const out = await api('DELETE', '/console/session').catch(() => null);
+    // Signed in with the identity provider and told to sign out there too: off to its sign-out page.
+    if (typeof out?.logoutUrl === 'string') location.assign(out.logoutUrl);
+    else use(null);
   };
   return html`<a class="skip" href="#main" onClick=${(e) => {
     e.preventDefault();

@@ -96,7 +96,46 @@ export const ControlConfigSchema = Obj(
           description: '`Secure` on the session cookie. `auto`: always, except when the people listener is on loopback (plain http on this machine). `never` only behind nothing but loopback.',
           default: 'auto',
         }),
+        idleMinutes: Int(1, 60, 'A console session unused this long ends (its last use is recorded in the store at most once a minute).', 7 * 24 * 60),
         liveMs: Int(100, 2000, 'How often the live fleet summary is pushed to open consoles (server-sent events).', 60_000),
+        oidc: Type.Optional(
+          Obj(
+            {
+              issuer: Str('The OpenID Provider’s issuer URL (its `/.well-known/openid-configuration` is read at the first sign-in).', { pattern: '^https?://', title: 'an http(s) URL' }),
+              clientId: Str('The client id registered at the provider for the console.', { minLength: 1 }),
+              clientSecretEnv: Type.Optional(Str('The environment variable holding the client secret (a confidential client); absent: a public client (PKCE only).', { minLength: 1 })),
+              tokenAuth: Enum(['auto', 'client_secret_basic', 'client_secret_post', 'none'], {
+                description: 'How the console authenticates at the token endpoint. `auto`: `none` without a secret, else `client_secret_basic` unless the provider supports only `client_secret_post`.',
+                default: 'auto',
+              }),
+              scopes: Str('The scopes asked for (space-separated; `openid` is added when missing).', { minLength: 1, default: 'openid profile email' }),
+              rolesClaim: Str(
+                'The claim listing the person’s roles or groups; a dotted path reads a nested one (`realm_access.roles` in Keycloak). Read from the ID token, else from the userinfo endpoint.',
+                {
+                  minLength: 1,
+                  default: 'roles',
+                },
+              ),
+              roleMap: Dict(Enum(['viewer', 'operator', 'approver', 'admin'], { description: 'The control plane role.' }), {
+                description: 'Provider role or group names → control plane roles (a value that is itself a role name counts as that role). The highest wins.',
+                default: {},
+              }),
+              actorClaim: Str('The claim that names the person in the actions log (`sub` when the token lacks it).', { minLength: 1, default: 'preferred_username' }),
+              signOutAtProvider: Bool(
+                false,
+                'Sign-out also ends the session at the provider (RP-initiated logout at its `end_session_endpoint`, back to `/console/`: register `<console origin>/console/` as a post-logout redirect URI there).',
+              ),
+              name: Type.Optional(Str('The provider’s name on the sign-in button (“Sign in with …”); default: the issuer’s host.', { minLength: 1 })),
+              redirectUrl: Type.Optional(
+                Str('The callback registered at the provider; default: `https://<Host>/console/oidc/callback` (`http` on a loopback listener without `secureCookie: always`).', {
+                  pattern: '^https?://',
+                  title: 'an http(s) URL',
+                }),
+              ),
+            },
+            { description: 'Sign-in with an OpenID Connect provider (authorization code flow with PKCE); absent: the admin token or a pasted JWT only.' },
+          ),
+        ),
       },
       { description: 'The web console (docs/console.md).', default: {} },
     ),
@@ -133,6 +172,8 @@ export interface LoadedControlConfig {
   readonly postgresUrl: string | null;
   /** The static admin token (from people.adminTokenEnv), or null. */
   readonly adminToken: string | null;
+  /** The console's OIDC client secret (from console.oidc.clientSecretEnv), or null: a public client. */
+  readonly oidcClientSecret: string | null;
 }
 
 /** Reads and validates a control plane config. Throws ConfigError. */
@@ -147,5 +188,13 @@ export function loadControlConfig(file: string, env: NodeJS.ProcessEnv = process
   if (token !== undefined && token !== '' && token.length < 16) {
     throw new ConfigError(file, [`${where(['people', 'adminTokenEnv'])}: the admin token in ${config.people.adminTokenEnv} is too short (16 characters at least)`]);
   }
-  return { file, config, postgresUrl, adminToken: token || null };
+  const oidc = config.console.oidc;
+  let oidcClientSecret: string | null = null;
+  if (oidc?.clientSecretEnv !== undefined) {
+    oidcClientSecret = env[oidc.clientSecretEnv] || null;
+    if (oidcClientSecret === null) {
+      throw new ConfigError(file, [`${where(['console', 'oidc', 'clientSecretEnv'])}: the client secret is not in the environment variable ${oidc.clientSecretEnv}`], 'AOS_ERR_CONFIG_ENV_UNSET');
+    }
+  }
+  return { file, config, postgresUrl, adminToken: token || null, oidcClientSecret };
 }

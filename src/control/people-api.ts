@@ -33,10 +33,10 @@ export function createPeopleApi(opts: PeopleApiOptions) {
   const routes: Route[] = [...agentRoutes(opts), ...templateRoutes(opts), ...auditRoutes(opts), ...liveRoutes(opts)];
 
   /** The bearer credential when there is one; else the console's session cookie (CSRF-checked on a change). */
-  function personOf(req: IncomingMessage): Promise<Person> {
+  async function personOf(req: IncomingMessage): Promise<Person> {
     if (req.headers.authorization === undefined && opts.console !== null) {
-      const p = opts.console.person(req, req.method !== 'GET' && req.method !== 'HEAD');
-      if (p !== null) return Promise.resolve(p);
+      const p = await opts.console.person(req, req.method !== 'GET' && req.method !== 'HEAD');
+      if (p !== null) return p;
     }
     return opts.authenticate(bearer(req));
   }

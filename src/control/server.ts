@@ -17,6 +17,7 @@ import { createConsole } from './console.js';
 import { createGatewayApi } from './gateway-api.js';
 import { createHub, type Hub } from './hub.js';
 import { countGateways, createControlMetrics } from './metrics.js';
+import { createOidc } from './oidc.js';
 import { createPeopleApi } from './people-api.js';
 import { GATEWAY_PATHS } from './protocol.js';
 import type { ControlStore } from './store.js';
@@ -128,7 +129,16 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
         log,
         metrics,
         authenticate: peopleAuth,
-        console: config.console.enabled ? createConsole({ config: config.console, listenHost: config.listen.people.host, authenticate: peopleAuth, maxBodyBytes: config.maxBodyBytes }) : null,
+        console: config.console.enabled
+          ? createConsole({
+              config: config.console,
+              listenHost: config.listen.people.host,
+              authenticate: peopleAuth,
+              store,
+              oidc: config.console.oidc === undefined ? null : createOidc(config.console.oidc, loaded.oidcClientSecret),
+              maxBodyBytes: config.maxBodyBytes,
+            })
+          : null,
         maxBodyBytes: config.maxBodyBytes,
         liveMs: config.console.liveMs,
       });

@@ -101,6 +101,12 @@ export const CONTROL_MIGRATIONS: readonly string[] = [
      SUM(CASE WHEN outcome IN ('failed', 'interrupted') OR (outcome = 'completed' AND status >= 400) THEN 1 ELSE 0 END),
      COALESCE(SUM(cost_usd), 0)
    FROM audit_events GROUP BY (time_ms / 3600000) * 3600000, gateway, COALESCE(team, '')`,
+  // Console sessions (store-sessions.ts), shared by replicas and kept across restarts. Keyed by a
+  // SHA-256 of the cookie's value: the store never holds a value a browser could present.
+  `CREATE TABLE console_sessions (
+     key_hash TEXT PRIMARY KEY, actor TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL, via TEXT NOT NULL,
+     created_ms BIGINT NOT NULL, last_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, id_token TEXT)`,
+  `CREATE INDEX console_sessions_expires ON console_sessions (expires_ms)`,
 ];
 
 /** `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here hold no `?` inside literals). */

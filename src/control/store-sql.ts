@@ -13,6 +13,7 @@ import type { Mutate, Row, Sql, SqlDriver } from './sql.js';
 import type { ActionInput, ActionRecord, AgentCounters, AgentRecord, ApprovalRecord, ControlStore, FleetState, RegistryBase } from './store.js';
 import { createAuditStatements } from './store-audit.js';
 import { createGatewayStatements } from './store-gateways.js';
+import { createSessionStatements } from './store-sessions.js';
 import { createTemplateStatements, seedTemplates } from './store-templates.js';
 
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -105,6 +106,7 @@ export function createSqlStore(driver: SqlDriver): ControlStore {
   const templates = createTemplateStatements(driver, mutate);
   const gateways = createGatewayStatements(driver, mutate);
   const audit = createAuditStatements(driver);
+  const sessions = createSessionStatements(driver);
 
   const readAgents = async (sql: Sql) => (await sql.all('SELECT * FROM agents ORDER BY id')).map(agentOf);
   const readOverrides = async (sql: Sql) =>
@@ -338,6 +340,9 @@ export function createSqlStore(driver: SqlDriver): ControlStore {
     audit: audit.query,
     verify: audit.verify,
     auditStats: audit.stats,
+    putSession: sessions.putSession,
+    session: sessions.session,
+    endSession: sessions.endSession,
     close: () => driver.close(),
   } satisfies ControlStore;
 }

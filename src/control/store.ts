@@ -7,7 +7,7 @@
 import type { AuditRecord } from '../audit/event.js';
 import type { AuditFilter } from '../audit/store.js';
 import type { AgentRegistryFile, TemplateFile } from '../config/agents-schema.js';
-import type { ApprovalAcquire, ApprovalAcquireResult, ApprovalView, FleetSuspension, HelloRequest, KillSwitch } from './protocol.js';
+import type { ApprovalAcquire, ApprovalAcquireResult, ApprovalView, FleetSuspension, HelloRequest, KillSwitch, Role } from './protocol.js';
 
 /** Who changes something, and why: every mutation is recorded as one action. */
 export interface ActionInput {
@@ -128,6 +128,23 @@ export interface AuditStatsRow {
 
 export type AuditGroup = 'team' | 'agent' | 'gateway';
 
+/** A console session as stored: `key` is a hash of the cookie's value, never the value. */
+export interface SessionRecord {
+  key: string;
+  actor: string;
+  role: Role;
+  /** The token the page echoes in `x-aos-csrf` on every change. */
+  csrf: string;
+  /** How the person signed in: `token` (the admin token or a pasted JWT) or `oidc`. */
+  via: string;
+  createdMs: number;
+  /** The last use (written at most once a minute): a session unused for the idle timeout ends. */
+  lastMs: number;
+  expiresMs: number;
+  /** An OIDC session's ID token, kept only to name the session at the provider's sign-out (`id_token_hint`); else null. */
+  idToken: string | null;
+}
+
 export interface ChainCheck {
   gateway: string;
   ok: boolean;
@@ -195,5 +212,13 @@ export interface ControlStore {
   verify(gateway: string): Promise<ChainCheck>;
   /** Counts and spend of the matching events, grouped by `by` and by time buckets of `bucketMs` (each optional). */
   auditStats(query: AuditQuery, opts: { by?: AuditGroup; bucketMs?: number }): Promise<AuditStatsRow[]>;
+
+  // ---- console sessions (store-sessions.ts) ----
+  /** Stores a new session (and drops the ended ones). */
+  putSession(session: SessionRecord, idleMs: number): Promise<void>;
+  /** The live session under `key`, its last use now (written at most once a minute); null when unknown, expired or idle (then deleted). */
+  session(key: string, nowMs: number, idleMs: number): Promise<SessionRecord | null>;
+  /** Revokes a session; false when there was none. */
+  endSession(key: string): Promise<boolean>;
   close(): Promise<void>;
 }
