@@ -183,7 +183,7 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       return;
     }
     // The stateless revision requires Mcp-Method on every request (and Mcp-Name where the body names something).
-    if (revision === REV_STATELESS && ctx.req.headers['mcp-method'] === undefined) throw new GatewayError('aos_bad_request', `a ${REV_STATELESS} request needs the Mcp-Method header`);
+    if (revision === REV_STATELESS && ctx.req.headers['mcp-method'] === undefined) throw new GatewayError('aos_mcp_header_mismatch', `a ${REV_STATELESS} request needs the Mcp-Method header`);
     ctx.call = describeMcp(server.name, msg);
     ctx.call.revisions = { agent: revision, server: null };
     traceFromMeta(ctx, msg.params);
