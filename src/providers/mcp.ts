@@ -120,6 +120,11 @@ export function decodeMcpName(value: string): string {
   return m === null ? value : Buffer.from(m[1], 'base64').toString('utf8');
 }
 
+/** An `Mcp-Name` value for a name: as it is when plain printable ASCII, else the Base64 sentinel. */
+export function encodeMcpName(name: string): string {
+  return /^[\x21-\x7e]+$/.test(name) && !name.startsWith('=?base64?') ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`;
+}
+
 function mismatch(message: string): GatewayError {
   return new GatewayError('aos_mcp_header_mismatch', message);
 }

@@ -4,6 +4,7 @@ import type { GatewayConfig, McpToolConfig, ToolConfig, ToolTraits } from '../co
 import { httpToolDialect } from '../providers/http-tool.js';
 import { mcpDialect } from '../providers/mcp.js';
 import { createUpstream, type Upstream } from '../upstream/upstreams.js';
+import { createEmulatedSessions, type EmulatedSessions } from './mcp-emulated.js';
 import { createInputRequests, type InputRequests } from './mcp-input-required.js';
 import { createListCache, type ListCache } from './mcp-list-cache.js';
 import { createServerRevisions, type ServerRevisions } from './mcp-revisions.js';
@@ -55,6 +56,8 @@ export interface McpServer {
   readonly lists: ListCache;
   /** Agents' requests waiting for their answer to the server's elicitation/sampling (2026-07-28 agents, 2025-11-25 server). */
   readonly inputs: InputRequests;
+  /** Sessions the gateway plays for 2025-11-25 agents in front of a 2026-07-28-only server (tools/mcp-emulated.ts). */
+  readonly emulated: EmulatedSessions;
 }
 
 export interface ToolRegistry {
@@ -141,12 +144,16 @@ function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream
     revisions: createServerRevisions(upstream, config.revision),
     lists: createListCache(),
     inputs: createInputRequests(),
+    emulated: createEmulatedSessions(),
   };
   return server;
 }
 
 export async function closeToolRegistry(registry: ToolRegistry | null): Promise<void> {
   if (registry === null) return;
-  for (const server of registry.mcp.values()) server.inputs.close();
+  for (const server of registry.mcp.values()) {
+    server.inputs.close();
+    server.emulated.close();
+  }
   await Promise.allSettled(registry.upstreams.map((u) => u.pool.close()));
 }
