@@ -7,6 +7,7 @@ import { createUpstream, type Upstream } from '../upstream/upstreams.js';
 import { createEmulatedSessions, type EmulatedSessions } from './mcp-emulated.js';
 import { createInputRequests, type InputRequests } from './mcp-input-required.js';
 import { createListCache, type ListCache } from './mcp-list-cache.js';
+import { createSessionListens, type SessionListens } from './mcp-listen.js';
 import { createServerRevisions, type ServerRevisions } from './mcp-revisions.js';
 import { createSchemaCache, type SchemaCache } from './mcp-schemas.js';
 import { createSessionOwners, type SessionOwners } from './mcp-sessions.js';
@@ -58,6 +59,8 @@ export interface McpServer {
   readonly inputs: InputRequests;
   /** Sessions the gateway plays for 2025-11-25 agents in front of a 2026-07-28-only server (tools/mcp-emulated.ts). */
   readonly emulated: EmulatedSessions;
+  /** 2026-07-28 agents' subscriptions/listen on a 2025-11-25 server, through their held sessions (tools/mcp-listen.ts). */
+  readonly listens: SessionListens;
 }
 
 export interface ToolRegistry {
@@ -145,6 +148,7 @@ function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream
     lists: createListCache(),
     inputs: createInputRequests(),
     emulated: createEmulatedSessions(),
+    listens: createSessionListens(upstream),
   };
   return server;
 }
@@ -154,6 +158,7 @@ export async function closeToolRegistry(registry: ToolRegistry | null): Promise<
   for (const server of registry.mcp.values()) {
     server.inputs.close();
     server.emulated.close();
+    server.listens.close();
   }
   await Promise.allSettled(registry.upstreams.map((u) => u.pool.close()));
 }

@@ -292,7 +292,7 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       revisions.server = revisions.agent;
       return;
     }
-    const pending = toServerRevision(ctx, server, revisions);
+    const pending = toServerRevision(ctx, server, revisions, (uri) => mayUse(ctx, server, 'resources/read', uri));
     return pending.then(() => {
       if (revisions.server === REV_STATELESS && !ctx.answered) fromListCache(ctx, server);
     });
@@ -356,7 +356,7 @@ function fetchHeaders(ctx: CallContext): IncomingHttpHeaders {
 }
 
 /** A 2026-07-28 agent's POST, to the server in the revision it speaks. */
-async function toServerRevision(ctx: CallContext, server: McpServer, revisions: { agent: string; server: string | null }): Promise<void> {
+async function toServerRevision(ctx: CallContext, server: McpServer, revisions: { agent: string; server: string | null }, mayRead: (uri: string) => boolean): Promise<void> {
   const msg = ctx.json as { id?: RpcId; method?: string; params?: Record<string, unknown> };
   const method = typeof msg.method === 'string' ? msg.method : null;
   let found: Discovered;
@@ -397,6 +397,22 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
   const sessionHeaders: Record<string, string> = {};
   for (let i = 0; i < own.length; i += 2) sessionHeaders[own[i]] = own[i + 1];
   const params = msg.params;
+  if (method === 'subscriptions/listen') {
+    // Relayed from the session's GET stream, the resources subscribed in the session (tools/mcp-listen.ts).
+    const caps = session.result.capabilities;
+    await server.listens.listen({
+      session: session.id ?? agent,
+      headers: sessionHeaders,
+      capabilities: isRecord(caps) ? caps : {},
+      requested: isRecord(params?.notifications) ? params.notifications : {},
+      mayRead,
+      id: msg.id,
+      res: ctx.res,
+      requestId: ctx.id,
+    });
+    ctx.answered = true;
+    return;
+  }
   if (params !== undefined && (params.requestState !== undefined || params.inputResponses !== undefined)) {
     // The retry of an input-required round trip: the gateway's own state names the parked request.
     const parked = typeof params.requestState === 'string' ? server.inputs.take(params.requestState, agent) : undefined;

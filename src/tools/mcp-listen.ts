@@ -1,0 +1,159 @@
+import type { ServerResponse } from 'node:http';
+import type { RpcId } from '../providers/mcp.js';
+import { SseSplitter } from '../upstream/sse.js';
+import type { Upstream } from '../upstream/upstreams.js';
+import { postMessage } from './mcp-schemas.js';
+
+/**
+ * `subscriptions/listen` (2026-07-28) for an agent whose server speaks 2025-11-25, in the upstream
+ * session the gateway holds for the agent (tools/mcp-revisions.ts).
+ *
+ * 2026-07-28 (its subscriptions text: the listen request's answer is a stream that stays open; it
+ * starts with `notifications/subscriptions/acknowledged` naming the part of the filter the server
+ * honours, then carries the notifications asked for, each with
+ * `_meta["io.modelcontextprotocol/subscriptionId"]`, the listen request's id). 2025-11-25 sends the
+ * same notifications on the session's GET stream, resources only after `resources/subscribe`.
+ *
+ * The gateway opens the session's GET stream once (shared by the agent's listens: a server allows
+ * one per session), subscribes each resource the policy lets the agent read (counted, so two listens
+ * of one URI subscribe it once), acknowledges what the server can send (its capabilities say which
+ * lists announce changes, and whether resources can be subscribed), and relays. When a listen
+ * ends, its resources are unsubscribed; the last one closes the GET stream.
+ */
+const FILTER_OF: Readonly<Record<string, string>> = {
+  'notifications/tools/list_changed': 'toolsListChanged',
+  'notifications/prompts/list_changed': 'promptsListChanged',
+  'notifications/resources/list_changed': 'resourcesListChanged',
+};
+const LISTS: Readonly<Record<string, string>> = { toolsListChanged: 'tools', promptsListChanged: 'prompts', resourcesListChanged: 'resources' };
+
+interface Hub {
+  readonly abort: AbortController;
+  readonly listeners: Set<(msg: Record<string, unknown>) => void>;
+  readonly uris: Map<string, number>;
+}
+
+export interface ListenOptions {
+  /** The held session's id and the headers its requests carry. */
+  session: string;
+  headers: Record<string, string>;
+  /** The server's capabilities (its initialize result). */
+  capabilities: Record<string, unknown>;
+  /** What the agent asked for (`params.notifications`). */
+  requested: Record<string, unknown>;
+  /** Whether the policy lets the agent read a resource (its subscription is refused otherwise). */
+  mayRead: (uri: string) => boolean;
+  id: RpcId;
+  res: ServerResponse;
+  requestId: string;
+}
+
+export interface SessionListens {
+  /** Answers a listen request on `res` (a stream, open until the agent closes it). */
+  listen(opts: ListenOptions): Promise<void>;
+  /** Listens open, for tests and metrics. */
+  size(): number;
+  close(): void;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+const sse = (msg: unknown) => `event: message\ndata: ${JSON.stringify(msg)}\n\n`;
+
+export function createSessionListens(upstream: Upstream): SessionListens {
+  const hubs = new Map<string, Hub>();
+  let open = 0;
+
+  const connect = (session: string, headers: Record<string, string>): Hub => {
+    const hub: Hub = { abort: new AbortController(), listeners: new Set(), uris: new Map() };
+    hubs.set(session, hub);
+    const h: Record<string, string> = { ...headers, accept: 'text/event-stream' };
+    for (let i = 0; i < upstream.headers.length; i += 2) h[upstream.headers[i]] = upstream.headers[i + 1];
+    if (upstream.auth !== null) h[upstream.auth[0]] = upstream.auth[1];
+    const relay = async () => {
+      const res = await upstream.pool.request({ path: upstream.basePath, method: 'GET', headers: h, signal: hub.abort.signal, bodyTimeout: 0 });
+      if (res.statusCode !== 200) return void res.body.resume();
+      const splitter = new SseSplitter();
+      for await (const chunk of res.body) {
+        for (const e of splitter.push(chunk as Buffer)) {
+          let msg: unknown;
+          try {
+            msg = e.data === '' ? null : JSON.parse(e.data);
+          } catch {
+            continue;
+          }
+          if (isRecord(msg) && typeof msg.method === 'string' && msg.id === undefined) for (const l of hub.listeners) l(msg);
+        }
+      }
+    };
+    relay().catch(() => {});
+    return hub;
+  };
+
+  const rpc = async (headers: Record<string, string>, method: string, uri: string, requestId: string): Promise<boolean> => {
+    const id = `aos-${method}-${uri}`;
+    const res = await postMessage(upstream, { ...headers, 'x-aos-request-id': requestId }, { jsonrpc: '2.0', id, method, params: { uri } }).catch(() => null);
+    return res !== null && res.status === 200 && res.messages.some((m) => isRecord(m) && m.id === id && m.result !== undefined);
+  };
+
+  return {
+    async listen(opts) {
+      const { requested, capabilities: caps } = opts;
+      const accepted: Record<string, unknown> = {};
+      for (const [key, list] of Object.entries(LISTS)) {
+        const cap = caps[list];
+        if (requested[key] === true && isRecord(cap) && cap.listChanged === true) accepted[key] = true;
+      }
+      const hub = hubs.get(opts.session) ?? connect(opts.session, opts.headers);
+      const uris: string[] = [];
+      const resources = caps.resources;
+      if (Array.isArray(requested.resourceSubscriptions) && isRecord(resources) && resources.subscribe === true) {
+        for (const uri of new Set(requested.resourceSubscriptions)) {
+          if (typeof uri !== 'string' || !opts.mayRead(uri)) continue;
+          const n = hub.uris.get(uri) ?? 0;
+          if (n === 0 && !(await rpc(opts.headers, 'resources/subscribe', uri, opts.requestId))) continue;
+          hub.uris.set(uri, n + 1);
+          uris.push(uri);
+        }
+        accepted.resourceSubscriptions = uris;
+      }
+      const { res, id } = opts;
+      const tag = (msg: Record<string, unknown>) => {
+        const params = isRecord(msg.params) ? msg.params : {};
+        return sse({ ...msg, params: { ...params, _meta: { ...(isRecord(params._meta) ? params._meta : {}), 'io.modelcontextprotocol/subscriptionId': id } } });
+      };
+      const listener = (msg: Record<string, unknown>) => {
+        const key = FILTER_OF[msg.method as string];
+        const wanted = key !== undefined ? accepted[key] === true : msg.method === 'notifications/resources/updated' && isRecord(msg.params) && uris.includes(msg.params.uri as string);
+        if (wanted && !res.writableEnded) res.write(tag(msg));
+      };
+      hub.listeners.add(listener);
+      open++;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-aos-request-id': opts.requestId });
+      res.write(tag({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: accepted } }));
+      res.once('close', () => {
+        open--;
+        hub.listeners.delete(listener);
+        for (const uri of uris) {
+          const n = (hub.uris.get(uri) ?? 1) - 1;
+          if (n > 0) hub.uris.set(uri, n);
+          else {
+            hub.uris.delete(uri);
+            void rpc(opts.headers, 'resources/unsubscribe', uri, opts.requestId);
+          }
+        }
+        if (hub.listeners.size === 0 && hubs.get(opts.session) === hub) {
+          hubs.delete(opts.session);
+          hub.abort.abort();
+        }
+      });
+    },
+    size: () => open,
+    close() {
+      for (const hub of hubs.values()) hub.abort.abort();
+      hubs.clear();
+    },
+  };
+}
