@@ -161,3 +161,24 @@ t.test('a 2025-11-25 server that elicits on its GET stream: relayed to a 2025-11
   const answer = old.requests.find((x) => x.method === 'POST' && x.rpc === null && (x.body as { result?: unknown }).result !== undefined);
   t.match(answer?.body, { result: { action: 'accept' } }, 'the answer reached the server in the session');
 });
+
+t.test('a 2025-11-25 server that elicits on its GET stream, in front of a 2026-07-28 agent: input_required all the same', async (t) => {
+  const { h, old, token } = await setup(t);
+  const a = statelessClient(`${h.url}/mcp/old`, token);
+  const first = await a('tools/call', { name: 'ask_on_stream', arguments: {} });
+  const asked = first.result as { resultType: string; inputRequests: Record<string, { method: string; params: { message: string } }>; requestState: string };
+  t.equal(asked?.resultType, 'input_required', "the request on the GET stream became the call's input_required");
+  const [key, request] = Object.entries(asked.inputRequests)[0];
+  t.same([request.method, request.params.message], ['elicitation/create', 'From the GET stream?']);
+  t.ok(
+    old.requests.some((r) => r.method === 'GET'),
+    "the gateway watched the session's GET stream",
+  );
+  const done = await a('tools/call', { name: 'ask_on_stream', arguments: {}, inputResponses: { [key]: { action: 'accept', content: { ok: true } } }, requestState: asked.requestState });
+  t.match(done.result, { resultType: 'complete', content: [{ type: 'text', text: 'stream answer: accept' }] });
+  t.same(
+    old.called.filter((n) => n === 'ask_on_stream'),
+    ['ask_on_stream'],
+    'the tool ran once',
+  );
+});

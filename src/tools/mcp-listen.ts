@@ -31,6 +31,12 @@ interface Hub {
   readonly abort: AbortController;
   readonly listeners: Set<(msg: Record<string, unknown>) => void>;
   readonly uris: Map<string, number>;
+  /** Calls waiting for the server's requests (elicitation, sampling) on the GET stream, earliest first. */
+  readonly watchers: ((msg: Record<string, unknown>) => boolean)[];
+  /** Whether the GET stream opened (a server may have none: 405). */
+  readonly ready: Promise<boolean>;
+  /** Kept open for calls once one watched (the server may ask on it at any time). */
+  kept: boolean;
 }
 
 export interface ListenOptions {
@@ -51,6 +57,11 @@ export interface ListenOptions {
 export interface SessionListens {
   /** Answers a listen request on `res` (a stream, open until the agent closes it). */
   listen(opts: ListenOptions): Promise<void>;
+  /**
+   * Opens (or shares) the session's GET stream, once open, and hands the server's requests that come
+   * on it to `onRequest` (the earliest watcher that takes it); returns how to stop watching.
+   */
+  watch(session: string, headers: Record<string, string>, onRequest: (msg: Record<string, unknown>) => boolean): Promise<() => void>;
   /** Listens open, for tests and metrics. */
   size(): number;
   close(): void;
@@ -67,13 +78,18 @@ export function createSessionListens(upstream: Upstream): SessionListens {
   let open = 0;
 
   const connect = (session: string, headers: Record<string, string>): Hub => {
-    const hub: Hub = { abort: new AbortController(), listeners: new Set(), uris: new Map() };
+    let opened: (ok: boolean) => void = () => {};
+    const ready = new Promise<boolean>((r) => {
+      opened = r;
+    });
+    const hub: Hub = { abort: new AbortController(), listeners: new Set(), uris: new Map(), watchers: [], ready, kept: false };
     hubs.set(session, hub);
     const h: Record<string, string> = { ...headers, accept: 'text/event-stream' };
     for (let i = 0; i < upstream.headers.length; i += 2) h[upstream.headers[i]] = upstream.headers[i + 1];
     if (upstream.auth !== null) h[upstream.auth[0]] = upstream.auth[1];
     const relay = async () => {
       const res = await upstream.pool.request({ path: upstream.basePath, method: 'GET', headers: h, signal: hub.abort.signal, bodyTimeout: 0 });
+      opened(res.statusCode === 200);
       if (res.statusCode !== 200) return void res.body.resume();
       const splitter = new SseSplitter();
       for await (const chunk of res.body) {
@@ -84,11 +100,20 @@ export function createSessionListens(upstream: Upstream): SessionListens {
           } catch {
             continue;
           }
-          if (isRecord(msg) && typeof msg.method === 'string' && msg.id === undefined) for (const l of hub.listeners) l(msg);
+          if (!isRecord(msg) || typeof msg.method !== 'string') continue;
+          if (msg.id === undefined) for (const l of hub.listeners) l(msg);
+          // A request of the server's on the GET stream: for the agent's call that waits (the earliest).
+          else hub.watchers.find((w) => w(msg));
         }
       }
     };
-    relay().catch(() => {});
+    relay()
+      .catch(() => {})
+      .finally(() => {
+        opened(false);
+        // The stream ended (the server closed it, the session expired): the next use opens another.
+        if (hubs.get(session) === hub) hubs.delete(session);
+      });
     return hub;
   };
 
@@ -144,11 +169,21 @@ export function createSessionListens(upstream: Upstream): SessionListens {
             void rpc(opts.headers, 'resources/unsubscribe', uri, opts.requestId);
           }
         }
-        if (hub.listeners.size === 0 && hubs.get(opts.session) === hub) {
+        if (hub.listeners.size === 0 && !hub.kept && hubs.get(opts.session) === hub) {
           hubs.delete(opts.session);
           hub.abort.abort();
         }
       });
+    },
+    async watch(session, headers, onRequest) {
+      const hub = hubs.get(session) ?? connect(session, headers);
+      hub.kept = true;
+      hub.watchers.push(onRequest);
+      await hub.ready;
+      return () => {
+        const at = hub.watchers.indexOf(onRequest);
+        if (at >= 0) hub.watchers.splice(at, 1);
+      };
     },
     size: () => open,
     close() {

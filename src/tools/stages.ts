@@ -435,8 +435,35 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
     ctx.jsonChanged = true;
   }
   ctx.tap(createMessageTap(toStatelessResult(msg.id, method)));
-  if (isRecord(caps) && (caps.elicitation !== undefined || caps.sampling !== undefined || caps.roots !== undefined))
-    ctx.tap(createInputRequiredTap({ store: server.inputs, res: ctx.res, agent, headers: sessionHeaders, id: msg.id, method, params, interrupt: () => ctx.interrupt }));
+  if (isRecord(caps) && (caps.elicitation !== undefined || caps.sampling !== undefined || caps.roots !== undefined)) {
+    let unwatch: (() => void) | null = null;
+    let over = false;
+    const tap = createInputRequiredTap({
+      store: server.inputs,
+      res: ctx.res,
+      agent,
+      headers: sessionHeaders,
+      id: msg.id,
+      method,
+      params,
+      interrupt: () => ctx.interrupt,
+      onClose: () => {
+        over = true;
+        unwatch?.();
+      },
+    });
+    ctx.tap(tap);
+    // The server may ask on the session's GET stream instead of the call's: watched while the call runs (open before it goes).
+    if (session.id !== null && method === 'tools/call') {
+      const stop = await server.listens.watch(session.id, sessionHeaders, (m) => tap.inject(m));
+      if (over) stop();
+      else unwatch = stop;
+      // Not forwarded (refused), or answered as JSON: the tap never ends, nothing can come on the GET stream for it.
+      ctx.onFinish((_o, c) => {
+        if (c.upstreamStart === 0 || !c.streaming) unwatch?.();
+      });
+    }
+  }
 }
 
 const EMULATED_PREFIX = 'aos-';
