@@ -90,6 +90,19 @@ t.test('a 2026-07-28 agent in front of a 2025-11-25 server: discover, list, call
   t.equal(mismatch.status, 400);
   t.equal(mismatch.error?.code, -32020, 'Mcp-Name must match the body');
   t.match(mismatch.error?.message, /Mcp-Name/);
+  const unnamed = await fetch(`${h.url}/mcp/old`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await token('agent-a')}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': STATELESS,
+      'mcp-method': 'tools/call',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' }, _meta: { 'io.modelcontextprotocol/protocolVersion': STATELESS } } }),
+  });
+  t.equal(unnamed.status, 400);
+  t.match(await unnamed.json(), { id: 5, error: { code: -32020, message: /needs the Mcp-Name header/ } }, 'a tools/call without Mcp-Name');
   const version = await a('tools/list', {}, { 'mcp-protocol-version': '2025-11-25' });
   t.equal(version.error?.code, -32020, 'MCP-Protocol-Version must match _meta');
   const encoded = await a('tools/call', { name: 'echo', arguments: { text: 'b64' } }, { 'mcp-name': `=?base64?${Buffer.from('echo').toString('base64')}?=` });

@@ -192,7 +192,10 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
       return;
     }
     // The stateless revision requires Mcp-Method on every request (and Mcp-Name where the body names something).
-    if (revision === REV_STATELESS && ctx.req.headers['mcp-method'] === undefined) throw new GatewayError('aos_mcp_header_mismatch', `a ${REV_STATELESS} request needs the Mcp-Method header`);
+    if (revision === REV_STATELESS) {
+      if (ctx.req.headers['mcp-method'] === undefined) throw new GatewayError('aos_mcp_header_mismatch', `a ${REV_STATELESS} request needs the Mcp-Method header`);
+      if (ctx.req.headers['mcp-name'] === undefined && NAME_REQUIRED.has(msg.method)) throw new GatewayError('aos_mcp_header_mismatch', `a ${REV_STATELESS} ${msg.method} needs the Mcp-Name header`);
+    }
     ctx.call = describeMcp(server.name, msg);
     ctx.call.revisions = { agent: revision, server: null };
     traceFromMeta(ctx, msg.params);
@@ -467,6 +470,8 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
 }
 
 const EMULATED_PREFIX = 'aos-';
+/** The requests whose name (or URI) 2026-07-28 repeats in `Mcp-Name`. */
+const NAME_REQUIRED = new Set(['tools/call', 'prompts/get', 'resources/read']);
 
 /** Labels and traits of a decided MCP target: the tool's own for tools/call, the server's otherwise. */
 function withTraits(server: McpServer, tool: ToolCall, isCall: boolean): void {
