@@ -19,7 +19,7 @@ import { STATELESS, startStatelessServer } from './mcp-stateless-server.js';
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
 const REGISTRY = `
 templates:
-  helper: { version: 1, tools: ["new/touch", "new/change", "new/docs://readme", "old/touch", "old/add_tool", "old/ask_on_stream", "old/docs://readme"] }
+  helper: { version: 1, tools: ["new/touch", "new/change", "new/docs://readme", "old/touch", "old/add_tool", "old/ask_on_stream", "old/extra", "old/docs://readme"] }
 agents:
   - { id: agent-a, team: qa, template: helper }
 `;
@@ -136,6 +136,11 @@ t.test('2026-07-28 agent, 2025-11-25 server: the listen is served from the held 
   await a('tools/call', { name: 'add_tool', arguments: {} });
   const changed = await l.next('notifications/tools/list_changed');
   t.equal(changed.params._meta['io.modelcontextprotocol/subscriptionId'], 'l1');
+  t.same(
+    (await a('tools/call', { name: 'extra', arguments: { n: 2 } })).result?.content,
+    [{ type: 'text', text: 'extra 2' }],
+    'the change read on the GET stream made the gateway learn the tools again (the new one is checked, not refused)',
+  );
   t.equal(old.sessions(), 1, 'the calls and the listen share the one held session');
 
   l.close();

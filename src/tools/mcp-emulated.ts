@@ -5,6 +5,7 @@ import { encodeMcpName, type RpcId } from '../providers/mcp.js';
 import { type SseEvent, SseSplitter } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
 import type { Upstream } from '../upstream/upstreams.js';
+import { LIST_CHANGED } from './mcp-listen.js';
 import { REV_SESSION, REV_STATELESS } from './mcp-revisions.js';
 import { postMessage } from './mcp-schemas.js';
 
@@ -361,7 +362,7 @@ function listenFilter(capabilities: Record<string, unknown>, subscribed: Readonl
  * its notifications relayed to the agent (their subscription id dropped: the agent never asked for
  * one). Opened again when the agent's subscriptions change; stopped when the stream or session ends.
  */
-export function listen(session: EmulatedSession, upstream: Upstream, capabilities: Record<string, unknown>, requestId: string): void {
+export function listen(session: EmulatedSession, upstream: Upstream, capabilities: Record<string, unknown>, requestId: string, onListChanged: (list: 'tools' | 'prompts' | 'resources') => void): void {
   const stream = session.stream;
   if (stream === null) return;
   stream.stop?.();
@@ -390,6 +391,8 @@ export function listen(session: EmulatedSession, upstream: Upstream, capabilitie
       for (const e of splitter.push(chunk as Buffer)) {
         const msg = e.data === '' ? null : parse(e.data);
         if (msg === null || typeof msg.method !== 'string' || msg.method === 'notifications/subscriptions/acknowledged') continue;
+        const list = LIST_CHANGED[msg.method];
+        if (list !== undefined) onListChanged(list);
         if (isRecord(msg.params) && isRecord(msg.params._meta)) {
           delete msg.params._meta['io.modelcontextprotocol/subscriptionId'];
           if (Object.keys(msg.params._meta).length === 0) delete msg.params._meta;

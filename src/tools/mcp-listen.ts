@@ -73,7 +73,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 const sse = (msg: unknown) => `event: message\ndata: ${JSON.stringify(msg)}\n\n`;
 
-export function createSessionListens(upstream: Upstream): SessionListens {
+/** A server's `notifications/<list>/list_changed`, for the gateway's own caches (learned schemas, kept lists). */
+export const LIST_CHANGED: Readonly<Record<string, 'tools' | 'prompts' | 'resources'>> = {
+  'notifications/tools/list_changed': 'tools',
+  'notifications/prompts/list_changed': 'prompts',
+  'notifications/resources/list_changed': 'resources',
+};
+
+export function createSessionListens(upstream: Upstream, onListChanged: (list: 'tools' | 'prompts' | 'resources') => void = () => {}): SessionListens {
   const hubs = new Map<string, Hub>();
   let open = 0;
 
@@ -101,7 +108,11 @@ export function createSessionListens(upstream: Upstream): SessionListens {
             continue;
           }
           if (!isRecord(msg) || typeof msg.method !== 'string') continue;
-          if (msg.id === undefined) for (const l of hub.listeners) l(msg);
+          if (msg.id === undefined) {
+            const list = LIST_CHANGED[msg.method];
+            if (list !== undefined) onListChanged(list);
+            for (const l of hub.listeners) l(msg);
+          }
           // A request of the server's on the GET stream: for the agent's call that waits (the earliest).
           else hub.watchers.find((w) => w(msg));
         }

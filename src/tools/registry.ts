@@ -135,20 +135,27 @@ export function createToolRegistry(config: GatewayConfig, credentials: ReadonlyM
 function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream, sessions: SessionOwners): McpServer {
   const traits = traitsOf(config, null);
   const own = new Map(Object.entries(config.tools).map(([tool, t]) => [tool, traitsOf(t, traits)]));
+  const schemas = createSchemaCache({ server: name, upstream, ttlMs: config.schemaCacheSec * 1000 });
+  const lists = createListCache();
+  // A list change the server announces on a stream the gateway reads itself (tools/mcp-listen.ts).
+  const changed = (list: 'tools' | 'prompts' | 'resources') => {
+    if (list === 'tools') schemas.invalidate();
+    lists.invalidate(list);
+  };
   const server: McpServer = {
     kind: 'mcp',
     name,
     upstream,
     traits,
     toolTraits: (tool) => own.get(tool) ?? traits,
-    schemas: createSchemaCache({ server: name, upstream, ttlMs: config.schemaCacheSec * 1000 }),
+    schemas,
     sessions,
     url: config.url,
     revisions: createServerRevisions(upstream, config.revision),
-    lists: createListCache(),
+    lists,
     inputs: createInputRequests(),
     emulated: createEmulatedSessions(),
-    listens: createSessionListens(upstream),
+    listens: createSessionListens(upstream, changed),
   };
   return server;
 }

@@ -569,7 +569,7 @@ async function emulate(ctx: CallContext, server: McpServer, session: EmulatedSes
       session.stream.stop?.();
       session.stream = null;
     });
-    listen(session, server.upstream, await capabilitiesOf(ctx, server).catch(() => ({})), ctx.id);
+    listen(session, server.upstream, await capabilitiesOf(ctx, server).catch(() => ({})), ctx.id, listChanged(server));
     return;
   }
   const msg = ctx.json as { id?: RpcId; method?: string; params?: Record<string, unknown> };
@@ -600,7 +600,7 @@ async function emulate(ctx: CallContext, server: McpServer, session: EmulatedSes
       if (method === 'resources/subscribe') session.subscribed.add(uri);
       else session.subscribed.delete(uri);
       // Relayed through the GET stream's subscriptions/listen, asked again with the new set.
-      if (session.stream !== null) listen(session, server.upstream, await capabilitiesOf(ctx, server), ctx.id);
+      if (session.stream !== null) listen(session, server.upstream, await capabilitiesOf(ctx, server), ctx.id, listChanged(server));
       return answer({});
     }
   }
