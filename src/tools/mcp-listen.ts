@@ -25,6 +25,8 @@ const FILTER_OF: Readonly<Record<string, string>> = {
   'notifications/prompts/list_changed': 'promptsListChanged',
   'notifications/resources/list_changed': 'resourcesListChanged',
 };
+/** How long a call waits for the session's GET stream to open before it goes. */
+const READY_MS = 2000;
 const LISTS: Readonly<Record<string, string>> = { toolsListChanged: 'tools', promptsListChanged: 'prompts', resourcesListChanged: 'resources' };
 
 interface Hub {
@@ -190,7 +192,10 @@ export function createSessionListens(upstream: Upstream, onListChanged: (list: '
       const hub = hubs.get(session) ?? connect(session, headers);
       hub.kept = true;
       hub.watchers.push(onRequest);
-      await hub.ready;
+      // Bounded: a server slow to open its GET stream does not hold the call (it may then ask on the call's stream only).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([hub.ready, new Promise((r) => (timer = setTimeout(r, READY_MS)))]);
+      clearTimeout(timer);
       return () => {
         const at = hub.watchers.indexOf(onRequest);
         if (at >= 0) hub.watchers.splice(at, 1);
