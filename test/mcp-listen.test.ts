@@ -35,7 +35,8 @@ async function setup(t: Test) {
       identity: { mode: 'required', registry: 'agents.yaml' },
       policy: { mode: 'enforce', bundle: { file: BUNDLE } },
       audit: { mode: 'on' },
-      tools: { new: { kind: 'mcp', url: fresh.url }, old: { kind: 'mcp', url: old.url } },
+      // A short body timeout: a listen stream, idle by nature, must outlive it.
+      tools: { new: { kind: 'mcp', url: fresh.url, bodyTimeoutMs: 300 }, old: { kind: 'mcp', url: old.url } },
     },
     { files: { 'agents.yaml': REGISTRY } },
   );
@@ -88,7 +89,7 @@ const until = async (what: () => boolean) => {
   for (let i = 0; i < 300 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
 };
 
-t.test('2026-07-28 agent and server: subscriptions/listen passes through, a long-lived stream', async (t) => {
+t.test('2026-07-28 agent and server: subscriptions/listen passes through, a long-lived stream (idle past the body timeout)', async (t) => {
   const { h, fresh, token } = await setup(t);
   const l = await listen(`${h.url}/mcp/new`, token, 7, { toolsListChanged: true, resourceSubscriptions: ['docs://readme'] });
   t.equal(l.status, 200);
@@ -98,6 +99,7 @@ t.test('2026-07-28 agent and server: subscriptions/listen passes through, a long
   t.equal(ack.params._meta['io.modelcontextprotocol/subscriptionId'], 7);
   const upstream = fresh.requests.find((r) => r.body.method === 'subscriptions/listen')!;
   t.equal(upstream.headers['mcp-method'], 'subscriptions/listen', 'the gateway set the routing headers');
+  await new Promise((r) => setTimeout(r, 2000)); // undici checks body timeouts about once a second
   const a = statelessClient(`${h.url}/mcp/new`, token);
   await a('tools/call', { name: 'touch', arguments: { uri: 'docs://readme' } });
   const updated = await l.next('notifications/resources/updated');
