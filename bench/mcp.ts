@@ -8,6 +8,8 @@
  *   direct vs gateway (the gateway sets Mcp-Method/Mcp-Name).
  * - 2026-07-28 agent → 2025-11-25 server: only through the gateway (it holds the session and
  *   translates); compared with the 2025-11-25 client direct to the same server.
+ * - 2025-11-25 agent → 2026-07-28 server: only through the gateway (it plays the session and sends
+ *   stateless requests); compared with the 2026-07-28 client direct to the same server.
  * - 2026-07-28 `tools/list` (40 tools… here the fixture's 3, ttlMs 60 s, public): direct vs the
  *   gateway's list cache (every call after the first is a hit).
  *
@@ -151,6 +153,7 @@ async function main() {
     const newDirect = statelessClient(newUrl, null);
     const newVia = statelessClient(`${gateway}/mcp/new`, token);
     const translated = statelessClient(`${gateway}/mcp/old`, token);
+    const played = await sessionClient(`${gateway}/mcp/new`, token);
     let i = 0;
     const rows: [string, string, string, [number[], number[]]][] = [];
     rows.push([
@@ -183,6 +186,16 @@ async function main() {
       ),
     ]);
     console.error('2026 → 2025 done');
+    rows.push([
+      '2025-11-25 → 2026-07-28',
+      '`tools/call`, session played by the gateway',
+      '2026-07-28 client direct',
+      await pair(
+        () => echo(newDirect, i++),
+        () => echo(played, i++),
+      ),
+    ]);
+    console.error('2025 → 2026 done');
     rows.push([
       '2026-07-28 → 2026-07-28',
       '`tools/list`, list cache hit',

@@ -37,6 +37,14 @@ export const ERRORS = {
     retryable: false,
     summary: 'The request is malformed: invalid JSON, wrong content type, or a body the route cannot read.',
   },
+  aos_mcp_header_mismatch: {
+    status: 400,
+    openai: 'invalid_request_error',
+    anthropic: 'invalid_request_error',
+    jsonrpc: -32020,
+    retryable: false,
+    summary: "An MCP request's Mcp-Method, Mcp-Name or MCP-Protocol-Version header disagrees with its body (MCP 2026-07-28 HeaderMismatch): answered HTTP 400.",
+  },
   aos_invalid_arguments: {
     status: 400,
     openai: 'invalid_request_error',

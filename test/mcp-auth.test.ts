@@ -30,7 +30,7 @@ async function setup(t: Test) {
     t,
     {
       identity: { mode: 'required', registry: 'agents.yaml', issuers: [{ issuer: ISSUER, keyFiles: ['idp.jwks.json'] }] },
-      tools: { fixture: { kind: 'mcp', url: server.url, apiKey: SERVER_KEY } },
+      tools: { fixture: { kind: 'mcp', url: server.url, apiKey: SERVER_KEY }, other: { kind: 'mcp', url: server.url, apiKey: SERVER_KEY } },
     },
     { files: { 'agents.yaml': REGISTRY, 'idp.jwks.json': JSON.stringify({ keys: [jwk] }) } },
   );
@@ -69,6 +69,33 @@ t.test('a 401 on an MCP route points at the metadata; a token for another audien
   t.match(wrong.headers.get('www-authenticate'), /error="invalid_token"/);
   t.match(wrong.headers.get('www-authenticate'), metadata);
   t.equal(server.requests.length, 0, 'nothing reached the server');
+});
+
+t.test("RFC 8707: a token whose audience is this MCP server's resource URL is accepted there, and only there", async (t) => {
+  const { h, server, idpToken } = await setup(t);
+  const resource = (await (await fetch(`${h.url}/.well-known/oauth-protected-resource/mcp/fixture`)).json()).resource as string;
+  t.equal(resource, `${h.url}/mcp/fixture`);
+  const token = await idpToken(resource);
+  const transport = new StreamableHTTPClientTransport(new URL(resource), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  const client = new Client({ name: 'auth-agent', version: '1.0.0' });
+  await client.connect(transport);
+  t.same((await client.callTool({ name: 'echo', arguments: { text: 'aud' } })).content, [{ type: 'text', text: 'aud' }], 'the official SDK client, with a token for the resource');
+  await transport.terminateSession();
+  await client.close();
+  const initializes = () => server.requests.filter((r) => r.rpc === 'initialize').length;
+  const before = initializes();
+  // The same token (verified and cached above) presented to another server: its audience is checked again.
+  const other = await post(`${h.url}/mcp/other`, { authorization: `Bearer ${token}` });
+  t.equal(other.status, 401, "a token for another server's resource is refused");
+  t.match(other.headers.get('www-authenticate'), /error="invalid_token"/);
+  t.match(await other.text(), /wrong audience/);
+  const model = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+  t.equal(model.status, 401, 'nor is it a token for the rest of the gateway');
+  const foreign = await post(`${h.url}/mcp/fixture`, { authorization: `Bearer ${await idpToken('https://elsewhere.example/mcp/fixture')}` });
+  t.equal(foreign.status, 401, "another host's resource URL is not this one");
+  const both = await post(`${h.url}/mcp/other`, { authorization: `Bearer ${await idpToken('aos-gateway')}` });
+  t.equal(both.status, 200, "the gateway's own audience is still accepted on every server");
+  t.equal(initializes(), before + 1, 'only the accepted one reached the server');
 });
 
 t.test('the agent token (Authorization or x-api-key) never reaches the server: it sees its own credential', async (t) => {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { ElicitResultSchema, type JSONRPCMessage, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitResultSchema, type JSONRPCMessage, ListToolsRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 export interface McpFixture {
@@ -15,6 +15,8 @@ export interface McpFixture {
   requests: { method: string; headers: IncomingHttpHeaders; rpc: string | null; body: unknown }[];
   /** Names of the tools that ran. */
   called: string[];
+  /** Resource URIs subscribed (with `streams`; the last session's). */
+  subscribed(): string[];
   sessions(): number;
   close(): Promise<void>;
 }
@@ -30,6 +32,12 @@ export interface McpFixtureOptions {
   listFails?: boolean;
   /** Keep every SSE event for resumption (GET with Last-Event-ID replays a stream's later events). */
   resumable?: boolean;
+  /**
+   * Resource subscriptions (`resources.subscribe`), the tool `touch` (announces
+   * `notifications/resources/updated` for a subscribed URI, on the GET stream) and the tool
+   * `ask_on_stream` (elicits on the GET stream rather than on the call's).
+   */
+  streams?: boolean;
 }
 
 /** The smallest event store: events in order, replayed after the one named, within its stream. */
@@ -127,6 +135,31 @@ function buildServer(fixture: McpFixture, opts: McpFixtureOptions, live: Map<str
       return { tools: all.slice(from, next) as never, ...(next < all.length ? { nextCursor: String(next) } : {}) };
     });
   }
+  if (opts.streams) {
+    const subscribed = new Set<string>();
+    server.server.registerCapabilities({ resources: { subscribe: true } });
+    server.server.setRequestHandler(SubscribeRequestSchema, async (req) => {
+      subscribed.add(req.params.uri);
+      return {};
+    });
+    server.server.setRequestHandler(UnsubscribeRequestSchema, async (req) => {
+      subscribed.delete(req.params.uri);
+      return {};
+    });
+    fixture.subscribed = () => [...subscribed];
+    server.registerTool('touch', { description: 'Updates a resource', inputSchema: { uri: z.string() } }, async ({ uri }) => {
+      ran('touch');
+      // Not related to the call: the SDK sends it on the session's GET stream.
+      if (subscribed.has(uri)) await server.server.sendResourceUpdated({ uri });
+      return { content: [{ type: 'text', text: 'touched' }] };
+    });
+    server.registerTool('ask_on_stream', { description: 'Elicits on the GET stream', inputSchema: {} }, async () => {
+      ran('ask_on_stream');
+      // Without the call's request id, the SDK sends the request on the standalone GET stream.
+      const r = await server.server.elicitInput({ message: 'From the GET stream?', requestedSchema: { type: 'object', properties: { ok: { type: 'boolean' } } } });
+      return { content: [{ type: 'text', text: `stream answer: ${r.action}` }] };
+    });
+  }
   if (opts.listFails) {
     server.server.setRequestHandler(ListToolsRequestSchema, async () => {
       throw new Error('the tool catalogue is down');
@@ -138,7 +171,7 @@ function buildServer(fixture: McpFixture, opts: McpFixtureOptions, live: Map<str
 export async function startMcpServer(opts: McpFixtureOptions = {}): Promise<McpFixture> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const live = new Map<string | number, ServerResponse>();
-  const fixture: McpFixture = { url: '', requests: [], called: [], sessions: () => transports.size, close: async () => {} };
+  const fixture: McpFixture = { url: '', requests: [], called: [], subscribed: () => [], sessions: () => transports.size, close: async () => {} };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     let body: unknown;

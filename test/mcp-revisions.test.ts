@@ -82,12 +82,31 @@ t.test('a 2026-07-28 agent in front of a 2025-11-25 server: discover, list, call
   t.not([...sessionsOf('"hi"')][0], [...sessionsOf('from b')][0], "agent b does not share agent a's session");
   t.equal(old.requests.filter((r) => r.rpc === 'initialize').length, 2, 'each session opened once');
 
-  // Refused as every MCP error of the gateway: a JSON-RPC error (-32600, aos_bad_request) with the request's id.
+  // The revision's HeaderMismatch: HTTP 400, -32020 (aos_mcp_header_mismatch), with the request's id.
   const missing = await a('tools/list', {}, { 'mcp-method': '' });
-  t.equal(missing.error?.code, -32600, 'an empty Mcp-Method does not match the body');
+  t.equal(missing.status, 400);
+  t.equal(missing.error?.code, -32020, 'an empty Mcp-Method does not match the body');
   const mismatch = await a('tools/call', { name: 'echo', arguments: { text: 'x' } }, { 'mcp-name': 'secret_dump' });
-  t.equal(mismatch.error?.code, -32600, 'Mcp-Name must match the body');
+  t.equal(mismatch.status, 400);
+  t.equal(mismatch.error?.code, -32020, 'Mcp-Name must match the body');
   t.match(mismatch.error?.message, /Mcp-Name/);
+  const unnamed = await fetch(`${h.url}/mcp/old`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await token('agent-a')}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': STATELESS,
+      'mcp-method': 'tools/call',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' }, _meta: { 'io.modelcontextprotocol/protocolVersion': STATELESS } } }),
+  });
+  t.equal(unnamed.status, 400);
+  t.match(await unnamed.json(), { id: 5, error: { code: -32020, message: /needs the Mcp-Name header/ } }, 'a tools/call without Mcp-Name');
+  const version = await a('tools/list', {}, { 'mcp-protocol-version': '2025-11-25' });
+  t.equal(version.error?.code, -32020, 'MCP-Protocol-Version must match _meta');
+  const encoded = await a('tools/call', { name: 'echo', arguments: { text: 'b64' } }, { 'mcp-name': `=?base64?${Buffer.from('echo').toString('base64')}?=` });
+  t.same(encoded.result?.content, [{ type: 'text', text: 'b64' }], 'a Base64-encoded Mcp-Name that says the body is accepted');
 
   const events = await auditEvents(h, 9);
   const call = events.find((e) => e.tool === 'echo' && e.agent_id === 'agent-a' && e.decision === 'allow');

@@ -118,6 +118,10 @@ t.test('JSON-RPC messages: classification and refusals', async (t) => {
   t.throws(() => checkMcpHeaders({ 'mcp-name': 'docs://b' }, call), /Mcp-Name/);
   t.throws(() => checkMcpHeaders({ 'mcp-method': 'tools/call' }, call), /Mcp-Method/);
   t.throws(() => checkMcpHeaders({ 'mcp-method': 'x' }, parseMcpMessage({ jsonrpc: '2.0', id: 1, result: {} })), /on a JSON-RPC response/);
+  t.doesNotThrow(() => checkMcpHeaders({ 'mcp-name': `=?base64?${Buffer.from('docs://a').toString('base64')}?=` }, call), 'the Base64 sentinel is decoded');
+  const versioned = parseMcpMessage({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } });
+  t.throws(() => checkMcpHeaders({ 'mcp-protocol-version': '2025-11-25' }, versioned), { code: 'aos_mcp_header_mismatch', message: /MCP-Protocol-Version/ });
+  t.doesNotThrow(() => checkMcpHeaders({ 'mcp-protocol-version': '2026-07-28' }, versioned));
 });
 
 t.test('tools config errors name the key and the fix', async (t) => {

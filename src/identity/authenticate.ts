@@ -109,7 +109,7 @@ export function authenticate(opts: AuthenticateOptions): Stage {
   return function authenticateStage(ctx) {
     const token = extractToken(ctx.req);
     // An agent JWT wins; without one, a sidecar's call is the workload's (a placeholder key is ignored).
-    const verified = token !== null && (workload === null || looksLikeJwt(token)) ? verifier.verify(token, 'agent') : workload !== null ? workload.current() : missing();
+    const verified = token !== null && (workload === null || looksLikeJwt(token)) ? verifier.verify(token, 'agent', ctx.resource) : workload !== null ? workload.current() : missing();
     if (verified instanceof Promise) {
       return verified.then((v) => admit(ctx, v));
     }

@@ -25,8 +25,11 @@ export interface TokenVerifier {
    * Verifies a compact JWS. Synchronous on a cache hit; otherwise a promise. Fails with a
    * GatewayError `aos_unauthenticated` whose message says what is wrong (expired, wrong audience,
    * unknown key, …) and never contains the token.
+   *
+   * `resource`: an audience accepted besides the configured one (the resource URL of the MCP server
+   * the token is presented to, RFC 8707); a token whose only audience is another resource is refused.
    */
-  verify(token: string, audience: TokenAudience): VerifiedToken | Promise<VerifiedToken>;
+  verify(token: string, audience: TokenAudience, resource?: string | null): VerifiedToken | Promise<VerifiedToken>;
   /** Issuers and their key state, for the admin API. */
   status(): { issuer: string; keys: number; lastRefresh: string | null; lastError: string | null }[];
   close(): void;

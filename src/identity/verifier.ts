@@ -130,7 +130,7 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
   // Bounded by each issuer's jwksTimeoutMs; an issuer that is down is retried in the background.
   await Promise.all([...issuers.values()].map((i) => i.keys.ready));
 
-  async function verifyFresh(token: unknown, audience: TokenAudience): Promise<VerifiedToken> {
+  async function verifyFresh(token: unknown, audience: TokenAudience, resource: string | null): Promise<VerifiedToken> {
     if (typeof token !== 'string') throw unauthenticated('not a JWT');
     if (token.length > maxBytes) throw unauthenticated(`token too large (${Buffer.byteLength(token)} bytes, limit ${maxBytes})`);
     const { header, payload } = peek(token);
@@ -142,13 +142,13 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
     if (trusted === undefined) throw unauthenticated(`unknown issuer (${printable(payload.iss)})`);
 
     const options = trusted.options[audience];
-    const checks = { ...options, currentDate: new Date(now()) };
+    const checks = { ...options, audience: resource === null ? options.audience : [options.audience, resource], currentDate: new Date(now()) };
     let claims: JWTPayload;
     try {
       claims = (await jwtVerify(token, trusted.keys.getKey, checks)).payload;
     } catch (err) {
       claims = await tryEachKey(err, token, checks).catch((e: unknown) => {
-        throw explain(e, header, options.audience);
+        throw explain(e, header, resource === null ? options.audience : `${options.audience} or ${resource}`);
       });
     }
     const kubernetes = trusted.kubernetes ? kubernetesIdentity(claims) : null;
@@ -167,13 +167,14 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
   }
 
   return {
-    verify(token, audience) {
+    verify(token, audience, resource = null) {
       // The size limit comes first even here: an oversized string is not worth hashing.
       if (caches !== null && typeof token === 'string' && token.length <= maxBytes) {
         const hit = caches[audience].get(token, now());
-        if (hit !== undefined) return hit;
+        // A token verified for one resource (RFC 8707) is cached too: its audience is checked again here.
+        if (hit !== undefined && audienceHolds(hit, issuers.get(hit.issuer)!.options[audience].audience, resource)) return hit;
       }
-      return verifyFresh(token, audience);
+      return verifyFresh(token, audience, resource);
     },
     status: () => [...issuers.values()].map((i) => i.keys.status()),
     close() {
@@ -181,6 +182,13 @@ export async function createVerifier(identity: IdentityConfig, opts: VerifierOpt
       forgetVerified();
     },
   };
+}
+
+/** Whether a verified token's `aud` names the configured audience or (when given) the resource. */
+function audienceHolds(v: VerifiedToken, configured: string, resource: string | null): boolean {
+  const aud = v.claims.aud;
+  const list = Array.isArray(aud) ? aud : [aud];
+  return list.includes(configured) || (resource !== null && list.includes(resource));
 }
 
 async function localSigner(identity: IdentityConfig, opts: VerifierOptions): Promise<LoadedLocalSigner> {

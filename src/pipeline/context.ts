@@ -73,6 +73,11 @@ export class CallContext {
   workflowId: string | null;
   /** The JSON-RPC id of an MCP request: its errors answer with it. null otherwise. */
   rpcId: string | number | null;
+  /**
+   * An audience the agent's token may carry besides the gateway's own: the resource URL of the MCP
+   * server the request is for (RFC 8707, set by tools/mcp-auth.ts). Null on other routes.
+   */
+  resource: string | null;
   /** Set by the forwarder while the call is forwarded: ends it now (see `cut`). */
   interrupt: ((err: GatewayError) => void) | null;
   /** The error a call was cut with before it was forwarded: the forwarder answers it instead. */
@@ -132,6 +137,7 @@ export class CallContext {
     this.traceparent = null;
     this.workflowId = null;
     this.rpcId = null;
+    this.resource = null;
     this.interrupt = null;
     this.cutBy = null;
     this.approval = null;

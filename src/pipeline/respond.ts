@@ -15,8 +15,9 @@ export function sendError(ctx: CallContext, err: GatewayError, log: Logger): voi
     return;
   }
   // An MCP request's error is a JSON-RPC response to it (HTTP 200), which the MCP SDKs raise as
-  // that request's error; a status would fail the transport instead. Without an id, the status.
-  const status = ctx.rpcId !== null && ctx.dialect === 'jsonrpc' ? 200 : err.status;
+  // that request's error; a status would fail the transport instead. Without an id, the status;
+  // and a header mismatch keeps its 400 (MCP 2026-07-28 says so: only its clients send those headers).
+  const status = ctx.rpcId !== null && ctx.dialect === 'jsonrpc' && err.code !== 'aos_mcp_header_mismatch' ? 200 : err.status;
   const dialectHeaders = errorHeaders(err, ctx.dialect);
   writeError(res, status, err.code, renderError(err, ctx.dialect, ctx.rpcId), ctx.id, dialectHeaders === null ? err.headers : { ...dialectHeaders, ...err.headers });
 }

@@ -114,24 +114,47 @@ function namedTarget(server: string, msg: McpMessage & { type: 'request' }): Too
   return { name, server, args };
 }
 
+/** An `Mcp-Name` value as sent: plain, or the Base64 sentinel (`=?base64?…?=`) for names that are not plain ASCII. */
+export function decodeMcpName(value: string): string {
+  const m = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/.exec(value);
+  return m === null ? value : Buffer.from(m[1], 'base64').toString('utf8');
+}
+
+/** An `Mcp-Name` value for a name: as it is when plain printable ASCII, else the Base64 sentinel. */
+export function encodeMcpName(name: string): string {
+  return /^[\x21-\x7e]+$/.test(name) && !name.startsWith('=?base64?') ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`;
+}
+
+function mismatch(message: string): GatewayError {
+  return new GatewayError('aos_mcp_header_mismatch', message);
+}
+
 /**
- * The session-less revision of Streamable HTTP repeats the method and the name in headers
- * (`Mcp-Method`, `Mcp-Name`) so proxies can route without the body. When present they must say
- * what the body says: a proxy deciding on one and a server acting on the other is how smuggling
- * works.
+ * The session-less revision of Streamable HTTP repeats the method, the name and the revision in
+ * headers (`Mcp-Method`, `Mcp-Name`, `MCP-Protocol-Version`) so proxies can route without the
+ * body. When present they must say what the body says: a proxy deciding on one and a server acting
+ * on the other is how smuggling works. A disagreement is the revision's HeaderMismatch (-32020,
+ * HTTP 400).
  */
 export function checkMcpHeaders(headers: IncomingHttpHeaders, msg: McpMessage): void {
   const method = headers['mcp-method'];
   const name = headers['mcp-name'];
+  if (msg.type !== 'response') {
+    const version = headers['mcp-protocol-version'];
+    const meta = msg.params?._meta;
+    const said = meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>)['io.modelcontextprotocol/protocolVersion'] : undefined;
+    if (typeof version === 'string' && said !== undefined && said !== version)
+      throw mismatch(`the MCP-Protocol-Version header (${JSON.stringify(version.slice(0, 40))}) does not match _meta's protocolVersion (${JSON.stringify(said)})`);
+  }
   if (method === undefined && name === undefined) return;
-  if (msg.type === 'response') throw bad('Mcp-Method/Mcp-Name headers on a JSON-RPC response');
+  if (msg.type === 'response') throw mismatch('Mcp-Method/Mcp-Name headers on a JSON-RPC response');
   if (method !== undefined && method !== msg.method)
-    throw bad(`the Mcp-Method header (${JSON.stringify(String(method).slice(0, 100))}) does not match the body's method (${JSON.stringify(msg.method)})`);
+    throw mismatch(`the Mcp-Method header (${JSON.stringify(String(method).slice(0, 100))}) does not match the body's method (${JSON.stringify(msg.method)})`);
   if (name !== undefined) {
     const key = NAMED[msg.method];
     const body = key === undefined ? undefined : msg.params?.[key];
-    if (body !== name)
-      throw bad(
+    if (body !== decodeMcpName(String(name)))
+      throw mismatch(
         `the Mcp-Name header (${JSON.stringify(String(name).slice(0, 200))}) does not match the body (${key === undefined ? `${msg.method} names nothing` : `params.${key} ${JSON.stringify(body)}`})`,
       );
   }

@@ -188,8 +188,8 @@ function mcpTargets(server: McpServer): ReadonlyMap<string, RouteTarget> {
       operation: { name: label, methods: MCP_METHODS, inspect: false },
       upstreamPath: upstream.basePath,
       tool: match,
-      // The GET stream carries server-initiated messages: silence is normal, not a failure.
-      ...(label === 'stream' ? { bodyTimeoutMs: 0 } : {}),
+      // The GET stream (and 2026-07-28's subscriptions/listen) carries server-initiated messages: silence is normal, not a failure.
+      ...(label === 'stream' || label === 'subscriptions/listen' ? { bodyTimeoutMs: 0 } : {}),
     });
   }
   return targets;

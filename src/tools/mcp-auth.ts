@@ -56,6 +56,8 @@ export function withResourceMetadata(identity: Stage): Stage {
     return new GatewayError('aos_unauthenticated', err.message, { headers: { ...err.headers, 'www-authenticate': `${was}, resource_metadata="${metadataUrl(ctx, server.name)}"` } });
   };
   return function mcpIdentityStage(ctx) {
+    // The token may name this server's resource URL as its audience (RFC 8707), as the metadata advertises it.
+    ctx.resource = publicUrl(ctx, `/mcp/${(ctx.route!.tool as { server: McpServer }).server.name}`);
     let pending: ReturnType<Stage>;
     try {
       pending = identity(ctx);

@@ -134,15 +134,18 @@ export interface WatchOptions {
   params: Record<string, unknown> | undefined;
   /** Cuts the upstream request (the forwarder's interrupt, read when the request is parked). */
   interrupt: () => ((err: GatewayError) => void) | null;
+  /** The upstream answer is over (ended or cut). */
+  onClose?: () => void;
 }
 
 /**
  * Watches a 2026-07-28 agent's request answered on an SSE stream by a 2025-11-25 server: at the
  * first server request, answers `input_required`, ends the agent's response and parks the rest.
  */
-export function createInputRequiredTap(opts: WatchOptions): ResponseTap {
+export function createInputRequiredTap(opts: WatchOptions): ResponseTap & { inject(msg: Record<string, unknown>): boolean } {
   let splitter: SseSplitter | null = null;
   let held: HeldStream | null = null;
+  let ended = false;
   const push = (events: SseEvent[]) => {
     held!.events.push(...events);
     const w = held!.wake;
@@ -188,7 +191,22 @@ export function createInputRequiredTap(opts: WatchOptions): ResponseTap {
     onData(chunk) {
       return splitter === null ? chunk : scan(splitter.push(chunk));
     },
+    /**
+     * A request the server sent on the session's GET stream rather than on this call's stream
+     * (2025-11-25 allows both): handled as if it came on the call's. False when the call's answer
+     * is not a stream under way (or is over).
+     */
+    inject(msg) {
+      if (ended || splitter === null || typeof msg.method !== 'string' || !SERVER_REQUESTS.has(msg.method)) return false;
+      const data = JSON.stringify(msg);
+      const event = { raw: `data: ${data}\n\n`, event: null, data };
+      if (held !== null) push([event]);
+      else scan([event]);
+      return true;
+    },
     onEnd() {
+      ended = true;
+      opts.onClose?.();
       if (splitter === null) return null;
       const out = scan(splitter.end());
       if (held !== null) {
@@ -198,6 +216,8 @@ export function createInputRequiredTap(opts: WatchOptions): ResponseTap {
       return out;
     },
     onAbort(reason) {
+      ended = true;
+      opts.onClose?.();
       if (held === null) return;
       held.state = reason === 'upstream' ? 'the server failed mid-answer' : 'ended';
       push([]);

@@ -4,8 +4,10 @@ import type { GatewayConfig, McpToolConfig, ToolConfig, ToolTraits } from '../co
 import { httpToolDialect } from '../providers/http-tool.js';
 import { mcpDialect } from '../providers/mcp.js';
 import { createUpstream, type Upstream } from '../upstream/upstreams.js';
+import { createEmulatedSessions, type EmulatedSessions } from './mcp-emulated.js';
 import { createInputRequests, type InputRequests } from './mcp-input-required.js';
 import { createListCache, type ListCache } from './mcp-list-cache.js';
+import { createSessionListens, type SessionListens } from './mcp-listen.js';
 import { createServerRevisions, type ServerRevisions } from './mcp-revisions.js';
 import { createSchemaCache, type SchemaCache } from './mcp-schemas.js';
 import { createSessionOwners, type SessionOwners } from './mcp-sessions.js';
@@ -55,6 +57,10 @@ export interface McpServer {
   readonly lists: ListCache;
   /** Agents' requests waiting for their answer to the server's elicitation/sampling (2026-07-28 agents, 2025-11-25 server). */
   readonly inputs: InputRequests;
+  /** Sessions the gateway plays for 2025-11-25 agents in front of a 2026-07-28-only server (tools/mcp-emulated.ts). */
+  readonly emulated: EmulatedSessions;
+  /** 2026-07-28 agents' subscriptions/listen on a 2025-11-25 server, through their held sessions (tools/mcp-listen.ts). */
+  readonly listens: SessionListens;
 }
 
 export interface ToolRegistry {
@@ -129,24 +135,37 @@ export function createToolRegistry(config: GatewayConfig, credentials: ReadonlyM
 function createMcpServer(name: string, config: McpToolConfig, upstream: Upstream, sessions: SessionOwners): McpServer {
   const traits = traitsOf(config, null);
   const own = new Map(Object.entries(config.tools).map(([tool, t]) => [tool, traitsOf(t, traits)]));
+  const schemas = createSchemaCache({ server: name, upstream, ttlMs: config.schemaCacheSec * 1000 });
+  const lists = createListCache();
+  // A list change the server announces on a stream the gateway reads itself (tools/mcp-listen.ts).
+  const changed = (list: 'tools' | 'prompts' | 'resources') => {
+    if (list === 'tools') schemas.invalidate();
+    lists.invalidate(list);
+  };
   const server: McpServer = {
     kind: 'mcp',
     name,
     upstream,
     traits,
     toolTraits: (tool) => own.get(tool) ?? traits,
-    schemas: createSchemaCache({ server: name, upstream, ttlMs: config.schemaCacheSec * 1000 }),
+    schemas,
     sessions,
     url: config.url,
     revisions: createServerRevisions(upstream, config.revision),
-    lists: createListCache(),
+    lists,
     inputs: createInputRequests(),
+    emulated: createEmulatedSessions(),
+    listens: createSessionListens(upstream, changed),
   };
   return server;
 }
 
 export async function closeToolRegistry(registry: ToolRegistry | null): Promise<void> {
   if (registry === null) return;
-  for (const server of registry.mcp.values()) server.inputs.close();
+  for (const server of registry.mcp.values()) {
+    server.inputs.close();
+    server.emulated.close();
+    server.listens.close();
+  }
   await Promise.allSettled(registry.upstreams.map((u) => u.pool.close()));
 }

@@ -1,17 +1,18 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describeErrors } from '../config/json-schema.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { GatewayError } from '../errors.js';
+import { ERRORS, type ErrorCode, GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
 import { policyInput, policyTool } from '../policy/decide.js';
 import type { Decision, PolicyInput } from '../policy/types.js';
 import type { CallInfo, ToolCall } from '../providers/dialect.js';
 import { queryObject } from '../providers/http-tool.js';
-import { checkMcpHeaders, describeMcp, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
+import { checkMcpHeaders, describeMcp, encodeMcpName, type McpMessage, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
 import type { ToolMatch } from '../routing/target.js';
 import type { McpMetrics } from '../telemetry/metrics.js';
 import { createMetadataStage } from './mcp-auth.js';
+import { createRoundTap, type EmulatedSession, initializeResult, listen, mayAskInput, type Round, statelessHeaders, withSessionMeta } from './mcp-emulated.js';
 import { createInputRequiredTap, fingerprint, resumeParked } from './mcp-input-required.js';
 import type { ListKind } from './mcp-list-cache.js';
 import { createListChangedTap, createResultSizeTap, createToolsListTap } from './mcp-list-tap.js';
@@ -154,16 +155,23 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     const method = ctx.req.method;
     const agent = ctx.agent?.id ?? '';
     const sid = ctx.req.headers['mcp-session-id'];
+    let emulated: EmulatedSession | undefined;
     if (typeof sid === 'string') {
       const owner = server.sessions.owner(sid);
-      // Answered as the server answers an unknown session (404): the client starts a new one.
-      if (owner !== undefined && owner !== agent)
+      emulated = server.emulated.get(sid);
+      // Answered as the server answers an unknown session (404): the client starts a new one. A
+      // session the gateway played and no longer holds (a config reload) is unknown too.
+      if ((owner !== undefined && owner !== agent) || (emulated === undefined && sid.startsWith(EMULATED_PREFIX)))
         throw new GatewayError('aos_session_not_found', `no MCP session ${JSON.stringify(sid.slice(0, 64))} for this agent on ${server.name}: initialize a new one`);
       if (method === 'DELETE') ctx.tap({ onStart: (status) => void (status < 300 && server.sessions.end(sid)) });
     }
     if (method !== 'POST') {
       // The GET stream (server → agent messages) and DELETE (end of session) carry no message.
       ctx.call = call('mcp', method === 'GET' ? 'stream' : 'session.delete', null);
+      if (emulated !== undefined) {
+        ctx.call.revisions = { agent: emulated.protocolVersion, server: null };
+        return;
+      }
       if (method === 'GET') {
         // A resumed stream may replay answers, list results among them: filter those too.
         if (ctx.req.headers['last-event-id'] !== undefined) for (const list of LISTS) addListTap(ctx, server, null, list);
@@ -180,22 +188,19 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
     if (msg.type !== 'request') {
       // Notifications and the agent's answers to server requests are not calls: they pass undecided.
       ctx.call = { ...call('mcp', msg.type === 'notification' ? msg.method : 'response', null), undecided: true, revisions: { agent: revision, server: null } };
+      if (emulated !== undefined && msg.type === 'response') answerOfRound(ctx, server, emulated, msg.id);
       return;
     }
     // The stateless revision requires Mcp-Method on every request (and Mcp-Name where the body names something).
-    if (revision === REV_STATELESS && ctx.req.headers['mcp-method'] === undefined) throw new GatewayError('aos_bad_request', `a ${REV_STATELESS} request needs the Mcp-Method header`);
+    if (revision === REV_STATELESS) {
+      if (ctx.req.headers['mcp-method'] === undefined) throw new GatewayError('aos_mcp_header_mismatch', `a ${REV_STATELESS} request needs the Mcp-Method header`);
+      if (ctx.req.headers['mcp-name'] === undefined && NAME_REQUIRED.has(msg.method)) throw new GatewayError('aos_mcp_header_mismatch', `a ${REV_STATELESS} ${msg.method} needs the Mcp-Name header`);
+    }
     ctx.call = describeMcp(server.name, msg);
     ctx.call.revisions = { agent: revision, server: null };
     traceFromMeta(ctx, msg.params);
     const tool = ctx.call.tool ?? null;
-    if (tool !== null) {
-      const isCall = msg.method === 'tools/call';
-      const traits = isCall ? server.toolTraits(tool.name) : server.traits;
-      tool.labels = traits.labels as Record<string, string>;
-      tool.sensitive = traits.sensitive;
-      // Reading a resource or getting a prompt changes nothing on the server.
-      tool.readOnly = isCall ? traits.readOnly : true;
-    }
+    if (tool !== null) withTraits(server, tool, msg.method === 'tools/call');
     // The server may announce changed tools in any streamed answer: the schemas are then learned again.
     ctx.tap(createListChangedTap(listChanged(server)));
     if (msg.method === 'initialize') {
@@ -279,13 +284,18 @@ export function createToolStages(opts: ToolStageOptions): ToolStages {
   const mcpRevision: Stage = function mcpRevisionStage(ctx) {
     const revisions = ctx.call?.revisions;
     if (revisions === undefined) return;
-    // An agent of a session revision speaks to the server as it always did: the session it opened says the revision.
+    const server = mcpServer(ctx);
     if (revisions.agent !== REV_STATELESS) {
+      // A session the gateway plays for the agent (its server speaks only 2026-07-28).
+      const sid = ctx.req.headers['mcp-session-id'];
+      const emulated = typeof sid === 'string' ? server.emulated.get(sid) : undefined;
+      if (emulated !== undefined) return emulate(ctx, server, emulated, revisions);
+      if ((ctx.json as { method?: unknown } | undefined)?.method === 'initialize' && ctx.req.method === 'POST') return initialize(ctx, server, revisions);
+      // Otherwise the agent speaks to the server as it always did: the session it opened says the revision.
       revisions.server = revisions.agent;
       return;
     }
-    const server = mcpServer(ctx);
-    const pending = toServerRevision(ctx, server, revisions);
+    const pending = toServerRevision(ctx, server, revisions, (uri) => mayUse(ctx, server, 'resources/read', uri));
     return pending.then(() => {
       if (revisions.server === REV_STATELESS && !ctx.answered) fromListCache(ctx, server);
     });
@@ -305,9 +315,9 @@ function listChanged(server: McpServer): (list: ListKind) => void {
 }
 
 /** Answers the request with one JSON-RPC message of the gateway's own: nothing is forwarded. */
-function answerJson(ctx: CallContext, message: unknown): void {
+function answerJson(ctx: CallContext, message: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(message);
-  ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-aos-request-id': ctx.id });
+  ctx.res.writeHead(200, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-aos-request-id': ctx.id });
   ctx.res.end(body);
   ctx.answered = true;
 }
@@ -341,12 +351,15 @@ function fetchHeaders(ctx: CallContext): IncomingHttpHeaders {
   const own = ctx.upstreamHeaders;
   if (own === null) return ctx.req.headers;
   const out: IncomingHttpHeaders = { ...ctx.req.headers };
-  for (let i = 0; i < own.length; i += 2) out[own[i]] = own[i + 1];
+  for (let i = 0; i < own.length; i += 2) {
+    if (own[i + 1] === '') delete out[own[i]];
+    else out[own[i]] = own[i + 1];
+  }
   return out;
 }
 
 /** A 2026-07-28 agent's POST, to the server in the revision it speaks. */
-async function toServerRevision(ctx: CallContext, server: McpServer, revisions: { agent: string; server: string | null }): Promise<void> {
+async function toServerRevision(ctx: CallContext, server: McpServer, revisions: { agent: string; server: string | null }, mayRead: (uri: string) => boolean): Promise<void> {
   const msg = ctx.json as { id?: RpcId; method?: string; params?: Record<string, unknown> };
   const method = typeof msg.method === 'string' ? msg.method : null;
   let found: Discovered;
@@ -361,8 +374,7 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
     const own = ['mcp-protocol-version', REV_STATELESS];
     if (method !== null) own.push('mcp-method', method);
     const named = method === null ? undefined : msg.params?.[method.startsWith('resources/') ? 'uri' : 'name'];
-    if (typeof named === 'string' && ctx.call?.tool != null)
-      own.push('mcp-name', /^[\x21-\x7e]+$/.test(named) && !named.startsWith('=?base64?') ? named : `=?base64?${Buffer.from(named).toString('base64')}?=`);
+    if (typeof named === 'string' && ctx.call?.tool != null) own.push('mcp-name', encodeMcpName(named));
     ctx.upstreamHeaders = ctx.upstreamHeaders === null ? own : [...ctx.upstreamHeaders, ...own];
     return;
   }
@@ -388,6 +400,22 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
   const sessionHeaders: Record<string, string> = {};
   for (let i = 0; i < own.length; i += 2) sessionHeaders[own[i]] = own[i + 1];
   const params = msg.params;
+  if (method === 'subscriptions/listen') {
+    // Relayed from the session's GET stream, the resources subscribed in the session (tools/mcp-listen.ts).
+    const caps = session.result.capabilities;
+    await server.listens.listen({
+      session: session.id ?? agent,
+      headers: sessionHeaders,
+      capabilities: isRecord(caps) ? caps : {},
+      requested: isRecord(params?.notifications) ? params.notifications : {},
+      mayRead,
+      id: msg.id,
+      res: ctx.res,
+      requestId: ctx.id,
+    });
+    ctx.answered = true;
+    return;
+  }
   if (params !== undefined && (params.requestState !== undefined || params.inputResponses !== undefined)) {
     // The retry of an input-required round trip: the gateway's own state names the parked request.
     const parked = typeof params.requestState === 'string' ? server.inputs.take(params.requestState, agent) : undefined;
@@ -410,8 +438,197 @@ async function toServerRevision(ctx: CallContext, server: McpServer, revisions: 
     ctx.jsonChanged = true;
   }
   ctx.tap(createMessageTap(toStatelessResult(msg.id, method)));
-  if (isRecord(caps) && (caps.elicitation !== undefined || caps.sampling !== undefined || caps.roots !== undefined))
-    ctx.tap(createInputRequiredTap({ store: server.inputs, res: ctx.res, agent, headers: sessionHeaders, id: msg.id, method, params, interrupt: () => ctx.interrupt }));
+  if (isRecord(caps) && (caps.elicitation !== undefined || caps.sampling !== undefined || caps.roots !== undefined)) {
+    let unwatch: (() => void) | null = null;
+    let over = false;
+    const tap = createInputRequiredTap({
+      store: server.inputs,
+      res: ctx.res,
+      agent,
+      headers: sessionHeaders,
+      id: msg.id,
+      method,
+      params,
+      interrupt: () => ctx.interrupt,
+      onClose: () => {
+        over = true;
+        unwatch?.();
+      },
+    });
+    ctx.tap(tap);
+    // The server may ask on the session's GET stream instead of the call's: watched while the call runs (open before it goes).
+    if (session.id !== null && method === 'tools/call') {
+      const stop = await server.listens.watch(session.id, sessionHeaders, (m) => tap.inject(m));
+      if (over) stop();
+      else unwatch = stop;
+      // Not forwarded (refused), or answered as JSON: the tap never ends, nothing can come on the GET stream for it.
+      ctx.onFinish((_o, c) => {
+        if (c.upstreamStart === 0 || !c.streaming) unwatch?.();
+      });
+    }
+  }
+}
+
+const EMULATED_PREFIX = 'aos-';
+/** The requests whose name (or URI) 2026-07-28 repeats in `Mcp-Name`. */
+const NAME_REQUIRED = new Set(['tools/call', 'prompts/get', 'resources/read']);
+
+/** Labels and traits of a decided MCP target: the tool's own for tools/call, the server's otherwise. */
+function withTraits(server: McpServer, tool: ToolCall, isCall: boolean): void {
+  const traits = isCall ? server.toolTraits(tool.name) : server.traits;
+  tool.labels = traits.labels as Record<string, string>;
+  tool.sensitive = traits.sensitive;
+  // Reading a resource or getting a prompt changes nothing on the server.
+  tool.readOnly = isCall ? traits.readOnly : true;
+}
+
+/** The rounds whose retry a request (the agent's last answer to the server's input requests) stands for. */
+const rounds = new WeakMap<CallContext, Round>();
+
+/**
+ * The agent's JSON-RPC response to a request the gateway sent it for the server (input required).
+ * The last one awaited stands for the retry of the agent's call: described as that call, so the
+ * policy decides it, budgets count it and the audit records it as the call it continues.
+ */
+function answerOfRound(ctx: CallContext, server: McpServer, session: EmulatedSession, id: RpcId | null): void {
+  const round = id === null ? undefined : session.asked.get(String(id));
+  if (round === undefined || round.answer(String(id), ctx.json as Record<string, unknown>) !== 'complete') return;
+  const request: McpMessage & { type: 'request' } = { type: 'request', id: round.id, method: round.method, params: round.params };
+  ctx.call = describeMcp(server.name, request);
+  ctx.call.revisions = { agent: session.protocolVersion, server: null };
+  ctx.call.meta = protocolMeta(request);
+  if (ctx.call.tool != null) withTraits(server, ctx.call.tool, round.method === 'tools/call');
+  rounds.set(ctx, round);
+  // Once every stage let it through (policy, budgets and rate limits, which come last), the call
+  // goes again to the server with the answers; a refusal ends the agent's call with it.
+  ctx.onFinish((_outcome, c) => {
+    if (round.continued) return;
+    if (c.errorCode === null && c.answered) return void round.retry(server.upstream, c.id);
+    const code = c.errorCode !== null && c.errorCode in ERRORS ? (c.errorCode as ErrorCode) : 'aos_upstream_error';
+    round.fail(new GatewayError(code, `the retry of ${round.method} with the agent's answers was refused (${c.errorCode ?? 'not sent'})`));
+  });
+}
+
+/** A 2025-11-25 agent's `initialize`: a session of the gateway's when the server speaks only 2026-07-28, else passed through. */
+async function initialize(ctx: CallContext, server: McpServer, revisions: { agent: string; server: string | null }): Promise<void> {
+  let found: Discovered;
+  try {
+    found = await server.revisions.discover(ctx.id);
+  } catch (err) {
+    throw new GatewayError('aos_upstream_error', `could not learn which MCP revision ${server.name} speaks: ${(err as Error).message}`, { cause: err });
+  }
+  if (!found.versions.includes(REV_STATELESS) || found.versions.includes(revisions.agent) || found.versions.includes(REV_SESSION)) {
+    revisions.server = revisions.agent;
+    return;
+  }
+  const msg = ctx.json as { id: RpcId; params?: Record<string, unknown> };
+  const agent = ctx.agent?.id ?? '';
+  const session = server.emulated.open(agent, msg.params ?? null);
+  server.sessions.claim(session.id, agent);
+  revisions.server = REV_STATELESS;
+  answerJson(ctx, { jsonrpc: '2.0', id: msg.id, result: initializeResult(found.result, session) }, { 'mcp-session-id': session.id });
+}
+
+/** Accepts a notification or response of the agent's (HTTP 202), as a server does. */
+function accepted(ctx: CallContext): void {
+  ctx.res.writeHead(202, { 'x-aos-request-id': ctx.id, 'content-length': 0 });
+  ctx.res.end();
+  ctx.answered = true;
+}
+
+/** The server's capabilities, from its cached `server/discover` result. */
+async function capabilitiesOf(ctx: CallContext, server: McpServer): Promise<Record<string, unknown>> {
+  const caps = (await server.revisions.discover(ctx.id)).result.capabilities;
+  return isRecord(caps) ? caps : {};
+}
+
+// Longer than most functions: one switch over what a 2025-11-25 agent may send in its session.
+/** A request, notification, response, GET or DELETE of a session the gateway plays (tools/mcp-emulated.ts), after the policy. */
+async function emulate(ctx: CallContext, server: McpServer, session: EmulatedSession, revisions: { agent: string; server: string | null }): Promise<void> {
+  revisions.server = REV_STATELESS;
+  const { res } = ctx;
+  if (ctx.req.method === 'DELETE') {
+    server.emulated.end(session.id);
+    server.sessions.end(session.id);
+    res.writeHead(200, { 'x-aos-request-id': ctx.id, 'content-length': 0 });
+    res.end();
+    ctx.answered = true;
+    return;
+  }
+  if (ctx.req.method === 'GET') {
+    // The agent's GET stream: fed by a subscriptions/listen of the gateway's.
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-aos-request-id': ctx.id });
+    res.flushHeaders();
+    ctx.answered = true;
+    const before = session.stream;
+    session.stream = { res, stop: null };
+    before?.stop?.();
+    before?.res.end();
+    res.once('close', () => {
+      if (session.stream?.res !== res) return;
+      session.stream.stop?.();
+      session.stream = null;
+    });
+    listen(session, server.upstream, await capabilitiesOf(ctx, server).catch(() => ({})), ctx.id, listChanged(server));
+    return;
+  }
+  const msg = ctx.json as { id?: RpcId; method?: string; params?: Record<string, unknown> };
+  if (msg.id === undefined || msg.method === undefined) {
+    // (The agent's last answer to a round: its retry goes when this request finishes, answerOfRound.)
+    if (msg.method === 'notifications/cancelled') {
+      const target = msg.params?.requestId;
+      session.inflight.get(String(target))?.();
+      const cancelled = new GatewayError('aos_upstream_error', 'the agent cancelled the request');
+      for (const round of new Set(session.asked.values())) if (round.id === target) round.fail(cancelled);
+    }
+    return accepted(ctx);
+  }
+  const method = msg.method;
+  const answer = (result: Record<string, unknown>) => answerJson(ctx, { jsonrpc: '2.0', id: msg.id, result });
+  switch (method) {
+    case 'initialize':
+      return answer(initializeResult((await server.revisions.discover(ctx.id)).result, session));
+    case 'ping':
+      return answer({});
+    case 'logging/setLevel':
+      // 2026-07-28 has no such request: the level rides in each request's _meta.
+      if (typeof msg.params?.level === 'string') session.meta['io.modelcontextprotocol/logLevel'] = msg.params.level;
+      return answer({});
+    case 'resources/subscribe':
+    case 'resources/unsubscribe': {
+      const uri = String(msg.params?.uri);
+      if (method === 'resources/subscribe') session.subscribed.add(uri);
+      else session.subscribed.delete(uri);
+      // Relayed through the GET stream's subscriptions/listen, asked again with the new set.
+      if (session.stream !== null) listen(session, server.upstream, await capabilitiesOf(ctx, server), ctx.id, listChanged(server));
+      return answer({});
+    }
+  }
+  const params = withSessionMeta(session, msg.params);
+  msg.params = params;
+  ctx.jsonChanged = true;
+  ctx.call!.meta = protocolMeta({ type: 'request', id: msg.id, method, params });
+  const own = statelessHeaders(method, params);
+  ctx.upstreamHeaders = ctx.upstreamHeaders === null ? own : [...ctx.upstreamHeaders, ...own];
+  const key = String(msg.id);
+  session.inflight.set(key, () => ctx.cut(new GatewayError('aos_upstream_error', `the agent cancelled ${method}`)));
+  ctx.onFinish(() => session.inflight.delete(key));
+  if (!mayAskInput(method)) return;
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < own.length; i += 2) if (own[i + 1] !== '') headers[own[i]] = own[i + 1];
+  ctx.tap(
+    createRoundTap({
+      session,
+      res,
+      id: msg.id,
+      method,
+      params,
+      headers,
+      streaming: () => {
+        ctx.streaming = true;
+      },
+    }),
+  );
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

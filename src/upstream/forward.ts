@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError, renderStreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallContext } from '../pipeline/context.js';
-import { tapData, tapEnd } from './tap.js';
+import { tapData, tapEnd, tapHold } from './tap.js';
 import type { Upstream } from './upstreams.js';
 
 /** Request headers never forwarded: hop-by-hop, the agent's own credentials, and what we set. */
@@ -69,7 +69,8 @@ export function upstreamHeaders(ctx: CallContext): string[] {
     out.push(name, raw[i + 1]);
   }
   if (traceparent !== null) out.push('traceparent', traceparent);
-  if (own !== null) out.push(...own);
+  // An own header with an empty value drops the agent's (e.g. a session id the gateway emulates).
+  if (own !== null) for (let i = 0; i < own.length; i += 2) if (own[i + 1] !== '') out.push(own[i], own[i + 1]);
   out.push(...upstream.headers);
   if (upstream.auth !== null) out.push(upstream.auth[0], upstream.auth[1]);
   out.push('x-aos-request-id', ctx.id);
@@ -174,6 +175,14 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
       },
       onResponseEnd() {
         const tail = taps === null ? null : tapEnd(taps);
+        const held = taps === null ? null : tapHold(taps);
+        if (held !== null) {
+          // A tap answers more itself before the response ends (tap.ts): the upstream part is over.
+          if (tail !== null && tail.length > 0) res.write(tail);
+          settle();
+          void held.then((last) => void (res.destroyed || res.writableEnded || (last === null ? res.end() : res.end(last))));
+          return;
+        }
         if (tail !== null && tail.length > 0) res.end(tail);
         else res.end();
         settle();

@@ -19,6 +19,21 @@ export interface ResponseTap {
   onEnd?(): Buffer | null;
   /** The response will not end normally: the client left, or the upstream failed after headers. */
   onAbort?(reason: 'client' | 'upstream'): void;
+  /**
+   * After the upstream's end: a promise when the tap keeps the client's response open for more of
+   * its own (an MCP round trip the gateway completes with further requests), resolved with the last
+   * bytes; null (or absent) to end it now.
+   */
+  hold?(): Promise<Buffer | null> | null;
+}
+
+/** The first tap's hold on the response after the upstream's end (see ResponseTap.hold), or null. */
+export function tapHold(taps: readonly ResponseTap[]): Promise<Buffer | null> | null {
+  for (let i = 0; i < taps.length; i++) {
+    const held = taps[i].hold?.() ?? null;
+    if (held !== null) return held;
+  }
+  return null;
 }
 
 /** Passes a chunk through every tap; null when a tap held everything back. */
