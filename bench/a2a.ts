@@ -1,32 +1,12 @@
-/**
- * Added latency of one A2A hand-off through the gateway (`/a2a/<agent>`) vs direct to the agent,
- * with raw HTTP clients (undici, keep-alive) so the client costs the same on both paths. The agent
- * is the official A2A SDK server (bench/a2a-agent.ts) answering at once; the gateway runs with
- * identity, the committed policy bundle, metering and audit on, as in production. Through the
- * gateway each hand-off also gets a delegation token signed for the callee (Ed25519).
- *
- * - JSON-RPC `SendMessage` (a message answer)
- * - HTTP+JSON `POST /message:send`
- * - JSON-RPC `SendStreamingMessage` (task, status, artifact, completion as SSE; to the stream's end)
- * - the agent card through the gateway (fetched from the agent, cached 30 s, rewritten, skills
- *   filtered by the policy) vs the agent's own card
- *
- * Pairs run in alternating blocks of 50 calls so machine noise hits both alike. Writes the table of
- * bench/RESULTS-a2a.md to stdout.
- *
- *   node --import tsx bench/a2a.ts            600 calls per target
- *   node --import tsx bench/a2a.ts --quick    200 calls per target
- */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { stringify } from 'yaml';
+import { startBenchGateway } from './bench-gateway.js';
 import { ProcessGroup } from './processes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -86,39 +66,19 @@ async function main() {
   try {
     const agentProc = group.start('a2a agent', node('bench/a2a-agent.ts'), { cwd: ROOT, logFile: join(OUT, 'a2a-agent.log') });
     const agent = `http://127.0.0.1:${(await group.waitForLine(agentProc, 'stdout', /^\{"port":(\d+)\}$/, 30_000))[1]}`;
-    writeFileSync(
-      join(dir, 'agents.yaml'),
-      stringify({
+    const { url: gateway, token } = await startBenchGateway(group, {
+      root: ROOT,
+      dir,
+      agents: {
         templates: { bench: { version: 1, agents: ['callee'] } },
         agents: [
           { id: 'bench-agent', team: 'bench', template: 'bench' },
           { id: 'callee', team: 'bench', template: 'bench', a2a: { url: `${agent}/a2a/jsonrpc`, rest: `${agent}/a2a/rest` } },
         ],
-      }),
-    );
-    const configFile = join(dir, 'aos.yaml');
-    writeFileSync(
-      configFile,
-      stringify({
-        listen: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0 },
-        dataDir: join(dir, 'data'),
-        log: { level: 'warn' },
-        identity: { mode: 'required', registry: 'agents.yaml' },
-        policy: { mode: 'enforce', bundle: { file: join(ROOT, 'policies/bundle.tar.gz') } },
-        providers: { openai: { dialect: 'openai', baseUrl: 'http://127.0.0.1:9/v1' } },
-        routes: [{ prefix: '/v1', provider: 'openai' }],
-      }),
-    );
-    const mint = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'token', 'mint', '--agent', 'bench-agent', '--ttl', '12h', '--config', configFile], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
+      },
+      sections: {},
+      logFile: join(OUT, 'gateway-a2a.log'),
     });
-    if (mint.status !== 0) throw new Error(`token mint failed: ${mint.stderr}`);
-    const token = mint.stdout.trim().split('\n').at(-1) ?? '';
-    const gw = group.start('gateway', node('src/cli.ts', 'start', '--config', configFile), { cwd: ROOT, logFile: join(OUT, 'gateway-a2a.log') });
-    const gateway = `http://127.0.0.1:${(await group.waitForLine(gw, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000))[1]}`;
     const auth = { authorization: `Bearer ${token}` };
     const rpc = (method: string) => ({ jsonrpc: '2.0', id: 1, method, params: { message: message() } });
     const sse = { accept: 'text/event-stream' };

@@ -1,33 +1,11 @@
-/**
- * Added latency of one MCP request through the gateway vs direct, per protocol revision of each
- * side, with raw HTTP clients (undici, keep-alive) so the client costs the same on both paths:
- *
- * - 2025-11-25 agent → 2025-11-25 server (the SDK's McpServer, bench/mcp-server.ts, SSE answers):
- *   `tools/call` in the agent's session, direct vs gateway.
- * - 2026-07-28 agent → 2026-07-28 server (bench/mcp-stateless-server.ts, JSON answers): `tools/call`
- *   direct vs gateway (the gateway sets Mcp-Method/Mcp-Name).
- * - 2026-07-28 agent → 2025-11-25 server: only through the gateway (it holds the session and
- *   translates); compared with the 2025-11-25 client direct to the same server.
- * - 2025-11-25 agent → 2026-07-28 server: only through the gateway (it plays the session and sends
- *   stateless requests); compared with the 2026-07-28 client direct to the same server.
- * - 2026-07-28 `tools/list` (40 tools… here the fixture's 3, ttlMs 60 s, public): direct vs the
- *   gateway's list cache (every call after the first is a hit).
- *
- * Every pair runs in alternating blocks of 50 calls so machine noise hits both alike. Writes
- * bench/RESULTS-mcp.md's table to stdout (and appends the run to bench/RESULTS-mcp.runs.md).
- *
- *   node --import tsx bench/mcp.ts            1000 calls per target
- *   node --import tsx bench/mcp.ts --quick    300 calls per target
- */
-import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { stringify } from 'yaml';
+import { startBenchGateway } from './bench-gateway.js';
 import { ProcessGroup } from './processes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -122,31 +100,13 @@ async function main() {
     // Both waited for at once: a line printed before its wait began would be missed.
     const ports = await Promise.all([oldProc, newProc].map((p) => group.waitForLine(p, 'stdout', /^\{"port":(\d+)\}$/, 30_000)));
     const [oldUrl, newUrl] = ports.map((m) => `http://127.0.0.1:${m[1]}/mcp`);
-    writeFileSync(join(dir, 'agents.yaml'), stringify({ templates: { bench: { version: 1, tools: ['old/*', 'new/*'] } }, agents: [{ id: 'bench-agent', team: 'bench', template: 'bench' }] }));
-    const configFile = join(dir, 'aos.yaml');
-    writeFileSync(
-      configFile,
-      stringify({
-        listen: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0 },
-        dataDir: join(dir, 'data'),
-        log: { level: 'warn' },
-        identity: { mode: 'required', registry: 'agents.yaml' },
-        policy: { mode: 'enforce', bundle: { file: join(ROOT, 'policies/bundle.tar.gz') } },
-        providers: { openai: { dialect: 'openai', baseUrl: 'http://127.0.0.1:9/v1' } },
-        routes: [{ prefix: '/v1', provider: 'openai' }],
-        tools: { old: { kind: 'mcp', url: oldUrl }, new: { kind: 'mcp', url: newUrl } },
-      }),
-    );
-    const mint = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'token', 'mint', '--agent', 'bench-agent', '--ttl', '12h', '--config', configFile], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
+    const { url: gateway, token } = await startBenchGateway(group, {
+      root: ROOT,
+      dir,
+      agents: { templates: { bench: { version: 1, tools: ['old/*', 'new/*'] } }, agents: [{ id: 'bench-agent', team: 'bench', template: 'bench' }] },
+      sections: { tools: { old: { kind: 'mcp', url: oldUrl }, new: { kind: 'mcp', url: newUrl } } },
+      logFile: join(OUT, 'gateway-mcp.log'),
     });
-    if (mint.status !== 0) throw new Error(`token mint failed: ${mint.stderr}`);
-    const token = mint.stdout.trim().split('\n').at(-1) ?? '';
-    const gw = group.start('gateway', node('src/cli.ts', 'start', '--config', configFile), { cwd: ROOT, logFile: join(OUT, 'gateway-mcp.log') });
-    const gateway = `http://127.0.0.1:${(await group.waitForLine(gw, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000))[1]}`;
 
     const oldDirect = await sessionClient(oldUrl, null);
     const oldVia = await sessionClient(`${gateway}/mcp/old`, token);

@@ -1,17 +1,4 @@
-/**
- * Shared memory through the gateway: p50/p99 of `GET` and of a conditional `PUT` (If-Match, the
- * ETag of the previous write) of a ~1 KB document at `/memory/v1/team:bench/…`, one client in a
- * loop, then throughput with 8 clients; on the SQLite store and on Redis (a redis-server started
- * for the run). The gateway is `aos start` with identity required, the default policy bundle,
- * guardrails, audit and rate limits as configured by default: every operation goes through them.
- * Prints a table and appends it to bench/RESULTS-memory.md (unless --no-write).
- *
- *   node --import tsx bench/memory.ts              2000 sequential ops per kind, 3 s at concurrency 8, both stores
- *   node --import tsx bench/memory.ts --quick      500 ops, 1 s
- *   node --import tsx bench/memory.ts --store sqlite
- */
-import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { stringify } from 'yaml';
+import { startBenchGateway } from './bench-gateway.js';
 import { ProcessGroup } from './processes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -71,35 +58,18 @@ async function runStore(group: ProcessGroup, store: string): Promise<Row[]> {
       memory = { store: 'redis', redis: { url: `redis://127.0.0.1:${port}` } };
       await new Promise((r) => setTimeout(r, 300));
     }
-    writeFileSync(join(dir, 'agents.yaml'), stringify({ templates: { bench: { version: 1 } }, agents: [{ id: 'bench-agent', team: 'bench', template: 'bench' }] }));
-    const configFile = join(dir, 'aos.yaml');
-    writeFileSync(
-      configFile,
-      stringify({
-        listen: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0 },
-        dataDir: join(dir, 'data'),
-        log: { level: 'warn' },
-        identity: { mode: 'required', registry: 'agents.yaml' },
-        policy: { mode: 'enforce', bundle: { file: join(ROOT, 'policies/bundle.tar.gz') } },
-        providers: { openai: { dialect: 'openai', baseUrl: 'http://127.0.0.1:9/v1' } },
-        routes: [{ prefix: '/v1', provider: 'openai' }],
-        memory,
-      }),
-    );
-    const mint = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'token', 'mint', '--agent', 'bench-agent', '--ttl', '12h', '--config', configFile], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    if (mint.status !== 0) throw new Error(`token mint failed: ${mint.stderr}`);
-    const token = mint.stdout.trim().split('\n').at(-1)!;
-    const gw = group.start('gateway', [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli.ts'), 'start', '--config', configFile], {
-      cwd: ROOT,
+    const {
+      url: gateway,
+      token,
+      pid,
+    } = await startBenchGateway(group, {
+      root: ROOT,
+      dir,
+      agents: { templates: { bench: { version: 1 } }, agents: [{ id: 'bench-agent', team: 'bench', template: 'bench' }] },
+      sections: { memory },
       logFile: join(OUT, `gateway-memory-${store}.log`),
     });
-    const port = (await group.waitForLine(gw, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000))[1];
-    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 8, pipelining: 1 });
+    const pool = new Pool(gateway, { connections: 8, pipelining: 1 });
     const auth = { authorization: `Bearer ${token}` };
     const body = JSON.stringify(DOC);
 
@@ -141,13 +111,13 @@ async function runStore(group: ProcessGroup, store: string): Promise<Row[]> {
     for (const [name, op] of kinds) {
       for (let i = 0; i < 200; i++) await op(i, 'doc-0'); // warm-up
       const lat: number[] = [];
-      const cpu0 = cpuOf(gw.pid);
+      const cpu0 = cpuOf(pid);
       for (let i = 0; i < ops; i++) {
         const t0 = performance.now();
         await op(i, 'doc-0');
         lat.push((performance.now() - t0) * 1000);
       }
-      const cpu = (cpuOf(gw.pid) - cpu0) / ops;
+      const cpu = (cpuOf(pid) - cpu0) / ops;
       let n = 0;
       const end = performance.now() + seconds * 1000;
       // 8 clients, each on its own document (a conditional write is per key).
