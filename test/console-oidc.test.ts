@@ -9,47 +9,18 @@
  * checks (audience, azp, issuer, expiry, signature) with tokens signed by the provider's key and
  * verified against its JWKS endpoint. The same sign-in in chromium: console-browser.test.ts.
  */
-import { request } from 'node:http';
 import { createRemoteJWKSet, importJWK, SignJWT } from 'jose';
 import t from 'tap';
 import { verifyIdToken } from '../src/control/oidc.js';
-import { ADMIN_TOKEN, startControl } from './control-fixtures.js';
+import { ADMIN_TOKEN, type RawAnswer, raw, startControl } from './control-fixtures.js';
 import { freePort } from './helpers.js';
 import { signInAtIdp, startIdp } from './oidc-idp.js';
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: a JSON answer, read by the assertions
-  json: any;
-}
+/** A request to a whole URL (headers, method, JSON body). */
+const get = (url: string, headers: Record<string, string> = {}, method = 'GET', body?: unknown) => raw(url, method, url, headers, body);
 
-function get(url: string, headers: Record<string, string> = {}, method = 'GET', body?: unknown): Promise<Answer> {
-  const u = new URL(url);
-  const data = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        text += c;
-      });
-      res.on('end', () => {
-        let json = null;
-        try {
-          json = JSON.parse(text);
-        } catch {}
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-const cookies = (a: Answer) => (a.headers['set-cookie'] ?? []) as string[];
-const cookieNamed = (a: Answer, name: string) => cookies(a).find((c) => c.startsWith(`${name}=`));
+const cookies = (a: RawAnswer) => (a.headers['set-cookie'] ?? []) as string[];
+const cookieNamed = (a: RawAnswer, name: string) => cookies(a).find((c) => c.startsWith(`${name}=`));
 const SECRET = 'the console client secret 0123456789';
 
 t.test('OIDC sign-in at the HTTP level', async (t) => {

@@ -6,46 +6,13 @@
  * The pages themselves are driven in a real browser by console-browser.test.ts.
  */
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { CONTROL_MIGRATIONS } from '../src/control/sql.js';
 import { openDatabase } from '../src/store/database.js';
 import { sampleEvent } from './audit-events.js';
-import { ADMIN_TOKEN, chain, makeIssuer, startControl, tempDir } from './control-fixtures.js';
+import { ADMIN_TOKEN, chain, makeIssuer, raw, startControl, tempDir } from './control-fixtures.js';
 import { POSTGRES, startPostgres } from './postgres-server.js';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: a JSON answer, read by the assertions
-  json: any;
-}
-
-/** A raw HTTP request (fetch would not let a test name another Host). */
-function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> {
-  const u = new URL(path, base);
-  const data = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        text += c;
-      });
-      res.on('end', () => {
-        let json = null;
-        try {
-          json = JSON.parse(text);
-        } catch {}
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
 
 const hello = { version: '0.1.0', labels: {}, snapshotVersion: 0, policyRevision: null };
 

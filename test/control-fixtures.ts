@@ -1,6 +1,7 @@
 /** Fixtures of the control plane tests (not a test file): a registry, audit chains, token issuers. */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
@@ -235,4 +236,38 @@ export async function openStream(h: ControlHarness, id: string, after = 0): Prom
     },
     close: () => abort.abort(),
   };
+}
+
+/** A raw request's answer: status, headers, the text, and its JSON when it parses. */
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: a JSON answer, read by the assertions
+  json: any;
+}
+
+/** A raw HTTP request (fetch would not let a test name another Host). */
+
+export function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<RawAnswer> {
+  const u = new URL(path, base);
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        text += c;
+      });
+      res.on('end', () => {
+        let json = null;
+        try {
+          json = JSON.parse(text);
+        } catch {}
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
 }
