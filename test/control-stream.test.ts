@@ -20,7 +20,7 @@ t.test('the stream sends the current snapshot, then suspensions, kills and templ
   const first = await stream.next();
   t.equal(first.version, 1, 'the seeded version');
   t.same(Object.keys(first.registry.templates).sort(), ['restricted', 'standard']);
-  t.same(first.registry.budgets, { org: { monthly_usd: 5000 }, teams: { platform: { daily_usd: 100 } } });
+  t.same(first.registry.budgets, { org: { monthly_usd: 5000 }, teams: { platform: { daily_usd: 100 } }, workflowTtlSeconds: 86400 });
   t.match(first.registry.agents, [
     { id: 'agent-0', template: 'standard', owner: 'ops@example.com' },
     { id: 'agent-1', template: 'restricted' },

@@ -120,7 +120,8 @@ t.test('two gateway processes sharing Redis: 200 parallel calls against a budget
   const ok = statuses.filter((s) => s === 200).length;
   t.equal(ok + statuses.filter((s) => s === 429).length, 200, 'served or refused, nothing else');
   t.ok(ok >= 50 && ok < 60, `the 50 that fit were served, and the few the real cost left room for (${ok})`);
-  t.ok(statuses.slice(0, 200).some((s, i) => s === 200 && i % 2 === 1) && statuses.some((s, i) => s === 200 && i % 2 === 0), 'both gateways served');
+  // Each gateway decided 100 of them: had each kept its own counter, ~100 would have been served.
+  // Which one served the 50 is a race (a gateway still warming up may serve none): not asserted.
   for (let i = 0; i < 50 && (await orgSpent(a, dirA)).reserved > 0; i++) await new Promise((r) => setTimeout(r, 20));
   const fromA = await orgSpent(a, dirA);
   t.same(await orgSpent(b, dirB), fromA, 'both gateways read the same shared counters');
