@@ -10,6 +10,7 @@ import { GATEWAY_AUDIENCE } from './control/protocol.js';
 import { AdminUnreachableError } from './errors.js';
 import { budgetRulesOf, openAuditReader, openBudgetStore, openLocalStore } from './gateway/services.js';
 import { loadSnapshot } from './gateway/snapshot.js';
+import { readDelegationKeys } from './identity/delegation-keys.js';
 import { loadLocalSigner } from './identity/local-key.js';
 import { createLogger } from './log.js';
 import { createGateway } from './main.js';
@@ -465,6 +466,7 @@ async function budgetOffline(
 
 function checkConfig(file: string): number {
   const { config } = loadConfig(file);
+  readDelegationKeys(config.identity, file);
   console.log(`${file}: ok`);
   for (const route of config.routes) {
     const p = config.providers[route.provider];

@@ -13,6 +13,7 @@ import { rewriteCard } from '../src/coordination/a2a.js';
 import type { A2aAgent } from '../src/coordination/a2a-registry.js';
 import { createDelegationKeys, MAX_CHAIN } from '../src/coordination/delegation.js';
 import { a2aRpcCode, GatewayError, renderError, renderStreamError } from '../src/errors.js';
+import { delegationKeySet } from '../src/identity/delegation-keys.js';
 import { loadLocalSigner } from '../src/identity/local-key.js';
 import { Ledger } from '../src/metering/ledger.js';
 import { restMethod } from '../src/providers/a2a.js';
@@ -26,8 +27,8 @@ t.test('delegation tokens: signed and verified by the gateway key only, bound in
   let now = Date.UTC(2026, 11, 7);
   const signer = await loadLocalSigner(join(dir, 'a'), 'aos-local');
   const other = await loadLocalSigner(join(dir, 'b'), 'aos-local');
-  const keys = createDelegationKeys(signer, 60, () => now);
-  const otherKeys = createDelegationKeys(other, 60, () => now);
+  const keys = createDelegationKeys(delegationKeySet(null, signer, 'aos-local')!, 60, () => now);
+  const otherKeys = createDelegationKeys(delegationKeySet(null, other, 'aos-local')!, 60, () => now);
   const token = keys.sign(['planner', 'researcher', 'writer'], 'wf-1', { usd: 0.5, handoffs: 3 });
   t.match(keys.verify(token), { chain: ['planner', 'researcher', 'writer'], depth: 2, workflowId: 'wf-1', workflowUsd: 0.5, workflowHandoffs: 3 });
   const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));

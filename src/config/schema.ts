@@ -121,6 +121,27 @@ const IdentitySchema = Obj(
       { description: 'A signing key generated in dataDir on first start and trusted, for local development.', default: {} },
     ),
     issuers: Type.Array(IssuerSchema, { description: 'Trusted token issuers.', default: [] }),
+    delegation: Type.Optional(
+      Obj(
+        {
+          keyFile: Type.Optional(
+            Str(
+              'The Ed25519 private key (PKCS#8 PEM or a private JWK) this gateway signs delegation tokens with, relative to this config file: the same file on every gateway of a fleet (a mounted Secret). Absent: the local key in dataDir signs.',
+              { minLength: 1 },
+            ),
+          ),
+          trust: Type.Array(Str('A key file', { minLength: 1 }), {
+            description:
+              'More Ed25519 public keys delegation tokens are accepted from: PEM (SPKI public key or certificate) or JWK / JWKS JSON files, relative to the config file. The previous key during a rotation, or the keys of gateways that sign with their own. A private key here is refused.',
+            default: [],
+          }),
+        },
+        {
+          description:
+            "A2A delegation tokens across gateways (docs/coordination.md): the key they are signed with and the keys they are accepted from, picked by the token's `kid` (the key's RFC 7638 thumbprint). Absent: the gateway's local key does both, so only the gateway that signed a token accepts it. Read at start and when `identity` changes.",
+        },
+      ),
+    ),
     registry: Str('The agent registry file, relative to this config file.', { minLength: 1, default: 'agents.yaml' }),
     workloadToken: Type.Optional(
       Obj(

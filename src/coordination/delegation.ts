@@ -3,16 +3,17 @@
  * (src/coordination/a2a.ts), the gateway signs a short-lived token for the callee that says so, in
  * the shape of RFC 8693's `act` claim (§4.1): `sub` is the agent that started the chain, `act` the
  * agent acting now, its nested `act` the one before, and so on. The callee sends it back on its own
- * calls (`x-aos-delegation`); the gateway verifies it with its own key only, binds it to the
- * calling agent, and puts the chain on the policy input (`call.delegation`) and the audit event.
+ * calls (`x-aos-delegation`); the gateway verifies it with a key it trusts (its own key, or the
+ * fleet's keys of `identity.delegation`: src/identity/delegation-keys.ts), binds it to the calling
+ * agent, and puts the chain on the policy input (`call.delegation`) and the audit event.
  *
- * A token the gateway did not sign (or that expired, or names another agent as the one acting) is
+ * A token signed by no trusted key (or that expired, or names another agent as the one acting) is
  * ignored: the call goes on as the agent's own, flagged `delegation_ignored` in its audit event. A
  * delegation only narrows what a call may do (depth, loops, a workflow budget), so dropping a
  * forged one never lends an agent anything.
  */
 import { randomUUID } from 'node:crypto';
-import type { LoadedLocalSigner } from '../identity/local-key.js';
+import type { DelegationKeySet } from '../identity/delegation-keys.js';
 import type { Delegation, Stage } from '../pipeline/context.js';
 import { joinWorkflow } from './workflow.js';
 
@@ -34,7 +35,7 @@ export interface WorkflowLimits {
 export interface DelegationKeys {
   /** A token for `chain` (its last agent the one acting), valid `ttlSec`. */
   sign(chain: readonly string[], workflowId: string | null, limits: WorkflowLimits): string;
-  /** The delegation a token carries, or null when this gateway did not sign it, or it expired or is malformed. */
+  /** The delegation a token carries, or null when no trusted key signed it, or it expired or is malformed. */
   verify(token: string): Delegation | null;
 }
 
@@ -59,10 +60,19 @@ function chainOf(payload: Record<string, unknown>): string[] | null {
   return [payload.sub, ...actors.reverse()];
 }
 
-/** Signs and verifies delegation tokens with the gateway's local key (EdDSA), synchronously; verified tokens are remembered until they expire. */
-export function createDelegationKeys(signer: LoadedLocalSigner, ttlSec: number, now: () => number = Date.now): DelegationKeys {
-  const header = b64(JSON.stringify({ alg: 'EdDSA', typ: TYP, kid: signer.kid }));
-  const issuer = signer.issuer;
+const headerOf = (kid: string) => b64(JSON.stringify({ alg: 'EdDSA', typ: TYP, kid }));
+
+/**
+ * Signs delegation tokens with the key set's signing key and verifies them with the key their `kid`
+ * names (EdDSA), synchronously; verified tokens are remembered until they expire. Every gateway
+ * writes the header of a kid in the same bytes, so the header is looked up whole: a token naming
+ * another algorithm, type or an unknown kid finds no key.
+ */
+export function createDelegationKeys(keys: DelegationKeySet, ttlSec: number, now: () => number = Date.now): DelegationKeys {
+  const header = headerOf(keys.kid);
+  const byHeader = new Map<string, (data: Buffer, signature: Buffer) => boolean>();
+  for (const [kid, check] of keys.trusted) byHeader.set(headerOf(kid), check);
+  const issuer = keys.issuer;
   const verified = new Map<string, Delegation>();
   // A signature costs ~60-200 µs: the token of a chain is reused while more than half its life is left.
   const signed = new Map<string, { token: string; renewAt: number }>();
@@ -80,7 +90,7 @@ export function createDelegationKeys(signer: LoadedLocalSigner, ttlSec: number, 
       if (limits.usd !== null) payload.aos_workflow_usd = limits.usd;
       if (limits.handoffs !== null) payload.aos_workflow_handoffs = limits.handoffs;
       const input = `${header}.${b64(JSON.stringify(payload))}`;
-      const token = `${input}.${signer.signBytes(Buffer.from(input)).toString('base64url')}`;
+      const token = `${input}.${keys.signBytes(Buffer.from(input)).toString('base64url')}`;
       if (signed.size >= CACHE_MAX) signed.clear();
       signed.set(key, { token, renewAt: now() + (ttlSec * 1000) / 2 });
       return token;
@@ -95,15 +105,16 @@ export function createDelegationKeys(signer: LoadedLocalSigner, ttlSec: number, 
       }
       const dot = token.indexOf('.');
       const last = token.lastIndexOf('.');
-      if (dot === -1 || last === dot || token.slice(0, dot) !== header) return null;
-      if (!signer.verifyBytes(Buffer.from(token.slice(0, last)), Buffer.from(token.slice(last + 1), 'base64url'))) return null;
+      const check = dot === -1 || last === dot ? undefined : byHeader.get(token.slice(0, dot));
+      if (check === undefined || !check(Buffer.from(token.slice(0, last)), Buffer.from(token.slice(last + 1), 'base64url'))) return null;
       let payload: Record<string, unknown>;
       try {
         payload = JSON.parse(Buffer.from(token.slice(dot + 1, last), 'base64url').toString('utf8')) as Record<string, unknown>;
       } catch {
         return null;
       }
-      if (payload.iss !== issuer || payload.aud !== AUDIENCE || typeof payload.exp !== 'number' || payload.exp * 1000 <= t) return null;
+      // One gateway's own key: its own issuer. A fleet's keys: the key is what is trusted, whichever gateway signed.
+      if ((keys.fleet ? typeof payload.iss !== 'string' : payload.iss !== issuer) || payload.aud !== AUDIENCE || typeof payload.exp !== 'number' || payload.exp * 1000 <= t) return null;
       const chain = chainOf(payload);
       if (chain === null || chain.length < 2) return null;
       const wf = payload.aos_workflow_id;
@@ -125,10 +136,10 @@ export function createDelegationKeys(signer: LoadedLocalSigner, ttlSec: number, 
 }
 
 /**
- * Pipeline stage, right after authentication, composed only when some agent has an A2A endpoint:
- * a call without `x-aos-delegation` pays one header lookup. A token this gateway signed for the
- * authenticated agent puts its chain on the call (`ctx.delegation`) and joins its workflow; any
- * other token is ignored and the call flagged `delegation_ignored`.
+ * Pipeline stage, right after authentication, composed when some agent has an A2A endpoint or
+ * `identity.delegation` is set: a call without `x-aos-delegation` pays one header lookup. A token a
+ * trusted key signed for the authenticated agent puts its chain on the call (`ctx.delegation`) and
+ * joins its workflow; any other token is ignored and the call flagged `delegation_ignored`.
  */
 export function createDelegationStage(keys: () => DelegationKeys | null): Stage {
   return function delegationStage(ctx) {

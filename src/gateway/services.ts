@@ -18,6 +18,7 @@ import type { ControlClient } from '../fleet/client.js';
 import { BUILTIN_PROFILES, createScanner, createScanners } from '../guardrails/scanner.js';
 import { createGuardrailStage } from '../guardrails/stage.js';
 import { authenticate, type FleetGate } from '../identity/authenticate.js';
+import { delegationKeySet } from '../identity/delegation-keys.js';
 import { loadLocalSigner } from '../identity/local-key.js';
 import type { AgentRegistry } from '../identity/registry.js';
 import { createSuspensionStore, type SuspensionStore } from '../identity/suspensions.js';
@@ -106,7 +107,7 @@ export function policyRegistryData(registry: AgentRegistry | null): PolicyRegist
 /** The token verifier, the local signer and, in sidecar mode, the workload's token; close() ends them. */
 export interface Identity {
   readonly signer: LocalSigner | null;
-  /** Signs and verifies A2A delegation tokens with the gateway's local key; null when no agent takes A2A hand-offs at start. */
+  /** Signs and verifies A2A delegation tokens (identity.delegation's keys, else the local key); null without identity.delegation when no agent takes A2A hand-offs at start. */
   readonly delegation: DelegationKeys | null;
   readonly verifier: TokenVerifier;
   readonly workload: WorkloadToken | null;
@@ -119,10 +120,13 @@ export async function createIdentity(s: Snapshot, log: Logger): Promise<Identity
   const verifier = await createVerifier(identity, { dataDir: resolve(dataDir), configDir: s.dir, log, localSigner: signer });
   const w = identity.workloadToken;
   const workload = w === undefined ? null : createWorkloadToken({ file: resolve(s.dir, w.file), verifier, reloadCheckMs: w.reloadCheckMs, log });
-  // Delegations are signed with the local key (loaded for them even when the local issuer is off).
+  // Delegations are signed with identity.delegation's key, else the local key (loaded for them even when the local issuer is off).
+  const fleet = s.delegationKeys;
   const a2a = s.registry !== null && s.registry.a2a.size > 0;
-  const key = signer ?? (a2a ? await loadLocalSigner(resolve(dataDir), identity.localIssuer.issuer) : null);
-  const delegation = key === null || s.registry === null ? null : createDelegationKeys(key, s.registry.delegation.ttlSeconds);
+  const needsLocal = fleet === null ? a2a : fleet.signing === null;
+  const key = signer ?? (needsLocal ? await loadLocalSigner(resolve(dataDir), identity.localIssuer.issuer) : null);
+  const keys = delegationKeySet(fleet, key, identity.localIssuer.issuer);
+  const delegation = keys === null || s.registry === null ? null : createDelegationKeys(keys, s.registry.delegation.ttlSeconds);
   return {
     signer,
     delegation,
@@ -379,7 +383,8 @@ export function buildPipeline(p: PipelineServices, deps: ServiceDeps): Pipeline 
       cache: p.cache === null || config.cache.mode === 'off' ? null : createCacheStage({ config: config.cache, store: p.cache, registry, metrics: metrics.cache }),
       workflow: createWorkflowStage(config.workflows),
       tools,
-      delegation: a2a === null ? null : createDelegationStage(() => p.identity.delegation),
+      // A gateway of a fleet reads the delegations other gateways signed even when it hands work to no agent itself.
+      delegation: a2a === null && config.identity.delegation === undefined ? null : createDelegationStage(() => p.identity.delegation),
       a2a,
       memory: mem === null ? null : createMemoryStages({ config: config.memory, store: mem.store, metrics: mem.metrics, barrier: deps.barrier }),
     },

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { type DelegationKeyConfig, readDelegationKeys } from '../identity/delegation-keys.js';
 import { type AgentRegistry, loadRegistry } from '../identity/registry.js';
 import { loadPrices, type PriceTable } from '../metering/prices.js';
 import { packageRoot } from '../package-root.js';
@@ -23,6 +24,8 @@ export interface Snapshot extends LoadedConfig {
   readonly files: readonly string[];
   /** Budget limit overrides a control plane sets (they replace the local ones); null: the local ones. */
   readonly budgetOverrides: ReadonlyMap<string, number> | null;
+  /** The keys `identity.delegation` names, read; null when it is absent. */
+  readonly delegationKeys: DelegationKeyConfig | null;
 }
 
 export function loadSnapshot(configFile: string, env: NodeJS.ProcessEnv = process.env): Snapshot {
@@ -34,7 +37,8 @@ export function loadSnapshot(configFile: string, env: NodeJS.ProcessEnv = proces
   const registry = identity.mode === 'off' && !existsSync(registryFile) ? null : loadRegistry(registryFile, env);
   const prices = metering.mode === 'off' ? null : loadPrices(metering.prices === undefined ? resolve(packageRoot, 'config', 'prices.yaml') : resolve(dir, metering.prices), env);
   const files = [loaded.file, registryFile, ...(prices === null ? [] : [prices.file])];
-  return Object.freeze({ ...loaded, dir, registry, prices, files, budgetOverrides: null });
+  const delegationKeys = readDelegationKeys(loaded.config.identity, loaded.file);
+  return Object.freeze({ ...loaded, dir, registry, prices, files, budgetOverrides: null, delegationKeys });
 }
 
 /**
