@@ -43,9 +43,11 @@ export async function buildConsole(): Promise<Map<string, Buffer>> {
   };
   const main = named('src/console/main.js');
   const styles = named('src/console/styles.css');
-  // The entry's static imports (shared chunks) are preloaded with it; dynamic ones (uPlot) are not.
+  // The entry's imports are preloaded with it: its shared chunks, and uPlot (imported when a page
+  // charts): Fleet, the landing page, charts, and a preload fetches and compiles it while the
+  // bundle evaluates and the page's data is asked, instead of after (it is evaluated only when imported).
   const mainOut = Object.entries(outputs).find(([o]) => basename(o) === main)![1];
-  const preload = mainOut.imports.filter((i) => i.kind === 'import-statement').map((i) => basename(i.path));
+  const preload = [...new Set(mainOut.imports.filter((i) => i.kind === 'import-statement' || i.kind === 'dynamic-import').map((i) => basename(i.path)))];
   const html = readFileSync(join(CONSOLE_SRC, 'index.html'), 'utf8')
     .replace('href="/console/styles.css"', `href="/console/${styles}"`)
     .replace(
