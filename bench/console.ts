@@ -133,7 +133,7 @@ async function main() {
   const pages: { name: string; hash: string; ready: string; css: string; text?: string; count?: number }[] = [
     { name: 'Fleet (live summary, 3 charts, budgets, 10 gateways)', hash: '#/fleet', ready: '.chart canvas >> nth=2', css: '.chart canvas', count: 3 },
     {
-      name: `Agents (${AGENTS} with counters, 200 rows shown)`,
+      name: `Agents (${AGENTS} with counters, 100 rows shown)`,
       hash: '#/agents',
       ready: `text=${AGENTS.toLocaleString('en')} of ${AGENTS.toLocaleString('en')} agents`,
       css: 'p[role=status]',

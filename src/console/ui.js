@@ -11,7 +11,9 @@ export const ROLES = ['viewer', 'operator', 'approver', 'admin'];
 export const can = (session, role) => ROLES.indexOf(session.role) >= ROLES.indexOf(role);
 
 export const usd = (n) => (n === null || n === undefined ? '–' : n >= 100 ? `$${n.toFixed(0)}` : n >= 1 ? `$${n.toFixed(2)}` : `$${n.toFixed(4)}`);
-export const num = (n) => (n === null || n === undefined ? '–' : n.toLocaleString('en'));
+// One formatter for every number (toLocaleString builds one per call: it showed in the Agents page's render).
+const NUM = new Intl.NumberFormat('en');
+export const num = (n) => (n === null || n === undefined ? '–' : NUM.format(n));
 export const pct = (a, b) => (b === 0 ? '0%' : `${((100 * a) / b).toFixed(1)}%`);
 
 /** "12 s ago", "3 min ago", or the date, with the full time in the title. */
