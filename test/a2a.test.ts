@@ -372,3 +372,55 @@ t.test("fan-out: the workflow's hand-offs are bounded by the first agent's templ
   const refused = (await auditEvents(h, 8)).find((e) => e.error_code === 'aos_budget_exceeded');
   t.match(refused, { agent_id: 'writer', kind: 'a2a', reasons: ['aos_budget_exceeded'], delegation: { chain: ['planner', 'researcher', 'writer', 'editor'] } });
 });
+
+t.test("guardrails on a hand-off's message: a card number refused, an email redacted for the callee and restored for the caller, both bindings", async (t) => {
+  const EMAIL = 'jane.doe@example.com';
+  const CARD = '4539 1488 0343 6467'; // passes Luhn, not a test card: high severity
+  const got: string[] = [];
+  const echo = await startA2aAgent(t, 'echo', async (text) => {
+    got.push(text);
+    return `you said: ${text}`;
+  });
+  const registry = {
+    templates: { planner: { version: 1, agents: ['echo'] }, worker: { version: 1 } },
+    agents: [
+      { id: 'planner', team: 'ops', template: 'planner' },
+      { id: 'echo', team: 'ops', template: 'worker', a2a: echo.endpoint },
+    ],
+  };
+  const h = await startHarness(
+    t,
+    { identity: { mode: 'required', registry: 'agents.yaml' }, policy: { mode: 'enforce', bundle: { file: BUNDLE } } },
+    { files: { 'agents.yaml': stringify(registry) } },
+  );
+  const token = await h.gateway.signer()!.mint({ subject: 'planner', audience: 'aos-gateway', ttlSec: 600 });
+  for (const binding of ['jsonrpc', 'rest'] as const) {
+    const client = await a2aClient(h.url, 'echo', binding, agentFetch(token));
+    const answer = await client.sendMessage({ message: userMessage(`write to ${EMAIL} today`) } as never);
+    t.equal(got.at(-1), 'write to [EMAIL_1] today', `${binding}: the callee got a placeholder`);
+    t.equal(answerText(answer), `you said: write to ${EMAIL} today`, `${binding}: the caller got its own value back`);
+    const before = got.length;
+    const refused = await client.sendMessage({ message: userMessage(`charge ${CARD}`) } as never).catch((e: unknown) => e as Error);
+    t.ok(refused instanceof Error, `${binding}: a card number is refused`);
+    t.notOk(String((refused as Error).message).includes(CARD), `${binding}: the error never echoes the value`);
+    t.equal(got.length, before, `${binding}: nothing reached the callee`);
+  }
+  // Each client read the card first (through the gateway): 6 events, 4 of them messages.
+  const events = (await auditEvents(h, 6)).filter((e) => !e.path?.includes('agent-card'));
+  t.equal(events.length, 4, 'two messages per binding');
+  const redacted = events.filter((e) => e.flags?.includes('redacted'));
+  t.same(
+    redacted.map((e) => e.findings?.map((f) => [f.detector, f.path])),
+    [[['pii.email', 'params.message.parts.0.text']], [['pii.email', 'message.parts.0.text']]],
+    'the finding with its path in each binding, never the value',
+  );
+  const denied = events.filter((e) => e.decision === 'deny');
+  t.same(
+    denied.map((e) => [e.error_code, e.findings?.[0].detector]),
+    [
+      ['aos_policy_denied', 'pii.card'],
+      ['aos_policy_denied', 'pii.card'],
+    ],
+  );
+  t.notOk(JSON.stringify(events).includes(EMAIL) || JSON.stringify(events).includes(CARD), 'no value in the audit trail');
+});

@@ -59,6 +59,8 @@ export function createA2aStages(opts: A2aStageOptions): A2aStages {
       if (found === null)
         throw new GatewayError('aos_route_not_found', `no A2A HTTP+JSON operation ${ctx.req.method} ${m.path} (A2A 1.0: POST /message:send, POST /message:stream, GET /tasks/{id}, …)`);
       method = found;
+      // A message's body is read like a JSON-RPC one, so the guardrails scan (and may redact) it.
+      if (method === 'SendMessage' || method === 'SendStreamingMessage') ctx.json = readJsonBody(ctx);
       const r = ctx.route!;
       ctx.route = { ...r, name: `${r.upstream.name}/${method}`, operation: { name: method, methods: [], inspect: false } };
     }
@@ -116,6 +118,18 @@ export function createA2aStages(opts: A2aStageOptions): A2aStages {
   };
 
   return { describe, cardCall, card };
+}
+
+/** The JSON object of an HTTP+JSON message send. */
+function readJsonBody(ctx: CallContext): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse((ctx.body ?? Buffer.alloc(0)).toString('utf8'));
+  } catch {
+    throw new GatewayError('aos_bad_request', 'the body is not valid JSON (A2A HTTP+JSON expects a SendMessageRequest object)');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GatewayError('aos_bad_request', 'A2A HTTP+JSON expects a SendMessageRequest object');
+  return body as Record<string, unknown>;
 }
 
 /** The JSON-RPC message of a POST: one request (A2A sends no batches); its id answers errors from here on. */

@@ -7,6 +7,9 @@ import { RestoreTap } from './restore.js';
 import { type BodyScan, MODEL_SKIP, NO_SKIP, redactSites, scanBody } from './scan.js';
 import type { Finding, Scanner } from './types.js';
 
+/** An A2A message's identifiers and file bytes (base64): not text an agent wrote. */
+const A2A_SKIP: ReadonlySet<string> = new Set(['messageId', 'contextId', 'taskId', 'referenceTaskIds', 'role', 'kind', 'mediaType', 'extensions', 'raw', 'bytes']);
+
 /** Most findings one call records (identical ones once); past it the call is flagged. */
 const MAX_FINDINGS = 100;
 
@@ -45,6 +48,13 @@ export function createGuardrailStage(opts: GuardrailStageOptions): Stage {
     } else if (call.kind === 'mcp') {
       const params = (ctx.json as { params?: { arguments?: unknown } } | undefined)?.params;
       scan = scanBody(scanner, params?.arguments, NO_SKIP, ['params', 'arguments']);
+    } else if (call.kind === 'a2a') {
+      // A hand-off's message (SendMessage, SendStreamingMessage): its parts as the callee will read them.
+      const rpc = call.a2a?.binding === 'jsonrpc';
+      const body = ctx.json as Record<string, unknown> | undefined;
+      const message = rpc ? (body?.params as { message?: unknown } | undefined)?.message : body?.message;
+      if (message === undefined || (call.operation !== 'SendMessage' && call.operation !== 'SendStreamingMessage')) return;
+      scan = scanBody(scanner, message, A2A_SKIP, rpc ? ['params', 'message'] : ['message']);
     } else if (call.kind === 'memory') {
       // Shared memory: the document a write stores, as `{value}` (a read returns what was scanned when it was written).
       if (ctx.json === undefined) return;

@@ -78,9 +78,9 @@ export function composePipeline(config: GatewayConfig, router: Router, s: Pipeli
     // A 401 on an MCP route names the protected resource metadata (tools/mcp-auth.ts).
     mcp: t === null ? [] : present(s.identity === null ? null : withResourceMetadata(s.identity), d, body, t.mcp, s.guardrails, s.policy, t.mcpRevision, t.mcpValidate, s.meterReserve),
     mcpMetadata: t === null ? [] : [t.mcpMetadata],
-    // A hand-off is checked (chain, policy) and reserved on rate limits like any call; its card is
+    // A hand-off is checked (chain, guardrails on its message, policy) and reserved on rate limits like any call; its card is
     // decided by the policy too (may this agent hand work to that one at all), then answered by the gateway.
-    a2a: a === null ? [] : present(s.identity, d, body, a.describe, s.policy, s.meterReserve),
+    a2a: a === null ? [] : present(s.identity, d, body, a.describe, s.guardrails, s.policy, s.meterReserve),
     a2aCard: a === null ? [] : present(s.identity, d, a.cardCall, s.policy, a.card),
     // Shared memory: counted against request rate limits (not USD or tool-call budgets); answered from the store, never forwarded.
     memory: m === null ? [] : present(s.identity, d, body, m.describe, s.guardrails, s.policy, s.meterReserve, m.answer),
