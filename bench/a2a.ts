@@ -1,3 +1,22 @@
+/**
+ * Added latency of one A2A hand-off through the gateway (`/a2a/<agent>`) vs direct to the agent,
+ * with raw HTTP clients (undici, keep-alive) so the client costs the same on both paths. The agent
+ * is the official A2A SDK server (bench/a2a-agent.ts) answering at once; the gateway runs with
+ * identity, the committed policy bundle, metering and audit on, as in production. Through the
+ * gateway each hand-off also gets a delegation token signed for the callee (Ed25519).
+ *
+ * - JSON-RPC `SendMessage` (a message answer)
+ * - HTTP+JSON `POST /message:send`
+ * - JSON-RPC `SendStreamingMessage` (task, status, artifact, completion as SSE; to the stream's end)
+ * - the agent card through the gateway (fetched from the agent, cached 30 s, rewritten, skills
+ *   filtered by the policy) vs the agent's own card
+ *
+ * Pairs run in alternating blocks of 50 calls so machine noise hits both alike. Writes the table of
+ * bench/RESULTS-a2a.md to stdout.
+ *
+ *   node --import tsx bench/a2a.ts            600 calls per target
+ *   node --import tsx bench/a2a.ts --quick    200 calls per target
+ */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';

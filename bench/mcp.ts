@@ -1,3 +1,24 @@
+/**
+ * Added latency of one MCP request through the gateway vs direct, per protocol revision of each
+ * side, with raw HTTP clients (undici, keep-alive) so the client costs the same on both paths:
+ *
+ * - 2025-11-25 agent → 2025-11-25 server (the SDK's McpServer, bench/mcp-server.ts, SSE answers):
+ *   `tools/call` in the agent's session, direct vs gateway.
+ * - 2026-07-28 agent → 2026-07-28 server (bench/mcp-stateless-server.ts, JSON answers): `tools/call`
+ *   direct vs gateway (the gateway sets Mcp-Method/Mcp-Name).
+ * - 2026-07-28 agent → 2025-11-25 server: only through the gateway (it holds the session and
+ *   translates); compared with the 2025-11-25 client direct to the same server.
+ * - 2025-11-25 agent → 2026-07-28 server: only through the gateway (it plays the session and sends
+ *   stateless requests); compared with the 2026-07-28 client direct to the same server.
+ * - 2026-07-28 `tools/list` (40 tools… here the fixture's 3, ttlMs 60 s, public): direct vs the
+ *   gateway's list cache (every call after the first is a hit).
+ *
+ * Every pair runs in alternating blocks of 50 calls so machine noise hits both alike. Writes
+ * bench/RESULTS-mcp.md's table to stdout (and appends the run to bench/RESULTS-mcp.runs.md).
+ *
+ *   node --import tsx bench/mcp.ts            1000 calls per target
+ *   node --import tsx bench/mcp.ts --quick    300 calls per target
+ */
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,3 +1,15 @@
+/**
+ * Shared memory through the gateway: p50/p99 of `GET` and of a conditional `PUT` (If-Match, the
+ * ETag of the previous write) of a ~1 KB document at `/memory/v1/team:bench/…`, one client in a
+ * loop, then throughput with 8 clients; on the SQLite store and on Redis (a redis-server started
+ * for the run). The gateway is `aos start` with identity required, the default policy bundle,
+ * guardrails, audit and rate limits as configured by default: every operation goes through them.
+ * Prints a table and appends it to bench/RESULTS-memory.md (unless --no-write).
+ *
+ *   node --import tsx bench/memory.ts              2000 sequential ops per kind, 3 s at concurrency 8, both stores
+ *   node --import tsx bench/memory.ts --quick      500 ops, 1 s
+ *   node --import tsx bench/memory.ts --store sqlite
+ */
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
