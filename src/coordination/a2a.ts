@@ -60,7 +60,7 @@ export function createA2aStages(opts: A2aStageOptions): A2aStages {
         throw new GatewayError('aos_route_not_found', `no A2A HTTP+JSON operation ${ctx.req.method} ${m.path} (A2A 1.0: POST /message:send, POST /message:stream, GET /tasks/{id}, …)`);
       method = found;
       // A message's body is read like a JSON-RPC one, so the guardrails scan (and may redact) it.
-      if (method === 'SendMessage' || method === 'SendStreamingMessage') ctx.json = readJsonBody(ctx);
+      if (method === 'SendMessage' || method === 'SendStreamingMessage') ctx.json = readObject(ctx, 'A2A HTTP+JSON expects a SendMessageRequest object');
       const r = ctx.route!;
       ctx.route = { ...r, name: `${r.upstream.name}/${method}`, operation: { name: method, methods: [], inspect: false } };
     }
@@ -120,28 +120,21 @@ export function createA2aStages(opts: A2aStageOptions): A2aStages {
   return { describe, cardCall, card };
 }
 
-/** The JSON object of an HTTP+JSON message send. */
-function readJsonBody(ctx: CallContext): Record<string, unknown> {
+/** The request body as one JSON object; `expects` names what the binding expects, for the error. */
+function readObject(ctx: CallContext, expects: string): Record<string, unknown> {
   let body: unknown;
   try {
     body = JSON.parse((ctx.body ?? Buffer.alloc(0)).toString('utf8'));
   } catch {
-    throw new GatewayError('aos_bad_request', 'the body is not valid JSON (A2A HTTP+JSON expects a SendMessageRequest object)');
+    throw new GatewayError('aos_bad_request', `the body is not valid JSON (${expects})`);
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GatewayError('aos_bad_request', 'A2A HTTP+JSON expects a SendMessageRequest object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GatewayError('aos_bad_request', expects);
   return body as Record<string, unknown>;
 }
 
 /** The JSON-RPC message of a POST: one request (A2A sends no batches); its id answers errors from here on. */
 function readRpc(ctx: CallContext): string {
-  let msg: unknown;
-  try {
-    msg = JSON.parse((ctx.body ?? Buffer.alloc(0)).toString('utf8'));
-  } catch {
-    throw new GatewayError('aos_bad_request', 'the body is not valid JSON (A2A JSON-RPC expects one JSON-RPC 2.0 request)');
-  }
-  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw new GatewayError('aos_bad_request', 'A2A JSON-RPC expects one JSON-RPC 2.0 request object (no batches)');
-  const m = msg as Record<string, unknown>;
+  const m = readObject(ctx, 'A2A JSON-RPC expects one JSON-RPC 2.0 request object (no batches)');
   if (typeof m.id === 'string' || typeof m.id === 'number') ctx.rpcId = m.id;
   if (m.jsonrpc !== '2.0' || typeof m.method !== 'string' || m.method === '') throw new GatewayError('aos_bad_request', 'not a JSON-RPC 2.0 request: `jsonrpc: "2.0"` and a `method` are required');
   ctx.json = m;

@@ -5,6 +5,7 @@ import { encodeMcpName, type RpcId } from '../providers/mcp.js';
 import { type SseEvent, SseSplitter } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
 import type { Upstream } from '../upstream/upstreams.js';
+import { isRecord, parseRecord } from './json.js';
 import { LIST_CHANGED } from './mcp-listen.js';
 import { REV_SESSION, REV_STATELESS } from './mcp-revisions.js';
 import { postMessage } from './mcp-schemas.js';
@@ -60,19 +61,6 @@ export interface EmulatedSessions {
   size(): number;
   /** Ends every session (config reload, shutdown): their waiting calls and GET streams too. */
   close(): void;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function parse(text: string): Record<string, unknown> | null {
-  try {
-    const m = JSON.parse(text);
-    return isRecord(m) ? m : null;
-  } catch {
-    return null;
-  }
 }
 
 const sse = (msg: unknown) => `event: message\ndata: ${JSON.stringify(msg)}\n\n`;
@@ -301,7 +289,7 @@ export function createRoundTap(opts: RoundTapOptions): ResponseTap {
   const scan = (events: SseEvent[], json: boolean): Buffer | null => {
     let out = '';
     for (const e of events) {
-      const msg = e.data === '' ? null : parse(e.data);
+      const msg = e.data === '' ? null : parseRecord(e.data);
       if (msg !== null && msg.id === opts.id && msg.method === undefined && isRecord(msg.result) && msg.result.resultType === 'input_required') {
         round = new Round(opts.session, opts.id, opts.method, opts.params, opts.headers, opts.res);
         out += round.ask(msg.result);
@@ -389,7 +377,7 @@ export function listen(session: EmulatedSession, upstream: Upstream, capabilitie
     const splitter = new SseSplitter();
     for await (const chunk of res.body) {
       for (const e of splitter.push(chunk as Buffer)) {
-        const msg = e.data === '' ? null : parse(e.data);
+        const msg = e.data === '' ? null : parseRecord(e.data);
         if (msg === null || typeof msg.method !== 'string' || msg.method === 'notifications/subscriptions/acknowledged') continue;
         const list = LIST_CHANGED[msg.method];
         if (list !== undefined) onListChanged(list);

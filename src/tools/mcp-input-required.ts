@@ -6,6 +6,7 @@ import type { RpcId } from '../providers/mcp.js';
 import { type SseEvent, SseSplitter } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
 import type { Upstream } from '../upstream/upstreams.js';
+import { isRecord, parseRecord } from './json.js';
 import { postMessage } from './mcp-schemas.js';
 
 /**
@@ -95,19 +96,6 @@ export function createInputRequests(now: () => number = () => performance.now())
   };
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function parse(data: string): Record<string, unknown> | null {
-  try {
-    const m = JSON.parse(data);
-    return isRecord(m) ? m : null;
-  } catch {
-    return null;
-  }
-}
-
 /** What a retry must repeat of the original request: its method and params, without the round trip's own fields. */
 export function fingerprint(method: string, params: Record<string, unknown> | undefined): string {
   const { _meta, inputResponses, requestState, ...rest } = params ?? {};
@@ -160,7 +148,7 @@ export function createInputRequiredTap(opts: WatchOptions): ResponseTap & { inje
     let out = '';
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
-      const msg = e.data === '' ? null : parse(e.data);
+      const msg = e.data === '' ? null : parseRecord(e.data);
       if (msg === null || typeof msg.method !== 'string' || msg.id === undefined || !SERVER_REQUESTS.has(msg.method)) {
         out += e.raw;
         continue;
@@ -247,7 +235,7 @@ export async function resumeParked(
     const events = held.events;
     held.events = [];
     for (let i = 0; i < events.length; i++) {
-      const msg = events[i].data === '' ? null : parse(events[i].data);
+      const msg = events[i].data === '' ? null : parseRecord(events[i].data);
       if (msg === null) continue;
       if (typeof msg.method === 'string' && msg.id !== undefined && SERVER_REQUESTS.has(msg.method)) {
         // Another round trip: parked again, with what is left of the stream.

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { RpcId } from '../providers/mcp.js';
 import { SseSplitter } from '../upstream/sse.js';
 import type { Upstream } from '../upstream/upstreams.js';
+import { isRecord } from './json.js';
 import { postMessage } from './mcp-schemas.js';
 
 /**
@@ -67,10 +68,6 @@ export interface SessionListens {
   /** Listens open, for tests and metrics. */
   size(): number;
   close(): void;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 const sse = (msg: unknown) => `event: message\ndata: ${JSON.stringify(msg)}\n\n`;

@@ -4,6 +4,7 @@ import { MCP_STATELESS_REVISION } from '../providers/mcp.js';
 import { SseSplitter } from '../upstream/sse.js';
 import type { ResponseTap } from '../upstream/tap.js';
 import type { Upstream } from '../upstream/upstreams.js';
+import { isRecord } from './json.js';
 import { postMessage } from './mcp-schemas.js';
 
 /**
@@ -51,10 +52,6 @@ export interface ServerRevisions {
 }
 
 const MAX_SESSIONS = 10_000;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /** The revision an agent's POST speaks: 2026-07-28 when its header or `_meta` says so; else the session revision. */
 export function agentRevision(header: string | string[] | undefined, params: Record<string, unknown> | null): Revision {

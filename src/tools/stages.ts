@@ -11,6 +11,7 @@ import { queryObject } from '../providers/http-tool.js';
 import { checkMcpHeaders, describeMcp, encodeMcpName, type McpMessage, methodLabel, parseMcpMessage, protocolMeta, type RpcId } from '../providers/mcp.js';
 import type { ToolMatch } from '../routing/target.js';
 import type { McpMetrics } from '../telemetry/metrics.js';
+import { isRecord } from './json.js';
 import { createMetadataStage } from './mcp-auth.js';
 import { createRoundTap, type EmulatedSession, initializeResult, listen, mayAskInput, type Round, statelessHeaders, withSessionMeta } from './mcp-emulated.js';
 import { createInputRequiredTap, fingerprint, resumeParked } from './mcp-input-required.js';
@@ -629,10 +630,6 @@ async function emulate(ctx: CallContext, server: McpServer, session: EmulatedSes
       },
     }),
   );
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** Validates a tools/call's arguments against the tool's inputSchema, learning it first if needed. */
