@@ -25,7 +25,10 @@ export interface RunRecord {
   latencyMs: { mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
   errors: { connect: number; read: number; write: number; status: number; timeout: number };
   /** CPU time of the proxy under test per completed request (null for direct). */
+  /** CPU of the proxy process per request, including the background work the run left (drained after it). */
   proxyCpuUsPerReq: number | null;
+  /** How long the proxy stayed busy after the load stopped (its background threads catching up), ms. */
+  proxyDrainMs?: number;
   /** Read and write system calls of the proxy per request (null for direct). */
   proxySyscallsPerReq: { read: number; write: number } | null;
   upstreamCpuUsPerReq: number;

@@ -1,3 +1,5 @@
+// First: V8 settings that must precede every other module's allocations.
+import './runtime-flags.js';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
