@@ -6,6 +6,7 @@ import { patternProblem } from '../src/config/regex-safety.js';
 import { luhn, TEST_CARDS } from '../src/guardrails/detectors/card.js';
 import { trieSource } from '../src/guardrails/detectors/custom.js';
 import { ibanChecksumOk } from '../src/guardrails/detectors/iban.js';
+import { createIpDetector } from '../src/guardrails/detectors/ip.js';
 import { createSecretsDetector, PRESET_RULES, RULE_SPECS } from '../src/guardrails/detectors/secrets.js';
 import { BUILTIN_PROFILES, createScanner, createScanners, type GuardrailProfile, profileDefaults, profileDetectorIds } from '../src/guardrails/scanner.js';
 import type { Match } from '../src/guardrails/types.js';
@@ -219,6 +220,33 @@ t.test('the literal gates never hide a match: gated and ungated secret detectors
     found += b.length;
   }
   t.ok(found > 40, `the texts hold secrets (${found} matches)`);
+});
+
+t.test('the IP gates never hide a match: gated and ungated IP detectors agree on random and tricky texts', async (t) => {
+  const gated = createIpDetector();
+  const ungated = createIpDetector({ ungated: true });
+  // Random texts over an alphabet where addresses, versions and look-alikes are frequent.
+  const alphabet = '0123456789abcdefABCDEF.:::.. -_%#v[]x/';
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (seed * 16807) % 2147483647;
+    return seed % n;
+  };
+  const texts = [
+    '10.0.0.1 192.168.1.20: fe80::1%eth0 [2001:db8::7]:443 ::ffff:10.1.2.3 1:2:3:4:5:6:7:8 12:30:45 v1.2.3.4',
+    'a1.2.3.44 10.0.0.1.5 section-5.2.2.10 version 10.0.0.1 2001:db8:0:0:0:0:2:1 abcdef12:34:56::7',
+    ...Array.from({ length: 3000 }, () => Array.from({ length: 5 + rnd(80) }, () => alphabet[rnd(alphabet.length)]).join('')),
+  ];
+  let found = 0;
+  for (const text of texts) {
+    const a: Match[] = [];
+    const b: Match[] = [];
+    gated.detect(text, a);
+    ungated.detect(text, b);
+    if (JSON.stringify(a) !== JSON.stringify(b)) t.same(a, b, text);
+    found += b.length;
+  }
+  t.ok(found > 100, `the texts hold addresses (${found} matches)`);
 });
 
 t.test('checks used by the detectors', async (t) => {

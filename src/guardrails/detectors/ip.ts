@@ -31,25 +31,63 @@ function ipv4Counts(text: string, start: number, octets: string[]): boolean {
   return !VERSION_BEFORE.test(text.slice(Math.max(0, start - 12), start));
 }
 
-export function createIpDetector(): Detector {
+/**
+ * Where an IPv4 match could start at or after `from`: four characters before a dot between two
+ * digits (a match's first dot is at most three characters after its start), or -1.
+ */
+function nextIpv4Start(text: string, from: number): number {
+  for (let dot = text.indexOf('.', from + 1); dot !== -1; dot = text.indexOf('.', dot + 1)) {
+    if (isDigit(text.charCodeAt(dot - 1)) && isDigit(text.charCodeAt(dot + 1))) return Math.max(from, dot - 3);
+  }
+  return -1;
+}
+
+/**
+ * Where an IPv6 match could start at or after `from`: four characters before two colons at most
+ * five apart (every match holds such a pair: hex groups have at most four digits), or -1.
+ */
+function nextIpv6Start(text: string, from: number): number {
+  let colon = text.indexOf(':', from);
+  while (colon !== -1) {
+    const next = text.indexOf(':', colon + 1);
+    if (next === -1) return -1;
+    if (next - colon <= 5) return Math.max(from, colon - 4);
+    colon = next;
+  }
+  return -1;
+}
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/** `ungated`: run both patterns from every position (tests prove the gates never hide a match). */
+export function createIpDetector(opts: { ungated?: boolean } = {}): Detector {
+  const everywhere = (text: string, from: number) => (from <= text.length ? from : -1);
+  const ipv4From = opts.ungated ? everywhere : nextIpv4Start;
+  const ipv6From = opts.ungated ? everywhere : nextIpv6Start;
   return {
     ids: [IP],
     window: 45,
     detect(text, out) {
-      if (text.includes('.')) {
-        IPV4.lastIndex = 0;
-        for (let m = IPV4.exec(text); m !== null; m = IPV4.exec(text)) {
-          if (ipv4Counts(text, m.index, [m[1]!, m[2]!, m[3]!, m[4]!])) out.push({ detector: IP.id, severity: IP.severity, label: IP.label, start: m.index, end: m.index + m[0].length });
-        }
+      // Both patterns start with a look-behind, so V8 tries them at every position of the text:
+      // they run only from where a match can start (a dot between digits; two close colons), and
+      // the look-behinds keep a start inside a longer token from matching.
+      for (let at = ipv4From(text, 0); at !== -1; ) {
+        IPV4.lastIndex = at;
+        const m = IPV4.exec(text);
+        if (m === null) break;
+        if (ipv4Counts(text, m.index, [m[1]!, m[2]!, m[3]!, m[4]!])) out.push({ detector: IP.id, severity: IP.severity, label: IP.label, start: m.index, end: m.index + m[0].length });
+        at = ipv4From(text, m.index + Math.max(1, m[0].length));
       }
-      if (text.includes(':')) {
-        IPV6.lastIndex = 0;
-        for (let m = IPV6.exec(text); m !== null; m = IPV6.exec(text)) {
-          const candidate = m[0];
-          if (!/\d/.test(candidate) || !isIPv6(candidate)) continue;
-          if (/^[0:]*:(?:0*1)?$/.test(candidate)) continue; // ::, ::1 and their long forms
-          out.push({ detector: IP.id, severity: IP.severity, label: IP.label, start: m.index, end: m.index + candidate.length });
-        }
+      for (let at = ipv6From(text, 0); at !== -1; ) {
+        IPV6.lastIndex = at;
+        const m = IPV6.exec(text);
+        if (m === null) break;
+        const candidate = m[0];
+        const end = m.index + Math.max(1, candidate.length);
+        at = ipv6From(text, end);
+        if (!/\d/.test(candidate) || !isIPv6(candidate)) continue;
+        if (/^[0:]*:(?:0*1)?$/.test(candidate)) continue; // ::, ::1 and their long forms
+        out.push({ detector: IP.id, severity: IP.severity, label: IP.label, start: m.index, end: m.index + candidate.length });
       }
     },
   };

@@ -95,7 +95,9 @@ const PREFIX = '@secretlint/secretlint-rule-';
 /** Every rule of the preset, by its id without the `@secretlint/secretlint-rule-` prefix. */
 export const RULE_SPECS: Readonly<Record<string, RuleSpec | 'skipped'>> = {
   aws: {
-    triggers: [...AWS_KEY_PREFIXES, 'SECRET', 'secret', 'Secret'],
+    // The secret key pattern needs `secret`, an optional `_`, then `access` (each in one of three
+    // casings): a prompt that merely says "secrets" does not run the rule.
+    triggers: [...AWS_KEY_PREFIXES, 'secret_access', 'secretaccess'],
     local: AWS_KEY_PREFIXES,
     // The access key id scan is off by default in secretlint (it also reports account ids).
     options: { enableIDScanRule: true },
