@@ -153,6 +153,11 @@ export function openAuditStore(dataDir: string, file = 'audit.db', opts: { reado
     db.pragma('busy_timeout = 5000');
   } else {
     db = openDatabase(dataDir, file, AUDIT_MIGRATIONS);
+    // A checkpoint copies each page once however many commits rewrote it: with ~40 MB of WAL
+    // between checkpoints (1,000 pages by default) the pages every commit rewrites (the table's
+    // last page, the time-ordered indexes' last pages) are copied far less often. About 7 µs less
+    // per event (bench/RESULTS-performance.md).
+    db.pragma('wal_autocheckpoint = 10000');
   }
   const insert = opts.readonly
     ? null

@@ -1,12 +1,14 @@
 /**
  * The audit writer thread: receives group commits of canonically encoded events from the request
- * thread, chains (SHA-256) and inserts them into audit.db in one transaction each, exports them as
- * OTel spans (with the ids the request thread sent upstream) and log records, and runs retention. Keeps SQLite's CPU and I/O off the request thread.
+ * thread, chains (SHA-256) and inserts them into audit.db in one transaction each (commits that
+ * queued up behind each other, in one together), exports them as
+ * OTel spans (with the ids the request thread sent upstream) and log records (OTLP JSON written from
+ * the committed events, src/telemetry/otlp-events.ts), and runs retention. Keeps SQLite's CPU and I/O off the request thread.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { AuditConfig, OtelConfig } from '../config/schema.js';
 import { yieldToRequestThread } from '../store/worker.js';
-import { createOtel } from '../telemetry/otel.js';
+import { createEventExport } from '../telemetry/otlp-events.js';
 import type { AuditEvent } from './event.js';
 import { COLUMNS, type EventColumns, openAuditStore, recordsOf } from './store.js';
 
@@ -35,29 +37,64 @@ const init = workerData as WriterInit;
 const port = parentPort!;
 const send = (m: FromWriter) => port.postMessage(m);
 const store = openAuditStore(init.dataDir, init.config.file);
-const otel = init.otel === null ? null : createOtel(init.otel, { spansFromEvents: true, onDrop: (signal, reason, n) => send({ t: 'dropped', signal, reason, n }) });
+const otel = init.otel === null ? null : createEventExport(init.otel, { onDrop: (signal, reason, n) => send({ t: 'dropped', signal, reason, n }) });
+
+type Commit = Extract<ToWriter, { t: 'commit' }>;
+
+/** Most events one transaction takes when commits queued up behind each other. */
+const MAX_MERGED = 4096;
 
 port.on('message', (m: ToWriter) => {
-  if (m.t === 'commit') {
-    try {
-      const bodies = m.bodies.split('\n');
-      const columns = new Array<EventColumns>(bodies.length);
-      for (let i = 0; i < bodies.length; i++) columns[i] = m.columns.slice(i * COLUMNS, (i + 1) * COLUMNS) as EventColumns;
-      const links = store.appendEncoded(bodies, columns);
-      send({ t: 'committed', id: m.id, n: bodies.length });
-      if (otel !== null) {
-        // Parsed only for export: the commit itself needs the bodies and their columns alone.
-        const records = recordsOf(
-          bodies.map((b) => JSON.parse(b) as AuditEvent),
-          links,
-        );
-        otel.spans?.emit(records);
-        otel.logs?.emit(records, bodies);
-      }
-    } catch (err) {
-      send({ t: 'failed', id: m.id, error: (err as Error).message });
+  let next: ToWriter | undefined = m;
+  while (next !== undefined) next = next.t === 'commit' ? commit(next) : handle(next);
+});
+
+/**
+ * Commits `first` and the commits already queued behind it in one transaction. The writer yields
+ * the core to the request thread, so under load commits wait for it; taken together, the pages
+ * every commit rewrites (the table's last page, the time-ordered indexes') are written once.
+ * Returns the first message of another kind it took off the port, to be handled next, in order.
+ */
+function commit(first: Commit): ToWriter | undefined {
+  const commits = [first];
+  const counts = [first.bodies.split('\n').length];
+  let total = counts[0];
+  let other: ToWriter | undefined;
+  while (total < MAX_MERGED) {
+    const queued = receiveMessageOnPort(port)?.message as ToWriter | undefined;
+    if (queued === undefined) break;
+    if (queued.t !== 'commit') {
+      other = queued;
+      break;
     }
-  } else if (m.t === 'prune') {
+    commits.push(queued);
+    counts.push(queued.bodies.split('\n').length);
+    total += counts[counts.length - 1];
+  }
+  try {
+    const bodies = commits.length === 1 ? first.bodies.split('\n') : commits.flatMap((c) => c.bodies.split('\n'));
+    const flat = commits.length === 1 ? first.columns : commits.flatMap((c) => c.columns);
+    const columns = new Array<EventColumns>(bodies.length);
+    for (let i = 0; i < bodies.length; i++) columns[i] = flat.slice(i * COLUMNS, (i + 1) * COLUMNS) as EventColumns;
+    const links = store.appendEncoded(bodies, columns);
+    for (let i = 0; i < commits.length; i++) send({ t: 'committed', id: commits[i].id, n: counts[i] });
+    if (otel !== null) {
+      // Parsed only for export: the commit itself needs the bodies and their columns alone.
+      const records = recordsOf(
+        bodies.map((b) => JSON.parse(b) as AuditEvent),
+        links,
+      );
+      otel.emit(records, bodies);
+    }
+  } catch (err) {
+    // The transaction rolled back whole: every commit in it is retried.
+    for (const c of commits) send({ t: 'failed', id: c.id, error: (err as Error).message });
+  }
+  return other;
+}
+
+function handle(m: Exclude<ToWriter, Commit>): undefined {
+  if (m.t === 'prune') {
     try {
       send({ t: 'pruned', id: m.id, n: store.prune({ beforeMs: m.beforeMs, maxBytes: m.maxBytes }) });
     } catch (err) {
@@ -72,4 +109,5 @@ port.on('message', (m: ToWriter) => {
     if (otel === null) done();
     else void Promise.race([otel.shutdown(), new Promise((r) => setTimeout(r, Math.min(init.otel!.exportTimeoutMs, 2000)))]).then(done);
   }
-});
+  return undefined;
+}

@@ -1,22 +1,21 @@
 /**
- * OpenTelemetry export: a span per call (GenAI semantic conventions plus `aos.*` attributes) and
- * every audit event as a log record, over OTLP/HTTP (JSON). Built only when `otel.endpoint` is set:
- * without it there is no tracing stage at all. A collector that is down or slow never slows or
- * fails a request: spans and log records wait in bounded queues, exports run in the background with
- * a timeout, and what cannot be queued or exported is dropped and counted
+ * OpenTelemetry export of request-thread spans: a span per call (GenAI semantic conventions plus
+ * `aos.*` attributes) over OTLP/HTTP (JSON), when the audit trail is off. With it on, spans and
+ * audit log records are made from committed events by the audit writer thread (otlp-events.ts).
+ * Built only when `otel.endpoint` is set: without it there is no tracing stage at all. A collector
+ * that is down or slow never slows or fails a request: spans wait in a bounded queue, exports run in
+ * the background with a timeout, and what cannot be queued or exported is dropped and counted
  * (`aos_otel_dropped_total{signal,reason}`).
  */
-import { type Context, defaultTextMapGetter, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, TraceFlags, type Tracer, trace } from '@opentelemetry/api';
-import { type Logger as OtelLogger, SeverityNumber } from '@opentelemetry/api-logs';
-import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { type Context, defaultTextMapGetter, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, TraceFlags, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { core, logs, resources, tracing } from '@opentelemetry/sdk-node';
-import type { AuditEvent, AuditRecord } from '../audit/event.js';
+import { core, resources, tracing } from '@opentelemetry/sdk-node';
+import type { AuditEvent } from '../audit/event.js';
 import type { OtelConfig } from '../config/schema.js';
 import type { CallContext } from '../pipeline/context.js';
+import { type DropReason, genaiOperation, type OtelSignal } from './otlp-events.js';
 
-export type OtelSignal = 'spans' | 'logs';
-export type DropReason = 'queue_full' | 'export_failed';
+export type { DropReason, OtelSignal };
 
 export interface CallTracer {
   /** Starts the call's span before it is forwarded; sets ctx.traceId and the traceparent sent upstream. */
@@ -25,37 +24,13 @@ export interface CallTracer {
   end(span: Span | null, ctx: CallContext, event: AuditEvent, endMs: number): void;
 }
 
-/** Spans built from committed audit events (on the audit writer thread), with the ids the request thread assigned. */
-export interface EventSpans {
-  emit(records: readonly AuditRecord[]): void;
-}
-
-export interface AuditLogSink {
-  /** Committed audit events, exported as log records (body: the event's canonical JSON, `bodies[i]`). */
-  emit(records: readonly AuditRecord[], bodies: readonly string[]): void;
-}
-
 export interface Otel {
-  /** Request-thread spans (`spansFromEvents` off). */
-  readonly tracer: CallTracer | null;
-  /** Spans from audit events (`spansFromEvents` on). */
-  readonly spans: EventSpans | null;
-  readonly logs: AuditLogSink | null;
+  readonly tracer: CallTracer;
   /** Exports what is queued (bounded by the export timeout) and stops. */
   shutdown(): Promise<void>;
 }
 
 const propagator = new core.W3CTraceContextPropagator();
-
-/** gen_ai.operation.name for the gateway's operations (GenAI semantic conventions). */
-const GENAI_OPERATION: Record<string, string> = {
-  'chat.completions': 'chat',
-  responses: 'chat',
-  messages: 'chat',
-  'messages.count_tokens': 'count_tokens',
-  completions: 'text_completion',
-  embeddings: 'embeddings',
-};
 
 /**
  * Bounded queue accounting around a batch processor's exporter: the processor is handed at most
@@ -68,12 +43,6 @@ class Bounded<T> {
     readonly max: number,
     readonly drop: (reason: DropReason, n: number) => void,
   ) {}
-  /** Whether another item would be admitted; when not, it is counted as dropped (so callers skip building it). */
-  room(): boolean {
-    if (this.queued < this.max) return true;
-    this.drop('queue_full', 1);
-    return false;
-  }
   admit(): boolean {
     if (this.queued >= this.max) {
       this.drop('queue_full', 1);
@@ -95,62 +64,27 @@ class Bounded<T> {
   }
 }
 
-export function createOtel(
-  config: OtelConfig,
-  opts: { onDrop(signal: OtelSignal, reason: DropReason, n: number): void; version?: string /** Build spans from audit events instead of on the request thread. */; spansFromEvents?: boolean },
-): Otel | null {
-  if (config.endpoint === undefined || (!config.traces && !config.logs)) return null;
+export function createOtel(config: OtelConfig, opts: { onDrop(signal: OtelSignal, reason: DropReason, n: number): void; version?: string }): Otel | null {
+  if (config.endpoint === undefined || !config.traces) return null;
   const base = config.endpoint.replace(/\/+$/, '');
   const resource = resources.resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': opts.version ?? '0.0.0' });
   const batch = { maxExportBatchSize: config.batchSize, scheduledDelayMillis: config.scheduledDelayMs, exportTimeoutMillis: config.exportTimeoutMs, maxQueueSize: config.maxQueue + config.batchSize };
-  const shutdowns: (() => Promise<void>)[] = [];
-
-  let tracer: CallTracer | null = null;
-  let spans: EventSpans | null = null;
-  if (config.traces) {
-    const bounded = new Bounded<tracing.ReadableSpan>(config.maxQueue, (r, n) => opts.onDrop('spans', r, n));
-    const exporter = bounded.wrap(new OTLPTraceExporter({ url: `${base}/v1/traces`, headers: config.headers, timeoutMillis: config.exportTimeoutMs }));
-    const processor = new tracing.BatchSpanProcessor(exporter, batch);
-    const admitting: tracing.SpanProcessor = {
-      onStart: () => {},
-      onEnd: (span) => {
-        if (bounded.admit()) processor.onEnd(span);
-      },
-      forceFlush: () => processor.forceFlush(),
-      shutdown: () => processor.shutdown(),
-    };
-    // Event spans carry the ids the request thread already sent upstream: the id generator hands them over.
-    const ids = { traceId: '', spanId: '' };
-    const idGenerator = { generateTraceId: () => ids.traceId, generateSpanId: () => ids.spanId };
-    const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [admitting], ...(opts.spansFromEvents ? { idGenerator } : {}) });
-    shutdowns.push(() => provider.shutdown());
-    if (opts.spansFromEvents) spans = createEventSpans(provider.getTracer('aos-gateway', opts.version), ids, () => bounded.room());
-    else tracer = createCallTracer(provider.getTracer('aos-gateway', opts.version));
-  }
-
-  let sink: AuditLogSink | null = null;
-  if (config.logs) {
-    const bounded = new Bounded<logs.SdkLogRecord>(config.maxQueue, (r, n) => opts.onDrop('logs', r, n));
-    const exporter = bounded.wrap(new OTLPLogExporter({ url: `${base}/v1/logs`, headers: config.headers, timeoutMillis: config.exportTimeoutMs }));
-    const processor = new logs.BatchLogRecordProcessor({ exporter, ...batch });
-    const admitting: logs.LogRecordProcessor = {
-      onEmit: (record) => {
-        if (bounded.admit()) processor.onEmit(record);
-      },
-      forceFlush: () => processor.forceFlush(),
-      shutdown: () => processor.shutdown(),
-    };
-    const provider = new logs.LoggerProvider({ resource, processors: [admitting] });
-    shutdowns.push(() => provider.shutdown());
-    sink = createAuditLogSink(provider.getLogger('aos-gateway.audit', opts.version), () => bounded.room());
-  }
-
+  const bounded = new Bounded<tracing.ReadableSpan>(config.maxQueue, (r, n) => opts.onDrop('spans', r, n));
+  const exporter = bounded.wrap(new OTLPTraceExporter({ url: `${base}/v1/traces`, headers: config.headers, timeoutMillis: config.exportTimeoutMs }));
+  const processor = new tracing.BatchSpanProcessor(exporter, batch);
+  const admitting: tracing.SpanProcessor = {
+    onStart: () => {},
+    onEnd: (span) => {
+      if (bounded.admit()) processor.onEnd(span);
+    },
+    forceFlush: () => processor.forceFlush(),
+    shutdown: () => processor.shutdown(),
+  };
+  const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [admitting] });
   return {
-    tracer,
-    spans,
-    logs: sink,
+    tracer: createCallTracer(provider.getTracer('aos-gateway', opts.version)),
     async shutdown() {
-      await Promise.allSettled(shutdowns.map((s) => s()));
+      await Promise.allSettled([provider.shutdown()]);
     },
   };
 }
@@ -200,13 +134,11 @@ function createCallTracer(tracer: Tracer): CallTracer {
   };
 }
 
-/** gen_ai.operation.name of an event's operation. */
-function genaiOperation(operation: string | null, tool: string | null): string {
-  return (operation === null ? undefined : GENAI_OPERATION[operation]) ?? (tool !== null ? 'execute_tool' : (operation ?? 'request'));
-}
-
-/** The call's outcome as span attributes and status (GenAI conventions plus aos.*). */
-function setOutcome(span: Span, e: AuditEvent): void {
+/**
+ * The call's outcome as span attributes and status (GenAI conventions plus aos.*). The spans made
+ * from audit events (otlp-events.ts spanOf) carry the same; test/otlp-events.test.ts holds them equal.
+ */
+export function setOutcome(span: Span, e: AuditEvent): void {
   const a: Record<string, string | number | boolean | string[]> = {
     'aos.decision': e.decision,
     'aos.outcome': e.outcome,
@@ -237,69 +169,4 @@ function setOutcome(span: Span, e: AuditEvent): void {
     span.setStatus({ code: SpanStatusCode.ERROR });
   }
   span.setAttributes(a);
-}
-
-/** `room`: whether the export queue has room; a full one (a slow or down collector) skips building the span. */
-function createEventSpans(tracer: Tracer, ids: { traceId: string; spanId: string }, room: () => boolean): EventSpans {
-  return {
-    emit(records) {
-      for (const r of records) {
-        if (r.trace_id === null || r.span_id === null || !room()) continue;
-        const parent = r.parent_span_id === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.trace_id, spanId: r.parent_span_id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
-        ids.traceId = r.trace_id;
-        ids.spanId = r.span_id;
-        const start = Date.parse(r.time);
-        const op = genaiOperation(r.operation, r.tool);
-        const span = tracer.startSpan(
-          r.model === null ? op : `${op} ${r.model}`,
-          {
-            kind: SpanKind.CLIENT,
-            startTime: start,
-            attributes: { 'gen_ai.operation.name': op, 'gen_ai.provider.name': r.provider ?? 'none', 'aos.request_id': r.id, 'aos.route': r.route ?? 'unmatched' },
-          },
-          parent,
-        );
-        setOutcome(span, r);
-        span.end(start + (r.total_ms ?? 0));
-      }
-    },
-  };
-}
-
-function createAuditLogSink(logger: OtelLogger, room: () => boolean): AuditLogSink {
-  return {
-    emit(records, bodies) {
-      for (let i = 0; i < records.length; i++) {
-        if (!room()) continue;
-        const r = records[i];
-        // The whole event is the body (its canonical JSON, as hashed); the attributes are what a
-        // collector routes and indexes on, plus the chain links so a SIEM can check them.
-        const attributes: Record<string, string | number | boolean> = {
-          'aos.audit.id': r.id,
-          'aos.audit.seq': r.seq,
-          'aos.audit.hash': r.hash,
-          'aos.audit.prev_hash': r.prev_hash,
-          'aos.audit.decision': r.decision,
-          'aos.audit.outcome': r.outcome,
-        };
-        if (r.agent_id !== null) attributes['aos.audit.agent_id'] = r.agent_id;
-        if (r.team !== null) attributes['aos.audit.team'] = r.team;
-        if (r.route !== null) attributes['aos.audit.route'] = r.route;
-        if (r.status !== null) attributes['aos.audit.status'] = r.status;
-        if (r.workflow_id !== null) attributes['aos.audit.workflow_id'] = r.workflow_id;
-        const context =
-          r.trace_id === null || r.span_id === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: r.trace_id, spanId: r.span_id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
-        const warn = r.decision === 'deny' || r.outcome !== 'completed';
-        logger.emit({
-          timestamp: Date.parse(r.time),
-          eventName: 'aos.audit',
-          severityNumber: warn ? SeverityNumber.WARN : SeverityNumber.INFO,
-          severityText: warn ? 'WARN' : 'INFO',
-          body: bodies[i],
-          attributes,
-          context,
-        });
-      }
-    },
-  };
 }
