@@ -12,4 +12,5 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-setFlagsFromString('--no-allocation-site-pretenuring');
+// A setting given on node's command line wins (`node --allocation-site-pretenuring …`).
+if (!process.execArgv.some((a) => a.includes('allocation-site-pretenuring'))) setFlagsFromString('--no-allocation-site-pretenuring');

@@ -8,7 +8,7 @@ import type { MeteringMetrics } from '../telemetry/metrics.js';
 import { type BudgetRule, type BudgetRules, createPeriods, keyOf, lineOf, type Period, type ScopeRules, type Window } from './budgets.js';
 import { costOf, type Price, type PriceTable, worstCase } from './prices.js';
 import { type BudgetStore, type LineState, NANO, type ReserveLine, type ReserveOutcome, toNano } from './store.js';
-import { boundTokens, countTokens, createPromptCounter, MESSAGE_OVERHEAD } from './tokens.js';
+import { boundTokens, countTokens, createPromptCounter, loadTokenizer, MESSAGE_OVERHEAD } from './tokens.js';
 import { UsageTap } from './usage-tap.js';
 
 export interface MeteringStageOptions {
@@ -76,6 +76,7 @@ export function createMeteringStages(opts: MeteringStageOptions): MeteringStages
     return { texts, messages };
   };
   const countAlways = config.countTokens === 'always';
+  if (countAlways) loadTokenizer();
 
   /**
    * Whether a budget (USD, or tokens per minute) is near enough its soft threshold for the bound to

@@ -1,4 +1,25 @@
-import { countTokens as count } from 'gpt-tokenizer/encoding/o200k_base';
+import { createRequire } from 'node:module';
+
+type Tokenizer = typeof import('gpt-tokenizer/encoding/o200k_base');
+
+/**
+ * The tokenizer is loaded on first use: its o200k_base tables take ~60 MB of memory and ~300 ms to
+ * load (one stall, once per process). With `metering.countTokens: nearLimit` (the default) nothing
+ * counts until a budget comes near its limit or a stream is cut short, so a sidecar whose budgets
+ * stay far from their limits never holds it.
+ */
+let tokenizer: Tokenizer | null = null;
+const load = (): Tokenizer => (tokenizer ??= createRequire(import.meta.url)('gpt-tokenizer/encoding/o200k_base') as Tokenizer);
+
+/** Loads the tokenizer now (`countTokens: always` counts every call: its first call must not wait). */
+export function loadTokenizer(): void {
+  load();
+}
+
+/** Whether the tokenizer has been loaded (tests, and the memory it holds). */
+export function tokenizerLoaded(): boolean {
+  return tokenizer !== null;
+}
 
 /** Tokens per message the chat formats add around each message's text (role, separators). */
 export const MESSAGE_OVERHEAD = 4;
@@ -8,7 +29,7 @@ export const MESSAGE_OVERHEAD = 4;
  * providers' tokenizers differ by a few percent, which the reconciliation to real usage absorbs).
  */
 export function countTokens(text: string): number {
-  return text.length === 0 ? 0 : count(text);
+  return text.length === 0 ? 0 : load().countTokens(text);
 }
 
 /**
