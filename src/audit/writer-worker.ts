@@ -57,8 +57,9 @@ port.on('message', (m: ToWriter) => {
  */
 function commit(first: Commit): ToWriter | undefined {
   const commits = [first];
-  const counts = [first.bodies.split('\n').length];
-  let total = counts[0];
+  /** Each commit's bodies. */
+  const parts = [first.bodies.split('\n')];
+  let total = parts[0].length;
   let other: ToWriter | undefined;
   while (total < MAX_MERGED) {
     const queued = receiveMessageOnPort(port)?.message as ToWriter | undefined;
@@ -68,16 +69,16 @@ function commit(first: Commit): ToWriter | undefined {
       break;
     }
     commits.push(queued);
-    counts.push(queued.bodies.split('\n').length);
-    total += counts[counts.length - 1];
+    parts.push(queued.bodies.split('\n'));
+    total += parts[parts.length - 1].length;
   }
   try {
-    const bodies = commits.length === 1 ? first.bodies.split('\n') : commits.flatMap((c) => c.bodies.split('\n'));
+    const bodies = parts.length === 1 ? parts[0] : parts.flat();
     const flat = commits.length === 1 ? first.columns : commits.flatMap((c) => c.columns);
     const columns = new Array<EventColumns>(bodies.length);
     for (let i = 0; i < bodies.length; i++) columns[i] = flat.slice(i * COLUMNS, (i + 1) * COLUMNS) as EventColumns;
     const links = store.appendEncoded(bodies, columns);
-    for (let i = 0; i < commits.length; i++) send({ t: 'committed', id: commits[i].id, n: counts[i] });
+    for (let i = 0; i < commits.length; i++) send({ t: 'committed', id: commits[i].id, n: parts[i].length });
     if (otel !== null) {
       // Parsed only for export: the commit itself needs the bodies and their columns alone.
       const records = recordsOf(

@@ -32,7 +32,7 @@ function ipv4Counts(text: string, start: number, octets: string[]): boolean {
 }
 
 /**
- * Where an IPv4 match could start at or after `from`: four characters before a dot between two
+ * Where an IPv4 match could start at or after `from`: three characters before a dot between two
  * digits (a match's first dot is at most three characters after its start), or -1.
  */
 function nextIpv4Start(text: string, from: number): number {
