@@ -13,7 +13,7 @@ import { createRemoteJWKSet, importJWK, SignJWT } from 'jose';
 import t from 'tap';
 import { verifyIdToken } from '../src/control/oidc.js';
 import { ADMIN_TOKEN, type RawAnswer, raw, startControl } from './control-fixtures.js';
-import { freePort } from './helpers.js';
+import { freePort, refusedPort } from './helpers.js';
 import { signInAtIdp, startIdp } from './oidc-idp.js';
 
 /** A request to a whole URL (headers, method, JSON body). */
@@ -228,7 +228,7 @@ t.test('OIDC sign-in at the HTTP level', async (t) => {
 });
 
 t.test('a provider that cannot be reached: 503 control_unavailable at sign-in, saying where', async (t) => {
-  const gone = `http://127.0.0.1:${await freePort()}`;
+  const gone = `http://127.0.0.1:${await refusedPort()}`;
   const h = await startControl(t, { config: { console: { oidc: { issuer: gone, clientId: 'aos-console' } } } });
   const r = await get(`${h.cp.addresses.people}/console/oidc/login`);
   t.same([r.status, r.json.error.code], [503, 'control_unavailable']);

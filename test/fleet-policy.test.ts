@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startSampleUpstream } from '../examples/sample-upstream.js';
 import { chat, fleetGatewayDir, type Json, startAosControl, startGatewayProcess, testIssuer, until } from './fleet-gateways.js';
-import { freePort } from './helpers.js';
+import { refusedPort } from './helpers.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
 
@@ -26,7 +26,7 @@ t.test("a control plane's policy bundle replaces the gateway's source; one that 
   });
   await new Promise<void>((r) => bundles.listen(0, '127.0.0.1', () => r()));
   const served = `http://127.0.0.1:${(bundles.address() as AddressInfo).port}/fleet/bundle.tar.gz`;
-  const dead = `http://127.0.0.1:${await freePort()}/fleet/bundle.tar.gz`;
+  const dead = `http://127.0.0.1:${await refusedPort()}/fleet/bundle.tar.gz`;
   const issuer = await testIssuer(root);
   const good = await startAosControl(mkdtempSync(join(root, 'cp-good-')), { policy: { bundleUrl: served } });
   const down = await startAosControl(mkdtempSync(join(root, 'cp-down-')), { policy: { bundleUrl: dead } });

@@ -25,7 +25,7 @@ import { createLogger } from '../src/log.js';
 import { sampleEvent } from './audit-events.js';
 import { kill } from './fleet-control.js';
 import { FLEET_REGISTRY, startAosControl } from './fleet-gateways.js';
-import { freePort } from './helpers.js';
+import { refusedPort } from './helpers.js';
 
 const agent = (id: string, team: string, template: string): Agent => ({ id, team, template, templateVersion: 1, owner: null, roles: [], labels: {}, unregistered: false });
 const writer = agent('writer', 'content', 'standard');
@@ -204,7 +204,7 @@ t.test('the sync fails over from a URL that does not answer to one that does, an
     await control.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  const dead = `http://127.0.0.1:${await freePort()}`;
+  const dead = `http://127.0.0.1:${await refusedPort()}`;
   const config = { urls: [dead, dead, control.url], tokenEnv: 'T', connectTimeoutMs: 500, backoffMaxMs: 200 } as ControlPlaneConfig;
   const client = createControlClient(config, 'gw-failover', dir, { T: await control.gatewayToken('sa-failover') });
   const logs: string[] = [];

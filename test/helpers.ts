@@ -1,6 +1,6 @@
 /** Test fixtures: a real gateway on port 0 in front of the real sample upstream, torn down after. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -99,6 +99,27 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/**
+ * A loopback port nothing listens on, for tests of an unreachable peer. A port freed by `freePort()` is
+ * not one: under parallel test files another server listening on port 0 can be given it, and then it
+ * accepts. Port 1 lies below the kernel's ephemeral range, so no `listen(0)` is ever handed it; it is
+ * checked to refuse, and a machine where it does not is an error rather than a hang.
+ */
+export async function refusedPort(): Promise<number> {
+  const port = 1;
+  const code = await new Promise<string | undefined>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.setTimeout(2000, () => socket.destroy(new Error('ETIMEDOUT')));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+  if (code !== 'ECONNREFUSED') throw new Error(`127.0.0.1:${port} should refuse connections for this test, but it ${code ? `failed with ${code}` : 'accepted'}`);
   return port;
 }
 

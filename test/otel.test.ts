@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import t, { type Test } from 'tap';
 import { parsePrometheus } from './audit-events.js';
-import { freePort, type Harness, startHarness } from './helpers.js';
+import { type Harness, refusedPort, startHarness } from './helpers.js';
 
 const BUNDLE = fileURLToPath(new URL('../policies/bundle.tar.gz', import.meta.url));
 const REGISTRY = `
@@ -200,7 +200,7 @@ t.test('a span per call with GenAI attributes; the upstream gets our span as par
 });
 
 t.test('collector down: requests unaffected, failed exports counted', async (t) => {
-  const h = await gateway(t, { endpoint: `http://127.0.0.1:${await freePort()}` });
+  const h = await gateway(t, { endpoint: `http://127.0.0.1:${await refusedPort()}` });
   for (let i = 0; i < 20; i++) {
     const r = await fetch(`${h.url}/v1/chat/completions`, {
       method: 'POST',

@@ -9,7 +9,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import AnthropicV1 from 'anthropic-sdk-v1';
 import OpenAI from 'openai';
 import t, { type Test } from 'tap';
-import { freePort, type Harness, startHarness } from './helpers.js';
+import { type Harness, refusedPort, startHarness } from './helpers.js';
 
 const KEY = 'agent-key-streaming';
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
@@ -285,7 +285,7 @@ t.test("the provider's SSE passes through byte for byte, malformed or not", asyn
 
 t.test('an unreachable upstream is a 502, after a bounded number of attempts', async (t) => {
   t.test('nothing listens', async (t) => {
-    const port = await freePort();
+    const port = await refusedPort();
     const h = await startHarness(t, {
       providers: { openai: { baseUrl: `http://127.0.0.1:${port}/v1` }, anthropic: { baseUrl: `http://127.0.0.1:${port}` } },
     });
