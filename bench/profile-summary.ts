@@ -67,9 +67,13 @@ export function areaOf(functionName: string, url: string): string {
   return shortUrl(url);
 }
 
-/** `skipUs`: ignore the first microseconds of the profile (process start, warm-up). */
-export function summarizeProfile(file: string, opts: { skipUs?: number; topN?: number } = {}): ProfileSummary {
+/**
+ * `skipUs`: ignore the first microseconds of the profile (process start, warm-up); `untilUs`: and
+ * everything after this offset (the shutdown: closing the audit store checkpoints its WAL).
+ */
+export function summarizeProfile(file: string, opts: { skipUs?: number; untilUs?: number; topN?: number } = {}): ProfileSummary {
   const skipUs = opts.skipUs ?? 0;
+  const untilUs = opts.untilUs ?? Number.POSITIVE_INFINITY;
   const topN = opts.topN ?? 30;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
@@ -86,6 +90,7 @@ export function summarizeProfile(file: string, opts: { skipUs?: number; topN?: n
   for (let i = 0; i < samples.length; i++) {
     t += timeDeltas[i];
     if (t < skipUs) continue;
+    if (t > untilUs) break;
     const dt = i + 1 < timeDeltas.length ? timeDeltas[i + 1] : mean;
     selfById.set(samples[i], (selfById.get(samples[i]) ?? 0) + dt);
     const seen = new Set<string>();

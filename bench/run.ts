@@ -1039,17 +1039,20 @@ async function profile(group: ProcessGroup, machine: Machine, opts: Options): Pr
       await wrk(group, machine, proxy.url, scenario, 10, scenario.mix === true ? 6000 : 1500);
       const measureFrom = performance.now();
       const r = (await wrk(group, machine, proxy.url, scenario, opts.durationS))!;
-      await group.stop(proxy.child, 'SIGTERM', 15_000); // the profile is written on a clean exit
+      const stopping = performance.now();
+      await group.stop(proxy.child, 'SIGTERM', 60_000); // the profile is written on a clean exit
+      log(`bench --profile: ${scenario.id} ${target} exited ${((performance.now() - stopping) / 1000).toFixed(1)} s after SIGTERM`);
       const files = readdirSync(dir)
         .filter((f) => f.endsWith('.cpuprofile'))
         .map((f) => join(dir, f));
       if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}: did the ${target} exit cleanly?\n${proxy.child.tail.join('\n')}`);
       const main = files.sort((a, b) => statSync(b).size - statSync(a).size)[0];
-      // Skip process start and warm-up: only the measured run counts.
+      // Skip process start and warm-up, and the shutdown after the run: only the measured run counts.
       const skipUs = (measureFrom - proxy.startedAt) * 1000;
-      const summary = summarizeProfile(main, { skipUs, topN: 30 });
+      const untilUs = (stopping - proxy.startedAt) * 1000;
+      const summary = summarizeProfile(main, { skipUs, untilUs, topN: 30 });
       summaries[target] = { summary, requests: r.requests };
-      writeFileSync(join(OUT, 'profile', `${scenario.id}-${target}.json`), `${JSON.stringify({ profile: main, skipUs, requests: r.requests })}\n`);
+      writeFileSync(join(OUT, 'profile', `${scenario.id}-${target}.json`), `${JSON.stringify({ profile: main, skipUs, untilUs, requests: r.requests })}\n`);
       const text =
         `${scenario.title}, ${target}: ${r.requests} requests, ${Math.round(r.requests / (r.duration_us / 1e6))} req/s\n` +
         `profile: ${main} (first ${Math.round(skipUs / 1000)} ms skipped)\n\n${formatProfile(summary, r.requests)}\n`;

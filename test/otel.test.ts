@@ -183,6 +183,8 @@ t.test('a span per call with GenAI attributes; the upstream gets our span as par
   t.match(denied.attributes, { 'error.type': 'aos_policy_denied', 'gen_ai.request.model': 'o3', 'http.response.status_code': 403, 'aos.reasons': Array });
   const fresh = rx.spans.find((s) => s.traceId !== agentTrace)!;
   t.ok(fresh !== undefined && !fresh.parentSpanId, 'a call without traceparent starts a new trace');
+  const began = Number.parseInt(fresh.traceId.slice(0, 12), 16);
+  t.ok(Math.abs(began - Number(BigInt(fresh.startTimeUnixNano) / 1_000_000n)) < 60_000, `whose id starts with when it began (${fresh.traceId})`);
   t.equal(String(h.upstream.received[1].headers.traceparent).slice(3, 35), fresh.traceId);
   t.match(rx.resources[0], { 'service.name': 'aos-gateway' });
 

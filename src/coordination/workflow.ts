@@ -1,7 +1,7 @@
 import type { WorkflowsConfig } from '../config/schema.js';
 import type { CallContext, Stage } from '../pipeline/context.js';
 import { readTraceHeaders } from '../telemetry/trace-context.js';
-import { randomHexId } from '../telemetry/trace-ids.js';
+import { newTraceId } from '../telemetry/trace-ids.js';
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
 const ZERO_TRACE = '0'.repeat(32);
@@ -24,7 +24,7 @@ export function createWorkflowStage(config: WorkflowsConfig): Stage {
     let id = ctx.workflowId;
     if (id === null) {
       if (!start) return;
-      if (ctx.traceId === null) ctx.traceId = randomHexId(16);
+      if (ctx.traceId === null) ctx.traceId = newTraceId();
       id = ctx.traceId;
       ctx.workflowId = id;
     } else if (ctx.traceId === null && TRACE_ID.test(id) && id !== ZERO_TRACE) {

@@ -14,6 +14,7 @@ import type { AuditEvent } from '../audit/event.js';
 import type { OtelConfig } from '../config/schema.js';
 import type { CallContext } from '../pipeline/context.js';
 import { type DropReason, genaiOperation, type OtelSignal } from './otlp-events.js';
+import { idGenerator } from './trace-ids.js';
 
 export type { DropReason, OtelSignal };
 
@@ -80,7 +81,7 @@ export function createOtel(config: OtelConfig, opts: { onDrop(signal: OtelSignal
     forceFlush: () => processor.forceFlush(),
     shutdown: () => processor.shutdown(),
   };
-  const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [admitting] });
+  const provider = new tracing.BasicTracerProvider({ resource, spanProcessors: [admitting], idGenerator });
   return {
     tracer: createCallTracer(provider.getTracer('aos-gateway', opts.version)),
     async shutdown() {

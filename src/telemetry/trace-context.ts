@@ -1,5 +1,5 @@
 import type { CallContext } from '../pipeline/context.js';
-import { randomHexId } from './trace-ids.js';
+import { newTraceId, randomHexId } from './trace-ids.js';
 
 /** W3C trace context: version, trace id, parent span id, flags. */
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}/;
@@ -57,7 +57,7 @@ export function assignSpanIds(ctx: CallContext): void {
   if (ctx.traceparent !== null) return;
   let traceId = ctx.traceId;
   if (traceId === null) {
-    traceId = randomHexId(16);
+    traceId = newTraceId();
     ctx.traceId = traceId;
   }
   ctx.traceparent = `00-${traceId}-${randomHexId(8)}-01`;
