@@ -71,7 +71,7 @@ export function areaOf(functionName: string, url: string): string {
  * `skipUs`: ignore the first microseconds of the profile (process start, warm-up); `untilUs`: and
  * everything after this offset (the shutdown: closing the audit store checkpoints its WAL).
  */
-export function summarizeProfile(file: string, opts: { skipUs?: number; untilUs?: number; topN?: number } = {}): ProfileSummary {
+export function summarizeProfile(file: string, opts: { skipUs?: number; untilUs?: number; topN?: number; inclusiveN?: number } = {}): ProfileSummary {
   const skipUs = opts.skipUs ?? 0;
   const untilUs = opts.untilUs ?? Number.POSITIVE_INFINITY;
   const topN = opts.topN ?? 30;
@@ -137,7 +137,7 @@ export function summarizeProfile(file: string, opts: { skipUs?: number; untilUs?
         return { name, where, area: 'gateway src/', selfUs: us, share: share(us) };
       })
       .sort((a, b) => b.selfUs - a.selfUs)
-      .slice(0, 15),
+      .slice(0, opts.inclusiveN ?? 15),
   };
 }
 
