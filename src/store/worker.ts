@@ -19,11 +19,10 @@ export function startWorker(from: string, file: string, data: object): Worker {
 }
 
 /**
- * The nice value of background threads: they yield the core to the request thread. 19 rather than
- * 10: on one core at 32 calls in flight the request thread is preempted less often, and the audit
- * writer commits larger groups once it runs (bench/RESULTS-performance.md: the realistic mix went
- * from 25.5% to 28.4% of the floor, +226 to +189 µs per call, p99 +22.7 to +8.3 ms). It still gets
- * a share of a saturated core, and once its queue is full the intent journal holds the rest.
+ * The nice value of background threads: they yield the core to the request thread. 19: on one core
+ * at 32 calls in flight the request thread is preempted less often than at 10, and the audit writer
+ * commits larger groups once it runs (bench/RESULTS-performance.md). It still gets a share of a
+ * saturated core, and once its queue is full the intent journal holds the rest.
  */
 const BACKGROUND_NICE = 19;
 
