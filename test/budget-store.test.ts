@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { createLogger } from '../src/log.js';
 import { createRedisStore } from '../src/metering/redis-store.js';
@@ -174,4 +175,59 @@ t.test("sqlite store: a settlement within its reservation may reach the log afte
     t.same(s2.peek(a), { spent: c.spent, reserved: 0, limit: 1000 }, c.name);
     await s2.close();
   }
+});
+
+t.test('sqlite store: snapshots reach budgets.db through their thread; a counter is forgotten an hour after its period, looked for once a minute', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aos-budget-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const clock = { now: 1_800_000_000_000 };
+  const rows = () => {
+    const db = new Database(join(dir, 'budgets.db'), { readonly: true });
+    try {
+      return db.prepare('SELECT key, spent FROM budget_counters ORDER BY key').all() as { key: string; spent: number }[];
+    } finally {
+      db.close();
+    }
+  };
+  const until = async (what: string, ok: () => boolean) => {
+    const deadline = Date.now() + 5000;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const s = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 20, now: () => clock.now });
+  t.teardown(() => s.close());
+  const short: ReserveLine = { key: 'agent:g|usd|minute|p', limitId: 'agent:g|usd|minute', limit: 1000, amount: 10, until: clock.now + 60_000 };
+  const r = s.reserve([short], 60_000) as { ok: true; id: string };
+  s.settle(r.id, [short], [7]);
+  await until('the counter is in budgets.db', () => rows().some((x) => x.key === short.key && x.spent === 7));
+  t.pass('a background snapshot wrote it');
+
+  // An hour and a minute past its period: forgotten at the next look (at most a minute after the last).
+  clock.now += 3_600_000 + 60_000 + 1;
+  const other: ReserveLine = { ...short, key: 'agent:h|usd|minute|p', limitId: 'agent:h|usd|minute', until: clock.now + 60_000 };
+  const r2 = s.reserve([other], 60_000) as { ok: true; id: string };
+  s.settle(r2.id, [other], [3]);
+  await until('the old counter is gone and the new one written', () => {
+    const keys = rows().map((x) => x.key);
+    return !keys.includes(short.key) && keys.includes(other.key);
+  });
+  t.same(s.peek(short), { spent: 0, reserved: 0, limit: 1000 }, 'and gone from memory');
+
+  // Counters past their hour are not looked for again within the minute.
+  const third: ReserveLine = { ...short, key: 'agent:i|usd|minute|p', limitId: 'agent:i|usd|minute', until: clock.now - 3_600_001 };
+  const r3 = s.reserve([third], 60_000) as { ok: true; id: string };
+  s.settle(r3.id, [third], [5]);
+  await until('the third counter is written', () => rows().some((x) => x.key === third.key));
+  await new Promise((r) => setTimeout(r, 100));
+  t.ok(
+    rows().some((x) => x.key === third.key),
+    'kept until the next minute',
+  );
+  clock.now += 60_000;
+  const r4 = s.reserve([other], 60_000) as { ok: true; id: string };
+  s.settle(r4.id, [other], [1]);
+  await until('forgotten at the next look', () => !rows().some((x) => x.key === third.key));
+  t.pass('forgotten a minute later');
 });

@@ -7,7 +7,7 @@ import { startWorker } from '../store/worker.js';
 import type { WriteBarrier } from '../store/write-barrier.js';
 import { BUDGET_MIGRATIONS, type BudgetSnapshot, LOG, writeBudgetSnapshot } from './budget-snapshot.js';
 import { Ledger } from './ledger.js';
-import type { FromSnapshotWriter } from './snapshot-worker.js';
+import type { FromSnapshotWriter, ToSnapshotWriter } from './snapshot-worker.js';
 import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
 
 export interface SqliteStoreOptions {
@@ -144,7 +144,7 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
       settle = r;
     });
     inflight = { keys, done, settle };
-    writer.postMessage(JSON.stringify(snap));
+    writer.postMessage(snap satisfies ToSnapshotWriter);
   };
 
   let prunedAt = 0;
