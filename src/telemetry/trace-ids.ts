@@ -3,7 +3,7 @@ import { randomFillSync } from 'node:crypto';
 const pool = Buffer.allocUnsafe(4096);
 let offset = pool.length;
 
-/** A random W3C trace id (16 bytes) or span id (8 bytes) as lowercase hex, never all zeros. */
+/** A random W3C trace id (16 bytes), span id (8 bytes) or a new trace id's random part (10) as lowercase hex, never all zeros. */
 export function randomHexId(bytes: 8 | 10 | 16): string {
   if (offset + bytes > pool.length) {
     randomFillSync(pool);
