@@ -3,8 +3,8 @@ import { randomFillSync } from 'node:crypto';
 const pool = Buffer.allocUnsafe(4096);
 let offset = pool.length;
 
-/** A random W3C trace id (16 bytes), span id (8 bytes) or a new trace id's random part (10) as lowercase hex, never all zeros. */
-export function randomHexId(bytes: 8 | 10 | 16): string {
+/** A random W3C span id (8 bytes) or the random part of a new trace id (10) as lowercase hex, never all zeros. */
+export function randomHexId(bytes: 8 | 10): string {
   if (offset + bytes > pool.length) {
     randomFillSync(pool);
     offset = 0;
