@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Anthropic from '@anthropic-ai/sdk';
+import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import t, { type Test } from 'tap';
 import type { AuditRecord } from '../src/audit/event.js';
@@ -289,6 +290,47 @@ t.test('journal recovery: a decided call without a committed event comes back as
   );
   t.equal(readdirSync(dir).filter((f) => f.includes('.journal.') && readFileSync(join(dir, f), 'utf8') !== '').length, 0, 'old journal segments are gone');
   t.match(h.gateway.audit(), null, 'audit off: no trail');
+});
+
+t.test('a commit that fails is retried by the writer thread until it lands: in order, the chain intact, the failures counted', async (t) => {
+  const h = await startHarness(t, { audit: { mode: 'off' } });
+  const dir = join(h.dir, 'audit-retry');
+  const config = { ...h.gateway.current().config.audit, mode: 'on' as const, flushMs: 10_000, retention: { maxAgeDays: 0, maxSizeMb: 0, intervalSec: 3600 } };
+  const registry = createMetrics().registry;
+  const metrics = createCallMetrics(registry);
+  const logged: string[] = [];
+  const log = createLogger('error', (line) => logged.push(line));
+  const trail = createAuditTrail({ dataDir: dir, config, log, metrics });
+  t.teardown(() => trail.close());
+  const first = sampleEvent(1);
+  trail.complete(first, trail.intent(first));
+  await trail.flush();
+  // Another connection takes the next sequence number: the writer's next transaction fails on it.
+  const other = new Database(join(dir, 'audit.db'));
+  other.prepare("INSERT INTO audit_events (seq, id, time_ms, decision, body, prev_hash, hash) VALUES (2, 'blocker', 0, 'allow', '{}', '-', '-')").run();
+  const later = [sampleEvent(2), sampleEvent(3), sampleEvent(4)];
+  let landed = false;
+  trail.complete(later[0], trail.intent(later[0]));
+  const flushed = trail.flush().then(() => (landed = true));
+  trail.complete(later[1], trail.intent(later[1]));
+  trail.final(later[2]);
+  void trail.flush();
+  await new Promise((r) => setTimeout(r, 900));
+  const failures = async () => Number((await registry.getSingleMetricAsString('aos_audit_write_errors_total')).match(/^aos_audit_write_errors_total (\d+)/m)?.[1]);
+  t.ok((await failures()) >= 2, 'each failed transaction is counted (retried every 250 ms)');
+  t.equal(landed, false, 'not acknowledged while it fails');
+  t.match(logged.join('\n'), /audit commit failed; retrying/, 'and logged');
+  t.same(other.prepare('SELECT id FROM audit_events ORDER BY seq').pluck().all(), [first.id, 'blocker'], 'nothing of the failed commits is stored');
+  other.prepare("DELETE FROM audit_events WHERE id = 'blocker'").run();
+  other.close();
+  await flushed;
+  await trail.flush();
+  t.same(
+    trail.store.query({}).map((e) => e.id),
+    [first.id, ...later.map((e) => e.id)],
+    'every event lands once, the failed commits first, in the order they were sent',
+  );
+  t.equal(verifyChain(trail.store).ok, true, 'the chain verifies');
 });
 
 t.test('journal: an intent line holds the decided fields only; recovered, it is the decided event with its outcome unknown; whole-event lines of earlier versions recover too', async (t) => {

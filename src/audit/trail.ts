@@ -52,10 +52,9 @@ export interface AuditTrailOptions {
   now?: () => number;
 }
 
-interface Batch {
-  bodies: string[];
-  /** COLUMNS values per event, flat. */
-  columns: EventColumns[number][];
+/** A commit sent to the writer and not yet acknowledged: its events themselves are the writer's (it retries a failed one). */
+interface Sent {
+  n: number;
   segments: number[];
   since: number;
 }
@@ -81,17 +80,17 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   let nextId = 1;
   let closed = false;
   let writerDead: Error | null = null;
-  /** Batches sent and not yet acknowledged, in order. */
-  const inflight = new Map<number, Batch>();
+  /** Commits sent and not yet acknowledged, in order. */
+  const inflight = new Map<number, Sent>();
   let inflightEvents = 0;
   let idle: (() => void)[] = [];
   const prunes = new Map<number, (n: number) => void>();
   let closing: (() => void) | null = null;
 
-  const send = (id: number, batch: Batch) => {
-    inflight.set(id, batch);
-    inflightEvents += batch.bodies.length;
-    worker.postMessage({ t: 'commit', id, bodies: batch.bodies.join('\n'), columns: batch.columns } satisfies ToWriter);
+  const send = (id: number, sent: Sent, joined: string, cols: EventColumns[number][]) => {
+    inflight.set(id, sent);
+    inflightEvents += sent.n;
+    worker.postMessage({ t: 'commit', id, bodies: joined, columns: cols } satisfies ToWriter);
   };
   const settleIdle = () => {
     if (inflight.size === 0 && bodies.length === 0) {
@@ -104,18 +103,14 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
     if (m.t === 'committed') {
       const b = inflight.get(m.id)!;
       inflight.delete(m.id);
-      inflightEvents -= b.bodies.length;
+      inflightEvents -= b.n;
       journal.committed(b.segments);
       metrics.committed(m.n, (performance.now() - b.since) / 1000);
       settleIdle();
     } else if (m.t === 'failed') {
       metrics.writeFailed();
-      log.error('audit commit failed; retrying (the intent journal keeps the calls)', { error: m.error });
-      const b = inflight.get(m.id)!;
-      inflight.delete(m.id);
-      inflightEvents -= b.bodies.length;
-      const retry = setTimeout(() => send(m.id, b), 250);
-      if (closed) retry.unref();
+      // The writer retries it; its events stay in the intent journal until then.
+      log.error('audit commit failed; retrying (the intent journal keeps the calls)', { error: m.error, events: m.n });
     } else if (m.t === 'pruned') {
       if (m.error !== undefined) log.error('audit retention failed', { error: m.error });
       else if (m.n > 0) log.info('audit retention deleted old events', { events: m.n });
@@ -146,11 +141,10 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
       timer = null;
     }
     if (bodies.length === 0 || writerDead !== null) return;
-    const batch: Batch = { bodies, columns, segments, since: oldest };
+    send(nextId++, { n: bodies.length, segments, since: oldest }, bodies.join('\n'), columns);
     bodies = [];
     columns = [];
     segments = [];
-    send(nextId++, batch);
   };
 
   let warnedAt = 0;

@@ -27,7 +27,8 @@ export interface WriterInit {
 export type ToWriter = { t: 'commit'; id: number; bodies: string; columns: EventColumns[number][] } | { t: 'prune'; id: number; beforeMs?: number; maxBytes?: number } | { t: 'close' };
 export type FromWriter =
   | { t: 'committed'; id: number; n: number }
-  | { t: 'failed'; id: number; error: string }
+  /** A transaction of `n` events rolled back; this thread retries it. */
+  | { t: 'failed'; n: number; error: string }
   | { t: 'pruned'; id: number; n: number; error?: string }
   | { t: 'dropped'; signal: 'spans' | 'logs'; reason: 'queue_full' | 'export_failed'; n: number }
   | { t: 'closed' };
@@ -43,23 +44,50 @@ type Commit = Extract<ToWriter, { t: 'commit' }>;
 
 /** Most events one transaction takes when commits queued up behind each other. */
 const MAX_MERGED = 4096;
-
-port.on('message', (m: ToWriter) => {
-  let next: ToWriter | undefined = m;
-  while (next !== undefined) next = next.t === 'commit' ? commit(next) : handle(next);
-});
+/** How long a failed transaction waits before it is tried again (its commits first, in order). */
+const RETRY_MS = 250;
 
 /**
- * Commits `first` and the commits already queued behind it in one transaction. The writer yields
+ * Commits whose transaction failed (disk full, a lock held past busy_timeout): this thread keeps
+ * them and retries, so the request thread holds no event after sending it (only its count and
+ * journal segments, until acknowledged). Later commits wait behind them: the chain keeps their order.
+ */
+let failed: Commit[] = [];
+let retryTimer: NodeJS.Timeout | null = null;
+
+port.on('message', (m: ToWriter) => drain(m));
+
+/** Handles `m` and whatever its handling took off the port, in order. */
+function drain(m: ToWriter | undefined): void {
+  let next = m;
+  while (next !== undefined) {
+    if (next.t !== 'commit') next = handle(next);
+    else if (retryTimer !== null) {
+      // A retry is due: this commit waits behind the failed ones.
+      failed.push(next);
+      next = undefined;
+    } else next = commit([next]);
+  }
+}
+
+function retryFailed(): void {
+  retryTimer = null;
+  const commits = failed;
+  failed = [];
+  drain(commit(commits));
+}
+
+/**
+ * Commits `commits` and those already queued behind it in one transaction. The writer yields
  * the core to the request thread, so under load commits wait for it; taken together, the pages
  * every commit rewrites (the table's last page, the time-ordered indexes') are written once.
  * Returns the first message of another kind it took off the port, to be handled next, in order.
  */
-function commit(first: Commit): ToWriter | undefined {
-  const commits = [first];
+function commit(commits: Commit[]): ToWriter | undefined {
   /** Each commit's bodies. */
-  const parts = [first.bodies.split('\n')];
-  let total = parts[0].length;
+  const parts = commits.map((c) => c.bodies.split('\n'));
+  let total = 0;
+  for (const p of parts) total += p.length;
   let other: ToWriter | undefined;
   while (total < MAX_MERGED) {
     const queued = receiveMessageOnPort(port)?.message as ToWriter | undefined;
@@ -74,7 +102,7 @@ function commit(first: Commit): ToWriter | undefined {
   }
   try {
     const bodies = parts.length === 1 ? parts[0] : parts.flat();
-    const flat = commits.length === 1 ? first.columns : commits.flatMap((c) => c.columns);
+    const flat = commits.length === 1 ? commits[0].columns : commits.flatMap((c) => c.columns);
     const columns = new Array<EventColumns>(bodies.length);
     for (let i = 0; i < bodies.length; i++) columns[i] = flat.slice(i * COLUMNS, (i + 1) * COLUMNS) as EventColumns;
     const links = store.appendEncoded(bodies, columns);
@@ -88,8 +116,10 @@ function commit(first: Commit): ToWriter | undefined {
       otel.emit(records, bodies);
     }
   } catch (err) {
-    // The transaction rolled back whole: every commit in it is retried.
-    for (const c of commits) send({ t: 'failed', id: c.id, error: (err as Error).message });
+    // The transaction rolled back whole: every commit in it is retried, first, after RETRY_MS.
+    send({ t: 'failed', n: total, error: (err as Error).message });
+    failed = commits;
+    retryTimer = setTimeout(retryFailed, RETRY_MS);
   }
   return other;
 }
