@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { type CallContext, callDecision, type Outcome, type Stage } from '../pipeline/context.js';
+import { Tallies, type Tally } from './fast-metrics.js';
 import type { Metrics } from './metrics.js';
 import type { DropReason, OtelSignal } from './otel.js';
 
@@ -24,11 +25,13 @@ export interface CallMetrics {
 
 // Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 export function createCallMetrics(registry: Registry): CallMetrics {
+  const callTallies = new Tallies();
   const calls = new Counter({
     name: 'aos_calls_total',
     help: 'Finished calls by route, gateway decision (allow, deny, none) and HTTP status',
     labelNames: ['route', 'decision', 'status'] as const,
     registers: [registry],
+    collect: () => callTallies.fold(),
   });
   const denials = new Counter({ name: 'aos_denials_total', help: 'Calls the gateway refused, by reason (the aos_* error code)', labelNames: ['reason'] as const, registers: [registry] });
   const events = new Counter({ name: 'aos_audit_events_total', help: 'Audit events committed to the audit store', registers: [registry] });
@@ -67,18 +70,18 @@ export function createCallMetrics(registry: Registry): CallMetrics {
     },
   });
 
-  // Bound children cached per label set: the hot path pays Map lookups, not label hashing.
-  const children = new Map<string, Counter.Internal>();
+  // Tallies per label set: the hot path pays a Map lookup and an addition, not label hashing.
+  const children = new Map<string, Tally>();
   const denialChildren = new Map<string, Counter.Internal>();
   return {
     call(route, decision, status, errorCode) {
       const key = `${route}\u0000${decision}\u0000${status}`;
       let c = children.get(key);
       if (c === undefined) {
-        c = calls.labels(route, decision, String(status));
+        c = callTallies.of(calls.labels(route, decision, String(status)));
         children.set(key, c);
       }
-      c.inc();
+      c.n += 1;
       if (decision === 'deny') {
         const reason = errorCode?.startsWith('aos_') ? errorCode : 'other';
         let d = denialChildren.get(reason);

@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { FastHistogram, type HistogramSeries, Tallies } from './fast-metrics.js';
 
 /** Latency buckets in seconds, fine at the low end where gateway overhead lives. */
 const OVERHEAD_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
@@ -81,30 +82,27 @@ interface Charges {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const overhead = new Histogram({
-    name: 'aos_gateway_overhead_seconds',
-    help: 'Time the gateway itself adds to a request (total minus upstream)',
-    labelNames: ['route'] as const,
-    buckets: OVERHEAD_BUCKETS,
-    registers: [registry],
-  });
-  const upstream = new Histogram({
-    name: 'aos_upstream_duration_seconds',
-    help: 'Upstream time from dispatch to the end of its response',
-    labelNames: ['route'] as const,
-    buckets: UPSTREAM_BUCKETS,
-    registers: [registry],
-  });
+  // Observed on every call: histograms bound per route once, no label hashing per observation.
+  const overhead = new FastHistogram('aos_gateway_overhead_seconds', 'Time the gateway itself adds to a request (total minus upstream)', 'route', OVERHEAD_BUCKETS, registry);
+  const upstream = new FastHistogram('aos_upstream_duration_seconds', 'Upstream time from dispatch to the end of its response', 'route', UPSTREAM_BUCKETS, registry);
   const upstreamErrors = new Counter({ name: 'aos_upstream_errors_total', help: 'Upstream failures by provider and error code', labelNames: ['provider', 'code'] as const, registers: [registry] });
   const inflight = new Gauge({ name: 'aos_requests_inflight', help: 'Requests being served now', registers: [registry] });
   const configReloads = new Counter({ name: 'aos_config_reloads_total', help: 'Configuration reloads by result', labelNames: ['result'] as const, registers: [registry] });
-  const policyEval = new Histogram({
-    name: 'aos_policy_evaluation_seconds',
-    help: 'Policy evaluation time per decision, input serialization included',
-    buckets: [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.01],
+  const policyEval = new FastHistogram(
+    'aos_policy_evaluation_seconds',
+    'Policy evaluation time per decision, input serialization included',
+    null,
+    [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.01],
+    registry,
+  ).of();
+  const decisionTallies = new Tallies();
+  const policyDecisions = new Counter({
+    name: 'aos_policy_decisions_total',
+    help: 'Policy decisions by outcome',
+    labelNames: ['outcome'] as const,
     registers: [registry],
+    collect: () => decisionTallies.fold(),
   });
-  const policyDecisions = new Counter({ name: 'aos_policy_decisions_total', help: 'Policy decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] });
   const policyRevision = new Gauge({ name: 'aos_policy_bundle_info', help: 'The policy bundle revision in force (value 1)', labelNames: ['revision'] as const, registers: [registry] });
   let loadedAtMs = 0;
   new Gauge({
@@ -202,10 +200,14 @@ export function createMetrics(): Metrics {
       remainingSource = source;
     },
   };
-  const decisionChildren = { allow: policyDecisions.labels('allow'), deny: policyDecisions.labels('deny'), error: policyDecisions.labels('error') };
+  const decisionChildren = {
+    allow: decisionTallies.of(policyDecisions.labels('allow')),
+    deny: decisionTallies.of(policyDecisions.labels('deny')),
+    error: decisionTallies.of(policyDecisions.labels('error')),
+  };
   const policy: PolicyMetrics = {
     decided(outcome, seconds) {
-      decisionChildren[outcome].inc();
+      decisionChildren[outcome].n += 1;
       policyEval.observe(seconds);
     },
     loaded(revision, atMs) {
@@ -268,12 +270,12 @@ export function createMetrics(): Metrics {
     },
   };
 
-  // Bound children cached per label set: the hot path pays a Map lookup, not label hashing.
-  const children = new Map<string, { overhead: Histogram.Internal<'route'>; upstream: Histogram.Internal<'route'> }>();
+  // Series cached per route: the hot path pays one Map lookup.
+  const children = new Map<string, { overhead: HistogramSeries; upstream: HistogramSeries }>();
   const forRoute = (route: string) => {
     let c = children.get(route);
     if (c === undefined) {
-      c = { overhead: overhead.labels(route), upstream: upstream.labels(route) };
+      c = { overhead: overhead.of(route), upstream: upstream.of(route) };
       children.set(route, c);
     }
     return c;
