@@ -87,11 +87,6 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
   const prunes = new Map<number, (n: number) => void>();
   let closing: (() => void) | null = null;
 
-  const send = (id: number, sent: Sent, joined: string, cols: EventColumns[number][]) => {
-    inflight.set(id, sent);
-    inflightEvents += sent.n;
-    worker.postMessage({ t: 'commit', id, bodies: joined, columns: cols } satisfies ToWriter);
-  };
   const settleIdle = () => {
     if (inflight.size === 0 && bodies.length === 0) {
       const waiting = idle;
@@ -141,7 +136,10 @@ export function createAuditTrail(opts: AuditTrailOptions): AuditTrail {
       timer = null;
     }
     if (bodies.length === 0 || writerDead !== null) return;
-    send(nextId++, { n: bodies.length, segments, since: oldest }, bodies.join('\n'), columns);
+    const id = nextId++;
+    inflight.set(id, { n: bodies.length, segments, since: oldest });
+    inflightEvents += bodies.length;
+    worker.postMessage({ t: 'commit', id, bodies: bodies.join('\n'), columns } satisfies ToWriter);
     bodies = [];
     columns = [];
     segments = [];

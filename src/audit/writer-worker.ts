@@ -132,6 +132,8 @@ function handle(m: Exclude<ToWriter, Commit>): undefined {
       send({ t: 'pruned', id: m.id, n: 0, error: (err as Error).message });
     }
   } else if (m.t === 'close') {
+    // Commits still failing stay in the intent journal, replayed at the next start.
+    if (retryTimer !== null) clearTimeout(retryTimer);
     store.close();
     const done = () => {
       send({ t: 'closed' });
