@@ -249,6 +249,13 @@ const MeteringSchema = Obj(
         failMode: Enum(['closed', 'local'], { description: 'Redis unreachable: `closed` denies (503 `aos_budget_unavailable`); `local` keeps a conservative local limit.', default: 'closed' }),
         localFraction: Type.Number({ description: 'In `local` mode, the share of each limit this gateway may spend on its own while Redis is away.', exclusiveMinimum: 0, maximum: 1, default: 0.1 }),
         commandTimeoutMs: Int(1, 250, 'A slower Redis answer counts as unreachable.'),
+        leaseSyncMs: Int(
+          0,
+          100,
+          "How often this gateway pushes the spend of calls it admitted against its budget leases and renews them (a busy counter's calls are then decided without a round trip; spend reaches Redis within this time). 0: no leases, every call is a round trip.",
+          10_000,
+        ),
+        leaseShare: Type.Number({ description: "The most of a limit's remaining room one gateway may hold as a lease.", exclusiveMinimum: 0, maximum: 1, default: 0.05 }),
       },
       { description: 'The shared budget store of a fleet.', default: {} },
     ),

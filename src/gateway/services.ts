@@ -68,7 +68,7 @@ export interface ServiceDeps {
 export async function openBudgetStore(s: Snapshot, log: Logger, metrics: Metrics | null = null, barrier: WriteBarrier | null = null): Promise<BudgetStore> {
   const m = s.config.metering;
   if (m.store === 'redis') {
-    return createRedisStore({ ...m.redis, log, onHealth: (up) => metrics?.metering.storeUp('redis', up), onFallback: () => metrics?.metering.fallback() });
+    return createRedisStore({ ...m.redis, log, onHealth: (up) => metrics?.metering.storeUp('redis', up), onFallback: () => metrics?.metering.fallback(), onLeased: () => metrics?.metering.leased() });
   }
   metrics?.metering.storeUp('sqlite', true);
   return createSqliteStore({ dataDir: resolve(s.config.dataDir), snapshotIntervalMs: m.snapshotIntervalMs, barrier });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+import { Leases } from './leases.js';
 import { Ledger } from './ledger.js';
 import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
 
@@ -16,7 +17,21 @@ import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './stor
  * per reply element, not per byte. The keys are built in the script from the line keys, all under
  * the one hash tag of KEYS[1], so the scripts still run on Redis Cluster.
  */
-const RESERVE = `
+const SWEEP = `
+local function sweep(c, ra, rz, now)
+  local old = redis.call('ZRANGEBYSCORE', rz, '-inf', now)
+  for _, rid in ipairs(old) do
+    local amt = tonumber(redis.call('HGET', ra, rid) or '0')
+    redis.call('HINCRBY', c, 'r', string.format('%d', -amt))
+    -- A lease its gateway stopped renewing (it died) is charged in full: what it admitted may have been served.
+    if string.sub(rid, 1, 6) == 'lease.' then redis.call('HINCRBY', c, 's', string.format('%d', amt)) end
+    redis.call('HDEL', ra, rid)
+  end
+  if #old > 0 then redis.call('ZREMRANGEBYSCORE', rz, '-inf', now) end
+end
+`;
+
+const RESERVE = `${SWEEP}
 local tag, now = ARGV[1], tonumber(ARGV[2])
 local out = {}
 for _, res in ipairs(cjson.decode(ARGV[3])) do
@@ -26,13 +41,7 @@ for _, res in ipairs(cjson.decode(ARGV[3])) do
   for i, l in ipairs(lines) do
     local k = l[1]
     local c, ra, rz = tag .. ':c:' .. k, tag .. ':ra:' .. k, tag .. ':rz:' .. k
-    local old = redis.call('ZRANGEBYSCORE', rz, '-inf', now)
-    for _, rid in ipairs(old) do
-      local amt = tonumber(redis.call('HGET', ra, rid) or '0')
-      redis.call('HINCRBY', c, 'r', -amt)
-      redis.call('HDEL', ra, rid)
-    end
-    if #old > 0 then redis.call('ZREMRANGEBYSCORE', rz, '-inf', now) end
+    sweep(c, ra, rz, now)
     local lim = tonumber(redis.call('HGET', KEYS[1], l[2]) or l[3])
     limits[i] = lim
     if lim >= 0 and not refused then
@@ -71,7 +80,7 @@ for _, st in ipairs(cjson.decode(ARGV[2])) do
     local c, ra, rz = tag .. ':c:' .. k, tag .. ':ra:' .. k, tag .. ':rz:' .. k
     local amt = redis.call('HGET', ra, id)
     if amt then
-      redis.call('HINCRBY', c, 'r', -tonumber(amt))
+      redis.call('HINCRBY', c, 'r', string.format('%d', -tonumber(amt)))
       redis.call('HDEL', ra, id)
       redis.call('ZREM', rz, id)
     end
@@ -79,6 +88,49 @@ for _, st in ipairs(cjson.decode(ARGV[2])) do
     redis.call('EXPIRE', c, l[3])
     out[#out+1] = string.format('%d,%d', tonumber(redis.call('HGET', c, 's') or '0'), tonumber(redis.call('HGET', c, 'r') or '0'))
   end
+end
+return table.concat(out, ',')`;
+
+/**
+ * A lease sync (src/metering/leases.ts): per counter, the spend settled against the lease since the
+ * last sync moves to spent (out of the lease), then the lease is sized anew: in-flight plus the
+ * wanted room, at most `share` of the room left, no room at all once the room is below the
+ * least asked for, never more than the room nor less than what is in flight on it. Four numbers
+ * back per counter: spent, reserved (leases included), limit, the new lease.
+ */
+const SYNC = `${SWEEP}
+local tag, now, lid, exp, share = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local out = {}
+for _, e in ipairs(cjson.decode(ARGV[6])) do
+  local k, push, inflight = e[1], e[4], e[5]
+  local c, ra, rz = tag .. ':c:' .. k, tag .. ':ra:' .. k, tag .. ':rz:' .. k
+  sweep(c, ra, rz, now)
+  local cur = tonumber(redis.call('HGET', ra, lid) or '0')
+  if push ~= 0 then redis.call('HINCRBY', c, 's', string.format('%d', push)) end
+  local held = cur - math.min(push, cur)
+  local s = tonumber(redis.call('HGET', c, 's') or '0')
+  local r = tonumber(redis.call('HGET', c, 'r') or '0') - cur
+  local lim = tonumber(redis.call('HGET', KEYS[1], e[2]) or e[3])
+  local new = 0
+  if lim >= 0 then
+    local room = lim - s - r
+    local want = e[6]
+    if room < e[7] then want = 0 end
+    want = math.max(0, math.min(want, math.floor(room * share)))
+    new = math.max(math.min(inflight + want, math.max(room, 0)), math.min(inflight, held))
+  end
+  if new ~= cur then redis.call('HINCRBY', c, 'r', string.format('%d', new - cur)) end
+  if new > 0 then
+    redis.call('HSET', ra, lid, string.format('%d', new))
+    redis.call('ZADD', rz, exp, lid)
+  elseif cur > 0 then
+    redis.call('HDEL', ra, lid)
+    redis.call('ZREM', rz, lid)
+  end
+  redis.call('EXPIRE', c, e[8])
+  redis.call('EXPIRE', ra, e[8])
+  redis.call('EXPIRE', rz, e[8])
+  out[#out+1] = string.format('%d,%d,%d,%d', s, r + new, lim, new)
 end
 return table.concat(out, ',')`;
 
@@ -97,6 +149,7 @@ interface Scripts {
   aosReserve(...args: (string | number)[]): Promise<string>;
   aosSettle(...args: (string | number)[]): Promise<string>;
   aosRead(...args: (string | number)[]): Promise<number[]>;
+  aosSync(...args: (string | number)[]): Promise<string>;
 }
 
 export interface RedisStoreOptions {
@@ -105,11 +158,17 @@ export interface RedisStoreOptions {
   failMode: 'closed' | 'local';
   localFraction: number;
   commandTimeoutMs: number;
+  /** How often leases are synced (src/metering/leases.ts); 0: no leases, every call goes to Redis. */
+  leaseSyncMs?: number;
+  /** The most of a limit's room one gateway may hold as a lease. */
+  leaseShare?: number;
   log: Logger;
   /** Called when the store becomes unreachable or reachable again. */
   onHealth?(up: boolean): void;
   /** Called when a call was decided by the local fallback limit. */
   onFallback?(): void;
+  /** Called when a call was admitted against this gateway's leases, without a round trip. */
+  onLeased?(): void;
   now?: () => number;
 }
 
@@ -153,11 +212,18 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
   redis.defineCommand('aosReserve', { lua: RESERVE });
   redis.defineCommand('aosSettle', { lua: SETTLE });
   redis.defineCommand('aosRead', { lua: READ });
+  redis.defineCommand('aosSync', { lua: SYNC });
   const scripts = redis as unknown as Redis & Scripts;
   const view = new Map<string, LineState>();
   const local = new Ledger(options.localFraction);
   const pending: { lines: readonly ReserveLine[]; actual: readonly number[] }[] = [];
   const boot = randomBytes(6).toString('base64url');
+  const syncMs = options.leaseSyncMs ?? 100;
+  // A lease not renewed for this long is charged in full by whoever touches its counter next (its
+  // gateway died); it is renewed five times as often, and given back once its counter is idle as long.
+  const leaseTtlMs = Math.max(5_000, 50 * syncMs);
+  const leases = syncMs > 0 ? new Leases(view, leaseTtlMs, leaseTtlMs / 5) : null;
+  const leaseId = `lease.${boot}`;
   let nextId = 0;
   let up = false;
   const setUp = (v: boolean) => {
@@ -284,44 +350,96 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
     );
   };
 
+  /** A settlement that goes to Redis: a call's own reservation, or spend made under the local fallback. */
+  const settleRemote = async (id: string, lines: readonly ReserveLine[], actual: readonly number[]): Promise<void> => {
+    if (id.startsWith('L.')) {
+      local.settle(
+        id,
+        lines.map((l) => l.key),
+        actual,
+        lines.map((l) => l.until),
+      );
+      // What was spent while Redis was away still counts fleet-wide once it is back.
+      if (up) await pushSettle(`spend.${id}`, lines, actual).catch(() => queue(lines, actual));
+      else queue(lines, actual);
+      return;
+    }
+    if (!up) return queue(lines, actual);
+    return new Promise<void>((resolve) => {
+      if (settling.push({ id, lines, actual, resolve }) === 1) setImmediate(sendSettles);
+    });
+  };
+
+  /** One lease sync (at most one on its way); a failure leaves the spend to the next. */
+  let syncing: Promise<void> | null = null;
+  const sync = (returning = false): Promise<void> => {
+    if (leases === null || !up) return Promise.resolve();
+    if (syncing !== null) return syncing;
+    const t = now();
+    const { counters, entries } = leases.begin(t, ttlOf, returning);
+    if (counters.length === 0) return Promise.resolve();
+    const share = options.leaseShare ?? 0.05;
+    syncing = scripts
+      .aosSync(1, limitsKey, tag, t, leaseId, t + leaseTtlMs, share, JSON.stringify(entries))
+      .then(
+        (reply) => leases.end(counters, reply.split(',').map(Number), t),
+        (err: Error) => {
+          options.log.warn('budget store: lease sync failed, its spend is pushed by the next', { error: err.message, counters: counters.length });
+          if (redis.status !== 'ready') setUp(false);
+          leases.fail(counters);
+        },
+      )
+      .finally(() => {
+        syncing = null;
+      });
+    return syncing;
+  };
+  /** A sync that starts after any on its way: what was settled before the call is in Redis after it. */
+  const syncNow = async (returning = false) => {
+    if (syncing !== null) await syncing;
+    await sync(returning);
+  };
+  const timer = leases === null ? null : setInterval(() => void sync(), syncMs);
+  timer?.unref();
+
   return {
     kind: 'redis',
-    reserve(lines, ttlMs): Promise<ReserveOutcome> {
-      const id = `${boot}.${(nextId++).toString(36)}`;
+    reserve(lines, ttlMs): ReserveOutcome | Promise<ReserveOutcome> {
+      const n = (nextId++).toString(36);
       const exp = now() + ttlMs;
+      if (up && leases !== null) {
+        const states = leases.admit(`G.${n}`, lines, exp);
+        if (states !== null) {
+          options.onLeased?.();
+          return { ok: true, id: `G.${n}`, states };
+        }
+      }
+      const id = `${boot}.${n}`;
       if (!up) return Promise.resolve(fallback(id, lines, exp));
       return new Promise((resolve) => {
         if (reserving.push({ id, lines, exp, resolve }) === 1) setImmediate(sendReserves);
       });
     },
-    async settle(id, lines, actual) {
-      if (id.startsWith('L.')) {
-        local.settle(
-          id,
-          lines.map((l) => l.key),
-          actual,
-          lines.map((l) => l.until),
-        );
-        // What was spent while Redis was away still counts fleet-wide once it is back.
-        if (up) await pushSettle(`spend.${id}`, lines, actual).catch(() => queue(lines, actual));
-        else queue(lines, actual);
-        return;
-      }
-      if (!up) return queue(lines, actual);
-      return new Promise<void>((resolve) => {
-        if (settling.push({ id, lines, actual, resolve }) === 1) setImmediate(sendSettles);
-      });
+    settle(id, lines, actual) {
+      if (leases !== null && id.startsWith('G.')) return leases.settle(id, lines, actual);
+      return settleRemote(id, lines, actual);
     },
-    peek: (line) => view.get(line.key) ?? { spent: 0, reserved: 0, limit: line.limit, unknown: true },
+    peek(line) {
+      const v = view.get(line.key);
+      if (v === undefined) return { spent: 0, reserved: 0, limit: line.limit, unknown: true };
+      return leases === null ? v : leases.adjusted(line.key, v);
+    },
     async read(lines) {
       if (lines.length === 0) return [];
+      // What this gateway settled against its leases is in Redis before the read.
+      if (leases?.unpushed(lines.map((l) => l.key))) await syncNow();
       const args: (string | number)[] = [lines.length * 3 + 1, ...keysOf(lines)];
       for (const l of lines) args.push(l.limitId, l.limit);
       const out = await scripts.aosRead(...args);
       return lines.map((l, i) => {
         const s = { spent: out[3 * i], reserved: out[3 * i + 1], limit: out[3 * i + 2] };
         view.set(l.key, s);
-        return s;
+        return leases === null ? s : leases.adjusted(l.key, s);
       });
     },
     async setLimit(limitId, limit) {
@@ -334,6 +452,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
     },
     async reset(keys) {
       if (keys.length === 0) return;
+      // Spend settled here before the reset is pushed first, so the reset covers it.
+      if (leases?.unpushed(keys)) await syncNow();
       const multi = redis.multi();
       for (const k of keys) multi.hset(`${tag}:c:${k}`, 's', '0');
       await multi.exec();
@@ -345,12 +465,16 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', `${tag}:ra:*`, 'COUNT', 1000);
         cursor = next;
-        for (const k of keys) n += await redis.hlen(k);
+        // Leases are not calls: only the reservations of calls count.
+        for (const k of keys) for (const id of await redis.hkeys(k)) if (!id.startsWith('lease.')) n++;
       } while (cursor !== '0');
-      return n + local.held.size;
+      return n + local.held.size + (leases?.held.size ?? 0);
     },
     healthy: () => up,
     async close() {
+      if (timer !== null) clearInterval(timer);
+      // Spend made against the leases goes to Redis and the leases go back (what is in flight keeps its cover).
+      await syncNow(true);
       while (reserving.length > 0 || settling.length > 0 || sending.size > 0) {
         if (reserving.length > 0) sendReserves();
         if (settling.length > 0) sendSettles();

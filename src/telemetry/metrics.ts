@@ -55,6 +55,8 @@ export interface MeteringMetrics {
   storeUp(store: string, up: boolean): void;
   /** A call decided by the local fallback limit while Redis was away. */
   fallback(): void;
+  /** A call admitted against this gateway's budget leases (Redis store), without a round trip. */
+  leased(): void;
   /** Sets where `aos_budget_remaining_usd` reads from (called on every build). */
   remaining(source: (() => { scope: string; window: string; remainingUsd: number; limitUsd: number }[]) | null): void;
 }
@@ -166,6 +168,15 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
   const fallbacks = new Counter({ name: 'aos_budget_fallback_total', help: 'Calls decided against the local fallback limit while Redis was unreachable', registers: [registry] });
+  const leaseTallies = new Tallies();
+  const leased = leaseTallies.of(
+    new Counter({
+      name: 'aos_budget_leased_total',
+      help: "Calls admitted against this gateway's budget leases (Redis store), without a round trip to Redis",
+      registers: [registry],
+      collect: () => leaseTallies.fold(),
+    }),
+  );
   let remainingSource: (() => { scope: string; window: string; remainingUsd: number; limitUsd: number }[]) | null = null;
   new Gauge({
     name: 'aos_budget_remaining_usd',
@@ -196,6 +207,9 @@ export function createMetrics(): Metrics {
     softLimit: (kind) => softLimits.labels(kind).inc(),
     storeUp: (store, up) => storeUp.labels(store).set(up ? 1 : 0),
     fallback: () => fallbacks.inc(),
+    leased: () => {
+      leased.n += 1;
+    },
     remaining(source) {
       remainingSource = source;
     },
