@@ -36,18 +36,33 @@ const stats = (times: number[]): Stats => {
   return { p50: s[Math.floor(s.length * 0.5)], p99: s[Math.floor(s.length * 0.99)], mean: s.reduce((a, b) => a + b, 0) / s.length, n: s.length };
 };
 
-/** The lines of a typical call: agent, team and org daily USD budgets and the agent's requests per minute. */
+/**
+ * The lines of a typical call: the agent's daily USD budget and requests per minute, its team's and
+ * the org's USD budgets. `agents` > 1: the calls go round a fleet of that many agents (10 teams).
+ */
 const periods = createPeriods(Date.now);
-const rules = [...rulesOf('agent:bench-agent', { daily_usd: 1e6, requests_per_minute: 1e9 }, 0.8), ...rulesOf('team:bench', { daily_usd: 1e6 }, 0.8), ...rulesOf('org', { monthly_usd: 1e7 }, 0.8)];
+const rulesFor = (agent: number) => [
+  ...rulesOf(`agent:bench-agent-${agent}`, { daily_usd: 1e6, requests_per_minute: 1e9 }, 0.8),
+  ...rulesOf(`team:bench-${agent % 10}`, { daily_usd: 1e6 }, 0.8),
+  ...rulesOf('org', { monthly_usd: 1e7 }, 0.8),
+];
+const ruleSets = Array.from({ length: 1000 }, (_, i) => rulesFor(i));
+let agents = 1;
+let nextAgent = 0;
 const linesFor = () => {
   const p = periods();
+  const rules = ruleSets[agents === 1 ? 0 : nextAgent++ % agents];
   return rules.map((r) => lineOf(r, p[r.window], r.kind === 'usd' ? 250_000 : 1));
 };
-const actual = rules.map((r) => (r.kind === 'usd' ? 120_000 : 1));
+const actual = ruleSets[0].map((r) => (r.kind === 'usd' ? 120_000 : 1));
 
 const cpu: Record<string, number> = {};
 
-/** One call's budget work: reserve its lines, settle them (awaited only when the store is asynchronous). */
+/**
+ * One call's budget work: reserve its lines, settle them (awaited only when the store is
+ * asynchronous), then a turn of the event loop, as a real call gives its I/O (the Redis store's
+ * timers, its lease syncs among them, run there as they would in a gateway).
+ */
 async function reserveAndSettle(store: BudgetStore): Promise<void> {
   const lines = linesFor();
   let out = store.reserve(lines, 900_000);
@@ -55,6 +70,7 @@ async function reserveAndSettle(store: BudgetStore): Promise<void> {
   if (!out.ok) throw new Error('bench budget exhausted');
   const s = store.settle(out.id, lines, actual);
   if (s instanceof Promise) await s;
+  await new Promise((r) => setImmediate(r));
 }
 
 async function storeBench(store: BudgetStore, n: number, name = ''): Promise<Stats> {
@@ -100,6 +116,10 @@ try {
   const sqlite = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 1000 });
   results.sqlite = await storeBench(sqlite, 50_000, 'sqlite');
   await storeBenchConcurrent(sqlite, 50_000, 32, 'sqlite32');
+  agents = 1000;
+  results.sqliteFleet = await storeBench(sqlite, 18_000, 'sqliteFleet');
+  await storeBenchConcurrent(sqlite, 20_000, 32, 'sqliteFleet32');
+  agents = 1;
   await sqlite.close();
 
   // The whole metering path of one non-streaming call, in-process: estimate (tokenizer; the
@@ -206,20 +226,29 @@ try {
         if (up) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      const redis = await createRedisStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'bench', failMode: 'closed', localFraction: 0.1, commandTimeoutMs: 1000, log: createLogger('silent') });
       const probe = new Redis(`redis://127.0.0.1:${port}`);
       const processed = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await probe.info('commandstats'))?.[1] ?? 0);
-      await storeBench(redis, 100); // load the scripts (EVALSHA from here on)
-      const before = await processed();
-      const n = 20_000;
-      results.redis = await storeBench(redis, n - 2000, 'redis');
-      // Each call: one EVALSHA to reserve, one to settle, and no other command.
-      results.redisCommandsPerCall = ((await processed()) - before) / n;
-      const before32 = await processed();
-      await storeBenchConcurrent(redis, 20_000, 32, 'redis32');
-      results.redisCommandsPerCall32 = ((await processed()) - before32) / 22_000;
+      // Each variant on its own keys: with leases (the default), and without (every call a round trip).
+      for (const [variant, leaseSyncMs] of [
+        ['redisNoLease', 0],
+        ['redis', 100],
+      ] as const) {
+        const redis = await createRedisStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: `bench-${variant}`, failMode: 'closed', localFraction: 0.1, commandTimeoutMs: 1000, leaseSyncMs, log: createLogger('silent') });
+        for (const n of [1, 1000]) {
+          agents = n;
+          const name = n === 1 ? variant : `${variant}Fleet`;
+          await storeBench(redis, 100); // load the scripts (EVALSHA from here on)
+          const before = await processed();
+          results[name] = await storeBench(redis, 18_000, name);
+          results[`${name}CommandsPerCall`] = ((await processed()) - before) / 20_000;
+          const before32 = await processed();
+          await storeBenchConcurrent(redis, 20_000, 32, `${name}32`);
+          results[`${name}CommandsPerCall32`] = ((await processed()) - before32) / 22_000;
+        }
+        agents = 1;
+        await redis.close();
+      }
       probe.disconnect();
-      await redis.close();
     } finally {
       server.kill('SIGKILL');
     }
@@ -236,13 +265,23 @@ console.log(
     '| per call | p50 µs | p99 µs | mean µs | calls |',
     '|---|---|---|---|---|',
     row('SQLite store: reserve + settle (4 lines: agent/team/org USD + agent requests/min)', results.sqlite as Stats),
-    row('Redis store (local redis-server): reserve + settle, wall time incl. 2 round trips', results.redis as Stats),
+    row('Redis store (local redis-server), leases (default): reserve + settle', results.redis as Stats),
+    row('Redis store, leases off (`leaseSyncMs: 0`): reserve + settle, wall time incl. 2 round trips', results.redisNoLease as Stats),
     row('pre-flight token estimate, ~1 KB chat prompt (prompt text + o200k tokenizer)', results.tokenizer1k as Stats),
     row('whole metering path of a call in-process (estimate + reserve + tap over the JSON response + settle), repeated prompt', results.stagePath as Stats),
   ].join('\n'),
 );
-console.log(`Redis EVALSHA round trips per call (reserve + settle): ${results.redisCommandsPerCall} one at a time, ${results.redisCommandsPerCall32} with 32 in flight`);
+const f = (name: string) => cpu[name]?.toFixed(1);
+const per = (name: string) => Number(results[name]).toFixed(3);
+console.log('\nGateway CPU per call, reserve + settle (µs), and Redis scripts run per call:\n');
 console.log(
-  `gateway CPU per call (reserve + settle): sqlite ${cpu.sqlite?.toFixed(1)} µs, redis ${cpu.redis?.toFixed(1)} µs one at a time; sqlite ${cpu.sqlite32?.toFixed(1)} µs, redis ${cpu.redis32?.toFixed(1)} µs with 32 in flight; whole metering path ${cpu.stagePath?.toFixed(1)} µs (the loop's own context setup included)`,
+  [
+    '| store | one agent, 1 in flight | one agent, 32 in flight | 1,000 agents, 1 in flight | 1,000 agents, 32 in flight | scripts per call (one agent: 1 / 32; 1,000: 1 / 32) |',
+    '|---|--:|--:|--:|--:|---|',
+    `| SQLite | ${f('sqlite')} | ${f('sqlite32')} | ${f('sqliteFleet')} | ${f('sqliteFleet32')} | |`,
+    `| Redis, leases off | ${f('redisNoLease')} | ${f('redisNoLease32')} | ${f('redisNoLeaseFleet')} | ${f('redisNoLeaseFleet32')} | ${per('redisNoLeaseCommandsPerCall')} / ${per('redisNoLeaseCommandsPerCall32')}; ${per('redisNoLeaseFleetCommandsPerCall')} / ${per('redisNoLeaseFleetCommandsPerCall32')} |`,
+    `| Redis, leases | ${f('redis')} | ${f('redis32')} | ${f('redisFleet')} | ${f('redisFleet32')} | ${per('redisCommandsPerCall')} / ${per('redisCommandsPerCall32')}; ${per('redisFleetCommandsPerCall')} / ${per('redisFleetCommandsPerCall32')} |`,
+  ].join('\n'),
 );
+console.log(`\nwhole metering path ${f('stagePath')} µs (the loop's own context setup included)`);
 results.cpu = JSON.stringify(cpu);

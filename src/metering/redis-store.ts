@@ -293,16 +293,18 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
   const outcomeOf = (r: Reserving, reply: string): ReserveOutcome => {
     const { lines } = r;
     const out = reply.split(',').map(Number);
+    // The states a call sees leave this gateway's leases out (they are room it holds, not calls).
     if (out[0] === 0) {
       const i = out[1] - 1;
-      remember(lines[i].key, out[2], out[3], out[4]);
-      return { ok: false, index: i, state: { spent: out[2], reserved: out[3], limit: out[4] }, reason: 'limit' };
+      const st = { spent: out[2], reserved: out[3], limit: out[4] };
+      view.set(lines[i].key, st);
+      return { ok: false, index: i, state: leases === null ? st : leases.adjusted(lines[i].key, st), reason: 'limit' };
     }
     const states: LineState[] = [];
     for (let i = 0; i < lines.length; i++) {
       const st = { spent: out[1 + 3 * i], reserved: out[2 + 3 * i], limit: out[3 + 3 * i] };
       view.set(lines[i].key, st);
-      states.push(st);
+      states.push(leases === null ? st : leases.adjusted(lines[i].key, st));
     }
     return { ok: true, id: r.id, states };
   };
