@@ -233,7 +233,15 @@ try {
         ['redisNoLease', 0],
         ['redis', 100],
       ] as const) {
-        const redis = await createRedisStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: `bench-${variant}`, failMode: 'closed', localFraction: 0.1, commandTimeoutMs: 1000, leaseSyncMs, log: createLogger('silent') });
+        const redis = await createRedisStore({
+          url: `redis://127.0.0.1:${port}`,
+          keyPrefix: `bench-${variant}`,
+          failMode: 'closed',
+          localFraction: 0.1,
+          commandTimeoutMs: 1000,
+          leaseSyncMs,
+          log: createLogger('silent'),
+        });
         for (const n of [1, 1000]) {
           agents = n;
           const name = n === 1 ? variant : `${variant}Fleet`;
