@@ -12,8 +12,10 @@ import type { LineState, ReserveLine } from './store.js';
  * called for `idleMs` gives its lease back. So the fleet never admits past a limit: every admitted
  * call is covered in Redis, by its own reservation or by its gateway's lease.
  *
- * While a sync is on its way no call is admitted against a lease (they go to Redis), so the lease
- * Redis grants, never below what is in flight on it, always covers what the gateway holds.
+ * A sync that may shrink a lease (to give room back: its counter is idle, its lease too large, or
+ * its limit near) pauses the counter's admissions until Redis answers, and Redis keeps at least
+ * what is in flight on it; any other sync lets admissions go on, and Redis keeps at least the whole
+ * lease. Either way the lease always covers what the gateway has admitted against it.
  */
 
 /** The least room a lease asks for: this many of the counter's largest calls (an agent calling now and then keeps one). */
@@ -41,6 +43,8 @@ export interface LeaseCounter {
   /** When it was last called (as of a sync) and its lease last renewed, epoch ms. */
   usedAt: number;
   renewedAt: number;
+  /** A sync that may shrink the lease is on its way: no call is admitted against it until it is back. */
+  paused: boolean;
 }
 
 interface Held {
@@ -48,15 +52,16 @@ interface Held {
   readonly exp: number;
 }
 
-/** What one sync sends for a counter: key, limit id, configured limit, spend to push, in flight, wanted room, least room, TTL (s). */
-export type SyncEntry = [string, string, number, number, number, number, number, number];
+/**
+ * What one sync sends for a counter: key, limit id, configured limit, spend to push, in flight,
+ * wanted room, least room, TTL (s), and 1 when the lease must not shrink (admissions go on).
+ */
+export type SyncEntry = [string, string, number, number, number, number, number, number, 0 | 1];
 
 export class Leases {
   readonly counters = new Map<string, LeaseCounter>();
   /** Calls admitted here and not settled: their lines and expiry. */
   readonly held = new Map<string, Held>();
-  /** A sync is on its way: nothing is admitted against a lease until it is back. */
-  syncing = false;
 
   /**
    * @param view this gateway's view of the counters in Redis (the store's), as of its last round trip
@@ -72,7 +77,7 @@ export class Leases {
   private counter(l: ReserveLine): LeaseCounter {
     let c = this.counters.get(l.key);
     if (c === undefined) {
-      c = { line: l, grant: 0, inflight: 0, spent: 0, pushing: 0, demand: 0, calls: 0, largest: 0, usedAt: 0, renewedAt: 0 };
+      c = { line: l, grant: 0, inflight: 0, spent: 0, pushing: 0, demand: 0, calls: 0, largest: 0, usedAt: 0, renewedAt: 0, paused: false };
       this.counters.set(l.key, c);
     } else c.line = l;
     return c;
@@ -83,7 +88,7 @@ export class Leases {
    * room in its lease. Returns the lines' states, or null: the call goes to Redis.
    */
   admit(id: string, lines: readonly ReserveLine[], exp: number): LineState[] | null {
-    let ok = !this.syncing;
+    let ok = true;
     for (let i = 0; i < lines.length; i++) {
       const l = lines[i];
       const c = this.counter(l);
@@ -92,7 +97,7 @@ export class Leases {
       if (l.amount > c.largest) c.largest = l.amount;
       if (!ok) continue;
       const v = this.view.get(l.key);
-      if (v === undefined || (v.limit >= 0 && c.grant - c.inflight - c.spent - c.pushing < l.amount)) ok = false;
+      if (v === undefined || (v.limit >= 0 && (c.paused || c.grant - c.inflight - c.spent - c.pushing < l.amount))) ok = false;
     }
     if (!ok) return null;
     const states = new Array<LineState>(lines.length);
@@ -146,8 +151,9 @@ export class Leases {
     for (const [key, c] of this.counters) {
       if (c.calls > 0) c.usedAt = now;
       const idle = returning || now - c.usedAt >= this.idleMs;
+      const v = this.view.get(key);
       // An unlimited counter needs no lease, only its spend pushed.
-      const want = idle || (this.view.get(key)?.limit ?? -1) < 0 ? 0 : Math.max(2 * c.demand, WARM_CALLS * c.largest);
+      const want = idle || v === undefined || v.limit < 0 ? 0 : Math.max(2 * c.demand, WARM_CALLS * c.largest);
       const room = c.grant - c.inflight - c.spent;
       const send = c.spent > 0 || (want > 0 && (room < want / 2 || room > 2 * want)) || (c.grant > 0 && (want === 0 || now - c.renewedAt >= this.renewMs));
       c.demand = c.calls = 0;
@@ -155,14 +161,17 @@ export class Leases {
         if (idle && c.grant === 0 && c.inflight === 0) this.counters.delete(key);
         continue;
       }
+      // Room goes back when the counter is idle, its lease more than twice what it wants, or its limit near (as of the last answer).
+      const near = v !== undefined && v.limit >= 0 && v.limit - v.spent - v.reserved + c.grant < LEASE_HEADROOM_CALLS * c.largest;
+      const shrink = c.grant > 0 && (want === 0 || room > 2 * want || near);
+      c.paused = shrink;
       if (idle) c.largest = 0;
       const l = c.line;
-      entries.push([key, l.limitId, l.limit, c.spent, c.inflight, want, LEASE_HEADROOM_CALLS * c.largest, ttlOf(l)]);
+      entries.push([key, l.limitId, l.limit, c.spent, c.inflight, near ? 0 : want, LEASE_HEADROOM_CALLS * c.largest, ttlOf(l), shrink ? 0 : 1]);
       counters.push(c);
       c.pushing = c.spent;
       c.spent = 0;
     }
-    if (counters.length > 0) this.syncing = true;
     return { counters, entries };
   }
 
@@ -171,11 +180,11 @@ export class Leases {
     for (let i = 0; i < counters.length; i++) {
       const c = counters[i];
       c.pushing = 0;
+      c.paused = false;
       c.grant = reply[4 * i + 3];
       c.renewedAt = now;
       this.view.set(c.line.key, { spent: reply[4 * i], reserved: reply[4 * i + 1], limit: reply[4 * i + 2] });
     }
-    this.syncing = false;
   }
 
   /**
@@ -186,9 +195,9 @@ export class Leases {
     for (const c of counters) {
       c.spent += c.pushing;
       c.pushing = 0;
+      c.paused = false;
       c.grant = 0;
     }
-    this.syncing = false;
   }
 
   /** Whether any of these counters has spend not pushed yet. */

@@ -95,8 +95,9 @@ return table.concat(out, ',')`;
  * A lease sync (src/metering/leases.ts): per counter, the spend settled against the lease since the
  * last sync moves to spent (out of the lease), then the lease is sized anew: in-flight plus the
  * wanted room, at most `share` of the room left, no room at all once the room is below the
- * least asked for, never more than the room nor less than what is in flight on it. Four numbers
- * back per counter: spent, reserved (leases included), limit, the new lease.
+ * least asked for, never more than the room; and never less than what is left of the lease (while
+ * the gateway goes on admitting against it) or than what is in flight on it (while it waits). Four
+ * numbers back per counter: spent, reserved (leases included), limit, the new lease.
  */
 const SYNC = `${SWEEP}
 local tag, now, lid, exp, share = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -117,7 +118,9 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
     local want = e[6]
     if room < e[7] then want = 0 end
     want = math.max(0, math.min(want, math.floor(room * share)))
-    new = math.max(math.min(inflight + want, math.max(room, 0)), math.min(inflight, held))
+    local floor = held
+    if e[9] == 0 then floor = math.min(inflight, held) end
+    new = math.max(math.min(inflight + want, math.max(room, 0)), floor)
   end
   if new ~= cur then redis.call('HINCRBY', c, 'r', string.format('%d', new - cur)) end
   if new > 0 then
@@ -220,9 +223,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
   const boot = randomBytes(6).toString('base64url');
   const syncMs = options.leaseSyncMs ?? 100;
   // A lease not renewed for this long is charged in full by whoever touches its counter next (its
-  // gateway died); it is renewed five times as often, and given back once its counter is idle as long.
-  const leaseTtlMs = Math.max(5_000, 50 * syncMs);
-  const leases = syncMs > 0 ? new Leases(view, leaseTtlMs, leaseTtlMs / 5) : null;
+  // gateway died); it is renewed three times as often, and given back once its counter is idle for a sixth of it.
+  const leaseTtlMs = Math.max(30_000, 300 * syncMs);
+  const leases = syncMs > 0 ? new Leases(view, leaseTtlMs / 6, leaseTtlMs / 3) : null;
   const leaseId = `lease.${boot}`;
   let nextId = 0;
   let up = false;
