@@ -218,3 +218,24 @@ t.test('aos budget show | set | reset against a running gateway', async (t) => {
   const again = await startGateway(t, dir, upstream, metering);
   t.equal(await call(again), 429, 'the override set offline is in force');
 });
+
+t.test('a gateway on Redis decides a busy agent against its leases; budget show reads every call it served', REDIS.options, async (t) => {
+  const redis = await startRedis(t);
+  const registry = 'templates:\n  standard: { version: 1 }\nbudgets:\n  org: { daily_usd: 1 }\n';
+  const h = await startHarness(t, { metering: { store: 'redis', redis: { url: redis.url, keyPrefix: 'leased' } } }, { files: { 'agents.yaml': registry } });
+  const post = () => fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY }).then((r) => r.status);
+  const statuses: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    statuses.push(await post());
+    if (i % 10 === 9) await new Promise((r) => setTimeout(r, 120)); // a lease sync (every 100 ms) in between
+  }
+  t.ok(
+    statuses.every((s) => s === 200),
+    'all served',
+  );
+  const leased = Number(/aos_budget_leased_total (\d+)/.exec(await (await fetch(`${h.admin}/metrics`)).text())?.[1]);
+  t.ok(leased >= 30, `most calls decided without a round trip to Redis (${leased} of 60)`);
+  const shown = await h.gateway.budgets()!.show('org');
+  t.equal(Math.round(shown.budgets[0].spent * 1e9), 60 * COST, 'budget show: every call served, spent as charged');
+  t.equal(Math.round(shown.budgets[0].reserved * 1e9), 0, 'and nothing reserved: the lease is not a call');
+});
