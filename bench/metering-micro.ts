@@ -117,6 +117,7 @@ try {
   results.sqlite = await storeBench(sqlite, 50_000, 'sqlite');
   await storeBenchConcurrent(sqlite, 50_000, 32, 'sqlite32');
   agents = 1000;
+  await storeBench(sqlite, 18_000); // warm-up: 1,000 agents' counters and the code paths they take
   results.sqliteFleet = await storeBench(sqlite, 18_000, 'sqliteFleet');
   await storeBenchConcurrent(sqlite, 20_000, 32, 'sqliteFleet32');
   agents = 1;
@@ -245,7 +246,7 @@ try {
         for (const n of [1, 1000]) {
           agents = n;
           const name = n === 1 ? variant : `${variant}Fleet`;
-          await storeBench(redis, 100); // load the scripts (EVALSHA from here on)
+          await storeBench(redis, n === 1 ? 100 : 18_000); // load the scripts (EVALSHA from here on); warm up a fleet's counters
           const before = await processed();
           results[name] = await storeBench(redis, 18_000, name);
           results[`${name}CommandsPerCall`] = ((await processed()) - before) / 20_000;
