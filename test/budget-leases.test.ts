@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { createLogger } from '../src/log.js';
+import { lineOf, periodOf, rulesOf } from '../src/metering/budgets.js';
 import { createRedisStore } from '../src/metering/redis-store.js';
 import type { BudgetStore, ReserveLine } from '../src/metering/store.js';
 import { REDIS, startRedis } from './redis-server.js';
@@ -134,6 +135,35 @@ t.test('near a limit no lease is granted: every call is decided by Redis, exactl
   t.equal(ok, 50);
   t.equal(leasedCalls, 0, 'no call decided against a lease');
   t.same((await a.read([l]))[0], { spent: 50 * 1000, reserved: 0, limit: 50 * 1000 });
+});
+
+t.test("a per-minute counter: the next minute's lease is taken ahead, so the first call of a new minute needs no round trip", REDIS.options, async (t) => {
+  const redis = await startRedis(t);
+  const boundary = Math.ceil(Date.now() / 60_000) * 60_000 + 60_000;
+  const clock = { now: boundary - 5_000 };
+  let leasedCalls = 0;
+  const a = await open(t, redis.url, 'minute', { now: () => clock.now, onLeased: () => leasedCalls++ });
+  const [rpm] = rulesOf('agent:minute', { requests_per_minute: 1_000_000 }, 0.8);
+  const call = () => a.reserve([lineOf(rpm, periodOf('minute', clock.now), 1)], 60_000);
+  const settle = async (out: ReturnType<typeof call>) => {
+    const r = await out;
+    if (!r.ok) throw new Error('refused');
+    await a.settle(r.id, [lineOf(rpm, periodOf('minute', clock.now), 1)], [1]);
+  };
+  // Steady calls in the minute's last seconds (the clock moves 100 ms a round).
+  for (let i = 0; i < 40; i++) {
+    await settle(call());
+    await sleep(25);
+    clock.now += 100;
+  }
+  t.ok(leasedCalls > 0, 'the current minute is leased');
+  t.ok(clock.now < boundary, 'still before the turn of the minute');
+  clock.now = boundary + 10;
+  const first = call();
+  t.notOk(first instanceof Promise, "the new minute's first call is decided here, against the lease taken ahead");
+  await settle(first);
+  const next = lineOf(rpm, periodOf('minute', clock.now), 1);
+  t.same((await a.read([next]))[0], { spent: 1, reserved: 0, limit: 1_000_000 }, 'and counted on the new minute');
 });
 
 t.test('a gateway that dies holding a lease: once its TTL passes the lease is charged in full, never less than it admitted', REDIS.options, async (t) => {

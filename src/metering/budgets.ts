@@ -167,6 +167,19 @@ export function createPeriods(now: () => number) {
 /** The counter of a rule in a period. */
 export const keyOf = (rule: BudgetRule, period: Period): string => `${rule.limitId}|${period.id}`;
 
+const MINUTE_KEY = /\|m(\d+)$/;
+
+/**
+ * The same limit's line in the next minute, for a per-minute counter's line (null for the other
+ * windows), and when that minute starts: the Redis store takes its lease ahead of the turn.
+ */
+export function nextMinute(line: ReserveLine): { line: ReserveLine; startsAt: number } | null {
+  const m = MINUTE_KEY.exec(line.key);
+  if (m === null) return null;
+  const next = Number(m[1]) + 1;
+  return { line: { key: `${line.key.slice(0, m.index)}|m${next}`, limitId: line.limitId, limit: line.limit, amount: 0, until: line.until + 60_000 }, startsAt: next * 60_000 };
+}
+
 /** The store line of a rule in its current period (`key`: its counter, when already known). */
 export function lineOf(rule: BudgetRule, period: Period, amount: number, key = keyOf(rule, period)): ReserveLine {
   return { key, limitId: rule.limitId, limit: rule.limit, amount, until: period.end + 3_600_000 };

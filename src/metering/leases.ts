@@ -45,7 +45,15 @@ export interface LeaseCounter {
   renewedAt: number;
   /** A sync that may shrink the lease is on its way: no call is admitted against it until it is back. */
   paused: boolean;
+  /** Taken ahead for the next period of a counter in use (no call yet): the limit of that counter; else null. */
+  ahead: number | null;
 }
+
+/** The next period's line of a counter's line, and when that period starts (null: none is taken ahead). */
+export type NextPeriod = (line: ReserveLine) => { line: ReserveLine; startsAt: number } | null;
+
+/** How long before its period starts a counter in use gets the lease of its next period. */
+const AHEAD_MS = 2_000;
 
 interface Held {
   readonly lines: readonly ReserveLine[];
@@ -67,17 +75,20 @@ export class Leases {
    * @param view this gateway's view of the counters in Redis (the store's), as of its last round trip
    * @param idleMs a counter not called for this long gives its lease back
    * @param renewMs a lease is renewed at least this often (its expiry in Redis is pushed back)
+   * @param nextOf the next period of a line whose counters roll over often (per-minute limits): its
+   *   lease is taken ahead, so the first calls of the new period need no round trip either
    */
   constructor(
     private readonly view: Map<string, LineState>,
     private readonly idleMs: number,
     private readonly renewMs: number,
+    private readonly nextOf: NextPeriod = () => null,
   ) {}
 
   private counter(l: ReserveLine): LeaseCounter {
     let c = this.counters.get(l.key);
     if (c === undefined) {
-      c = { line: l, grant: 0, inflight: 0, spent: 0, pushing: 0, demand: 0, calls: 0, largest: 0, usedAt: 0, renewedAt: 0, paused: false };
+      c = { line: l, grant: 0, inflight: 0, spent: 0, pushing: 0, demand: 0, calls: 0, largest: 0, usedAt: 0, renewedAt: 0, paused: false, ahead: null };
       this.counters.set(l.key, c);
     } else c.line = l;
     return c;
@@ -152,8 +163,10 @@ export class Leases {
       if (c.calls > 0) c.usedAt = now;
       const idle = returning || now - c.usedAt >= this.idleMs;
       const v = this.view.get(key);
+      const limit = v === undefined ? (c.ahead ?? -1) : v.limit;
       // An unlimited counter needs no lease, only its spend pushed.
-      const want = idle || v === undefined || v.limit < 0 ? 0 : Math.max(2 * c.demand, WARM_CALLS * c.largest);
+      const want = idle || limit < 0 ? 0 : Math.max(2 * c.demand, WARM_CALLS * c.largest);
+      if (want > 0 && c.calls > 0) this.takeAhead(c, limit, want, now);
       const room = c.grant - c.inflight - c.spent;
       const send = c.spent > 0 || (want > 0 && (room < want / 2 || room > 2 * want)) || (c.grant > 0 && (want === 0 || now - c.renewedAt >= this.renewMs));
       c.demand = c.calls = 0;
@@ -175,12 +188,33 @@ export class Leases {
     return { counters, entries };
   }
 
+  /** Near the end of its period, a counter in use gets a counter for the next one, with the same demand (begin() visits it next). */
+  private takeAhead(c: LeaseCounter, limit: number, want: number, now: number): void {
+    const next = this.nextOf(c.line);
+    if (next === null || next.startsAt - now > AHEAD_MS || this.counters.has(next.line.key)) return;
+    this.counters.set(next.line.key, {
+      line: next.line,
+      grant: 0,
+      inflight: 0,
+      spent: 0,
+      pushing: 0,
+      demand: want / 2,
+      calls: 0,
+      largest: c.largest,
+      usedAt: now,
+      renewedAt: 0,
+      paused: false,
+      ahead: limit,
+    });
+  }
+
   /** The sync's reply, four numbers per counter: spent, reserved (leases included), limit, this gateway's new lease. */
   end(counters: readonly LeaseCounter[], reply: readonly number[], now: number): void {
     for (let i = 0; i < counters.length; i++) {
       const c = counters[i];
       c.pushing = 0;
       c.paused = false;
+      c.ahead = null;
       c.grant = reply[4 * i + 3];
       c.renewedAt = now;
       this.view.set(c.line.key, { spent: reply[4 * i], reserved: reply[4 * i + 1], limit: reply[4 * i + 2] });

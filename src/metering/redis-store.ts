@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+import { nextMinute } from './budgets.js';
 import { Leases } from './leases.js';
 import { Ledger } from './ledger.js';
 import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './store.js';
@@ -230,7 +231,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
   // A lease not renewed for this long is charged in full by whoever touches its counter next (its
   // gateway died); it is renewed three times as often, and given back once its counter is idle for a sixth of it.
   const leaseTtlMs = Math.max(30_000, 300 * syncMs);
-  const leases = syncMs > 0 ? new Leases(view, leaseTtlMs / 6, leaseTtlMs / 3) : null;
+  const leases = syncMs > 0 ? new Leases(view, leaseTtlMs / 6, leaseTtlMs / 3, nextMinute) : null;
   const leaseId = `lease.${boot}`;
   let nextId = 0;
   let up = false;
