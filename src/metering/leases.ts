@@ -192,20 +192,11 @@ export class Leases {
   private takeAhead(c: LeaseCounter, limit: number, want: number, now: number): void {
     const next = this.nextOf(c.line);
     if (next === null || next.startsAt - now > AHEAD_MS || this.counters.has(next.line.key)) return;
-    this.counters.set(next.line.key, {
-      line: next.line,
-      grant: 0,
-      inflight: 0,
-      spent: 0,
-      pushing: 0,
-      demand: want / 2,
-      calls: 0,
-      largest: c.largest,
-      usedAt: now,
-      renewedAt: 0,
-      paused: false,
-      ahead: limit,
-    });
+    const n = this.counter(next.line);
+    n.demand = want / 2;
+    n.largest = c.largest;
+    n.usedAt = now;
+    n.ahead = limit;
   }
 
   /** The sync's reply, four numbers per counter: spent, reserved (leases included), limit, this gateway's new lease. */

@@ -18,6 +18,9 @@ import type { BudgetStore, LineState, ReserveLine, ReserveOutcome } from './stor
  * per reply element, not per byte. The keys are built in the script from the line keys, all under
  * the one hash tag of KEYS[1], so the scripts still run on Redis Cluster.
  */
+/** What a lease's id starts with, among the reservation ids of a counter. */
+const LEASE = 'lease.';
+
 const SWEEP = `
 local function sweep(c, ra, rz, now)
   local old = redis.call('ZRANGEBYSCORE', rz, '-inf', now)
@@ -25,7 +28,7 @@ local function sweep(c, ra, rz, now)
     local amt = tonumber(redis.call('HGET', ra, rid) or '0')
     redis.call('HINCRBY', c, 'r', string.format('%d', -amt))
     -- A lease its gateway stopped renewing (it died) is charged in full: what it admitted may have been served.
-    if string.sub(rid, 1, 6) == 'lease.' then redis.call('HINCRBY', c, 's', string.format('%d', amt)) end
+    if string.sub(rid, 1, ${LEASE.length}) == '${LEASE}' then redis.call('HINCRBY', c, 's', string.format('%d', amt)) end
     redis.call('HDEL', ra, rid)
   end
   if #old > 0 then redis.call('ZREMRANGEBYSCORE', rz, '-inf', now) end
@@ -232,7 +235,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
   // gateway died); it is renewed three times as often, and given back once its counter is idle for a sixth of it.
   const leaseTtlMs = Math.max(30_000, 300 * syncMs);
   const leases = syncMs > 0 ? new Leases(view, leaseTtlMs / 6, leaseTtlMs / 3, nextMinute) : null;
-  const leaseId = `lease.${boot}`;
+  const leaseId = `${LEASE}${boot}`;
   let nextId = 0;
   let up = false;
   const setUp = (v: boolean) => {
@@ -485,7 +488,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Budg
         const [next, keys] = await redis.scan(cursor, 'MATCH', `${tag}:ra:*`, 'COUNT', 1000);
         cursor = next;
         // Leases are not calls: only the reservations of calls count.
-        for (const k of keys) for (const id of await redis.hkeys(k)) if (!id.startsWith('lease.')) n++;
+        for (const k of keys) for (const id of await redis.hkeys(k)) if (!id.startsWith(LEASE)) n++;
       } while (cursor !== '0');
       return n + local.held.size + (leases?.held.size ?? 0);
     },
