@@ -164,8 +164,8 @@ export function createPeriods(now: () => number) {
   };
 }
 
-/** The counter of a rule in a period. */
-export const keyOf = (rule: BudgetRule, period: Period): string => `${rule.limitId}|${period.id}`;
+/** The counter of a rule (or of a line's limit) in a period. */
+export const keyOf = (rule: Pick<BudgetRule, 'limitId'>, period: Period): string => `${rule.limitId}|${period.id}`;
 
 const MINUTE_KEY = /\|m(\d+)$/;
 
@@ -176,11 +176,11 @@ const MINUTE_KEY = /\|m(\d+)$/;
 export function nextMinute(line: ReserveLine): { line: ReserveLine; startsAt: number } | null {
   const m = MINUTE_KEY.exec(line.key);
   if (m === null) return null;
-  const next = Number(m[1]) + 1;
-  return { line: { key: `${line.key.slice(0, m.index)}|m${next}`, limitId: line.limitId, limit: line.limit, amount: 0, until: line.until + 60_000 }, startsAt: next * 60_000 };
+  const period = periodOf('minute', (Number(m[1]) + 1) * 60_000);
+  return { line: lineOf(line, period, 0), startsAt: period.start };
 }
 
-/** The store line of a rule in its current period (`key`: its counter, when already known). */
-export function lineOf(rule: BudgetRule, period: Period, amount: number, key = keyOf(rule, period)): ReserveLine {
+/** The store line of a rule (or of a line's limit) in a period (`key`: its counter, when already known). */
+export function lineOf(rule: Pick<BudgetRule, 'limitId' | 'limit'>, period: Period, amount: number, key = keyOf(rule, period)): ReserveLine {
   return { key, limitId: rule.limitId, limit: rule.limit, amount, until: period.end + 3_600_000 };
 }
