@@ -3,14 +3,14 @@
  * on loopback) keep the same contract: all-or-nothing reservations, settlement to the real amount,
  * overrides, resets, expiry of a crashed process's reservations, and no overspend under concurrency.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { createLogger } from '../src/log.js';
 import { createRedisStore } from '../src/metering/redis-store.js';
-import { createSqliteStore } from '../src/metering/sqlite-store.js';
+import { createSqliteStore, SETTLEMENT_DELAY_MS } from '../src/metering/sqlite-store.js';
 import type { BudgetStore, ReserveLine } from '../src/metering/store.js';
 import { REDIS, startRedis } from './redis-server.js';
 
@@ -149,27 +149,44 @@ t.test('sqlite store: state survives a restart; a reservation left open by a dea
   await s2.close();
 });
 
+/** Every budget log line of a store's folder. */
+function logText(dir: string): string {
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('budgets-log.'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('');
+}
+
 t.test("sqlite store: a settlement within its reservation may reach the log after the call, never to the budget's loss", async (t) => {
-  // A settlement the reservation covers is written with the next log write or at the end of the
-  // tick; a crash before that charges the open reservation in full (more than the real cost, never
-  // less). A settlement above its reservation, and any reset, is written before it returns.
-  const cases: { name: string; actual: number; tick: boolean; reset?: boolean; spent: number }[] = [
-    { name: 'covered, crash in the same tick: the reservation is charged in full', actual: 30, tick: false, spent: 100 },
-    { name: 'covered, crash after the tick: the real cost', actual: 30, tick: true, spent: 30 },
-    { name: 'above the reservation, crash in the same tick: the real cost', actual: 150, tick: false, spent: 150 },
-    { name: 'covered, then a reset in the same tick: the reset stays last', actual: 30, tick: false, reset: true, spent: 0 },
+  // A settlement the reservation covers is written with the next log write (the next call's
+  // reservation) or SETTLEMENT_DELAY_MS later; a crash before that charges the open reservation in
+  // full (more than the real cost, never less). A settlement above its reservation, and any reset,
+  // is written before it returns.
+  const cases: { name: string; actual: number; then: 'crash' | 'next reservation' | 'delay' | 'reset'; spent: number }[] = [
+    { name: 'covered, crash at once: the reservation is charged in full', actual: 30, then: 'crash', spent: 100 },
+    { name: 'covered, crash after the next reservation was written: the real cost', actual: 30, then: 'next reservation', spent: 30 },
+    { name: 'covered, crash after the delay: the real cost', actual: 30, then: 'delay', spent: 30 },
+    { name: 'above the reservation, crash at once: the real cost', actual: 150, then: 'crash', spent: 150 },
+    { name: 'covered, then a reset: the reset stays last', actual: 30, then: 'reset', spent: 0 },
   ];
   for (const c of cases) {
     const dir = mkdtempSync(join(tmpdir(), 'aos-budget-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const clock = { now: 1_800_000_000_000 };
     const a = line('agent:f|usd|daily', 1000, 100, clock);
+    const other = line('agent:o|usd|daily', 1000, 10, clock);
     const s1 = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 60_000, now: () => clock.now });
     const r = s1.reserve([a], 60_000) as { ok: true; id: string };
     s1.settle(r.id, [a], [c.actual]);
-    if (c.reset) await s1.reset([a.key]);
-    t.same(s1.peek(a), { spent: c.reset ? 0 : c.actual, reserved: 0, limit: 1000 }, `${c.name}: counted at once in memory`);
-    if (c.tick) await new Promise((resolve) => setImmediate(resolve));
+    if (c.then === 'reset') await s1.reset([a.key]);
+    t.same(s1.peek(a), { spent: c.then === 'reset' ? 0 : c.actual, reserved: 0, limit: 1000 }, `${c.name}: counted at once in memory`);
+    if (c.then === 'next reservation') {
+      await new Promise((resolve) => setImmediate(resolve));
+      t.notMatch(logText(dir), /\["S"/, 'the settlement waits after its turn: no write of its own');
+      t.ok(s1.reserve([other], 60_000).ok, 'another call reserves');
+      t.match(logText(dir), /\["S".*\n\["R"/, 'the settlement went out ahead of the next reservation, in one write');
+    }
+    if (c.then === 'delay') await new Promise((resolve) => setTimeout(resolve, SETTLEMENT_DELAY_MS + 20));
     // The crash: s1 is never closed; the next process opens the same directory.
     const s2 = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 60_000, now: () => clock.now });
     t.same(s2.peek(a), { spent: c.spent, reserved: 0, limit: 1000 }, c.name);

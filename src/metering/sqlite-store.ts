@@ -19,14 +19,17 @@ export interface SqliteStoreOptions {
   barrier?: WriteBarrier | null;
 }
 
+/** How long a settlement within its reservation may wait for the next log write before it is written alone. */
+export const SETTLEMENT_DELAY_MS = 50;
+
 // Longer than most functions: a factory whose body is the small functions it closes over (state shared without a class).
 /**
  * The embedded budget store: counters in memory (a reservation and its settlement cost a few
  * microseconds), made durable by an append-only log written before the call goes on (a reservation)
  * and before its cost is counted as spent (a settlement), with `write(2)`, which survives the
- * process being killed. A settlement within its reservation is written with the next record (or at
- * the end of the tick): until then a crash charges the reservation in full, never less than the
- * real cost; so under load a call costs one write. Every `snapshotIntervalMs` the counters are written to budgets.db (WAL) in
+ * process being killed. A settlement within its reservation is written with the next record (or
+ * `SETTLEMENT_DELAY_MS` later): until then a crash charges the reservation in full, never less
+ * than the real cost; so a call costs one write, even one call at a time. Every `snapshotIntervalMs` the counters are written to budgets.db (WAL) in
  * one transaction and the log starts a new file. On start: the snapshot, then the logs after it;
  * a reservation left open by a process that died is charged in full (it may have been served),
  * so no spend is ever forgotten. One gateway process owns the store (a lock file names it).
@@ -79,15 +82,24 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
   const boot = `${now().toString(36)}.${process.pid.toString(36)}`;
 
   /**
-   * Settlement lines not yet written. A settlement whose every amount is within what its
+   * Lines not yet written, in order. A reservation's is written at the end of its turn (with a
+   * barrier the call waits for that). A settlement whose every amount is within what its
    * reservation holds needs no write of its own: until its line is written, a crash charges the
-   * open reservation in full, which covers it. Such lines ride along with the next write (one
-   * `write(2)` per call under load) or are written at the end of the tick, and always before a
-   * record that depends on the order (a reset, an expiry) or a snapshot.
+   * open reservation in full, which covers it. Such lines ride along with the next write (the next
+   * call's reservation: one `write(2)` per call, at any concurrency) or are written
+   * `SETTLEMENT_DELAY_MS` later, and always before a record that depends on the order (a reset,
+   * an expiry) or a snapshot.
    */
   let pending = '';
-  let flushScheduled = false;
+  /** A flush at the end of the turn is queued: a reservation is in `pending`. */
+  let flushQueued = false;
+  /** Only settlements are in `pending`: they are written by this timer if no reservation comes first. */
+  let settlementTimer: NodeJS.Timeout | null = null;
   const append = (line: string) => {
+    if (settlementTimer !== null) {
+      clearTimeout(settlementTimer);
+      settlementTimer = null;
+    }
     if (pending === '') writeSync(fd, line);
     else {
       const out = pending + line;
@@ -96,16 +108,22 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
     }
   };
   const flush = () => {
-    flushScheduled = false;
+    flushQueued = false;
     if (pending !== '') append('');
   };
   const barrier = options.barrier ?? null;
-  const defer = (line: string) => {
+  const deferReservation = (line: string) => {
     pending += line;
-    if (!flushScheduled) {
-      flushScheduled = true;
-      if (barrier !== null) barrier.defer(flush);
-      else setImmediate(flush);
+    if (!flushQueued) {
+      flushQueued = true;
+      barrier!.defer(flush);
+    }
+  };
+  const deferSettlement = (line: string) => {
+    pending += line;
+    if (!flushQueued && settlementTimer === null) {
+      settlementTimer = setTimeout(flush, SETTLEMENT_DELAY_MS);
+      settlementTimer.unref();
     }
   };
 
@@ -208,7 +226,7 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
       for (let i = 0; i < lines.length; i++) rec += `,${JSON.stringify(lines[i].key)},${lines[i].amount},${lines[i].until}`;
       // Logged before the call goes on: a crash from here on charges the reservation in full. With a
       // barrier, the line is written at the end of the turn and the call waits for it (write-barrier.ts).
-      if (barrier !== null) defer(`${rec}]\n`);
+      if (barrier !== null) deferReservation(`${rec}]\n`);
       else append(`${rec}]\n`);
       touched(lines);
       return out;
@@ -221,9 +239,9 @@ export function createSqliteStore(options: SqliteStoreOptions): BudgetStore {
         if (actual[i] > lines[i].amount) covered = false;
       }
       rec += ']\n';
-      // Logged before it is counted, unless the open reservation already covers it (see defer):
+      // Logged before it is counted, unless the open reservation already covers it (see `pending`):
       // once this returns, a crash cannot forget the spend.
-      if (covered) defer(rec);
+      if (covered) deferSettlement(rec);
       else append(rec);
       ledger.settleLines(id, lines, actual);
       touched(lines);
