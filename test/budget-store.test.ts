@@ -183,7 +183,7 @@ t.test("sqlite store: a settlement within its reservation may reach the log afte
     if (c.then === 'next reservation') {
       await new Promise((resolve) => setImmediate(resolve));
       t.notMatch(logText(dir), /\["S"/, 'the settlement waits after its turn: no write of its own');
-      t.ok(s1.reserve([other], 60_000).ok, 'another call reserves');
+      t.ok((s1.reserve([other], 60_000) as { ok: boolean }).ok, 'another call reserves');
       t.match(logText(dir), /\["S".*\n\["R"/, 'the settlement went out ahead of the next reservation, in one write');
     }
     if (c.then === 'delay') await new Promise((resolve) => setTimeout(resolve, SETTLEMENT_DELAY_MS + 20));
