@@ -162,12 +162,12 @@ t.test("sqlite store: a settlement within its reservation may reach the log afte
   // reservation) or SETTLEMENT_DELAY_MS later; a crash before that charges the open reservation in
   // full (more than the real cost, never less). A settlement above its reservation, and any reset,
   // is written before it returns.
-  const cases: { name: string; actual: number; then: 'crash' | 'next reservation' | 'delay' | 'reset'; spent: number }[] = [
-    { name: 'covered, crash at once: the reservation is charged in full', actual: 30, then: 'crash', spent: 100 },
-    { name: 'covered, crash after the next reservation was written: the real cost', actual: 30, then: 'next reservation', spent: 30 },
-    { name: 'covered, crash after the delay: the real cost', actual: 30, then: 'delay', spent: 30 },
-    { name: 'above the reservation, crash at once: the real cost', actual: 150, then: 'crash', spent: 150 },
-    { name: 'covered, then a reset: the reset stays last', actual: 30, then: 'reset', spent: 0 },
+  const cases: { name: string; actual: number; after: 'crash' | 'next reservation' | 'delay' | 'reset'; spent: number }[] = [
+    { name: 'covered, crash at once: the reservation is charged in full', actual: 30, after: 'crash', spent: 100 },
+    { name: 'covered, crash after the next reservation was written: the real cost', actual: 30, after: 'next reservation', spent: 30 },
+    { name: 'covered, crash after the delay: the real cost', actual: 30, after: 'delay', spent: 30 },
+    { name: 'above the reservation, crash at once: the real cost', actual: 150, after: 'crash', spent: 150 },
+    { name: 'covered, then a reset: the reset stays last', actual: 30, after: 'reset', spent: 0 },
   ];
   for (const c of cases) {
     const dir = mkdtempSync(join(tmpdir(), 'aos-budget-'));
@@ -178,15 +178,15 @@ t.test("sqlite store: a settlement within its reservation may reach the log afte
     const s1 = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 60_000, now: () => clock.now });
     const r = s1.reserve([a], 60_000) as { ok: true; id: string };
     s1.settle(r.id, [a], [c.actual]);
-    if (c.then === 'reset') await s1.reset([a.key]);
-    t.same(s1.peek(a), { spent: c.then === 'reset' ? 0 : c.actual, reserved: 0, limit: 1000 }, `${c.name}: counted at once in memory`);
-    if (c.then === 'next reservation') {
+    if (c.after === 'reset') await s1.reset([a.key]);
+    t.same(s1.peek(a), { spent: c.after === 'reset' ? 0 : c.actual, reserved: 0, limit: 1000 }, `${c.name}: counted at once in memory`);
+    if (c.after === 'next reservation') {
       await new Promise((resolve) => setImmediate(resolve));
       t.notMatch(logText(dir), /\["S"/, 'the settlement waits after its turn: no write of its own');
       t.ok((s1.reserve([other], 60_000) as { ok: boolean }).ok, 'another call reserves');
       t.match(logText(dir), /\["S".*\n\["R"/, 'the settlement went out ahead of the next reservation, in one write');
     }
-    if (c.then === 'delay') await new Promise((resolve) => setTimeout(resolve, SETTLEMENT_DELAY_MS + 20));
+    if (c.after === 'delay') await new Promise((resolve) => setTimeout(resolve, SETTLEMENT_DELAY_MS + 20));
     // The crash: s1 is never closed; the next process opens the same directory.
     const s2 = createSqliteStore({ dataDir: dir, snapshotIntervalMs: 60_000, now: () => clock.now });
     t.same(s2.peek(a), { spent: c.spent, reserved: 0, limit: 1000 }, c.name);
