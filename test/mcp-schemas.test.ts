@@ -11,7 +11,20 @@ function upstreamFor(t: Test, url: string): Upstream {
   const u = new URL(url);
   const pool = new Pool(u.origin, { connections: 4 });
   t.teardown(() => pool.close());
-  return { name: 'fixture', dialect: mcpDialect, origin: u.origin, host: u.host, basePath: u.pathname, pool, auth: ['authorization', 'Bearer k'], authorize: null, deployments: null, headers: [] };
+  return {
+    name: 'fixture',
+    dialect: mcpDialect,
+    origin: u.origin,
+    host: u.host,
+    basePath: u.pathname,
+    pool,
+    auth: ['authorization', 'Bearer k'],
+    authorize: null,
+    deployments: null,
+    headers: [],
+    headersTimeoutMs: 300_000,
+    bodyTimeoutMs: 120_000,
+  };
 }
 
 async function setup(t: Test, opts: McpFixtureOptions, ttlMs = 1000) {

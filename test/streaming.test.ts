@@ -9,6 +9,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import AnthropicV1 from 'anthropic-sdk-v1';
 import OpenAI from 'openai';
 import t, { type Test } from 'tap';
+import { watchedCalls } from '../src/upstream/deadlines.js';
 import { type Harness, refusedPort, startHarness } from './helpers.js';
 
 const KEY = 'agent-key-streaming';
@@ -321,7 +322,7 @@ t.test('an unreachable upstream is a 502, after a bounded number of attempts', a
   });
 });
 
-t.test('a slow reader holds the upstream back instead of the gateway buffering the stream', async (t) => {
+t.test('a slow reader holds the upstream back instead of the gateway buffering the stream (and its pause is no body timeout)', async (t) => {
   const TOTAL = 64 * 1024 * 1024;
   const piece = Buffer.alloc(64 * 1024, 'x');
   piece.write('data: ', 0);
@@ -342,7 +343,8 @@ t.test('a slow reader holds the upstream back instead of the gateway buffering t
   });
   const port = await listenLocal(t, big);
   t.teardown(() => big.closeAllConnections());
-  const h = await startHarness(t, { providers: { openai: { baseUrl: `http://127.0.0.1:${port}/v1` } } });
+  // The upstream is silent for longer than bodyTimeoutMs while the client does not read: that is the client's pace, not a stall.
+  const h = await startHarness(t, { upstream: { bodyTimeoutMs: 300 }, providers: { openai: { baseUrl: `http://127.0.0.1:${port}/v1` } } });
 
   // A raw client that sends its request and then does not read.
   const gw = new URL(h.url);
@@ -374,4 +376,5 @@ t.test('a slow reader holds the upstream back instead of the gateway buffering t
   await new Promise((r) => socket.once('end', r));
   t.ok(finished, 'the upstream finished once the client read');
   t.ok(received > TOTAL, `the client got the whole stream (${received} bytes with framing)`);
+  t.equal(watchedCalls(), 0, 'no call is left with a deadline');
 });

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError, renderStreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallContext } from '../pipeline/context.js';
+import { CallDeadline } from './deadlines.js';
 import { tapData, tapEnd, tapHold } from './tap.js';
 import type { Upstream } from './upstreams.js';
 
@@ -109,15 +110,19 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
       method: ctx.req.method as Dispatcher.HttpMethod,
       headers: upstreamHeaders(ctx),
       body: ctx.body !== null && ctx.body.length > 0 ? ctx.body : null,
+      // The limits are this call's deadline's: undici's own timers cost an old-generation object each (deadlines.ts).
+      headersTimeout: 0,
+      bodyTimeout: 0,
     };
-    if (route.bodyTimeoutMs !== undefined) request.bodyTimeout = route.bodyTimeoutMs;
     let attempts = 0;
     let controller: Dispatcher.DispatchController | null = null;
     let started = false;
     let settled = false;
+    const deadline = new CallDeadline(upstream.headersTimeoutMs, route.bodyTimeoutMs ?? upstream.bodyTimeoutMs, (err) => controller?.abort(err));
     const settle = (err?: GatewayError) => {
       if (settled) return;
       settled = true;
+      deadline.stop();
       ctx.interrupt = null;
       ctx.upstreamEnd = performance.now();
       res.off('close', onClientClose);
@@ -137,7 +142,10 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
     // Before the request's finish (registered earlier): the upstream is cut and the taps told first,
     // so the finishers (budget settlement, audit) see a client abort as one.
     res.prependListener('close', onClientClose);
-    const onDrain = () => controller?.resume();
+    const onDrain = () => {
+      deadline.resume();
+      controller?.resume();
+    };
     // A stream's headers go out without waiting for its first event, but only once the chunk of
     // upstream bytes that carried them has been parsed: an event that came with them then shares
     // their write (one syscall instead of two), and a slow first event still finds them sent.
@@ -150,9 +158,11 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
       onRequestStart(c) {
         controller = c;
         if (res.destroyed || settled) c.abort(new Error(settled ? 'the call was cut' : 'client closed the connection'));
+        else deadline.sent();
       },
       onResponseStart(c, statusCode, headers) {
         started = true;
+        deadline.received();
         const out: Record<string, string | string[]> = {};
         for (const name in headers) {
           if (!DROP_RESPONSE.has(name)) out[name] = headers[name] as string | string[];
@@ -167,8 +177,10 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
       },
       onResponseData(c, chunk) {
         bodyWritten = true;
+        deadline.received();
         const data = taps === null ? chunk : tapData(taps, chunk);
         if (data !== null && data.length > 0 && !res.write(data)) {
+          deadline.pause();
           c.pause();
           res.once('drain', onDrain);
         }
@@ -192,6 +204,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
         const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
         if (!started && RETRYABLE.has(code) && attempts < opts.retries && !res.destroyed) {
           attempts += 1;
+          deadline.stop();
           upstream.pool.dispatch(request, handler);
           return;
         }

@@ -23,6 +23,9 @@ export interface Upstream {
   readonly deployments: ReadonlyMap<string, string> | null;
   /** Extra headers as a flat [name, value, ...] list. */
   readonly headers: readonly string[];
+  /** Until the response headers, and between two chunks of the body (0: none); kept by the forwarder (deadlines.ts), not undici. */
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
 }
 
 /** What one upstream is, whether a provider or a tool of the registry. */
@@ -65,6 +68,8 @@ export function createUpstream(name: string, spec: UpstreamSpec, u: GatewayConfi
     authorize: spec.authorize ?? null,
     deployments: spec.deployments === undefined ? null : new Map(Object.entries(spec.deployments)),
     headers: Object.entries(spec.headers).flatMap(([k, v]) => [k.toLowerCase(), v]),
+    headersTimeoutMs: spec.headersTimeoutMs ?? u.headersTimeoutMs,
+    bodyTimeoutMs: spec.bodyTimeoutMs ?? u.bodyTimeoutMs,
   };
 }
 

@@ -1,0 +1,129 @@
+import { errors } from 'undici';
+
+/**
+ * The upstream time limits of forwarded calls: until the response headers (`headersTimeoutMs`,
+ * from when the request went out on a connection) and between two chunks of the body
+ * (`bodyTimeoutMs`; not while the call is paused because its client reads slowly), kept by one
+ * sweep for every call in flight instead of by undici. undici keeps them with a timer per
+ * connection that it replaces whenever the limit in force changes: a headers timer, a body timer
+ * and a keep-alive timer per call, which its timer list holds for up to a second after they were
+ * cleared. At a few thousand calls a second each of them outlived two scavenges: over half of
+ * what the request thread promoted to the old generation, whose mark-compacts make the latency
+ * tail (bench/RESULTS-performance.md). A limit fires between its value and its value plus
+ * `SWEEP_MS`, as undici's did (its timers tick about every 500 ms), with undici's own error.
+ */
+export class CallDeadline {
+  /** When the limit in force runs out (epoch ms). */
+  private due = 0;
+  /** Which limit is in force: the headers' or the body's. */
+  private body = false;
+  /** The client reads slowly: the upstream is paused, and its silence is not the upstream's fault. */
+  private paused = false;
+  private watched = false;
+  /** Neighbours in the list of watched calls (see `first`). */
+  private prev: CallDeadline | null = null;
+  private next: CallDeadline | null = null;
+  constructor(
+    private readonly headersMs: number,
+    private readonly bodyMs: number,
+    /** Ends the call with the limit's error (undici's HeadersTimeoutError or BodyTimeoutError). */
+    private readonly expire: (err: Error) => void,
+  ) {}
+
+  /** The request went out on a connection: the headers are due. */
+  sent(): void {
+    this.body = false;
+    this.set(this.headersMs);
+  }
+
+  /** The headers or a chunk of the body came: the next chunk is due. */
+  received(): void {
+    this.body = true;
+    if (!this.paused) this.set(this.bodyMs);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.set(this.bodyMs);
+  }
+
+  /** The call is over (or about to be tried again): no limit until `sent`. */
+  stop(): void {
+    if (!this.watched) return;
+    this.watched = false;
+    const { prev, next } = this;
+    if (prev === null) first = next;
+    else prev.next = next;
+    if (next !== null) next.prev = prev;
+    this.prev = null;
+    this.next = null;
+    count -= 1;
+  }
+
+  private set(ms: number): void {
+    // 0: no limit (an MCP stream that may stay silent).
+    if (ms === 0) {
+      this.stop();
+      return;
+    }
+    this.due = Date.now() + ms;
+    if (this.watched) return;
+    this.watched = true;
+    this.next = first;
+    if (first !== null) first.prev = this;
+    first = this;
+    count += 1;
+    if (sweep === null) {
+      sweep = setInterval(tick, SWEEP_MS);
+      sweep.unref();
+    }
+  }
+
+  /** The sweep's walk: the next watched call (read before `check`, which may unlink this one). */
+  following(): CallDeadline | null {
+    return this.next;
+  }
+
+  /** Called by the sweep: ends the call when its limit ran out. */
+  check(now: number): void {
+    if (!this.watched || this.paused || now < this.due) return;
+    this.stop();
+    this.expire(this.body ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError());
+  }
+}
+
+/** How often the calls in flight are looked at. */
+export const SWEEP_MS = 500;
+
+/**
+ * The calls being watched, as a list through the calls themselves. Not a Set: a long-lived Set whose
+ * entries come and go leaves its replaced hash tables in the old generation still pointing at
+ * calls that ended, and the scavenger, which cannot tell those tables are dead, kept every such
+ * call (and all it held) alive until the next mark-compact: measured, 7 times the promotion.
+ */
+let first: CallDeadline | null = null;
+let count = 0;
+let sweep: NodeJS.Timeout | null = null;
+
+function tick(): void {
+  if (first === null) {
+    clearInterval(sweep!);
+    sweep = null;
+    return;
+  }
+  const now = Date.now();
+  for (let d: CallDeadline | null = first; d !== null; ) {
+    const next = d.following();
+    d.check(now);
+    d = next;
+  }
+}
+
+/** Calls being watched (tests). */
+export function watchedCalls(): number {
+  return count;
+}
