@@ -3,7 +3,8 @@ import { GatewayError } from '../errors.js';
 import type { FleetGate } from '../identity/authenticate.js';
 import type { Agent } from '../identity/registry.js';
 import type { SuspensionStore } from '../identity/suspensions.js';
-import type { CallContext, Finisher } from '../pipeline/context.js';
+import type { CallContext } from '../pipeline/context.js';
+import { LiveList } from '../pipeline/live-list.js';
 
 /**
  * The fleet's suspensions and kill switches as the authenticate stage sees them (hot path: a few
@@ -33,16 +34,9 @@ const NONE: State = { empty: true, suspended: new Map(), agents: new Map(), team
 /** `onSuspend`: what a suspension does to live calls (`controlPlane.onKill`); a kill switch says it itself. */
 export function createFleetOverlay(onSuspend: 'cut' | 'finish'): FleetOverlay {
   let state = NONE;
-  /** Live calls by agent id; an agent's Set is kept once made (agents are few, calls many). */
-  const calls = new Map<string, Set<CallContext>>();
+  /** Live calls by agent id (lists, not Sets: see live-list.ts); an agent's list is kept once made (agents are few, calls many). */
+  const calls = new Map<string, LiveList<CallContext>>();
   let count = 0;
-  const untrack: Finisher = (_outcome, ctx) => {
-    const id = ctx.agent!.id;
-    const set = calls.get(id);
-    if (set?.delete(ctx)) count -= 1;
-    // Many distinct agents (admitted unregistered ones): idle ones are let go, so the map stays bounded.
-    if (set?.size === 0 && calls.size > 1024) calls.delete(id);
-  };
 
   const killOf = (s: State, agent: Agent): KillSwitch | null => {
     if (s.all !== null) return s.all;
@@ -68,29 +62,35 @@ export function createFleetOverlay(onSuspend: 'cut' | 'finish'): FleetOverlay {
   return {
     refusal: (agent) => refusalIn(state, agent),
     track(ctx, agent) {
-      let set = calls.get(agent.id);
-      if (set === undefined) {
-        set = new Set();
-        calls.set(agent.id, set);
+      const id = agent.id;
+      let list = calls.get(id);
+      if (list === undefined) {
+        list = new LiveList();
+        calls.set(id, list);
       }
-      set.add(ctx);
+      const node = list.add(ctx);
       count += 1;
-      ctx.onFinish(untrack);
+      ctx.onFinish(() => {
+        node.remove();
+        count -= 1;
+        // Many distinct agents (admitted unregistered ones): idle ones are let go, so the map stays bounded.
+        if (list.size === 0 && calls.size > 1024) calls.delete(id);
+      });
     },
     set(suspensions, kills) {
       const before = state;
       state = stateOf(suspensions, kills);
       let cut = 0;
       if (state.empty || count === 0) return { cut };
-      for (const set of calls.values()) {
-        for (const ctx of set) {
+      for (const list of calls.values()) {
+        list.forEach((ctx) => {
           const agent = ctx.agent!;
           // Cut once: a call the state before already cut is ending.
-          if (liveIn(state, agent) !== 'cut' || liveIn(before, agent) === 'cut') continue;
+          if (liveIn(state, agent) !== 'cut' || liveIn(before, agent) === 'cut') return;
           const kill = killOf(state, agent);
           ctx.cut(kill?.live === 'cut' ? killed(agent, kill) : refusalIn(state, agent)!);
           cut += 1;
-        }
+        });
       }
       return { cut };
     },

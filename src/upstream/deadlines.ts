@@ -1,4 +1,5 @@
 import { errors } from 'undici';
+import { LiveList, type LiveNode } from '../pipeline/live-list.js';
 
 /**
  * The upstream time limits of forwarded calls: until the response headers (`headersTimeoutMs`,
@@ -19,10 +20,8 @@ export class CallDeadline {
   private body = false;
   /** The client reads slowly: the upstream is paused, and its silence is not the upstream's fault. */
   private paused = false;
-  private watched = false;
-  /** Neighbours in the list of watched calls (see `first`). */
-  private prev: CallDeadline | null = null;
-  private next: CallDeadline | null = null;
+  /** Its place among the watched calls; null while no limit is in force. */
+  private watched: LiveNode<CallDeadline> | null = null;
   constructor(
     private readonly headersMs: number,
     private readonly bodyMs: number,
@@ -53,15 +52,9 @@ export class CallDeadline {
 
   /** The call is over (or about to be tried again): no limit until `sent`. */
   stop(): void {
-    if (!this.watched) return;
-    this.watched = false;
-    const { prev, next } = this;
-    if (prev === null) first = next;
-    else prev.next = next;
-    if (next !== null) next.prev = prev;
-    this.prev = null;
-    this.next = null;
-    count -= 1;
+    if (this.watched === null) return;
+    this.watched.remove();
+    this.watched = null;
   }
 
   private set(ms: number): void {
@@ -71,26 +64,17 @@ export class CallDeadline {
       return;
     }
     this.due = Date.now() + ms;
-    if (this.watched) return;
-    this.watched = true;
-    this.next = first;
-    if (first !== null) first.prev = this;
-    first = this;
-    count += 1;
+    if (this.watched !== null) return;
+    this.watched = watched.add(this);
     if (sweep === null) {
       sweep = setInterval(tick, SWEEP_MS);
       sweep.unref();
     }
   }
 
-  /** The sweep's walk: the next watched call (read before `check`, which may unlink this one). */
-  following(): CallDeadline | null {
-    return this.next;
-  }
-
   /** Called by the sweep: ends the call when its limit ran out. */
   check(now: number): void {
-    if (!this.watched || this.paused || now < this.due) return;
+    if (this.watched === null || this.paused || now < this.due) return;
     this.stop();
     this.expire(this.body ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError());
   }
@@ -99,31 +83,23 @@ export class CallDeadline {
 /** How often the calls in flight are looked at. */
 export const SWEEP_MS = 500;
 
-/**
- * The calls being watched, as a list through the calls themselves. Not a Set: a long-lived Set whose
- * entries come and go leaves its replaced hash tables in the old generation still pointing at
- * calls that ended, and the scavenger, which cannot tell those tables are dead, kept every such
- * call (and all it held) alive until the next mark-compact: measured, 7 times the promotion.
- */
-let first: CallDeadline | null = null;
-let count = 0;
+/** The calls with a limit in force (a list, not a Set: see live-list.ts). */
+const watched = new LiveList<CallDeadline>();
 let sweep: NodeJS.Timeout | null = null;
 
 function tick(): void {
-  if (first === null) {
+  if (watched.size === 0) {
     clearInterval(sweep!);
     sweep = null;
     return;
   }
   const now = Date.now();
-  for (let d: CallDeadline | null = first; d !== null; ) {
-    const next = d.following();
+  watched.forEach((d) => {
     d.check(now);
-    d = next;
-  }
+  });
 }
 
 /** Calls being watched (tests). */
 export function watchedCalls(): number {
-  return count;
+  return watched.size;
 }
