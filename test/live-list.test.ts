@@ -7,7 +7,9 @@ t.test('values come and go in any order; forEach sees the rest, newest first, an
   const nodes = [0, 1, 2, 3, 4, 5].map((v) => list.add(v));
   const values = () => {
     const out: number[] = [];
-    list.forEach((v) => out.push(v));
+    list.forEach((v) => {
+      out.push(v);
+    });
     return out;
   };
   t.same(values(), [5, 4, 3, 2, 1, 0]);
