@@ -59,6 +59,24 @@ t.test('a limit of 0 is none (an MCP stream idle by nature)', async (t) => {
   t.same(a.expired, []);
 });
 
+t.test('an ended call stays unwatched, whatever its callbacks still report; a stopped one (a retry) is watched again once sent', async (t) => {
+  const a = deadline(1000, 1000);
+  a.d.sent();
+  a.d.end();
+  a.d.received(); // e.g. response headers that arrive after the client left
+  a.d.resume();
+  t.equal(watchedCalls(), 0);
+  a.d.check(later(60_000));
+  t.same(a.expired, []);
+  const b = deadline(1000, 1000);
+  b.d.sent();
+  b.d.stop();
+  t.equal(watchedCalls(), 0);
+  b.d.sent();
+  t.equal(watchedCalls(), 1);
+  b.d.end();
+});
+
 t.test('calls ending in any order leave the list exact; the sweep ends the late ones by itself', async (t) => {
   const calls = Array.from({ length: 6 }, () => deadline(50, 50));
   for (const c of calls) c.d.sent();

@@ -20,6 +20,7 @@ export class CallDeadline {
   private body = false;
   /** The client reads slowly: the upstream is paused, and its silence is not the upstream's fault. */
   private paused = false;
+  private ended = false;
   /** Its place among the watched calls; null while no limit is in force. */
   private watched: LiveNode<CallDeadline> | null = null;
   constructor(
@@ -50,7 +51,13 @@ export class CallDeadline {
     this.set(this.bodyMs);
   }
 
-  /** The call is over (or about to be tried again): no limit until `sent`. */
+  /** The call is over: no limit from now on, whatever its callbacks still report. */
+  end(): void {
+    this.ended = true;
+    this.stop();
+  }
+
+  /** The call is about to be tried again: no limit until `sent`. */
   stop(): void {
     if (this.watched === null) return;
     this.watched.remove();
@@ -58,6 +65,7 @@ export class CallDeadline {
   }
 
   private set(ms: number): void {
+    if (this.ended) return;
     // 0: no limit (an MCP stream that may stay silent).
     if (ms === 0) {
       this.stop();

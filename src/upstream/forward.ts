@@ -122,7 +122,7 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
     const settle = (err?: GatewayError) => {
       if (settled) return;
       settled = true;
-      deadline.stop();
+      deadline.end();
       ctx.interrupt = null;
       ctx.upstreamEnd = performance.now();
       res.off('close', onClientClose);
