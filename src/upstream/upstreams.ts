@@ -50,6 +50,9 @@ export function createUpstream(name: string, spec: UpstreamSpec, u: GatewayConfi
   const url = new URL(spec.baseUrl);
   const authHeader = (spec.authHeader ?? spec.dialect.authHeader).toLowerCase();
   const key = spec.credential;
+  // The forwarder keeps these two itself (deadlines.ts); the pool's are for the other requests made on it (MCP streams, cards, schemas).
+  const headersTimeoutMs = spec.headersTimeoutMs ?? u.headersTimeoutMs;
+  const bodyTimeoutMs = spec.bodyTimeoutMs ?? u.bodyTimeoutMs;
   return {
     name,
     dialect: spec.dialect,
@@ -59,8 +62,8 @@ export function createUpstream(name: string, spec: UpstreamSpec, u: GatewayConfi
     pool: new Pool(url.origin, {
       connections: u.connections,
       connectTimeout: u.connectTimeoutMs,
-      headersTimeout: spec.headersTimeoutMs ?? u.headersTimeoutMs,
-      bodyTimeout: spec.bodyTimeoutMs ?? u.bodyTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      bodyTimeout: bodyTimeoutMs,
       keepAliveTimeout: u.keepAliveTimeoutMs,
       pipelining: 1,
     }),
@@ -68,8 +71,8 @@ export function createUpstream(name: string, spec: UpstreamSpec, u: GatewayConfi
     authorize: spec.authorize ?? null,
     deployments: spec.deployments === undefined ? null : new Map(Object.entries(spec.deployments)),
     headers: Object.entries(spec.headers).flatMap(([k, v]) => [k.toLowerCase(), v]),
-    headersTimeoutMs: spec.headersTimeoutMs ?? u.headersTimeoutMs,
-    bodyTimeoutMs: spec.bodyTimeoutMs ?? u.bodyTimeoutMs,
+    headersTimeoutMs,
+    bodyTimeoutMs,
   };
 }
 
