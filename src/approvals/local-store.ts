@@ -204,14 +204,20 @@ export function createLocalApprovalStore(opts: LocalApprovalOptions): LocalAppro
         const aborted = () => done(null);
         // At the approval's own deadline it expires (swept); at the caller's, it is answered as it is.
         const at = Math.min(deadlineMs, Date.parse(a.expiresAt!));
-        const timeout = setTimeout(
-          () => {
-            sweep();
-            const r = byId.get(id);
-            done(r === undefined ? null : viewOf(r));
-          },
-          Math.max(0, at - now()),
-        );
+        // A timer counts from the event loop's cached clock, which a busy loop leaves behind the
+        // wall clock: it can fire before `at`, when the sweep would not yet expire the approval (a
+        // held call then answered "expired" while the approval still read pending). Wait the rest.
+        const fire = () => {
+          const rest = at - now();
+          if (rest > 0) {
+            timeout = setTimeout(fire, rest);
+            return;
+          }
+          sweep();
+          const r = byId.get(id);
+          done(r === undefined ? null : viewOf(r));
+        };
+        let timeout = setTimeout(fire, Math.max(0, at - now()));
         set.add(done);
         if (signal.aborted) aborted();
         else signal.addEventListener('abort', aborted, { once: true });
