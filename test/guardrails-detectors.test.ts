@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { patternProblem } from '../src/config/regex-safety.js';
-import { luhn, TEST_CARDS } from '../src/guardrails/detectors/card.js';
+import { groupedAsCard, luhn, TEST_CARDS } from '../src/guardrails/detectors/card.js';
 import { trieSource } from '../src/guardrails/detectors/custom.js';
 import { ibanChecksumOk } from '../src/guardrails/detectors/iban.js';
 import { createIpDetector } from '../src/guardrails/detectors/ip.js';
@@ -251,6 +251,28 @@ t.test('the IP gates never hide a match: gated and ungated IP detectors agree on
 
 t.test('checks used by the detectors', async (t) => {
   for (const card of TEST_CARDS) t.ok(luhn(card), `test card ${card} passes Luhn`);
+  t.ok(luhn('4539 1488-0343 6467'), 'Luhn reads the digits between separators');
+  t.notOk(luhn('4539 1488 0343 6468'));
+  const shapes: [string, boolean][] = [
+    ['4539148803436467', true],
+    ['4539 1488 0343 6467', true],
+    ['4539-1488-0343-6467', true],
+    ['4539 1488 0343 646', true],
+    ['4539 1488 0343 6', true],
+    ['3782 822463 10005', true],
+    ['3056 930902 5904', true],
+    ['4539 1488-0343 6467', false],
+    ['4539 1488 03436467', false],
+    ['453 9148 8034 3646', false],
+    ['4539 1488 0343 64671', false],
+    ['3782 822463 100051', false],
+    ['37828 22463 10005', false],
+  ];
+  t.same(
+    shapes.map(([c]) => groupedAsCard(c)),
+    shapes.map(([, ok]) => ok),
+    'written as cards are: groups of four, or 4-6-5 and 4-6-4, one kind of separator',
+  );
   t.ok(ibanChecksumOk('GB82WEST12345698765432'));
   t.notOk(ibanChecksumOk('GB83WEST12345698765432'));
   const re = new RegExp(`^(?:${trieSource(['ab', 'abc', 'b.d'])})$`);

@@ -22,7 +22,7 @@ import type { CallInfo } from '../src/providers/dialect.js';
 import { openaiDialect } from '../src/providers/openai.js';
 import type { RouteTarget } from '../src/routing/target.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
-import { tapData, tapEnd } from '../src/upstream/tap.js';
+import { tapAfter, tapData, tapEnd } from '../src/upstream/tap.js';
 
 const PRICES = loadPrices(new URL('../config/prices.yaml', import.meta.url).pathname);
 
@@ -77,7 +77,9 @@ t.test('usage, cost, tool calls and the soft-limit flag are on the context when 
   };
   for (const tap of c.taps!) tap.onStart?.(200, { 'content-type': 'application/json' });
   tapData(c.taps!, Buffer.from(JSON.stringify(body)));
-  tapEnd(c.taps!);
+  t.equal(tapEnd(c.taps!), null, 'a JSON body passes unchanged');
+  t.equal(c.usage, null, 'its usage is read once the client has it, not before');
+  tapAfter(c.taps!);
   t.same(c.usage, { inputTokens: 12, cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: 7, reasoningTokens: 0, estimated: false });
   t.equal(c.costUsd, costOf(c.usage!, PRICES.price('gpt-4o-mini')!));
   t.same(c.toolCalls, ['get_weather']);

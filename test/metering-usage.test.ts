@@ -209,6 +209,7 @@ function run(c: Case, pieces: readonly Buffer[], status = c.usage === null ? 500
   }
   const tail = tap.onEnd();
   if (tail !== null) out.push(tail);
+  tap.afterEnd();
   return { tap, out: Buffer.concat(out).toString('utf8') };
 }
 

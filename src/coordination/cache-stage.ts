@@ -3,7 +3,7 @@ import type { CacheConfig, CacheScope } from '../config/schema.js';
 import type { Agent, AgentRegistry } from '../identity/registry.js';
 import type { CallContext, Outcome, Stage } from '../pipeline/context.js';
 import type { CacheMetrics } from '../telemetry/metrics.js';
-import { type ResponseTap, tapData, tapEnd } from '../upstream/tap.js';
+import { type ResponseTap, tapAfter, tapData, tapEnd } from '../upstream/tap.js';
 import { cacheKey } from './cache-key.js';
 import type { CacheEntry, CacheStore } from './cache-store.js';
 
@@ -78,6 +78,7 @@ export function createCacheStage(opts: CacheStageOptions): Stage {
     metrics.hit(p.scope, e.inputTokens, e.outputTokens, e.costUsd * (1 - config.chargeFraction));
     ctx.res.writeHead(200, headers);
     ctx.res.end(out);
+    if (taps !== null) tapAfter(taps);
   };
 
   const miss = (ctx: CallContext, p: AgentPlan, key: string, lookedUp: boolean): void => {

@@ -9,7 +9,7 @@ import { checkMcpHeaders, parseMcpMessage } from '../providers/mcp.js';
 import type { ToolMatch } from '../routing/target.js';
 import type { WriteBarrier } from '../store/write-barrier.js';
 import { agentRevision, REV_STATELESS } from '../tools/mcp-revisions.js';
-import { tapData, tapEnd } from '../upstream/tap.js';
+import { tapAfter, tapData, tapEnd } from '../upstream/tap.js';
 import { type McpAsk, mcpAsk, toolResult } from './memory-mcp.js';
 import type { MemoryMetrics } from './memory-metrics.js';
 import { encodeCursor, etagOf, type MemoryOp, memoryOp } from './memory-ops.js';
@@ -209,6 +209,7 @@ export function createMemoryStages(opts: MemoryStageOptions): MemoryStages {
     ctx.answered = true;
     ctx.res.writeHead(status, headers);
     ctx.res.end(out ?? undefined);
+    if (taps !== null) tapAfter(taps);
   };
 
   /** Runs the operation on the store; the store's time is the call's "upstream" time. */

@@ -9,8 +9,8 @@ const MAX_JSON = 8 * 1024 * 1024;
 
 /**
  * Reads usage and tool calls from a response on its way to the client, through the dialect's
- * reader: a JSON body is copied (bounded) and parsed at its end; a stream is split into events as
- * they pass. When the gateway asked for usage the client did not (`injected`), the events are
+ * reader: a JSON body is copied (bounded) and parsed once the client has all of it (`afterEnd`); a
+ * stream is split into events as they pass. When the gateway asked for usage the client did not (`injected`), the events are
  * passed on one by one and the reader drops what the client would not have received; otherwise
  * the bytes pass unchanged.
  */
@@ -34,7 +34,7 @@ export class UsageTap implements ResponseTap {
     private readonly metering: DialectMetering,
     private readonly operation: Operation,
     private readonly injected: boolean,
-    /** Called once the response is over (ended or cut), after the tap read all of it. */
+    /** Called once the response is over (ended, after `afterEnd`; or cut), after the tap read all of it. */
     private readonly onDone: (() => void) | null = null,
   ) {}
 
@@ -79,9 +79,13 @@ export class UsageTap implements ResponseTap {
 
   onEnd(): Buffer | null {
     this.ended = true;
-    const out = this.end();
+    // A JSON body passes unchanged: it is read after the client has it (afterEnd).
+    return this.chunks !== null ? null : this.end();
+  }
+
+  afterEnd(): void {
+    if (this.chunks !== null) this.end();
     this.onDone?.();
-    return out;
   }
 
   onAbort(reason: 'client' | 'upstream'): void {

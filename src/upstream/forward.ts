@@ -4,7 +4,7 @@ import { GatewayError, renderStreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallContext } from '../pipeline/context.js';
 import { CallDeadline } from './deadlines.js';
-import { tapData, tapEnd, tapHold } from './tap.js';
+import { tapAfter, tapData, tapEnd, tapHold } from './tap.js';
 import type { Upstream } from './upstreams.js';
 
 /** Request headers never forwarded: hop-by-hop, the agent's own credentials, and what we set. */
@@ -192,12 +192,15 @@ export function forward(ctx: CallContext, opts: ForwardOptions): Promise<void> {
           // A tap answers more itself before the response ends (tap.ts): the upstream part is over.
           if (tail !== null && tail.length > 0) res.write(tail);
           settle();
+          tapAfter(taps!);
           void held.then((last) => void (res.destroyed || res.writableEnded || (last === null ? res.end() : res.end(last))));
           return;
         }
         if (tail !== null && tail.length > 0) res.end(tail);
         else res.end();
         settle();
+        // The client has its last bytes: what the taps read is worked on now (usage, settlement).
+        if (taps !== null) tapAfter(taps);
       },
       onResponseError(_c, err) {
         if (settled) return;

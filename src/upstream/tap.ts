@@ -17,6 +17,12 @@ export interface ResponseTap {
   onData?(chunk: Buffer): Buffer | null;
   /** The body ended normally; returns bytes still to send (what the tap held back), or null. */
   onEnd?(): Buffer | null;
+  /**
+   * After the body ended normally and its last bytes were handed to the client: work on what was
+   * read that changes nothing sent (the usage of a JSON body, the settlement), kept off the time
+   * the client waits. Called once, after `onEnd`, by whoever called `onEnd` (`tapAfter`).
+   */
+  afterEnd?(): void;
   /** The response will not end normally: the client left, or the upstream failed after headers. */
   onAbort?(reason: 'client' | 'upstream'): void;
   /**
@@ -44,6 +50,11 @@ export function tapData(taps: readonly ResponseTap[], chunk: Buffer): Buffer | n
     if (t.onData !== undefined) out = t.onData(out);
   }
   return out;
+}
+
+/** Runs every tap's `afterEnd`, in order: call it once the bytes `tapEnd` returned are sent. */
+export function tapAfter(taps: readonly ResponseTap[]): void {
+  for (let i = 0; i < taps.length; i++) taps[i].afterEnd?.();
 }
 
 /** Ends every tap in order; what one releases at its end flows through the taps after it. */

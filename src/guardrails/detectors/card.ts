@@ -48,11 +48,13 @@ export const TEST_CARDS: ReadonlySet<string> = new Set([
   '5019717010103742',
 ]);
 
-export function luhn(digits: string): boolean {
+/** The Luhn check over the digits of `s` (a space or a hyphen between them is skipped). */
+export function luhn(s: string): boolean {
   let sum = 0;
   let double = false;
-  for (let i = digits.length - 1; i >= 0; i--) {
-    let d = digits.charCodeAt(i) - 48;
+  for (let i = s.length - 1; i >= 0; i--) {
+    let d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) continue;
     if (double) {
       d *= 2;
       if (d > 9) d -= 9;
@@ -65,16 +67,43 @@ export function luhn(digits: string): boolean {
 
 /**
  * Written as cards are: no separator, or one kind of separator between groups of four (the last
- * group 1–4 digits), or the 4-6-5 / 4-6-4 grouping of American Express and Diners cards.
+ * group 1–4 digits), or the 4-6-5 / 4-6-4 grouping of American Express and Diners cards. One pass,
+ * no allocation: most candidates in text are not cards, and every one is looked at.
  */
 export function groupedAsCard(candidate: string): boolean {
-  const separators = new Set(candidate.replace(/\d/g, ''));
-  if (separators.size === 0) return true;
-  if (separators.size > 1) return false;
-  const groups = candidate.split(/[ -]/).map((g) => g.length);
-  const shape = groups.join('-');
-  if (shape === '4-6-5' || shape === '4-6-4') return true;
-  return groups.slice(0, -1).every((n) => n === 4) && groups[groups.length - 1]! <= 4;
+  let sep = 0;
+  let groups = 0;
+  let first = 0;
+  let second = 0;
+  let fours = true;
+  let run = 0;
+  for (let i = 0; i < candidate.length; i++) {
+    const c = candidate.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      run += 1;
+      continue;
+    }
+    if (sep === 0) sep = c;
+    else if (c !== sep) return false;
+    if (groups === 0) first = run;
+    else if (groups === 1) second = run;
+    if (run !== 4) fours = false;
+    groups += 1;
+    run = 0;
+  }
+  if (groups === 0) return true;
+  if (groups === 2 && first === 4 && second === 6 && (run === 5 || run === 4)) return true;
+  return fours && run <= 4;
+}
+
+/** All the digits of `s` are one digit repeated (`0000 0000 0000 0000` passes Luhn). */
+function oneDigit(s: string): boolean {
+  const d = s.charCodeAt(0);
+  for (let i = 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== d && c >= 48 && c <= 57) return false;
+  }
+  return true;
 }
 
 export function createCardDetector(): Detector {
@@ -84,9 +113,9 @@ export function createCardDetector(): Detector {
     detect(text, out) {
       CANDIDATE.lastIndex = 0;
       for (let m = CANDIDATE.exec(text); m !== null; m = CANDIDATE.exec(text)) {
-        const digits = m[0].replace(/[ -]/g, '');
-        if (!groupedAsCard(m[0]) || !luhn(digits) || /^(\d)\1*$/.test(digits)) continue;
-        const k = TEST_CARDS.has(digits) ? CARD_TEST : CARD;
+        const candidate = m[0];
+        if (!luhn(candidate) || !groupedAsCard(candidate) || oneDigit(candidate)) continue;
+        const k = TEST_CARDS.has(candidate.replace(/[ -]/g, '')) ? CARD_TEST : CARD;
         out.push({ detector: k.id, severity: k.severity, label: k.label, start: m.index, end: m.index + m[0].length });
       }
     },
