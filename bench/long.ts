@@ -314,7 +314,10 @@ function otherMedian(r: SoakRun): number {
 const signed = (n: number, digits: number) => `${n >= 0 ? '+' : ''}${n.toFixed(digits)}`;
 
 export interface SoakSummary {
+  /** The gateway's soak. */
   minutes: number;
+  /** The floor's (`--soak-floor-minutes`; the same by default). */
+  floorMinutes: number;
   rate: number;
   /** Where the rate came from. */
   rateSource: string;
@@ -330,9 +333,9 @@ export function soakMarkdown(s: SoakSummary): string {
     `${otherMedian(r).toFixed(2)} / ${Math.max(0, ...r.samples.map((x) => x.otherCores)).toFixed(2)} | ` +
     `${r.rss.start.toFixed(1)} | ${r.rss.end.toFixed(1)} | ${signed(r.rss.per10Min, 2)} | ${verdict(r.rss)} | ${r.p99.start.toFixed(2)} | ${r.p99.end.toFixed(2)} | ${signed(r.p99.per10Min, 3)} | ${verdict(r.p99)} |`;
   const out = [
-    `### soak: ${s.rate.toLocaleString('en-US')} req/s for ${s.minutes} min per target`,
+    `### soak: ${s.rate.toLocaleString('en-US')} req/s for ${s.floorMinutes === s.minutes ? `${s.minutes} min per target` : `${s.floorMinutes} min (floor) and ${s.minutes} min (gateway)`}`,
     '',
-    `bench/loadgen.ts sends the non-streaming chat request of json-c32 on a fixed schedule (open loop: a request's latency runs from when it was due; p50/p99 over the whole run after the warm-up), ${s.rate.toLocaleString('en-US')} req/s (${s.rateSource}), to the floor and then the gateway, ${s.minutes} min each after ${SOAK_WARMUP_S} s of warm-up. Every ${SOAK_WINDOW_S} s: the proxy's VmRSS, that window's p99, and the CPU other work on the machine used meanwhile (a window's spike in p99 with other load is the machine, not the proxy; at half of capacity, losing a share of the proxy's core to other work builds a queue). Slopes are least-squares over the series, per 10 minutes; flat means RSS grows by at most ${g.rssMbPer10Min} MB per 10 min and p99 by at most ${g.p99SharePer10Min * 100}% of its median (at least ${g.p99MsFloor} ms) per 10 min.`,
+    `bench/loadgen.ts sends the non-streaming chat request of json-c32 on a fixed schedule (open loop: a request's latency runs from when it was due; p50/p99 over the whole run after the warm-up), ${s.rate.toLocaleString('en-US')} req/s (${s.rateSource}), to the floor and then the gateway, ${s.floorMinutes === s.minutes ? `${s.minutes} min each` : `${s.floorMinutes} and ${s.minutes} min`} after ${SOAK_WARMUP_S} s of warm-up. Every ${SOAK_WINDOW_S} s: the proxy's VmRSS, that window's p99, and the CPU other work on the machine used meanwhile (a window's spike in p99 with other load is the machine, not the proxy; at half of capacity, losing a share of the proxy's core to other work builds a queue). Slopes are least-squares over the series, per 10 minutes; flat means RSS grows by at most ${g.rssMbPer10Min} MB per 10 min and p99 by at most ${g.p99SharePer10Min * 100}% of its median (at least ${g.p99MsFloor} ms) per 10 min.`,
     '',
     '| target | completed / sent | errors | p50 (ms) | p99 (ms) | other load, median / max (cores) | RSS start (MB) | RSS end (MB) | RSS slope (MB/10 min) | RSS | p99 start (ms) | p99 end (ms) | p99 slope (ms/10 min) | p99 |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|',

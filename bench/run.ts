@@ -69,6 +69,8 @@ const HELP = `npm run bench [-- options]
   --streams N       streams-10k: streams open at once (default 10000; e.g. 2000 for a smoke run)
   --soak-minutes M  soak: minutes per target (default 30; 1 for a smoke run)
   --soak-rate R     soak: requests/s (default: half of the gateway's json-c32 throughput in this run)
+  --soak-floor-minutes M  soak: minutes for the floor (default: --soak-minutes; e.g. 2 to soak the
+                    gateway for 30 min without the floor's 30)
   --tsx             run gateway, floor and upstream through the tsx loader (as \`npm start\` does)
                     instead of compiled with tsc (as the Docker image does; the default)
   --set KEY=VALUE   override a key of the generated gateway config (repeatable; VALUE is JSON or a
@@ -98,6 +100,7 @@ interface Options {
   long: LongScenario[];
   streams: number;
   soakMinutes: number;
+  soakFloorMinutes: number;
   soakRate: number | null;
   /** Extra node/V8 flags for the gateway process. */
   nodeFlags: string[];
@@ -119,6 +122,7 @@ function parseOptions(argv: string[]): Options {
       'noise-budget': { type: 'string' },
       streams: { type: 'string' },
       'soak-minutes': { type: 'string' },
+      'soak-floor-minutes': { type: 'string' },
       'soak-rate': { type: 'string' },
       'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -171,6 +175,7 @@ function parseOptions(argv: string[]): Options {
     long,
     streams: num(values.streams, 10_000, 'streams', 1),
     soakMinutes: num(values['soak-minutes'], 30, 'soak-minutes', 1),
+    soakFloorMinutes: num(values['soak-floor-minutes'] ?? values['soak-minutes'], 30, 'soak-floor-minutes', 1),
     soakRate: values['soak-rate'] === undefined ? null : num(values['soak-rate'], 0, 'soak-rate', 1),
     nice: values.nice === undefined ? (process.getuid?.() === 0 ? -10 : 0) : niceValue(values.nice),
   };
@@ -845,10 +850,10 @@ async function compare(group: ProcessGroup, machine: Machine, opts: Options): Pr
       }
       rate = Math.max(1, Math.round(capacity / 2));
     }
-    log(`soak: ${rate} req/s (${rateSource}), ${opts.soakMinutes} min per target`);
-    const floorRun = await soakRun(ctx, 'floor', floor, rate, opts.soakMinutes, gateway.authorization);
+    log(`soak: ${rate} req/s (${rateSource}), ${opts.soakFloorMinutes} min for the floor, ${opts.soakMinutes} min for the gateway`);
+    const floorRun = await soakRun(ctx, 'floor', floor, rate, opts.soakFloorMinutes, gateway.authorization);
     const gatewayRun = await soakRun(ctx, 'gateway', gateway, rate, opts.soakMinutes, gateway.authorization);
-    soak = { minutes: opts.soakMinutes, rate, rateSource, floor: floorRun, gateway: gatewayRun };
+    soak = { minutes: opts.soakMinutes, floorMinutes: opts.soakFloorMinutes, rate, rateSource, floor: floorRun, gateway: gatewayRun };
   }
   let streams: StreamsSummary | null = null;
   if (opts.long.includes('streams-10k')) {
