@@ -343,5 +343,6 @@ export function soakMarkdown(s: SoakSummary): string {
     row(s.gateway),
   ];
   if (s.minutes < 10) out.push('', `Note: ${s.minutes} min is a smoke run: a slope extrapolated from so short a series says little; the verdict needs the default 30 min.`);
+  else if (s.floorMinutes < 10) out.push('', `Note: the floor ran ${s.floorMinutes} min, for its p50/p99 at this rate; its slopes, extrapolated from so short a series, are not a verdict.`);
   return out.join('\n');
 }

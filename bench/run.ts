@@ -1130,7 +1130,7 @@ async function main(): Promise<void> {
   // The long scenarios: soak, both targets plus a capacity run; streams-10k, per target a fresh
   // proxy, a warm-up, the ramp and the streams' length.
   const longS =
-    (opts.long.includes('soak') ? 2 * (opts.soakMinutes * 60 + SOAK_WARMUP_S) + opts.durationS + 5 : 0) +
+    (opts.long.includes('soak') ? (opts.soakMinutes + opts.soakFloorMinutes) * 60 + 2 * SOAK_WARMUP_S + opts.durationS + 5 : 0) +
     (opts.long.includes('streams-10k') ? 2 * ((STREAM_EVENTS * STREAM_INTERVAL_MS) / 1000 + 15 + opts.streams / 1000) : 0);
   const estimateS = opts.profile ? opts.scenarios.length * (opts.durationS + 20) : opts.scenarios.length * opts.reps * TARGETS.length * perRun + 3 * 3 * 1.7 + 15 + longS;
   const limitS = Math.ceil((estimateS + (opts.profile ? 0 : opts.noiseBudgetS)) * 2 + 120);
