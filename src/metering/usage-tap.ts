@@ -9,10 +9,10 @@ const MAX_JSON = 8 * 1024 * 1024;
 
 /**
  * Reads usage and tool calls from a response on its way to the client, through the dialect's
- * reader: a JSON body is copied (bounded) and parsed once the client has all of it (`afterEnd`); a
- * stream is split into events as they pass. When the gateway asked for usage the client did not (`injected`), the events are
- * passed on one by one and the reader drops what the client would not have received; otherwise
- * the bytes pass unchanged.
+ * reader: a JSON body is copied (bounded) and parsed once the client has all of it (`afterEnd`);
+ * a stream is split into events as they pass. When the gateway asked for usage the client did not
+ * (`injected`), the events are passed on one by one and the reader drops what the client would not
+ * have received; otherwise the bytes pass unchanged.
  */
 export class UsageTap implements ResponseTap {
   readonly state: MeterState = { usage: null, toolCalls: null, text: [] };
