@@ -333,6 +333,39 @@ t.test('a full queue drops and counts, without encoding the records it drops', a
   t.equal(count('/v1/logs', 'resourceLogs'), 3);
 });
 
+t.test('with every queue full the writer refuses events unparsed: the same drops as emit', async (t) => {
+  const rx = await receiver(t);
+  const run = (refuse: boolean) => {
+    const drops: string[] = [];
+    const ex = createEventExport(config(rx.url, { maxQueue: 2, batchSize: 100, scheduledDelayMs: 1000 }), { onDrop: (s, r, n) => drops.push(`${s}/${r}/${n}`) })!;
+    t.ok(ex.room(), 'room while the queues are empty');
+    const first = [1, 2].map((i) => record(i));
+    ex.emit(first, first.map(bodyOf));
+    t.notOk(ex.room(), 'none once both are full');
+    // Events without a span (no trace or span id) count for logs only.
+    const rest = [record(3), record(4, { span_id: null }), record(5, { trace_id: null, span_id: null }), record(6)];
+    if (refuse) ex.refuse(rest.map(bodyOf));
+    else ex.emit(rest, rest.map(bodyOf));
+    return { ex, drops };
+  };
+  const refused = run(true);
+  const emitted = run(false);
+  t.same(refused.drops, ['spans/queue_full/2', 'logs/queue_full/4']);
+  t.same(refused.drops, emitted.drops, 'as emit counts them');
+  await refused.ex.shutdown();
+  await emitted.ex.shutdown();
+  t.notOk(refused.ex.room(), 'no room once shut down');
+  refused.ex.refuse([bodyOf(record(7))]);
+  t.equal(refused.drops.length, 2, 'nothing counted after shutdown');
+  const logsOnly: string[] = [];
+  const ex = createEventExport(config(rx.url, { traces: false, maxQueue: 1, batchSize: 100, scheduledDelayMs: 1000 }), { onDrop: (s, r, n) => logsOnly.push(`${s}/${r}/${n}`) })!;
+  ex.emit([record(1)], [bodyOf(record(1))]);
+  t.notOk(ex.room(), 'traces off: the logs queue alone decides');
+  ex.refuse([bodyOf(record(2))]);
+  t.same(logsOnly, ['logs/queue_full/1']);
+  await ex.shutdown();
+});
+
 t.test('an export the collector refuses (500) counts its records as export_failed', async (t) => {
   const rx = await receiver(t, 500);
   const drops: string[] = [];

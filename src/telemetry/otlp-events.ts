@@ -32,6 +32,10 @@ export type DropReason = 'queue_full' | 'export_failed';
 export interface EventExport {
   /** Committed events (`records`) and their canonical JSON (`bodies[i]` of `records[i]`): a span and a log record each. */
   emit(records: readonly AuditRecord[], bodies: readonly string[]): void;
+  /** Whether a signal's queue has room for another record: when neither has, `refuse` the bodies instead of parsing them for `emit`. */
+  room(): boolean;
+  /** Counts the events of `bodies` as dropped (`queue_full`), as `emit` would with every queue full, without reading more of them than whether they carry a span. */
+  refuse(bodies: readonly string[]): void;
   /** Exports what is queued (bounded by the export timeout) and stops: later events are not exported. */
   shutdown(): Promise<void>;
 }
@@ -112,11 +116,29 @@ export function createEventExport(config: OtelConfig, opts: EventExportOptions):
       if (spansFull > 0) opts.onDrop('spans', 'queue_full', spansFull);
       if (logsFull > 0) opts.onDrop('logs', 'queue_full', logsFull);
     },
+    room: () => !stopped && ((spans !== null && !spans.full()) || (logs !== null && !logs.full())),
+    refuse(bodies) {
+      if (stopped) return;
+      let spanned = 0;
+      if (spans !== null) for (const b of bodies) if (hasId(b, '"trace_id":') && hasId(b, '"span_id":')) spanned += 1;
+      if (spanned > 0) opts.onDrop('spans', 'queue_full', spanned);
+      if (logs !== null && bodies.length > 0) opts.onDrop('logs', 'queue_full', bodies.length);
+    },
     async shutdown() {
       stopped = true;
       await Promise.allSettled([spans?.shutdown(), logs?.shutdown()]);
     },
   };
+}
+
+/**
+ * Whether an event's canonical JSON has a non-null value for `key` (`"span_id":`): a span is made of
+ * an event with both ids, as `emit` tests them. Only top-level keys hold these names, and in sorted
+ * order they come near the end: searched from there.
+ */
+function hasId(body: string, key: string): boolean {
+  const at = body.lastIndexOf(key);
+  return at >= 0 && !body.startsWith('null', at + key.length);
 }
 
 /** ExportResultCode.SUCCESS (@opentelemetry/core). */
