@@ -107,7 +107,7 @@ function commit(commits: Commit[]): ToWriter | undefined {
     for (let i = 0; i < bodies.length; i++) columns[i] = flat.slice(i * COLUMNS, (i + 1) * COLUMNS) as EventColumns;
     const links = store.appendEncoded(bodies, columns);
     for (let i = 0; i < commits.length; i++) send({ t: 'committed', id: commits[i].id, n: parts[i].length });
-    if (otel !== null && otel.room()) {
+    if (otel?.room()) {
       // Parsed only for export: the commit itself needs the bodies and their columns alone.
       const records = recordsOf(
         bodies.map((b) => JSON.parse(b) as AuditEvent),
