@@ -79,35 +79,21 @@ export class UsageTap implements ResponseTap {
 
   onEnd(): Buffer | null {
     this.ended = true;
-    // A JSON body passes unchanged: it is read after the client has it (afterEnd).
-    return this.chunks !== null ? null : this.end();
-  }
-
-  afterEnd(): void {
-    if (this.chunks !== null) this.end();
-    this.onDone?.();
-  }
-
-  onAbort(reason: 'client' | 'upstream'): void {
-    this.aborted = reason;
-    this.chunks = null;
-    this.onDone?.();
-  }
-
-  private end(): Buffer | null {
     if (this.messages !== null) {
       this.messages.end();
       return null;
     }
     const splitter = this.splitter;
-    if (splitter !== null) {
-      const events = splitter.end();
-      if (!this.injected) {
-        for (const e of events) this.read(e);
-        return null;
-      }
-      return this.pass(events);
+    if (splitter === null) return null; // a JSON body passes unchanged: read in afterEnd, once the client has it
+    const events = splitter.end();
+    if (!this.injected) {
+      for (const e of events) this.read(e);
+      return null;
     }
+    return this.pass(events);
+  }
+
+  afterEnd(): void {
     const chunks = this.chunks;
     if (chunks !== null && this.size > 0) {
       // Most bodies arrive in one chunk: read it where it is, no copy.
@@ -119,7 +105,13 @@ export class UsageTap implements ResponseTap {
       }
       this.chunks = null;
     }
-    return null;
+    this.onDone?.();
+  }
+
+  onAbort(reason: 'client' | 'upstream'): void {
+    this.aborted = reason;
+    this.chunks = null;
+    this.onDone?.();
   }
 
   private read(event: SseEvent): string | null {
